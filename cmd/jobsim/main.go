@@ -1,0 +1,34 @@
+// Command jobsim is the one binary of the project: it serves fake job hosts,
+// brings up topologies, adds and clears faults, runs scenarios, and, when
+// invoked under a PBS command name (qsub, qstat, ...), is the PBS client.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args)
+	stop()
+	os.Exit(code)
+}
+
+// run dispatches on the program name first (the PBS personalities), then
+// falls back to the cobra command tree.
+func run(ctx context.Context, args []string) int {
+	if code, ok := runPersonality(ctx, args); ok {
+		return code
+	}
+	root := newRootCommand()
+	root.SetArgs(args[1:])
+	if err := root.ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "jobsim:", err)
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,114 @@
+package clock
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+)
+
+var epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func TestVirtualAutoAdvanceRunsSimulatedHoursAtOnce(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	v := NewVirtual(epoch, AutoAdvance())
+	release := v.Hold() // nothing moves while we set up
+	var mu sync.Mutex
+	var order []int
+	for i := 1; i <= 100; i++ {
+		v.Go(ctx, func(ctx context.Context) {
+			if err := v.Sleep(ctx, time.Duration(i)*time.Hour); err != nil {
+				t.Error(err)
+			}
+			mu.Lock()
+			order = append(order, i)
+			if got, want := v.Now(), epoch.Add(time.Duration(i)*time.Hour); !got.Equal(want) {
+				t.Errorf("actor %d woke at %v, want %v", i, got, want)
+			}
+			mu.Unlock()
+		})
+	}
+	release()
+	if err := v.WaitIdle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(order) != 100 {
+		t.Fatalf("%d actors finished, want 100", len(order))
+	}
+	for i, n := range order {
+		if n != i+1 {
+			t.Fatalf("actors woke in order %v", order)
+		}
+	}
+	if got := v.Now(); !got.Equal(epoch.Add(100 * time.Hour)) {
+		t.Fatalf("clock at %v after the last actor", got)
+	}
+}
+
+func TestVirtualDoesNotAdvanceWhileHeld(t *testing.T) {
+	v := NewVirtual(epoch, AutoAdvance())
+	release := v.Hold()
+	fired := make(chan struct{})
+	v.AfterFunc(time.Minute, func() { close(fired) })
+	select {
+	case <-fired:
+		t.Fatal("timer fired while the clock was held")
+	case <-time.After(20 * time.Millisecond):
+	}
+	release()
+	select {
+	case <-fired:
+	case <-time.After(5 * time.Second):
+		t.Fatal("timer did not fire after release")
+	}
+	if !v.Now().Equal(epoch.Add(time.Minute)) {
+		t.Fatalf("now %v", v.Now())
+	}
+}
+
+func TestVirtualManualAdvanceAndStop(t *testing.T) {
+	v := NewVirtual(epoch)
+	var ran []string
+	var mu sync.Mutex
+	done := make(chan struct{}, 2)
+	v.AfterFunc(2*time.Second, func() { mu.Lock(); ran = append(ran, "b"); mu.Unlock(); done <- struct{}{} })
+	stop := v.AfterFunc(time.Second, func() { mu.Lock(); ran = append(ran, "a"); mu.Unlock(); done <- struct{}{} })
+	if !stop() {
+		t.Fatal("stop before firing reported false")
+	}
+	v.Advance(time.Second)
+	if v.Pending() != 1 {
+		t.Fatalf("pending %d after 1s", v.Pending())
+	}
+	v.Advance(time.Second)
+	<-done
+	if len(ran) != 1 || ran[0] != "b" {
+		t.Fatalf("ran %v, want only b", ran)
+	}
+}
+
+func TestVirtualSleepCancelled(t *testing.T) {
+	v := NewVirtual(epoch)
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error)
+	go func() { errc <- v.Sleep(ctx, time.Hour) }()
+	for v.Pending() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	if err := <-errc; err != context.Canceled {
+		t.Fatalf("Sleep returned %v, want context.Canceled", err)
+	}
+	if v.Pending() != 0 {
+		t.Fatal("cancelled sleep left a pending wait")
+	}
+}
+
+func TestRealSleepHonoursContext(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	if err := (Real{}).Sleep(ctx, time.Hour); err != context.DeadlineExceeded {
+		t.Fatalf("got %v", err)
+	}
+}

@@ -1,0 +1,303 @@
+// Package fault is the one fault-rule model shared by every layer of a fake
+// job host: the filesystem, the ssh server, the PBS batch system and the
+// network. A rule says where it applies (layer and selector), what it does
+// (effect), how often (seeded probability) and when (count, after N matches,
+// time window), after Chaos Mesh IOChaos, CharybdeFS and Toxiproxy. Rules are
+// added and cleared at run time; every activation is recorded as an event.
+package fault
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/bmatcuk/doublestar/v4"
+)
+
+// Layer is the part of the host a rule applies to.
+type Layer string
+
+// The layers of a fake job host.
+const (
+	FS  Layer = "fs"
+	SSH Layer = "ssh"
+	PBS Layer = "pbs"
+	Net Layer = "net"
+)
+
+// Kind is what a rule does when it fires.
+type Kind string
+
+// Effect kinds. Which kinds a layer accepts is in LayerKinds.
+const (
+	// Errno fails the operation with Effect.Errno (fs).
+	Errno Kind = "errno"
+	// Latency delays the operation by Effect.Latency, then lets it proceed.
+	Latency Kind = "latency"
+	// Hang blocks the operation until the caller gives up or the rule is cleared.
+	Hang Kind = "hang"
+	// Perm overrides the permission bits reported by stat (fs).
+	Perm Kind = "perm"
+	// RefuseAuth refuses every authentication attempt (ssh).
+	RefuseAuth Kind = "refuse-auth"
+	// Drop closes the connection, after Effect.AfterBytes bytes if set (ssh, net).
+	Drop Kind = "drop"
+	// Exit ends the command at once with Effect.ExitCode and Effect.Stderr
+	// (ssh: default 255 and no output; pbs: a rejected command).
+	Exit Kind = "exit"
+	// SlowBanner delays the ssh version banner by Effect.Latency (ssh).
+	SlowBanner Kind = "slow-banner"
+	// Garbage replaces the command's stdout with Effect.Stdout, or with
+	// random bytes when that is empty (pbs).
+	Garbage Kind = "garbage"
+	// Unreachable makes a PBS command fail as if the server were down, with
+	// the message style of Effect.Style: "refused" (older PBS, "Connection
+	// refused") or "cannot-connect" (newer PBS, "cannot connect to server").
+	Unreachable Kind = "unreachable"
+	// Vanish removes the selected job from the server while queued or running (pbs).
+	Vanish Kind = "vanish"
+	// Stuck keeps the selected job in Effect.State: the scheduler leaves it there (pbs).
+	Stuck Kind = "stuck"
+	// TruncateIDs cuts job ids short in qstat's table output (pbs).
+	TruncateIDs Kind = "truncate-ids"
+)
+
+// LayerKinds lists the effect kinds each layer accepts.
+var LayerKinds = map[Layer][]Kind{
+	FS:  {Errno, Latency, Hang, Perm},
+	SSH: {RefuseAuth, Latency, Hang, Drop, Exit, SlowBanner},
+	PBS: {Exit, Latency, Hang, Garbage, Unreachable, Vanish, Stuck, TruncateIDs},
+	Net: {Latency, Drop, Hang},
+}
+
+// LayerOps lists the operation names a rule of each layer may select. An
+// empty Ops selects every operation of the layer.
+var LayerOps = map[Layer][]string{
+	FS: {"open", "create", "read", "write", "readdir", "opendir", "stat", "lstat", "mkdir",
+		"remove", "rename", "chmod", "chown", "chtimes", "truncate", "sync", "readlink", "symlink"},
+	SSH: {"connect", "auth", "exec", "shell", "sftp", "forward"},
+	PBS: {"qsub", "qstat", "qdel", "qsig", "qhold", "qrls", "pbsnodes", "run"},
+	Net: {"connect"},
+}
+
+// Rule is one fault. The zero values of the selector fields select
+// everything; Probability nil means always, and 0 means never (a rule can be
+// kept in place but disarmed, as Toxiproxy users ask for).
+type Rule struct {
+	// ID names the rule; the Set assigns one when empty.
+	ID    string `json:"id,omitempty" yaml:"id,omitempty"`
+	Layer Layer  `json:"layer" yaml:"layer"`
+
+	// Selector.
+	Ops  []string `json:"ops,omitempty" yaml:"ops,omitempty"`
+	Path string   `json:"path,omitempty" yaml:"path,omitempty"` // glob on absolute paths; ** crosses directories
+	// Command is a regular expression matched against the command line
+	// (ssh exec command; PBS command and arguments joined by spaces).
+	Command string `json:"command,omitempty" yaml:"command,omitempty"`
+	User    string `json:"user,omitempty" yaml:"user,omitempty"`
+	Job     string `json:"job,omitempty" yaml:"job,omitempty"` // PBS job id glob (123.server or 123*)
+
+	Effect Effect `json:"effect" yaml:"effect"`
+
+	// When.
+	Probability *float64 `json:"probability,omitempty" yaml:"probability,omitempty"`
+	Seed        int64    `json:"seed,omitempty" yaml:"seed,omitempty"`
+	Count       int      `json:"count,omitempty" yaml:"count,omitempty"` // fire at most this many times; 0: no limit
+	After       int      `json:"after,omitempty" yaml:"after,omitempty"` // let this many matches through first
+	Start       Duration `json:"start,omitempty" yaml:"start,omitempty"` // armed this long after being added
+	For         Duration `json:"for,omitempty" yaml:"for,omitempty"`     // disarmed this long after arming; 0: until cleared
+
+	cmd *regexp.Regexp
+}
+
+// Effect is what a firing rule does; Kind picks the fields that matter.
+type Effect struct {
+	Kind       Kind     `json:"kind" yaml:"kind"`
+	Errno      string   `json:"errno,omitempty" yaml:"errno,omitempty"`
+	Latency    Duration `json:"latency,omitempty" yaml:"latency,omitempty"`
+	Mode       *uint32  `json:"mode,omitempty" yaml:"mode,omitempty"`
+	AfterBytes int64    `json:"after_bytes,omitempty" yaml:"after_bytes,omitempty"`
+	ExitCode   *int     `json:"exit_code,omitempty" yaml:"exit_code,omitempty"`
+	Stdout     string   `json:"stdout,omitempty" yaml:"stdout,omitempty"`
+	Stderr     string   `json:"stderr,omitempty" yaml:"stderr,omitempty"`
+	Style      string   `json:"style,omitempty" yaml:"style,omitempty"`
+	State      string   `json:"state,omitempty" yaml:"state,omitempty"`
+}
+
+// Validate reports the first problem with r, naming the field.
+func (r *Rule) Validate() error {
+	kinds, ok := LayerKinds[r.Layer]
+	if !ok {
+		return fmt.Errorf("layer: unknown layer %q (want one of fs, ssh, pbs, net)", r.Layer)
+	}
+	if !slices.Contains(kinds, r.Effect.Kind) {
+		return fmt.Errorf("effect.kind: %q is not a %s effect (want one of %s)", r.Effect.Kind, r.Layer, joinKinds(kinds))
+	}
+	for _, op := range r.Ops {
+		if !slices.Contains(LayerOps[r.Layer], op) {
+			return fmt.Errorf("ops: unknown %s operation %q (want some of %s)", r.Layer, op, strings.Join(LayerOps[r.Layer], ", "))
+		}
+	}
+	if r.Path != "" {
+		if !strings.HasPrefix(r.Path, "/") {
+			return fmt.Errorf("path: %q must be absolute", r.Path)
+		}
+		if !doublestar.ValidatePattern(r.Path) {
+			return fmt.Errorf("path: %q is not a valid glob", r.Path)
+		}
+	}
+	if r.Command != "" {
+		re, err := regexp.Compile(r.Command)
+		if err != nil {
+			return fmt.Errorf("command: %w", err)
+		}
+		r.cmd = re
+	}
+	if r.Job != "" {
+		if _, err := doublestar.Match(r.Job, ""); err != nil {
+			return fmt.Errorf("job: %q is not a valid glob", r.Job)
+		}
+	}
+	if p := r.Probability; p != nil && (*p < 0 || *p > 1) {
+		return fmt.Errorf("probability: %v is outside 0..1", *p)
+	}
+	if r.Count < 0 || r.After < 0 || r.Start < 0 || r.For < 0 {
+		return fmt.Errorf("count, after, start and for must not be negative")
+	}
+	e := r.Effect
+	switch e.Kind {
+	case Errno:
+		if _, err := ParseErrno(e.Errno); err != nil {
+			return fmt.Errorf("effect.errno: %w", err)
+		}
+	case Latency, SlowBanner:
+		if e.Latency <= 0 {
+			return fmt.Errorf("effect.latency: a %s effect needs a positive duration such as \"2s\"", e.Kind)
+		}
+	case Perm:
+		if e.Mode == nil {
+			return fmt.Errorf("effect.mode: a perm effect needs the permission bits to report, such as 0 or 0o755")
+		}
+	case Unreachable:
+		if e.Style != "" && e.Style != "refused" && e.Style != "cannot-connect" {
+			return fmt.Errorf("effect.style: %q (want refused or cannot-connect)", e.Style)
+		}
+	case Stuck:
+		if len(e.State) != 1 || !strings.Contains("QRHWESE", e.State) {
+			return fmt.Errorf("effect.state: %q is not a PBS job state a job can be kept in (Q, R, H, W, E or S)", e.State)
+		}
+	}
+	return nil
+}
+
+func joinKinds(ks []Kind) string {
+	s := make([]string, len(ks))
+	for i, k := range ks {
+		s[i] = string(k)
+	}
+	return strings.Join(s, ", ")
+}
+
+// Op describes one operation for matching against rules. Fields that do not
+// apply to the layer are left empty.
+type Op struct {
+	Layer   Layer
+	Name    string
+	Path    string
+	Command string
+	User    string
+	Job     string
+}
+
+// selects reports whether r's selector selects op.
+func (r *Rule) selects(op Op) bool {
+	if r.Layer != op.Layer {
+		return false
+	}
+	if len(r.Ops) > 0 && !slices.Contains(r.Ops, op.Name) {
+		return false
+	}
+	if r.Path != "" {
+		if ok, _ := doublestar.Match(r.Path, op.Path); !ok {
+			return false
+		}
+	}
+	if r.cmd != nil && !r.cmd.MatchString(op.Command) {
+		return false
+	}
+	if r.User != "" && r.User != op.User {
+		return false
+	}
+	if r.Job != "" {
+		if ok, _ := doublestar.Match(r.Job, op.Job); !ok {
+			// "123" selects "123.server" as the PBS commands accept bare numbers.
+			if seq, _, _ := strings.Cut(op.Job, "."); seq != r.Job {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+var errnos = map[string]syscall.Errno{
+	"EPERM": syscall.EPERM, "ENOENT": syscall.ENOENT, "EINTR": syscall.EINTR, "EIO": syscall.EIO,
+	"EBADF": syscall.EBADF, "EAGAIN": syscall.EAGAIN, "ENOMEM": syscall.ENOMEM, "EACCES": syscall.EACCES,
+	"EBUSY": syscall.EBUSY, "EEXIST": syscall.EEXIST, "EXDEV": syscall.EXDEV, "ENOTDIR": syscall.ENOTDIR,
+	"EISDIR": syscall.EISDIR, "EINVAL": syscall.EINVAL, "ENFILE": syscall.ENFILE, "EMFILE": syscall.EMFILE,
+	"EFBIG": syscall.EFBIG, "ENOSPC": syscall.ENOSPC, "EROFS": syscall.EROFS, "EMLINK": syscall.EMLINK,
+	"ENAMETOOLONG": syscall.ENAMETOOLONG, "ENOTEMPTY": syscall.ENOTEMPTY, "ELOOP": syscall.ELOOP,
+	"ENOTCONN": syscall.ENOTCONN, "ETIMEDOUT": syscall.ETIMEDOUT, "ECONNREFUSED": syscall.ECONNREFUSED,
+	"EHOSTUNREACH": syscall.EHOSTUNREACH, "ESTALE": syscall.ESTALE, "EDQUOT": syscall.EDQUOT,
+	"ENODATA": syscall.ENODATA, "ENOTSUP": syscall.ENOTSUP,
+}
+
+// ParseErrno turns an errno name such as "EIO" into its value.
+func ParseErrno(name string) (syscall.Errno, error) {
+	if e, ok := errnos[strings.ToUpper(name)]; ok {
+		return e, nil
+	}
+	known := make([]string, 0, len(errnos))
+	for k := range errnos {
+		known = append(known, k)
+	}
+	slices.Sort(known)
+	return 0, fmt.Errorf("unknown errno %q (known: %s)", name, strings.Join(known, " "))
+}
+
+// Duration is a time.Duration written as a Go duration string ("250ms",
+// "20s", "1h") in JSON and YAML.
+type Duration time.Duration
+
+// MarshalText implements encoding.TextMarshaler.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("duration %q: want a number with a unit such as 500ms, 20s or 1h", b)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// UnmarshalJSON accepts a duration string, or a number of seconds.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var f float64
+	if err := json.Unmarshal(b, &f); err == nil {
+		*d = Duration(f * float64(time.Second))
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("duration: want a string such as \"20s\" or a number of seconds, got %s", b)
+	}
+	return d.UnmarshalText([]byte(s))
+}
+
+// D returns d as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }

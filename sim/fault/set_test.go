@@ -1,0 +1,164 @@
+package fault
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jobsim/jobsim/sim/clock"
+	"github.com/jobsim/jobsim/sim/events"
+)
+
+func ptr[T any](v T) *T { return &v }
+
+// The site incident: the library directory cannot be listed, files inside still open.
+func unlistable() Rule {
+	return Rule{Layer: FS, Ops: []string{"readdir"}, Path: "/opt/cylc/lib/python3", Effect: Effect{Kind: Errno, Errno: "EIO"}}
+}
+
+func TestUnlistableDirectoryIsOneRule(t *testing.T) {
+	s := NewSet()
+	if _, err := s.Add(unlistable()); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Check(Op{Layer: FS, Name: "readdir", Path: "/opt/cylc/lib/python3"}); len(got) != 1 {
+		t.Fatalf("listing the directory fired %d rules, want 1", len(got))
+	}
+	for _, op := range []Op{
+		{Layer: FS, Name: "open", Path: "/opt/cylc/lib/python3/cylc/__init__.py"},
+		{Layer: FS, Name: "stat", Path: "/opt/cylc/lib/python3"},
+		{Layer: FS, Name: "readdir", Path: "/opt/cylc/lib/python3/cylc"},
+		{Layer: SSH, Name: "exec", Command: "ls /opt/cylc/lib/python3"},
+	} {
+		if got := s.Check(op); len(got) != 0 {
+			t.Errorf("%+v fired %v", op, got)
+		}
+	}
+}
+
+func TestValidateNamesTheField(t *testing.T) {
+	cases := map[string]Rule{
+		"layer":          {Layer: "disk", Effect: Effect{Kind: Errno, Errno: "EIO"}},
+		"effect.kind":    {Layer: FS, Effect: Effect{Kind: Garbage}},
+		"ops":            {Layer: FS, Ops: []string{"frobnicate"}, Effect: Effect{Kind: Errno, Errno: "EIO"}},
+		"effect.errno":   {Layer: FS, Effect: Effect{Kind: Errno, Errno: "EWHATEVER"}},
+		"path":           {Layer: FS, Path: "relative/x", Effect: Effect{Kind: Errno, Errno: "EIO"}},
+		"command":        {Layer: SSH, Command: "(", Effect: Effect{Kind: Hang}},
+		"probability":    {Layer: PBS, Probability: ptr(1.5), Effect: Effect{Kind: Hang}},
+		"effect.state":   {Layer: PBS, Effect: Effect{Kind: Stuck, State: "Z"}},
+		"effect.latency": {Layer: SSH, Effect: Effect{Kind: Latency}},
+	}
+	for field, r := range cases {
+		_, err := NewSet().Add(r)
+		if err == nil || !strings.Contains(err.Error(), field+":") {
+			t.Errorf("rule with a bad %s: error %v does not name the field", field, err)
+		}
+	}
+}
+
+func TestCountAfterAndProbabilityZero(t *testing.T) {
+	s := NewSet()
+	s.Add(Rule{ID: "third-and-fourth", Layer: PBS, Ops: []string{"qsub"}, After: 2, Count: 2, Effect: Effect{Kind: Exit, ExitCode: ptr(1)}})
+	s.Add(Rule{ID: "disarmed", Layer: PBS, Probability: ptr(0.0), Effect: Effect{Kind: Hang}})
+	var fired []int
+	for i := 1; i <= 6; i++ {
+		for _, r := range s.Check(Op{Layer: PBS, Name: "qsub"}) {
+			if r.ID == "disarmed" {
+				t.Fatal("a rule with probability 0 fired")
+			}
+			fired = append(fired, i)
+		}
+	}
+	if len(fired) != 2 || fired[0] != 3 || fired[1] != 4 {
+		t.Fatalf("fired on calls %v, want [3 4]", fired)
+	}
+}
+
+func TestSameSeedSameActivations(t *testing.T) {
+	run := func() []bool {
+		s := NewSet(WithSeed(42))
+		s.Add(Rule{Layer: FS, Probability: ptr(0.3), Effect: Effect{Kind: Errno, Errno: "EIO"}})
+		var out []bool
+		for i := 0; i < 200; i++ {
+			out = append(out, len(s.Check(Op{Layer: FS, Name: "read", Path: "/x"})) > 0)
+		}
+		return out
+	}
+	a, b := run(), run()
+	n := 0
+	for i := range a {
+		if a[i] != b[i] {
+			t.Fatalf("activation %d differs between two runs with the same seed", i)
+		}
+		if a[i] {
+			n++
+		}
+	}
+	if n < 30 || n > 90 {
+		t.Fatalf("%d of 200 fired at probability 0.3", n)
+	}
+}
+
+func TestTimeWindowOnVirtualClock(t *testing.T) {
+	v := clock.NewVirtual(time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC))
+	s := NewSet(WithClock(v))
+	s.Add(Rule{Layer: SSH, Start: Duration(2 * time.Minute), For: Duration(3 * time.Minute), Effect: Effect{Kind: Exit}})
+	op := Op{Layer: SSH, Name: "exec", Command: "true"}
+	for _, step := range []struct {
+		at   time.Duration
+		want bool
+	}{{0, false}, {2 * time.Minute, true}, {4 * time.Minute, true}, {5 * time.Minute, false}} {
+		v.Advance(step.at - (v.Now().Sub(time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC))))
+		if got := len(s.Check(op)) > 0; got != step.want {
+			t.Errorf("at +%v fired=%v, want %v", step.at, got, step.want)
+		}
+	}
+}
+
+func TestHangEndsWhenRuleCleared(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	log := events.NewLog()
+	s := NewSet(WithRecorder(log))
+	r, _ := s.Add(Rule{Layer: PBS, Ops: []string{"qsub"}, Effect: Effect{Kind: Hang}})
+	done := make(chan error)
+	go func() { done <- s.Wait(ctx, s.Check(Op{Layer: PBS, Name: "qsub"})) }()
+	select {
+	case err := <-done:
+		t.Fatalf("hang returned early: %v", err)
+	case <-time.After(30 * time.Millisecond):
+	}
+	if n := s.Clear(PBS); n != 1 {
+		t.Fatalf("cleared %d rules", n)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("hang ended with %v after the rule %s was cleared", err, r.ID)
+	}
+	var kinds []events.Kind
+	for _, e := range log.All() {
+		kinds = append(kinds, e.Kind)
+	}
+	want := []events.Kind{events.FaultAdded, events.FaultActivate, events.FaultCleared}
+	if len(kinds) != 3 || kinds[0] != want[0] || kinds[1] != want[1] || kinds[2] != want[2] {
+		t.Fatalf("history %v, want %v", kinds, want)
+	}
+}
+
+func TestRuleJSONRoundTrip(t *testing.T) {
+	in := `{"layer":"fs","ops":["readdir"],"path":"/opt/**","effect":{"kind":"latency","latency":"250ms"},"for":"1m"}`
+	var r Rule
+	if err := json.Unmarshal([]byte(in), &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Effect.Latency.D() != 250*time.Millisecond || r.For.D() != time.Minute {
+		t.Fatalf("decoded %+v", r)
+	}
+	if err := r.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.selects(Op{Layer: FS, Name: "readdir", Path: "/opt/a/b/c"}); !got {
+		t.Fatal("** did not cross directories")
+	}
+}
