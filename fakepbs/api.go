@@ -1,0 +1,196 @@
+// Package fakepbs is a PBS batch server that real PBS clients cannot tell
+// from OpenPBS: jobs, queues, nodes, the OpenPBS job states and history, a
+// scheduler loop over a (real or virtual) clock, and jobs that really run on
+// the job host's executor. Its command-line front end lives in fakepbs/cli.
+//
+// This file is the contract between the server model and its front end.
+package fakepbs
+
+import (
+	"context"
+	"io"
+	"syscall"
+	"time"
+)
+
+// Executor runs job scripts on the job host. The sim package provides a
+// virtual one (an embedded shell) and a real one (bash processes).
+type Executor interface {
+	Start(ctx context.Context, spec RunSpec) (Process, error)
+}
+
+// RunSpec is one job script to run.
+type RunSpec struct {
+	JobID  string
+	User   string
+	Node   string   // the execution host the job was placed on
+	Script []byte   // the script as submitted, directives included
+	Shell  string   // interpreter; empty means the user's login shell (bash)
+	Env    []string // KEY=value, the full PBS job environment
+	Dir    string   // working directory: the user's home, as in OpenPBS
+	Stdout io.Writer
+	Stderr io.Writer
+}
+
+// Process is a running job script.
+type Process interface {
+	// Signal delivers sig to the script (SIGTERM, SIGKILL, SIGSTOP, SIGCONT, ...).
+	Signal(sig syscall.Signal) error
+	// Wait blocks until the script ends and reports how.
+	Wait() ExitStatus
+}
+
+// ExitStatus is how a script ended: an exit code, or the signal that killed it.
+type ExitStatus struct {
+	Code   int
+	Signal syscall.Signal // non-zero when a signal killed the top shell
+}
+
+// State is a PBS job state letter.
+type State byte
+
+// The job states of OpenPBS that the server models.
+const (
+	Queued    State = 'Q'
+	Running   State = 'R'
+	Held      State = 'H'
+	Waiting   State = 'W'
+	Exiting   State = 'E'
+	Finished  State = 'F'
+	Suspended State = 'S'
+)
+
+func (s State) String() string { return string(rune(s)) }
+
+// Error is a PBS server error: the pbs_errno and its text. Commands exit with
+// Code & 0xff and print "<cmd>: <Text> <JobID>" (see reference/pbs-cli.md).
+type Error struct {
+	Code  int    // pbs_errno, such as 15001
+	Text  string // OpenPBS's message text, such as "Unknown Job Id"
+	JobID string // the id the request named, as the user wrote it
+}
+
+func (e *Error) Error() string {
+	if e.JobID == "" {
+		return e.Text
+	}
+	return e.Text + " " + e.JobID
+}
+
+// The pbs_errno values the server returns (OpenPBS src/include/pbs_error.h).
+const (
+	ErrUnknownJob    = 15001 // "Unknown Job Id"
+	ErrPermission    = 15007 // "Unauthorized Request"
+	ErrBadState      = 15016 // "Request invalid for state of job"
+	ErrUnknownQueue  = 15018 // "Unknown queue"
+	ErrBadAttrValue  = 15014 // "Illegal attribute or resource value"
+	ErrQueueDisabled = 15036 // "Queue is not enabled"
+	ErrJobFinished   = 15139 // "Job has finished"
+)
+
+// SubmitRequest is a job as qsub hands it to the server, after options and
+// #PBS directives were merged (command line wins).
+type SubmitRequest struct {
+	Owner       string            // submitting user
+	SubmitHost  string            // host qsub ran on (PBS_O_HOST)
+	WorkDir     string            // qsub's cwd (PBS_O_WORKDIR)
+	Name        string            // -N, or the script's basename, or STDIN
+	Queue       string            // -q; empty for the default queue
+	Resources   map[string]string // -l: select, walltime, ncpus, mem, place, ...
+	OutputPath  string            // -o as given (may be a directory, resolved by the server)
+	ErrorPath   string            // -e
+	Join        string            // -j: "oe", "eo" or "n"
+	KeepFiles   string            // -k
+	Variables   []string          // Variable_List: PBS_O_* first, then -v/-V, KEY=value
+	DependOn    string            // -W depend=..., as given
+	Umask       string            // -W umask=
+	StartAt     time.Time         // -a; zero when not given
+	Hold        bool              // -h: submit held (Hold_Types = u)
+	Interactive bool              // -I
+	Shell       string            // -S
+	Array       string            // -J range, empty for a plain job
+	Script      []byte            // the script text
+	Args        []string          // Submit_arguments, as typed
+}
+
+// Job is a snapshot of one job as the commands show it. Times are on the
+// server's clock.
+type Job struct {
+	ID                                          string // <seq>.<server>
+	Seq                                         int
+	Name                                        string
+	Owner                                       string // user@host
+	User                                        string
+	Queue                                       string
+	State                                       State
+	Substate                                    int
+	HoldTypes                                   string // "n" or a combination of u, o, s
+	Resources                                   map[string]string
+	ResourcesUsed                               map[string]string
+	ExecHost                                    string // node/index*ncpus, empty until running
+	ExecVnode                                   string
+	OutputPath                                  string // host:/path after resolution
+	ErrorPath                                   string
+	Join                                        string
+	Variables                                   []string
+	DependOn                                    string
+	ExitStatus                                  *int // set once finished
+	Ctime, Mtime, Qtime, Etime, Stime, Obittime time.Time
+	StartAt                                     time.Time
+	SubmitArgs                                  string
+	SubmitHost                                  string
+	Comment                                     string
+	RunCount                                    int
+	Interactive                                 bool
+}
+
+// Queue is a snapshot of a queue.
+type Queue struct {
+	Name    string
+	Enabled bool
+	Started bool
+}
+
+// Node is a snapshot of an execution host for pbsnodes.
+type Node struct {
+	Name         string
+	Host         string
+	State        string // free, job-busy, down, offline
+	NCPUs        int
+	AssignedCPUs int
+	Mem          string   // e.g. "8gb"
+	Jobs         []string // "<jobid>/<index>" entries as pbsnodes prints them
+	Comment      string
+}
+
+// ServerInfo describes the server itself.
+type ServerInfo struct {
+	Name          string // the suffix of job ids, e.g. "fakepbs"
+	Host          string // the host the server runs on
+	Version       string // pbs_version, e.g. "22.05.11"
+	DefaultQueue  string
+	HistoryEnable bool
+}
+
+// Backend is what the command-line front end needs from a server; *Server
+// implements it. Every method takes the calling user so that ownership and
+// permission checks happen in one place. Errors are *Error where PBS has an
+// error code for them.
+type Backend interface {
+	Info(ctx context.Context) ServerInfo
+	Submit(ctx context.Context, req SubmitRequest) (Job, error)
+	// Job returns one job by id ("123.server" or the bare "123"). A finished
+	// job is returned only with history (and only while the server keeps
+	// history); otherwise its error is ErrJobFinished or ErrUnknownJob as
+	// OpenPBS would answer.
+	Job(ctx context.Context, id string, history bool) (Job, error)
+	// Jobs returns every job in sequence order; with history, finished jobs
+	// still kept by the server too.
+	Jobs(ctx context.Context, history bool) []Job
+	Delete(ctx context.Context, user, id string, force bool) error
+	Signal(ctx context.Context, user, id string, sig string) error
+	Hold(ctx context.Context, user, id string, types string) error
+	Release(ctx context.Context, user, id string, types string) error
+	Nodes(ctx context.Context) []Node
+	Queues(ctx context.Context) []Queue
+}
