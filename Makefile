@@ -1,0 +1,50 @@
+# jobsim: the two commands of the quick start are `make e2e` and `make test`.
+# Each installs what it needs (Debian packages, the Cylc compatibility
+# overlay, JupyterHub) the first time; later runs find it in place.
+
+GO        ?= go
+BIN       ?= bin
+JOBSIM    := $(BIN)/jobsim
+PKGS      ?= ./...
+TESTFLAGS ?=
+OUT       ?= out
+export JOBSIM_CACHE ?= $(HOME)/.cache/jobsim
+
+.PHONY: all build setup setup-base setup-cylc setup-hub test e2e bench lint fmt vet clean
+
+all: build
+
+build: ## The static jobsim binary (what the job-host image carries).
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(JOBSIM) ./cmd/jobsim
+
+setup: setup-base setup-cylc setup-hub ## Install everything the tests and e2e suites use.
+
+setup-base:
+	@bash scripts/setup.sh
+
+setup-cylc:
+	@bash scripts/setup-cylc.sh
+
+setup-hub:
+	@bash scripts/setup-hub.sh
+
+test: setup lint ## Unit, contract, golden and integration tests (race detector on).
+	$(GO) test -race -count=1 -timeout 30m $(TESTFLAGS) $(PKGS)
+
+e2e: setup build ## The gate suites against real Cylc and JupyterHub on fake job hosts.
+	@bash scripts/e2e.sh
+
+bench: setup ## Benchmarks; numbers are ratios against references measured in the same run.
+	@mkdir -p $(OUT)
+	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m $(PKGS) | tee $(OUT)/bench.txt
+
+lint: fmt vet
+
+fmt:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet $(PKGS)
+
+clean:
+	rm -rf $(BIN) $(OUT)
