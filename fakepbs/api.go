@@ -62,6 +62,18 @@ const (
 
 func (s State) String() string { return string(rune(s)) }
 
+// MarshalText writes the state as its letter, as qstat shows it.
+func (s State) MarshalText() ([]byte, error) { return []byte{byte(s)}, nil }
+
+// UnmarshalText reads a state letter.
+func (s *State) UnmarshalText(b []byte) error {
+	if len(b) != 1 {
+		return &Error{Code: ErrBadAttrValue, Text: "Illegal attribute or resource value", JobID: string(b)}
+	}
+	*s = State(b[0])
+	return nil
+}
+
 // Error is a PBS server error: the pbs_errno and its text. Commands exit with
 // Code & 0xff and print "<cmd>: <Text> <JobID>" (see reference/pbs-cli.md).
 type Error struct {
