@@ -1,0 +1,349 @@
+// Package control is the HTTP+JSON control API of a fake job host (or a
+// topology of them) and the Go client that mirrors it one to one: health
+// that proves ssh and PBS answer, fault rules, the event history and its
+// live stream, PBS jobs and the clock. Every request needs the bearer token.
+package control
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jobsim/jobsim/fakepbs"
+	"github.com/jobsim/jobsim/sim/clock"
+	"github.com/jobsim/jobsim/sim/events"
+	"github.com/jobsim/jobsim/sim/fault"
+)
+
+// Check is one readiness probe: it returns nil when the part it checks
+// really answers (an ssh command ran, qstat answered), not merely when a
+// port is open.
+type Check func(ctx context.Context) error
+
+// Health is the body of GET /v1/health.
+type Health struct {
+	OK     bool                   `json:"ok"`
+	Host   string                 `json:"host"`
+	Checks map[string]CheckResult `json:"checks"`
+	Notes  []string               `json:"notes,omitempty"` // e.g. "FUSE unavailable: ..."
+}
+
+// CheckResult is the outcome of one Check.
+type CheckResult struct {
+	OK       bool   `json:"ok"`
+	Error    string `json:"error,omitempty"`
+	Duration string `json:"duration"`
+}
+
+// ClockState is the body of GET /v1/clock.
+type ClockState struct {
+	Now     time.Time `json:"now"`
+	Virtual bool      `json:"virtual"`
+}
+
+// Server serves the control API of one host or topology.
+type Server struct {
+	name   string
+	token  string
+	faults *fault.Set
+	log    *events.Log
+	pbs    fakepbs.Backend
+	clock  clock.Clock
+	checks map[string]Check
+	notes  []string
+	logger *slog.Logger
+	mux    *http.ServeMux
+}
+
+// Option configures a Server.
+type Option func(*Server)
+
+// WithName names the host in health answers.
+func WithName(name string) Option { return func(s *Server) { s.name = name } }
+
+// WithFaults serves the rule set.
+func WithFaults(f *fault.Set) Option { return func(s *Server) { s.faults = f } }
+
+// WithEvents serves the history.
+func WithEvents(l *events.Log) Option { return func(s *Server) { s.log = l } }
+
+// WithPBS serves the PBS server's jobs.
+func WithPBS(b fakepbs.Backend) Option { return func(s *Server) { s.pbs = b } }
+
+// WithClock serves the clock; a *clock.Virtual can be advanced through the API.
+func WithClock(c clock.Clock) Option { return func(s *Server) { s.clock = c } }
+
+// WithCheck adds a named readiness probe to health.
+func WithCheck(name string, c Check) Option { return func(s *Server) { s.checks[name] = c } }
+
+// WithNote adds a line health reports, such as why a feature is off.
+func WithNote(note string) Option { return func(s *Server) { s.notes = append(s.notes, note) } }
+
+// WithLogger logs requests that fail.
+func WithLogger(l *slog.Logger) Option { return func(s *Server) { s.logger = l } }
+
+// NewServer returns the API handler. token must not be empty.
+func NewServer(token string, opts ...Option) (*Server, error) {
+	if token == "" {
+		return nil, errors.New("control: a token is required")
+	}
+	s := &Server{token: token, checks: map[string]Check{}, clock: clock.Real{}, logger: slog.Default()}
+	for _, o := range opts {
+		o(s)
+	}
+	m := http.NewServeMux()
+	m.HandleFunc("GET /v1/health", s.health)
+	m.HandleFunc("GET /v1/faults", s.listFaults)
+	m.HandleFunc("POST /v1/faults", s.addFault)
+	m.HandleFunc("DELETE /v1/faults/{id}", s.removeFault)
+	m.HandleFunc("DELETE /v1/faults", s.clearFaults)
+	m.HandleFunc("GET /v1/events", s.listEvents)
+	m.HandleFunc("GET /v1/events/stream", s.streamEvents)
+	m.HandleFunc("POST /v1/events", s.addEvent)
+	m.HandleFunc("GET /v1/pbs/jobs", s.listJobs)
+	m.HandleFunc("GET /v1/clock", s.getClock)
+	m.HandleFunc("POST /v1/clock/advance", s.advanceClock)
+	s.mux = m
+	return s, nil
+}
+
+// ServeHTTP checks the bearer token, then routes.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(s.token)) != 1 {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="jobsim"`)
+		writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+// APIError is the body of every error answer.
+type APIError struct {
+	Error string `json:"error"`
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, format string, args ...any) {
+	writeJSON(w, code, APIError{Error: fmt.Sprintf(format, args...)})
+}
+
+func (s *Server) health(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	defer cancel()
+	h := Health{OK: true, Host: s.name, Checks: map[string]CheckResult{}, Notes: s.notes}
+	for name, c := range s.checks {
+		start := time.Now()
+		err := c(ctx)
+		res := CheckResult{OK: err == nil, Duration: time.Since(start).Round(time.Microsecond).String()}
+		if err != nil {
+			res.Error = err.Error()
+			h.OK = false
+		}
+		h.Checks[name] = res
+	}
+	code := http.StatusOK
+	if !h.OK {
+		code = http.StatusServiceUnavailable
+	}
+	writeJSON(w, code, h)
+}
+
+func (s *Server) needFaults(w http.ResponseWriter) bool {
+	if s.faults == nil {
+		writeError(w, http.StatusNotFound, "this host has no fault rules")
+		return false
+	}
+	return true
+}
+
+func (s *Server) listFaults(w http.ResponseWriter, r *http.Request) {
+	if s.needFaults(w) {
+		writeJSON(w, http.StatusOK, s.faults.Status())
+	}
+}
+
+func (s *Server) addFault(w http.ResponseWriter, r *http.Request) {
+	if !s.needFaults(w) {
+		return
+	}
+	var rule fault.Rule
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&rule); err != nil {
+		writeError(w, http.StatusBadRequest, "fault rule: %v", err)
+		return
+	}
+	added, err := s.faults.Add(rule)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, added)
+}
+
+func (s *Server) removeFault(w http.ResponseWriter, r *http.Request) {
+	if !s.needFaults(w) {
+		return
+	}
+	id := r.PathValue("id")
+	if !s.faults.Remove(id) {
+		writeError(w, http.StatusNotFound, "no fault rule with id %q", id)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// Cleared is the body of DELETE /v1/faults.
+type Cleared struct {
+	Removed int `json:"removed"`
+}
+
+func (s *Server) clearFaults(w http.ResponseWriter, r *http.Request) {
+	if !s.needFaults(w) {
+		return
+	}
+	var layers []fault.Layer
+	for _, l := range r.URL.Query()["layer"] {
+		if _, ok := fault.LayerKinds[fault.Layer(l)]; !ok {
+			writeError(w, http.StatusBadRequest, "layer: unknown layer %q", l)
+			return
+		}
+		layers = append(layers, fault.Layer(l))
+	}
+	writeJSON(w, http.StatusOK, Cleared{Removed: s.faults.Clear(layers...)})
+}
+
+func (s *Server) needEvents(w http.ResponseWriter) bool {
+	if s.log == nil {
+		writeError(w, http.StatusNotFound, "this host keeps no event history")
+		return false
+	}
+	return true
+}
+
+func sinceParam(r *http.Request) (int64, error) {
+	v := r.URL.Query().Get("since")
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("since: %q is not a sequence number", v)
+	}
+	return n, nil
+}
+
+func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
+	if !s.needEvents(w) {
+		return
+	}
+	since, err := sinceParam(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.log.Since(since))
+}
+
+// streamEvents sends the history after ?since= and then live events, one
+// JSON object per line, until the client goes away.
+func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request) {
+	if !s.needEvents(w) {
+		return
+	}
+	since, err := sinceParam(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	live := s.log.Subscribe(r.Context(), 1024)
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.WriteHeader(http.StatusOK)
+	enc := json.NewEncoder(w)
+	flush := func() {
+		if f, ok := w.(http.Flusher); ok {
+			f.Flush()
+		}
+	}
+	last := since
+	for _, e := range s.log.Since(since) {
+		_ = enc.Encode(e)
+		last = e.Seq
+	}
+	flush()
+	for e := range live {
+		if e.Seq <= last {
+			continue
+		}
+		if err := enc.Encode(e); err != nil {
+			return
+		}
+		last = e.Seq
+		flush()
+	}
+}
+
+func (s *Server) addEvent(w http.ResponseWriter, r *http.Request) {
+	if !s.needEvents(w) {
+		return
+	}
+	var e events.Event
+	if err := json.NewDecoder(r.Body).Decode(&e); err != nil {
+		writeError(w, http.StatusBadRequest, "event: %v", err)
+		return
+	}
+	if e.Kind == "" {
+		writeError(w, http.StatusBadRequest, "event: kind is required")
+		return
+	}
+	e.Seq = 0
+	s.log.Record(e)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) {
+	if s.pbs == nil {
+		writeError(w, http.StatusNotFound, "this host runs no PBS server")
+		return
+	}
+	history := r.URL.Query().Get("history") == "true" || r.URL.Query().Get("history") == "1"
+	writeJSON(w, http.StatusOK, s.pbs.Jobs(r.Context(), history))
+}
+
+func (s *Server) getClock(w http.ResponseWriter, r *http.Request) {
+	_, virtual := s.clock.(*clock.Virtual)
+	writeJSON(w, http.StatusOK, ClockState{Now: s.clock.Now(), Virtual: virtual})
+}
+
+// Advance is the body of POST /v1/clock/advance.
+type Advance struct {
+	By fault.Duration `json:"by"`
+}
+
+func (s *Server) advanceClock(w http.ResponseWriter, r *http.Request) {
+	v, ok := s.clock.(*clock.Virtual)
+	if !ok {
+		writeError(w, http.StatusConflict, "the clock is real: only a virtual clock can be advanced")
+		return
+	}
+	var a Advance
+	if err := json.NewDecoder(r.Body).Decode(&a); err != nil || a.By <= 0 {
+		writeError(w, http.StatusBadRequest, `advance: want {"by": "<positive duration>"}`)
+		return
+	}
+	v.Advance(a.By.D())
+	writeJSON(w, http.StatusOK, ClockState{Now: v.Now(), Virtual: true})
+}
