@@ -1,0 +1,104 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/jobsim/jobsim/sim/events"
+)
+
+func init() { registerCommand(newEventsCommand) }
+
+func newEventsCommand() *cobra.Command {
+	var (
+		cf     controlFlags
+		since  int64
+		follow bool
+	)
+	cmd := &cobra.Command{
+		Use:   "events",
+		Short: "Show the event history of a host or topology (ssh commands, PBS calls, job states, fault activations)",
+		Long: `Show the event history: every ssh command with its exit code and timing,
+every PBS call with its output, every job state change and every fault
+activation, in order. With --follow, keep printing new events until Ctrl-C.
+With --output json, one JSON object per line (the format of artifact files).`,
+		Example: `  jobsim events --follow
+  jobsim events --since 120 -o json | jq 'select(.kind=="fault.activation")'`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := cf.client()
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			enc := json.NewEncoder(out)
+			show := func(e events.Event) error {
+				if cf.output == "json" {
+					return enc.Encode(e)
+				}
+				_, err := fmt.Fprintln(out, e.String())
+				return err
+			}
+			if follow {
+				return c.StreamEvents(cmd.Context(), since, show)
+			}
+			evs, err := c.Events(cmd.Context(), since)
+			if err != nil {
+				return err
+			}
+			for _, e := range evs {
+				if err := show(e); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+	}
+	cf.register(cmd)
+	cmd.Flags().Int64Var(&since, "since", 0, "only events after this sequence number")
+	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "stream new events until interrupted")
+	return cmd
+}
+
+func init() { registerCommand(newPBSCommand) }
+
+func newPBSCommand() *cobra.Command {
+	var cf controlFlags
+	cmd := &cobra.Command{
+		Use:   "pbs",
+		Short: "Inspect the PBS server of a running host",
+	}
+	cf.register(cmd)
+	var history bool
+	jobs := &cobra.Command{
+		Use:   "jobs",
+		Short: "List the PBS jobs of a host (with --history, finished ones too)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := cf.client()
+			if err != nil {
+				return err
+			}
+			js, err := c.PBSJobs(cmd.Context(), history)
+			if err != nil {
+				return err
+			}
+			return cf.print(cmd.OutOrStdout(), js, func(tw *tabwriter.Writer) {
+				fmt.Fprintln(tw, "ID\tNAME\tUSER\tQUEUE\tSTATE\tEXEC HOST\tEXIT")
+				for _, j := range js {
+					exit := ""
+					if j.ExitStatus != nil {
+						exit = fmt.Sprint(*j.ExitStatus)
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", j.ID, j.Name, j.User, j.Queue, j.State, j.ExecHost, exit)
+				}
+			})
+		},
+	}
+	jobs.Flags().BoolVarP(&history, "history", "x", false, "include finished jobs the server still keeps")
+	cmd.AddCommand(jobs)
+	return cmd
+}
