@@ -1,0 +1,368 @@
+// Package uiserver is a stand-in for the per-user UI server (a notebook
+// or Jupyter server) that a JupyterHub spawner starts. It reads the
+// JUPYTERHUB_* environment a spawner gives it, binds the address the hub
+// chose, answers under the user's URL prefix, checks callers' tokens with
+// the hub the way jupyterhub-singleuser does, and can be told to fail:
+// start slowly, never become ready, crash after a while with a chosen exit
+// status, or answer 5xx. Each request can be recorded to a JSON-lines file
+// so a test can see who reached the server with which token.
+//
+// It is the fake half of the hub scenarios: the hub, its proxy and its
+// spawners are real, the server they start is this one.
+package uiserver
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// ExitError is returned by Serve when a CrashAfter fault fires: the
+// process running the server should exit with Code.
+type ExitError struct {
+	Code  int
+	After time.Duration
+}
+
+func (e *ExitError) Error() string {
+	return fmt.Sprintf("uiserver: crash fault after %v, exit status %d", e.After, e.Code)
+}
+
+// Record is one request as seen by the server, written as one JSON line.
+type Record struct {
+	Time time.Time `json:"time"`
+	// Server is the prefix of the server that answered ("/user/alice/").
+	Server string `json:"server"`
+	Method string `json:"method"`
+	Path   string `json:"path"`
+	// Remote is the peer address; ForwardedFor the X-Forwarded-For header
+	// the proxy adds.
+	Remote       string `json:"remote"`
+	ForwardedFor string `json:"forwarded_for,omitempty"`
+	UserAgent    string `json:"user_agent,omitempty"`
+	// TokenSource is "header" (Authorization), "query" (?token=) or "".
+	TokenSource string `json:"token_source,omitempty"`
+	Token       string `json:"token,omitempty"`
+	// Caller and CallerKind are the token's owner as the hub named it.
+	Caller     string `json:"caller,omitempty"`
+	CallerKind string `json:"caller_kind,omitempty"`
+	// Status is the HTTP status answered.
+	Status int `json:"status"`
+	// Fault names the fault that shaped the answer, if any.
+	Fault string `json:"fault,omitempty"`
+}
+
+// Server is one stand-in UI server. Create it with New, run it with Serve.
+type Server struct {
+	cfg    config
+	log    *slog.Logger
+	client *http.Client
+
+	ready    chan struct{}
+	addr     atomic.Value // string, set once bound
+	started  time.Time
+	requests atomic.Int64
+
+	recMu sync.Mutex
+	rec   io.Writer
+}
+
+// New returns a server configured by opts. Without options it binds
+// 127.0.0.1:8888 and answers under "/"; in a spawned process pass
+// FromEnv(os.LookupEnv).
+func New(opts ...Option) (*Server, error) {
+	cfg := config{
+		addr:             "127.0.0.1:8888",
+		prefix:           "/",
+		version:          "6.4.12",
+		activityInterval: 5 * time.Minute,
+	}
+	for i, opt := range opts {
+		if err := opt(&cfg); err != nil {
+			return nil, fmt.Errorf("uiserver: option %d: %w", i+1, err)
+		}
+	}
+	if err := cfg.faults.Validate(); err != nil {
+		return nil, fmt.Errorf("uiserver: faults: %w", err)
+	}
+	log := cfg.logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Server{
+		cfg:    cfg,
+		log:    log.With("server", cfg.prefix),
+		client: &http.Client{Timeout: 10 * time.Second},
+		ready:  make(chan struct{}),
+		rec:    cfg.record,
+	}, nil
+}
+
+// Ready is closed once the server listens.
+func (s *Server) Ready() <-chan struct{} { return s.ready }
+
+// Addr is the bound host:port, "" before Ready.
+func (s *Server) Addr() string {
+	a, _ := s.addr.Load().(string)
+	return a
+}
+
+// Prefix is the URL prefix the server answers under.
+func (s *Server) Prefix() string { return s.cfg.prefix }
+
+// Serve runs the server until ctx is done (then it shuts down gracefully
+// and returns nil) or until a crash fault fires (then it stops at once and
+// returns an *ExitError). Faults that delay or prevent binding are acted
+// on here. Serve may be called once.
+func (s *Server) Serve(ctx context.Context) error {
+	s.started = time.Now()
+	if s.cfg.recordPath != "" {
+		f, err := os.OpenFile(s.cfg.recordPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			return fmt.Errorf("uiserver: record file: %w", err)
+		}
+		defer f.Close()
+		if s.rec != nil {
+			s.rec = io.MultiWriter(s.rec, f)
+		} else {
+			s.rec = f
+		}
+	}
+	f := s.cfg.faults
+	if f.SlowStart > 0 {
+		s.log.Info("slow-start fault: waiting before binding", "delay", f.SlowStart)
+		select {
+		case <-time.After(f.SlowStart):
+		case <-ctx.Done():
+			s.log.Info("stopped during slow start")
+			return nil
+		}
+	}
+	if f.NeverReady == NeverReadyNoBind {
+		s.log.Info("never-ready fault: not binding", "addr", s.cfg.addr)
+		<-ctx.Done()
+		s.log.Info("stopped without ever binding")
+		return nil
+	}
+
+	ln, err := net.Listen("tcp", s.cfg.addr)
+	if err != nil {
+		return fmt.Errorf("uiserver: listen on %s: %w", s.cfg.addr, err)
+	}
+	s.addr.Store(ln.Addr().String())
+	srv := &http.Server{
+		Handler:           http.HandlerFunc(s.handle),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	close(s.ready)
+	s.log.Info("listening", "addr", ln.Addr().String(), "prefix", s.cfg.prefix, "user", s.cfg.user, "faults", f.String())
+
+	bg, stopBG := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() { stopBG(); wg.Wait() }()
+	if s.cfg.activityURL != "" && s.cfg.apiToken != "" {
+		wg.Go(func() { s.reportActivity(bg) })
+	}
+
+	var crash <-chan time.Time
+	if f.CrashAfter > 0 {
+		t := time.NewTimer(f.CrashAfter)
+		defer t.Stop()
+		crash = t.C
+	}
+	select {
+	case <-ctx.Done():
+		s.log.Info("shutting down", "cause", context.Cause(ctx))
+		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(shutdownCtx); err != nil {
+			srv.Close()
+			return fmt.Errorf("uiserver: shutdown: %w", err)
+		}
+		return nil
+	case <-crash:
+		s.log.Warn("crash fault: exiting", "after", f.CrashAfter, "exit_code", f.ExitCode)
+		srv.Close()
+		return &ExitError{Code: f.ExitCode, After: f.CrashAfter}
+	case err := <-served:
+		return fmt.Errorf("uiserver: serve: %w", err)
+	}
+}
+
+// reportActivity POSTs the server's last activity to the hub now and then
+// every activity interval, as jupyterhub-singleuser does.
+func (s *Server) reportActivity(ctx context.Context) {
+	for {
+		if err := s.postActivity(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("activity report failed", "err", err)
+		}
+		if s.cfg.activityInterval <= 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(s.cfg.activityInterval):
+		}
+	}
+}
+
+func (s *Server) postActivity(ctx context.Context) error {
+	now := time.Now().UTC().Format("2006-01-02T15:04:05.000000Z")
+	body, _ := json.Marshal(map[string]any{
+		"last_activity": now,
+		"servers":       map[string]any{s.cfg.serverName: map[string]string{"last_activity": now}},
+	})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.cfg.activityURL, strings.NewReader(string(body)))
+	if err != nil {
+		return fmt.Errorf("activity request: %w", err)
+	}
+	req.Header.Set("Authorization", "token "+s.cfg.apiToken)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("POST %s: %w", s.cfg.activityURL, err)
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("POST %s: %s", s.cfg.activityURL, resp.Status)
+	}
+	s.log.Debug("activity reported", "status", resp.StatusCode)
+	return nil
+}
+
+// handle answers every request: faults first, then the prefix routes.
+func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
+	n := s.requests.Add(1)
+	rec := Record{
+		Time:         time.Now().UTC(),
+		Server:       s.cfg.prefix,
+		Method:       r.Method,
+		Path:         r.URL.Path,
+		Remote:       r.RemoteAddr,
+		ForwardedFor: r.Header.Get("X-Forwarded-For"),
+		UserAgent:    r.UserAgent(),
+	}
+	token, source := requestToken(r)
+	rec.Token, rec.TokenSource = token, source
+	defer func() { s.record(rec) }()
+
+	reply := func(status int, v any) {
+		rec.Status = status
+		writeJSON(w, status, v)
+	}
+	f := s.cfg.faults
+	switch {
+	case f.NeverReady == NeverReadyHTTP:
+		rec.Fault = "never-ready=http"
+		reply(http.StatusServiceUnavailable, map[string]string{"message": "jobsim uiserver: never-ready fault"})
+		return
+	case f.HTTPError != 0 && n > int64(f.HTTPErrorAfter):
+		rec.Fault = fmt.Sprintf("http-error=%d", f.HTTPError)
+		reply(f.HTTPError, map[string]string{"message": fmt.Sprintf("jobsim uiserver: http-error fault (%d)", f.HTTPError)})
+		return
+	}
+
+	prefix := s.cfg.prefix
+	if r.URL.Path+"/" == prefix {
+		rec.Status = http.StatusMovedPermanently
+		http.Redirect(w, r, prefix, http.StatusMovedPermanently)
+		return
+	}
+	rest, ok := strings.CutPrefix(r.URL.Path, prefix)
+	if !ok {
+		reply(http.StatusNotFound, map[string]string{"message": "not under " + prefix})
+		return
+	}
+
+	// Identify any caller that shows a token, so the record says who it was.
+	var id *Identity
+	var idErr error
+	if token != "" {
+		id, idErr = s.identify(r.Context(), token)
+		if id != nil {
+			rec.Caller, rec.CallerKind = id.Name, id.Kind
+		}
+	}
+
+	switch rest {
+	case "":
+		reply(http.StatusOK, map[string]string{"server": "jobsim-uiserver", "user": s.cfg.user, "prefix": prefix})
+		return
+	case "api", "api/":
+		reply(http.StatusOK, map[string]string{"version": s.cfg.version})
+		return
+	case "api/status", "api/me":
+	default:
+		reply(http.StatusNotFound, map[string]string{"message": "Not Found"})
+		return
+	}
+
+	// Authenticated endpoints.
+	switch {
+	case token == "":
+		reply(http.StatusForbidden, map[string]string{"message": "Forbidden: no token (Authorization: token ... or ?token=)"})
+		return
+	case errors.Is(idErr, errInvalidToken):
+		reply(http.StatusForbidden, map[string]string{"message": "Forbidden: the hub does not recognise this token"})
+		return
+	case idErr != nil:
+		s.log.Warn("cannot check token with the hub", "err", idErr)
+		reply(http.StatusBadGateway, map[string]string{"message": "cannot check token with the hub: " + idErr.Error()})
+		return
+	}
+	if req := s.requiredScopes(); req != nil && !ScopesGrant(req, id.Scopes) {
+		reply(http.StatusForbidden, map[string]string{
+			"message": fmt.Sprintf("Forbidden: %s %s may not access this server (needs one of %s)", id.Kind, id.Name, strings.Join(req, ", ")),
+		})
+		return
+	}
+	switch rest {
+	case "api/status":
+		reply(http.StatusOK, map[string]any{
+			"started":       s.started.UTC().Format(time.RFC3339Nano),
+			"last_activity": time.Now().UTC().Format(time.RFC3339Nano),
+			"connections":   0,
+			"kernels":       0,
+		})
+	case "api/me":
+		reply(http.StatusOK, map[string]any{"identity": map[string]string{"username": id.Name, "kind": id.Kind}})
+	}
+}
+
+// record writes one request record, if recording.
+func (s *Server) record(rec Record) {
+	s.log.Debug("request", "method", rec.Method, "path", rec.Path, "status", rec.Status, "caller", rec.Caller, "fault", rec.Fault)
+	if s.rec == nil {
+		return
+	}
+	line, err := json.Marshal(rec)
+	if err != nil {
+		return
+	}
+	s.recMu.Lock()
+	defer s.recMu.Unlock()
+	if _, err := s.rec.Write(append(line, '\n')); err != nil {
+		s.log.Warn("cannot write request record", "err", err)
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
