@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/bmatcuk/doublestar/v4"
+	"gopkg.in/yaml.v3"
 )
 
 // Layer is the part of the host a rule applies to.
@@ -282,6 +283,14 @@ func (d *Duration) UnmarshalText(b []byte) error {
 		return fmt.Errorf("duration %q: want a number with a unit such as 500ms, 20s or 1h", b)
 	}
 	*d = Duration(v)
+	return nil
+}
+
+// UnmarshalYAML reads a duration string, reporting the line of a bad one.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	if err := d.UnmarshalText([]byte(n.Value)); err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
 	return nil
 }
 

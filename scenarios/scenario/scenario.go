@@ -1,0 +1,261 @@
+// Package scenario is the scenario file format: a YAML file that names a
+// topology of fake job hosts, the system under test and its configuration,
+// a timeline of steps (start, inject or clear faults, reload, trigger, wait
+// for conditions) and the expectations the run is judged by. A scenario is
+// either a gate (it passes when the system behaves) or the reproducer of a
+// named bug (it passes when the bug shows). The reference page is
+// docs/scenarios.md.
+package scenario
+
+import (
+	"github.com/jobsim/jobsim/sim/fault"
+)
+
+// Duration is written as a Go duration string ("90s", "2m").
+type Duration = fault.Duration
+
+// Mode says how a scenario's outcome is judged.
+type Mode string
+
+const (
+	// Gate scenarios pass when every expectation holds.
+	Gate Mode = "gate"
+	// Reproducer scenarios pass when an expectation fails in the way the
+	// named bug predicts, on the releases the bug applies to; on other
+	// releases they run as gates.
+	Reproducer Mode = "reproducer"
+)
+
+// File is one parsed scenario.
+type File struct {
+	Path        string   `yaml:"-"`
+	Name        string   `yaml:"name"`
+	Description string   `yaml:"description"`
+	Labels      []string `yaml:"labels"`
+	Mode        Mode     `yaml:"mode"`
+	// Reproduces names the bug a reproducer shows.
+	Reproduces *Bug `yaml:"reproduces"`
+	// Timeout bounds the whole run (default 5m).
+	Timeout  Duration      `yaml:"timeout"`
+	Topology Topology      `yaml:"topology"`
+	System   System        `yaml:"system"`
+	Timeline []Step        `yaml:"timeline"`
+	Expect   []Expectation `yaml:"expect"`
+
+	pos positions
+}
+
+// Bug is a known bug of the system under test.
+type Bug struct {
+	ID      string `yaml:"id"`      // e.g. cylc-flow#5102
+	URL     string `yaml:"url"`     // issue or pull request
+	Summary string `yaml:"summary"` // one line
+	// Affects is a version range of the system under test, such as
+	// ">=8.0.0 <8.0.3". On those releases the scenario must reproduce the
+	// bug; on others it runs as a gate.
+	Affects string `yaml:"affects"`
+	// Shows names the expectations (by their id) that fail when the bug shows.
+	Shows []string `yaml:"shows"`
+}
+
+// Topology is the set of fake hosts a scenario runs on.
+type Topology struct {
+	Hosts []Host `yaml:"hosts"`
+}
+
+// Host is one fake job host.
+type Host struct {
+	Name string `yaml:"name"`
+	// Executor is "real" (real processes: bash, rsync, cylc) or "virtual"
+	// (the embedded shell). Cylc scenarios need real.
+	Executor string   `yaml:"executor"`
+	Users    []string `yaml:"users"` // default: the user running the scenario
+	PBS      *PBS     `yaml:"pbs"`
+	// FaultMounts are host paths that carry the FUSE fault layer, so that
+	// filesystem faults reach real processes there.
+	FaultMounts []string `yaml:"fault_mounts"`
+	// Cylc installs the Cylc under test on the host at this path (its
+	// library below it), so job-side cylc commands run there.
+	Cylc string `yaml:"cylc"`
+}
+
+// PBS configures a host's PBS server.
+type PBS struct {
+	Server  string  `yaml:"server"` // job id suffix (default: the host name)
+	Queues  []Queue `yaml:"queues"` // default: workq
+	Nodes   []Node  `yaml:"nodes"`  // default: one node named after the host
+	History bool    `yaml:"history"`
+}
+
+// Queue is a PBS queue.
+type Queue struct {
+	Name     string `yaml:"name"`
+	Disabled bool   `yaml:"disabled"`
+}
+
+// Node is a PBS execution node.
+type Node struct {
+	Name  string `yaml:"name"`
+	NCPUs int    `yaml:"ncpus"`
+	Mem   string `yaml:"mem"`
+}
+
+// System is the system under test: exactly one of its fields is set.
+type System struct {
+	Cylc *Cylc `yaml:"cylc"`
+	Hub  *Hub  `yaml:"hub"`
+}
+
+// Cylc configures a Cylc 8 workflow run against the topology.
+type Cylc struct {
+	// Workflow is a source directory (relative to the scenario file) holding flow.cylc.
+	Workflow string `yaml:"workflow"`
+	// Platform is the platform tasks run on, pointing at a topology host.
+	Platform Platform `yaml:"platform"`
+	// ProcessPoolTimeout is [scheduler]process pool timeout (default PT2M as Cylc's tests shorten it).
+	ProcessPoolTimeout Duration `yaml:"process_pool_timeout"`
+	// Global is extra global.cylc text appended to the generated file.
+	Global string `yaml:"global"`
+}
+
+// Platform is a Cylc platform on a fake host.
+type Platform struct {
+	Name   string `yaml:"name"`   // default: the host name
+	Host   string `yaml:"host"`   // a topology host
+	Runner string `yaml:"runner"` // pbs (default) or background
+	Comms  string `yaml:"comms"`  // poll (default), zmq or ssh
+	// SubmissionPolling and ExecutionPolling are the polling intervals.
+	SubmissionPolling Duration `yaml:"submission_polling"`
+	ExecutionPolling  Duration `yaml:"execution_polling"`
+}
+
+// Hub configures a JupyterHub run against the topology.
+type Hub struct {
+	Spawner string            `yaml:"spawner"` // local, batch-pbs, ssh
+	Users   []string          `yaml:"users"`
+	Roles   []Role            `yaml:"roles"`
+	Config  map[string]string `yaml:"config"` // extra c.X = Y settings, Python literals
+	Server  map[string]string `yaml:"server"` // stand-in UI server faults: never_ready, slow_start, crash_after, status
+	Timeout Duration          `yaml:"start_timeout"`
+}
+
+// Role is a JupyterHub role.
+type Role struct {
+	Name   string   `yaml:"name"`
+	Users  []string `yaml:"users"`
+	Scopes []string `yaml:"scopes"`
+}
+
+// Step is one entry of the timeline. Its trigger (at most one of At, After,
+// When; none means "right after the previous step") says when it runs; its
+// action is exactly one of the remaining fields.
+type Step struct {
+	At    *Duration  `yaml:"at"`    // since the scenario started
+	After *Duration  `yaml:"after"` // since the previous step ran
+	When  *Condition `yaml:"when"`  // as soon as this holds
+	// Within bounds how long When may take to hold (default: the scenario timeout).
+	Within Duration `yaml:"within"`
+
+	// Do is a bare action: start, stop, stop-now, reload, pause, resume.
+	Do string `yaml:"do"`
+	// Cylc actions on tasks ("1/foo", or "foo" for every cycle).
+	Trigger []string `yaml:"trigger"`
+	Poll    []string `yaml:"poll"`
+	Kill    []string `yaml:"kill"`
+	Hold    []string `yaml:"hold"`
+	Release []string `yaml:"release"`
+	// Fault adds a rule on a host (Host names it; default the only host).
+	Fault *FaultStep `yaml:"fault"`
+	// Clear removes fault rules by id, or every rule with "all".
+	Clear []string `yaml:"clear"`
+	// Wait waits for a duration or a condition.
+	Wait *Wait `yaml:"wait"`
+	// Spawn and StopServer are hub actions on users' servers.
+	Spawn      []string `yaml:"spawn"`
+	StopServer []string `yaml:"stop_server"`
+	// Note writes a line into the history (for the transcript).
+	Note string `yaml:"note"`
+}
+
+// FaultStep is a fault rule bound for a host.
+type FaultStep struct {
+	Host       string `yaml:"host"`
+	fault.Rule `yaml:",inline"`
+}
+
+// Wait is a pause in the timeline: a fixed duration, or until a condition
+// holds within a bound (failing the run when it does not).
+type Wait struct {
+	For       Duration `yaml:"for"`
+	Condition `yaml:",inline"`
+	Within    Duration `yaml:"within"`
+}
+
+// Condition is something observable: a task state, a PBS job state, an
+// event, or a hub server state.
+type Condition struct {
+	Task  string `yaml:"task"`  // with State: a Cylc task is in this state
+	State string `yaml:"state"` // a Cylc task state, or a PBS state letter with Job
+	Job   string `yaml:"job"`   // a PBS job name glob (Job_Name) on a host
+	Event *Match `yaml:"event"` // an event like this has been recorded
+	// Server with Ready: a hub user's server is (not) ready; with Failed: the spawn failed.
+	Server string `yaml:"server"`
+	Ready  *bool  `yaml:"ready"`
+	Failed *bool  `yaml:"failed"`
+}
+
+// IsZero reports whether no condition is set.
+func (c Condition) IsZero() bool {
+	return c.Task == "" && c.Job == "" && c.Event == nil && c.Server == ""
+}
+
+// Match selects events of the history.
+type Match struct {
+	Kind string `yaml:"kind"` // exact, or a prefix ending in "." (e.g. "ssh.")
+	Host string `yaml:"host"`
+	// Msg is a regular expression over the event's message.
+	Msg string `yaml:"msg"`
+	// Fields are regular expressions over the event's fields (as text).
+	Fields map[string]string `yaml:"fields"`
+}
+
+// Expectation is one thing the run is judged by. Exactly one of the groups
+// is set: a task (Task with Reaches or Never), the stuck detector (Stuck),
+// event counts (Events), an order of events (Order), or a hub server
+// (Server).
+type Expectation struct {
+	// ID names the expectation, for reports and for Bug.Shows.
+	ID string `yaml:"id"`
+
+	Task    string   `yaml:"task"`
+	Reaches string   `yaml:"reaches"` // the task reaches this state...
+	Within  Duration `yaml:"within"`  // ...within this long of the scenario start (or of After)
+	// Never with LongerThan: the task never holds this state longer than that.
+	Never      string   `yaml:"never"`
+	LongerThan Duration `yaml:"longer_than"`
+
+	Stuck *Stuck `yaml:"stuck"`
+
+	Events *Count `yaml:"events"`
+
+	Order []Match `yaml:"order"`
+
+	Server string `yaml:"server"` // a hub user's server...
+	Ready  *bool  `yaml:"ready"`  // ...is ready (or not) within Within
+	Failed *bool  `yaml:"failed"` // ...is reported failed within Within
+}
+
+// Stuck is the generic stuck detector: no task stays in one of States
+// longer than LongerThan unless the batch system shows its job queued.
+type Stuck struct {
+	States     []string `yaml:"states"` // default: preparing, submitted
+	LongerThan Duration `yaml:"longer_than"`
+}
+
+// Count bounds how many events match.
+type Count struct {
+	Match `yaml:",inline"`
+	Count *int `yaml:"count"`
+	Min   *int `yaml:"min"`
+	Max   *int `yaml:"max"`
+}
