@@ -98,6 +98,9 @@ const (
 	ErrBadAttrValue  = 15014 // "Illegal attribute or resource value"
 	ErrQueueDisabled = 15036 // "Queue is not enabled"
 	ErrJobFinished   = 15139 // "Job has finished"
+	ErrUnknownSignal = 15025 // "Unknown signal"
+	ErrUnknownNode   = 15062 // "Unknown node"
+	ErrInternal      = 15011 // "Internal Server Error"
 )
 
 // SubmitRequest is a job as qsub hands it to the server, after options and
@@ -113,7 +116,12 @@ type SubmitRequest struct {
 	ErrorPath   string            // -e
 	Join        string            // -j: "oe", "eo" or "n"
 	KeepFiles   string            // -k
-	Variables   []string          // Variable_List: PBS_O_* first, then -v/-V, KEY=value
+	// Variables is the complete Variable_List, KEY=value, in the order qstat -f
+	// shows it: PBS_O_HOME, _LANG, _LOGNAME, _PATH, _MAIL, _SHELL, _TZ,
+	// _WORKDIR, _SYSTEM, then -v and -V variables, then PBS_O_QUEUE and
+	// PBS_O_HOST last (the front end resolves the default queue through
+	// Info). The server keeps the list as given.
+	Variables []string
 	DependOn    string            // -W depend=..., as given
 	Umask       string            // -W umask=
 	StartAt     time.Time         // -a; zero when not given
@@ -123,6 +131,17 @@ type SubmitRequest struct {
 	Array       string            // -J range, empty for a plain job
 	Script      []byte            // the script text
 	Args        []string          // Submit_arguments, as typed
+
+	// Added by the front end (fakepbs/cli); zero values mean the OpenPBS default.
+	Account    string            // -A (Account_Name)
+	Project    string            // -P (project); empty: _pbs_project_default
+	MailPoints string            // -m (Mail_Points); empty: a
+	MailUsers  string            // -M (Mail_Users)
+	Rerunable  string            // -r: "y" or "n"; empty means y
+	Priority   int               // -p
+	Checkpoint string            // -c; empty: u
+	Block      bool              // -W block=true: qsub waits for the job to end
+	Attributes map[string]string // other -W attribute=value pairs, as given
 }
 
 // Job is a snapshot of one job as the commands show it. Times are on the
@@ -154,6 +173,20 @@ type Job struct {
 	Comment                                     string
 	RunCount                                    int
 	Interactive                                 bool
+
+	// Added for the front end's qstat -f; zero values print OpenPBS defaults.
+	Account    string // Account_Name
+	Project    string // project; empty shows _pbs_project_default
+	MailPoints string // Mail_Points; empty shows a
+	MailUsers  string // Mail_Users
+	Rerunable  string // "y" or "n"; empty shows True
+	Priority   int
+	Checkpoint string // empty shows u
+	KeepFiles  string // Keep_Files; empty shows n
+	Shell      string // Shell_Path_List
+	Umask      string
+	SessionID  int    // session_id of the running script; 0 until it runs
+	Array      string // -J range for an array job
 }
 
 // Queue is a snapshot of a queue.
@@ -173,6 +206,11 @@ type Node struct {
 	Mem          string   // e.g. "8gb"
 	Jobs         []string // "<jobid>/<index>" entries as pbsnodes prints them
 	Comment      string
+
+	// Added for pbsnodes; zero values are left out or print 0.
+	AssignedMem     string    // resources_assigned.mem, e.g. "1048576kb"
+	LastStateChange time.Time // last_state_change_time
+	LastUsed        time.Time // last_used_time
 }
 
 // ServerInfo describes the server itself.
