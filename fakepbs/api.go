@@ -106,31 +106,31 @@ const (
 // SubmitRequest is a job as qsub hands it to the server, after options and
 // #PBS directives were merged (command line wins).
 type SubmitRequest struct {
-	Owner       string            // submitting user
-	SubmitHost  string            // host qsub ran on (PBS_O_HOST)
-	WorkDir     string            // qsub's cwd (PBS_O_WORKDIR)
-	Name        string            // -N, or the script's basename, or STDIN
-	Queue       string            // -q; empty for the default queue
-	Resources   map[string]string // -l: select, walltime, ncpus, mem, place, ...
-	OutputPath  string            // -o as given (may be a directory, resolved by the server)
-	ErrorPath   string            // -e
-	Join        string            // -j: "oe", "eo" or "n"
-	KeepFiles   string            // -k
+	Owner      string            // submitting user
+	SubmitHost string            // host qsub ran on (PBS_O_HOST)
+	WorkDir    string            // qsub's cwd (PBS_O_WORKDIR)
+	Name       string            // -N, or the script's basename, or STDIN
+	Queue      string            // -q; empty for the default queue
+	Resources  map[string]string // -l: select, walltime, ncpus, mem, place, ...
+	OutputPath string            // -o as given (may be a directory, resolved by the server)
+	ErrorPath  string            // -e
+	Join       string            // -j: "oe", "eo" or "n"
+	KeepFiles  string            // -k
 	// Variables is the complete Variable_List, KEY=value, in the order qstat -f
 	// shows it: PBS_O_HOME, _LANG, _LOGNAME, _PATH, _MAIL, _SHELL, _TZ,
 	// _WORKDIR, _SYSTEM, then -v and -V variables, then PBS_O_QUEUE and
 	// PBS_O_HOST last (the front end resolves the default queue through
 	// Info). The server keeps the list as given.
-	Variables []string
-	DependOn    string            // -W depend=..., as given
-	Umask       string            // -W umask=
-	StartAt     time.Time         // -a; zero when not given
-	Hold        bool              // -h: submit held (Hold_Types = u)
-	Interactive bool              // -I
-	Shell       string            // -S
-	Array       string            // -J range, empty for a plain job
-	Script      []byte            // the script text
-	Args        []string          // Submit_arguments, as typed
+	Variables   []string
+	DependOn    string    // -W depend=..., as given
+	Umask       string    // -W umask=
+	StartAt     time.Time // -a; zero when not given
+	Hold        bool      // -h: submit held (Hold_Types = u)
+	Interactive bool      // -I
+	Shell       string    // -S
+	Array       string    // -J range, empty for a plain job
+	Script      []byte    // the script text
+	Args        []string  // Submit_arguments, as typed
 
 	// Added by the front end (fakepbs/cli); zero values mean the OpenPBS default.
 	Account    string            // -A (Account_Name)
