@@ -15,6 +15,15 @@ import (
 
 // Executor runs job scripts on the job host. The sim package provides a
 // virtual one (an embedded shell) and a real one (bash processes).
+//
+// Clock contract: the server calls Start from a clock actor (Clock.Go) and
+// ctx carries that actor. An executor whose scripts wait on the host's
+// virtual clock must make the script sleep with ctx (or a context derived
+// from it) in the goroutine that runs the script, so that the clock counts
+// the job as idle while it sleeps and as busy otherwise; work the script
+// puts in the background must become an actor of its own (Clock.Go). An
+// executor of real processes ignores this: the clock then sees the job as
+// busy until it ends. Cancelling ctx must kill the script.
 type Executor interface {
 	Start(ctx context.Context, spec RunSpec) (Process, error)
 }
@@ -79,7 +88,7 @@ func (s *State) UnmarshalText(b []byte) error {
 type Error struct {
 	Code  int    // pbs_errno, such as 15001
 	Text  string // OpenPBS's message text, such as "Unknown Job Id"
-	JobID string // the id the request named, as the user wrote it
+	JobID string // the id the request named, as the user wrote it (a bare sequence number expanded to <seq>.<server>), or the attribute an attribute error is about
 }
 
 func (e *Error) Error() string {
@@ -96,11 +105,17 @@ const (
 	ErrBadState      = 15016 // "Request invalid for state of job"
 	ErrUnknownQueue  = 15018 // "Unknown queue"
 	ErrBadAttrValue  = 15014 // "Illegal attribute or resource value"
-	ErrQueueDisabled = 15036 // "Queue is not enabled"
+	ErrQueueDisabled = 15021 // "Queue is not enabled" (PBSE_QUNOENB)
 	ErrJobFinished   = 15139 // "Job has finished"
-	ErrUnknownSignal = 15025 // "Unknown signal"
+	ErrUnknownSignal = 15013 // "Unknown/illegal signal name" (PBSE_UNKSIG)
 	ErrUnknownNode   = 15062 // "Unknown node"
-	ErrInternal      = 15011 // "Internal Server Error"
+	ErrInternal      = 15011 // "PBS server internal error"
+
+	ErrInvalidRequest  = 15004 // "Invalid request"
+	ErrNotSupported    = 15029 // "No support for requested service"
+	ErrUnknownResource = 15035 // "Unknown resource"
+	ErrBadDepend       = 15054 // "Invalid Job Dependency"
+	ErrPlaceNoSelect   = 15111 // "Cannot have \"place\" without \"select\""
 )
 
 // SubmitRequest is a job as qsub hands it to the server, after options and
