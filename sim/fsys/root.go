@@ -16,8 +16,10 @@ import (
 // It is what the host's sftp server serves.
 //
 // Absolute names are cleaned first, as in a chroot: "/../etc/passwd" is the
-// root's own /etc/passwd. Relative names are resolved from the root and may
-// not climb above it: "../../etc/passwd" fails.
+// root's own /etc/passwd. The cleaning is lexical, like afero's and
+// path.Clean's: in "/home/link/../x" the ".." removes "link" before any
+// link is followed. Relative names are resolved from the root and may not
+// climb above it: "../../etc/passwd" fails.
 //
 // Limits: os.Root follows symbolic links only when they stay inside; a host
 // tree whose links are absolute (/opt/lib -> /usr/lib) cannot be followed
