@@ -1,0 +1,73 @@
+# jupyterhub_config.py written by jobsim's hub driver (scenarios/hub).
+#
+# This file is static: all the data is in the JSON spec next to it
+# (jobsim-hub.json, or the file named by $JOBSIM_HUB_SPEC), which the Go
+# driver writes from its Config structs. Keeping the data in JSON means no
+# Go value is ever pasted into Python source.
+import json
+import os
+
+c = get_config()  # noqa: F821 (provided by traitlets)
+
+_spec_path = os.environ.get("JOBSIM_HUB_SPEC") or os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "jobsim-hub.json"
+)
+with open(_spec_path) as _f:
+    _spec = json.load(_f)
+
+# Where the hub lives: its own ports, database, secrets and pid files.
+_hub = _spec["hub"]
+c.JupyterHub.bind_url = _hub["bind_url"]
+c.JupyterHub.hub_bind_url = _hub["hub_bind_url"]
+c.JupyterHub.db_url = _hub["db_url"]
+c.JupyterHub.cookie_secret_file = _hub["cookie_secret_file"]
+c.JupyterHub.pid_file = _hub["pid_file"]
+c.JupyterHub.log_level = _hub["log_level"]
+c.JupyterHub.cleanup_servers = True
+c.JupyterHub.cleanup_proxy = True
+c.ConfigurableHTTPProxy.api_url = _hub["proxy_api_url"]
+c.ConfigurableHTTPProxy.auth_token = _hub["proxy_auth_token"]
+c.ConfigurableHTTPProxy.pid_file = _hub["proxy_pid_file"]
+
+# Who may log in.
+_auth = _spec["authenticator"]
+c.JupyterHub.authenticator_class = _auth["class"]
+if _auth.get("password"):
+    c.DummyAuthenticator.password = _auth["password"]
+c.Authenticator.allowed_users = set(_auth.get("allowed_users") or [])
+c.Authenticator.admin_users = set(_auth.get("admin_users") or [])
+
+# How servers are started.
+_sp = _spec["spawner"]
+c.JupyterHub.spawner_class = _sp["class"]
+_sp_section = getattr(c, _sp["class"].rpartition(".")[2])
+_sp_section.cmd = _sp["cmd"]
+_sp_section.args = _sp.get("args") or []
+_sp_section.start_timeout = _sp["start_timeout"]
+_sp_section.http_timeout = _sp["http_timeout"]
+_sp_section.poll_interval = _sp["poll_interval"]
+_sp_section.environment = _sp.get("environment") or {}
+if _sp.get("home_dir_template"):
+    _sp_section.home_dir_template = _sp["home_dir_template"]
+for _name, _value in (_sp.get("traits") or {}).items():
+    setattr(_sp_section, _name, _value)
+
+_user_env = _sp.get("user_environment") or {}
+if _user_env:
+
+    def _jobsim_pre_spawn_hook(spawner):
+        """Add the per-user environment the driver asked for."""
+        extra = _user_env.get(spawner.user.name)
+        if extra:
+            spawner.environment = dict(spawner.environment, **extra)
+
+    _sp_section.pre_spawn_hook = _jobsim_pre_spawn_hook
+
+# Authorization: roles with scopes, and API-only services.
+c.JupyterHub.load_roles = _spec.get("roles") or []
+c.JupyterHub.services = _spec.get("services") or []
+
+# Anything else, as "Class.trait": value.
+for _key, _value in (_spec.get("traits") or {}).items():
+    _cls, _, _trait = _key.partition(".")
+    setattr(getattr(c, _cls), _trait, _value)
