@@ -140,7 +140,7 @@ func TestSchedulerControl(t *testing.T) {
 			t.Fatal(err)
 		}
 		snap, err := wf.WaitFor(ctx, func(s Snapshot) bool {
-			return TaskIs("1/foo", StatusSucceeded)(s) && TaskIs("1/bar", StatusWaiting)(s)
+			return !s.Paused() && TaskIs("1/foo", StatusSucceeded)(s) && TaskIs("1/bar", StatusWaiting)(s)
 		})
 		if err != nil {
 			t.Fatal(err)
