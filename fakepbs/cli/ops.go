@@ -1,0 +1,203 @@
+package cli
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/jobsim/jobsim/fakepbs"
+)
+
+const qdelUsage = "usage:\n\tqdel [-W force|suppress_email=X] [-x] job_identifier...\n\tqdel --version\n"
+
+// qdel deletes jobs (qdel.c): every operand is tried, each failure printed
+// as "qdel: <text> <id>", and the exit status is the last failure's code.
+func (r *run) qdel() error {
+	if r.printVersion() {
+		return nil
+	}
+	g := getopt(r.prog, r.inv.Args, "W:x")
+	errflg := 0
+	force, hist := false, false
+	for _, o := range g.opts {
+		switch o.c {
+		case 'W':
+			switch {
+			case o.arg == "":
+				r.stderr.WriteString("qdel: illegal -W value\n")
+				errflg++
+			case o.arg == "force":
+				force = true
+			case strings.HasPrefix(o.arg, "suppress_email="):
+			default:
+				if !allDigits(o.arg) {
+					r.stderr.WriteString("qdel: illegal -W value\n")
+					errflg++
+				}
+			}
+		case 'x':
+			hist = true
+		case '?':
+			r.stderr.WriteString(o.msg)
+			errflg++
+		default:
+			errflg++
+		}
+	}
+	if errflg > 0 || len(g.operands) == 0 {
+		r.stderr.WriteString(qdelUsage)
+		return exit(2)
+	}
+	failed := 0
+	var ids []string
+	for _, a := range g.operands {
+		if _, ok := parseJobID(a); !ok {
+			fmt.Fprintf(&r.stderr, "qdel: illegally formed job identifier: %s\n", a)
+			failed = 1
+			continue
+		}
+		ids = append(ids, a)
+	}
+	local := 0
+	for _, id := range ids {
+		err := r.b.Delete(r.ctx, r.inv.User, id, force)
+		if err == nil {
+			continue
+		}
+		code, text := pbsErr(err)
+		if hist && code == fakepbs.ErrJobFinished {
+			if p, ok := r.b.(HistoryPurger); ok {
+				err = p.PurgeHistory(r.ctx, r.inv.User, id)
+				if err == nil {
+					continue
+				}
+				code, text = pbsErr(err)
+			} else {
+				continue
+			}
+		}
+		fmt.Fprintf(&r.stderr, "qdel: %s %s\n", text, id)
+		local = code
+	}
+	if local != 0 {
+		failed = local
+	}
+	if failed != 0 {
+		return exit(failed)
+	}
+	return nil
+}
+
+// forEachJob runs the per-operand loop qsig, qhold and qrls share: parse the
+// id, make it a full id, call do, print failures with prt_job_err.
+func (r *run) forEachJob(ids []string, do func(id string) error) error {
+	failed := 0
+	for _, a := range ids {
+		id, ok := parseJobID(a)
+		if !ok {
+			fmt.Fprintf(&r.stderr, "%s: illegally formed job identifier: %s\n", r.prog, a)
+			failed = 1
+			continue
+		}
+		full := fullJobID(id, r.serverName())
+		if err := do(full); err != nil {
+			failed = r.jobErr(err, full)
+		}
+	}
+	if failed != 0 {
+		return exit(failed)
+	}
+	return nil
+}
+
+// qsig sends a signal to jobs (qsig.c); -s takes a signal name, number,
+// suspend or resume, and the server decides what it accepts.
+func (r *run) qsig() error {
+	if r.printVersion() {
+		return nil
+	}
+	g := getopt(r.prog, r.inv.Args, "s:")
+	sig := "SIGTERM"
+	errflg := 0
+	for _, o := range g.opts {
+		switch o.c {
+		case 's':
+			sig = o.arg
+			if len(sig) > 32 {
+				sig = sig[:32]
+			}
+		case '?':
+			r.stderr.WriteString(o.msg)
+			errflg++
+		default:
+			errflg++
+		}
+	}
+	if errflg > 0 || len(g.operands) == 0 {
+		r.stderr.WriteString("usage: qsig [-s signal] job_identifier...\n       qsig --version\n")
+		return exit(2)
+	}
+	return r.forEachJob(g.operands, func(id string) error {
+		return r.b.Signal(r.ctx, r.inv.User, id, sig)
+	})
+}
+
+// qholdRls is qhold (hold) or qrls: -h takes the hold types (u, o, s, p or
+// n); the default is u.
+func (r *run) qholdRls(hold bool) error {
+	if r.printVersion() {
+		return nil
+	}
+	usage := fmt.Sprintf("usage: %s [-h hold_list] job_identifier...\n       %s --version\n", r.prog, r.prog)
+	g := getopt(r.prog, r.inv.Args, "h:-:")
+	types := ""
+	errflg := 0
+	for _, o := range g.opts {
+		switch o.c {
+		case 'h':
+			v := strings.TrimLeft(o.arg, " \t\n\v\f\r")
+			if v == "" {
+				fmt.Fprintf(&r.stderr, "%s: illegal -h value\n", r.prog)
+				errflg++
+				continue
+			}
+			types = v
+			if len(types) > 32 {
+				types = types[:32]
+			}
+		case '?':
+			r.stderr.WriteString(o.msg)
+			errflg++
+		default:
+			errflg++
+		}
+	}
+	if errflg > 0 || len(g.operands) == 0 {
+		r.stderr.WriteString(usage)
+		return exit(2)
+	}
+	if types != "" && !validHoldTypes(types) {
+		fmt.Fprintf(&r.stderr, "%s: illegal -h value\n%s", r.prog, usage)
+		return exit(2)
+	}
+	if types == "" {
+		types = "u"
+	}
+	return r.forEachJob(g.operands, func(id string) error {
+		if hold {
+			return r.b.Hold(r.ctx, r.inv.User, id, types)
+		}
+		return r.b.Release(r.ctx, r.inv.User, id, types)
+	})
+}
+
+func validHoldTypes(t string) bool {
+	if t == "n" {
+		return true
+	}
+	for i := 0; i < len(t); i++ {
+		if !strings.ContainsRune("uosp", rune(t[i])) {
+			return false
+		}
+	}
+	return true
+}
