@@ -27,6 +27,11 @@ import (
 // host whose working directory is the root. Rules match that path and the
 // wrapped filesystem receives it, so afero.NewIOFS works over a MemMapFs.
 //
+// Perm rules change what Stat, Lstat and File.Stat report; the entries of a
+// directory listing (Readdir) keep their real modes. A rule fires, and is
+// recorded as an activation, on every operation it selects, so give a perm
+// rule the ops stat and lstat.
+//
 // A FaultFs is safe for concurrent use when the wrapped filesystem is.
 type FaultFs struct {
 	base afero.Fs
@@ -98,6 +103,15 @@ func (f *FaultFs) Base() afero.Fs { return f.base }
 func ForUser(fsys afero.Fs, user string) afero.Fs {
 	if f, ok := fsys.(*FaultFs); ok {
 		return f.ForUser(user)
+	}
+	return fsys
+}
+
+// ForContext returns fsys whose latencies and hangs wait under ctx when it
+// is a FaultFs (see FaultFs.WithContext), and fsys unchanged otherwise.
+func ForContext(fsys afero.Fs, ctx context.Context) afero.Fs {
+	if f, ok := fsys.(*FaultFs); ok {
+		return f.WithContext(ctx)
 	}
 	return fsys
 }

@@ -270,6 +270,23 @@ func TestHangHoldsRealProcessUntilCleared(t *testing.T) {
 		t.Fatal("cat still hanging after the rule was cleared")
 	}
 
+	// A process killed while hanging goes away.
+	r = w.add(t, fsRule([]string{"open"}, f, fault.Effect{Kind: fault.Hang}))
+	kctx, kill := context.WithCancel(ctx)
+	cmd = exec.CommandContext(kctx, "cat", f)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { done <- cmd.Wait() }()
+	time.Sleep(200 * time.Millisecond)
+	kill()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a process killed during a hang did not exit")
+	}
+	w.set.Remove(r.ID)
+
 	w.add(t, fsRule([]string{"open"}, f, fault.Effect{Kind: fault.Hang}))
 	cmd = exec.CommandContext(ctx, "cat", f)
 	var errb strings.Builder

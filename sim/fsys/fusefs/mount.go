@@ -124,6 +124,11 @@ func Mount(ctx context.Context, backingDir, mountpoint string, set *fault.Set, o
 	if err != nil {
 		return nil, fmt.Errorf("fuse mountpoint %s: %w", mountpoint, err)
 	}
+	// A stale mountpoint cannot be resolved itself ("Transport endpoint is
+	// not connected"): find it in the mount table by its resolved parent.
+	if parent, err := filepath.EvalSymlinks(filepath.Dir(mp)); err == nil {
+		mp = filepath.Join(parent, filepath.Base(mp))
+	}
 	if err := cleanStale(mp, c.log); err != nil {
 		return nil, err
 	}
