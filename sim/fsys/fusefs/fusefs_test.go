@@ -503,3 +503,32 @@ func TestParseMountinfo(t *testing.T) {
 		t.Fatalf("%+v", got)
 	}
 }
+
+// Real rsync into the mount: it works without rules, and a full disk on
+// the destination makes it fail.
+func TestRsyncIntoTheMount(t *testing.T) {
+	if _, err := exec.LookPath("rsync"); err != nil {
+		t.Skip("rsync not installed (apt-get install rsync)")
+	}
+	w := newWorld(t)
+	src := t.TempDir()
+	for _, n := range []string{"a", "b/c"} {
+		os.MkdirAll(filepath.Join(src, filepath.Dir(n)), 0o755)
+		if err := os.WriteFile(filepath.Join(src, n), []byte("content of "+n), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dst := filepath.Join(w.mp, "out", "job")
+	w.add(t, fsRule([]string{"write"}, filepath.Join(w.mp, "out", "**"), errnoEffect("ENOSPC")))
+	res := run(t, "rsync", "-a", src+"/", dst+"/")
+	if res.code == 0 || !strings.Contains(res.stderr, "No space left on device") {
+		t.Fatalf("rsync onto a full disk: %+v", res)
+	}
+	w.set.Clear()
+	if res := run(t, "rsync", "-a", src+"/", dst+"/"); res.code != 0 {
+		t.Fatalf("rsync after clearing: %+v", res)
+	}
+	if b, err := os.ReadFile(filepath.Join(w.backing, "out", "job", "b", "c")); err != nil || string(b) != "content of b/c" {
+		t.Fatalf("copied file on the backing directory: %q %v", b, err)
+	}
+}
