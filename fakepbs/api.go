@@ -202,6 +202,9 @@ type Job struct {
 	Umask      string
 	SessionID  int    // session_id of the running script; 0 until it runs
 	Array      string // -J range for an array job
+	// Attributes holds other attributes set with qsub -W (group_list,
+	// sandbox, stagein, stageout); qstat -f shows the known ones.
+	Attributes map[string]string
 }
 
 // Queue is a snapshot of a queue.
