@@ -1,0 +1,70 @@
+package runner
+
+import (
+	"context"
+
+	"github.com/jobsim/jobsim/scenarios/scenario"
+	"github.com/jobsim/jobsim/sim/control"
+	"github.com/jobsim/jobsim/sim/events"
+)
+
+// Backend brings up the hosts of a scenario's topology: in-process hosts
+// (sim.NewHost) or containers (package e2e). The scenario files are the same
+// for every backend.
+type Backend interface {
+	// Name is "inprocess", "containers", ...
+	Name() string
+	// Start brings the topology up and returns once every host is healthy
+	// (its control API proves ssh and PBS answer).
+	Start(ctx context.Context, t scenario.Topology, env Env) (Topology, error)
+}
+
+// Env is what a backend gets from the runner for one scenario run.
+type Env struct {
+	// Dir is the run's scratch directory; the backend may create host roots in it.
+	Dir string
+	// Log is the run's history. Backends make every host record into it
+	// (directly, or by streaming the hosts' events).
+	Log *events.Log
+	// User is the default user of hosts that name none.
+	User string
+	// Cylc, when set, is the Cylc installation hosts with a `cylc:` path must
+	// provide at that path.
+	Cylc *CylcInstall
+}
+
+// CylcInstall describes the Cylc under test so a job host can carry it.
+type CylcInstall struct {
+	// Executable is the cylc executable on the test machine.
+	Executable string
+	// Lib is a directory to place first on PYTHONPATH on the job host,
+	// copied below the host's cylc path so its library can be put under the
+	// fault layer; empty when the installation cannot be relocated.
+	Lib string
+}
+
+// Topology is a started set of hosts.
+type Topology interface {
+	Hosts() []Host
+	Host(name string) (Host, bool)
+	// Close stops every host and removes what the backend created.
+	Close(ctx context.Context) error
+}
+
+// Host is one started fake job host.
+type Host interface {
+	Name() string
+	// SSH is how a client reaches the host's ssh server as user.
+	SSH(user string) (SSHEndpoint, error)
+	// Control is the host's control API client.
+	Control() *control.Client
+	// Notes are what the host said at start, such as "FUSE unavailable: ...".
+	Notes() []string
+}
+
+// SSHEndpoint is what an ssh config needs to reach a host.
+type SSHEndpoint struct {
+	Addr    string // host:port
+	User    string
+	KeyFile string // private key accepted for User
+}

@@ -1,0 +1,270 @@
+package runner
+
+import (
+	"bytes"
+	"context"
+	"encoding/xml"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jobsim/jobsim/scenarios/check"
+	"github.com/jobsim/jobsim/scenarios/scenario"
+	"github.com/jobsim/jobsim/sim/control"
+	"github.com/jobsim/jobsim/sim/events"
+	"github.com/jobsim/jobsim/sim/fault"
+)
+
+// fakeBackend starts hosts that are only a control API over a fault set,
+// recording into the run's log: enough to test the runner's own logic.
+type fakeBackend struct{ closed int }
+
+type fakeTopo struct {
+	b     *fakeBackend
+	hosts []Host
+	srvs  []*httptest.Server
+}
+
+type fakeHost struct {
+	name string
+	c    *control.Client
+	set  *fault.Set
+}
+
+func (h *fakeHost) Name() string                    { return h.name }
+func (h *fakeHost) SSH(string) (SSHEndpoint, error) { return SSHEndpoint{}, nil }
+func (h *fakeHost) Control() *control.Client        { return h.c }
+func (h *fakeHost) Notes() []string                 { return nil }
+func (b *fakeBackend) Name() string                 { return "fake" }
+func (t *fakeTopo) Hosts() []Host                   { return t.hosts }
+func (t *fakeTopo) Close(context.Context) error {
+	for _, s := range t.srvs {
+		s.Close()
+	}
+	t.b.closed++
+	return nil
+}
+func (t *fakeTopo) Host(name string) (Host, bool) {
+	for _, h := range t.hosts {
+		if h.Name() == name {
+			return h, true
+		}
+	}
+	return nil, false
+}
+
+func (b *fakeBackend) Start(ctx context.Context, t scenario.Topology, env Env) (Topology, error) {
+	topo := &fakeTopo{b: b}
+	for _, hs := range t.Hosts {
+		rec := events.ForHost(env.Log, hs.Name)
+		set := fault.NewSet(fault.WithRecorder(rec))
+		srv, err := control.NewServer("tok", control.WithFaults(set), control.WithEvents(env.Log))
+		if err != nil {
+			return nil, err
+		}
+		ts := httptest.NewServer(srv)
+		topo.srvs = append(topo.srvs, ts)
+		topo.hosts = append(topo.hosts, &fakeHost{name: hs.Name, c: control.NewClient(ts.URL, "tok"), set: set})
+	}
+	return topo, nil
+}
+
+// fakeCylc plays a tiny scheduler: on start, 1/foo goes preparing; it is
+// submitted and succeeds 300 ms later unless a pbs qsub fault is armed, in
+// which case (the bug) it stays in preparing forever.
+type fakeCylc struct {
+	mu      sync.Mutex
+	log     *events.Log
+	host    *fakeHost
+	state   string
+	stopped bool
+	version string
+}
+
+func (s *fakeCylc) Name() string                            { return "cylc" }
+func (s *fakeCylc) Version(context.Context) (string, error) { return s.version, nil }
+func (s *fakeCylc) CollectArtifacts(_ context.Context, d string) error {
+	return os.WriteFile(filepath.Join(d, "log"), []byte("scheduler log\n"), 0o644)
+}
+func (s *fakeCylc) set(st string) {
+	s.mu.Lock()
+	s.state = st
+	s.mu.Unlock()
+	s.log.Record(events.Event{Kind: check.TaskState, Msg: "1/foo " + st, Fields: map[string]any{"task": "1/foo", "state": st}})
+}
+func (s *fakeCylc) Start(ctx context.Context) error {
+	s.set("preparing")
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		if len(s.host.set.Check(fault.Op{Layer: fault.PBS, Name: "qsub"})) > 0 {
+			return // the bug: the failed submission is never noticed
+		}
+		s.set("submitted")
+		s.set("succeeded")
+	}()
+	return nil
+}
+func (s *fakeCylc) Do(ctx context.Context, st scenario.Step) error { return nil }
+func (s *fakeCylc) Holds(ctx context.Context, c scenario.Condition) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return c.Task != "" && s.state == c.State, nil
+}
+func (s *fakeCylc) Settled(context.Context) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.state == "succeeded", nil
+}
+func (s *fakeCylc) Stop(context.Context) error { s.stopped = true; return nil }
+
+const scenarioText = `name: NAME
+labels: [gate, cylc]
+MODE
+timeout: 20s
+topology:
+  hosts: [{name: fakehpc}]
+system:
+  cylc: {workflow: wf}
+timeline:
+  - do: start
+FAULT
+expect:
+  - {id: done, task: 1/foo, reaches: succeeded, within: 3s}
+  - {id: not-stuck, task: 1/foo, never: preparing, longer_than: 1s}
+`
+
+func load(t *testing.T, name, mode, faultStep string) *scenario.File {
+	t.Helper()
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "wf"), 0o755)
+	os.WriteFile(filepath.Join(dir, "wf", "flow.cylc"), []byte("[scheduling]\n"), 0o644)
+	body := strings.NewReplacer("NAME", name, "MODE", mode, "FAULT", faultStep).Replace(scenarioText)
+	p := filepath.Join(dir, name+".yaml")
+	os.WriteFile(p, []byte(body), 0o644)
+	f, err := scenario.Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func newRunner(t *testing.T, version string, sys **fakeCylc) (*Runner, *fakeBackend, string) {
+	b := &fakeBackend{}
+	art := t.TempDir()
+	r, err := New(WithBackend(b), WithArtifacts(art), WithSystem("cylc", func(ctx context.Context, f *scenario.File, topo Topology, env Env, log *events.Log) (System, error) {
+		h, _ := topo.Host("fakehpc")
+		*sys = &fakeCylc{log: log, host: h.(*fakeHost), version: version}
+		return *sys, nil
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, b, art
+}
+
+const rejectQsub = `  - fault: {id: reject, layer: pbs, ops: [qsub], effect: {kind: exit, exit_code: 1}}`
+
+func TestGatePassesAndLeavesArtifacts(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var sys *fakeCylc
+	r, b, art := newRunner(t, "8.0.3", &sys)
+	rep := r.Run(ctx, load(t, "happy", "", ""))
+	if rep.Verdict != Pass {
+		t.Fatalf("verdict %s: %s %+v", rep.Verdict, rep.Reason, rep.Results)
+	}
+	if !sys.stopped || b.closed != 1 {
+		t.Fatalf("system stopped %v, topology closed %d times", sys.stopped, b.closed)
+	}
+	if rep.Duration > 5*time.Second {
+		t.Errorf("a settled run took %s: the runner did not stop waiting once the system settled", rep.Duration)
+	}
+	for _, name := range []string{"events.jsonl", "transcript.md", "log"} {
+		if _, err := os.Stat(filepath.Join(art, "happy", name)); err != nil {
+			t.Errorf("artifact %s: %v", name, err)
+		}
+	}
+	tr, _ := os.ReadFile(filepath.Join(art, "happy", "transcript.md"))
+	if !strings.Contains(string(tr), "1/foo succeeded") || !strings.Contains(string(tr), "verdict: **PASS**") {
+		t.Errorf("transcript lacks the task's states or verdict:\n%s", tr)
+	}
+}
+
+func TestGateFailsWhenTheBugShows(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var sys *fakeCylc
+	r, _, _ := newRunner(t, "8.0.3", &sys)
+	rep := r.Run(ctx, load(t, "stuck", "", rejectQsub))
+	if rep.Verdict != Fail || !strings.Contains(rep.Reason, "done") || !strings.Contains(rep.Reason, "not-stuck") {
+		t.Fatalf("verdict %s: %s", rep.Verdict, rep.Reason)
+	}
+}
+
+const reproducerMode = `mode: reproducer
+reproduces: {id: fake#1, affects: "<8.0.3", shows: [done, not-stuck]}`
+
+func TestReproducerPassesWhenTheBugShowsOnAffectedRelease(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var sys *fakeCylc
+	r, _, _ := newRunner(t, "8.0.2", &sys)
+	rep := r.Run(ctx, load(t, "repro", reproducerMode, rejectQsub))
+	if rep.Verdict != Pass || rep.JudgedAs != scenario.Reproducer {
+		t.Fatalf("verdict %s as %s: %s", rep.Verdict, rep.JudgedAs, rep.Reason)
+	}
+	// The same file on a fixed release is a gate: the bug still showing fails it.
+	r2, _, _ := newRunner(t, "8.0.3", &sys)
+	rep = r2.Run(ctx, load(t, "repro", reproducerMode, rejectQsub))
+	if rep.Verdict != Fail || rep.JudgedAs != scenario.Gate {
+		t.Fatalf("on a fixed release: verdict %s as %s", rep.Verdict, rep.JudgedAs)
+	}
+	// And on an affected release without the bug showing, the reproducer fails.
+	r3, _, _ := newRunner(t, "8.0.2", &sys)
+	rep = r3.Run(ctx, load(t, "repro", reproducerMode, ""))
+	if rep.Verdict != Fail || !strings.Contains(rep.Reason, "did not show") {
+		t.Fatalf("reproducer without the bug: verdict %s: %s", rep.Verdict, rep.Reason)
+	}
+}
+
+func TestWaitThatNeverHoldsFailsTheRunWithItsBound(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var sys *fakeCylc
+	r, b, _ := newRunner(t, "8.0.3", &sys)
+	rep := r.Run(ctx, load(t, "wait", "", rejectQsub+"\n  - wait: {task: 1/foo, state: succeeded, within: 1s}"))
+	if rep.Verdict != Fail || !strings.Contains(rep.Reason, "step 3 (wait until task 1/foo is succeeded): task 1/foo is succeeded did not happen within 1s") {
+		t.Fatalf("verdict %s: %s", rep.Verdict, rep.Reason)
+	}
+	if !sys.stopped || b.closed != 1 {
+		t.Fatal("a failed run left the system or topology up")
+	}
+}
+
+func TestJUnitReport(t *testing.T) {
+	reps := []Report{
+		{Name: "a", Labels: []string{"gate"}, Verdict: Pass, Duration: time.Second},
+		{Name: "b", Verdict: Fail, Reason: "expectations failed: [x]", Results: []check.Result{{ID: "x", Detail: "stuck"}}},
+		{Name: "c", Verdict: Skip, Reason: "no FUSE"},
+	}
+	var buf bytes.Buffer
+	if err := WriteJUnit(&buf, "jobsim", reps); err != nil {
+		t.Fatal(err)
+	}
+	var got junitSuites
+	if err := xml.Unmarshal(buf.Bytes(), &got); err != nil {
+		t.Fatalf("invalid XML: %v\n%s", err, buf.String())
+	}
+	if got.Tests != 3 || got.Failures != 1 || got.Skipped != 1 || got.Suites[0].Cases[1].Failure == nil || !strings.Contains(got.Suites[0].Cases[1].Failure.Body, "FAIL x: stuck") {
+		t.Fatalf("junit %+v", got)
+	}
+	var sum bytes.Buffer
+	WriteSummary(&sum, reps)
+	if !strings.Contains(sum.String(), "1 passed, 1 failed, 0 errored, 1 skipped") {
+		t.Fatalf("summary:\n%s", sum.String())
+	}
+}

@@ -1,0 +1,37 @@
+package runner
+
+import (
+	"context"
+
+	"github.com/jobsim/jobsim/scenarios/scenario"
+	"github.com/jobsim/jobsim/sim/events"
+)
+
+// System is a system under test as the runner drives it: started, given
+// actions, asked whether conditions hold, stopped. Implementations record
+// what they observe (task states, server states) into the run's history;
+// the checkers judge from there.
+type System interface {
+	// Name is "cylc", "hub", ...
+	Name() string
+	// Version is the version of the system under test (it selects whether a
+	// reproducer applies).
+	Version(ctx context.Context) (string, error)
+	// Start starts the system against the topology.
+	Start(ctx context.Context) error
+	// Do performs one action step (reload, trigger, spawn, ...).
+	Do(ctx context.Context, step scenario.Step) error
+	// Holds reports whether a task or server condition holds now.
+	Holds(ctx context.Context, c scenario.Condition) (bool, error)
+	// Settled reports that nothing more will happen on its own (every task
+	// finished, the scheduler stopped), so the run need not wait longer.
+	Settled(ctx context.Context) (bool, error)
+	// Stop stops the system, waits for it, and releases every process it
+	// started, also after a failed run.
+	Stop(ctx context.Context) error
+	// CollectArtifacts copies logs and generated configs into dir.
+	CollectArtifacts(ctx context.Context, dir string) error
+}
+
+// SystemFactory builds the system under test of a scenario over a started topology.
+type SystemFactory func(ctx context.Context, f *scenario.File, topo Topology, env Env, log *events.Log) (System, error)

@@ -1,0 +1,300 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+	"path"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jobsim/jobsim/scenarios/check"
+	"github.com/jobsim/jobsim/scenarios/scenario"
+	"github.com/jobsim/jobsim/sim/events"
+)
+
+// pollEvery is how often conditions are re-evaluated.
+const pollEvery = 200 * time.Millisecond
+
+// play is one run of a timeline.
+type play struct {
+	r     *Runner
+	f     *scenario.File
+	topo  Topology
+	sys   System
+	log   *events.Log
+	start time.Time
+	last  time.Time // when the previous step ran
+}
+
+func (p *play) timeline(ctx context.Context) error {
+	p.last = p.start
+	for i, s := range p.f.Timeline {
+		label := fmt.Sprintf("step %d (%s)", i+1, describeStep(s))
+		if err := p.trigger(ctx, s); err != nil {
+			return fmt.Errorf("%s: trigger: %w", label, err)
+		}
+		p.r.progressf(p.f.Name, "+%-6s %s", time.Since(p.start).Round(time.Second), describeStep(s))
+		p.log.Record(events.Event{Kind: check.Step, Msg: describeStep(s), Fields: map[string]any{"step": i + 1}})
+		if err := p.act(ctx, s); err != nil {
+			p.log.Record(events.Event{Kind: check.Step, Msg: label + " failed: " + err.Error(), Fields: map[string]any{"step": i + 1, "error": err.Error()}})
+			return fmt.Errorf("%s: %w", label, err)
+		}
+		p.last = time.Now()
+	}
+	return nil
+}
+
+func describeStep(s scenario.Step) string {
+	switch {
+	case s.Do != "":
+		return s.Do
+	case s.Trigger != nil:
+		return "trigger " + strings.Join(s.Trigger, " ")
+	case s.Poll != nil:
+		return "poll " + strings.Join(s.Poll, " ")
+	case s.Kill != nil:
+		return "kill " + strings.Join(s.Kill, " ")
+	case s.Hold != nil:
+		return "hold " + strings.Join(s.Hold, " ")
+	case s.Release != nil:
+		return "release " + strings.Join(s.Release, " ")
+	case s.Fault != nil:
+		r := s.Fault.Rule
+		return fmt.Sprintf("fault %s on %s: %s %s", r.ID, s.Fault.Host, r.Layer, r.Effect.Kind)
+	case s.Clear != nil:
+		return "clear " + strings.Join(s.Clear, " ")
+	case s.Wait != nil && s.Wait.For != 0:
+		return "wait " + s.Wait.For.D().String()
+	case s.Wait != nil:
+		return "wait until " + describeCondition(s.Wait.Condition)
+	case s.Spawn != nil:
+		return "spawn " + strings.Join(s.Spawn, " ")
+	case s.StopServer != nil:
+		return "stop server " + strings.Join(s.StopServer, " ")
+	case s.Note != "":
+		return "note: " + s.Note
+	}
+	return "?"
+}
+
+func describeCondition(c scenario.Condition) string {
+	switch {
+	case c.Task != "":
+		return fmt.Sprintf("task %s is %s", c.Task, c.State)
+	case c.Job != "":
+		return fmt.Sprintf("PBS job %s is %s", c.Job, c.State)
+	case c.Event != nil:
+		return "an event " + c.Event.Kind
+	case c.Server != "" && c.Failed != nil:
+		return fmt.Sprintf("server of %s failed", c.Server)
+	case c.Server != "":
+		return fmt.Sprintf("server of %s ready=%v", c.Server, *c.Ready)
+	}
+	return "?"
+}
+
+// trigger waits until the step may run.
+func (p *play) trigger(ctx context.Context, s scenario.Step) error {
+	switch {
+	case s.At != nil:
+		return sleepUntil(ctx, p.start.Add(s.At.D()))
+	case s.After != nil:
+		return sleepUntil(ctx, p.last.Add(s.After.D()))
+	case s.When != nil:
+		return p.waitFor(ctx, *s.When, s.Within.D())
+	}
+	return nil
+}
+
+func sleepUntil(ctx context.Context, t time.Time) error {
+	d := time.Until(t)
+	if d <= 0 {
+		return nil
+	}
+	tm := time.NewTimer(d)
+	defer tm.Stop()
+	select {
+	case <-tm.C:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("the scenario timed out: %w", ctx.Err())
+	}
+}
+
+// waitFor polls until c holds, within bound (0: until ctx ends).
+func (p *play) waitFor(ctx context.Context, c scenario.Condition, bound time.Duration) error {
+	since := p.log.Since(0)
+	var seq int64
+	if len(since) > 0 {
+		seq = since[len(since)-1].Seq
+	}
+	if bound > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, bound)
+		defer cancel()
+	}
+	for {
+		ok, err := p.holds(ctx, c, seq)
+		if err != nil {
+			return err
+		}
+		if ok {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			if bound > 0 {
+				return fmt.Errorf("%s did not happen within %s", describeCondition(c), bound)
+			}
+			return fmt.Errorf("%s did not happen before the scenario timed out", describeCondition(c))
+		case <-time.After(pollEvery):
+		}
+	}
+}
+
+func (p *play) holds(ctx context.Context, c scenario.Condition, sinceSeq int64) (bool, error) {
+	switch {
+	case c.Event != nil:
+		m, err := check.Compile(*c.Event)
+		if err != nil {
+			return false, err
+		}
+		for _, e := range p.log.Since(sinceSeq) {
+			if m.Matches(e) {
+				return true, nil
+			}
+		}
+		return false, nil
+	case c.Job != "":
+		for _, h := range p.topo.Hosts() {
+			jobs, err := h.Control().PBSJobs(ctx, true)
+			if err != nil {
+				if ctx.Err() != nil {
+					return false, nil
+				}
+				return false, fmt.Errorf("PBS jobs of %s: %w", h.Name(), err)
+			}
+			for _, j := range jobs {
+				if ok, _ := path.Match(c.Job, j.Name); ok && j.State.String() == c.State {
+					return true, nil
+				}
+			}
+		}
+		return false, nil
+	}
+	ok, err := p.sys.Holds(ctx, c)
+	if err != nil && ctx.Err() != nil {
+		return false, nil
+	}
+	return ok, err
+}
+
+// act performs the step's action.
+func (p *play) act(ctx context.Context, s scenario.Step) error {
+	switch {
+	case s.Do == "start":
+		return p.sys.Start(ctx)
+	case s.Fault != nil:
+		h, ok := p.topo.Host(s.Fault.Host)
+		if !ok {
+			return fmt.Errorf("no host %q", s.Fault.Host)
+		}
+		_, err := h.Control().AddFault(ctx, s.Fault.Rule)
+		return err
+	case s.Clear != nil:
+		for _, h := range p.topo.Hosts() {
+			if slices.Contains(s.Clear, "all") {
+				if _, err := h.Control().ClearFaults(ctx); err != nil {
+					return err
+				}
+				continue
+			}
+			st, err := h.Control().Faults(ctx)
+			if err != nil {
+				return err
+			}
+			for _, r := range st {
+				if slices.Contains(s.Clear, r.ID) {
+					if err := h.Control().RemoveFault(ctx, r.ID); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		return nil
+	case s.Wait != nil && s.Wait.For != 0:
+		return sleepUntil(ctx, time.Now().Add(s.Wait.For.D()))
+	case s.Wait != nil:
+		return p.waitFor(ctx, s.Wait.Condition, s.Wait.Within.D())
+	case s.Note != "":
+		p.log.Record(events.Event{Kind: events.Note, Msg: s.Note})
+		return nil
+	}
+	return p.sys.Do(ctx, s)
+}
+
+// settle waits, after the timeline, until every expectation can be decided:
+// each `reaches` and `server` expectation has held or passed its bound, and
+// no task sits in a state a `never`/`stuck` expectation watches unless that
+// expectation has already failed; or until the system says nothing more
+// will happen.
+func (p *play) settle(ctx context.Context) {
+	for {
+		if p.decided(ctx) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(pollEvery):
+		}
+	}
+}
+
+func (p *play) decided(ctx context.Context) bool {
+	now := time.Now()
+	run := check.Run{Start: p.start, End: now, Events: p.log.All()}
+	if settled, err := p.sys.Settled(ctx); err == nil && settled {
+		return true
+	}
+	for _, e := range p.f.Expect {
+		res := check.Evaluate(&scenario.File{Expect: []scenario.Expectation{e}}, run)[0]
+		switch {
+		case e.Reaches != "" || e.Server != "":
+			if !res.OK && now.Before(p.start.Add(e.Within.D())) {
+				return false
+			}
+		case e.Never != "" || e.Stuck != nil:
+			if res.OK && inWatchedState(e, run) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// inWatchedState reports whether some task is currently in a state the
+// expectation watches.
+func inWatchedState(e scenario.Expectation, run check.Run) bool {
+	states := []string{e.Never}
+	if e.Stuck != nil {
+		states = e.Stuck.States
+	}
+	current := map[string]string{}
+	for _, ev := range run.Events {
+		if ev.Kind == check.TaskState {
+			t, _ := ev.Fields["task"].(string)
+			s, _ := ev.Fields["state"].(string)
+			if e.Task == "" || check.TaskMatches(e.Task, t) {
+				current[t] = s
+			}
+		}
+	}
+	for _, s := range current {
+		if slices.Contains(states, s) {
+			return true
+		}
+	}
+	return false
+}
