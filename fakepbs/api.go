@@ -44,6 +44,10 @@ type RunSpec struct {
 // Process is a running job script.
 type Process interface {
 	// Signal delivers sig to the script (SIGTERM, SIGKILL, SIGSTOP, SIGCONT, ...).
+	// Under a virtual clock it must not return before a script sleeping on
+	// the clock has woken up to the signal (or ignored it): the caller then
+	// lets the clock go, and a sleeper still asleep would let it jump past
+	// the signal.
 	Signal(sig syscall.Signal) error
 	// Wait blocks until the script ends and reports how.
 	Wait() ExitStatus
