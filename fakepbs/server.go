@@ -25,8 +25,8 @@ import (
 type Server struct {
 	mu sync.Mutex
 
-	ctx    context.Context
-	cancel context.CancelFunc
+	ctx     context.Context
+	cancel  context.CancelFunc
 	wg      sync.WaitGroup // every goroutine and timer callback the server started
 	closed  bool
 	stopCtx func() bool
