@@ -44,8 +44,8 @@ const DefaultVersion = "8.0.2"
 // on it (see SkipReason).
 var ErrNotFound = errors.New("cylc executable not found")
 
-// SkipReason is the message tests give when cylc is absent.
-const SkipReason = "real Cylc not found: run `make setup-cylc` (scripts/setup-cylc.sh, needs root for apt-get) " +
+// SkipReason says how to get a cylc; tests skip with it when cylc is absent.
+const SkipReason = "run `make setup-cylc` (scripts/setup-cylc.sh, needs root for apt-get) " +
 	"or set " + EnvExecutable + " to a cylc executable"
 
 // Cylc is a located cylc executable. It holds no state beyond its
@@ -104,7 +104,8 @@ func defaultExecutable(getenv func(string) string) string {
 // Locate finds the cylc executable: the WithExecutable option, else
 // $JOBSIM_CYLC, else the wrapper of scripts/setup-cylc.sh. An explicit
 // choice that is not executable is an error naming it; when nothing is
-// found the error wraps ErrNotFound. Locate does not run cylc (see Version).
+// found at the default place the error wraps ErrNotFound. Locate does not
+// run cylc (see Version).
 func Locate(ctx context.Context, opts ...Option) (*Cylc, error) {
 	o := options{logger: slog.Default(), commandTimeout: 2 * time.Minute, getenv: os.Getenv}
 	for _, opt := range opts {
@@ -126,9 +127,12 @@ func Locate(ctx context.Context, opts ...Option) (*Cylc, error) {
 		path = p
 	} else {
 		def := defaultExecutable(o.getenv)
+		if _, err := os.Stat(def); errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("%w: no %s and no $%s; %s", ErrNotFound, def, EnvExecutable, SkipReason)
+		}
 		p, err := resolveExecutable(def)
 		if err != nil {
-			return nil, fmt.Errorf("%w: default %s: %v; %s", ErrNotFound, def, err, SkipReason)
+			return nil, fmt.Errorf("default cylc %s: %w; %s", def, err, SkipReason)
 		}
 		path = p
 	}
@@ -139,7 +143,7 @@ func resolveExecutable(p string) (string, error) {
 	if !strings.ContainsRune(p, filepath.Separator) {
 		found, err := exec.LookPath(p)
 		if err != nil {
-			return "", fmt.Errorf("%w: not on PATH", ErrNotFound)
+			return "", errors.New("not found on PATH")
 		}
 		p = found
 	}
@@ -149,7 +153,7 @@ func resolveExecutable(p string) (string, error) {
 	}
 	fi, err := os.Stat(abs)
 	if errors.Is(err, os.ErrNotExist) {
-		return "", fmt.Errorf("%w: %s does not exist", ErrNotFound, abs)
+		return "", fmt.Errorf("%s does not exist", abs)
 	}
 	if err != nil {
 		return "", err

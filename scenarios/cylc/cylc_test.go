@@ -71,8 +71,12 @@ func TestLocateErrors(t *testing.T) {
 	}
 	// An explicit choice that is wrong is an error naming it, not a fallback.
 	t.Setenv(EnvExecutable, filepath.Join(dir, "nope"))
-	if _, err := Locate(ctx); err == nil || !strings.Contains(err.Error(), "$"+EnvExecutable) || !strings.Contains(err.Error(), "nope") {
+	_, err = Locate(ctx)
+	if err == nil || !strings.Contains(err.Error(), "$"+EnvExecutable) || !strings.Contains(err.Error(), "nope") {
 		t.Errorf("missing $%s: err = %v", EnvExecutable, err)
+	}
+	if errors.Is(err, ErrNotFound) {
+		t.Errorf("a wrong $%s must fail, not skip: err = %v", EnvExecutable, err)
 	}
 	plain := filepath.Join(dir, "plain")
 	if err := os.WriteFile(plain, []byte("x"), 0o644); err != nil {

@@ -36,7 +36,7 @@ func locateOrSkip(t testing.TB) *Cylc {
 	}
 	c, err := Locate(ctx, WithLogger(logger))
 	if errors.Is(err, ErrNotFound) {
-		t.Skip(SkipReason + ": " + err.Error())
+		t.Skip("real Cylc not available: " + err.Error())
 	}
 	if err != nil {
 		t.Fatalf("Locate: %v", err)

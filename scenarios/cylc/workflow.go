@@ -245,7 +245,10 @@ func (w *Workflow) Stop(ctx context.Context, mode StopMode) error {
 		return fmt.Errorf("workflow %s: stop: %w", w.id, err)
 	}
 	if _, err := w.run(ctx, "stop", append(opts, w.id)...); err != nil {
-		if !w.Running() {
+		w.mu.Lock()
+		played := w.played
+		w.mu.Unlock()
+		if played && !w.Running() {
 			return nil // it stopped by itself meanwhile
 		}
 		return err

@@ -194,6 +194,15 @@ func TestSchedulerControl(t *testing.T) {
 		}); err != nil {
 			t.Fatal(err)
 		}
+		// The hold survives the reload.
+		time.Sleep(2 * time.Second)
+		snap, err := wf.Snapshot(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bar, _ := snap.Task("1/bar"); !bar.Held || bar.Status != StatusWaiting {
+			t.Errorf("after reload 1/bar = %+v, want waiting and held", bar)
+		}
 		if err := wf.Release(ctx, "1/bar"); err != nil {
 			t.Fatal(err)
 		}
