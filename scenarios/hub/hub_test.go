@@ -231,8 +231,10 @@ func TestNeverReadyServerFails(t *testing.T) {
 		if !strings.Contains(failed.Message, "didn't respond in 3 seconds") {
 			t.Errorf("%s: reason %q, want the hub's 'didn't respond in 3 seconds'", u, failed.Message)
 		}
-		if took < timeout {
-			t.Errorf("%s: failed after %v, before the %v timeout: not the timeout that failed it", u, took, timeout)
+		// The hub's clock starts when the process exists, so allow some
+		// jitter below; above, the hub's default of 30 s would be far off.
+		if took < timeout/2 || took > timeout+15*time.Second {
+			t.Errorf("%s: failed after %v, want about the shortened %v timeout", u, took, timeout)
 		}
 		if st, err := c.ServerStatus(ctx, u); err != nil || st.Active {
 			t.Errorf("%s after the failure: %+v %v, want no server", u, st, err)
