@@ -37,10 +37,12 @@ type Env struct {
 type CylcInstall struct {
 	// Executable is the cylc executable on the test machine.
 	Executable string
-	// Lib is a directory to place first on PYTHONPATH on the job host,
-	// copied below the host's cylc path so its library can be put under the
-	// fault layer; empty when the installation cannot be relocated.
-	Lib string
+	// Overlay, when set, is a self-contained directory (bin/cylc finding its
+	// lib/ relative to itself, as scripts/setup-cylc.sh builds) that a host
+	// copies to its `cylc:` path, so the library lies on the host and can be
+	// put under the fault layer. Without it the host's bin/cylc only execs
+	// Executable, and library faults cannot reach it.
+	Overlay string
 }
 
 // Topology is a started set of hosts.
@@ -60,6 +62,10 @@ type Host interface {
 	Control() *control.Client
 	// Notes are what the host said at start, such as "FUSE unavailable: ...".
 	Notes() []string
+	// ProcessPath is where processes on the host see hostPath (in-process
+	// real hosts keep their files below a root directory on the test
+	// machine; containers see host paths as they are).
+	ProcessPath(hostPath string) string
 }
 
 // SSHEndpoint is what an ssh config needs to reach a host.

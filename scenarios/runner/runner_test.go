@@ -39,6 +39,7 @@ func (h *fakeHost) Name() string                    { return h.name }
 func (h *fakeHost) SSH(string) (SSHEndpoint, error) { return SSHEndpoint{}, nil }
 func (h *fakeHost) Control() *control.Client        { return h.c }
 func (h *fakeHost) Notes() []string                 { return nil }
+func (h *fakeHost) ProcessPath(p string) string     { return p }
 func (b *fakeBackend) Name() string                 { return "fake" }
 func (t *fakeTopo) Hosts() []Host                   { return t.hosts }
 func (t *fakeTopo) Close(context.Context) error {
