@@ -34,9 +34,10 @@ func jobAttrs(j fakepbs.Job, info fakepbs.ServerInfo, loc *time.Location) []attr
 	}
 	add("job_state", j.State.String())
 	add("queue", j.Queue)
-	server := info.Name
+	// "server" is the server's host name; the job id suffix is its name.
+	server := info.Host
 	if server == "" {
-		server = info.Host
+		server = info.Name
 	}
 	add("server", server)
 	if j.Account != "" {
@@ -57,6 +58,9 @@ func jobAttrs(j fakepbs.Job, info fakepbs.ServerInfo, loc *time.Location) []attr
 		add("exec_vnode", j.ExecVnode)
 	}
 	addTime("Execution_Time", j.StartAt)
+	if v := j.Attributes["group_list"]; v != "" {
+		add("group_list", v)
+	}
 	add("Hold_Types", def(j.HoldTypes, "n"))
 	if j.Interactive {
 		add("interactive", "True")
@@ -89,8 +93,16 @@ func jobAttrs(j fakepbs.Job, info fakepbs.ServerInfo, loc *time.Location) []attr
 	if j.Shell != "" {
 		add("Shell_Path_List", j.Shell)
 	}
+	if v := j.Attributes["sandbox"]; v != "" {
+		add("sandbox", v)
+	}
 	if !j.Stime.IsZero() {
 		add("jobdir", variable(j.Variables, "PBS_O_HOME"))
+	}
+	for _, k := range []string{"stagein", "stageout"} {
+		if v := j.Attributes[k]; v != "" {
+			add(k, v)
+		}
 	}
 	add("substate", strconv.Itoa(substate(j)))
 	if len(j.Variables) > 0 {
