@@ -157,6 +157,13 @@ func (p *simProc) Wait() fakepbs.ExitStatus {
 func virtualServer(t testing.TB, opts ...fakepbs.Option) (*fakepbs.Server, *clock.Virtual, *simExec) {
 	t.Helper()
 	v := clock.NewVirtual(epoch, clock.AutoAdvance())
+	srv, ex := serverOn(t, v, opts...)
+	return srv, v, ex
+}
+
+// serverOn is a server on the virtual clock v with the sim executor.
+func serverOn(t testing.TB, v *clock.Virtual, opts ...fakepbs.Option) (*fakepbs.Server, *simExec) {
+	t.Helper()
 	ex := &simExec{clk: v}
 	all := append([]fakepbs.Option{fakepbs.WithClock(v), fakepbs.WithExecutor(ex), fakepbs.WithHost("login1.example.org")}, opts...)
 	srv, err := fakepbs.NewServer(context.Background(), all...)
@@ -164,7 +171,7 @@ func virtualServer(t testing.TB, opts ...fakepbs.Option) (*fakepbs.Server, *cloc
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = srv.Close() })
-	return srv, v, ex
+	return srv, ex
 }
 
 // settle waits until the virtual clock has nothing left to do.

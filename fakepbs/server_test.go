@@ -176,6 +176,7 @@ func TestSchedulerFIFOOnNodes(t *testing.T) {
 func TestWalltimeKillVirtual(t *testing.T) {
 	fs := homeFS(t)
 	srv, v, _ := virtualServer(t, fakepbs.WithFS(fs), fakepbs.WithHistory(true, 0))
+	release := v.Hold()
 	j := submit(t, srv, fakepbs.SubmitRequest{Name: "long", Script: []byte("echo working\nsleep 7200\n"),
 		Resources: map[string]string{"walltime": "3600"}})
 	stubborn := submit(t, srv, fakepbs.SubmitRequest{Name: "stubborn", Join: "oe", Script: []byte("trap TERM\necho going on >&2\nsleep 7200\n"),
@@ -183,6 +184,7 @@ func TestWalltimeKillVirtual(t *testing.T) {
 	if j.Resources["walltime"] != "01:00:00" {
 		t.Fatalf("Resource_List.walltime %q, want 01:00:00", j.Resources["walltime"])
 	}
+	release()
 	settle(t, v)
 	got := job(t, srv, j.ID)
 	if exitOf(got) != "-29" || !got.Obittime.Equal(epoch.Add(3601*time.Second)) {
