@@ -475,9 +475,9 @@ func must[T any](v T, err error) T {
 	return v
 }
 
-// TestStartErrors: bad configurations are refused before anything runs,
-// and a hub that dies at startup is reported with its log, at once.
-func TestStartErrors(t *testing.T) {
+// TestStartRejectsBadConfig: bad configurations are refused before
+// anything runs, with the field named.
+func TestStartRejectsBadConfig(t *testing.T) {
 	ctx := testCtx(t, time.Minute)
 	bad := []struct {
 		name string
@@ -500,10 +500,16 @@ func TestStartErrors(t *testing.T) {
 		t.Errorf("missing command: %v, want ErrNotInstalled", err)
 	}
 
+}
+
+// TestStartReportsAHubDyingAtStartup: a hub that exits at startup is
+// reported at once with its log, and leaves nothing behind.
+func TestStartReportsAHubDyingAtStartup(t *testing.T) {
 	needHub(t)
+	ctx := testCtx(t, time.Minute)
 	dir := t.TempDir()
 	begin := time.Now()
-	_, err = Start(ctx, WithDir(dir), WithSpawner(standIn()), WithAuthenticator(Authenticator{Class: "no.such.Authenticator"}))
+	_, err := Start(ctx, WithDir(dir), WithSpawner(standIn()), WithAuthenticator(Authenticator{Class: "no.such.Authenticator"}))
 	if err == nil || !strings.Contains(err.Error(), "exited at startup") || !strings.Contains(err.Error(), "no.such") {
 		t.Errorf("hub with a missing authenticator class: %v, want 'exited at startup' and the log naming the class", err)
 	}
@@ -606,4 +612,23 @@ func TestRealSingleUserServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("real jupyterhub-singleuser: spawn to ready %v, stop %v", spawn, time.Since(begin))
+}
+
+// TestLocalProcessSpawnerWithoutUnixUser: LocalProcessSpawner for a hub
+// user with no Unix account fails at once, and the driver says why.
+func TestLocalProcessSpawnerWithoutUnixUser(t *testing.T) {
+	const name = "jobsim-no-such-unix-user"
+	if _, err := user.Lookup(name); err == nil {
+		t.Skipf("Unix user %s exists", name)
+	}
+	sp := standIn()
+	sp.Class = LocalProcessSpawner
+	h := startHub(t, WithSpawner(sp), WithUsers(name))
+	ctx := testCtx(t, time.Minute)
+	_, err := h.Client().StartServer(ctx, name)
+	var failed *SpawnFailedError
+	if !errors.As(err, &failed) || !strings.Contains(failed.Message, "getpwnam") {
+		t.Fatalf("start: %v; want a *SpawnFailedError naming getpwnam", err)
+	}
+	t.Logf("driver error: %v", err)
 }
