@@ -50,7 +50,7 @@ func (s *Server) Submit(_ context.Context, req SubmitRequest) (Job, error) {
 	defer release()
 	s.mu.Lock()
 	if s.closed {
-		s.mu.Unlock()
+		s.unlock()
 		return Job{}, pbsErr(ErrInternal, "")
 	}
 	qname, _, _ := strings.Cut(req.Queue, "@")
@@ -59,11 +59,11 @@ func (s *Server) Submit(_ context.Context, req SubmitRequest) (Job, error) {
 	}
 	q := s.queueByName[qname]
 	if q == nil {
-		s.mu.Unlock()
+		s.unlock()
 		return Job{}, pbsErr(ErrUnknownQueue, "")
 	}
 	if !q.Enabled {
-		s.mu.Unlock()
+		s.unlock()
 		return Job{}, pbsErr(ErrQueueDisabled, "")
 	}
 
@@ -123,7 +123,7 @@ func (s *Server) Submit(_ context.Context, req SubmitRequest) (Job, error) {
 	}
 	starts := s.schedule()
 	snap := j.Job
-	s.mu.Unlock()
+	s.unlock()
 	s.launch(starts)
 	return snap, nil
 }
@@ -161,15 +161,15 @@ func (s *Server) Delete(_ context.Context, user, id string, force bool) error {
 	s.mu.Lock()
 	j, err := s.lookup(id)
 	if err != nil {
-		s.mu.Unlock()
+		s.unlock()
 		return err
 	}
 	if j.State == Finished {
-		s.mu.Unlock()
+		s.unlock()
 		return pbsErr(ErrJobFinished, s.fullID(id))
 	}
 	if err := s.checkOwner(user, j); err != nil {
-		s.mu.Unlock()
+		s.unlock()
 		return err
 	}
 	reason := "deleted by " + user
@@ -182,7 +182,7 @@ func (s *Server) Delete(_ context.Context, user, id string, force bool) error {
 		j.terminated = true
 		switch {
 		case force:
-			r.kill()
+			s.kill(r)
 			s.finish(j, reason+" (force)")
 		case r.scriptEnded:
 			// kept in R by a stuck fault: the MOM never answers
@@ -194,14 +194,14 @@ func (s *Server) Delete(_ context.Context, user, id string, force bool) error {
 		}
 	case Exiting:
 		if !force {
-			s.mu.Unlock()
+			s.unlock()
 			return pbsErr(ErrBadState, s.fullID(id))
 		}
 		j.terminated = true
 		s.finish(j, reason+" (force)")
 	}
 	starts := s.schedule()
-	s.mu.Unlock()
+	s.unlock()
 	s.launch(starts)
 	return nil
 }
@@ -248,7 +248,7 @@ func (s *Server) Signal(_ context.Context, user, id, sig string) error {
 	release := s.clock.Hold()
 	defer release()
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	j, err := s.lookup(id)
 	if err != nil {
 		return err
@@ -269,7 +269,7 @@ func (s *Server) Signal(_ context.Context, user, id, sig string) error {
 		if j.State != Running || r == nil {
 			return pbsErr(ErrBadState, s.fullID(id))
 		}
-		r.signal(syscall.SIGSTOP)
+		s.signal(r, syscall.SIGSTOP)
 		if r.wallStop != nil {
 			r.wallStop()
 			r.wallStop = nil
@@ -284,7 +284,7 @@ func (s *Server) Signal(_ context.Context, user, id, sig string) error {
 		if j.pin == Suspended {
 			return nil // kept suspended by a stuck fault
 		}
-		r.signal(syscall.SIGCONT)
+		s.signal(r, syscall.SIGCONT)
 		r.suspendedFor += now.Sub(r.suspendedAt)
 		if j.spec.walltime > 0 && r.killReason == "" && !r.scriptEnded && r.wallStop == nil {
 			r.wallArmed = now
@@ -296,7 +296,7 @@ func (s *Server) Signal(_ context.Context, user, id, sig string) error {
 			return pbsErr(ErrBadState, s.fullID(id))
 		}
 		if !r.scriptEnded {
-			r.signal(num)
+			s.signal(r, num)
 		}
 	}
 	return nil
@@ -313,7 +313,7 @@ func (s *Server) Hold(_ context.Context, user, id, types string) error {
 	release := s.clock.Hold()
 	defer release()
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	j, err := s.checkHoldRequest(user, id, h)
 	if err != nil {
 		return err
@@ -348,11 +348,11 @@ func (s *Server) Release(_ context.Context, user, id, types string) error {
 	s.mu.Lock()
 	j, err := s.checkHoldRequest(user, id, h)
 	if err != nil {
-		s.mu.Unlock()
+		s.unlock()
 		return err
 	}
 	if j.State == Exiting {
-		s.mu.Unlock()
+		s.unlock()
 		return pbsErr(ErrBadState, s.fullID(id))
 	}
 	j.setHold(j.hold &^ h)
@@ -364,7 +364,7 @@ func (s *Server) Release(_ context.Context, user, id, types string) error {
 		s.reevaluate(j, "released by "+user)
 	}
 	starts := s.schedule()
-	s.mu.Unlock()
+	s.unlock()
 	s.launch(starts)
 	return nil
 }

@@ -25,7 +25,7 @@ func (s *Server) ApplyFaults() int {
 	s.mu.Lock()
 	n := s.applyFaultsLocked()
 	starts := s.schedule()
-	s.mu.Unlock()
+	s.unlock()
 	s.launch(starts)
 	return n
 }
@@ -122,7 +122,7 @@ func (s *Server) vanish(j *job, rule string) {
 	s.recordGone(j, "vanished (fault rule "+rule+")")
 	j.stopTimers()
 	if j.run != nil {
-		j.run.kill()
+		s.kill(j.run)
 		j.run = nil
 	}
 	s.releaseNodes(j)

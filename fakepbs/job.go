@@ -96,19 +96,37 @@ type runState struct {
 }
 
 // kill stops the script for good: SIGKILL and its context cancelled.
-func (r *runState) kill() {
-	if r.proc != nil {
-		_ = r.proc.Signal(syscall.SIGKILL)
-	}
+// Called with s.mu held.
+func (s *Server) kill(r *runState) {
+	s.signal(r, syscall.SIGKILL)
 	r.cancel()
 }
 
-func (r *runState) signal(sig syscall.Signal) {
+// signal queues sig for the script, delivered when s.mu is released (or,
+// before the script has started, as soon as it has). Called with s.mu held.
+func (s *Server) signal(r *runState, sig syscall.Signal) {
 	if r.proc == nil {
 		r.pending = append(r.pending, sig)
 		return
 	}
-	_ = r.proc.Signal(sig)
+	s.outbox = append(s.outbox, queuedSignal{r.proc, sig})
+}
+
+type queuedSignal struct {
+	p   Process
+	sig syscall.Signal
+}
+
+// unlock releases s.mu, then delivers the signals queued meanwhile: no
+// executor is ever called with the server's lock held, so a script may
+// talk to the server while it is being signalled.
+func (s *Server) unlock() {
+	out := s.outbox
+	s.outbox = nil
+	s.mu.Unlock()
+	for _, q := range out {
+		_ = q.p.Signal(q.sig)
+	}
 }
 
 func (j *job) stopTimers() {
@@ -259,12 +277,12 @@ func (s *Server) armStartTimer(j *job) {
 		s.mu.Lock()
 		j.startStop = nil
 		if s.closed || j.gone || j.State != Waiting {
-			s.mu.Unlock()
+			s.unlock()
 			return
 		}
 		s.reevaluate(j, "start time reached")
 		starts := s.schedule()
-		s.mu.Unlock()
+		s.unlock()
 		s.launch(starts)
 	})
 }
@@ -350,7 +368,7 @@ func (s *Server) removeJob(j *job) {
 // Job implements Backend.
 func (s *Server) Job(_ context.Context, id string, history bool) (Job, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	j, err := s.lookup(id)
 	if err != nil {
 		return Job{}, err
@@ -364,7 +382,7 @@ func (s *Server) Job(_ context.Context, id string, history bool) (Job, error) {
 // Jobs implements Backend.
 func (s *Server) Jobs(_ context.Context, history bool) []Job {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	out := make([]Job, 0, len(s.jobs))
 	var expired []*job
 	for _, j := range s.order {

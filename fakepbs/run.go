@@ -29,14 +29,14 @@ const (
 func (s *Server) runJob(ctx context.Context, j *job, r *runState, fired []fault.Rule) {
 	s.mu.Lock()
 	if s.closed || j.run != r {
-		s.mu.Unlock()
+		s.unlock()
 		return
 	}
 	spec, nodeFile, tmpDir, nodeLines := s.runSpec(j, r)
-	s.mu.Unlock()
+	s.unlock()
 	defer func() {
 		_ = s.fs.Remove(nodeFile)
-		_ = s.fs.RemoveAll(tmpDir)
+		s.removeTree(tmpDir)
 	}()
 
 	if len(fired) > 0 {
@@ -76,12 +76,28 @@ func (s *Server) runJob(ctx context.Context, j *job, r *runState, fired []fault.
 	s.mu.Lock()
 	r.proc = proc
 	for _, sig := range r.pending {
-		_ = proc.Signal(sig)
+		s.signal(r, sig)
 	}
 	r.pending = nil
-	s.mu.Unlock()
+	s.unlock()
 	st := proc.Wait()
 	s.scriptEnded(j, r, st, false)
+}
+
+// removeTree removes a job's TMPDIR. An empty one (the common case) is
+// removed on its own: RemoveAll walks the whole of some filesystems
+// (afero's in-memory one).
+func (s *Server) removeTree(dir string) {
+	if f, err := s.fs.Open(dir); err == nil {
+		names, _ := f.Readdirnames(1)
+		_ = f.Close()
+		if len(names) == 0 {
+			if s.fs.Remove(dir) == nil {
+				return
+			}
+		}
+	}
+	_ = s.fs.RemoveAll(dir)
 }
 
 // runSpec builds the job's RunSpec with the PBS job environment, and the
@@ -194,7 +210,7 @@ func (s *Server) walltimeExceeded(j *job, r *runState) {
 	release := s.clock.Hold()
 	defer release()
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	r.wallStop = nil
 	if s.closed || j.run != r || r.scriptEnded || r.killReason != "" {
 		return
@@ -210,16 +226,16 @@ func (s *Server) walltimeExceeded(j *job, r *runState) {
 // Called with s.mu held.
 func (s *Server) terminate(j *job, r *runState) {
 	if j.State == Suspended {
-		r.signal(syscall.SIGCONT)
+		s.signal(r, syscall.SIGCONT)
 	}
-	r.signal(syscall.SIGTERM)
+	s.signal(r, syscall.SIGTERM)
 	if r.killStop == nil {
 		r.killStop = s.after(s.killDelay, func() {
 			s.mu.Lock()
-			defer s.mu.Unlock()
+			defer s.unlock()
 			r.killStop = nil
 			if j.run == r && !r.scriptEnded {
-				r.signal(syscall.SIGKILL)
+				s.signal(r, syscall.SIGKILL)
 			}
 		})
 	}
@@ -232,7 +248,7 @@ func (s *Server) scriptEnded(j *job, r *runState, st ExitStatus, execFailed bool
 	s.mu.Lock()
 	if s.closed || j.run != r || j.gone || j.State == Finished || r.scriptEnded {
 		// closed, or purged meanwhile (qdel -W force, vanish fault)
-		s.mu.Unlock()
+		s.unlock()
 		return
 	}
 	r.scriptEnded = true
@@ -261,10 +277,10 @@ func (s *Server) scriptEnded(j *job, r *runState, st ExitStatus, execFailed bool
 	}
 	if j.pin == Running {
 		s.rec.Record(pinEvent(j, now, "script ended with Exit_status "+strconv.Itoa(code)+"; kept in R by fault rule "+j.pinRule))
-		s.mu.Unlock()
+		s.unlock()
 		return
 	}
-	s.mu.Unlock()
+	s.unlock()
 	s.exitJob(j, r, "script ended with Exit_status "+strconv.Itoa(code))
 }
 
@@ -273,29 +289,29 @@ func (s *Server) scriptEnded(j *job, r *runState, st ExitStatus, execFailed bool
 func (s *Server) exitJob(j *job, r *runState, reason string) {
 	s.mu.Lock()
 	if s.closed || j.run != r || j.gone || j.State == Finished {
-		s.mu.Unlock()
+		s.unlock()
 		return
 	}
 	if j.State != Exiting {
 		s.setState(j, Exiting, subStageOut, reason)
 	}
 	if j.pin == Exiting {
-		s.mu.Unlock()
+		s.unlock()
 		return
 	}
 	work := s.stageWork(j, r)
-	s.mu.Unlock()
+	s.unlock()
 
 	s.stage(work)
 
 	s.mu.Lock()
 	if s.closed || j.run != r || j.gone || j.State != Exiting {
-		s.mu.Unlock()
+		s.unlock()
 		return
 	}
 	s.finish(j, "output staged")
 	starts := s.schedule()
-	s.mu.Unlock()
+	s.unlock()
 	s.launch(starts)
 }
 

@@ -60,6 +60,7 @@ type Server struct {
 	totalCPUs int          // of the usable nodes
 	pinned    map[*job]struct{}
 	seenRules map[string]bool
+	outbox    []queuedSignal // signals to deliver once s.mu is released
 }
 
 type queue struct {
@@ -445,7 +446,7 @@ func NewServer(ctx context.Context, opts ...Option) (*Server, error) {
 func (s *Server) Close() error {
 	s.mu.Lock()
 	if s.closed {
-		s.mu.Unlock()
+		s.unlock()
 		s.wg.Wait()
 		return nil
 	}
@@ -454,10 +455,10 @@ func (s *Server) Close() error {
 	for _, j := range s.jobs {
 		j.stopTimers()
 		if j.run != nil {
-			j.run.kill()
+			s.kill(j.run)
 		}
 	}
-	s.mu.Unlock()
+	s.unlock()
 	s.cancel()
 	s.wg.Wait()
 	return nil
@@ -471,7 +472,7 @@ func (s *Server) Info(context.Context) ServerInfo {
 // Queues implements Backend.
 func (s *Server) Queues(context.Context) []Queue {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	out := make([]Queue, len(s.queues))
 	for i, q := range s.queues {
 		out[i] = q.Queue
@@ -482,7 +483,7 @@ func (s *Server) Queues(context.Context) []Queue {
 // Nodes implements Backend.
 func (s *Server) Nodes(context.Context) []Node {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	out := make([]Node, len(s.nodes))
 	for i, n := range s.nodes {
 		nd := Node{Name: n.name, Host: n.host, State: n.stateName(), NCPUs: n.ncpus, AssignedCPUs: n.used,
@@ -535,7 +536,7 @@ func (s *Server) SetNodeState(name, state, comment string) error {
 		}
 	}
 	if n == nil {
-		s.mu.Unlock()
+		s.unlock()
 		return pbsErr(ErrUnknownNode, name)
 	}
 	if n.state == "" && state != "" {
@@ -547,7 +548,7 @@ func (s *Server) SetNodeState(name, state, comment string) error {
 	}
 	n.state, n.comment, n.lastStateChange = state, comment, s.clock.Now()
 	starts := s.schedule()
-	s.mu.Unlock()
+	s.unlock()
 	s.launch(starts)
 	return nil
 }
