@@ -25,11 +25,10 @@ import (
 type Server struct {
 	mu sync.Mutex
 
-	ctx     context.Context
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup // every goroutine and timer callback the server started
-	closed  bool
-	stopCtx func() bool
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // every goroutine and timer callback the server started
+	closed bool
 
 	name, host, shortHost, version string
 	clock                          clock.Clock
@@ -342,8 +341,8 @@ const (
 	defaultNodeMem  = "16gb"
 )
 
-// NewServer starts a PBS server. When ctx ends the server closes itself as
-// Close does (pass context.WithoutCancel to keep it beyond ctx).
+// NewServer starts a PBS server. ctx is for the start only, as with
+// net.ListenConfig.Listen: the server runs until Close.
 func NewServer(ctx context.Context, opts ...Option) (*Server, error) {
 	c := config{
 		name:          "fakepbs",
@@ -435,8 +434,10 @@ func NewServer(ctx context.Context, opts ...Option) (*Server, error) {
 	if s.exec == nil {
 		s.log.Warn("fakepbs: no executor; jobs will be queued but never run", "server", s.name)
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("fakepbs: %w", err)
+	}
 	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
-	s.stopCtx = context.AfterFunc(ctx, func() { _ = s.Close() })
 	return s, nil
 }
 
@@ -451,7 +452,6 @@ func (s *Server) Close() error {
 		return nil
 	}
 	s.closed = true
-	s.stopCtx()
 	for _, j := range s.jobs {
 		j.stopTimers()
 		if j.run != nil {
