@@ -282,15 +282,33 @@ func (r *run) firstJobOperand() string {
 }
 
 // unreachable writes what a PBS command prints when its server does not
-// answer and returns its exit status. Style "refused" is PBS Pro 18: a
-// refused connection, errno 111. Style "cannot-connect" is PBS 2021 and later
-// when the server host does not answer: "Connection timed out" and pbs_errno
-// 15010 (PBSE_NOSERVER); Cylc 8.0's PBS handler, which looks for "Connection
-// refused", does not recognise it (cylc-flow#6531). Effect.Stderr, when set,
-// replaces the whole message; Effect.ExitCode the status.
+// answer (see Unreachable) and returns its exit status. Effect.Stderr, when
+// set, replaces the whole message; Effect.ExitCode the status.
 func (r *run) unreachable(rule fault.Rule) int {
-	host := r.serverName()
-	newer := rule.Effect.Style == "cannot-connect"
+	res := Unreachable(r.prog, r.serverName(), rule.Effect.Style)
+	if rule.Effect.Stderr != "" {
+		r.stderr.WriteString(rule.Effect.Stderr)
+	} else {
+		r.stderr.Write(res.Stderr)
+	}
+	if rule.Effect.ExitCode != nil {
+		return *rule.Effect.ExitCode & 0xff
+	}
+	return res.ExitCode
+}
+
+// Unreachable is what the PBS command cmd prints and how it exits when it
+// cannot reach its server named server. Style "refused" (the default) is
+// PBS Pro 18 with the server down: perror's "Connection refused", then
+// "<cmd>: cannot connect to server <server> (errno=111)". Style
+// "cannot-connect" is PBS 2021 and later when the server host does not
+// answer: "Connection timed out" and pbs_errno 15010 (PBSE_NOSERVER); Cylc
+// 8.0's PBS handler, which looks for "Connection refused", does not
+// recognise it (cylc-flow#6531). qstat exits 255 (its failed connection
+// handle, -1), pbsnodes 1, the others pbs_errno & 0xff.
+func Unreachable(cmd, server, style string) Result {
+	cmd = path.Base(cmd)
+	newer := style == "cannot-connect"
 	errno := 111
 	first := "Connection refused"
 	if newer {
@@ -299,31 +317,23 @@ func (r *run) unreachable(rule fault.Rule) int {
 	}
 	code := errno & 0xff
 	var msg string
-	switch r.prog {
+	switch cmd {
 	case "qstat":
-		msg = fmt.Sprintf("qstat: cannot connect to server %s (errno=%d)\n", host, errno)
-		code = 255 // qstat exits with the failed connection handle, -1
+		msg = fmt.Sprintf("qstat: cannot connect to server %s (errno=%d)\n", server, errno)
+		code = 255
 	case "pbsnodes":
-		msg = fmt.Sprintf("pbsnodes: cannot connect to server %s, error=%d\n", host, errno)
+		msg = fmt.Sprintf("pbsnodes: cannot connect to server %s, error=%d\n", server, errno)
 		code = 1
 	case "qdel":
 		if newer {
-			msg = fmt.Sprintf("Couldn't connect to cluster: %s\n", host)
+			msg = fmt.Sprintf("Couldn't connect to cluster: %s\n", server)
 		} else {
-			msg = fmt.Sprintf("qdel: cannot connect to server %s (errno=%d)\n", host, errno)
+			msg = fmt.Sprintf("qdel: cannot connect to server %s (errno=%d)\n", server, errno)
 		}
 	default:
-		msg = fmt.Sprintf("%s: cannot connect to server %s (errno=%d)\n", r.prog, host, errno)
+		msg = fmt.Sprintf("%s: cannot connect to server %s (errno=%d)\n", cmd, server, errno)
 	}
-	if rule.Effect.Stderr != "" {
-		r.stderr.WriteString(rule.Effect.Stderr)
-	} else {
-		r.stderr.WriteString(first + "\n" + msg)
-	}
-	if rule.Effect.ExitCode != nil {
-		code = *rule.Effect.ExitCode & 0xff
-	}
-	return code
+	return Result{Stdout: []byte{}, Stderr: []byte(first + "\n" + msg), ExitCode: code}
 }
 
 // garbage is the replacement stdout of a Garbage rule without Effect.Stdout:

@@ -343,7 +343,7 @@ func TestJobLifeThroughCommands(t *testing.T) {
 	}
 	e.mustOK(e.sh("qsig", "-s", "resume", id))
 	r := e.sh("qsig", "-s", "SIGNOPE", id)
-	if r.ExitCode != fakepbs.ErrUnknownSignal&0xff || string(r.Stderr) != "qsig: Unknown signal "+id+"\n" {
+	if r.ExitCode != fakepbs.ErrUnknownSignal&0xff || string(r.Stderr) != "qsig: Unknown/illegal signal name "+id+"\n" {
 		t.Errorf("unknown signal: exit %d %q", r.ExitCode, r.Stderr)
 	}
 	e.b.finish(id, 0)
@@ -376,7 +376,7 @@ func TestQdelSeveralIDsExitWithLastError(t *testing.T) {
 	e.b.add(fakepbs.Job{ID: "3.pbs", Name: "c", Owner: "alice@h", User: "alice", Queue: "workq", State: fakepbs.Finished, ExitStatus: intp(0)})
 	r := e.sh("qdel", "1", "2.pbs", "abc", "3.pbs", "99")
 	wantErr := "qdel: illegally formed job identifier: abc\n" +
-		"qdel: Unauthorized Request 2.pbs\n" +
+		"qdel: Unauthorized Request  2.pbs\n" +
 		"qdel: Job has finished 3.pbs\n" +
 		"qdel: Unknown Job Id 99\n"
 	if string(r.Stderr) != wantErr || r.ExitCode != 153 {

@@ -147,7 +147,7 @@ func (f *fakeBackend) Delete(_ context.Context, user, id string, force bool) err
 		return &fakepbs.Error{Code: fakepbs.ErrJobFinished, Text: "Job has finished", JobID: id}
 	}
 	if j.User != user && user != "root" {
-		return &fakepbs.Error{Code: fakepbs.ErrPermission, Text: "Unauthorized Request", JobID: id}
+		return &fakepbs.Error{Code: fakepbs.ErrPermission, Text: "Unauthorized Request ", JobID: id}
 	}
 	j.State = fakepbs.Finished
 	if j.Stime.IsZero() {
@@ -180,7 +180,7 @@ func (f *fakeBackend) Signal(_ context.Context, user, id, sig string) error {
 	default:
 		s := strings.TrimPrefix(sig, "SIG")
 		if _, err := strconv.Atoi(s); err != nil && !map[string]bool{"TERM": true, "KILL": true, "HUP": true, "INT": true, "USR1": true, "USR2": true}[s] {
-			return &fakepbs.Error{Code: fakepbs.ErrUnknownSignal, Text: "Unknown signal", JobID: id}
+			return &fakepbs.Error{Code: fakepbs.ErrUnknownSignal, Text: "Unknown/illegal signal name", JobID: id}
 		}
 		if j.State != fakepbs.Running {
 			return &fakepbs.Error{Code: fakepbs.ErrBadState, Text: "Request invalid for state of job", JobID: id}

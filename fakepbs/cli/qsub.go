@@ -101,6 +101,21 @@ func NeedsStdin(cmd string, args []string) bool {
 	return !p.usage && p.exitCode == 0 && !p.versionArg && p.fromStdin
 }
 
+// ScriptFile returns the script file qsub with args would read, as given
+// (relative to the working directory), and false when it reads standard
+// input, runs a "--" command or stops before reading a script. A client
+// that forwards the command elsewhere reads the file itself, as the user.
+func ScriptFile(cmd string, args []string) (string, bool) {
+	if path.Base(cmd) != "qsub" {
+		return "", false
+	}
+	p := parseQsubArgs("qsub", args, func(string) (string, bool) { return "x", true }, true, true, time.Now())
+	if p.usage || p.exitCode != 0 || p.versionArg || len(p.command) > 0 || p.script == "" || p.script == "-" {
+		return "", false
+	}
+	return p.script, true
+}
+
 // parseQsubArgs runs qsub's command-line pass. getenv answers -v's bare
 // names; stdinTTY and stdoutTTY decide -I.
 func parseQsubArgs(prog string, args []string, getenv func(string) (string, bool), stdinTTY, stdoutTTY bool, now time.Time) qsubParse {
