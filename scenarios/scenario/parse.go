@@ -420,6 +420,9 @@ func (f *File) validateSystem() error {
 		if pl.Name == "" {
 			pl.Name = pl.Host
 		}
+		if h.Cylc == "" {
+			h.Cylc = "/opt/cylc"
+		}
 		if pl.Runner == "" {
 			pl.Runner = "pbs"
 		}
