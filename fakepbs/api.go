@@ -17,13 +17,16 @@ import (
 // virtual one (an embedded shell) and a real one (bash processes).
 //
 // Clock contract: the server calls Start from a clock actor (Clock.Go) and
-// ctx carries that actor. An executor whose scripts wait on the host's
-// virtual clock must make the script sleep with ctx (or a context derived
-// from it) in the goroutine that runs the script, so that the clock counts
-// the job as idle while it sleeps and as busy otherwise; work the script
-// puts in the background must become an actor of its own (Clock.Go). An
-// executor of real processes ignores this: the clock then sees the job as
-// busy until it ends. Cancelling ctx must kill the script.
+// ctx carries that actor; the server's goroutine then blocks in Wait and
+// handles the job's end inside the same actor, so that a virtual clock
+// cannot move between the script's end and the server seeing it. An
+// executor whose scripts wait on the host's virtual clock must therefore
+// run the top shell in a plain goroutine (not Clock.Go) and make it sleep
+// with ctx (or a context derived from it): the clock then counts the job as
+// idle while the script sleeps and busy otherwise. Work the script puts in
+// the background becomes an actor of its own (Clock.Go). An executor of
+// real processes ignores this: the clock then sees the job as busy until
+// it ends. Cancelling ctx must kill the script.
 type Executor interface {
 	Start(ctx context.Context, spec RunSpec) (Process, error)
 }
