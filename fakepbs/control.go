@@ -97,7 +97,7 @@ func (s *Server) Submit(_ context.Context, req SubmitRequest) (Job, error) {
 			Rerunable: req.Rerunable, Priority: req.Priority, Checkpoint: req.Checkpoint,
 			KeepFiles: req.KeepFiles, Shell: req.Shell, Umask: req.Umask, Array: req.Array,
 		},
-		q: q, spec: spec, script: req.Script, shell: req.Shell, umask: umask, home: home,
+		q: q, spec: spec, script: req.Script, shell: req.Shell, umask: umask, home: home, workdir: workdir,
 	}
 	j.setHold(0)
 	if req.Hold {

@@ -44,13 +44,14 @@ const (
 type job struct {
 	Job
 
-	q      *queue
-	elem   *list.Element // in q.pending while the job waits to run
-	spec   jobSpec
-	script []byte
-	shell  string
-	umask  fs.FileMode
-	home   string
+	q       *queue
+	elem    *list.Element // in q.pending while the job waits to run
+	spec    jobSpec
+	script  []byte
+	shell   string
+	umask   fs.FileMode
+	home    string
+	workdir string // PBS_O_WORKDIR
 
 	hold        uint8
 	depHold     bool       // holdS was set by a dependency
@@ -92,7 +93,8 @@ type runState struct {
 	stdout       *syncBuffer
 	stderr       *syncBuffer
 	scriptEnded  bool
-	exit         int // Exit_status once the script ended
+	execFailed   bool // the executor could not start the script
+	exit         int  // Exit_status once the script ended
 }
 
 // kill stops the script for good: SIGKILL and its context cancelled.

@@ -136,6 +136,11 @@ func (s *Server) runSpec(j *job, r *runState) (RunSpec, string, string, string) 
 			env.set(k, v)
 		}
 	}
+	// The front end sends the full PBS_O_ set; in-process submissions may not.
+	env.setDefault("PBS_O_HOME", j.home)
+	env.setDefault("PBS_O_LOGNAME", j.User)
+	env.setDefault("PBS_O_WORKDIR", j.workdir)
+	env.setDefault("PBS_O_SYSTEM", "Linux")
 	env.setDefault("PBS_O_QUEUE", j.Queue)
 	env.setDefault("PBS_O_HOST", j.SubmitHost)
 	env.set("HOME", j.home)
@@ -272,9 +277,7 @@ func (s *Server) scriptEnded(j *job, r *runState, st ExitStatus, execFailed bool
 		wall -= now.Sub(r.suspendedAt)
 	}
 	j.ResourcesUsed = usedResources(j, wall)
-	if execFailed {
-		j.Substate = subFailed
-	}
+	r.execFailed = execFailed
 	if j.pin == Running {
 		s.rec.Record(pinEvent(j, now, "script ended with Exit_status "+strconv.Itoa(code)+"; kept in R by fault rule "+j.pinRule))
 		s.unlock()
@@ -390,6 +393,7 @@ func pathOf(p string) string {
 // Called with s.mu held.
 func (s *Server) finish(j *job, reason string) {
 	j.stopTimers()
+	failed := j.run != nil && j.run.execFailed
 	if j.run != nil {
 		j.run.cancel()
 		j.run = nil
@@ -405,7 +409,7 @@ func (s *Server) finish(j *job, reason string) {
 	switch {
 	case j.terminated:
 		sub = subTerminated
-	case j.Substate == subFailed:
+	case failed:
 		sub = subFailed
 	}
 	if ran && j.ExecVnode != "" {

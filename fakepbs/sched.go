@@ -56,7 +56,7 @@ func (s *Server) schedule() []launch {
 			}
 			if l, ok := s.tryStart(j); ok {
 				starts = append(starts, l)
-			} else if simple && j.State == Queued && j.pin != Queued && (failCPUs < 0 || j.spec.ncpus <= failCPUs && j.spec.mem <= failMem) {
+			} else if simple && !j.gone && j.State == Queued && j.pin != Queued && (failCPUs < 0 || j.spec.ncpus <= failCPUs && j.spec.mem <= failMem) {
 				failCPUs, failMem = j.spec.ncpus, j.spec.mem
 			}
 		}

@@ -2,6 +2,7 @@ package fakepbs_test
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -564,5 +565,29 @@ func TestNoExecutorKeepsJobsQueued(t *testing.T) {
 	info := srv.Info(context.Background())
 	if info.Name != "fakepbs" || info.DefaultQueue != "workq" || info.Version == "" {
 		t.Fatalf("info %+v", info)
+	}
+}
+
+type failingExec struct{}
+
+func (failingExec) Start(context.Context, fakepbs.RunSpec) (fakepbs.Process, error) {
+	return nil, errors.New("no such user on the execution host")
+}
+
+func TestScriptThatCannotStart(t *testing.T) {
+	srv, err := fakepbs.NewServer(context.Background(), fakepbs.WithExecutor(failingExec{}), fakepbs.WithHistory(true, 0),
+		fakepbs.WithFS(homeFS(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	j := submit(t, srv, fakepbs.SubmitRequest{Name: "nostart", Script: []byte("true\n")})
+	var got fakepbs.Job
+	waitFor(t, "the job to fail", 5*time.Second, func() bool {
+		got = job(t, srv, j.ID)
+		return got.State == fakepbs.Finished
+	})
+	if exitOf(got) != "-1" || got.Substate != 93 || !strings.HasSuffix(got.Comment, " and failed") {
+		t.Fatalf("Exit_status %s substate %d comment %q, want -1, 93, ... and failed", exitOf(got), got.Substate, got.Comment)
 	}
 }
