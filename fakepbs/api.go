@@ -94,8 +94,8 @@ func (s *State) UnmarshalText(b []byte) error {
 // Code & 0xff and print "<cmd>: <Text> <JobID>" (see reference/pbs-cli.md).
 type Error struct {
 	Code  int    // pbs_errno, such as 15001
-	Text  string // OpenPBS's message text, such as "Unknown Job Id"
-	JobID string // the id the request named, as the user wrote it (a bare sequence number expanded to <seq>.<server>), or the attribute an attribute error is about
+	Text  string // OpenPBS's message text, such as "Unknown Job Id"; attribute errors name the attribute ("Unknown resource Resource_List.foo")
+	JobID string // the id the request named, as the user wrote it (a bare sequence number expanded to <seq>.<server>)
 }
 
 func (e *Error) Error() string {

@@ -29,13 +29,13 @@ func (s *Server) Submit(_ context.Context, req SubmitRequest) (Job, error) {
 		join = "n"
 	case "oe", "eo":
 	default:
-		return Job{}, pbsErr(ErrBadAttrValue, "Join_Path")
+		return Job{}, attrErr(ErrBadAttrValue, "Join_Path")
 	}
 	umask := fs.FileMode(0o077)
 	if req.Umask != "" {
 		v, err := strconv.ParseUint(req.Umask, 8, 32)
 		if err != nil || v > 0o777 {
-			return Job{}, pbsErr(ErrBadAttrValue, "umask")
+			return Job{}, attrErr(ErrBadAttrValue, "umask")
 		}
 		umask = fs.FileMode(v)
 	}
@@ -308,7 +308,7 @@ func (s *Server) Signal(_ context.Context, user, id, sig string) error {
 func (s *Server) Hold(_ context.Context, user, id, types string) error {
 	h, ok := parseHoldTypes(types)
 	if !ok {
-		return pbsErr(ErrBadAttrValue, "Hold_Types")
+		return attrErr(ErrBadAttrValue, "Hold_Types")
 	}
 	release := s.clock.Hold()
 	defer release()
@@ -341,7 +341,7 @@ func (s *Server) Hold(_ context.Context, user, id, types string) error {
 func (s *Server) Release(_ context.Context, user, id, types string) error {
 	h, ok := parseHoldTypes(types)
 	if !ok {
-		return pbsErr(ErrBadAttrValue, "Hold_Types")
+		return attrErr(ErrBadAttrValue, "Hold_Types")
 	}
 	release := s.clock.Hold()
 	defer release()

@@ -30,3 +30,9 @@ func ErrorText(code int) string { return errorTexts[code] }
 func pbsErr(code int, id string) *Error {
 	return &Error{Code: code, Text: errorTexts[code], JobID: id}
 }
+
+// attrErr is an error about an attribute: OpenPBS's reply_badattr puts the
+// attribute's name after the text, and qsub prints the whole reply.
+func attrErr(code int, attr string) *Error {
+	return &Error{Code: code, Text: errorTexts[code] + " " + attr}
+}

@@ -52,11 +52,11 @@ func (s *Server) normalizeResources(in map[string]string) (map[string]string, jo
 	var spec jobSpec
 	for k, v := range in {
 		if !knownResources[k] && !s.extraResources[k] {
-			return nil, spec, pbsErr(ErrUnknownResource, "Resource_List."+k)
+			return nil, spec, attrErr(ErrUnknownResource, "Resource_List."+k)
 		}
 		out[k] = v
 	}
-	bad := func(name string) error { return pbsErr(ErrBadAttrValue, "Resource_List."+name) }
+	bad := func(name string) error { return attrErr(ErrBadAttrValue, "Resource_List."+name) }
 
 	if w, ok := in["walltime"]; ok {
 		d, err := parseDuration(w)
@@ -83,7 +83,7 @@ func (s *Server) normalizeResources(in map[string]string) (map[string]string, jo
 		// Host-level resources cannot also be asked for job-wide (PBSE_INVALJOBRESC).
 		for _, name := range []string{"ncpus", "nodes", "mem", "vmem"} {
 			if _, ok := in[name]; ok {
-				return nil, spec, pbsErr(ErrBadAttrValue, "Resource_List."+name)
+				return nil, spec, attrErr(ErrBadAttrValue, "Resource_List."+name)
 			}
 		}
 		chunks, err := parseSelect(sel)
