@@ -118,7 +118,12 @@ func (s *Server) Submit(_ context.Context, req SubmitRequest) (Job, error) {
 	if st == Waiting {
 		s.armStartTimer(j)
 	}
-	if abort {
+	if (st == Held || st == Waiting) && s.faults != nil && s.hasJobRules() {
+		// It will not reach the scheduler's check soon: apply vanish and
+		// stuck rules now.
+		s.checkJobFaults(j)
+	}
+	if abort && !j.gone {
 		s.abortDependant(j, why)
 	}
 	starts := s.schedule()

@@ -45,22 +45,38 @@ func (s *Server) applyFaultsLocked() int {
 	}
 	n := 0
 	for _, j := range live {
-		if j.gone {
-			continue
-		}
-		fired := s.faults.Check(fault.Op{Layer: fault.PBS, Name: "run", User: j.User, Job: j.ID, Command: j.Name})
-		var held []fault.Rule
-		for _, r := range fired {
-			if r.Effect.Kind == fault.Vanish || r.Effect.Kind == fault.Stuck {
-				held = append(held, r)
-			}
-		}
-		if len(held) > 0 {
-			s.applyRules(j, held)
+		if !j.gone && s.checkJobFaults(j) {
 			n++
 		}
 	}
 	return n
+}
+
+// checkJobFaults checks j against the rules for op "run" and applies the
+// vanish and stuck ones that fire, reporting whether one did.
+func (s *Server) checkJobFaults(j *job) bool {
+	fired := s.faults.Check(fault.Op{Layer: fault.PBS, Name: "run", User: j.User, Job: j.ID, Command: j.Name})
+	var held []fault.Rule
+	for _, r := range fired {
+		if r.Effect.Kind == fault.Vanish || r.Effect.Kind == fault.Stuck {
+			held = append(held, r)
+		}
+	}
+	if len(held) == 0 {
+		return false
+	}
+	s.applyRules(j, held)
+	return true
+}
+
+// hasJobRules reports whether the fault set has a vanish or stuck rule.
+func (s *Server) hasJobRules() bool {
+	for _, r := range s.faults.List() {
+		if r.Layer == fault.PBS && (r.Effect.Kind == fault.Vanish || r.Effect.Kind == fault.Stuck) {
+			return true
+		}
+	}
+	return false
 }
 
 // syncFaults notices rules added or cleared since the last cycle: new

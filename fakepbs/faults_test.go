@@ -189,3 +189,33 @@ func TestFaultHangAtStart(t *testing.T) {
 		t.Fatalf("after the hang: %s with %d scripts started", got.State, len(ex.specs()))
 	}
 }
+
+func TestFaultStuckHeldAndWaiting(t *testing.T) {
+	srv, set, _, _, v := faultServer(t)
+	ctx := context.Background()
+	h := addRule(t, set, fault.Rule{Job: "1", Effect: fault.Effect{Kind: fault.Stuck, State: "H"}})
+	w := addRule(t, set, fault.Rule{Job: "2", Effect: fault.Effect{Kind: fault.Stuck, State: "W"}})
+	release := v.Hold()
+	held := submit(t, srv, fakepbs.SubmitRequest{Name: "h", Hold: true, Script: []byte("sleep 10\n")})
+	waiting := submit(t, srv, fakepbs.SubmitRequest{Name: "w", StartAt: epoch.Add(time.Minute), Script: []byte("sleep 10\n")})
+	if err := srv.Release(ctx, "alice", held.ID, "u"); err != nil {
+		t.Fatal(err)
+	}
+	release()
+	settle(t, v)
+	if g := job(t, srv, held.ID); g.State != fakepbs.Held || g.HoldTypes != "n" {
+		t.Fatalf("stuck-H job after qrls: %s Hold_Types %q", g.State, g.HoldTypes)
+	}
+	if g := job(t, srv, waiting.ID); g.State != fakepbs.Waiting {
+		t.Fatalf("stuck-W job after its start time: %s", g.State)
+	}
+	set.Remove(h.ID)
+	set.Remove(w.ID)
+	srv.ApplyFaults()
+	settle(t, v)
+	for _, id := range []string{held.ID, waiting.ID} {
+		if g := job(t, srv, id); g.State != fakepbs.Finished || exitOf(g) != "0" {
+			t.Fatalf("%s after clearing its rule: %s %s", id, g.State, exitOf(g))
+		}
+	}
+}
