@@ -75,6 +75,10 @@ type Virtual struct {
 	seq     uint64
 	waiters waitHeap
 	idle    *sync.Cond
+	// sleeping are the waits of Sleep calls, whose contexts can end: the
+	// clock does not jump while one of them has ended but its sleeper has
+	// not yet woken, or a killed sleeper would seem to end late.
+	sleeping map[*waiter]struct{}
 }
 
 // VirtualOption configures a Virtual clock.
@@ -86,7 +90,7 @@ func AutoAdvance() VirtualOption { return func(v *Virtual) { v.auto = true } }
 
 // NewVirtual returns a virtual clock reading start.
 func NewVirtual(start time.Time, opts ...VirtualOption) *Virtual {
-	v := &Virtual{now: start}
+	v := &Virtual{now: start, sleeping: map[*waiter]struct{}{}}
 	v.idle = sync.NewCond(&v.mu)
 	for _, o := range opts {
 		o(v)
@@ -95,6 +99,7 @@ func NewVirtual(start time.Time, opts ...VirtualOption) *Virtual {
 }
 
 type waiter struct {
+	ctx   context.Context // Sleep's context; nil for AfterFunc
 	at    time.Time
 	seq   uint64
 	index int
@@ -142,6 +147,7 @@ func (v *Virtual) remove(w *waiter) bool {
 	}
 	heap.Remove(&v.waiters, w.index)
 	w.done = true
+	delete(v.sleeping, w)
 	return true
 }
 
@@ -155,6 +161,10 @@ func (v *Virtual) Sleep(ctx context.Context, d time.Duration) error {
 	woke := make(chan struct{})
 	v.mu.Lock()
 	w := v.add(d, func() { close(woke) })
+	w.ctx = ctx
+	if ctx.Done() != nil {
+		v.sleeping[w] = struct{}{}
+	}
 	if actor {
 		v.busy--
 	}
@@ -173,6 +183,7 @@ func (v *Virtual) Sleep(ctx context.Context, d time.Duration) error {
 			if actor {
 				v.busy++
 			}
+			v.maybeAdvance() // it may have held back for this wait
 			v.mu.Unlock()
 			return ctx.Err()
 		}
@@ -238,6 +249,11 @@ func (v *Virtual) maybeAdvance() {
 	if !v.auto || v.busy > 0 || len(v.waiters) == 0 {
 		return
 	}
+	for w := range v.sleeping {
+		if w.ctx.Err() != nil {
+			return // its sleeper is waking; it re-runs this when it has
+		}
+	}
 	v.fireUntil(v.waiters.peek().at)
 }
 
@@ -249,6 +265,7 @@ func (v *Virtual) fireUntil(t time.Time) {
 	for len(v.waiters) > 0 && !v.waiters.peek().at.After(v.now) {
 		w := heap.Pop(&v.waiters).(*waiter)
 		w.done = true
+		delete(v.sleeping, w)
 		v.busy++
 		w.fire()
 	}

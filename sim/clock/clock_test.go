@@ -112,3 +112,32 @@ func TestRealSleepHonoursContext(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// A sleeper killed through its context must wake at the time it was killed,
+// even when its killer releases the clock at once (a qdel of a sleeping job).
+func TestVirtualCancelledSleeperWakesBeforeTheClockJumps(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for i := 0; i < 200; i++ {
+		v := NewVirtual(epoch, AutoAdvance())
+		release := v.Hold()
+		v.AfterFunc(time.Hour, func() {}) // a later event the clock could jump to
+		jobCtx, kill := context.WithCancel(ctx)
+		woke := make(chan time.Time, 1)
+		v.Go(jobCtx, func(ctx context.Context) {
+			_ = v.Sleep(ctx, 2*time.Hour)
+			woke <- v.Now()
+		})
+		for v.Pending() < 2 {
+			time.Sleep(time.Microsecond)
+		}
+		kill()
+		release()
+		if got := <-woke; !got.Equal(epoch) {
+			t.Fatalf("run %d: the killed sleeper woke at +%v, want +0", i, got.Sub(epoch))
+		}
+		if err := v.WaitIdle(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
