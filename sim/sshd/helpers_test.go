@@ -1,0 +1,358 @@
+package sshd
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/creack/pty"
+	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/jobsim/jobsim/sim/events"
+	"github.com/jobsim/jobsim/sim/executor"
+	"github.com/jobsim/jobsim/sim/fault"
+	"github.com/jobsim/jobsim/sim/fsys"
+)
+
+// bashExec is a tiny executor for these tests: real `bash -c` processes in
+// their own process group (or session, with a pty), as the current OS user,
+// with HOME set to the host's home directory on the real disk.
+type bashExec struct{ home string }
+
+type bashProc struct {
+	cmd     *exec.Cmd
+	ptmx    *os.File
+	outDone chan struct{}
+	stop    func() bool
+}
+
+func (b bashExec) Start(ctx context.Context, c executor.Command) (executor.Process, error) {
+	args := []string{"-c", c.Script}
+	if c.Script == "" {
+		args = []string{"-l"}
+		if c.TTY == nil {
+			args = append(args, "-s")
+		}
+	}
+	cmd := exec.Command("/bin/bash", args...)
+	cmd.Dir = b.home
+	if c.Dir != "" {
+		cmd.Dir = c.Dir
+	}
+	env := []string{"PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "HOME=" + b.home, "USER=" + c.User, "LOGNAME=" + c.User, "SHELL=/bin/bash"}
+	if c.TTY != nil {
+		env = append(env, "TERM="+c.TTY.Term)
+	}
+	cmd.Env = append(env, c.Env...)
+	p := &bashProc{cmd: cmd}
+	if c.TTY != nil {
+		ptmx, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: uint16(c.TTY.Height), Cols: uint16(c.TTY.Width)})
+		if err != nil {
+			return nil, fmt.Errorf("start %q with pty: %w", c.Script, err)
+		}
+		p.ptmx = ptmx
+		p.outDone = make(chan struct{})
+		go func() { _, _ = io.Copy(ptmx, c.Stdin) }()
+		go func() {
+			defer close(p.outDone)
+			_, _ = io.Copy(c.Stdout, ptmx)
+		}()
+	} else {
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = c.Stdin, c.Stdout, c.Stderr
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		if err := cmd.Start(); err != nil {
+			return nil, fmt.Errorf("start %q: %w", c.Script, err)
+		}
+	}
+	pid := cmd.Process.Pid
+	p.stop = context.AfterFunc(ctx, func() { _ = syscall.Kill(-pid, syscall.SIGKILL) })
+	return p, nil
+}
+
+func (p *bashProc) Signal(sig syscall.Signal) error { return syscall.Kill(-p.cmd.Process.Pid, sig) }
+
+func (p *bashProc) Resize(w executor.Window) error {
+	if p.ptmx == nil {
+		return nil
+	}
+	return pty.Setsize(p.ptmx, &pty.Winsize{Rows: uint16(w.Height), Cols: uint16(w.Width)})
+}
+
+func (p *bashProc) Wait() executor.Status {
+	err := p.cmd.Wait()
+	p.stop()
+	if p.ptmx != nil {
+		<-p.outDone
+		p.ptmx.Close()
+	}
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		return executor.Status{Err: err}
+	}
+	ws := p.cmd.ProcessState.Sys().(syscall.WaitStatus)
+	if ws.Signaled() {
+		return executor.Status{Code: 128 + int(ws.Signal()), Signal: ws.Signal()}
+	}
+	return executor.Status{Code: ws.ExitStatus()}
+}
+
+// testHost is a server with one user (alice), a host root on the real disk
+// served over sftp, a fault set, an event log, and an ssh_config for the
+// real OpenSSH client.
+type testHost struct {
+	t      *testing.T
+	srv    *Server
+	root   string // host root on the real disk
+	home   string // alice's home on the real disk (/home/alice in the host)
+	dir    string // client side: keys, config, known_hosts
+	key    string // alice's private key file
+	config string // ssh_config; the host is called "fakehpc"
+	faults *fault.Set
+	log    *events.Log
+	cmDir  string // short directory for ControlPath sockets
+}
+
+func needOpenSSH(t testing.TB) {
+	t.Helper()
+	for _, tool := range []string{"ssh", "sftp", "scp"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("the real OpenSSH client (%s) is needed: apt-get install openssh-client", tool)
+		}
+	}
+}
+
+// newKey writes an ed25519 private key in OpenSSH format to path and
+// returns its public key.
+func newKey(t testing.TB, path string) gossh.PublicKey {
+	t.Helper()
+	pub, priv, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blk, err := gossh.MarshalPrivateKey(priv, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, pem.EncodeToMemory(blk), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sp, err := gossh.NewPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path+".pub", gossh.MarshalAuthorizedKey(sp), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return sp
+}
+
+func newTestHost(t *testing.T, opts ...Option) *testHost {
+	t.Helper()
+	needOpenSSH(t)
+	h := &testHost{t: t, root: t.TempDir(), dir: t.TempDir(), faults: fault.NewSet(), log: events.NewLog()}
+	h.home = filepath.Join(h.root, "home", "alice")
+	if err := os.MkdirAll(h.home, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	rfs, err := fsys.NewRootFs(h.root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rfs.Close() })
+	h.key = filepath.Join(h.dir, "id_alice")
+	pub := newKey(t, h.key)
+	base := []Option{
+		WithAuthorizedKey("alice", pub),
+		WithExecutor(bashExec{home: h.home}),
+		WithFS(rfs),
+		WithFaults(h.faults),
+		WithRecorder(h.log),
+		WithKillGrace(500 * time.Millisecond),
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := Start(ctx, append(base, opts...)...)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	h.srv = srv
+	t.Cleanup(func() {
+		cancel()
+		if err := srv.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	cm, err := os.MkdirTemp("", "cm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(cm) })
+	h.cmDir = cm
+	h.writeConfig(h.key)
+	return h
+}
+
+// writeConfig writes the client's ssh_config and known_hosts, logging in
+// as alice with the given key.
+func (h *testHost) writeConfig(key string, extra ...string) {
+	h.t.Helper()
+	kh := filepath.Join(h.dir, "known_hosts")
+	if err := os.WriteFile(kh, []byte(h.srv.KnownHostsLine()+"\n"), 0o644); err != nil {
+		h.t.Fatal(err)
+	}
+	// Extra lines go first: the first value of an option wins.
+	cfg := fmt.Sprintf(`Host fakehpc
+%s
+  HostName %s
+  Port %d
+  User alice
+  IdentityFile %s
+  IdentitiesOnly yes
+  IdentityAgent none
+  UserKnownHostsFile %s
+  GlobalKnownHostsFile /dev/null
+  StrictHostKeyChecking yes
+  BatchMode yes
+  LogLevel ERROR
+  ConnectTimeout 10
+`, strings.Join(extra, "\n"), h.srv.Host(), h.srv.Port(), key, kh)
+	h.config = filepath.Join(h.dir, "ssh_config")
+	if err := os.WriteFile(h.config, []byte(cfg), 0o644); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+func (r result) String() string {
+	return fmt.Sprintf("exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+}
+
+// cmd prepares a real OpenSSH client command (ssh, scp or sftp) with the
+// test's config.
+func (h *testHost) cmd(ctx context.Context, tool string, args ...string) *exec.Cmd {
+	c := exec.CommandContext(ctx, tool, append([]string{"-F", h.config}, args...)...)
+	c.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + h.dir}
+	c.WaitDelay = 5 * time.Second
+	return c
+}
+
+func (h *testHost) run(ctx context.Context, stdin io.Reader, tool string, args ...string) result {
+	h.t.Helper()
+	c := h.cmd(ctx, tool, args...)
+	var out, errb bytes.Buffer
+	c.Stdin, c.Stdout, c.Stderr = stdin, &out, &errb
+	err := c.Run()
+	code := 0
+	if err != nil {
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) {
+			h.t.Fatalf("%s %v: %v", tool, args, err)
+		}
+		code = ee.ExitCode()
+	}
+	return result{out.String(), errb.String(), code}
+}
+
+// ssh runs `ssh -F config fakehpc args...` with no stdin.
+func (h *testHost) ssh(ctx context.Context, args ...string) result {
+	h.t.Helper()
+	return h.run(ctx, nil, "ssh", append([]string{"fakehpc"}, args...)...)
+}
+
+// events returns the recorded events of kind.
+func (h *testHost) events(kind events.Kind) []events.Event {
+	var out []events.Event
+	for _, e := range h.log.All() {
+		if e.Kind == kind {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// waitEvent waits until an event of kind satisfying ok is recorded.
+func (h *testHost) waitEvent(ctx context.Context, kind events.Kind, ok func(events.Event) bool) events.Event {
+	h.t.Helper()
+	for {
+		for _, e := range h.events(kind) {
+			if ok == nil || ok(e) {
+				return e
+			}
+		}
+		select {
+		case <-ctx.Done():
+			h.t.Fatalf("no %s event came: %v", kind, ctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+func testCtx(t testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// waitFor polls cond every 10ms until it holds or ctx ends.
+func waitFor(ctx context.Context, t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("timed out waiting for %s", what)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// freePort returns a loopback port that was free a moment ago.
+func freePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// goClient logs in as alice with Go's ssh client, for what the OpenSSH
+// client does not show (exit-signal names, window-change timing).
+func (h *testHost) goClient(t testing.TB) *gossh.Client {
+	t.Helper()
+	b, err := os.ReadFile(h.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := gossh.ParsePrivateKey(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := gossh.Dial("tcp", h.srv.Addr(), &gossh.ClientConfig{
+		User:            "alice",
+		Auth:            []gossh.AuthMethod{gossh.PublicKeys(signer)},
+		HostKeyCallback: gossh.FixedHostKey(h.srv.HostKey()),
+		Timeout:         10 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}

@@ -1,0 +1,500 @@
+package sshd
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/gliderlabs/ssh"
+	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/jobsim/jobsim/sim/events"
+	"github.com/jobsim/jobsim/sim/executor"
+	"github.com/jobsim/jobsim/sim/fault"
+)
+
+// session is one "session" channel: the requests that prepare it (env,
+// pty-req), the one exec, shell or subsystem it runs, and the requests
+// that reach the running command (window-change, signal).
+type session struct {
+	s    *Server
+	ctx  ssh.Context
+	cs   *connState
+	conn *gossh.ServerConn
+	ch   gossh.Channel
+	user string
+
+	mu      sync.Mutex
+	env     []string
+	win     *executor.Window
+	proc    executor.Process
+	started bool
+
+	gone    chan struct{} // closed when the client closed the channel or the connection ended
+	runDone chan struct{} // closed when the exec, shell or subsystem is over
+}
+
+// handleSession replaces gliderlabs' session handler: it owns the channel
+// so that it can send exit-signal, notice the client closing the channel
+// (ControlMaster clients close channels, not connections) and hand the
+// pty to the executor unchanged.
+func (s *Server) handleSession(_ *ssh.Server, conn *gossh.ServerConn, nc gossh.NewChannel, ctx ssh.Context) {
+	if !s.enter() {
+		_ = nc.Reject(gossh.ResourceShortage, "server is shutting down")
+		return
+	}
+	defer s.wg.Done()
+	ch, reqs, err := nc.Accept()
+	if err != nil {
+		return
+	}
+	ss := &session{
+		s: s, ctx: ctx, cs: stateOf(ctx), conn: conn, ch: ch, user: conn.User(),
+		gone: make(chan struct{}), runDone: make(chan struct{}),
+	}
+	if ss.cs == nil {
+		ss.cs = &connState{id: "c?"}
+	}
+	for req := range reqs {
+		ss.handleRequest(req)
+	}
+	close(ss.gone)
+	ss.mu.Lock()
+	started := ss.started
+	ss.mu.Unlock()
+	if started {
+		<-ss.runDone
+	}
+	_ = ch.Close()
+}
+
+func (ss *session) handleRequest(req *gossh.Request) {
+	reply := func(ok bool) { _ = req.Reply(ok, nil) }
+	switch req.Type {
+	case "env":
+		var kv struct{ Name, Value string }
+		if gossh.Unmarshal(req.Payload, &kv) != nil || kv.Name == "" || strings.ContainsRune(kv.Name, '=') {
+			reply(false)
+			return
+		}
+		if f := ss.s.cfg.acceptEnv; f != nil && !f(kv.Name) {
+			reply(false)
+			return
+		}
+		ss.mu.Lock()
+		ss.env = append(ss.env, kv.Name+"="+kv.Value)
+		ss.mu.Unlock()
+		reply(true)
+	case "pty-req":
+		var p struct {
+			Term                             string
+			Columns, Rows, WidthPx, HeightPx uint32
+			Modes                            string
+		}
+		if gossh.Unmarshal(req.Payload, &p) != nil {
+			reply(false)
+			return
+		}
+		ss.mu.Lock()
+		ok := !ss.started && ss.win == nil
+		if ok {
+			ss.win = &executor.Window{Term: p.Term, Width: int(p.Columns), Height: int(p.Rows)}
+		}
+		ss.mu.Unlock()
+		reply(ok)
+	case "window-change":
+		var p struct{ Columns, Rows, WidthPx, HeightPx uint32 }
+		if gossh.Unmarshal(req.Payload, &p) != nil {
+			reply(false)
+			return
+		}
+		ss.mu.Lock()
+		ok := ss.win != nil
+		var proc executor.Process
+		var w executor.Window
+		if ok {
+			ss.win.Width, ss.win.Height = int(p.Columns), int(p.Rows)
+			proc, w = ss.proc, *ss.win
+		}
+		ss.mu.Unlock()
+		if proc != nil {
+			_ = proc.Resize(w)
+		}
+		reply(ok)
+	case "signal":
+		var p struct{ Signal string }
+		_ = gossh.Unmarshal(req.Payload, &p)
+		sig, known := signalByName[p.Signal]
+		ss.mu.Lock()
+		proc := ss.proc
+		ss.mu.Unlock()
+		if known && proc != nil {
+			reply(proc.Signal(sig) == nil)
+			return
+		}
+		reply(false)
+	case "exec", "shell", "subsystem":
+		var p struct{ Value string }
+		if req.Type != "shell" && gossh.Unmarshal(req.Payload, &p) != nil {
+			reply(false)
+			return
+		}
+		var run func()
+		switch req.Type {
+		case "exec":
+			run = func() { ss.runCommand(opExec, p.Value) }
+		case "shell":
+			run = func() { ss.runCommand(opShell, "") }
+		default:
+			run = ss.subsystem(p.Value)
+		}
+		ss.mu.Lock()
+		ok := !ss.started && run != nil
+		if ok {
+			ss.started = true
+		}
+		ss.mu.Unlock()
+		reply(ok)
+		if ok {
+			go func() {
+				defer close(ss.runDone)
+				run()
+			}()
+		}
+	default:
+		// auth-agent-req@openssh.com, x11-req and the like are not offered.
+		reply(false)
+	}
+}
+
+// goneContext ends when the client leaves (channel or connection) or the
+// server closes.
+func (ss *session) goneContext() (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ss.s.base)
+	go func() {
+		select {
+		case <-ss.gone:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
+}
+
+// exit sends the exit status, as sshd does: EOF, exit-status, close.
+func (ss *session) exit(code int) {
+	_ = ss.ch.CloseWrite()
+	_, _ = ss.ch.SendRequest("exit-status", false, gossh.Marshal(struct{ Status uint32 }{uint32(code)}))
+	_ = ss.ch.Close()
+}
+
+// exitSignal reports a command killed by sig (exit-signal, which gliderlabs'
+// Session.Exit cannot send). The OpenSSH client exits 255 on it, as with a
+// real sshd; other clients get the signal name (Go's ExitError.Signal()).
+func (ss *session) exitSignal(sig syscall.Signal, code int) {
+	name, ok := signalNames[sig]
+	if !ok {
+		ss.exit(code)
+		return
+	}
+	_ = ss.ch.CloseWrite()
+	_, _ = ss.ch.SendRequest("exit-signal", false, gossh.Marshal(struct {
+		Signal     string
+		CoreDumped bool
+		Error      string
+		Lang       string
+	}{Signal: name}))
+	_ = ss.ch.Close()
+}
+
+// dropper cuts the TCP connection once limit bytes of output have gone to
+// the client; afterwards output is discarded so that the command runs on
+// as it would under a real sshd whose client vanished from the network.
+type dropper struct {
+	limit  int64
+	closer io.Closer // the ssh connection: closing it closes the TCP connection
+	mu     sync.Mutex
+	sent   int64
+	cut    bool
+}
+
+// allow returns how much of n bytes may still be sent, cutting the
+// connection when the limit is reached.
+func (d *dropper) allow(n int) (int, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.cut {
+		return 0, false
+	}
+	left := d.limit - d.sent
+	if int64(n) < left {
+		d.sent += int64(n)
+		return n, true
+	}
+	d.sent = d.limit
+	return int(left), false
+}
+
+func (d *dropper) drop() {
+	d.mu.Lock()
+	already := d.cut
+	d.cut = true
+	d.mu.Unlock()
+	if !already {
+		_ = d.closer.Close()
+	}
+}
+
+func (d *dropper) dropped() bool {
+	if d == nil {
+		return false
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cut
+}
+
+// countWriter counts output and applies a drop fault.
+type countWriter struct {
+	w    io.Writer
+	n    atomic.Int64
+	drop *dropper
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	if c.drop == nil {
+		n, err := c.w.Write(p)
+		c.n.Add(int64(n))
+		return n, err
+	}
+	k, more := c.drop.allow(len(p))
+	if k > 0 {
+		n, _ := c.w.Write(p[:k])
+		c.n.Add(int64(n))
+	}
+	if !more {
+		c.drop.drop()
+	}
+	return len(p), nil
+}
+
+type countReader struct {
+	r io.Reader
+	n atomic.Int64
+}
+
+func (c *countReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// runCommand runs an exec request (op "exec") or a shell (op "shell").
+func (ss *session) runCommand(op, command string) {
+	s := ss.s
+	start := time.Now()
+	ss.mu.Lock()
+	var win *executor.Window
+	if ss.win != nil {
+		w := *ss.win
+		win = &w
+	}
+	env := append([]string(nil), ss.env...)
+	ss.mu.Unlock()
+
+	f := map[string]any{"user": ss.user, "op": op, "command": command, "conn": ss.cs.id, "pty": win != nil}
+	done := func(code int, format string, args ...any) {
+		f["exit"] = code
+		f["duration_ms"] = float64(time.Since(start).Microseconds()) / 1000
+		what := command
+		if op == opShell {
+			what = "shell"
+		}
+		msg := fmt.Sprintf("%s %q by %s: exit %d", op, what, ss.user, code)
+		if format != "" {
+			f["error"] = fmt.Sprintf(format, args...)
+			msg += " (" + f["error"].(string) + ")"
+		}
+		s.record(events.SSHExec, msg, f)
+	}
+
+	fired := s.faultsFor(fault.Op{Layer: fault.SSH, Name: op, Command: command, User: ss.user})
+	if len(fired) > 0 {
+		f["faults"] = ruleIDs(fired)
+	}
+	wctx, stop := ss.goneContext()
+	defer stop()
+	if err := s.wait(wctx, fired); err != nil {
+		ss.exit(255)
+		done(-1, "client went away while a fault held the command")
+		return
+	}
+	if r, ok := fault.First(fired, fault.Exit); ok {
+		code := 255
+		if r.Effect.ExitCode != nil {
+			code = *r.Effect.ExitCode
+		}
+		_, _ = io.WriteString(ss.ch.Stderr(), r.Effect.Stderr)
+		f["bytes_err"] = len(r.Effect.Stderr)
+		ss.exit(code)
+		done(code, "")
+		return
+	}
+	var drop *dropper
+	if r, ok := fault.First(fired, fault.Drop); ok {
+		drop = &dropper{limit: r.Effect.AfterBytes, closer: ss.conn}
+	}
+	if s.cfg.exec == nil {
+		msg := "jobsim sshd: this host has no executor: commands cannot run\n"
+		_, _ = io.WriteString(ss.ch.Stderr(), msg)
+		ss.exit(127)
+		done(127, "no executor")
+		return
+	}
+
+	stdout := &countWriter{w: ss.ch, drop: drop}
+	stderr := &countWriter{w: ss.ch.Stderr(), drop: drop}
+	stdin := &countReader{r: ss.ch}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		_, _ = fmt.Fprintf(ss.ch.Stderr(), "jobsim sshd: stdin pipe: %v\n", err)
+		ss.exit(127)
+		done(127, "stdin pipe: %v", err)
+		return
+	}
+	// The command reads a real pipe: executors that run real processes
+	// then need no copying goroutine of their own that could block Wait on
+	// a client that never sends EOF.
+	copied := make(chan struct{})
+	go func() {
+		defer close(copied)
+		_, _ = io.Copy(pw, stdin)
+		pw.Close()
+	}()
+	cmd := executor.Command{
+		User:   ss.user,
+		Script: command,
+		Login:  op == opShell,
+		Env:    append(ss.sshEnv(), env...),
+		Stdin:  pr,
+		Stdout: stdout,
+		Stderr: stderr,
+		TTY:    win,
+	}
+	if win != nil {
+		cmd.Stderr = stdout
+	}
+	pctx, kill := context.WithCancel(s.base)
+	defer kill()
+	proc, err := s.cfg.exec.Start(pctx, cmd)
+	if err != nil {
+		pr.Close()
+		pw.Close()
+		_, _ = fmt.Fprintf(ss.ch.Stderr(), "jobsim sshd: cannot run command: %v\n", err)
+		ss.exit(127)
+		<-copied
+		done(127, "start: %v", err)
+		return
+	}
+	ss.mu.Lock()
+	ss.proc = proc
+	if win != nil && ss.win != nil && *ss.win != *win {
+		_ = proc.Resize(*ss.win)
+	}
+	ss.mu.Unlock()
+	if drop != nil && drop.limit == 0 {
+		drop.drop()
+	}
+
+	procDone := make(chan struct{})
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		select {
+		case <-procDone:
+			return
+		case <-ss.gone:
+		}
+		if drop.dropped() {
+			return // a cut network: the command is not told and runs on
+		}
+		// The client went away: hang up at once, terminate half way
+		// through the grace period, kill at its end.
+		_ = proc.Signal(syscall.SIGHUP)
+		for _, step := range []func(){func() { _ = proc.Signal(syscall.SIGTERM) }, kill} {
+			t := time.NewTimer(s.cfg.killGrace / 2)
+			select {
+			case <-procDone:
+				t.Stop()
+				return
+			case <-t.C:
+				step()
+			}
+		}
+	}()
+	st := proc.Wait()
+	close(procDone)
+	<-watched
+	ss.mu.Lock()
+	ss.proc = nil
+	ss.mu.Unlock()
+	pr.Close()
+	pw.Close()
+
+	f["bytes_in"] = stdin.n.Load()
+	f["bytes_out"] = stdout.n.Load()
+	f["bytes_err"] = stderr.n.Load()
+	if drop.dropped() {
+		f["dropped"] = true
+	}
+	switch {
+	case st.Err != nil:
+		_, _ = fmt.Fprintf(ss.ch.Stderr(), "jobsim sshd: command failed to run: %v\n", st.Err)
+		ss.exit(127)
+		<-copied
+		done(127, "run: %v", st.Err)
+	case st.Signal != 0:
+		ss.exitSignal(st.Signal, st.Code)
+		<-copied
+		if name, ok := signalNames[st.Signal]; ok {
+			f["signal"] = name
+		}
+		done(st.Code, "")
+	default:
+		ss.exit(st.Code)
+		<-copied
+		done(st.Code, "")
+	}
+}
+
+// sshEnv is what sshd adds to a session's environment.
+func (ss *session) sshEnv() []string {
+	rh, rp, _ := net.SplitHostPort(ss.conn.RemoteAddr().String())
+	lh, lp, _ := net.SplitHostPort(ss.conn.LocalAddr().String())
+	return []string{
+		"SSH_CONNECTION=" + rh + " " + rp + " " + lh + " " + lp,
+		"SSH_CLIENT=" + rh + " " + rp + " " + lp,
+	}
+}
+
+var signalNames = map[syscall.Signal]string{
+	syscall.SIGABRT: "ABRT", syscall.SIGALRM: "ALRM", syscall.SIGFPE: "FPE", syscall.SIGHUP: "HUP",
+	syscall.SIGILL: "ILL", syscall.SIGINT: "INT", syscall.SIGKILL: "KILL", syscall.SIGPIPE: "PIPE",
+	syscall.SIGQUIT: "QUIT", syscall.SIGSEGV: "SEGV", syscall.SIGTERM: "TERM", syscall.SIGUSR1: "USR1",
+	syscall.SIGUSR2: "USR2",
+}
+
+var signalByName = func() map[string]syscall.Signal {
+	m := make(map[string]syscall.Signal, len(signalNames))
+	for s, n := range signalNames {
+		m[n] = s
+	}
+	return m
+}()
