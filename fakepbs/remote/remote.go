@@ -72,6 +72,7 @@ type Response struct {
 type Option func(*serveConfig)
 
 type serveConfig struct {
+	host     string
 	token    string
 	peerAuth bool
 	cliOpts  []cli.Option
@@ -82,6 +83,11 @@ type serveConfig struct {
 
 // WithToken requires every request to carry token (Authorization: Bearer).
 func WithToken(token string) Option { return func(c *serveConfig) { c.token = token } }
+
+// WithHost makes every command run as if on host name (PBS_O_HOST,
+// Job_Owner's host), whatever host name the client reports: the name of the
+// simulated host whose processes reach the server through this socket.
+func WithHost(name string) Option { return func(c *serveConfig) { c.host = name } }
 
 // WithPeerAuth turns the unix-socket user check on (the default) or off:
 // a request naming a user other than the connecting process's is refused,
@@ -115,9 +121,10 @@ type peer struct {
 	ok  bool
 }
 
-// Serve answers PBS command requests on ln until ctx ends, then closes the
-// listener and waits for the requests in progress (their contexts are
-// cancelled). It returns nil after ctx ended.
+// Serve answers PBS command requests on ln until ctx ends or ln is closed,
+// then stops: after ctx ended it closes the listener and waits up to 5s for
+// the requests in progress; a closed listener ends them at once. It returns
+// nil in both cases and an error when the listener fails otherwise.
 func Serve(ctx context.Context, ln net.Listener, backend fakepbs.Backend, opts ...Option) error {
 	cfg := serveConfig{peerAuth: true, fs: afero.NewOsFs(), log: slog.New(slog.DiscardHandler), lookup: lookupUID}
 	for _, o := range opts {
@@ -142,6 +149,12 @@ func Serve(ctx context.Context, ln net.Listener, backend fakepbs.Backend, opts .
 	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case err := <-errc:
+		// The listener failed or was closed by the caller: stop the
+		// requests in progress too.
+		_ = srv.Close()
+		if errors.Is(err, net.ErrClosed) {
+			return nil
+		}
 		return fmt.Errorf("remote: serve on %s: %w", ln.Addr(), err)
 	case <-ctx.Done():
 	}
@@ -226,6 +239,9 @@ func handle(w http.ResponseWriter, r *http.Request, backend fakepbs.Backend, cfg
 	inv := cli.Invocation{
 		Command: req.Command, Args: req.Args, Env: req.Env, Cwd: req.Cwd, User: req.User, Host: req.Host,
 		StdinTTY: req.StdinTTY, StdoutTTY: req.StdoutTTY, FS: fs,
+	}
+	if cfg.host != "" {
+		inv.Host = cfg.host
 	}
 	if req.Stdin != nil {
 		inv.Stdin = bytes.NewReader(req.Stdin)

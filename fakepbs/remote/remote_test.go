@@ -291,3 +291,36 @@ func TestCallerCancelEndsAHangingCommand(t *testing.T) {
 		t.Errorf("blocked call: %v after %v (%+v)", err, time.Since(start), res)
 	}
 }
+
+func TestWithHostAndClosingTheListener(t *testing.T) {
+	ctx := context.Background()
+	srv, err := fakepbs.NewServer(ctx, fakepbs.WithName("pbs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	sock := filepath.Join(t.TempDir(), "pbs.sock")
+	ln, err := Listen("unix:"+sock, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- Serve(ctx, ln, srv, WithHost("fakehpc")) }()
+	res := call(t, "unix:"+sock, invocation("qsub", "-"), CallStdin(strings.NewReader("true\n")))
+	if res.ExitCode != 0 {
+		t.Fatalf("qsub: %q", res.Stderr)
+	}
+	j, err := srv.Job(ctx, "1", false)
+	if err != nil || j.Owner != "alice@fakehpc" || j.SubmitHost != "fakehpc" {
+		t.Errorf("job %+v %v: the server's host name must replace the client's", j, err)
+	}
+	_ = ln.Close()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Serve after its listener was closed: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Serve did not return after its listener was closed")
+	}
+}
