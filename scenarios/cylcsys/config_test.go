@@ -1,0 +1,157 @@
+package cylcsys
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/jobsim/jobsim/scenarios/runner"
+	"github.com/jobsim/jobsim/scenarios/scenario"
+	"github.com/jobsim/jobsim/sim/events"
+)
+
+const planScenario = `name: plan
+timeout: 3m
+topology:
+  hosts:
+    - name: fakehpc
+      users: [alice]
+      cylc: /sw/cylc
+system:
+  cylc:
+    workflow: remote-two-task
+    process_pool_timeout: 7s
+    platform: {name: hpc, comms: zmq, runner: pbs, execution_polling: 3s}
+    global: |
+      [scheduler]
+          [[events]]
+              stall timeout = PT9S
+timeline:
+  - do: start
+`
+
+func startFakeTopo(t *testing.T, text string) (*fakeTopo, runner.Env) {
+	t.Helper()
+	return startTopo(t, parseScenario(t, "plan", text).Topology)
+}
+
+func startTopo(t *testing.T, st scenario.Topology) (*fakeTopo, runner.Env) {
+	t.Helper()
+	env := runner.Env{Dir: t.TempDir(), Log: events.NewLog(), User: "tester"}
+	topo, err := fakeBackend{}.Start(context.Background(), st, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { topo.Close(context.Background()) })
+	return topo.(*fakeTopo), env
+}
+
+// The generated configuration is what makes Cylc reach the fake host: the
+// platform under the scenario's name, its host the ssh alias, the alias
+// mapped to the host's ssh address, user and key, and the job-side cylc at
+// the host's cylc path as the host's processes see it.
+func TestPlanPointsThePlatformAtTheHost(t *testing.T) {
+	topo, env := startFakeTopo(t, planScenario)
+	f := parseScenario(t, "plan", planScenario)
+	p, err := makePlan(f, topo, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := p.global.Render("/x/ssh_config")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs := string(g)
+	root := topo.hosts[0].root
+	for _, want := range []string{
+		"process pool timeout = PT7S",
+		"stall timeout = PT180S",
+		"abort on stall timeout = True",
+		"inactivity timeout = PT180S",
+		"abort on inactivity timeout = True",
+		"    [[hpc]]\n",
+		"hosts = fakehpc\n",
+		"job runner = pbs\n",
+		"install target = hpc\n",
+		"cylc path = " + filepath.Join(root, "sw/cylc/bin") + "\n",
+		"communication method = zmq\n",
+		"submission polling intervals = PT2S\n",
+		"execution polling intervals = PT3S\n",
+		"ssh command = ssh -F /x/ssh_config -oBatchMode=yes -oConnectTimeout=10\n",
+		// The scenario's own text comes last, so it wins.
+		"[scheduler]\n    [[events]]\n        stall timeout = PT9S\n",
+	} {
+		if !strings.Contains(gs, want) {
+			t.Errorf("global.cylc lacks %q:\n%s", want, gs)
+		}
+	}
+	if !strings.HasSuffix(gs, "stall timeout = PT9S\n") {
+		t.Errorf("the scenario's global text is not last:\n%s", gs)
+	}
+	sc, err := p.ssh.Render()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Host fakehpc\n", "HostName 127.0.0.1\n", "Port 2222\n", "User alice\n",
+		"IdentityFile " + filepath.Join(root, "id_ed25519") + "\n", "IdentitiesOnly yes\n", "BatchMode yes\n"} {
+		if !strings.Contains(string(sc), want) {
+			t.Errorf("ssh_config lacks %q:\n%s", want, sc)
+		}
+	}
+	if p.remoteHome != filepath.Join(root, "home/alice") {
+		t.Errorf("remote home %q", p.remoteHome)
+	}
+}
+
+func TestPlanDefaults(t *testing.T) {
+	text := `name: plan
+timeout: 10s
+topology:
+  hosts: [{name: fakehpc}]
+system:
+  cylc: {workflow: remote-two-task}
+timeline:
+  - do: start
+`
+	topo, env := startFakeTopo(t, text)
+	p, err := makePlan(parseScenario(t, "plan", text), topo, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, _ := p.global.Render("")
+	gs := string(g)
+	for _, want := range []string{
+		"process pool timeout = PT120S", // DefaultProcessPoolTimeout
+		"stall timeout = PT30S",         // never below minWorkflowTimeout
+		"    [[fakehpc]]\n", "job runner = pbs\n", "communication method = poll\n",
+		"cylc path = " + filepath.Join(topo.hosts[0].root, "opt/cylc/bin") + "\n",
+		"execution polling intervals = PT2S\n",
+	} {
+		if !strings.Contains(gs, want) {
+			t.Errorf("global.cylc lacks %q:\n%s", want, gs)
+		}
+	}
+	if p.user != "tester" {
+		t.Errorf("user %q, want the runner's default user", p.user)
+	}
+}
+
+func TestPlanNeedsTheHostStarted(t *testing.T) {
+	text := `name: plan
+topology:
+  hosts: [{name: fakehpc}, {name: other}]
+system:
+  cylc: {workflow: remote-two-task, platform: {host: other}}
+timeline:
+  - do: start
+`
+	f := parseScenario(t, "plan", text)
+	started := f.Topology
+	started.Hosts = started.Hosts[:1] // "other" did not come up
+	topo, env := startTopo(t, started)
+	_, err := makePlan(f, topo, env)
+	if err == nil || !strings.Contains(err.Error(), `"other"`) {
+		t.Fatalf("err %v, want one naming the host that was not started", err)
+	}
+}

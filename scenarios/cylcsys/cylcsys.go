@@ -1,0 +1,412 @@
+// Package cylcsys is the Cylc system under test of the scenario runner: it
+// drives the real Cylc 8 command line (through package scenarios/cylc)
+// against the fake job hosts a backend started, and records what the
+// scheduler does into the run's history.
+//
+// From a scenario's `system.cylc` section and the started topology it
+// writes an isolated Cylc environment (global.cylc with one platform on the
+// scenario's host, reached through an ssh alias named after the host, and
+// the ssh config with the host's address and key), installs and plays the
+// workflow, performs the timeline's actions (reload, trigger, poll, kill,
+// hold, release, pause, resume, stop), and watches the workflow database:
+// every task state change becomes a `cylc.task` event, every warning or
+// error of the scheduler log a `cylc.log` event, and the scheduler's start
+// and exit `cylc.scheduler` events. The checkers of package scenarios/check
+// judge from those.
+//
+// Register it with the runner:
+//
+//	r, _ := runner.New(runner.WithBackend(inprocess.New()),
+//		runner.WithSystem("cylc", cylcsys.Factory()))
+package cylcsys
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jobsim/jobsim/scenarios/cylc"
+	"github.com/jobsim/jobsim/scenarios/runner"
+	"github.com/jobsim/jobsim/scenarios/scenario"
+	"github.com/jobsim/jobsim/sim/events"
+)
+
+// Event kinds this system records besides check.TaskState ("cylc.task").
+const (
+	// SchedulerEvent is the scheduler starting and exiting. Fields: state
+	// (started, exited), pid; on exit also log_tail.
+	SchedulerEvent events.Kind = "cylc.scheduler"
+	// LogEvent is one WARNING, ERROR or CRITICAL entry of the scheduler log.
+	// Fields: level, text (the whole entry, continuation lines included).
+	LogEvent events.Kind = "cylc.log"
+)
+
+// Defaults of the options.
+const (
+	// DefaultWatchInterval is how often the workflow database is read.
+	DefaultWatchInterval = 250 * time.Millisecond
+	// DefaultSettleGrace is how long after an action the system is not
+	// reported settled, so that a trigger the scheduler has not acted on
+	// yet is not mistaken for the end of the story.
+	DefaultSettleGrace = 4 * time.Second
+)
+
+type options struct {
+	executable string
+	cylc       *cylc.Cylc
+	logger     *slog.Logger
+	watchEvery time.Duration
+	grace      time.Duration
+}
+
+// Option configures the system.
+type Option func(*options)
+
+// WithExecutable names the cylc executable to drive (default: the
+// runner's CylcInstall.Executable, else $JOBSIM_CYLC, else the wrapper of
+// scripts/setup-cylc.sh).
+func WithExecutable(path string) Option { return func(o *options) { o.executable = path } }
+
+// WithCylc uses an already located cylc.
+func WithCylc(c *cylc.Cylc) Option { return func(o *options) { o.cylc = c } }
+
+// WithLogger sets the logger (default slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// WithWatchInterval sets how often the workflow database is read
+// (default DefaultWatchInterval).
+func WithWatchInterval(d time.Duration) Option {
+	return func(o *options) {
+		if d > 0 {
+			o.watchEvery = d
+		}
+	}
+}
+
+// WithSettleGrace sets how long after an action Settled stays false
+// (default DefaultSettleGrace).
+func WithSettleGrace(d time.Duration) Option {
+	return func(o *options) {
+		if d >= 0 {
+			o.grace = d
+		}
+	}
+}
+
+// Factory returns the runner.SystemFactory of the Cylc system, for
+// runner.WithSystem("cylc", cylcsys.Factory()).
+func Factory(opts ...Option) runner.SystemFactory {
+	return func(ctx context.Context, f *scenario.File, topo runner.Topology, env runner.Env, log *events.Log) (runner.System, error) {
+		s, err := New(ctx, f, topo, env, log, opts...)
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
+	}
+}
+
+// System is one scenario's Cylc: an isolated environment, one workflow, and
+// the watcher that records its states. Create it with New; the runner calls
+// Start, Do, Holds, Settled, Stop and CollectArtifacts.
+type System struct {
+	f      *scenario.File
+	plan   *plan
+	env    *cylc.Env
+	log    *events.Log
+	logger *slog.Logger
+	opts   options
+
+	mu         sync.Mutex
+	wf         *cylc.Workflow
+	watch      *watcher
+	stopWatch  context.CancelFunc
+	watchDone  chan struct{}
+	lastAction time.Time
+	version    string
+	stopped    bool
+}
+
+var _ runner.System = (*System)(nil)
+
+// New prepares the Cylc system of scenario f over a started topology: it
+// locates cylc (a missing one is a *runner.SkipError saying how to get it)
+// and writes the isolated environment below env.Dir. Nothing runs until
+// Start.
+func New(ctx context.Context, f *scenario.File, topo runner.Topology, env runner.Env, log *events.Log, opts ...Option) (*System, error) {
+	o := options{logger: slog.Default(), watchEvery: DefaultWatchInterval, grace: DefaultSettleGrace}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if log == nil {
+		return nil, errors.New("cylcsys: no event log")
+	}
+	c, err := locate(ctx, o, env)
+	if err != nil {
+		return nil, err
+	}
+	p, err := makePlan(f, topo, env)
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(env.Dir, "cylc-"+f.Name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("cylc system: %w", err)
+	}
+	e, err := c.NewEnv(ctx, dir, cylc.WithSSHConfig(p.ssh), cylc.WithGlobalConfig(p.global))
+	if err != nil {
+		return nil, fmt.Errorf("cylc system: %w", err)
+	}
+	return &System{f: f, plan: p, env: e, log: log, logger: o.logger, opts: o}, nil
+}
+
+func locate(ctx context.Context, o options, env runner.Env) (*cylc.Cylc, error) {
+	if o.cylc != nil {
+		return o.cylc, nil
+	}
+	lopts := []cylc.Option{cylc.WithLogger(o.logger)}
+	switch {
+	case o.executable != "":
+		lopts = append(lopts, cylc.WithExecutable(o.executable))
+	case env.Cylc != nil && env.Cylc.Executable != "":
+		lopts = append(lopts, cylc.WithExecutable(env.Cylc.Executable))
+	}
+	c, err := cylc.Locate(ctx, lopts...)
+	if errors.Is(err, cylc.ErrNotFound) {
+		return nil, &runner.SkipError{Reason: "Cylc is not installed: " + err.Error()}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cylc system: %w", err)
+	}
+	return c, nil
+}
+
+// Name implements runner.System.
+func (s *System) Name() string { return "cylc" }
+
+// Env is the isolated Cylc environment (for tests and tools).
+func (s *System) Env() *cylc.Env { return s.env }
+
+// Workflow is the installed workflow, nil before Start.
+func (s *System) Workflow() *cylc.Workflow {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.wf
+}
+
+// Version implements runner.System: `cylc version` of the Cylc under test.
+func (s *System) Version(ctx context.Context) (string, error) {
+	s.mu.Lock()
+	v := s.version
+	s.mu.Unlock()
+	if v != "" {
+		return v, nil
+	}
+	v, err := s.env.Cylc().Version(ctx)
+	if err != nil {
+		return "", fmt.Errorf("cylc version: %w; %s", err, cylc.SkipReason)
+	}
+	s.mu.Lock()
+	s.version = v
+	s.mu.Unlock()
+	return v, nil
+}
+
+// Start implements runner.System: `cylc install` of the scenario's
+// workflow, `cylc play` (detached), and the watcher.
+func (s *System) Start(ctx context.Context) error {
+	s.mu.Lock()
+	if s.wf != nil {
+		s.mu.Unlock()
+		return errors.New("cylc: the workflow was started already")
+	}
+	s.mu.Unlock()
+	wf, err := s.env.Install(ctx, s.f.System.Cylc.Workflow, cylc.WithWorkflowName(s.f.Name))
+	if err != nil {
+		return err
+	}
+	w := newWatcher(wf, s.log, s.plan.platform)
+	s.mu.Lock()
+	s.wf, s.watch, s.lastAction = wf, w, time.Now()
+	s.mu.Unlock()
+	if err := wf.Play(ctx); err != nil {
+		return err
+	}
+	w.schedulerStarted(wf.SchedulerPID())
+	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	s.mu.Lock()
+	s.stopWatch, s.watchDone = cancel, done
+	s.mu.Unlock()
+	go func() {
+		defer close(done)
+		w.run(wctx, s.opts.watchEvery)
+	}()
+	return nil
+}
+
+// started returns the workflow and watcher, or an error before Start.
+func (s *System) started() (*cylc.Workflow, *watcher, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.wf == nil {
+		return nil, nil, errors.New("cylc: the workflow has not been started (the timeline needs `do: start` first)")
+	}
+	return s.wf, s.watch, nil
+}
+
+// Do implements runner.System: one action step.
+func (s *System) Do(ctx context.Context, step scenario.Step) error {
+	if step.Do == "start" {
+		return s.Start(ctx)
+	}
+	wf, w, err := s.started()
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.lastAction = time.Now()
+	s.mu.Unlock()
+	defer func() {
+		// The action's effect shows in the database a tick later; keep
+		// the grace period counting from when the command returned.
+		s.mu.Lock()
+		s.lastAction = time.Now()
+		s.mu.Unlock()
+		w.poll(context.WithoutCancel(ctx))
+	}()
+	switch {
+	case step.Do == "stop":
+		return wf.Stop(ctx, cylc.StopClean)
+	case step.Do == "stop-now":
+		return wf.Stop(ctx, cylc.StopNow)
+	case step.Do == "reload":
+		return wf.Reload(ctx)
+	case step.Do == "pause":
+		return wf.Pause(ctx)
+	case step.Do == "resume":
+		return wf.Resume(ctx)
+	case step.Trigger != nil:
+		return wf.Trigger(ctx, taskIDs(step.Trigger)...)
+	case step.Poll != nil:
+		return wf.Poll(ctx, taskIDs(step.Poll)...)
+	case step.Kill != nil:
+		return wf.Kill(ctx, taskIDs(step.Kill)...)
+	case step.Hold != nil:
+		return wf.Hold(ctx, taskIDs(step.Hold)...)
+	case step.Release != nil:
+		return wf.Release(ctx, taskIDs(step.Release)...)
+	}
+	return fmt.Errorf("cylc: step is not a Cylc action (do %q)", step.Do)
+}
+
+// taskIDs turns the scenario's task selectors into Cylc task ids: "1/foo"
+// stays, a bare "foo" selects the task in every cycle ("*/foo").
+func taskIDs(sel []string) []string {
+	out := make([]string, len(sel))
+	for i, t := range sel {
+		if !strings.Contains(t, "/") {
+			t = "*/" + t
+		}
+		out[i] = t
+	}
+	return out
+}
+
+// Holds implements runner.System: whether a task is in a state now, read
+// from the workflow database (and recorded, so what a step saw is in the
+// history too).
+func (s *System) Holds(ctx context.Context, c scenario.Condition) (bool, error) {
+	if c.Task == "" {
+		return false, fmt.Errorf("cylc: cannot judge %+v (only task conditions)", c)
+	}
+	s.mu.Lock()
+	w := s.watch
+	s.mu.Unlock()
+	if w == nil {
+		return false, nil // not started: no task is in any state yet
+	}
+	states, _ := w.poll(ctx)
+	for id, st := range states {
+		if taskMatches(c.Task, id) && st.state == c.State {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// Settled implements runner.System: the scheduler has exited, or every
+// task is in a final state (succeeded, failed, submit-failed, expired),
+// nothing changed for a moment, and no action was sent within the grace
+// period.
+func (s *System) Settled(ctx context.Context) (bool, error) {
+	s.mu.Lock()
+	w, last, grace := s.watch, s.lastAction, s.opts.grace
+	s.mu.Unlock()
+	if w == nil {
+		return false, nil
+	}
+	states, running := w.poll(ctx)
+	if !running && w.everRan() {
+		return true, nil
+	}
+	if len(states) == 0 || time.Since(last) < grace || time.Since(w.lastChange()) < time.Second {
+		return false, nil
+	}
+	for _, st := range states {
+		if !finalStates[st.state] {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+var finalStates = map[string]bool{
+	cylc.StatusSucceeded: true, cylc.StatusFailed: true, cylc.StatusSubmitFailed: true, cylc.StatusExpired: true,
+}
+
+// taskMatches reports whether task id "1/foo" is selected by "1/foo" or "foo".
+func taskMatches(sel, id string) bool {
+	if strings.Contains(sel, "/") {
+		return sel == id
+	}
+	_, name, _ := strings.Cut(id, "/")
+	return name == sel
+}
+
+// Stop implements runner.System: it records the last states, stops the
+// scheduler (`cylc stop --now --now`, then SIGKILL) and kills every
+// process the environment started (ssh clients, local jobs). Processes on
+// the job host are the host's to end when the topology closes. Safe to call
+// more than once, and before Start.
+func (s *System) Stop(ctx context.Context) error {
+	s.mu.Lock()
+	if s.stopped {
+		s.mu.Unlock()
+		return nil
+	}
+	s.stopped = true
+	w, cancel, done := s.watch, s.stopWatch, s.watchDone
+	s.mu.Unlock()
+	if cancel != nil {
+		cancel()
+		<-done
+	}
+	if w != nil {
+		w.poll(ctx) // the last state before the scheduler goes
+	}
+	err := s.env.Close(ctx)
+	if w != nil {
+		w.poll(ctx)
+		w.finish()
+	}
+	if err != nil {
+		return fmt.Errorf("cylc: stop: %w", err)
+	}
+	return nil
+}
