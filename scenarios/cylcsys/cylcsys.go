@@ -9,8 +9,8 @@
 // the ssh config with the host's address and key), installs and plays the
 // workflow, performs the timeline's actions (reload, trigger, poll, kill,
 // hold, release, pause, resume, stop), and watches the workflow database:
-// every task state change becomes a `cylc.task` event, every warning or
-// error of the scheduler log a `cylc.log` event, and the scheduler's start
+// every task state change becomes a `cylc.task` event, every entry of
+// the scheduler log a `cylc.log` event, and the scheduler's start
 // and exit `cylc.scheduler` events. The checkers of package scenarios/check
 // judge from those.
 //
@@ -42,8 +42,10 @@ const (
 	// SchedulerEvent is the scheduler starting and exiting. Fields: state
 	// (started, exited), pid; on exit also log_tail.
 	SchedulerEvent events.Kind = "cylc.scheduler"
-	// LogEvent is one WARNING, ERROR or CRITICAL entry of the scheduler log.
-	// Fields: level, text (the whole entry, continuation lines included).
+	// LogEvent is one entry of the scheduler log (INFO and above), so that
+	// conditions and expectations can name what the scheduler said
+	// ("Reload completed", "Could not connect to fakehpc"). Fields: level,
+	// text (the whole entry, continuation lines included).
 	LogEvent events.Kind = "cylc.log"
 )
 

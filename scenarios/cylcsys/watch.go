@@ -235,9 +235,9 @@ type logTailer struct {
 
 var logEntryRE = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\S+ (DEBUG|INFO|WARNING|ERROR|CRITICAL) - `)
 
-// readLog records the WARNING/ERROR/CRITICAL entries appended since the
-// last call. An entry is complete when the next one starts; flush also
-// emits the last. Called with w.mu held.
+// readLog records the INFO, WARNING, ERROR and CRITICAL entries appended
+// since the last call. An entry is complete when the next one starts; flush
+// also emits the last. Called with w.mu held.
 func (w *watcher) readLog(flush bool) {
 	for _, e := range w.logTail.read(flush) {
 		m := logEntryRE.FindStringSubmatch(e[0])
@@ -245,7 +245,7 @@ func (w *watcher) readLog(flush bool) {
 			continue
 		}
 		level := m[1]
-		if level != "WARNING" && level != "ERROR" && level != "CRITICAL" {
+		if level == "DEBUG" {
 			continue
 		}
 		first := strings.TrimSpace(e[0][len(m[0]):])
