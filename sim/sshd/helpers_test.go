@@ -161,7 +161,8 @@ func newKey(t testing.TB, path string) gossh.PublicKey {
 func newTestHost(t *testing.T, opts ...Option) *testHost {
 	t.Helper()
 	needOpenSSH(t)
-	h := &testHost{t: t, root: t.TempDir(), dir: t.TempDir(), faults: fault.NewSet(), log: events.NewLog()}
+	log := events.NewLog()
+	h := &testHost{t: t, root: t.TempDir(), dir: t.TempDir(), faults: fault.NewSet(fault.WithRecorder(log)), log: log}
 	h.home = filepath.Join(h.root, "home", "alice")
 	if err := os.MkdirAll(h.home, 0o755); err != nil {
 		t.Fatal(err)
@@ -355,4 +356,18 @@ func (h *testHost) goClient(t testing.TB) *gossh.Client {
 	}
 	t.Cleanup(func() { c.Close() })
 	return c
+}
+
+// mustPub reads the public key next to a private key file.
+func mustPub(t testing.TB, key string) gossh.PublicKey {
+	t.Helper()
+	b, err := os.ReadFile(key + ".pub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, _, _, _, err := gossh.ParseAuthorizedKey(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }

@@ -92,11 +92,13 @@ func (ss *session) runSFTP(fs afero.Fs, home string) {
 
 	h := newSFTPHandler(fs, home)
 	out := &countWriter{w: ss.ch, drop: drop}
+	// The request server closes its connection when done; the channel
+	// must stay open for the exit status, so it gets a no-op Close.
 	rwc := struct {
 		io.Reader
 		io.Writer
 		io.Closer
-	}{ss.ch, out, ss.ch}
+	}{ss.ch, out, nopCloser{}}
 	rs := sftp.NewRequestServer(rwc, sftp.Handlers{FileGet: h, FilePut: h, FileCmd: h, FileList: h},
 		sftp.WithStartDirectory(home))
 	err := rs.Serve()
@@ -180,7 +182,9 @@ func (h *sftpHandler) resolve(p string, follow bool) (string, error) {
 			np = path.Clean(target)
 		} else {
 			if escapes(cur, target) {
-				return "", pathErr("resolve", p, fmt.Errorf("symbolic link %s -> %s leads outside the filesystem: %w", next, target, syscall.EACCES))
+				// A link leading outside the filesystem (pkg/sftp maps
+				// only a bare Errno to "permission denied").
+				return "", pathErr("resolve", p, syscall.EACCES)
 			}
 			np = path.Join(cur, target)
 		}
@@ -383,7 +387,7 @@ func (h *sftpHandler) symlink(r *sftp.Request) error {
 		return pathErr("symlink", link, syscall.EINVAL)
 	}
 	if !path.IsAbs(target) && escapes(path.Dir(lp), target) {
-		return pathErr("symlink", link, fmt.Errorf("target %s leads outside the filesystem: %w", target, syscall.EACCES))
+		return pathErr("symlink", link, syscall.EACCES) // the target leads outside the filesystem
 	}
 	return h.linker.SymlinkIfPossible(target, lp)
 }
@@ -507,3 +511,7 @@ func (l listerAt) ListAt(out []os.FileInfo, off int64) (int, error) {
 	}
 	return n, nil
 }
+
+type nopCloser struct{}
+
+func (nopCloser) Close() error { return nil }
