@@ -45,7 +45,6 @@ func (f *fakeBackend) Info(context.Context) fakepbs.ServerInfo {
 func (f *fakeBackend) Submit(_ context.Context, req fakepbs.SubmitRequest) (fakepbs.Job, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.submits = append(f.submits, req)
 	q := req.Queue
 	if q == "" {
 		q = f.info.DefaultQueue
@@ -57,6 +56,7 @@ func (f *fakeBackend) Submit(_ context.Context, req fakepbs.SubmitRequest) (fake
 	if !found {
 		return fakepbs.Job{}, &fakepbs.Error{Code: fakepbs.ErrUnknownQueue, Text: "Unknown queue"}
 	}
+	f.submits = append(f.submits, req)
 	f.seq++
 	id := strconv.Itoa(f.seq)
 	if req.Array != "" {
@@ -267,4 +267,9 @@ func (f *fakeBackend) finish(id string, status int) {
 	j.State = fakepbs.Finished
 	j.ExitStatus = &status
 	j.Obittime = f.now()
+}
+
+// fakeJob is a queued job of alice.
+func fakeJob(id string) fakepbs.Job {
+	return fakepbs.Job{ID: id, Name: "j", Owner: "alice@h", User: "alice", Queue: "workq", State: fakepbs.Queued}
 }
