@@ -17,6 +17,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/jobsim/jobsim/sim/fault"
+	"github.com/jobsim/jobsim/sim/uiserver"
 )
 
 // Error is a problem in a scenario file, located by file, line and column.
@@ -339,6 +340,10 @@ func (f *File) hostNames() []string {
 func (f *File) validateTopology() error {
 	p := f.pos
 	if len(f.Topology.Hosts) == 0 {
+		// A hub whose servers run on the test machine needs no job host.
+		if h := f.System.Hub; h != nil && f.System.Cylc == nil && !h.NeedsHost() {
+			return nil
+		}
 		return p.errorf([]any{"topology"}, "topology.hosts: required, at least one host")
 	}
 	seen := map[string]bool{}
@@ -439,15 +444,105 @@ func (f *File) validateSystem() error {
 			return p.errorf([]any{"system", "cylc", "platform", "comms"}, "comms %q: want poll, zmq or ssh", pl.Comms)
 		}
 	case s.Hub != nil:
-		h := s.Hub
-		if h.Spawner == "" {
-			h.Spawner = "local"
-		}
-		if !slices.Contains([]string{"local", "batch-pbs", "ssh"}, h.Spawner) {
-			return p.errorf([]any{"system", "hub", "spawner"}, "spawner %q: want local, batch-pbs or ssh", h.Spawner)
-		}
+		return f.validateHub()
 	default:
 		return p.errorf(nil, "system: required, cylc or hub")
+	}
+	return nil
+}
+
+// hubUserRe is what JupyterHub and the hub driver accept as a user name.
+var hubUserRe = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9._@-]*$`)
+
+// traitKeyRe is a "Class.trait" configurable.
+var traitKeyRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$`)
+
+func (f *File) validateHub() error {
+	p := f.pos
+	h := f.System.Hub
+	at := []any{"system", "hub"}
+	if h.Spawner == "" {
+		h.Spawner = SpawnerLocal
+	}
+	if !slices.Contains(HubSpawners, h.Spawner) {
+		return p.errorf(append(at, "spawner"), "spawner %q: want %s", h.Spawner, strings.Join(HubSpawners, ", "))
+	}
+	if len(h.Users) == 0 {
+		return p.errorf(at, "system.hub.users: required, the hub users whose servers the scenario starts")
+	}
+	for i, u := range h.Users {
+		if !hubUserRe.MatchString(u) {
+			return p.errorf(append(at, "users", i), "user %q: use letters, digits, '.', '_', '@', '-'", u)
+		}
+	}
+	for i, r := range h.Roles {
+		if !nameRe.MatchString(r.Name) {
+			return p.errorf(append(at, "roles", i), "role name %q: use letters, digits, '.', '_' and '-'", r.Name)
+		}
+		if len(r.Scopes) == 0 {
+			return p.errorf(append(at, "roles", i), "role %s: scopes: required, e.g. [\"read:servers!user=bob\"]", r.Name)
+		}
+	}
+	for k, v := range h.Config {
+		if !traitKeyRe.MatchString(k) {
+			return p.errorf(append(at, "config", k), "config key %q: want \"Class.trait\", e.g. JupyterHub.log_level", k)
+		}
+		if strings.TrimSpace(v) == "" {
+			return p.errorf(append(at, "config", k), "config %s: empty value", k)
+		}
+	}
+	for u := range h.ServerFor {
+		if !slices.Contains(h.Users, u) {
+			return p.errorf(append(at, "server_for", u), "server_for: %q is not one of the hub users %v", u, h.Users)
+		}
+	}
+	for _, u := range append([]string{""}, h.Users...) {
+		spec, err := h.ServerFaults(u)
+		if err == nil {
+			_, err = uiserver.ParseFaults(spec)
+		}
+		if err != nil {
+			where := append(at, "server")
+			if _, ok := h.ServerFor[u]; ok {
+				where = append(at, "server_for", u)
+			}
+			return p.errorf(where, "%v", err)
+		}
+	}
+	for _, d := range []struct {
+		name string
+		v    Duration
+	}{{"start_timeout", h.Timeout}, {"http_timeout", h.HTTPTimeout}, {"poll_interval", h.PollInterval}} {
+		if d.v != 0 && d.v.D() < 1e9 {
+			return p.errorf(append(at, d.name), "%s %s: JupyterHub counts whole seconds, use at least 1s", d.name, d.v.D())
+		}
+	}
+	if !h.NeedsHost() {
+		if h.Host != "" {
+			return p.errorf(append(at, "host"), "host: only batch-pbs and ssh spawners start servers on a topology host")
+		}
+		return nil
+	}
+	if h.Host == "" && len(f.Topology.Hosts) == 1 {
+		h.Host = f.Topology.Hosts[0].Name
+	}
+	host, ok := f.host(h.Host)
+	if !ok {
+		return p.errorf(append(at, "host"), "system.hub.host %q is not a topology host (have %s)", h.Host, strings.Join(f.hostNames(), ", "))
+	}
+	if host.Executor != "real" {
+		return p.errorf(append(at, "host"), "host %q starts the hub's servers as processes and needs executor: real", host.Name)
+	}
+	if len(host.Users) == 0 {
+		host.Users = slices.Clone(h.Users)
+	}
+	for i, u := range h.Users {
+		if !slices.Contains(host.Users, u) {
+			return p.errorf(append(at, "users", i), "hub user %q is not a user of host %s (%v)", u, host.Name, host.Users)
+		}
+	}
+	if h.Spawner == SpawnerBatchPBS && host.PBS == nil {
+		host.PBS = &PBS{}
 	}
 	return nil
 }

@@ -8,6 +8,10 @@
 package scenario
 
 import (
+	"fmt"
+	"sort"
+	"strings"
+
 	"github.com/jobsim/jobsim/sim/fault"
 )
 
@@ -131,12 +135,102 @@ type Platform struct {
 
 // Hub configures a JupyterHub run against the topology.
 type Hub struct {
-	Spawner string            `yaml:"spawner"` // local, batch-pbs, ssh
-	Users   []string          `yaml:"users"`
-	Roles   []Role            `yaml:"roles"`
-	Config  map[string]string `yaml:"config"` // extra c.X = Y settings, Python literals
-	Server  map[string]string `yaml:"server"` // stand-in UI server faults: never_ready, slow_start, crash_after, status
-	Timeout Duration          `yaml:"start_timeout"`
+	// Spawner is local (SimpleLocalProcessSpawner: any user names, servers
+	// run as the hub's user), local-unix (LocalProcessSpawner: the users are
+	// Unix accounts, the hub runs as root), batch-pbs (a PBS batch spawner
+	// submitting through the fake host's qsub over ssh) or ssh (an ssh
+	// spawner starting the server on the fake host through an ssh tunnel).
+	Spawner string `yaml:"spawner"`
+	// Host is the topology host batch-pbs and ssh spawners reach (default:
+	// the only host).
+	Host  string   `yaml:"host"`
+	Users []string `yaml:"users"`
+	Roles []Role   `yaml:"roles"`
+	// Config sets other configurables: "Class.trait" to a value in JSON or
+	// Python literal syntax (true/True, 3, "text", [1, 2]).
+	Config map[string]string `yaml:"config"`
+	// Server are faults of the stand-in UI server (jobsim uiserver) for
+	// every user: slow_start, never_ready (http|nobind), crash_after,
+	// exit_code, status (a 5xx answered...), status_after (...after this
+	// many requests). See ServerFaults.
+	Server map[string]string `yaml:"server"`
+	// ServerFor are per-user stand-in server faults, by user; they replace
+	// the keys they name in Server for that user.
+	ServerFor map[string]map[string]string `yaml:"server_for"`
+	// Timeout is the spawner's start_timeout (default 60s).
+	Timeout Duration `yaml:"start_timeout"`
+	// HTTPTimeout is how long the hub waits for a started server to answer
+	// (default 30s).
+	HTTPTimeout Duration `yaml:"http_timeout"`
+	// PollInterval is how often the hub checks that running servers are
+	// alive (default 30s).
+	PollInterval Duration `yaml:"poll_interval"`
+}
+
+// Hub spawner kinds.
+const (
+	SpawnerLocal     = "local"
+	SpawnerLocalUnix = "local-unix"
+	SpawnerBatchPBS  = "batch-pbs"
+	SpawnerSSH       = "ssh"
+)
+
+// HubSpawners lists the spawner kinds a hub scenario may name.
+var HubSpawners = []string{SpawnerLocal, SpawnerLocalUnix, SpawnerBatchPBS, SpawnerSSH}
+
+// NeedsHost reports whether the spawner starts servers on a topology host.
+func (h *Hub) NeedsHost() bool {
+	return h.Spawner == SpawnerBatchPBS || h.Spawner == SpawnerSSH
+}
+
+// serverFaultKeys maps the scenario's stand-in server fault keys to the
+// keys of `jobsim uiserver`'s fault spec (JOBSIM_UISERVER_FAULT).
+var serverFaultKeys = map[string]string{
+	"slow_start":   "slow-start",
+	"never_ready":  "never-ready",
+	"crash_after":  "crash-after",
+	"exit_code":    "exit-code",
+	"status":       "http-error",
+	"status_after": "http-error-after",
+}
+
+// ServerFaults returns the stand-in server's fault spec for user (the
+// JOBSIM_UISERVER_FAULT value, "" for none): Server overlaid with
+// ServerFor[user], keys in a stable order. Unknown keys are an error.
+func (h *Hub) ServerFaults(user string) (string, error) {
+	merged := map[string]string{}
+	for k, v := range h.Server {
+		merged[k] = v
+	}
+	for k, v := range h.ServerFor[user] {
+		merged[k] = v
+	}
+	keys := make([]string, 0, len(merged))
+	for k := range merged {
+		if _, ok := serverFaultKeys[k]; !ok {
+			return "", fmt.Errorf("server fault %q: want one of %s", k, strings.Join(sortedKeys(serverFaultKeys), ", "))
+		}
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		v := strings.TrimSpace(merged[k])
+		if strings.ContainsAny(v, ",=") {
+			return "", fmt.Errorf("server fault %s: value %q may not contain ',' or '='", k, v)
+		}
+		parts = append(parts, serverFaultKeys[k]+"="+v)
+	}
+	return strings.Join(parts, ","), nil
+}
+
+func sortedKeys(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // Role is a JupyterHub role.

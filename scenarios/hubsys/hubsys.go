@@ -1,0 +1,483 @@
+// Package hubsys is the JupyterHub system under test of the scenario
+// runner: from a scenario's `system.hub` section it starts a real
+// JupyterHub (Debian's jupyterhub 3, through package scenarios/hub) whose
+// spawner starts the stand-in UI server (`jobsim uiserver`, with the
+// scenario's server faults), performs the timeline's `spawn` and
+// `stop_server` steps through the hub's REST API, and records what the hub
+// reports about every user's server as `hub.server` events (pending,
+// ready, failed with the hub's message, stopped) for the checkers of
+// package scenarios/check.
+//
+// Spawners (system.hub.spawner):
+//   - local: SimpleLocalProcessSpawner, servers run as the hub's user.
+//   - local-unix: LocalProcessSpawner, the users are Unix accounts and the
+//     hub runs as root (skipped otherwise).
+//   - batch-pbs: a PBS batch spawner that submits the server as a job
+//     through the fake host's qsub over ssh and polls it with qstat.
+//   - ssh: an ssh spawner that copies a start script with scp and starts
+//     the server through an ssh tunnel on the fake host.
+//
+// batchspawner and LLNL's SSHSpawner are not packaged for Debian and PyPI
+// is out of reach here, so batch-pbs and ssh use stand-ins written in
+// Python (jobsim_spawners.py, next to this file) that run the same
+// commands, with the same parsing and errors, as the real spawners; see
+// docs/hub-spawners.md for what they are and where they differ. They are
+// not batchspawner and not SSHSpawner.
+//
+// Register it with the runner:
+//
+//	r, _ := runner.New(runner.WithBackend(inprocess.New()),
+//		runner.WithSystem("hub", hubsys.Factory(hubsys.WithJobsim(bin))))
+package hubsys
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jobsim/jobsim/scenarios/check"
+	"github.com/jobsim/jobsim/scenarios/hub"
+	"github.com/jobsim/jobsim/scenarios/runner"
+	"github.com/jobsim/jobsim/scenarios/scenario"
+	"github.com/jobsim/jobsim/sim/events"
+)
+
+// LifecycleEvent is the hub starting and stopping. Fields: state (started,
+// stopped), url, startup_seconds (on start), leaked (processes Close had
+// to kill, on stop).
+const LifecycleEvent events.Kind = "hub.lifecycle"
+
+// Server states recorded in check.ServerState ("hub.server") events.
+const (
+	StatePending = "pending"
+	StateReady   = "ready"
+	StateFailed  = "failed"
+	StateStopped = "stopped"
+)
+
+// DefaultWatchInterval is how often the hub's user list is read.
+const DefaultWatchInterval = 250 * time.Millisecond
+
+// EnvJobsim names the jobsim binary whose `uiserver` the spawners start,
+// when WithJobsim is not given.
+const EnvJobsim = "JOBSIM_BIN"
+
+// InstallHint says how to get JupyterHub.
+const InstallHint = "jupyterhub is not installed: run scripts/setup-hub.sh as root (installs Debian bookworm's jupyterhub 3)"
+
+type options struct {
+	jobsim     string
+	command    []string
+	logger     *slog.Logger
+	watchEvery time.Duration
+	startLimit time.Duration
+}
+
+// Option configures the system.
+type Option func(*options)
+
+// WithJobsim names the jobsim binary whose `uiserver` subcommand is the
+// stand-in server (default $JOBSIM_BIN).
+func WithJobsim(path string) Option { return func(o *options) { o.jobsim = path } }
+
+// WithHubCommand sets the hub command (default: jupyterhub from PATH).
+func WithHubCommand(argv ...string) Option { return func(o *options) { o.command = argv } }
+
+// WithLogger sets the logger (default slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// WithWatchInterval sets how often the hub is asked for its users' servers
+// (default DefaultWatchInterval).
+func WithWatchInterval(d time.Duration) Option {
+	return func(o *options) {
+		if d > 0 {
+			o.watchEvery = d
+		}
+	}
+}
+
+// Factory returns the runner.SystemFactory of the hub system, for
+// runner.WithSystem("hub", hubsys.Factory()).
+func Factory(opts ...Option) runner.SystemFactory {
+	return func(ctx context.Context, f *scenario.File, topo runner.Topology, env runner.Env, log *events.Log) (runner.System, error) {
+		s, err := New(ctx, f, topo, env, log, opts...)
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
+	}
+}
+
+// System is one scenario's JupyterHub. Create it with New; the runner
+// calls Version, Start, Do, Holds, Settled, Stop and CollectArtifacts.
+type System struct {
+	f    *scenario.File
+	spec *scenario.Hub
+	topo runner.Topology
+	env  runner.Env
+	log  *events.Log
+	o    options
+	dir  string // the hub's directory: config, database, log, keys
+	plan *plan
+
+	hub       *hub.Hub
+	client    *hub.Client
+	watchStop context.CancelFunc
+	watchDone chan struct{}
+
+	mu       sync.Mutex
+	users    map[string]*userState
+	inflight int // spawn and stop steps not yet answered
+	stopped  bool
+}
+
+// userState is what the system last recorded about a user's server.
+type userState struct {
+	state         string // "" before anything was seen
+	since         time.Time
+	spawnAt       time.Time
+	spawning      bool // a spawn request is out, not answered yet
+	stopRequested bool
+}
+
+// New prepares the hub of scenario f over a started topology. It checks
+// that the hub and the stand-in server are there (a missing jupyterhub is
+// a *runner.SkipError naming scripts/setup-hub.sh) and writes nothing yet.
+func New(ctx context.Context, f *scenario.File, topo runner.Topology, env runner.Env, log *events.Log, opts ...Option) (*System, error) {
+	if f.System.Hub == nil {
+		return nil, errors.New("hubsys: the scenario's system is not hub")
+	}
+	o := options{command: []string{"jupyterhub"}, logger: slog.Default(), watchEvery: DefaultWatchInterval, startLimit: 2 * time.Minute}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if len(o.command) == 0 {
+		return nil, errors.New("hubsys: WithHubCommand: empty command")
+	}
+	if _, err := exec.LookPath(o.command[0]); err != nil {
+		return nil, &runner.SkipError{Reason: fmt.Sprintf("%s (%s: %v)", InstallHint, o.command[0], err)}
+	}
+	if o.jobsim == "" {
+		o.jobsim = os.Getenv(EnvJobsim)
+	}
+	if o.jobsim == "" {
+		return nil, fmt.Errorf("hubsys: no stand-in server: give WithJobsim or set $%s to a jobsim binary (go build -o /tmp/jobsim ./cmd/jobsim)", EnvJobsim)
+	}
+	abs, err := filepath.Abs(o.jobsim)
+	if err != nil {
+		return nil, fmt.Errorf("hubsys: jobsim binary: %w", err)
+	}
+	if st, err := os.Stat(abs); err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
+		return nil, fmt.Errorf("hubsys: jobsim binary %s is not an executable file (%v); build it with go build -o %s ./cmd/jobsim", abs, err, abs)
+	}
+	o.jobsim = abs
+	if env.Dir == "" {
+		return nil, errors.New("hubsys: the runner gave no scratch directory (Env.Dir)")
+	}
+	s := &System{f: f, spec: f.System.Hub, topo: topo, env: env, log: log, o: o,
+		dir: filepath.Join(env.Dir, "hub"), users: map[string]*userState{}}
+	for _, u := range s.spec.Users {
+		s.users[u] = &userState{}
+	}
+	if s.plan, err = makePlan(ctx, s); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Name implements runner.System.
+func (s *System) Name() string { return "hub" }
+
+// Version runs `jupyterhub --version`.
+func (s *System) Version(ctx context.Context) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, s.o.command[0], append(slices.Clone(s.o.command[1:]), "--version")...).CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("hubsys: %s --version: %w: %s", s.o.command[0], err, strings.TrimSpace(string(out)))
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	return strings.TrimSpace(lines[len(lines)-1]), nil
+}
+
+// Start writes the hub's configuration and starts it; it returns once the
+// hub's API answers, with the watcher recording server states.
+func (s *System) Start(ctx context.Context) error {
+	s.mu.Lock()
+	if s.hub != nil {
+		s.mu.Unlock()
+		return errors.New("hubsys: the hub is already started")
+	}
+	s.mu.Unlock()
+	if err := s.plan.write(); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.o.startLimit)
+	defer cancel()
+	h, err := hub.Start(ctx, s.plan.hubOptions(s.o)...)
+	if err != nil {
+		if errors.Is(err, hub.ErrNotInstalled) {
+			return &runner.SkipError{Reason: InstallHint}
+		}
+		return fmt.Errorf("hubsys: start the hub: %w", err)
+	}
+	s.mu.Lock()
+	s.hub, s.client = h, h.Client()
+	s.mu.Unlock()
+	s.log.Record(events.Event{Kind: LifecycleEvent, Msg: fmt.Sprintf("hub started at %s in %s (%s spawner)", h.URL(), h.StartupTime().Round(time.Millisecond), s.spec.Spawner),
+		Fields: map[string]any{"state": "started", "url": h.URL(), "startup_seconds": h.StartupTime().Seconds(), "spawner": s.spec.Spawner, "spawner_class": s.plan.spawner.Class}})
+	wctx, wcancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.watchStop, s.watchDone = wcancel, make(chan struct{})
+	go s.watch(wctx)
+	return nil
+}
+
+// Do performs a spawn or stop_server step: the requests for all named
+// users go out at once; the step returns when the hub has answered each.
+// A spawn the hub reports failed is recorded, not returned as an error.
+func (s *System) Do(ctx context.Context, step scenario.Step) error {
+	c, err := s.started()
+	if err != nil {
+		return err
+	}
+	var users []string
+	var act func(context.Context, *hub.Client, string) error
+	switch {
+	case step.Spawn != nil:
+		users, act = step.Spawn, s.spawn
+	case step.StopServer != nil:
+		users, act = step.StopServer, s.stopServer
+	case step.Do == "stop" || step.Do == "stop-now":
+		return s.Stop(ctx)
+	default:
+		return fmt.Errorf("hubsys: the hub has no action %q (it knows spawn, stop_server and stop)", describe(step))
+	}
+	for _, u := range users {
+		if _, ok := s.users[u]; !ok {
+			return fmt.Errorf("hubsys: %s is not a hub user of this scenario (users: %v)", u, s.spec.Users)
+		}
+	}
+	errs := make([]error, len(users))
+	var wg sync.WaitGroup
+	for i, u := range users {
+		wg.Go(func() { errs[i] = act(ctx, c, u) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func describe(step scenario.Step) string {
+	switch {
+	case step.Do != "":
+		return step.Do
+	case step.Trigger != nil:
+		return "trigger"
+	case step.Poll != nil:
+		return "poll"
+	case step.Kill != nil:
+		return "kill"
+	case step.Hold != nil:
+		return "hold"
+	case step.Release != nil:
+		return "release"
+	}
+	return "?"
+}
+
+func (s *System) started() (*hub.Client, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.client == nil {
+		return nil, errors.New("hubsys: the hub is not started (a `do: start` step comes first)")
+	}
+	if s.stopped {
+		return nil, errors.New("hubsys: the hub has been stopped")
+	}
+	return s.client, nil
+}
+
+// spawn asks the hub to start user's server and records what it answers.
+func (s *System) spawn(ctx context.Context, c *hub.Client, user string) error {
+	s.mu.Lock()
+	st := s.users[user]
+	st.stopRequested = false
+	st.spawnAt = time.Now()
+	st.spawning = true
+	s.inflight++
+	s.mu.Unlock()
+	defer func() { s.mu.Lock(); st.spawning = false; s.inflight--; s.mu.Unlock() }()
+	s.transition(user, StatePending, "spawn requested", nil)
+	res, err := c.StartServer(ctx, user)
+	var failed *hub.SpawnFailedError
+	switch {
+	case errors.As(err, &failed):
+		s.transition(user, StateFailed, failed.Message, map[string]any{"phase": "spawn"})
+		return nil
+	case err != nil:
+		s.transition(user, StateFailed, "spawn request failed: "+err.Error(), map[string]any{"phase": "request"})
+		return fmt.Errorf("spawn %s: %w", user, err)
+	case res == hub.AlreadyRunning:
+		return fmt.Errorf("spawn %s: the hub says the server is already running", user)
+	case res == hub.Started:
+		s.transition(user, StateReady, "ready (201 to the spawn request)", nil)
+	}
+	return nil
+}
+
+// stopServer asks the hub to stop user's server.
+func (s *System) stopServer(ctx context.Context, c *hub.Client, user string) error {
+	s.mu.Lock()
+	s.users[user].stopRequested = true
+	s.inflight++
+	s.mu.Unlock()
+	defer func() { s.mu.Lock(); s.inflight--; s.mu.Unlock() }()
+	res, err := c.StopServer(ctx, user)
+	if err != nil {
+		return fmt.Errorf("stop the server of %s: %w", user, err)
+	}
+	if res == hub.Stopped {
+		s.transition(user, StateStopped, "stopped (204 to the stop request)", nil)
+	}
+	return nil
+}
+
+// transition records a hub.server event when user's state changes.
+func (s *System) transition(user, state, msg string, extra map[string]any) {
+	s.mu.Lock()
+	st, ok := s.users[user]
+	if !ok || st.state == state {
+		s.mu.Unlock()
+		return
+	}
+	now := time.Now()
+	fields := map[string]any{"user": user, "state": state, "message": msg}
+	if st.state != "" {
+		fields["from"] = st.state
+		fields["after_seconds"] = now.Sub(st.since).Seconds()
+	}
+	if !st.spawnAt.IsZero() && (state == StateReady || state == StateFailed) {
+		fields["since_spawn_seconds"] = now.Sub(st.spawnAt).Seconds()
+	}
+	for k, v := range extra {
+		fields[k] = v
+	}
+	st.state, st.since = state, now
+	s.mu.Unlock()
+	text := fmt.Sprintf("server of %s %s", user, state)
+	if msg != "" {
+		text += ": " + msg
+	}
+	s.log.Record(events.Event{Kind: check.ServerState, Msg: text, Fields: fields})
+}
+
+// state returns user's last recorded state.
+func (s *System) state(user string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st, ok := s.users[user]; ok {
+		return st.state
+	}
+	return ""
+}
+
+// Holds implements runner.System for server conditions: {server: alice,
+// ready: true|false} and {server: alice, failed: true}, on the states
+// recorded so far.
+func (s *System) Holds(ctx context.Context, c scenario.Condition) (bool, error) {
+	if c.Server == "" {
+		return false, fmt.Errorf("hubsys: the hub answers server conditions only")
+	}
+	if _, ok := s.users[c.Server]; !ok {
+		return false, fmt.Errorf("hubsys: %s is not a hub user of this scenario (users: %v)", c.Server, s.spec.Users)
+	}
+	st := s.state(c.Server)
+	switch {
+	case c.Ready != nil:
+		return (st == StateReady) == *c.Ready, nil
+	case c.Failed != nil:
+		return (st == StateFailed) == *c.Failed, nil
+	}
+	return false, fmt.Errorf("hubsys: server condition on %s says neither ready nor failed", c.Server)
+}
+
+// Settled reports that nothing will change on its own: no spawn or stop
+// is being answered, and no server is pending or running (a running
+// server can still fail).
+func (s *System) Settled(context.Context) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.hub == nil || s.stopped {
+		return true, nil
+	}
+	if s.inflight > 0 {
+		return false, nil
+	}
+	for _, st := range s.users {
+		if st.state == StatePending || st.state == StateReady {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// Stop stops the hub (which stops every server through its spawner) and
+// makes sure nothing it started is left running: processes the hub left
+// behind are killed and reported as an error and in the lifecycle event.
+func (s *System) Stop(ctx context.Context) error {
+	s.mu.Lock()
+	h := s.hub
+	if h == nil || s.stopped {
+		s.mu.Unlock()
+		return nil
+	}
+	s.stopped = true
+	s.mu.Unlock()
+	// One last look, so that states reached just before the stop are in
+	// the history.
+	s.poll(ctx)
+	if s.watchStop != nil {
+		s.watchStop()
+		<-s.watchDone
+	}
+	began := time.Now()
+	err := h.Close()
+	var leaked []string
+	for _, p := range h.Leaked() {
+		leaked = append(leaked, p.String())
+	}
+	s.log.Record(events.Event{Kind: LifecycleEvent, Msg: fmt.Sprintf("hub stopped in %s", time.Since(began).Round(time.Millisecond)),
+		Fields: map[string]any{"state": "stopped", "stop_seconds": time.Since(began).Seconds(), "leaked": leaked}})
+	// The hub stopped the servers it had: every user not already failed or
+	// stopped is stopped now.
+	for _, u := range s.spec.Users {
+		if st := s.state(u); st == StatePending || st == StateReady {
+			s.transition(u, StateStopped, "the hub stopped", nil)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("hubsys: stop the hub: %w", err)
+	}
+	if len(leaked) > 0 {
+		return fmt.Errorf("hubsys: the hub left processes running, killed: %s", strings.Join(leaked, "; "))
+	}
+	return nil
+}
+
+// Hub is the started hub (nil before Start), for tests and tools that want
+// to talk to it beyond the scenario steps.
+func (s *System) Hub() *hub.Hub {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.hub
+}
+
+// Dir is the hub's directory (configuration, database, log).
+func (s *System) Dir() string { return s.dir }

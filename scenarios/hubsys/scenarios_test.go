@@ -1,0 +1,98 @@
+package hubsys
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jobsim/jobsim/scenarios/runner"
+	"github.com/jobsim/jobsim/scenarios/scenario"
+)
+
+const scenarioDir = "../../fixtures/scenarios/hub"
+
+// noHosts is a backend for hub scenarios whose servers run on the test
+// machine (spawner local and local-unix): it starts no host.
+type noHosts struct{}
+
+func (noHosts) Name() string { return "none" }
+func (noHosts) Start(_ context.Context, t scenario.Topology, _ runner.Env) (runner.Topology, error) {
+	if len(t.Hosts) > 0 {
+		return nil, &runner.SkipError{Reason: "this test backend starts no job hosts"}
+	}
+	return emptyTopo{}, nil
+}
+
+type emptyTopo struct{}
+
+func (emptyTopo) Hosts() []runner.Host            { return nil }
+func (emptyTopo) Host(string) (runner.Host, bool) { return nil, false }
+func (emptyTopo) Close(context.Context) error     { return nil }
+
+// runScenario runs one fixture through the runner and fails the test
+// unless it passes; a skip verdict skips the test with its reason.
+func runScenario(t *testing.T, b runner.Backend, file string) runner.Report {
+	t.Helper()
+	needHub(t)
+	f, err := scenario.Load(filepath.Join(scenarioDir, file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	art := t.TempDir()
+	if a := os.Getenv("JOBSIM_ARTIFACTS"); a != "" {
+		art = a
+	}
+	var progress strings.Builder
+	r, err := runner.New(runner.WithBackend(b), runner.WithArtifacts(art), runner.WithProgress(&progress),
+		runner.WithSystem("hub", Factory(WithJobsim(jobsimBin))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), f.Timeout.D()+3*time.Minute)
+	defer cancel()
+	rep := r.Run(ctx, f)
+	t.Logf("progress:\n%s", progress.String())
+	for _, res := range rep.Results {
+		t.Logf("%-40s ok=%-5v %s", res.ID, res.OK, res.Detail)
+	}
+	switch rep.Verdict {
+	case runner.Skip:
+		t.Skip(rep.Reason)
+	case runner.Pass:
+	default:
+		if b, err := os.ReadFile(filepath.Join(rep.Dir, "hub", "hub.log")); err == nil {
+			t.Logf("hub log:\n%s", tail(string(b), 80))
+		}
+		if b, err := os.ReadFile(filepath.Join(rep.Dir, "transcript.md")); err == nil {
+			t.Logf("transcript:\n%s", b)
+		}
+		t.Fatalf("%s: %s: %s", file, rep.Verdict, rep.Reason)
+	}
+	return rep
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func TestLocalThreeUsers(t *testing.T) {
+	runScenario(t, noHosts{}, "local-three-users.yaml")
+}
+
+func TestLocalUnixThreeUsers(t *testing.T) {
+	runScenario(t, noHosts{}, "local-unix-three-users.yaml")
+}
+
+func TestLocalServerFaults(t *testing.T) {
+	runScenario(t, noHosts{}, "local-server-faults.yaml")
+}
+
+var _ = errors.New

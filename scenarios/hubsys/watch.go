@@ -1,0 +1,125 @@
+package hubsys
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/jobsim/jobsim/scenarios/hub"
+)
+
+// watch records every user's server state until ctx ends.
+func (s *System) watch(ctx context.Context) {
+	defer close(s.watchDone)
+	t := time.NewTicker(s.o.watchEvery)
+	defer t.Stop()
+	for {
+		s.poll(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// poll reads the hub's user list once and records state changes.
+func (s *System) poll(ctx context.Context) {
+	s.mu.Lock()
+	c := s.client
+	s.mu.Unlock()
+	if c == nil {
+		return
+	}
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	list, err := c.Users(rctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.o.logger.Debug("hub users", "err", err)
+		}
+		return
+	}
+	byName := map[string]hub.User{}
+	for _, u := range list {
+		byName[u.Name] = u
+	}
+	for _, name := range s.spec.Users {
+		u, ok := byName[name]
+		if !ok {
+			continue
+		}
+		s.observe(ctx, c, name, u)
+	}
+}
+
+// observe turns one user model into a state transition.
+func (s *System) observe(ctx context.Context, c *hub.Client, name string, u hub.User) {
+	srv, active := u.Servers[""]
+	prev := s.state(name)
+	switch {
+	case active && srv.Ready:
+		s.transition(name, StateReady, "ready at "+srv.URL, nil)
+	case active && srv.Pending != nil && *srv.Pending == "spawn":
+		s.transition(name, StatePending, "the hub reports the spawn pending", nil)
+	case active:
+		// Stopping, or between states: nothing new to say.
+	case prev == StatePending && s.spawning(name):
+		// The hub may not have registered the spawn yet.
+	case prev == StatePending:
+		// The hub dropped a pending server: the spawn failed. The progress
+		// stream keeps the reason.
+		msg := "the hub dropped the pending server"
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		evs, err := c.ProgressEvents(pctx, name)
+		cancel()
+		if err == nil && len(evs) > 0 && evs[len(evs)-1].Failed {
+			msg = strings.TrimPrefix(evs[len(evs)-1].Message, "Spawn failed: ")
+		}
+		s.transition(name, StateFailed, msg, map[string]any{"phase": "spawn"})
+	case prev == StateReady:
+		s.mu.Lock()
+		requested := s.users[name].stopRequested
+		s.mu.Unlock()
+		if requested {
+			s.transition(name, StateStopped, "stopped", nil)
+			return
+		}
+		msg := "the server stopped without a stop request (the hub found it gone)"
+		if code, ok := s.exitCode(name); ok {
+			msg = fmt.Sprintf("the server stopped without a stop request: the hub reports exit code %s", code)
+		}
+		s.transition(name, StateFailed, msg, map[string]any{"phase": "running"})
+	}
+}
+
+func (s *System) spawning(user string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.users[user].spawning
+}
+
+// exitCode finds the last "User NAME server stopped, with exit code: N"
+// line of the hub log (JupyterHub 3 writes it when its poll finds a
+// server gone).
+func (s *System) exitCode(user string) (string, bool) {
+	s.mu.Lock()
+	h := s.hub
+	s.mu.Unlock()
+	if h == nil {
+		return "", false
+	}
+	b, err := os.ReadFile(h.LogPath())
+	if err != nil {
+		return "", false
+	}
+	re := regexp.MustCompile(`User ` + regexp.QuoteMeta(user) + ` server stopped,? with exit code: (\S+)`)
+	m := re.FindAllSubmatch(b, -1)
+	if len(m) == 0 {
+		return "", false
+	}
+	return string(m[len(m)-1][1]), true
+}
