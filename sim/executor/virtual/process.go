@@ -1,0 +1,452 @@
+package virtual
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/jobsim/jobsim/sim/executor"
+)
+
+// errProcessDone is returned when signalling a process that has ended.
+var errProcessDone = errors.New("virtual process already finished")
+
+// errShellExited cancels the background jobs of a shell that has ended.
+var errShellExited = errors.New("shell exited")
+
+// process is one started command: a top shell and the shells it runs.
+type process struct {
+	e       *Executor
+	pid     int
+	user    User
+	cmd     executor.Command
+	dir     string
+	tmp     string
+	started time.Time
+
+	// ctx ends on SIGKILL, when Start's context ends, or on Close.
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+
+	stdin   *os.File // the shell's standard input
+	closers []io.Closer
+	stdout  io.Writer
+	stderr  io.Writer
+
+	mu      sync.Mutex
+	frames  []*frame // running shells, outermost first
+	stopped bool
+	cont    chan struct{} // closed by SIGCONT
+	done    chan struct{}
+	status  executor.Status
+}
+
+func newProcess(ctx context.Context, e *Executor, pid int, u User, cmd executor.Command, dir, tmp string) *process {
+	pctx, cancel := context.WithCancelCause(ctx)
+	return &process{
+		e: e, pid: pid, user: u, cmd: cmd, dir: dir, tmp: tmp,
+		started: e.clock.Now(),
+		ctx:     pctx, cancel: cancel,
+		done: make(chan struct{}),
+	}
+}
+
+// setupIO prepares the standard streams: a pipe for stdin when the caller's
+// reader is not a file (the interpreter needs an *os.File), locked writers
+// (background jobs write concurrently), and pty-like translation with TTY.
+func (p *process) setupIO() error {
+	out, errw := p.cmd.Stdout, p.cmd.Stderr
+	if out == nil {
+		out = io.Discard
+	}
+	if errw == nil {
+		errw = io.Discard
+	}
+	var tty *ttyWriter
+	if p.cmd.TTY != nil {
+		tty = &ttyWriter{w: out}
+		p.stdout, p.stderr = tty, tty
+	} else if sameWriter(out, errw) {
+		lw := &lockedWriter{w: out}
+		p.stdout, p.stderr = lw, lw
+	} else {
+		p.stdout, p.stderr = &lockedWriter{w: out}, &lockedWriter{w: errw}
+	}
+	if f, ok := p.cmd.Stdin.(*os.File); ok && f != nil && tty == nil {
+		p.stdin = f
+		return nil
+	}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("stdin pipe: %w", err)
+	}
+	p.stdin = pr
+	p.closers = append(p.closers, pr)
+	if p.cmd.Stdin == nil {
+		pw.Close()
+		return nil
+	}
+	// Not waited for: the copy ends when the caller's reader does, or when a
+	// write fails because the shell is gone (the read end is closed).
+	go func(src io.Reader) {
+		defer pw.Close()
+		if tty != nil {
+			p.copyTTYInput(pw, src, tty)
+			return
+		}
+		_, _ = io.Copy(pw, src)
+	}(p.cmd.Stdin)
+	return nil
+}
+
+func sameWriter(a, b io.Writer) (same bool) {
+	defer func() {
+		if recover() != nil { // uncomparable writer types
+			same = false
+		}
+	}()
+	return a == b
+}
+
+// copyTTYInput acts as a terminal's line discipline: carriage returns become
+// newlines, input is echoed, ^C interrupts, ^D ends the input.
+func (p *process) copyTTYInput(dst io.Writer, src io.Reader, tty *ttyWriter) {
+	buf := make([]byte, 4096)
+	for {
+		n, err := src.Read(buf)
+		out := make([]byte, 0, n)
+		for _, b := range buf[:n] {
+			switch b {
+			case '\r':
+				b = '\n'
+			case 0x03:
+				_, _ = tty.Write([]byte("^C\n"))
+				_ = p.Signal(syscall.SIGINT)
+				continue
+			case 0x04:
+				if len(out) > 0 {
+					_, _ = dst.Write(out)
+				}
+				return
+			}
+			out = append(out, b)
+		}
+		if len(out) > 0 {
+			_, _ = tty.Write(out)
+			if _, werr := dst.Write(out); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// lockedWriter serialises writes from the shell and its background jobs.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
+}
+
+// ttyWriter turns "\n" into "\r\n" as a terminal does (onlcr).
+type ttyWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (t *ttyWriter) Write(b []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]byte, 0, len(b)+8)
+	for i, c := range b {
+		if c == '\n' && (i == 0 || b[i-1] != '\r') {
+			out = append(out, '\r')
+		}
+		out = append(out, c)
+	}
+	if _, err := t.w.Write(out); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}
+
+// finish records the status and releases Wait.
+func (p *process) finish(st executor.Status) {
+	p.cancel(errShellExited)
+	for _, c := range p.closers {
+		_ = c.Close()
+	}
+	p.mu.Lock()
+	p.status = st
+	if p.stopped {
+		p.stopped = false
+		close(p.cont)
+	}
+	p.mu.Unlock()
+	close(p.done)
+}
+
+// Wait implements executor.Process.
+func (p *process) Wait() executor.Status {
+	<-p.done
+	return p.status
+}
+
+// Resize implements executor.Process; the virtual terminal has no size to
+// change.
+func (p *process) Resize(executor.Window) error { return nil }
+
+// Signal implements executor.Process: it delivers sig to every shell of the
+// process, as to a process group. See the package documentation for how
+// closely this follows a real shell.
+func (p *process) Signal(sig syscall.Signal) error {
+	select {
+	case <-p.done:
+		return errProcessDone
+	default:
+	}
+	if sig < 0 || sig > 64 {
+		return fmt.Errorf("signal %d: %w", sig, syscall.EINVAL)
+	}
+	switch sig {
+	case 0:
+		return nil
+	case syscall.SIGKILL:
+		p.cancel(signalled{sig})
+		return nil
+	case syscall.SIGSTOP, syscall.SIGTSTP, syscall.SIGTTIN, syscall.SIGTTOU:
+		p.mu.Lock()
+		if !p.stopped {
+			p.stopped = true
+			p.cont = make(chan struct{})
+		}
+		p.mu.Unlock()
+		return nil
+	case syscall.SIGCONT:
+		p.mu.Lock()
+		if p.stopped {
+			p.stopped = false
+			close(p.cont)
+		}
+		p.mu.Unlock()
+		return nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.frames) == 0 {
+		if terminates(sig) {
+			p.cancel(signalled{sig})
+		}
+		return nil
+	}
+	name := sigName(sig)
+	for i := len(p.frames) - 1; i >= 0; i-- {
+		f := p.frames[i]
+		code, trapped := f.traps[name]
+		switch {
+		case trapped && code == "":
+			// ignored, by the shell and the commands it runs
+		case trapped:
+			f.pending = append(f.pending, sig)
+			if terminates(sig) {
+				f.interruptLocked(sig)
+			}
+		case f.interactive && (sig == syscall.SIGINT || sig == syscall.SIGQUIT || sig == syscall.SIGTERM):
+			// an interactive shell survives these; its foreground command does not
+			f.interruptLocked(sig)
+		case terminates(sig):
+			f.cancel(signalled{sig})
+		}
+	}
+	return nil
+}
+
+// pauseIfStopped blocks while the process is stopped, sleeping on the host
+// clock so that a virtual clock keeps moving.
+func (p *process) pauseIfStopped(ctx context.Context) error {
+	for {
+		p.mu.Lock()
+		stopped, cont := p.stopped, p.cont
+		p.mu.Unlock()
+		if !stopped {
+			return ctx.Err()
+		}
+		sctx, cancel := context.WithCancel(ctx)
+		go func() {
+			select {
+			case <-cont:
+				cancel()
+			case <-p.ctx.Done():
+				cancel()
+			case <-sctx.Done():
+			}
+		}()
+		_ = p.e.clock.Sleep(sctx, time.Hour)
+		cancel()
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := p.ctx.Err(); err != nil {
+			return err
+		}
+	}
+}
+
+// frame is one shell of a process: the top shell, or a bash or sh it runs
+// (bash -c, a script file). Fields after mu-annotated ones are guarded by
+// the process's mu.
+type frame struct {
+	p           *process
+	base        context.Context // what the shell was started with
+	jobs        context.Context // parent of every run of this shell; ends when it exits
+	endJobs     context.CancelCauseFunc
+	ctx         context.Context // the current run; ends when a signal kills the shell
+	cancel      context.CancelCauseFunc
+	interactive bool
+
+	// guarded by p.mu
+	traps    map[string]string // signal name (TERM, EXIT, ERR) -> code; "" ignores
+	pending  []syscall.Signal
+	fg       map[*fgOp]struct{}
+	inTrap   bool
+	trapDone bool
+}
+
+type fgOp struct{ cancel context.CancelCauseFunc }
+
+type frameKey struct{}
+
+func frameOf(ctx context.Context) *frame {
+	f, _ := ctx.Value(frameKey{}).(*frame)
+	return f
+}
+
+// pushFrame starts a new shell frame under ctx.
+func (p *process) pushFrame(ctx context.Context, interactive bool) *frame {
+	f := &frame{p: p, base: ctx, interactive: interactive, traps: map[string]string{}, fg: map[*fgOp]struct{}{}}
+	f.jobs, f.endJobs = context.WithCancelCause(ctx)
+	f.ctx, f.cancel = context.WithCancelCause(f.jobs)
+	p.mu.Lock()
+	if n := len(p.frames); n > 0 {
+		// Ignored signals stay ignored in child shells; caught ones reset.
+		for k, v := range p.frames[n-1].traps {
+			if v == "" && k != "EXIT" && k != "ERR" {
+				f.traps[k] = ""
+			}
+		}
+	}
+	p.frames = append(p.frames, f)
+	p.mu.Unlock()
+	return f
+}
+
+func (p *process) popFrame(f *frame) {
+	f.endJobs(errShellExited)
+	p.mu.Lock()
+	for i, g := range p.frames {
+		if g == f {
+			p.frames = append(p.frames[:i], p.frames[i+1:]...)
+			break
+		}
+	}
+	p.mu.Unlock()
+}
+
+// runCtx returns the context a run of the shell uses: it carries the frame.
+func (f *frame) runCtx() context.Context { return context.WithValue(f.ctx, frameKey{}, f) }
+
+// rearm gives the shell a fresh run context (for its EXIT trap after a
+// signal killed the main run).
+func (f *frame) rearm() {
+	ctx, cancel := context.WithCancelCause(f.jobs)
+	f.p.mu.Lock()
+	f.ctx, f.cancel = ctx, cancel
+	f.p.mu.Unlock()
+}
+
+// killedBy returns the signal that ended the shell's current run, if any.
+func (f *frame) killedBy() syscall.Signal {
+	var s signalled
+	if errors.As(context.Cause(f.ctx), &s) {
+		return s.sig
+	}
+	if f.ctx.Err() != nil && f.p.ctx.Err() != nil {
+		return syscall.SIGKILL // Start's context ended
+	}
+	return 0
+}
+
+func (f *frame) interruptLocked(sig syscall.Signal) {
+	for op := range f.fg {
+		op.cancel(signalled{sig})
+	}
+}
+
+// foreground registers a blocking builtin (sleep) as the shell's foreground
+// child: a signal the shell traps still ends it, as it would end a real child
+// in the same process group.
+func (f *frame) foreground(ctx context.Context) (context.Context, func()) {
+	c, cancel := context.WithCancelCause(ctx)
+	if f == nil {
+		return c, func() { cancel(nil) }
+	}
+	op := &fgOp{cancel: cancel}
+	f.p.mu.Lock()
+	f.fg[op] = struct{}{}
+	f.p.mu.Unlock()
+	return c, func() {
+		f.p.mu.Lock()
+		delete(f.fg, op)
+		f.p.mu.Unlock()
+		cancel(nil)
+	}
+}
+
+func (f *frame) hasPending() bool {
+	f.p.mu.Lock()
+	defer f.p.mu.Unlock()
+	return len(f.pending) > 0 && !f.inTrap
+}
+
+// nextTrap pops the next pending signal whose trap is still set and returns
+// its code.
+func (f *frame) nextTrap() (string, bool) {
+	f.p.mu.Lock()
+	defer f.p.mu.Unlock()
+	for len(f.pending) > 0 {
+		sig := f.pending[0]
+		f.pending = f.pending[1:]
+		if code := f.traps[sigName(sig)]; code != "" {
+			return code, true
+		}
+	}
+	return "", false
+}
+
+func (f *frame) setInTrap(v bool) {
+	f.p.mu.Lock()
+	f.inTrap = v
+	if v {
+		f.trapDone = false
+	}
+	f.p.mu.Unlock()
+}
+
+func (f *frame) trap(name string) (string, bool) {
+	f.p.mu.Lock()
+	defer f.p.mu.Unlock()
+	c, ok := f.traps[name]
+	return c, ok
+}
