@@ -42,9 +42,10 @@ func prtAttr(b *bytes.Buffer, a attr, oneLine bool) {
 		b.WriteString(a.Resource)
 	}
 	b.WriteString(" = ")
-	toks := strtok(a.Value, ',')
 	first := true
-	for i, tok := range toks {
+	v := a.Value
+	tok, rest, ok := nextTok(v, ',')
+	for ok {
 		if len(tok)+start < charLineLimit {
 			b.WriteString(tok)
 			start += len(tok)
@@ -62,11 +63,28 @@ func prtAttr(b *bytes.Buffer, a attr, oneLine bool) {
 				}
 			}
 		}
-		if i+1 < len(toks) {
+		tok, rest, ok = nextTok(rest, ',')
+		if ok {
 			first = false
 			b.WriteByte(',')
 		}
 	}
+}
+
+// nextTok returns the next non-empty piece of s up to sep, as successive
+// strtok(3) calls do, and the rest after it; ok is false at the end.
+func nextTok(s string, sep byte) (tok, rest string, ok bool) {
+	for len(s) > 0 && s[0] == sep {
+		s = s[1:]
+	}
+	if s == "" {
+		return "", "", false
+	}
+	i := strings.IndexByte(s, sep)
+	if i < 0 {
+		return s, "", true
+	}
+	return s[:i], s[i+1:], true
 }
 
 // strtok splits s at sep the way strtok(3) does: empty pieces vanish.
@@ -182,6 +200,18 @@ func (l *jsonList) integer(key string, v int64) {
 }
 
 func jsonEscapeString(s string, esc jsonEscape) string {
+	clean := true
+	for i := 0; i < len(s) && clean; i++ {
+		switch s[i] {
+		case '\b', '\f', '\n', '\r', '\t':
+			clean = false
+		case '"', '\\':
+			clean = esc != escFull
+		}
+	}
+	if clean {
+		return s
+	}
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
 		switch c := s[i]; c {
@@ -214,10 +244,21 @@ func jsonEscapeString(s string, esc jsonEscape) string {
 	return b.String()
 }
 
+const spaces = "                                                                "
+
 func pad(b *bytes.Buffer, n int) {
-	for i := 0; i < n; i++ {
-		b.WriteByte(' ')
+	for n > len(spaces) {
+		b.WriteString(spaces)
+		n -= len(spaces)
 	}
+	b.WriteString(spaces[:n])
+}
+
+// writeKey writes `"key":`.
+func writeKey(b *bytes.Buffer, key string) {
+	b.WriteByte('"')
+	b.WriteString(key)
+	b.WriteString(`":`)
 }
 
 // generate writes the list as generate_json does. It returns false (after
@@ -245,7 +286,8 @@ func (l *jsonList) generate(b *bytes.Buffer) bool {
 			if arrLvl[cur] == indent {
 				b.WriteByte('{')
 			} else {
-				b.WriteString(`"` + n.key + `":{`)
+				writeKey(b, n.key)
+				b.WriteByte('{')
 			}
 			indent += 4
 			comma = false
@@ -258,7 +300,8 @@ func (l *jsonList) generate(b *bytes.Buffer) bool {
 			if arrLvl[cur] == indent {
 				b.WriteByte('[')
 			} else {
-				b.WriteString(`"` + n.key + `":[`)
+				writeKey(b, n.key)
+				b.WriteByte('[')
 			}
 			indent += 4
 			comma = false
@@ -273,19 +316,18 @@ func (l *jsonList) generate(b *bytes.Buffer) bool {
 		case jvString, jvNumeric, jvInt:
 			sep()
 			pad(b, indent)
-			var v string
+			if arrLvl[cur] != indent {
+				writeKey(b, n.key)
+			}
 			switch n.vtyp {
 			case jvString:
-				v = `"` + n.str + `"`
+				b.WriteByte('"')
+				b.WriteString(n.str)
+				b.WriteByte('"')
 			case jvNumeric:
-				v = n.str
+				b.WriteString(n.str)
 			default:
-				v = strconv.FormatInt(n.inum, 10)
-			}
-			if arrLvl[cur] == indent {
-				b.WriteString(v)
-			} else {
-				b.WriteString(`"` + n.key + `":` + v)
+				b.WriteString(strconv.FormatInt(n.inum, 10))
 			}
 			comma = true
 		}

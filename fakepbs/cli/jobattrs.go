@@ -14,7 +14,12 @@ import (
 // (ctime), and the defaults OpenPBS fills in for a job submitted without
 // the option (Checkpoint = u, Keep_Files = n, ...).
 func jobAttrs(j fakepbs.Job, info fakepbs.ServerInfo, loc *time.Location) []attr {
-	a := make([]attr, 0, 48)
+	return appendJobAttrs(make([]attr, 0, 48), j, info, loc, new([]string))
+}
+
+// appendJobAttrs is jobAttrs appending to a, with keys as scratch space for
+// sorting resource names (both reused across jobs by qstat -f).
+func appendJobAttrs(a []attr, j fakepbs.Job, info fakepbs.ServerInfo, loc *time.Location, scratch *[]string) []attr {
 	add := func(name, value string) { a = append(a, attr{Name: name, Value: value}) }
 	addTime := func(name string, t time.Time) {
 		if !t.IsZero() {
@@ -29,7 +34,8 @@ func jobAttrs(j fakepbs.Job, info fakepbs.ServerInfo, loc *time.Location) []attr
 	}
 	add("Job_Name", j.Name)
 	add("Job_Owner", j.Owner)
-	for _, k := range sortedKeys(j.ResourcesUsed) {
+	keys := sortedKeysInto(*scratch, j.ResourcesUsed)
+	for _, k := range keys {
 		a = append(a, attr{Name: "resources_used", Resource: k, Value: displayResource(k, j.ResourcesUsed[k])})
 	}
 	add("job_state", j.State.String())
@@ -82,7 +88,9 @@ func jobAttrs(j fakepbs.Job, info fakepbs.ServerInfo, loc *time.Location) []attr
 	} else {
 		add("Rerunable", "True")
 	}
-	for _, k := range sortedKeys(j.Resources) {
+	keys = sortedKeysInto(keys, j.Resources)
+	*scratch = keys
+	for _, k := range keys {
 		a = append(a, attr{Name: "Resource_List", Resource: k, Value: displayResource(k, j.Resources[k])})
 	}
 	addTime("stime", j.Stime)
@@ -179,6 +187,11 @@ func substate(j fakepbs.Job) int {
 // inside values escaped with a backslash.
 func encodeVariables(vars []string) string {
 	var b strings.Builder
+	n := len(vars)
+	for _, v := range vars {
+		n += len(v) + strings.Count(v, ",")
+	}
+	b.Grow(n)
 	for i, v := range vars {
 		if i > 0 {
 			b.WriteByte(',')

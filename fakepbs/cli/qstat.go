@@ -132,6 +132,7 @@ func (r *run) qstat() error {
 	}
 	if st.json != nil {
 		st.json.objectEnd()
+		r.stdout.Grow(len(st.json.nodes) * 40)
 		st.json.generate(&r.stdout)
 	}
 	if st.failed != 0 {
@@ -429,23 +430,26 @@ func (q *qstatRun) displayJobs(list []fakepbs.Job, header bool) {
 		}
 	}
 	if q.json != nil && !q.jsonOpen {
+		q.json.nodes = append(make([]jsonNode, 0, len(q.json.nodes)+len(list)*60), q.json.nodes...)
 		q.json.object("Jobs")
 		q.jsonOpen = true
 	}
 	info := q.server()
+	if q.o.full {
+		out.Grow(len(list) * 1200)
+	} else {
+		out.Grow(len(list) * 82)
+	}
+	var attrs []attr
+	keys := new([]string)
 	for _, j := range list {
 		if q.o.full {
-			q.fullJob(j, info)
+			attrs = appendJobAttrs(attrs[:0], j, info, q.cfg.loc, keys)
+			q.fullObject("Job Id: ", j.ID, attrs)
 			continue
 		}
 		q.tableRow(j)
 	}
-}
-
-// fullJob writes one job for -f.
-func (q *qstatRun) fullJob(j fakepbs.Job, info fakepbs.ServerInfo) {
-	attrs := jobAttrs(j, info, q.cfg.loc)
-	q.fullObject("Job Id: ", j.ID, attrs)
 }
 
 // fullObject writes one job, queue or server in -f form.

@@ -1163,11 +1163,14 @@ func capitalize(s string) string {
 }
 
 // sortedKeys returns m's keys in order.
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
+func sortedKeys(m map[string]string) []string { return sortedKeysInto(nil, m) }
+
+// sortedKeysInto is sortedKeys reusing buf's storage.
+func sortedKeysInto(buf []string, m map[string]string) []string {
+	buf = buf[:0]
 	for k := range m {
-		keys = append(keys, k)
+		buf = append(buf, k)
 	}
-	sort.Strings(keys)
-	return keys
+	sort.Strings(buf)
+	return buf
 }

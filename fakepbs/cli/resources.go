@@ -144,13 +144,20 @@ func parseTime(v string) (int64, bool) {
 			}
 		}
 	}
-	parts := strings.Split(v, ":")
-	if len(parts) > 3 {
-		return 0, false
-	}
 	var total int64
-	for _, p := range parts {
-		if p == "" {
+	fields := 0
+	for v != "" || fields == 0 {
+		p := v
+		if i := strings.IndexByte(v, ':'); i >= 0 {
+			p, v = v[:i], v[i+1:]
+			if v == "" {
+				return 0, false
+			}
+		} else {
+			v = ""
+		}
+		fields++
+		if p == "" || fields > 3 {
 			return 0, false
 		}
 		n, err := strconv.ParseInt(p, 10, 64)
