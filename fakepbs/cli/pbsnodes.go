@@ -97,6 +97,8 @@ func (r *run) pbsnodes() error {
 	format := fmtDefault
 	delim := "|"
 	quiet, summary, jobSummary, longSummary := false, false, false, false
+	var nodeOp byte
+	comment, hasComment := "", false
 	for _, o := range g.opts {
 		switch o.c {
 		case 'a':
@@ -105,8 +107,23 @@ func (r *run) pbsnodes() error {
 			} else {
 				errflg = true
 			}
-		case 'c', 'd', 'o', 'r', 'C':
+		case 'c', 'o', 'r':
+			if oper == listSP || oper == change {
+				oper = change
+				nodeOp = o.c
+			} else {
+				errflg = true
+			}
+		case 'C':
+			if oper == listSP || oper == change {
+				oper = change
+				comment, hasComment = o.arg, true
+			} else {
+				errflg = true
+			}
+		case 'd':
 			oper = change
+			nodeOp = 'd'
 		case 'D':
 			delim = o.arg
 		case 'F':
@@ -150,8 +167,7 @@ func (r *run) pbsnodes() error {
 		return exit(1)
 	}
 	if oper == change {
-		fmt.Fprintf(&r.stderr, "%s: changing node state is not supported by this PBS server\n", r.prog)
-		return exit(1)
+		return r.changeNodes(g.operands, nodeOp, comment, hasComment, quiet)
 	}
 	nodes := r.b.Nodes(r.ctx)
 	if (oper == all || oper == listMarked) && len(nodes) == 0 {
@@ -422,4 +438,58 @@ func (s *nodeSummary) write(n fakepbs.Node) {
 	memInfo := fmt.Sprintf("%d%cb", totalMem, suffix[pt])
 	fmt.Fprintf(s.out, "%-15.15s %-15.15s %-8.8s %-8.8s %-15.15s %-10.10s %8.8s %7.7s %7.7s %7.7s %s\n",
 		n.Name, state, "--", "--", host, "--", memInfo, strconv.Itoa(n.NCPUs), "0", "0", comment)
+}
+
+// NodeStater is implemented by backends whose nodes can be taken offline
+// and back (pbsnodes -o, -r, -c, -C).
+type NodeStater interface {
+	SetNodeState(name, state, comment string) error
+}
+
+// changeNodes marks nodes as pbsnodes -o/-r/-c/-C does (marknode): each
+// failure prints "Error marking node <name> - <text>" and makes the exit 1.
+func (r *run) changeNodes(names []string, op byte, comment string, hasComment, quiet bool) error {
+	ns, ok := r.b.(NodeStater)
+	if !ok || op == 'd' {
+		fmt.Fprintf(&r.stderr, "%s: changing node state is not supported by this PBS server\n", r.prog)
+		return exit(1)
+	}
+	current := map[string]fakepbs.Node{}
+	for _, n := range r.b.Nodes(r.ctx) {
+		current[n.Name] = n
+	}
+	rc := 0
+	for _, name := range names {
+		if name == "" {
+			continue
+		}
+		n := current[name]
+		state, note := "", n.Comment
+		switch op {
+		case 'o':
+			state = "offline"
+		case 'r', 'c':
+			state = ""
+		default: // comment only: keep the state
+			if strings.Contains(n.State, "offline") {
+				state = "offline"
+			} else if strings.Contains(n.State, "down") {
+				state = "down"
+			}
+		}
+		if hasComment {
+			note = comment
+		}
+		if err := ns.SetNodeState(name, state, note); err != nil {
+			if !quiet {
+				_, text := pbsErr(err)
+				fmt.Fprintf(&r.stderr, "Error marking node %s - %s\n", name, text)
+			}
+			rc = 1
+		}
+	}
+	if rc != 0 {
+		return exit(rc)
+	}
+	return nil
 }
