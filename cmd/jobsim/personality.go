@@ -50,7 +50,7 @@ func runPersonality(ctx context.Context, args []string) (int, bool) {
 		inv.Cwd = os.Getenv("PWD")
 	}
 	inv.Host, _ = os.Hostname()
-	opts := []remote.CallOption{remote.CallStdin(os.Stdin)}
+	opts := []remote.CallOption{remote.CallStdin(os.Stdin), remote.CallPrompt(os.Stdout)}
 	if tok := pbsToken(); tok != "" {
 		opts = append(opts, remote.CallToken(tok))
 	}

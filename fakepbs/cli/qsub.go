@@ -33,8 +33,11 @@ const (
 	passDirective = 2 // CMDLINE-1: #PBS directives in the script
 )
 
-// readScriptMsg is what qsub prints before reading a script from a terminal.
-const readScriptMsg = "Job script will be read from standard input. Submit with CTRL+D.\n"
+// ReadScriptPrompt is what qsub prints before reading a script from a
+// terminal. A remote client prints it itself before it reads the terminal.
+const ReadScriptPrompt = "Job script will be read from standard input. Submit with CTRL+D.\n"
+
+const readScriptMsg = ReadScriptPrompt
 
 // qsubState holds the options as qsub's process_opts accumulates them over
 // the command line and the script's directives. set records, per option,

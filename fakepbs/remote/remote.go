@@ -255,6 +255,7 @@ func handle(w http.ResponseWriter, r *http.Request, backend fakepbs.Backend, cfg
 type CallOption func(*callConfig)
 
 type callConfig struct {
+	prompt     io.Writer
 	token      string
 	serverName string
 	stdin      io.Reader
@@ -272,6 +273,11 @@ func CallServerName(name string) CallOption { return func(c *callConfig) { c.ser
 // CallStdin is the command's standard input; it is read only when the
 // command reads it (cli.NeedsStdin), so an open stdin never blocks.
 func CallStdin(r io.Reader) CallOption { return func(c *callConfig) { c.stdin = r } }
+
+// CallPrompt is where qsub's "Job script will be read from standard input"
+// prompt goes when standard input is a terminal: the client prints it
+// before it reads the terminal (normally the command's stdout).
+func CallPrompt(w io.Writer) CallOption { return func(c *callConfig) { c.prompt = w } }
 
 // ErrUnreachable reports that the server could not be reached; the Result
 // Call returns with it holds OpenPBS's messages for that case.
@@ -307,6 +313,10 @@ func Call(ctx context.Context, addr string, inv cli.Invocation, opts ...CallOpti
 		StdinTTY: inv.StdinTTY, StdoutTTY: inv.StdoutTTY,
 	}
 	if cli.NeedsStdin(cmd, inv.Args) && cfg.stdin != nil {
+		if inv.StdinTTY && cfg.prompt != nil {
+			_, _ = io.WriteString(cfg.prompt, cli.ReadScriptPrompt)
+			req.StdinTTY = false // printed here, before the user types
+		}
 		b, err := io.ReadAll(io.LimitReader(cfg.stdin, maxRequest/2))
 		if err != nil {
 			return cli.Result{Stdout: []byte{}, Stderr: []byte("qsub: error reading script file\n"), ExitCode: 5}, fmt.Errorf("remote: read stdin: %w", err)

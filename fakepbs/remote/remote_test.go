@@ -324,3 +324,31 @@ func TestWithHostAndClosingTheListener(t *testing.T) {
 		t.Fatal("Serve did not return after its listener was closed")
 	}
 }
+
+func TestTerminalPromptBeforeReading(t *testing.T) {
+	addr, _ := startServer(t)
+	var prompt bytes.Buffer
+	stdin := &promptCheck{prompt: &prompt, r: strings.NewReader("true\n")}
+	inv := invocation("qsub")
+	inv.StdinTTY = true
+	res := call(t, addr, inv, CallStdin(stdin), CallPrompt(&prompt))
+	if !stdin.sawPrompt {
+		t.Error("the prompt must be written before the terminal is read")
+	}
+	if prompt.String() != cli.ReadScriptPrompt || string(res.Stdout) != "1.pbs\n" {
+		t.Errorf("prompt %q, stdout %q: the prompt once, then the id", prompt.String(), res.Stdout)
+	}
+}
+
+type promptCheck struct {
+	prompt    *bytes.Buffer
+	r         io.Reader
+	sawPrompt bool
+}
+
+func (p *promptCheck) Read(b []byte) (int, error) {
+	if p.prompt.Len() > 0 {
+		p.sawPrompt = true
+	}
+	return p.r.Read(b)
+}
