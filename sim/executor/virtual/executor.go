@@ -214,7 +214,8 @@ func sanitize(s string) string {
 }
 
 // Start implements executor.Executor. The command runs as a simulated actor
-// on the host clock; Wait for its Process.
+// on the host clock (Clock.Go), or inside the caller's actor when ctx is
+// marked with executor.InCallerActor; Wait for its Process.
 func (e *Executor) Start(ctx context.Context, cmd executor.Command) (executor.Process, error) {
 	u, err := e.lookupUser(cmd.User)
 	if err != nil {
@@ -260,13 +261,20 @@ func (e *Executor) Start(ctx context.Context, cmd executor.Command) (executor.Pr
 		return nil, fmt.Errorf("virtual executor on %s: %w", e.hostname, err)
 	}
 	e.log.Debug("virtual process start", "host", e.hostname, "pid", pid, "user", u.Name, "script", truncate(cmd.Script, 200))
-	e.clock.Go(p.ctx, func(actx context.Context) {
+	body := func(actx context.Context) {
 		defer e.wg.Done()
 		st := p.run(actx)
 		e.forget(p)
 		p.finish(st)
 		e.log.Debug("virtual process end", "host", e.hostname, "pid", pid, "code", st.Code, "signal", st.Signal)
-	})
+	}
+	if executor.CallerActor(ctx) {
+		// The caller (the PBS server) is an actor blocked in Wait: the
+		// script runs inside that actor (see fakepbs.Executor).
+		go body(p.ctx)
+	} else {
+		e.clock.Go(p.ctx, body)
+	}
 	return p, nil
 }
 

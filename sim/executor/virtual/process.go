@@ -38,12 +38,64 @@ type process struct {
 	stdout  io.Writer
 	stderr  io.Writer
 
-	mu      sync.Mutex
-	frames  []*frame // running shells, outermost first
-	stopped bool
-	cont    chan struct{} // closed by SIGCONT
-	done    chan struct{}
-	status  executor.Status
+	mu       sync.Mutex
+	frames   []*frame // running shells, outermost first
+	stopped  bool
+	cont     chan struct{} // closed by SIGCONT
+	contWake []context.CancelFunc // end the waits of a stopped process
+	sleepers map[*sleeper]struct{}
+	bgSrc    map[string]string // background job texts by token
+	holds    map[int]bgHold    // clock holds of running background jobs
+	nextID   int
+	done     chan struct{}
+	status   executor.Status
+}
+
+// sleeper is a wait of the process on the host clock.
+type sleeper struct {
+	ctx  context.Context
+	woke chan struct{}
+}
+
+// bgHold keeps the clock counting a background job as running.
+type bgHold struct {
+	f       *frame
+	release func()
+}
+
+// sleep waits d on the host clock, registered so that Signal can wait for
+// the wake-up it causes.
+func (p *process) sleep(ctx context.Context, d time.Duration) error {
+	s := &sleeper{ctx: ctx, woke: make(chan struct{})}
+	p.mu.Lock()
+	p.sleepers[s] = struct{}{}
+	p.mu.Unlock()
+	err := p.e.clock.Sleep(ctx, d)
+	p.mu.Lock()
+	delete(p.sleepers, s)
+	p.mu.Unlock()
+	close(s.woke)
+	return err
+}
+
+// awaitWoken waits until every sleep whose context has ended has returned:
+// a virtual clock must not move on while a sleeper still has to wake up to
+// a signal (see fakepbs.Process).
+func (p *process) awaitWoken() {
+	p.mu.Lock()
+	var wait []chan struct{}
+	for s := range p.sleepers {
+		if s.ctx.Err() != nil {
+			wait = append(wait, s.woke)
+		}
+	}
+	p.mu.Unlock()
+	for _, w := range wait {
+		select {
+		case <-w:
+		case <-p.done:
+		}
+	}
 }
 
 func newProcess(ctx context.Context, e *Executor, pid int, u User, cmd executor.Command, dir, tmp string) *process {
@@ -52,7 +104,10 @@ func newProcess(ctx context.Context, e *Executor, pid int, u User, cmd executor.
 		e: e, pid: pid, user: u, cmd: cmd, dir: dir, tmp: tmp,
 		started: e.clock.Now(),
 		ctx:     pctx, cancel: cancel,
-		done: make(chan struct{}),
+		sleepers: map[*sleeper]struct{}{},
+		bgSrc:    map[string]string{},
+		holds:    map[int]bgHold{},
+		done:     make(chan struct{}),
 	}
 }
 
@@ -193,6 +248,10 @@ func (p *process) finish(st executor.Status) {
 	if p.stopped {
 		p.stopped = false
 		close(p.cont)
+		for _, wake := range p.contWake {
+			wake()
+		}
+		p.contWake = nil
 	}
 	p.mu.Unlock()
 	close(p.done)
@@ -209,8 +268,9 @@ func (p *process) Wait() executor.Status {
 func (p *process) Resize(executor.Window) error { return nil }
 
 // Signal implements executor.Process: it delivers sig to every shell of the
-// process, as to a process group. See the package documentation for how
-// closely this follows a real shell.
+// process, as to a process group, and returns once the sleeps it ends have
+// woken up. See the package documentation for how closely this follows a
+// real shell.
 func (p *process) Signal(sig syscall.Signal) error {
 	select {
 	case <-p.done:
@@ -220,6 +280,7 @@ func (p *process) Signal(sig syscall.Signal) error {
 	if sig < 0 || sig > 64 {
 		return fmt.Errorf("signal %d: %w", sig, syscall.EINVAL)
 	}
+	defer p.awaitWoken()
 	switch sig {
 	case 0:
 		return nil
@@ -239,6 +300,10 @@ func (p *process) Signal(sig syscall.Signal) error {
 		if p.stopped {
 			p.stopped = false
 			close(p.cont)
+			for _, wake := range p.contWake {
+				wake()
+			}
+			p.contWake = nil
 		}
 		p.mu.Unlock()
 		return nil
@@ -278,22 +343,14 @@ func (p *process) Signal(sig syscall.Signal) error {
 func (p *process) pauseIfStopped(ctx context.Context) error {
 	for {
 		p.mu.Lock()
-		stopped, cont := p.stopped, p.cont
-		p.mu.Unlock()
-		if !stopped {
+		if !p.stopped {
+			p.mu.Unlock()
 			return ctx.Err()
 		}
 		sctx, cancel := context.WithCancel(ctx)
-		go func() {
-			select {
-			case <-cont:
-				cancel()
-			case <-p.ctx.Done():
-				cancel()
-			case <-sctx.Done():
-			}
-		}()
-		_ = p.e.clock.Sleep(sctx, time.Hour)
+		p.contWake = append(p.contWake, cancel)
+		p.mu.Unlock()
+		_ = p.sleep(sctx, time.Hour)
 		cancel()
 		if err := ctx.Err(); err != nil {
 			return err

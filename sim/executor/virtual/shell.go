@@ -25,8 +25,11 @@ import (
 // reach the exec handler. They start with a NUL byte, which no script can type.
 const (
 	cmdRunTraps = "\x00run-traps"
-	cmdTrapDone = "__jobsim_trap_done" // called from eval'd text, so no NUL
 	cmdPrefix   = "\x00"
+	// Called from eval'd text, so without NUL.
+	cmdTrapDone = "__jobsim_trap_done"
+	cmdBg       = "__jobsim_bg"
+	cmdBgRun    = "__jobsim_bgrun"
 )
 
 // environ is the environment a shell starts with.
@@ -207,6 +210,108 @@ func rewritePID(f syntax.Node, pid int) {
 	})
 }
 
+// prepare rewrites a parsed script before it runs: $$ becomes the virtual
+// pid and background jobs become clock actors of their own.
+func (p *process) prepare(f *syntax.File) *syntax.File {
+	rewritePID(f, p.pid)
+	p.rewriteBackground(f)
+	return f
+}
+
+// rewriteBackground replaces each `X &` by `__jobsim_bg TOKEN`, whose
+// handler makes the clock count a new actor before it starts X in the
+// background (the interpreter's own background goroutines are invisible to
+// the clock, which would then jump while they run).
+func (p *process) rewriteBackground(f *syntax.File) {
+	var bg []*syntax.Stmt
+	syntax.Walk(f, func(n syntax.Node) bool {
+		if st, ok := n.(*syntax.Stmt); ok && (st.Background || st.Disown) && !st.Coprocess {
+			bg = append(bg, st)
+		}
+		return true
+	})
+	if len(bg) == 0 {
+		return
+	}
+	printer := syntax.NewPrinter()
+	// Innermost first, so that an outer job's text holds the rewritten
+	// inner ones.
+	for i := len(bg) - 1; i >= 0; i-- {
+		st := bg[i]
+		cp := *st
+		cp.Background, cp.Disown = false, false
+		cp.Comments = nil
+		var b bytes.Buffer
+		if err := printer.Print(&b, &cp); err != nil {
+			continue
+		}
+		p.mu.Lock()
+		p.nextID++
+		tok := strconv.Itoa(p.nextID)
+		p.bgSrc[tok] = b.String()
+		p.mu.Unlock()
+		pos := st.Pos()
+		word := func(s string) *syntax.Word {
+			return &syntax.Word{Parts: []syntax.WordPart{&syntax.Lit{ValuePos: pos, ValueEnd: pos, Value: s}}}
+		}
+		*st = syntax.Stmt{Position: st.Position, Semicolon: st.Semicolon,
+			Cmd: &syntax.CallExpr{Args: []*syntax.Word{word(cmdBg), word(tok)}}}
+	}
+}
+
+// startBackground runs the background job of token tok: it holds the clock
+// for it, then starts it with the interpreter's own `&` (so that $! and
+// wait work).
+func (p *process) startBackground(ctx context.Context, hc interp.HandlerContext, tok string) error {
+	release := p.e.clock.Hold()
+	p.mu.Lock()
+	p.nextID++
+	id := p.nextID
+	p.holds[id] = bgHold{f: frameOf(ctx), release: release}
+	p.mu.Unlock()
+	err := hc.Builtin(ctx, []string{"eval", cmdBgRun + " " + tok + " " + strconv.Itoa(id) + " &"})
+	if err != nil {
+		p.releaseHold(id)
+	}
+	return err
+}
+
+// runBackground is the body of a background job started by startBackground.
+func (p *process) runBackground(ctx context.Context, hc interp.HandlerContext, tok, idText string) error {
+	id, _ := strconv.Atoi(idText)
+	defer p.releaseHold(id)
+	p.mu.Lock()
+	src := p.bgSrc[tok]
+	p.mu.Unlock()
+	return hc.Builtin(ctx, []string{"eval", src})
+}
+
+func (p *process) releaseHold(id int) {
+	p.mu.Lock()
+	h, ok := p.holds[id]
+	delete(p.holds, id)
+	p.mu.Unlock()
+	if ok {
+		h.release()
+	}
+}
+
+// releaseHolds releases the holds of background jobs of f that never ran.
+func (p *process) releaseHolds(f *frame) {
+	p.mu.Lock()
+	var rel []func()
+	for id, h := range p.holds {
+		if h.f == f {
+			rel = append(rel, h.release)
+			delete(p.holds, id)
+		}
+	}
+	p.mu.Unlock()
+	for _, r := range rel {
+		r()
+	}
+}
+
 // newRunner builds the interpreter for one shell.
 func (p *process) newRunner(s shellSpec, fifoDir string) (*interp.Runner, error) {
 	userTmp, hadTmp := s.env.vars["TMPDIR"]
@@ -270,7 +375,7 @@ func (p *process) runShell(ctx context.Context, s shellSpec) (code int, killed s
 	}
 	if !exited && f.ctx.Err() == nil {
 		if s.file != nil {
-			rewritePID(s.file, p.pid)
+			p.prepare(s.file)
 			err = r.Run(f.runCtx(), s.file)
 			code, exited = statusOf(err), r.Exited()
 		} else {
@@ -294,6 +399,7 @@ func (p *process) runShell(ctx context.Context, s shellSpec) (code int, killed s
 			f.setInTrap(true)
 			tf, perr := parseScript(exitTrap, s.name)
 			if perr == nil {
+				p.prepare(tf)
 				err := r.Run(f.runCtx(), tf)
 				if r.Exited() {
 					code, killed = statusOf(err), 0
@@ -316,6 +422,7 @@ func (p *process) runShell(ctx context.Context, s shellSpec) (code int, killed s
 	}
 	_ = r.Run(context.WithValue(context.WithoutCancel(f.base), frameKey{}, f), waitStmt())
 	close(waited)
+	p.releaseHolds(f)
 	return code, killed
 }
 
@@ -372,6 +479,7 @@ func (p *process) runPendingTraps(f *frame, r *interp.Runner, name string) (code
 		if err != nil {
 			continue
 		}
+		p.prepare(tf)
 		f.setInTrap(true)
 		err = r.Run(f.runCtx(), tf)
 		f.setInTrap(false)
@@ -406,7 +514,7 @@ func (p *process) readProfile(f *frame, r *interp.Runner, s shellSpec) (int, boo
 			fmt.Fprintf(s.stderr, "bash: %s: %s\n", name, syntaxMessage(err))
 			continue
 		}
-		rewritePID(pf, p.pid)
+		p.prepare(pf)
 		err = r.Run(f.runCtx(), pf)
 		if r.Exited() || f.ctx.Err() != nil {
 			return statusOf(err), true
@@ -446,8 +554,7 @@ func (p *process) interactive(f *frame, r *interp.Runner, s shellSpec) (code int
 			continue
 		}
 		for _, st := range stmts {
-			file := &syntax.File{Name: s.name, Stmts: []*syntax.Stmt{st}}
-			rewritePID(file, p.pid)
+			file := p.prepare(&syntax.File{Name: s.name, Stmts: []*syntax.Stmt{st}})
 			err := r.Run(f.runCtx(), file)
 			code = statusOf(err)
 			if r.Exited() {
@@ -488,7 +595,7 @@ func (p *process) callHandler(ctx context.Context, args []string) ([]string, err
 		return nil, err
 	}
 	f := frameOf(ctx)
-	if f != nil && f.hasPending() {
+	if f != nil && !strings.HasPrefix(args[0], "__jobsim_") && f.hasPending() {
 		return append([]string{cmdRunTraps}, args...), nil
 	}
 	switch args[0] {
@@ -739,6 +846,14 @@ func (p *process) execHandler(ctx context.Context, args []string) error {
 		f.trapDone = true
 		p.mu.Unlock()
 		return nil
+	case cmdBg:
+		if len(args) == 2 {
+			return p.startBackground(ctx, hc, args[1])
+		}
+	case cmdBgRun:
+		if len(args) == 3 {
+			return p.runBackground(ctx, hc, args[1], args[2])
+		}
 	}
 	c := p.newCall(ctx, hc, args)
 	return exitError(p.dispatch(ctx, c))

@@ -394,7 +394,7 @@ func sleepCmd(ctx context.Context, c *Call) int {
 			total += d
 		}
 	}
-	if err := c.Clock.Sleep(ctx, total); err != nil {
+	if err := c.p.sleep(ctx, total); err != nil {
 		return signalStatus(ctx)
 	}
 	return 0
