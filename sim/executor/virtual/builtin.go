@@ -113,7 +113,7 @@ type flags struct {
 	all  map[byte][]string // every value given, in order
 }
 
-func (f flags) has(b byte) bool        { return f.set[b] > 0 }
+func (f flags) has(b byte) bool           { return f.set[b] > 0 }
 func (f flags) val(b byte) (string, bool) { v, ok := f.vals[b]; return v, ok }
 
 // parseFlags reads GNU-style options: bundled short flags (-la), values

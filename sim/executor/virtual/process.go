@@ -41,7 +41,7 @@ type process struct {
 	mu       sync.Mutex
 	frames   []*frame // running shells, outermost first
 	stopped  bool
-	cont     chan struct{} // closed by SIGCONT
+	cont     chan struct{}        // closed by SIGCONT
 	contWake []context.CancelFunc // end the waits of a stopped process
 	sleepers map[*sleeper]struct{}
 	bgSrc    map[string]string // background job texts by token

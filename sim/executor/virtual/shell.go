@@ -108,18 +108,18 @@ func (p *process) baseEnviron() *environ {
 
 // shellSpec is one shell to run.
 type shellSpec struct {
-	name    string        // $0
-	file    *syntax.File  // the script, parsed; nil to read commands from src
-	src     io.Reader     // commands, read as they come
-	prompt  bool          // interactive: print prompts
-	params  []string      // $1...
-	opts    []string      // set options, such as -e or -o pipefail
-	env     *environ      // the starting environment
-	dir     string        // the working directory
-	stdin   *os.File      // nil for none
-	stdout  io.Writer     // never nil
-	stderr  io.Writer     // never nil
-	login   bool          // read the profile files first
+	name    string       // $0
+	file    *syntax.File // the script, parsed; nil to read commands from src
+	src     io.Reader    // commands, read as they come
+	prompt  bool         // interactive: print prompts
+	params  []string     // $1...
+	opts    []string     // set options, such as -e or -o pipefail
+	env     *environ     // the starting environment
+	dir     string       // the working directory
+	stdin   *os.File     // nil for none
+	stdout  io.Writer    // never nil
+	stderr  io.Writer    // never nil
+	login   bool         // read the profile files first
 	onStart func(*frame) // called once the shell's frame exists
 }
 

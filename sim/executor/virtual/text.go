@@ -893,14 +893,16 @@ func trCmd(ctx context.Context, c *Call) int {
 }
 
 var trClasses = map[string]func(byte) bool{
-	"alpha":  func(b byte) bool { return b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' },
-	"digit":  func(b byte) bool { return b >= '0' && b <= '9' },
-	"alnum":  func(b byte) bool { return b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' },
-	"lower":  func(b byte) bool { return b >= 'a' && b <= 'z' },
-	"upper":  func(b byte) bool { return b >= 'A' && b <= 'Z' },
-	"space":  func(b byte) bool { return b == ' ' || b >= '\t' && b <= '\r' },
-	"blank":  func(b byte) bool { return b == ' ' || b == '\t' },
-	"punct":  func(b byte) bool { return b > ' ' && b < 0x7f && !(b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9') },
+	"alpha": func(b byte) bool { return b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' },
+	"digit": func(b byte) bool { return b >= '0' && b <= '9' },
+	"alnum": func(b byte) bool { return b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' },
+	"lower": func(b byte) bool { return b >= 'a' && b <= 'z' },
+	"upper": func(b byte) bool { return b >= 'A' && b <= 'Z' },
+	"space": func(b byte) bool { return b == ' ' || b >= '\t' && b <= '\r' },
+	"blank": func(b byte) bool { return b == ' ' || b == '\t' },
+	"punct": func(b byte) bool {
+		return b > ' ' && b < 0x7f && !(b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9')
+	},
 	"xdigit": func(b byte) bool { return b >= '0' && b <= '9' || b >= 'a' && b <= 'f' || b >= 'A' && b <= 'F' },
 	"cntrl":  func(b byte) bool { return b < ' ' || b == 0x7f },
 	"print":  func(b byte) bool { return b >= ' ' && b < 0x7f },
