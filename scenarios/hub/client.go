@@ -139,6 +139,13 @@ func (c *Client) do(ctx context.Context, method, path string, in any) (status in
 	return resp.StatusCode, raw, nil
 }
 
+// Request sends any API request (path under /hub/api, body sent as JSON
+// when not nil) and returns the status and body. A non-2xx reply comes
+// with an *APIError as well as its status; status 0 means no reply.
+func (c *Client) Request(ctx context.Context, method, path string, body any) (int, []byte, error) {
+	return c.do(ctx, method, path, body)
+}
+
 // getJSON sends a request and decodes a 2xx JSON reply into out.
 func (c *Client) getJSON(ctx context.Context, method, path string, in, out any) (int, error) {
 	status, raw, err := c.do(ctx, method, path, in)

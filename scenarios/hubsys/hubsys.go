@@ -55,6 +55,11 @@ import (
 // to kill, on stop).
 const LifecycleEvent events.Kind = "hub.lifecycle"
 
+// RequestEvent is one request of a `request` step, made with a user's own
+// token. Fields: as, request ("GET /hub/api/users/bob" or "GET
+// /user/bob/api/status"), status, want, ok (status == want), note.
+const RequestEvent events.Kind = "hub.request"
+
 // Server states recorded in check.ServerState ("hub.server") events.
 const (
 	StatePending = "pending"
@@ -134,6 +139,7 @@ type System struct {
 	watchDone chan struct{}
 
 	mu       sync.Mutex
+	tokens   map[string]string // user -> API token of their own, for request steps
 	users    map[string]*userState
 	inflight int // spawn and stop steps not yet answered
 	stopped  bool
@@ -183,7 +189,7 @@ func New(ctx context.Context, f *scenario.File, topo runner.Topology, env runner
 		return nil, errors.New("hubsys: the runner gave no scratch directory (Env.Dir)")
 	}
 	s := &System{f: f, spec: f.System.Hub, topo: topo, env: env, log: log, o: o,
-		dir: filepath.Join(env.Dir, "hub"), users: map[string]*userState{}}
+		dir: filepath.Join(env.Dir, "hub"), users: map[string]*userState{}, tokens: map[string]string{}}
 	for _, u := range s.spec.Users {
 		s.users[u] = &userState{}
 	}
@@ -255,6 +261,8 @@ func (s *System) Do(ctx context.Context, step scenario.Step) error {
 		users, act = step.Spawn, s.spawn
 	case step.StopServer != nil:
 		users, act = step.StopServer, s.stopServer
+	case step.Request != nil:
+		return s.requests(ctx, c, step.Request)
 	case step.Do == "stop" || step.Do == "stop-now":
 		return s.Stop(ctx)
 	default:

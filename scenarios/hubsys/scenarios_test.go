@@ -96,3 +96,7 @@ func TestLocalServerFaults(t *testing.T) {
 }
 
 var _ = errors.New
+
+func TestAuthzMatrix(t *testing.T) {
+	runScenario(t, noHosts{}, "authz-matrix.yaml")
+}

@@ -547,6 +547,27 @@ func (f *File) validateHub() error {
 	return nil
 }
 
+var apiRequestRe = regexp.MustCompile(`^(GET|POST|PUT|PATCH|DELETE) /\S*$`)
+
+func validateRequest(r Request, users []string) error {
+	if !slices.Contains(users, r.As) {
+		return fmt.Errorf("as %q: want one of the hub users %v", r.As, users)
+	}
+	if (r.API == "") == (r.Server == "") {
+		return errors.New("give api: \"METHOD /path\" (under /hub/api) or server: USER with path:")
+	}
+	if r.API != "" && !apiRequestRe.MatchString(r.API) {
+		return fmt.Errorf("api %q: want \"METHOD /path\", e.g. \"GET /users/bob\"", r.API)
+	}
+	if r.Server != "" && !slices.Contains(users, r.Server) {
+		return fmt.Errorf("server %q: want one of the hub users %v", r.Server, users)
+	}
+	if r.Want < 100 || r.Want > 599 {
+		return fmt.Errorf("want: the expected HTTP status (100..599), got %d", r.Want)
+	}
+	return nil
+}
+
 func (f *File) validateStep(i int) error {
 	p := f.pos
 	s := &f.Timeline[i]
@@ -582,10 +603,11 @@ func (f *File) validateStep(i int) error {
 	add(s.Wait != nil, "wait")
 	add(s.Spawn != nil, "spawn")
 	add(s.StopServer != nil, "stop_server")
+	add(s.Request != nil, "request")
 	add(s.Note != "", "note")
 	switch len(actions) {
 	case 0:
-		return p.errorf(at, "step %d: no action (want one of do, trigger, poll, kill, hold, release, fault, clear, wait, spawn, stop_server, note)", i+1)
+		return p.errorf(at, "step %d: no action (want one of do, trigger, poll, kill, hold, release, fault, clear, wait, spawn, stop_server, request, note)", i+1)
 	case 1:
 	default:
 		return p.errorf(at, "step %d: one action per step, found %s", i+1, strings.Join(actions, " and "))
@@ -597,8 +619,22 @@ func (f *File) validateStep(i int) error {
 	if cylcOnly && f.System.Cylc == nil {
 		return p.errorf(at, "step %d: %s is a Cylc action but the system under test is not cylc", i+1, actions[0])
 	}
-	if (s.Spawn != nil || s.StopServer != nil) && f.System.Hub == nil {
+	if (s.Spawn != nil || s.StopServer != nil || s.Request != nil) && f.System.Hub == nil {
 		return p.errorf(at, "step %d: %s is a hub action but the system under test is not hub", i+1, actions[0])
+	}
+	if f.System.Hub != nil {
+		for _, list := range [][]string{s.Spawn, s.StopServer} {
+			for _, u := range list {
+				if !slices.Contains(f.System.Hub.Users, u) {
+					return p.errorf(append(at, actions[0]), "step %d: %q is not one of the hub users %v", i+1, u, f.System.Hub.Users)
+				}
+			}
+		}
+	}
+	for j, r := range s.Request {
+		if err := validateRequest(r, f.System.Hub.Users); err != nil {
+			return p.errorf(append(at, "request", j), "step %d: request %d: %v", i+1, j+1, err)
+		}
 	}
 	for _, list := range [][]string{s.Trigger, s.Poll, s.Kill, s.Hold, s.Release} {
 		for _, t := range list {

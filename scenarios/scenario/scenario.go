@@ -267,8 +267,25 @@ type Step struct {
 	// Spawn and StopServer are hub actions on users' servers.
 	Spawn      []string `yaml:"spawn"`
 	StopServer []string `yaml:"stop_server"`
+	// Request makes hub requests with users' own tokens and records each
+	// answer as a hub.request event (for authorization matrices).
+	Request []Request `yaml:"request"`
 	// Note writes a line into the history (for the transcript).
 	Note string `yaml:"note"`
+}
+
+// Request is one request a hub user makes with a token of their own:
+// either to the hub API (API: "METHOD /path" under /hub/api) or through
+// the proxy to a user's server (Server and Path, a GET). Want is the status
+// the scenario expects; the hub.request event records it with the status
+// seen and ok, and expectations judge (the step itself does not fail).
+type Request struct {
+	As     string `yaml:"as"`
+	API    string `yaml:"api"`
+	Server string `yaml:"server"`
+	Path   string `yaml:"path"`
+	Want   int    `yaml:"want"`
+	Note   string `yaml:"note"`
 }
 
 // FaultStep is a fault rule bound for a host.
