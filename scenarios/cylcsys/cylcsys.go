@@ -412,3 +412,31 @@ func (s *System) Stop(ctx context.Context) error {
 	}
 	return nil
 }
+
+// LocateInstall locates the Cylc under test (WithExecutable, else
+// $JOBSIM_CYLC, else the wrapper of scripts/setup-cylc.sh) and describes it
+// for backends (runner.WithCylcInstall): the executable, plus the overlay
+// directory when it is the self-contained layout setup-cylc.sh builds
+// (bin/cylc, lib/, and its .complete stamp), which job hosts copy so that
+// the library lies on the host. A missing cylc is a *runner.SkipError.
+func LocateInstall(ctx context.Context, opts ...Option) (*runner.CylcInstall, error) {
+	o := options{logger: slog.Default()}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	c, err := locate(ctx, o, runner.Env{})
+	if err != nil {
+		return nil, err
+	}
+	in := &runner.CylcInstall{Executable: c.Path()}
+	bin := c.BinDir()
+	if filepath.Base(bin) == "bin" {
+		dir := filepath.Dir(bin)
+		_, errLib := os.Stat(filepath.Join(dir, "lib"))
+		_, errStamp := os.Stat(filepath.Join(dir, ".complete"))
+		if errLib == nil && errStamp == nil {
+			in.Overlay = dir
+		}
+	}
+	return in, nil
+}
