@@ -1,0 +1,157 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+
+	"github.com/onsi/ginkgo/v2/types"
+	"github.com/spf13/cobra"
+
+	"github.com/jobsim/jobsim/scenarios/inprocess"
+	"github.com/jobsim/jobsim/scenarios/runner"
+	"github.com/jobsim/jobsim/scenarios/scenario"
+)
+
+func init() { registerCommand(newRunCommand) }
+
+func newRunCommand() *cobra.Command {
+	var (
+		artifacts   string
+		junit       string
+		parallel    int
+		labelFilter string
+		backend     string
+		output      string
+	)
+	cmd := &cobra.Command{
+		Use:   "run FILE|DIR...",
+		Short: "Run scenario files against real Cylc or JupyterHub on fake job hosts",
+		Long: `Run scenario files (docs/scenarios.md): bring up their fake hosts, start the
+system under test, play the timeline (faults, reloads, triggers, waits) and
+judge the expectations over the recorded history.
+
+A gate passes when the system behaves; a reproducer passes when the bug it
+names shows on the releases it affects (on others it runs as a gate).
+Every scenario leaves <artifacts>/<name>/ with events.jsonl, the scheduler
+or hub log, job logs, the generated configs and transcript.md.
+
+The exit status is 0 when every scenario passed or was skipped, 1 when any
+failed or errored, 2 when a file is malformed (nothing is started then).`,
+		Example: `  # Every gate scenario, JUnit for CI
+  jobsim run --label-filter gate --junit out/junit.xml fixtures/scenarios
+
+  # One incident, its transcript afterwards
+  jobsim run fixtures/scenarios/cylc/unlistable-lib.yaml
+  less out/scenarios/unlistable-lib/transcript.md
+
+  # The Cylc under test is any cylc executable
+  JOBSIM_CYLC=~/venvs/cylc-8.2/bin/cylc jobsim run fixtures/scenarios/cylc`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			files, err := scenario.LoadAll(args...)
+			if err != nil {
+				return exitError{code: 2, err: err}
+			}
+			if labelFilter != "" {
+				filter, err := types.ParseLabelFilter(labelFilter)
+				if err != nil {
+					return exitError{code: 2, err: fmt.Errorf("--label-filter: %w", err)}
+				}
+				var kept []*scenario.File
+				for _, f := range files {
+					if filter(f.Labels) {
+						kept = append(kept, f)
+					}
+				}
+				files = kept
+			}
+			if len(files) == 0 {
+				return exitError{code: 2, err: fmt.Errorf("no scenario selected from %v (label filter %q)", args, labelFilter)}
+			}
+			if output != "table" && output != "json" {
+				return exitError{code: 2, err: fmt.Errorf("--output %q: want table or json", output)}
+			}
+			opts, err := runnerOptions(cmd, backend)
+			if err != nil {
+				return err
+			}
+			opts = append(opts, runner.WithArtifacts(artifacts), runner.WithParallel(parallel), runner.WithProgress(cmd.ErrOrStderr()))
+			r, err := runner.New(opts...)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "running %d scenarios (%d at a time) on %s; artifacts in %s\n", len(files), parallel, backend, artifacts)
+			reps := r.RunAll(cmd.Context(), files)
+			out := cmd.OutOrStdout()
+			if output == "json" {
+				err = runner.WriteJSON(out, reps)
+			} else {
+				err = runner.WriteSummary(out, reps)
+			}
+			if err != nil {
+				return err
+			}
+			if junit != "" {
+				if err := os.MkdirAll(filepath.Dir(junit), 0o755); err != nil {
+					return err
+				}
+				f, err := os.Create(junit)
+				if err != nil {
+					return err
+				}
+				if err := runner.WriteJUnit(f, "jobsim", reps); err != nil {
+					f.Close()
+					return err
+				}
+				if err := f.Close(); err != nil {
+					return err
+				}
+			}
+			for _, rep := range reps {
+				if rep.Verdict == runner.Fail || rep.Verdict == runner.Error {
+					return exitError{code: 1, err: fmt.Errorf("not every scenario passed (see %s)", artifacts)}
+				}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&artifacts, "artifacts", filepath.Join("out", "scenarios"), "folder for one artifacts subfolder per scenario")
+	f.StringVar(&junit, "junit", "", "also write a JUnit XML report to this file")
+	f.IntVarP(&parallel, "parallel", "p", max(1, runtime.NumCPU()/2), "scenarios to run at once (they share nothing)")
+	f.StringVar(&labelFilter, "label-filter", "", "run only scenarios whose labels match (Ginkgo syntax: 'gate && cylc', '!slow')")
+	f.StringVar(&backend, "backend", "inprocess", "where fake hosts run: inprocess or containers")
+	f.StringVarP(&output, "output", "o", "table", "summary format: table or json")
+	return cmd
+}
+
+// runnerOptions builds the backend and the systems under test.
+func runnerOptions(cmd *cobra.Command, backend string) ([]runner.Option, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	var opts []runner.Option
+	switch backend {
+	case "inprocess":
+		opts = append(opts, runner.WithBackend(inprocess.New(inprocess.WithJobsimBinary(self))))
+	default:
+		return nil, exitError{code: 2, err: fmt.Errorf("--backend %q: want inprocess (containers: see jobsim up)", backend)}
+	}
+	sys, err := systemOptions(cmd.Context(), self)
+	if err != nil {
+		return nil, err
+	}
+	return append(opts, sys...), nil
+}
+
+// exitError carries the process exit status of a failed command.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e exitError) Error() string { return e.err.Error() }
+func (e exitError) Unwrap() error { return e.err }

@@ -1,0 +1,277 @@
+package sim_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/jobsim/jobsim/sim"
+	"github.com/jobsim/jobsim/sim/control"
+	"github.com/jobsim/jobsim/sim/fault"
+	"github.com/jobsim/jobsim/sim/fsys/fusefs"
+)
+
+// jobsimBin is the jobsim binary built once for the tests: real hosts put
+// it on PATH as qsub, qstat, ...
+var jobsimBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "jobsim-simtest-")
+	if err != nil {
+		panic(err)
+	}
+	jobsimBin = filepath.Join(dir, "jobsim")
+	build := exec.Command("go", "build", "-o", jobsimBin, "github.com/jobsim/jobsim/cmd/jobsim")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building jobsim for the real-host tests:", err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func ctxFor(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func newHost(t *testing.T, opts ...sim.Option) *sim.Host {
+	t.Helper()
+	ctx := ctxFor(t, 30*time.Second)
+	h, err := sim.NewHost(ctx, append([]sim.Option{sim.WithUsers("alice"), sim.WithJobsimBinary(jobsimBin)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := h.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	return h
+}
+
+// goSSH runs cmd on the host as alice with the Go ssh client.
+func goSSH(t *testing.T, h *sim.Host, cmd string) (string, string, int) {
+	t.Helper()
+	signer, err := h.Signer("alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := gossh.Dial("tcp", h.SSHAddr(), &gossh.ClientConfig{User: "alice", Auth: []gossh.AuthMethod{gossh.PublicKeys(signer)}, HostKeyCallback: gossh.FixedHostKey(h.HostKey()), Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	s, err := c.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var out, errb bytes.Buffer
+	s.Stdout, s.Stderr = &out, &errb
+	code := 0
+	if err := s.Run(cmd); err != nil {
+		ee, ok := err.(*gossh.ExitError)
+		if !ok {
+			t.Fatalf("ssh %q: %v", cmd, err)
+		}
+		code = ee.ExitStatus()
+	}
+	return out.String(), errb.String(), code
+}
+
+// sshConfig writes an OpenSSH client config for alice at alias fakehpc.
+func sshConfig(t *testing.T, h *sim.Host) string {
+	t.Helper()
+	block, err := h.SSHConfig("fakehpc", "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "ssh_config")
+	if err := os.WriteFile(p, []byte(block), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func realSSH(t *testing.T, cfg string, args ...string) (string, string, int) {
+	t.Helper()
+	if _, err := exec.LookPath("ssh"); err != nil {
+		t.Skip("the OpenSSH client is not installed (make setup installs openssh-client)")
+	}
+	ctx := ctxFor(t, 60*time.Second)
+	cmd := exec.CommandContext(ctx, "ssh", append([]string{"-F", cfg, "-o", "BatchMode=yes"}, args...)...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return out.String(), errb.String(), code
+}
+
+func TestVirtualHostRunsPBSJobsOverSSH(t *testing.T) {
+	h := newHost(t, sim.WithPBS())
+	out, errs, code := goSSH(t, h, `echo 'echo hello from $PBS_JOBID' | qsub -N greet`)
+	if code != 0 || !strings.HasSuffix(strings.TrimSpace(out), ".fakehpc") {
+		t.Fatalf("qsub: %q %q exit %d", out, errs, code)
+	}
+	id := strings.TrimSpace(out)
+	ctx := ctxFor(t, 20*time.Second)
+	for {
+		jobs, err := h.Client().PBSJobs(ctx, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(jobs) == 1 && jobs[0].State == 'F' || len(jobs) == 0 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	seq, _, _ := strings.Cut(id, ".")
+	out, errs, code = goSSH(t, h, "cat greet.o"+seq)
+	if code != 0 || strings.TrimSpace(out) != "hello from "+id {
+		t.Fatalf("job output: %q %q exit %d", out, errs, code)
+	}
+	health, err := h.Client().Health(ctx)
+	if err != nil || !health.OK || !health.Checks["ssh"].OK || !health.Checks["pbs"].OK {
+		t.Fatalf("health %+v %v", health, err)
+	}
+}
+
+// The site incident on a virtual host: the library directory cannot be
+// listed, its files still open; clearing the rule restores it.
+func TestVirtualHostUnlistableDirectory(t *testing.T) {
+	h := newHost(t)
+	if _, _, code := goSSH(t, h, "mkdir -p /opt/lib/pkg && echo x > /opt/lib/pkg/mod.py"); code != 0 {
+		t.Fatal("setup failed")
+	}
+	r, err := h.Faults().Add(fault.Rule{Layer: fault.FS, Ops: []string{"readdir"}, Path: "/opt/lib/pkg", Effect: fault.Effect{Kind: fault.Errno, Errno: "EIO"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, errs, code := goSSH(t, h, "ls /opt/lib/pkg")
+	if code != 2 || !strings.Contains(errs, "reading directory") || !strings.Contains(errs, "Input/output error") {
+		t.Fatalf("ls of the unlistable dir: %q exit %d", errs, code)
+	}
+	if out, _, code := goSSH(t, h, "cat /opt/lib/pkg/mod.py"); code != 0 || out != "x\n" {
+		t.Fatalf("cat of a file inside: %q exit %d", out, code)
+	}
+	h.Faults().Remove(r.ID)
+	if out, _, code := goSSH(t, h, "ls /opt/lib/pkg"); code != 0 || out != "mod.py\n" {
+		t.Fatalf("ls after clearing: %q exit %d", out, code)
+	}
+}
+
+func TestRealHostWithOpenSSHClientPBSAndRsync(t *testing.T) {
+	h := newHost(t, sim.WithExecutor(sim.Real), sim.WithPBS())
+	cfg := sshConfig(t, h)
+	out, errs, code := realSSH(t, cfg, "fakehpc", `echo 'echo "$PBS_JOBNAME ran in $PWD"' | qsub -N real; qstat`)
+	if code != 0 || !strings.Contains(out, ".fakehpc") {
+		t.Fatalf("qsub over ssh: %q %q exit %d", out, errs, code)
+	}
+	id := strings.Fields(out)[0]
+	ctx := ctxFor(t, 30*time.Second)
+	for {
+		res, err := h.RunPBS(ctx, "alice", "qstat", id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.ExitCode != 0 { // gone from the server: finished
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	seq, _, _ := strings.Cut(id, ".")
+	out, _, code = realSSH(t, cfg, "fakehpc", "cat real.o"+seq)
+	home := h.ProcessPath("/home/alice")
+	if code != 0 || strings.TrimSpace(out) != "real ran in "+home {
+		t.Fatalf("job output %q (want it to have run in %s)", out, home)
+	}
+
+	if _, err := exec.LookPath("rsync"); err != nil {
+		t.Skip("rsync is not installed (make setup installs it)")
+	}
+	src := t.TempDir()
+	os.MkdirAll(filepath.Join(src, "wf", "bin"), 0o755)
+	os.WriteFile(filepath.Join(src, "wf", "bin", "run"), []byte("#!/bin/sh\necho hi\n"), 0o755)
+	if _, errs, code := realSSH(t, cfg, "fakehpc", "mkdir -p cylc-run"); code != 0 {
+		t.Fatalf("mkdir: %s", errs)
+	}
+	rs := exec.CommandContext(ctx, "rsync", "-a", "--rsh=ssh -F "+cfg, filepath.Join(src, "wf")+"/", "fakehpc:cylc-run/wf/")
+	if b, err := rs.CombinedOutput(); err != nil {
+		t.Fatalf("rsync: %v\n%s", err, b)
+	}
+	if out, _, code := realSSH(t, cfg, "fakehpc", "cylc-run/wf/bin/run"); code != 0 || out != "hi\n" {
+		t.Fatalf("the rsynced script: %q exit %d", out, code)
+	}
+}
+
+// The site incident on a real host: through the FUSE fault layer, real ls
+// fails, real cat works, and a Python import from the directory fails as on
+// a real machine, until the rule is cleared.
+func TestRealHostUnlistableLibraryThroughFUSE(t *testing.T) {
+	if err := fusefs.Available(); err != nil {
+		t.Skipf("FUSE is not available here (%v): make setup installs fuse3; the test needs root and /dev/fuse", err)
+	}
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Skip("python3 is not installed")
+	}
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "opt/lib/py"), 0o755)
+	os.WriteFile(filepath.Join(root, "opt/lib/py/jobmod.py"), []byte("X = 42\n"), 0o644)
+	h := newHost(t, sim.WithExecutor(sim.Real), sim.WithRoot(root), sim.WithFaultMounts("/opt/lib"))
+	lib := h.ProcessPath("/opt/lib/py")
+	ctx := ctxFor(t, 30*time.Second)
+	if _, err := h.Client().AddFault(ctx, fault.Rule{ID: "unlistable", Layer: fault.FS, Ops: []string{"readdir"}, Path: "/opt/lib/py", Effect: fault.Effect{Kind: fault.Errno, Errno: "EIO"}}); err != nil {
+		t.Fatal(err)
+	}
+	_, errs, code := goSSH(t, h, "ls "+lib)
+	if code != 2 || !strings.Contains(errs, "Input/output error") {
+		t.Fatalf("ls: %q exit %d", errs, code)
+	}
+	if out, _, code := goSSH(t, h, "cat "+lib+"/jobmod.py"); code != 0 || out != "X = 42\n" {
+		t.Fatalf("cat: %q exit %d", out, code)
+	}
+	_, errs, code = goSSH(t, h, "PYTHONPATH="+lib+" python3 -c 'import jobmod'")
+	if code == 0 || !strings.Contains(errs, "Errno 5") {
+		t.Fatalf("python import from the unlistable directory: %q exit %d", errs, code)
+	}
+	if err := h.Client().RemoveFault(ctx, "unlistable"); err != nil {
+		t.Fatal(err)
+	}
+	if out, errs, code := goSSH(t, h, "PYTHONPATH="+lib+" python3 -c 'import jobmod; print(jobmod.X)'"); code != 0 || out != "42\n" {
+		t.Fatalf("import after clearing: %q %q exit %d", out, errs, code)
+	}
+	evs, _ := h.Client().Events(ctx, 0)
+	var fired bool
+	for _, e := range evs {
+		fired = fired || e.Kind == "fault.activation"
+	}
+	if !fired {
+		t.Fatal("no fault activation was recorded")
+	}
+}
+
+func TestControlAPINeedsTheToken(t *testing.T) {
+	h := newHost(t)
+	ctx := ctxFor(t, 10*time.Second)
+	if _, err := control.NewClient(h.ControlURL(), "not-the-token").Faults(ctx); err == nil || !strings.Contains(err.Error(), "401") {
+		t.Fatalf("a wrong token got %v", err)
+	}
+}

@@ -1,0 +1,43 @@
+package sim
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	gossh "golang.org/x/crypto/ssh"
+)
+
+// userKey is the key pair the harness holds for one host user: its public
+// half is authorized on the host, its private half is written to a file an
+// OpenSSH client can use with -i / IdentityFile.
+type userKey struct {
+	signer gossh.Signer
+	file   string
+}
+
+func newUserKey(dir, user string) (userKey, error) {
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return userKey{}, fmt.Errorf("key for %s: %w", user, err)
+	}
+	signer, err := gossh.NewSignerFromKey(priv)
+	if err != nil {
+		return userKey{}, fmt.Errorf("key for %s: %w", user, err)
+	}
+	block, err := gossh.MarshalPrivateKey(priv, "jobsim "+user)
+	if err != nil {
+		return userKey{}, fmt.Errorf("key for %s: %w", user, err)
+	}
+	file := filepath.Join(dir, "id_ed25519_"+user)
+	if err := os.WriteFile(file, pem.EncodeToMemory(block), 0o600); err != nil {
+		return userKey{}, fmt.Errorf("key for %s: %w", user, err)
+	}
+	if err := os.WriteFile(file+".pub", gossh.MarshalAuthorizedKey(signer.PublicKey()), 0o644); err != nil {
+		return userKey{}, fmt.Errorf("key for %s: %w", user, err)
+	}
+	return userKey{signer: signer, file: file}, nil
+}

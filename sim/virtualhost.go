@@ -1,0 +1,105 @@
+package sim
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jobsim/jobsim/fakepbs"
+	"github.com/jobsim/jobsim/fakepbs/cli"
+	"github.com/jobsim/jobsim/sim/executor"
+	"github.com/jobsim/jobsim/sim/executor/virtual"
+	"github.com/jobsim/jobsim/sim/fsys"
+)
+
+// startVirtual builds a host whose filesystem is in memory and whose
+// commands run in the embedded shell; the PBS commands are builtins calling
+// the front end in-process.
+func (h *Host) startVirtual(ctx context.Context) error {
+	var opts []fsys.MemHostOption
+	users := map[string]virtual.User{}
+	for i, u := range h.cfg.users {
+		hu := fsys.HostUser{Name: u, UID: 1000 + i, GID: 1000 + i, Home: "/home/" + u, Shell: "/bin/bash"}
+		opts = append(opts, fsys.MemUser(hu))
+		users[u] = virtual.User{Name: u, UID: hu.UID, GID: hu.GID, Home: hu.Home, Shell: hu.Shell}
+	}
+	mem, err := fsys.NewMemHost(append(opts, fsys.MemHostname(h.name))...)
+	if err != nil {
+		return fmt.Errorf("filesystem: %w", err)
+	}
+	h.fs = fsys.WithFaults(mem, h.faults)
+	vopts := []virtual.Option{
+		virtual.WithFS(h.fs), virtual.WithClock(h.clock), virtual.WithHostname(h.name), virtual.WithLogger(h.cfg.logger),
+		virtual.WithUsers(func(name string) (virtual.User, error) {
+			u, ok := users[name]
+			if !ok {
+				return virtual.User{}, fmt.Errorf("no user %q on %s", name, h.name)
+			}
+			return u, nil
+		}),
+	}
+	if h.cfg.pbs {
+		for _, name := range cli.Commands {
+			vopts = append(vopts, virtual.WithBuiltin(name, h.pbsBuiltin))
+		}
+	}
+	ve := virtual.New(vopts...)
+	h.exec = ve
+	h.closers = append(h.closers, ve.Close)
+	return h.startPBS(ctx, func(user string) string { return users[user].Home })
+}
+
+// pbsBuiltin runs a PBS command of a virtual host in-process.
+func (h *Host) pbsBuiltin(ctx context.Context, c *virtual.Call) int {
+	res := cli.Run(ctx, h.pbs, cli.Invocation{
+		Command: c.Args[0], Args: c.Args[1:], Stdin: c.Stdin, Env: c.Environ(), Cwd: c.Dir,
+		User: c.User.Name, Host: h.name, FS: h.fs,
+	}, h.cliOptions()...)
+	_, _ = c.Stdout.Write(res.Stdout)
+	_, _ = c.Stderr.Write(res.Stderr)
+	return res.ExitCode
+}
+
+func (h *Host) cliOptions() []cli.Option {
+	return []cli.Option{cli.WithFaults(h.faults), cli.WithRecorder(h.rec), cli.WithNow(h.clock.Now), cli.WithLogger(h.cfg.logger)}
+}
+
+// startPBS starts the PBS server when asked for, running jobs on the host's
+// executor and writing output through the host filesystem.
+func (h *Host) startPBS(ctx context.Context, home func(string) string) error {
+	if !h.cfg.pbs {
+		return nil
+	}
+	opts := append([]fakepbs.Option{
+		fakepbs.WithName(h.name), fakepbs.WithHost(h.name), fakepbs.WithClock(h.clock),
+		fakepbs.WithExecutor(executor.ForPBS(h.jobExecutor())), fakepbs.WithFS(h.pbsFS()), fakepbs.WithFaults(h.faults),
+		fakepbs.WithRecorder(h.rec), fakepbs.WithLogger(h.cfg.logger), fakepbs.WithHomeDirs(home),
+	}, h.cfg.pbsOpts...)
+	srv, err := fakepbs.NewServer(ctx, opts...)
+	if err != nil {
+		return fmt.Errorf("PBS server: %w", err)
+	}
+	h.pbs = srv
+	h.closers = append(h.closers, srv.Close)
+	return nil
+}
+
+func (h *Host) jobExecutor() executor.Executor {
+	if h.jobExec != nil {
+		return h.jobExec
+	}
+	return h.exec
+}
+
+// RunPBS runs a PBS command as user the way the host's own shells reach the
+// server (in-process on virtual hosts, through the server socket on real
+// ones) and returns what it printed.
+func (h *Host) RunPBS(ctx context.Context, user, command string, args ...string) (cli.Result, error) {
+	if h.pbs == nil {
+		return cli.Result{}, fmt.Errorf("host %s runs no PBS server", h.name)
+	}
+	inv := cli.Invocation{Command: command, Args: args, User: user, Host: h.name, Cwd: "/home/" + user, FS: h.fs}
+	if h.root != "" {
+		return h.callPBS(ctx, inv)
+	}
+	return cli.Run(ctx, h.pbs, inv, h.cliOptions()...), nil
+}
