@@ -1,0 +1,103 @@
+// Package suite is the Ginkgo suite over the scenario files in
+// fixtures/scenarios: one spec per file, labelled with the file's labels
+// (gate, cylc, hub, fault:fs, ...), so that
+//
+//	go test ./scenarios/suite -ginkgo.label-filter='gate && cylc' -ginkgo.junit-report=out/junit.xml
+//
+// runs exactly what `jobsim run --label-filter 'gate && cylc'` would, with
+// Ginkgo's reporting. Each spec runs its scenario through the runner on the
+// in-process backend and fails with the scenario's verdict and reasons;
+// artifacts go to $JOBSIM_ARTIFACTS (default out/suite).
+package suite
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/jobsim/jobsim/scenarios/cylcsys"
+	"github.com/jobsim/jobsim/scenarios/hubsys"
+	"github.com/jobsim/jobsim/scenarios/inprocess"
+	"github.com/jobsim/jobsim/scenarios/runner"
+	"github.com/jobsim/jobsim/scenarios/scenario"
+)
+
+// The scenario files are loaded while the spec tree is built, so a
+// malformed file fails the suite before anything starts.
+var (
+	repoRoot       = findRepoRoot()
+	files, loadErr = scenario.LoadAll(filepath.Join(repoRoot, "fixtures", "scenarios"))
+)
+
+func findRepoRoot() string {
+	dir, _ := os.Getwd()
+	for d := dir; d != "/"; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return d
+		}
+	}
+	return dir
+}
+
+func TestScenarios(t *testing.T) {
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "jobsim scenarios")
+}
+
+var run *runner.Runner
+
+var _ = SynchronizedBeforeSuite(func() []byte { return nil }, func([]byte) {
+	Expect(loadErr).NotTo(HaveOccurred(), "malformed scenario files")
+	bin := filepath.Join(GinkgoT().TempDir(), "jobsim")
+	build := exec.Command("go", "build", "-o", bin, "github.com/jobsim/jobsim/cmd/jobsim")
+	build.Dir = repoRoot
+	out, err := build.CombinedOutput()
+	Expect(err).NotTo(HaveOccurred(), "building jobsim: %s", out)
+
+	artifacts := os.Getenv("JOBSIM_ARTIFACTS")
+	if artifacts == "" {
+		artifacts = filepath.Join(repoRoot, "out", "suite")
+	}
+	opts := []runner.Option{
+		runner.WithBackend(inprocess.New(inprocess.WithJobsimBinary(bin))),
+		runner.WithSystem("cylc", cylcsys.Factory()),
+		runner.WithSystem("hub", hubsys.Factory(hubsys.WithJobsim(bin))),
+		runner.WithArtifacts(artifacts),
+		runner.WithProgress(GinkgoWriter),
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if in, err := cylcsys.LocateInstall(ctx); err == nil {
+		opts = append(opts, runner.WithCylcInstall(in))
+	}
+	run, err = runner.New(opts...)
+	Expect(err).NotTo(HaveOccurred())
+})
+
+var _ = Describe("scenario", func() {
+	for _, f := range files {
+		It(f.Name, Label(f.Labels...), func(ctx SpecContext) {
+			rep := run.Run(ctx, f)
+			var detail strings.Builder
+			for _, r := range rep.Results {
+				fmt.Fprintf(&detail, "  %-5v %s: %s\n", r.OK, r.ID, r.Detail)
+			}
+			AddReportEntry("verdict", fmt.Sprintf("%s as %s on %s in %s; artifacts %s\n%s", rep.Verdict, rep.JudgedAs, rep.Version, rep.Duration.Round(time.Second), rep.Dir, detail.String()))
+			switch rep.Verdict {
+			case runner.Skip:
+				Skip(rep.Reason)
+			case runner.Pass:
+			default:
+				Fail(fmt.Sprintf("%s: %s\n%sartifacts: %s", rep.Verdict, rep.Reason, detail.String(), rep.Dir))
+			}
+		}, SpecTimeout(f.Timeout.D()+5*time.Minute))
+	}
+})
