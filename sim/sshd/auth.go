@@ -46,6 +46,13 @@ type trackedConn struct {
 	once sync.Once
 }
 
+// Read re-arms TCP quick ACKs after each read (see quickAck).
+func (c *trackedConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	quickAck(c.Conn)
+	return n, err
+}
+
 func (c *trackedConn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(func() {

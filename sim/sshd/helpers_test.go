@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -33,6 +34,7 @@ type bashExec struct{ home string }
 
 type bashProc struct {
 	cmd     *exec.Cmd
+	mu      sync.Mutex // guards ptmx against Resize racing the Close in Wait
 	ptmx    *os.File
 	outDone chan struct{}
 	stop    func() bool
@@ -84,6 +86,8 @@ func (b bashExec) Start(ctx context.Context, c executor.Command) (executor.Proce
 func (p *bashProc) Signal(sig syscall.Signal) error { return syscall.Kill(-p.cmd.Process.Pid, sig) }
 
 func (p *bashProc) Resize(w executor.Window) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	if p.ptmx == nil {
 		return nil
 	}
@@ -93,9 +97,12 @@ func (p *bashProc) Resize(w executor.Window) error {
 func (p *bashProc) Wait() executor.Status {
 	err := p.cmd.Wait()
 	p.stop()
-	if p.ptmx != nil {
+	if p.outDone != nil {
 		<-p.outDone
+		p.mu.Lock()
 		p.ptmx.Close()
+		p.ptmx = nil
+		p.mu.Unlock()
 	}
 	var ee *exec.ExitError
 	if err != nil && !errors.As(err, &ee) {
@@ -112,7 +119,7 @@ func (p *bashProc) Wait() executor.Status {
 // served over sftp, a fault set, an event log, and an ssh_config for the
 // real OpenSSH client.
 type testHost struct {
-	t      *testing.T
+	t      testing.TB
 	srv    *Server
 	root   string // host root on the real disk
 	home   string // alice's home on the real disk (/home/alice in the host)
@@ -158,7 +165,7 @@ func newKey(t testing.TB, path string) gossh.PublicKey {
 	return sp
 }
 
-func newTestHost(t *testing.T, opts ...Option) *testHost {
+func newTestHost(t testing.TB, opts ...Option) *testHost {
 	t.Helper()
 	needOpenSSH(t)
 	log := events.NewLog()

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pkg/sftp"
+
 	"github.com/jobsim/jobsim/sim/events"
 )
 
@@ -233,4 +235,60 @@ func TestSFTPRefusedWithoutFS(t *testing.T) {
 	if r.code == 0 || !strings.Contains(r.stderr, "subsystem request failed") {
 		t.Errorf("sftp without a filesystem: %v", r)
 	}
+}
+
+// TestSFTPGoClient covers what sftp's batch commands do not show:
+// Readlink, Lstat against Stat, Setstat (times, size), RealPath.
+func TestSFTPGoClient(t *testing.T) {
+	h := newTestHost(t)
+	os.WriteFile(filepath.Join(h.home, "file"), []byte("0123456789"), 0o644)
+	os.Symlink("file", filepath.Join(h.home, "ln"))
+	c, err := sftp.NewClient(h.goClient(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if wd, err := c.Getwd(); err != nil || wd != "/home/alice" {
+		t.Errorf("Getwd (realpath .): %q %v", wd, err)
+	}
+	if p, err := c.RealPath("../../home/./alice/ln"); err != nil || p != "/home/alice/file" {
+		t.Errorf("RealPath through a link: %q %v", p, err)
+	}
+	if tgt, err := c.ReadLink("ln"); err != nil || tgt != "file" {
+		t.Errorf("ReadLink: %q %v", tgt, err)
+	}
+	if fi, err := c.Lstat("ln"); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("Lstat of a link: %v %v", fi, err)
+	}
+	if fi, err := c.Stat("ln"); err != nil || !fi.Mode().IsRegular() || fi.Size() != 10 {
+		t.Errorf("Stat through a link: %v %v", fi, err)
+	}
+	mtime := time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)
+	if err := c.Truncate("file", 4); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Chtimes("file", mtime, mtime); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(filepath.Join(h.home, "file"))
+	if err != nil || !fi.ModTime().Equal(mtime) || fi.Size() != 4 {
+		t.Errorf("after Chtimes and Truncate: %v %v", fi, err)
+	}
+	if err := c.Remove("/home"); err == nil {
+		t.Error("Remove of a non-empty directory succeeded")
+	}
+	if err := c.Link("file", "hard"); err == nil {
+		t.Error("hard links are not supported, yet Link succeeded")
+	}
+	// Read and write on one handle (OpenFile with O_RDWR).
+	f, err := c.OpenFile("rw", os.O_RDWR|os.O_CREATE)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write([]byte("hello"))
+	buf := make([]byte, 5)
+	if _, err := f.ReadAt(buf, 0); err != nil || string(buf) != "hello" {
+		t.Errorf("read back on the same handle: %q %v", buf, err)
+	}
+	f.Close()
 }

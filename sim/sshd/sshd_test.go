@@ -2,9 +2,11 @@ package sshd
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -531,5 +533,63 @@ func TestHostKey(t *testing.T) {
 	}
 	for _, s := range []*Server{a, b, c} {
 		s.Close()
+	}
+}
+
+func TestShellWithoutPTY(t *testing.T) {
+	h := newTestHost(t)
+	ctx := testCtx(t, 30*time.Second)
+	r := h.run(ctx, strings.NewReader("echo from-stdin-shell\ntest -t 0 || echo no-tty\n"), "ssh", "-T", "fakehpc")
+	if r.code != 0 || r.stdout != "from-stdin-shell\nno-tty\n" {
+		t.Errorf("ssh -T shell: %v", r)
+	}
+}
+
+func TestServeAndListenAndServe(t *testing.T) {
+	needOpenSSH(t)
+	h := newTestHost(t)
+	ctx, cancel := context.WithCancel(testCtx(t, 30*time.Second))
+	defer cancel()
+	srv, err := New(WithAuthorizedKey("alice", mustPub(t, h.key)), WithExecutor(bashExec{home: h.home}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if srv.Addr() != "" || srv.Port() != 0 {
+		t.Errorf("address before listening: %q", srv.Addr())
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ctx, ln) }()
+	waitFor(ctx, t, "Serve to register its listener", func() bool { return srv.Addr() != "" })
+	h.srv = srv
+	h.writeConfig(h.key)
+	if r := h.ssh(ctx, "echo served"); r.stdout != "served\n" {
+		t.Errorf("through Serve: %v", r)
+	}
+	cancel() // ending Serve's context closes the server
+	if err := <-served; !errors.Is(err, ErrServerClosed) {
+		t.Errorf("Serve returned %v", err)
+	}
+	if _, err := net.Dial("tcp", srv.Addr()); err == nil {
+		t.Error("the listener is still open")
+	}
+	srv.Close()
+
+	srv2, err := New(WithAddr("127.0.0.1:0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx2, cancel2 := context.WithCancel(testCtx(t, 30*time.Second))
+	go func() { served <- srv2.ListenAndServe(ctx2) }()
+	waitFor(ctx2, t, "ListenAndServe to listen", func() bool { return srv2.Port() != 0 })
+	cancel2()
+	if err := <-served; !errors.Is(err, ErrServerClosed) {
+		t.Errorf("ListenAndServe returned %v", err)
+	}
+	if err := srv2.Serve(context.Background(), ln); !errors.Is(err, ErrServerClosed) {
+		t.Errorf("Serve after Close: %v", err)
 	}
 }

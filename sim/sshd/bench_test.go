@@ -1,0 +1,250 @@
+package sshd
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	gossh "golang.org/x/crypto/ssh"
+)
+
+// The benchmarks compare this server with a real OpenSSH sshd started on
+// loopback in the same run, both driven by the real OpenSSH client:
+//
+//	go test ./sim/sshd -run '^$' -bench . -benchtime 50x
+//
+// Each reports jobsim-ms/op, sshd-ms/op and their ratio (or MB/s for sftp).
+
+const sshdPath = "/usr/sbin/sshd"
+
+// benchEnv is our server (host "fakehpc") and a real sshd (host
+// "realsshd") for the same client key, in one ssh_config.
+type benchEnv struct {
+	*testHost
+	realDir string // a scratch directory for the real sshd's side
+}
+
+func newBenchEnv(b *testing.B) *benchEnv {
+	b.Helper()
+	if _, err := os.Stat(sshdPath); err != nil {
+		b.Skipf("%s is missing: the comparison needs a real OpenSSH server (apt-get install openssh-server)", sshdPath)
+	}
+	h := newTestHost(b)
+	e := &benchEnv{testHost: h, realDir: b.TempDir()}
+	port := startOpenSSHD(b, filepath.Join(h.dir, "sshd"), mustPub(b, h.key))
+	me, err := user.Current()
+	if err != nil {
+		b.Fatal(err)
+	}
+	hostPub, err := os.ReadFile(filepath.Join(h.dir, "sshd", "host_key.pub"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	kh := filepath.Join(h.dir, "known_hosts")
+	f, err := os.OpenFile(kh, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	fmt.Fprintf(f, "[127.0.0.1]:%d %s", port, hostPub)
+	f.Close()
+	cfg, _ := os.ReadFile(h.config)
+	cfg = append(cfg, fmt.Sprintf(`
+Host realsshd
+  HostName 127.0.0.1
+  Port %d
+  User %s
+  IdentityFile %s
+  IdentitiesOnly yes
+  IdentityAgent none
+  UserKnownHostsFile %s
+  GlobalKnownHostsFile /dev/null
+  StrictHostKeyChecking yes
+  BatchMode yes
+  LogLevel ERROR
+`, port, me.Username, h.key, kh)...)
+	// bash sources ~/.bashrc for commands run by sshd when it is a top-level
+	// shell (Debian's SSH_SOURCE_BASHRC); here root's runs `pyenv init`,
+	// ~100 ms. SHLVL=1 makes both servers' bash skip it, so that the
+	// numbers measure the servers, not a user's shell start-up.
+	cfg = append([]byte("SetEnv SHLVL=1\n"), cfg...)
+	if err := os.WriteFile(h.config, cfg, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	return e
+}
+
+// startOpenSSHD runs a real sshd on a loopback port with its own config
+// and host key in dir, for the current user and clientKey, and stops it
+// when the benchmark ends.
+func startOpenSSHD(b *testing.B, dir string, clientKey gossh.PublicKey) int {
+	b.Helper()
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		b.Fatal(err)
+	}
+	// sshd refuses to start without its privilege separation directory,
+	// which the Debian package creates only when the service starts.
+	if err := os.MkdirAll("/run/sshd", 0o755); err != nil {
+		b.Skipf("sshd needs /run/sshd: %v", err)
+	}
+	hostKey := filepath.Join(dir, "host_key")
+	newKey(b, hostKey)
+	ak := filepath.Join(dir, "authorized_keys")
+	if err := os.WriteFile(ak, gossh.MarshalAuthorizedKey(clientKey), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	sftpServer := "internal-sftp"
+	if _, err := os.Stat("/usr/lib/openssh/sftp-server"); err == nil {
+		sftpServer = "/usr/lib/openssh/sftp-server" // Debian's default
+	}
+	port := freePort(b)
+	cfg := filepath.Join(dir, "sshd_config")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`Port %d
+ListenAddress 127.0.0.1
+HostKey %s
+AuthorizedKeysFile %s
+PidFile none
+UsePAM no
+StrictModes no
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin prohibit-password
+UseDNS no
+PrintMotd no
+AcceptEnv LANG LC_* SHLVL
+Subsystem sftp %s
+LogLevel ERROR
+`, port, hostKey, ak, sftpServer)), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	cmd := exec.Command(sshdPath, "-D", "-e", "-f", cfg)
+	var errb strings.Builder
+	cmd.Stderr = &errb
+	if err := cmd.Start(); err != nil {
+		b.Fatalf("start sshd: %v", err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	b.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(5 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+	})
+	ctx := testCtx(b, 10*time.Second)
+	for {
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err == nil {
+			c.Close()
+			return port
+		}
+		select {
+		case <-exited:
+			b.Fatalf("sshd exited: %s", errb.String())
+		case <-ctx.Done():
+			b.Fatalf("sshd did not listen on %d: %s", port, errb.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+func timeCmd(b *testing.B, c *exec.Cmd) time.Duration {
+	b.Helper()
+	start := time.Now()
+	if out, err := c.CombinedOutput(); err != nil {
+		b.Fatalf("%v: %v: %s", c.Args, err, out)
+	}
+	return time.Since(start)
+}
+
+func report(b *testing.B, n int, ours, theirs time.Duration) {
+	o := float64(ours.Microseconds()) / 1000 / float64(n)
+	t := float64(theirs.Microseconds()) / 1000 / float64(n)
+	b.ReportMetric(o, "jobsim-ms/op")
+	b.ReportMetric(t, "sshd-ms/op")
+	b.ReportMetric(o/t, "jobsim/sshd")
+	b.ReportMetric(0, "ns/op")
+}
+
+// BenchmarkExecFreshConnection: `ssh -n host true`, a new connection each
+// time (key exchange, login, exec, exit status).
+func BenchmarkExecFreshConnection(b *testing.B) {
+	needOpenSSH(b)
+	e := newBenchEnv(b)
+	ctx := testCtx(b, 10*time.Minute)
+	var ours, theirs time.Duration
+	b.ResetTimer()
+	for range b.N {
+		ours += timeCmd(b, e.cmd(ctx, "ssh", "-n", "fakehpc", "true"))
+		theirs += timeCmd(b, e.cmd(ctx, "ssh", "-n", "realsshd", "true"))
+	}
+	report(b, b.N, ours, theirs)
+}
+
+// BenchmarkExecControlMaster: `ssh -n host true` over an established
+// ControlMaster connection (a new channel each time).
+func BenchmarkExecControlMaster(b *testing.B) {
+	needOpenSSH(b)
+	e := newBenchEnv(b)
+	ctx := testCtx(b, 10*time.Minute)
+	mux := func(host string) []string {
+		return []string{"-o", "ControlMaster=auto", "-o", "ControlPath=" + filepath.Join(e.cmDir, host), "-o", "ControlPersist=600"}
+	}
+	for _, host := range []string{"fakehpc", "realsshd"} {
+		timeCmd(b, e.cmd(ctx, "ssh", append(mux(host), "-n", host, "true")...))
+		b.Cleanup(func() { _ = e.cmd(testCtx(b, 10*time.Second), "ssh", append(mux(host), "-O", "exit", host)...).Run() })
+	}
+	var ours, theirs time.Duration
+	b.ResetTimer()
+	for range b.N {
+		ours += timeCmd(b, e.cmd(ctx, "ssh", append(mux("fakehpc"), "-n", "fakehpc", "true")...))
+		theirs += timeCmd(b, e.cmd(ctx, "ssh", append(mux("realsshd"), "-n", "realsshd", "true")...))
+	}
+	report(b, b.N, ours, theirs)
+}
+
+// BenchmarkSFTP20MB: `sftp -b` put then get of a 20 MB file, each on a new
+// connection.
+func BenchmarkSFTP20MB(b *testing.B) {
+	needOpenSSH(b)
+	e := newBenchEnv(b)
+	ctx := testCtx(b, 10*time.Minute)
+	local := filepath.Join(e.dir, "big.bin")
+	writeRandom(b, local, 20<<20)
+	back := filepath.Join(e.dir, "back.bin")
+	sftp := func(host, cmd string) *exec.Cmd {
+		c := e.cmd(ctx, "sftp", "-b", "-", host)
+		c.Stdin = strings.NewReader(cmd + "\n")
+		return c
+	}
+	var put, get [2]time.Duration
+	b.ResetTimer()
+	for range b.N {
+		for i, t := range []struct{ host, remote string }{
+			{"fakehpc", "/home/alice/big.bin"},
+			{"realsshd", filepath.Join(e.realDir, "big.bin")},
+		} {
+			put[i] += timeCmd(b, sftp(t.host, "put "+local+" "+t.remote))
+			get[i] += timeCmd(b, sftp(t.host, "get "+t.remote+" "+back))
+		}
+	}
+	b.StopTimer()
+	if sha(b, back) != sha(b, local) {
+		b.Fatal("checksum differs after the round trip")
+	}
+	mbps := func(d time.Duration) float64 { return 20 * float64(b.N) / d.Seconds() }
+	b.ReportMetric(mbps(put[0]), "jobsim-put-MB/s")
+	b.ReportMetric(mbps(get[0]), "jobsim-get-MB/s")
+	b.ReportMetric(mbps(put[1]), "sshd-put-MB/s")
+	b.ReportMetric(mbps(get[1]), "sshd-get-MB/s")
+	b.ReportMetric(0, "ns/op")
+}
