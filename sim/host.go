@@ -53,7 +53,9 @@ type Host struct {
 	life     context.Context // ends at Close: mounts, servers and jobs live under it
 	stop     context.CancelFunc
 	name     string
-	state    string // private directory: keys, sockets, the root when owned
+	stateMu  sync.Mutex
+	state    string            // private directory: key files, sockets, the root when owned; made on first use
+	keyFiles map[string]string // user -> private key file, written on first use
 	root     string // real hosts: the host root on disk
 	log      *events.Log
 	rec      events.Recorder
@@ -185,17 +187,14 @@ func NewHost(ctx context.Context, opts ...Option) (_ *Host, err error) {
 		_, _ = rand.Read(b)
 		cfg.token = hex.EncodeToString(b)
 	}
-	h := &Host{cfg: cfg, name: cfg.name, clock: cfg.clock, token: cfg.token, keys: map[string]userKey{}}
+	h := &Host{cfg: cfg, name: cfg.name, clock: cfg.clock, token: cfg.token, keys: map[string]userKey{}, keyFiles: map[string]string{}}
 	h.life, h.stop = context.WithCancel(context.WithoutCancel(ctx))
 	defer func() {
 		if err != nil {
 			_ = h.Close()
 		}
 	}()
-	if h.state, err = os.MkdirTemp("", "jobsim-host-"+cfg.name+"-"); err != nil {
-		return nil, fmt.Errorf("host %s: %w", cfg.name, err)
-	}
-	h.closers = append(h.closers, func() error { return os.RemoveAll(h.state) })
+	h.closers = append(h.closers, h.removeState)
 	h.log = cfg.log
 	if h.log == nil {
 		h.log = events.NewLog(events.WithClock(cfg.clock.Now))
@@ -203,7 +202,7 @@ func NewHost(ctx context.Context, opts ...Option) (_ *Host, err error) {
 	h.rec = events.ForHost(h.log, cfg.name)
 	h.faults = fault.NewSet(fault.WithClock(cfg.clock), fault.WithRecorder(h.rec), fault.WithSeed(cfg.seed))
 	for _, u := range cfg.users {
-		k, err := newUserKey(h.state, u)
+		k, err := newUserKey(u)
 		if err != nil {
 			return nil, fmt.Errorf("host %s: %w", cfg.name, err)
 		}
@@ -366,13 +365,51 @@ func (h *Host) Client() *control.Client { return control.NewClient(h.ControlURL(
 func (h *Host) Users() []string { return slices.Clone(h.cfg.users) }
 
 // KeyFile is the private key file the harness holds for user, for an
-// OpenSSH client's IdentityFile.
+// OpenSSH client's IdentityFile. It is written on the first call.
 func (h *Host) KeyFile(user string) (string, error) {
 	k, ok := h.keys[user]
 	if !ok {
 		return "", fmt.Errorf("host %s has no user %q (users: %v)", h.name, user, h.cfg.users)
 	}
-	return k.file, nil
+	dir, err := h.stateDir()
+	if err != nil {
+		return "", err
+	}
+	h.stateMu.Lock()
+	defer h.stateMu.Unlock()
+	if f, ok := h.keyFiles[user]; ok {
+		return f, nil
+	}
+	f, err := writeKey(dir, user, k)
+	if err != nil {
+		return "", err
+	}
+	h.keyFiles[user] = f
+	return f, nil
+}
+
+// stateDir returns the host's private directory, making it on first use
+// (a virtual host that nobody reaches with OpenSSH never touches the disk).
+func (h *Host) stateDir() (string, error) {
+	h.stateMu.Lock()
+	defer h.stateMu.Unlock()
+	if h.state == "" {
+		dir, err := os.MkdirTemp("", "jobsim-host-"+h.name+"-")
+		if err != nil {
+			return "", fmt.Errorf("host %s: state directory: %w", h.name, err)
+		}
+		h.state = dir
+	}
+	return h.state, nil
+}
+
+func (h *Host) removeState() error {
+	h.stateMu.Lock()
+	defer h.stateMu.Unlock()
+	if h.state == "" {
+		return nil
+	}
+	return os.RemoveAll(h.state)
 }
 
 // Signer is the harness's key for user, for Go ssh clients.

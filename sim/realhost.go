@@ -25,11 +25,15 @@ const pbsBinDir = "/opt/jobsim/bin"
 // startReal builds a host whose commands are real processes. Its files live
 // below the host root on disk; users' homes are <root>/home/<user>.
 func (h *Host) startReal(ctx context.Context) error {
+	state, err := h.stateDir()
+	if err != nil {
+		return err
+	}
 	root := h.cfg.root
 	if root == "" {
-		root = filepath.Join(h.state, "root")
+		root = filepath.Join(state, "root")
 	}
-	root, err := filepath.Abs(root)
+	root, err = filepath.Abs(root)
 	if err != nil {
 		return err
 	}
