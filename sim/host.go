@@ -56,7 +56,7 @@ type Host struct {
 	stateMu  sync.Mutex
 	state    string            // private directory: key files, sockets, the root when owned; made on first use
 	keyFiles map[string]string // user -> private key file, written on first use
-	root     string // real hosts: the host root on disk
+	root     string            // real hosts: the host root on disk
 	log      *events.Log
 	rec      events.Recorder
 	faults   *fault.Set
