@@ -387,7 +387,7 @@ class SSHSpawner(LocalProcessSpawner):
             out.append("-F " + shlex.quote(self.ssh_config))
         # DIFFERS: LLNL runs ssh as the user (setuid); the stand-in runs it
         # as the hub's user with the user's key from the ssh config.
-        out.append("-l " + shlex.quote(self.user.name))
+        out.append("-o User=" + shlex.quote(self.user.name))
         out += ["-o {}={}".format(k, v) for k, v in opts.items()]
         return " ".join(out)
 
