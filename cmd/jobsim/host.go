@@ -11,6 +11,7 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 	"gopkg.in/yaml.v3"
 
+	"github.com/jobsim/jobsim/fakepbs"
 	"github.com/jobsim/jobsim/sim"
 	"github.com/jobsim/jobsim/sim/clock"
 )
@@ -24,6 +25,7 @@ type hostConfig struct {
 	Users          []string            `yaml:"users" json:"users"`
 	AuthorizedKeys map[string][]string `yaml:"authorized_keys" json:"authorized_keys"`
 	PBS            bool                `yaml:"pbs" json:"pbs"`
+	PBSHistory     bool                `yaml:"pbs_history" json:"pbs_history"`
 	Root           string              `yaml:"root" json:"root"`
 	FaultMounts    []string            `yaml:"fault_mounts" json:"fault_mounts"`
 	SSHAddr        string              `yaml:"ssh_addr" json:"ssh_addr"`
@@ -139,6 +141,7 @@ rsync, python, cylc) whose homes live below --root.`,
 	f.StringVar(&cfg.Executor, "executor", "virtual", "virtual (embedded shell) or real (real processes)")
 	f.StringSliceVar(&cfg.Users, "users", nil, "host users (default: you)")
 	f.BoolVar(&cfg.PBS, "pbs", false, "run a PBS server on the host")
+	f.BoolVar(&cfg.PBSHistory, "pbs-history", false, "keep finished jobs (job_history_enable), for qstat -x")
 	f.StringVar(&cfg.Root, "root", "", "real executor: the host root directory (default: a temporary one)")
 	f.StringSliceVar(&cfg.FaultMounts, "fault-mount", nil, "real executor: host paths to put under the FUSE fault layer")
 	f.StringVar(&cfg.SSHAddr, "ssh-addr", "127.0.0.1:0", "ssh listen address")
@@ -162,6 +165,7 @@ func mergeHostConfig(file *hostConfig, flags hostConfig, cmd *cobra.Command) {
 	set("executor", func() { file.Executor = flags.Executor })
 	set("users", func() { file.Users = flags.Users })
 	set("pbs", func() { file.PBS = flags.PBS })
+	set("pbs-history", func() { file.PBSHistory = flags.PBSHistory })
 	set("root", func() { file.Root = flags.Root })
 	set("fault-mount", func() { file.FaultMounts = flags.FaultMounts })
 	set("ssh-addr", func() { file.SSHAddr = flags.SSHAddr })
@@ -206,7 +210,7 @@ func hostOptions(cfg hostConfig) ([]sim.Option, error) {
 		opts = append(opts, sim.WithUsers(cfg.Users...))
 	}
 	if cfg.PBS {
-		opts = append(opts, sim.WithPBS())
+		opts = append(opts, sim.WithPBS(fakepbs.WithHistory(cfg.PBSHistory, 0)))
 	}
 	if cfg.Token != "" {
 		opts = append(opts, sim.WithToken(cfg.Token))

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -16,20 +15,13 @@ import (
 	"time"
 )
 
-// buildJobsim compiles this command into a temporary directory.
+// buildJobsim returns the jobsim binary built once for this package's tests.
 func buildJobsim(t *testing.T) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("builds the jobsim binary; skipped with -short")
 	}
-	bin := filepath.Join(t.TempDir(), "jobsim")
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
+	return filepath.Join(pbsBin(t), "jobsim")
 }
 
 var listeningAddr = regexp.MustCompile(`msg=listening .*addr=(\S+)`)

@@ -1,0 +1,150 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// startHostCommand runs `jobsim host ... -o json` and returns what it
+// printed once the host was up; the process is stopped with SIGTERM (as
+// Ctrl-C would) at the end of the test, and must exit 0.
+func startHostCommand(t *testing.T, args ...string) hostInfo {
+	t.Helper()
+	bin := buildJobsim(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	cmd := exec.CommandContext(ctx, bin, append([]string{"host", "-o", "json"}, args...)...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("jobsim host did not stop cleanly on SIGTERM: %v\n%s", err, stderr.String())
+		}
+		cancel()
+	})
+	var info hostInfo
+	if err := json.NewDecoder(bufio.NewReader(stdout)).Decode(&info); err != nil {
+		t.Fatalf("reading what jobsim host printed: %v\n%s", err, stderr.String())
+	}
+	go io.Copy(io.Discard, stdout)
+	return info
+}
+
+func jobsimCLI(t *testing.T, info hostInfo, args ...string) (string, string, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, buildJobsim(t), args...)
+	cmd.Env = append(os.Environ(), "JOBSIM_CONTROL="+info.Control, "JOBSIM_TOKEN="+info.Token)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return out.String(), errb.String(), code
+}
+
+func openssh(t *testing.T, info hostInfo, remote string) (string, string, int) {
+	t.Helper()
+	if _, err := exec.LookPath("ssh"); err != nil {
+		t.Skip("the OpenSSH client is not installed (make setup installs openssh-client)")
+	}
+	cfg := filepath.Join(t.TempDir(), "ssh_config")
+	os.WriteFile(cfg, []byte(info.SSHConfig), 0o600)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "ssh", "-F", cfg, "-o", "BatchMode=yes", info.Name, remote)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return out.String(), errb.String(), code
+}
+
+// A person's throwaway PBS login node: `jobsim host` prints an ssh config,
+// `ssh fakehpc qsub` works, and faults go on and off from the CLI.
+func TestHostCommandWithFaultCLI(t *testing.T) {
+	info := startHostCommand(t, "--pbs", "--pbs-history", "--users", "alice")
+	if info.PBSServer != "fakehpc" || info.KeyFiles["alice"] == "" {
+		t.Fatalf("printed %+v", info)
+	}
+	out, errs, code := openssh(t, info, "echo 'sleep 0' | qsub")
+	if code != 0 || !strings.HasSuffix(strings.TrimSpace(out), ".fakehpc") {
+		t.Fatalf("ssh fakehpc qsub: %q %q exit %d", out, errs, code)
+	}
+
+	out, errs, code = jobsimCLI(t, info, "fault", "add", "pbs", "exit", "--id", "reject", "--ops", "qsub", "--exit-code", "38", "--stderr", "qsub: Job rejected by all possible destinations")
+	if code != 0 || strings.TrimSpace(out) != "reject" {
+		t.Fatalf("fault add: %q %q exit %d", out, errs, code)
+	}
+	_, errs, code = openssh(t, info, "echo 'sleep 0' | qsub")
+	if code != 38 || !strings.Contains(errs, "Job rejected by all possible destinations") {
+		t.Fatalf("qsub under the fault: %q exit %d", errs, code)
+	}
+	out, _, _ = jobsimCLI(t, info, "fault", "ls", "-o", "json")
+	var st []struct {
+		ID          string `json:"id"`
+		Activations int    `json:"activations"`
+	}
+	if err := json.Unmarshal([]byte(out), &st); err != nil || len(st) != 1 || st[0].ID != "reject" || st[0].Activations != 1 {
+		t.Fatalf("fault ls -o json: %v %q", err, out)
+	}
+	if _, errs, code := jobsimCLI(t, info, "fault", "add", "fs", "errno", "--errno", "EWHAT"); code == 0 || !strings.Contains(errs, "effect.errno") {
+		t.Fatalf("a bad rule: %q exit %d", errs, code)
+	}
+	if _, errs, code := jobsimCLI(t, info, "fault", "rm", "reject"); code != 0 {
+		t.Fatalf("fault rm: %q", errs)
+	}
+	if _, errs, code := openssh(t, info, "echo 'sleep 0' | qsub"); code != 0 {
+		t.Fatalf("qsub after removing the fault: %q exit %d", errs, code)
+	}
+
+	out, _, code = jobsimCLI(t, info, "events")
+	if code != 0 || !strings.Contains(out, "fault.activation") || !strings.Contains(out, "pbs.call") || !strings.Contains(out, "ssh.exec") {
+		t.Fatalf("events:\n%s", out)
+	}
+	out, _, code = jobsimCLI(t, info, "pbs", "jobs", "-x", "-o", "json")
+	var jobs []struct{ ID string }
+	if err := json.Unmarshal([]byte(out), &jobs); code != 0 || err != nil || len(jobs) != 2 {
+		t.Fatalf("pbs jobs: %v %q", err, out)
+	}
+}
+
+func TestRunRejectsAMalformedScenarioBeforeStarting(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(p, []byte("name: bad\ntopology:\n  hosts: [{name: h}]\nsystem:\n  cylc: {workflow: nowhere}\ntimeline:\n  - do: start\n    retries: 2\n"), 0o644)
+	_, errs, code := jobsimCLI(t, hostInfo{}, "run", "--artifacts", filepath.Join(dir, "out"), p)
+	if code != 2 || !strings.Contains(errs, "bad.yaml:8:5: unknown field \"retries\"") {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "out")); err == nil {
+		t.Fatal("a malformed scenario still created artifacts")
+	}
+}
