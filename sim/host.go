@@ -32,6 +32,7 @@ import (
 	"github.com/jobsim/jobsim/sim/executor"
 	"github.com/jobsim/jobsim/sim/fault"
 	"github.com/jobsim/jobsim/sim/fsys/fusefs"
+	"github.com/jobsim/jobsim/sim/netfault"
 	"github.com/jobsim/jobsim/sim/sshd"
 )
 
@@ -241,10 +242,11 @@ func (h *Host) startSSH() error {
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", h.cfg.sshAddr)
+	tcp, err := net.Listen("tcp", h.cfg.sshAddr)
 	if err != nil {
 		return err
 	}
+	ln := netfault.Wrap(tcp, h.faults, "ssh")
 	h.ssh, h.sshLn = srv, ln
 	go func() { _ = srv.Serve(h.life, ln) }()
 	h.closers = append(h.closers, srv.Close)
