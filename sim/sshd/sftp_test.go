@@ -224,7 +224,7 @@ func TestSFTPRefusedWithoutFS(t *testing.T) {
 	needOpenSSH(t)
 	h := newTestHost(t)
 	// A second user without a filesystem on a server without a default one.
-	srv, err := Start(testCtx(t, time.Minute), WithAuthorizedKey("alice", mustPub(t, h.key)), WithExecutor(bashExec{home: h.home}))
+	srv, err := Start(testCtx(t, time.Minute), WithAuthorizedKey("alice", mustPub(t, h.key)), WithExecutor(h.exec))
 	if err != nil {
 		t.Fatal(err)
 	}
