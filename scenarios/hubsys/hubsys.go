@@ -152,6 +152,7 @@ type userState struct {
 	spawnAt       time.Time
 	spawning      bool // a spawn request is out, not answered yet
 	stopRequested bool
+	stopAt        time.Time
 }
 
 // New prepares the hub of scenario f over a started topology. It checks
@@ -344,6 +345,7 @@ func (s *System) spawn(ctx context.Context, c *hub.Client, user string) error {
 func (s *System) stopServer(ctx context.Context, c *hub.Client, user string) error {
 	s.mu.Lock()
 	s.users[user].stopRequested = true
+	s.users[user].stopAt = time.Now()
 	s.inflight++
 	s.mu.Unlock()
 	defer func() { s.mu.Lock(); s.inflight--; s.mu.Unlock() }()
@@ -373,6 +375,9 @@ func (s *System) transition(user, state, msg string, extra map[string]any) {
 	}
 	if !st.spawnAt.IsZero() && (state == StateReady || state == StateFailed) {
 		fields["since_spawn_seconds"] = now.Sub(st.spawnAt).Seconds()
+	}
+	if st.stopRequested && !st.stopAt.IsZero() && state == StateStopped {
+		fields["since_stop_seconds"] = now.Sub(st.stopAt).Seconds()
 	}
 	for k, v := range extra {
 		fields[k] = v
