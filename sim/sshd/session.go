@@ -342,7 +342,7 @@ func (ss *session) runCommand(op, command string) {
 			code = *r.Effect.ExitCode
 		}
 		_, _ = io.WriteString(ss.ch.Stderr(), r.Effect.Stderr)
-		f["bytes_err"] = len(r.Effect.Stderr)
+		f["bytes_err"] = int64(len(r.Effect.Stderr))
 		ss.exit(code)
 		done(code, "")
 		return

@@ -11,6 +11,70 @@
 //
 // Like net/http/httptest, Start brings up a server on a loopback port in one
 // call and Close tears it down, killing whatever it still runs.
+//
+// # Commands
+//
+// An exec request runs its command line through the executor as the
+// logged-in user (Command.Script, the user's shell with -c), a shell request
+// runs a login shell; either gets a pty when the client asked for one
+// (ssh -t), and window-change requests resize it. Environment requests
+// (ssh -o SendEnv/SetEnv) are added to the command's environment, with
+// SSH_CONNECTION and SSH_CLIENT. The exit status goes back as exit-status,
+// or as exit-signal when a signal killed the command (the OpenSSH client
+// then exits 255, as with a real sshd). When the client goes away (its
+// connection, or only its channel, as a ControlMaster client does) the
+// command gets SIGHUP at once, SIGTERM half way through the kill grace
+// and SIGKILL at its end (WithKillGrace).
+//
+// # sftp
+//
+// The sftp subsystem serves the user's filesystem (User.FS or WithFS) as the
+// whole world: "/" is its root, ".." there stays there, relative paths start
+// at the user's home. Symbolic links are resolved by the server inside the
+// filesystem: an absolute target is read from the filesystem's root (as in a
+// chroot), and a relative target that climbs above the root is refused
+// ("Permission denied"), also when creating links. Setstat, Rename (and
+// posix-rename, which OpenSSH's rename uses and which replaces the target),
+// Remove, Rmdir, Mkdir, Symlink, Readlink, Lstat and Realpath are served;
+// hard links and statvfs are not.
+//
+// # Faults
+//
+// Each operation asks the fault set (WithFaults) with fault.Op{Layer: ssh,
+// Name: connect, auth, exec, shell, sftp or forward, User, Command: the
+// exec command line or the forward target "host:port"}. The user is not
+// known yet at connect. What each kind does:
+//
+//   - slow-banner (connect): the version banner comes Effect.Latency late.
+//   - refuse-auth (auth): every login attempt of the connection fails; the
+//     client says "Permission denied (publickey)" and exits 255. Auth
+//     faults are checked once per connection and user.
+//   - latency: the operation waits Effect.Latency, then proceeds.
+//   - hang: the operation waits until the rule is cleared (then proceeds)
+//     or the client goes away (then the command never runs).
+//   - drop: the TCP connection is closed; at connect and auth at once; for
+//     a command after Effect.AfterBytes bytes of output, or right after it
+//     started when 0. The command is not told (a cut network, not a client
+//     that left): it runs to its end with its output discarded, so that a
+//     job can be submitted while the client only sees 255.
+//   - exit (exec, shell, sftp, forward): the command does not run; the
+//     client gets Effect.Stderr and exit status Effect.ExitCode (default
+//     255); a forward is refused with Effect.Stderr as the reason.
+//
+// A rule that lists ops applies at those where its kind means something; a
+// rule without ops applies where its kind acts by default: slow-banner at
+// connect, refuse-auth at auth, the others at exec, shell, sftp and forward
+// (so "delay commands by 2s" does not delay the login too).
+//
+// # Events
+//
+// ssh.auth per login attempt (user, method, key fingerprint, ok, reason,
+// conn), ssh.exec per command or shell (user, op, command, exit, signal,
+// duration_ms, bytes_in, bytes_out, bytes_err, pty, conn, faults, dropped,
+// error), ssh.sftp per sftp session (user, home, bytes_read, bytes_written,
+// files, duration_ms, exit) and ssh.forward per forwarded connection
+// (user, dest, origin, bytes_up, bytes_down, ok, error). "conn" names the
+// TCP connection, so commands sharing a ControlMaster connection show it.
 package sshd
 
 import (
