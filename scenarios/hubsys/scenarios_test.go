@@ -133,7 +133,7 @@ func TestSSHLife(t *testing.T) {
 // 0644 instead (pkg/sftp hands the handler the open flags as attribute
 // flags). It copies a 0700 file to a fake host and looks; "" when the
 // mode arrives (the gap is closed and the scenario runs).
-func sftpModeGap(t *testing.T) string {
+func sftpModeGap(t testing.TB) string {
 	t.Helper()
 	for _, tool := range []string{"ssh", "scp"} {
 		if _, err := exec.LookPath(tool); err != nil {
