@@ -257,10 +257,16 @@ func (p *plan) hubOptions(o options) []hub.Option {
 }
 
 // pythonLiteral reads a config value written as JSON or as a Python
-// literal of the same shape (True/False/None, single-quoted strings are
-// not accepted: use double quotes).
+// literal of the same shape: True/False/None are read when the value is
+// not JSON already (a list mixing the word "True" in a string with a bare
+// True has both replaced); single-quoted strings are not accepted.
 func pythonLiteral(v string) (any, error) {
 	t := strings.TrimSpace(v)
+	var out any
+	if err := json.Unmarshal([]byte(t), &out); err == nil {
+		return out, nil
+	}
+	// Python's True/False/None, outside of anything JSON already read.
 	py := regexp.MustCompile(`\b(True|False|None)\b`)
 	j := py.ReplaceAllStringFunc(t, func(m string) string {
 		switch m {
@@ -271,7 +277,6 @@ func pythonLiteral(v string) (any, error) {
 		}
 		return "null"
 	})
-	var out any
 	if err := json.Unmarshal([]byte(j), &out); err != nil {
 		return nil, fmt.Errorf("value %q: want a JSON or Python literal (3, 2.5, true, \"text\", [1, 2], {\"k\": 1}): %v", v, err)
 	}
