@@ -25,7 +25,7 @@ func TestPythonLiteral(t *testing.T) {
 		`[1, "a", True]`: []any{float64(1), "a", true},
 		`{"k": False}`:   map[string]any{"k": false},
 		` {"slow": 0} `:  map[string]any{"slow": float64(0)},
-		`"True is text"`: "true is text", // documented limit: the words are replaced inside strings too
+		`"True is text"`: "True is text",
 	} {
 		got, err := pythonLiteral(in)
 		if err != nil {
