@@ -1,0 +1,180 @@
+package e2e_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jobsim/jobsim/e2e"
+	"github.com/jobsim/jobsim/e2e/image"
+	"github.com/jobsim/jobsim/e2e/internal/testenv"
+	"github.com/jobsim/jobsim/scenarios/scenario"
+	"github.com/jobsim/jobsim/sim/fault"
+)
+
+// The image every test of this package runs, built once in TestMain (or
+// the reason there is none).
+var (
+	testImage  image.Image
+	noImageWhy string
+)
+
+func TestMain(m *testing.M) {
+	code := func() int {
+		dir, err := os.MkdirTemp("", "jobsim-e2e-test-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer os.RemoveAll(dir)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		defer cancel()
+		if err := e2e.DockerAvailable(ctx); err != nil {
+			noImageWhy = fmt.Sprintf("no Docker engine: %v (start dockerd, or set DOCKER_HOST)", err)
+			return m.Run()
+		}
+		bin, err := testenv.Jobsim(dir)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		opts := []image.Option{image.WithJobsimBinary(bin)}
+		if ov := testenv.CylcOverlay(); ov != "" {
+			opts = append(opts, image.WithCylcOverlay(ov))
+		}
+		testImage, err = image.Build(ctx, opts...)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "build the job-host image:", err)
+			return 1
+		}
+		return m.Run()
+	}()
+	os.Exit(code)
+}
+
+func needImage(t *testing.T) {
+	t.Helper()
+	if noImageWhy != "" {
+		t.Skip(noImageWhy)
+	}
+}
+
+// runHost starts a container for the test and removes it at the end.
+func runHost(t *testing.T, opts ...e2e.Option) *e2e.Container {
+	t.Helper()
+	needImage(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	run := "test-" + strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()))
+	c, err := e2e.Run(ctx, append([]e2e.Option{e2e.WithImage(testImage), e2e.WithRun(run)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := c.Close(ctx); err != nil {
+			t.Errorf("close: %v", err)
+		}
+		if rep, err := e2e.Sweep(ctx, run); err != nil || len(rep.Containers)+len(rep.Networks) > 0 {
+			t.Errorf("left behind after Close: %+v %v", rep, err)
+		}
+	})
+	return c
+}
+
+// sshRun runs a command on the container with the real OpenSSH client.
+func sshRun(t *testing.T, c *e2e.Container, user, command string) (string, int) {
+	t.Helper()
+	sshBin, err := exec.LookPath("ssh")
+	if err != nil {
+		t.Skip("no OpenSSH client (apt-get install openssh-client)")
+	}
+	cfg, err := c.SSHConfig("jobhost", user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgFile := filepath.Join(t.TempDir(), "ssh_config")
+	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, sshBin, "-F", cfgFile, "jobhost", command).CombinedOutput()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("ssh: %v", err)
+	}
+	return string(out), code
+}
+
+func TestHostRunsPBSJobsOverSSH(t *testing.T) {
+	c := runHost(t, e2e.WithName("fakehpc"), e2e.WithUsers("alice"), e2e.WithPBS(scenario.PBS{History: true}))
+	t.Logf("healthy in %s", c.StartedIn())
+	out, code := sshRun(t, c, "alice", `hostname; id -un; echo 'echo hello from $PBS_JOBID on $(hostname)' | qsub -N hello`)
+	if code != 0 {
+		t.Fatalf("ssh exited %d: %s", code, out)
+	}
+	lines := strings.Fields(out)
+	if len(lines) < 3 || lines[0] != "fakehpc" || lines[2] != "1.fakehpc" {
+		t.Fatalf("want hostname fakehpc and job id 1.fakehpc, got %q", out)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out, _ = sshRun(t, c, "alice", "qstat -x -f 1 | grep -E 'job_state|Exit_status'; cat hello.o1 2>/dev/null")
+		if strings.Contains(out, "job_state = F") && strings.Contains(out, "hello from 1.fakehpc on fakehpc") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("job did not finish with its output: %s", out)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if !strings.Contains(out, "Exit_status = 0") {
+		t.Errorf("want Exit_status = 0: %s", out)
+	}
+}
+
+func TestUnlistableDirectoryInsideContainer(t *testing.T) {
+	c := runHost(t, e2e.WithName("fshost"), e2e.WithUsers("alice"), e2e.WithFaultMounts("/opt/lib"))
+	for _, n := range c.Notes() {
+		if strings.Contains(n, "FUSE unavailable") {
+			t.Skipf("the engine gives the container no FUSE: %s", n)
+		}
+	}
+	if out, code := sshRun(t, c, "alice", "mkdir -p /opt/lib/pkg && echo 'X = 42' > /opt/lib/pkg/mod.py && touch /opt/lib/pkg/__init__.py && ls /opt/lib/pkg"); code != 0 || !strings.Contains(out, "mod.py") {
+		t.Fatalf("setup: %d %s", code, out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := c.Control().AddFault(ctx, fault.Rule{ID: "unlistable", Layer: fault.FS, Ops: []string{"readdir"}, Path: "/opt/lib/pkg",
+		Effect: fault.Effect{Kind: fault.Errno, Errno: "EIO"}}); err != nil {
+		t.Fatal(err)
+	}
+	out, code := sshRun(t, c, "alice", "ls /opt/lib/pkg")
+	if code == 0 || !strings.Contains(out, "Input/output error") {
+		t.Errorf("ls of the unlistable directory: want an I/O error, got %d %q", code, out)
+	}
+	out, code = sshRun(t, c, "alice", "cat /opt/lib/pkg/mod.py")
+	if code != 0 || !strings.Contains(out, "X = 42") {
+		t.Errorf("cat of a file inside: want its content, got %d %q", code, out)
+	}
+	out, code = sshRun(t, c, "alice", "cd /opt/lib && python3 -c 'import pkg.mod; print(pkg.mod.X)'")
+	if code == 0 || !strings.Contains(out, "Errno 5") {
+		t.Errorf("python import from the unlistable directory: want it to fail with EIO, got %d %q", code, out)
+	}
+	if _, err := c.Control().ClearFaults(ctx); err != nil {
+		t.Fatal(err)
+	}
+	out, code = sshRun(t, c, "alice", "cd /opt/lib && python3 -c 'import pkg.mod; print(pkg.mod.X)'")
+	if code != 0 || strings.TrimSpace(out) != "42" {
+		t.Errorf("after clearing the fault the import must work: %d %q", code, out)
+	}
+}

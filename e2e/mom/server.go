@@ -1,0 +1,329 @@
+package mom
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jobsim/jobsim/fakepbs"
+	"github.com/jobsim/jobsim/sim/events"
+)
+
+// maxOutput bounds the output a MoM keeps per job stream (stdout, stderr);
+// more is dropped with a note, as a full spool would.
+const maxOutput = 64 << 20
+
+// beatEvery is how often a stream sends a heartbeat while nothing happens.
+const beatEvery = time.Second
+
+// Server is the MoM endpoint of a compute node. Create it with NewServer,
+// serve it as an http.Handler, and Close it to kill the jobs it runs.
+type Server struct {
+	node   string
+	token  string
+	exec   fakepbs.Executor
+	rec    events.Recorder
+	log    *slog.Logger
+	mux    *http.ServeMux
+	life   context.Context
+	cancel context.CancelFunc
+
+	mu     sync.Mutex
+	jobs   map[string]*momJob
+	closed bool
+	wg     sync.WaitGroup
+}
+
+// ServerOption configures a Server.
+type ServerOption func(*Server)
+
+// WithRecorder records job starts and ends on the node (kind pbs.mom).
+func WithRecorder(r events.Recorder) ServerOption { return func(s *Server) { s.rec = r } }
+
+// WithLogger sets the logger.
+func WithLogger(l *slog.Logger) ServerOption { return func(s *Server) { s.log = l } }
+
+// EventMom is the event kind of a MoM's job starts and ends.
+const EventMom events.Kind = "pbs.mom"
+
+// NewServer returns the MoM of node, running jobs on exec (a real executor
+// adapted with executor.ForPBS). token protects every request.
+func NewServer(node, token string, exec fakepbs.Executor, opts ...ServerOption) (*Server, error) {
+	if token == "" {
+		return nil, errors.New("mom: a token is required")
+	}
+	if exec == nil {
+		return nil, errors.New("mom: an executor is required")
+	}
+	s := &Server{node: node, token: token, exec: exec, rec: events.Discard{}, log: slog.New(slog.DiscardHandler), jobs: map[string]*momJob{}}
+	for _, o := range opts {
+		o(s)
+	}
+	s.life, s.cancel = context.WithCancel(context.Background())
+	m := http.NewServeMux()
+	m.HandleFunc("POST /v1/mom/jobs", s.start)
+	m.HandleFunc("GET /v1/mom/jobs/{id}/stream", s.stream)
+	m.HandleFunc("POST /v1/mom/jobs/{id}/signal", s.signal)
+	m.HandleFunc("DELETE /v1/mom/jobs/{id}", s.forget)
+	m.HandleFunc("GET /v1/mom/health", s.health)
+	s.mux = m
+	return s, nil
+}
+
+// ServeHTTP checks the token and routes.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(s.token)) != 1 {
+		httpError(w, http.StatusUnauthorized, "missing or wrong bearer token")
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+// Close kills every job and waits for them to end.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.cancel()
+	s.wg.Wait()
+	return nil
+}
+
+// momJob is one job on this node.
+type momJob struct {
+	id     string
+	proc   fakepbs.Process
+	cancel context.CancelFunc
+
+	mu      sync.Mutex
+	out     []byte
+	err     []byte
+	dropped bool
+	exit    *ExitStatus
+	changed chan struct{} // closed and replaced whenever something is appended or the job ends
+}
+
+func (j *momJob) notify() {
+	close(j.changed)
+	j.changed = make(chan struct{})
+}
+
+// sink is the io.Writer of one of a job's streams.
+type sink struct {
+	j      *momJob
+	stderr bool
+}
+
+func (w sink) Write(p []byte) (int, error) {
+	j := w.j
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	buf := &j.out
+	if w.stderr {
+		buf = &j.err
+	}
+	room := maxOutput - len(*buf)
+	switch {
+	case room <= 0:
+		j.dropped = true
+	case len(p) > room:
+		*buf = append(*buf, p[:room]...)
+		j.dropped = true
+	default:
+		*buf = append(*buf, p...)
+	}
+	j.notify()
+	return len(p), nil
+}
+
+func (s *Server) start(w http.ResponseWriter, r *http.Request) {
+	var req JobRequest
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxOutput)).Decode(&req); err != nil {
+		httpError(w, http.StatusBadRequest, "decode job: %v", err)
+		return
+	}
+	if req.JobID == "" || req.User == "" {
+		httpError(w, http.StatusBadRequest, "a job needs job_id and user")
+		return
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		httpError(w, http.StatusServiceUnavailable, "mom of %s is shutting down", s.node)
+		return
+	}
+	if _, dup := s.jobs[req.JobID]; dup {
+		s.mu.Unlock()
+		httpError(w, http.StatusConflict, "job %s already runs on %s", req.JobID, s.node)
+		return
+	}
+	j := &momJob{id: req.JobID, changed: make(chan struct{})}
+	s.jobs[req.JobID] = j
+	s.mu.Unlock()
+
+	ctx, cancel := context.WithCancel(s.life)
+	j.cancel = cancel
+	proc, err := s.exec.Start(ctx, fakepbs.RunSpec{
+		JobID: req.JobID, User: req.User, Node: req.Node, Script: req.Script, Shell: req.Shell,
+		Env: req.Env, Dir: req.Dir, Stdout: sink{j: j}, Stderr: sink{j: j, stderr: true},
+	})
+	if err != nil {
+		cancel()
+		s.mu.Lock()
+		delete(s.jobs, req.JobID)
+		s.mu.Unlock()
+		httpError(w, http.StatusInternalServerError, "start job %s on %s: %v", req.JobID, s.node, err)
+		return
+	}
+	j.proc = proc
+	s.rec.Record(events.Event{Kind: EventMom, Msg: fmt.Sprintf("job %s started on %s for %s", req.JobID, s.node, req.User),
+		Fields: map[string]any{"job": req.JobID, "node": s.node, "user": req.User, "state": "started"}})
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer cancel()
+		st := proc.Wait()
+		j.mu.Lock()
+		j.exit = &ExitStatus{Code: st.Code, Signal: st.Signal}
+		j.notify()
+		j.mu.Unlock()
+		s.rec.Record(events.Event{Kind: EventMom, Msg: fmt.Sprintf("job %s ended on %s: code %d signal %d", req.JobID, s.node, st.Code, st.Signal),
+			Fields: map[string]any{"job": req.JobID, "node": s.node, "state": "ended", "code": st.Code, "signal": int(st.Signal)}})
+	}()
+	writeJSON(w, http.StatusCreated, map[string]string{"job_id": req.JobID, "node": s.node})
+}
+
+func (s *Server) job(id string) *momJob {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.jobs[id]
+}
+
+func offset(r *http.Request, name string) int {
+	n, err := strconv.Atoi(r.URL.Query().Get(name))
+	if err != nil || n < 0 {
+		return 0
+	}
+	return n
+}
+
+// stream sends the job's output from the given offsets, heartbeats while
+// it runs, and its exit status at the end.
+func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
+	j := s.job(r.PathValue("id"))
+	if j == nil {
+		httpError(w, http.StatusNotFound, "no job %s on %s", r.PathValue("id"), s.node)
+		return
+	}
+	fl, _ := w.(http.Flusher)
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.WriteHeader(http.StatusOK)
+	enc := json.NewEncoder(w)
+	outAt, errAt := offset(r, "out"), offset(r, "err")
+	beat := time.NewTicker(beatEvery)
+	defer beat.Stop()
+	for {
+		j.mu.Lock()
+		var f Frame
+		if outAt < len(j.out) {
+			f.Out = bytes.Clone(j.out[outAt:])
+			outAt = len(j.out)
+		}
+		if errAt < len(j.err) {
+			f.Err = bytes.Clone(j.err[errAt:])
+			errAt = len(j.err)
+		}
+		exit := j.exit
+		changed := j.changed
+		j.mu.Unlock()
+		if f.Out != nil || f.Err != nil {
+			if enc.Encode(f) != nil {
+				return
+			}
+		}
+		if exit != nil {
+			_ = enc.Encode(Frame{Exit: exit})
+			if fl != nil {
+				fl.Flush()
+			}
+			return
+		}
+		if fl != nil {
+			fl.Flush()
+		}
+		select {
+		case <-changed:
+		case <-beat.C:
+			if enc.Encode(Frame{Beat: true}) != nil {
+				return
+			}
+		case <-r.Context().Done():
+			return
+		case <-s.life.Done():
+			_ = enc.Encode(Frame{Lost: "mom of " + s.node + " is shutting down"})
+			return
+		}
+	}
+}
+
+func (s *Server) signal(w http.ResponseWriter, r *http.Request) {
+	j := s.job(r.PathValue("id"))
+	if j == nil {
+		httpError(w, http.StatusNotFound, "no job %s on %s", r.PathValue("id"), s.node)
+		return
+	}
+	var req SignalRequest
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&req); err != nil || req.Signal <= 0 {
+		httpError(w, http.StatusBadRequest, "want {\"signal\": N} with N > 0")
+		return
+	}
+	if err := j.proc.Signal(req.Signal); err != nil {
+		httpError(w, http.StatusConflict, "signal job %s: %v", j.id, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) forget(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	j := s.jobs[r.PathValue("id")]
+	delete(s.jobs, r.PathValue("id"))
+	s.mu.Unlock()
+	if j == nil {
+		httpError(w, http.StatusNotFound, "no job %s on %s", r.PathValue("id"), s.node)
+		return
+	}
+	j.cancel()
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) health(w http.ResponseWriter, _ *http.Request) {
+	s.mu.Lock()
+	n := len(s.jobs)
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, Health{Node: s.node, Jobs: n})
+}
+
+type apiError struct {
+	Error string `json:"error"`
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func httpError(w http.ResponseWriter, code int, format string, args ...any) {
+	writeJSON(w, code, apiError{Error: fmt.Sprintf(format, args...)})
+}
