@@ -53,6 +53,17 @@ type Topology interface {
 	Close(ctx context.Context) error
 }
 
+// NodeController is a Topology whose machines (hosts, and the PBS nodes of
+// a cluster) can be cut off the network, frozen, killed and restarted: the
+// containers backend. Scenarios with node steps need one; on other
+// backends they are skipped.
+type NodeController interface {
+	// NodeAction performs one of scenario.NodeActions on the named host or
+	// PBS node, returning once it took effect (a restarted node is healthy
+	// again).
+	NodeAction(ctx context.Context, name, action string) error
+}
+
 // Host is one started fake job host.
 type Host interface {
 	Name() string

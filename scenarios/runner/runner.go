@@ -180,6 +180,13 @@ func (r *Runner) Run(ctx context.Context, f *scenario.File) (rep Report) {
 	if err != nil {
 		return rep.classify(err, "start topology")
 	}
+	if _, ok := topo.(NodeController); f.HasNodeSteps() && !ok {
+		cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		_ = topo.Close(cctx)
+		ccancel()
+		rep.Verdict, rep.Reason = Skip, fmt.Sprintf("the timeline has node steps (disconnect, pause, kill, restart a machine), which the %s backend cannot do: run it with --backend containers", r.backend.Name())
+		return rep
+	}
 	defer func() {
 		cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 		defer ccancel()

@@ -74,6 +74,8 @@ func describeStep(s scenario.Step) string {
 		return "stop server " + strings.Join(s.StopServer, " ")
 	case s.Note != "":
 		return "note: " + s.Note
+	case s.Node != nil:
+		return fmt.Sprintf("node %s: %s", s.Node.Name, s.Node.Action)
 	}
 	return "?"
 }
@@ -230,6 +232,12 @@ func (p *play) act(ctx context.Context, s scenario.Step) error {
 	case s.Note != "":
 		p.log.Record(events.Event{Kind: events.Note, Msg: s.Note})
 		return nil
+	case s.Node != nil:
+		nc, ok := p.topo.(NodeController)
+		if !ok {
+			return fmt.Errorf("the %s backend cannot act on nodes", p.r.backend.Name())
+		}
+		return nc.NodeAction(ctx, s.Node.Name, s.Node.Action)
 	}
 	return p.sys.Do(ctx, s)
 }

@@ -337,6 +337,34 @@ func (f *File) hostNames() []string {
 	return names
 }
 
+// machineNames are the hosts and the PBS nodes of the topology: what a
+// node step may name.
+func (f *File) machineNames() []string {
+	names := f.hostNames()
+	for _, h := range f.Topology.Hosts {
+		if h.PBS == nil {
+			continue
+		}
+		for _, n := range h.PBS.Nodes {
+			if !slices.Contains(names, n.Name) {
+				names = append(names, n.Name)
+			}
+		}
+	}
+	return names
+}
+
+// HasNodeSteps reports whether the timeline acts on machines (node steps),
+// which only some backends can do.
+func (f *File) HasNodeSteps() bool {
+	for _, s := range f.Timeline {
+		if s.Node != nil {
+			return true
+		}
+	}
+	return false
+}
+
 func (f *File) validateTopology() error {
 	p := f.pos
 	if len(f.Topology.Hosts) == 0 {
@@ -605,9 +633,10 @@ func (f *File) validateStep(i int) error {
 	add(s.StopServer != nil, "stop_server")
 	add(s.Request != nil, "request")
 	add(s.Note != "", "note")
+	add(s.Node != nil, "node")
 	switch len(actions) {
 	case 0:
-		return p.errorf(at, "step %d: no action (want one of do, trigger, poll, kill, hold, release, fault, clear, wait, spawn, stop_server, request, note)", i+1)
+		return p.errorf(at, "step %d: no action (want one of do, trigger, poll, kill, hold, release, fault, clear, wait, spawn, stop_server, request, note, node)", i+1)
 	case 1:
 	default:
 		return p.errorf(at, "step %d: one action per step, found %s", i+1, strings.Join(actions, " and "))
@@ -652,6 +681,14 @@ func (f *File) validateStep(i int) error {
 		}
 		if err := fs.Rule.Validate(); err != nil {
 			return p.errorf(append(at, "fault"), "step %d: fault: %v", i+1, err)
+		}
+	}
+	if n := s.Node; n != nil {
+		if !slices.Contains(NodeActions, n.Action) {
+			return p.errorf(append(at, "node", "action"), "step %d: node action %q: want one of %s", i+1, n.Action, strings.Join(NodeActions, ", "))
+		}
+		if !slices.Contains(f.machineNames(), n.Name) {
+			return p.errorf(append(at, "node", "name"), "step %d: node %q is not a topology host or PBS node (have %s)", i+1, n.Name, strings.Join(f.machineNames(), ", "))
 		}
 	}
 	if w := s.Wait; w != nil {

@@ -272,7 +272,24 @@ type Step struct {
 	Request []Request `yaml:"request"`
 	// Note writes a line into the history (for the transcript).
 	Note string `yaml:"note"`
+	// Node acts on a host or PBS node as a machine: cut its network,
+	// freeze it, kill or restart it (the containers backend).
+	Node *NodeStep `yaml:"node"`
 }
+
+// NodeStep is a machine-level fault on a topology host or a PBS node of a
+// cluster: Name names it, Action is one of NodeActions.
+type NodeStep struct {
+	Name   string `yaml:"name"`
+	Action string `yaml:"action"`
+}
+
+// NodeActions are what a node step can do: disconnect/reconnect its
+// network, pause/unpause it (docker pause: every process frozen,
+// connections hang), kill it (SIGKILL to everything; it stays down), and
+// restart it (start a killed node, or stop and start a running one; its
+// state, a PBS server's jobs included, is lost).
+var NodeActions = []string{"disconnect", "reconnect", "pause", "unpause", "kill", "restart"}
 
 // Request is one request a hub user makes with a token of their own:
 // either to the hub API (API: "METHOD /path" under /hub/api) or through

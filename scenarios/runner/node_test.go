@@ -1,0 +1,63 @@
+package runner
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jobsim/jobsim/scenarios/scenario"
+)
+
+// nodeBackend starts fake topologies that record node actions.
+type nodeBackend struct {
+	fakeBackend
+	actions []string
+}
+
+type nodeTopo struct {
+	*fakeTopo
+	b *nodeBackend
+}
+
+func (t nodeTopo) NodeAction(_ context.Context, name, action string) error {
+	t.b.actions = append(t.b.actions, name+":"+action)
+	return nil
+}
+
+func (b *nodeBackend) Start(ctx context.Context, t scenario.Topology, env Env) (Topology, error) {
+	topo, err := b.fakeBackend.Start(ctx, t, env)
+	if err != nil {
+		return nil, err
+	}
+	return nodeTopo{fakeTopo: topo.(*fakeTopo), b: b}, nil
+}
+
+func TestNodeStepsGoToTheBackendOrSkip(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	step := "  - node: {name: fakehpc, action: pause}\n  - node: {name: fakehpc, action: unpause}"
+
+	var sys *fakeCylc
+	r, b, _ := newRunner(t, "8.0.3", &sys)
+	rep := r.Run(ctx, load(t, "nodes-plain", "", step))
+	if rep.Verdict != Skip || !strings.Contains(rep.Reason, "--backend containers") {
+		t.Fatalf("a backend without node actions: verdict %s (%s), want a skip naming the containers backend", rep.Verdict, rep.Reason)
+	}
+	if b.closed != 1 {
+		t.Errorf("the skipped run's topology was closed %d times", b.closed)
+	}
+
+	nb := &nodeBackend{}
+	r2, err := New(WithBackend(nb), WithArtifacts(t.TempDir()), WithSystem("cylc", r.systems["cylc"]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep = r2.Run(ctx, load(t, "nodes", "", step))
+	if rep.Verdict != Pass {
+		t.Fatalf("verdict %s: %s", rep.Verdict, rep.Reason)
+	}
+	if got := strings.Join(nb.actions, " "); got != "fakehpc:pause fakehpc:unpause" {
+		t.Errorf("node actions %q", got)
+	}
+}

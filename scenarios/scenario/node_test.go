@@ -1,0 +1,31 @@
+package scenario
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestNodeStepsNameAMachineAndAnAction(t *testing.T) {
+	body := strings.Replace(good, "  - do: reload\n", "  - node: {name: cn1, action: disconnect}\n  - node: {name: fakehpc, action: restart}\n  - do: reload\n", 1)
+	f, err := Load(write(t, body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !f.HasNodeSteps() || f.Timeline[2].Node.Name != "cn1" || f.Timeline[2].Node.Action != "disconnect" {
+		t.Fatalf("node step not parsed: %+v", f.Timeline[2])
+	}
+	if g, _ := Load(write(t, good)); g.HasNodeSteps() {
+		t.Error("a timeline without node steps says it has some")
+	}
+	for _, c := range []struct{ step, want string }{
+		{"  - node: {name: cn9, action: pause}\n", `s.yaml:16:18: step 3: node "cn9" is not a topology host or PBS node (have fakehpc, cn1)`},
+		{"  - node: {name: cn1, action: reboot}\n", `s.yaml:16:31: step 3: node action "reboot": want one of disconnect, reconnect, pause, unpause, kill, restart`},
+		{"  - node: {name: cn1, action: kill}\n    note: x\n", "one action per step, found note and node"},
+	} {
+		body := strings.Replace(good, "  - do: reload\n", c.step, 1)
+		_, err := Load(write(t, body))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("step %q: error %v, want %q", c.step, err, c.want)
+		}
+	}
+}
