@@ -35,13 +35,19 @@ type Executor interface {
 type RunSpec struct {
 	JobID  string
 	User   string
-	Node   string   // the execution host the job was placed on
-	Script []byte   // the script as submitted, directives included
-	Shell  string   // interpreter; empty means the user's login shell (bash)
-	Env    []string // KEY=value, the full PBS job environment
-	Dir    string   // working directory: the user's home, as in OpenPBS
-	Stdout io.Writer
-	Stderr io.Writer
+	Node   string // the execution host the job was placed on
+	Script []byte // the script as submitted, directives included
+	// ScriptPath is where the server wrote Script on the host, as the job's
+	// processes see it (OpenPBS's $PBS_HOME/mom_priv/jobs/<jobid>.SC), or
+	// empty when it could not. Executors run this file rather than the
+	// text, so that $0 is a path, as under a real MoM (Cylc's job scripts
+	// re-exec "$0").
+	ScriptPath string
+	Shell      string   // interpreter; empty means the user's login shell (bash)
+	Env        []string // KEY=value, the full PBS job environment
+	Dir        string   // working directory: the user's home, as in OpenPBS
+	Stdout     io.Writer
+	Stderr     io.Writer
 }
 
 // Process is a running job script.

@@ -34,8 +34,10 @@ func (s *Server) runJob(ctx context.Context, j *job, r *runState, fired []fault.
 	}
 	spec, nodeFile, tmpDir, nodeLines := s.runSpec(j, r)
 	s.unlock()
+	scriptFile := path.Join(s.pbsHome, "mom_priv", "jobs", spec.JobID+".SC")
 	defer func() {
 		_ = s.fs.Remove(nodeFile)
+		_ = s.fs.Remove(scriptFile)
 		s.removeTree(tmpDir)
 	}()
 
@@ -65,6 +67,13 @@ func (s *Server) runJob(ctx context.Context, j *job, r *runState, fired []fault.
 	}
 	if err := s.fs.MkdirAll(tmpDir, 0o700); err != nil {
 		s.log.Warn("fakepbs: cannot create TMPDIR", "job", spec.JobID, "path", tmpDir, "err", err)
+	}
+	if err := s.fs.MkdirAll(path.Dir(scriptFile), 0o755); err == nil {
+		if err := afero.WriteFile(s.fs, scriptFile, spec.Script, 0o700); err == nil {
+			spec.ScriptPath = scriptFile
+		} else {
+			s.log.Warn("fakepbs: cannot write the job script file; running its text", "job", spec.JobID, "path", scriptFile, "err", err)
+		}
 	}
 
 	proc, err := s.exec.Start(ctx, spec)

@@ -73,6 +73,9 @@ func (h *Host) startPBS(ctx context.Context, home func(string) string) error {
 		fakepbs.WithName(h.name), fakepbs.WithHost(h.name), fakepbs.WithClock(h.clock),
 		fakepbs.WithExecutor(executor.ForPBS(h.jobExecutor())), fakepbs.WithFS(h.pbsFS()), fakepbs.WithFaults(h.faults),
 		fakepbs.WithRecorder(h.rec), fakepbs.WithLogger(h.cfg.logger), fakepbs.WithHomeDirs(home),
+		// Paths the server hands to jobs (PBS_NODEFILE, TMPDIR, the script
+		// file) are where the job's processes see them.
+		fakepbs.WithPBSHome(h.ProcessPath("/var/spool/pbs")), fakepbs.WithTmpDir(h.ProcessPath("/var/tmp")),
 	}, h.cfg.pbsOpts...)
 	srv, err := fakepbs.NewServer(ctx, opts...)
 	if err != nil {

@@ -28,10 +28,10 @@ type Command struct {
 	Script string
 	// Shell runs Script when set (e.g. "/bin/bash"); empty means the user's
 	// shell (bash) with -c.
-	Shell string
-	Login bool     // run as a login shell (profile read, PATH with the PBS client)
-	Env   []string // KEY=value added on top of the user's base environment
-	Dir   string   // working directory on the host; empty means the user's home
+	Shell  string
+	Login  bool     // run as a login shell (profile read, PATH with the PBS client)
+	Env    []string // KEY=value added on top of the user's base environment
+	Dir    string   // working directory on the host; empty means the user's home
 	Stdin  io.Reader
 	Stdout io.Writer
 	Stderr io.Writer

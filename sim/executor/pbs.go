@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"syscall"
 
 	"github.com/jobsim/jobsim/fakepbs"
@@ -37,9 +38,18 @@ func (x pbsExecutor) Start(ctx context.Context, spec fakepbs.RunSpec) (fakepbs.P
 	if x.e == nil {
 		return nil, errors.New("PBS job executor: no executor")
 	}
+	script := string(spec.Script)
+	if spec.ScriptPath != "" {
+		// As a MoM does: the login shell runs the script file, so $0 is its path.
+		shell := spec.Shell
+		if shell == "" {
+			shell = "/bin/bash"
+		}
+		script = "exec " + shellQuote(shell) + " " + shellQuote(spec.ScriptPath)
+	}
 	p, err := x.e.Start(InCallerActor(ctx), Command{
 		User:   spec.User,
-		Script: string(spec.Script),
+		Script: script,
 		Shell:  spec.Shell,
 		Login:  true,
 		Env:    spec.Env,
@@ -67,3 +77,5 @@ func (p pbsProcess) Wait() fakepbs.ExitStatus {
 	}
 	return fakepbs.ExitStatus{Code: st.Code, Signal: st.Signal}
 }
+
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
