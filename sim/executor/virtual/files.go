@@ -18,6 +18,8 @@ import (
 
 	"github.com/spf13/afero"
 	"mvdan.cc/sh/v3/interp"
+
+	"github.com/jobsim/jobsim/sim/clock"
 )
 
 func init() {
@@ -754,6 +756,10 @@ func (c *Call) mkdir(abs string, mode fs.FileMode, parents bool) error {
 	}
 	if err := c.FS.Mkdir(abs, mode); err != nil {
 		return err
+	}
+	if _, real := c.Clock.(clock.Real); !real {
+		now := c.Clock.Now()
+		_ = c.FS.Chtimes(abs, now, now)
 	}
 	if mode&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky) != 0 {
 		_ = c.FS.Chmod(abs, mode)

@@ -13,6 +13,8 @@ import (
 
 	"github.com/spf13/afero"
 	"mvdan.cc/sh/v3/interp"
+
+	"github.com/jobsim/jobsim/sim/clock"
 )
 
 // sysError is an error shown with the C library's wording ("No such file or
@@ -96,7 +98,7 @@ func (p *process) fileOwner(fi fs.FileInfo) (uid, gid int) {
 // user, as access(2) does; root may read and write anything and execute
 // anything with an execute bit.
 func (p *process) access(name string, mode interp.AccessMode) error {
-	fi, err := p.e.fs.Stat(name)
+	fi, err := p.fs.Stat(name)
 	if err != nil {
 		return err
 	}
@@ -135,7 +137,7 @@ func (p *process) openFile(name string, flag int, perm os.FileMode) (afero.File,
 	}
 	if p.user.UID != 0 {
 		write := flag&(os.O_WRONLY|os.O_RDWR) != 0
-		fi, err := p.e.fs.Stat(name)
+		fi, err := p.fs.Stat(name)
 		switch {
 		case err == nil:
 			var m interp.AccessMode
@@ -158,8 +160,8 @@ func (p *process) openFile(name string, flag int, perm os.FileMode) (afero.File,
 		perm &^= 0o022 // the default umask
 		// Some filesystems (afero's MemMapFs) create files in missing
 		// directories; the kernel does not.
-		if _, err := p.e.fs.Stat(name); err != nil && isNotExist(err) {
-			dfi, derr := p.e.fs.Stat(path.Dir(name))
+		if _, err := p.fs.Stat(name); err != nil && isNotExist(err) {
+			dfi, derr := p.fs.Stat(path.Dir(name))
 			switch {
 			case derr != nil:
 				return nil, &fs.PathError{Op: "open", Path: name, Err: derr}
@@ -168,7 +170,33 @@ func (p *process) openFile(name string, flag int, perm os.FileMode) (afero.File,
 			}
 		}
 	}
-	return p.e.fs.OpenFile(name, flag, perm)
+	f, err := p.fs.OpenFile(name, flag, perm)
+	if err != nil || flag&(os.O_WRONLY|os.O_RDWR) == 0 {
+		return f, err
+	}
+	if _, real := p.e.clock.(clock.Real); real {
+		return f, nil
+	}
+	// The filesystem stamps writes with the wall clock; a host on a virtual
+	// clock stamps them with its own time.
+	return &stampedFile{File: f, p: p, name: name}, nil
+}
+
+// stampedFile sets the file's times to the host clock when it is closed
+// after a write.
+type stampedFile struct {
+	afero.File
+	p    *process
+	name string
+}
+
+func (f *stampedFile) Close() error {
+	err := f.File.Close()
+	if err == nil {
+		now := f.p.e.clock.Now()
+		_ = f.p.fs.Chtimes(f.name, now, now)
+	}
+	return err
 }
 
 // isFIFO reports whether name is one of the interpreter's process
@@ -182,7 +210,7 @@ func (p *process) stat(name string) (fs.FileInfo, error) {
 	if p.isFIFO(name) {
 		return os.Stat(name)
 	}
-	return p.e.fs.Stat(name)
+	return p.fs.Stat(name)
 }
 
 func (p *process) readFile(name string) ([]byte, error) {
@@ -254,7 +282,7 @@ func (p *process) readDir(name string) ([]fs.FileInfo, error) {
 			return nil, &dirError{op: "open", err: err}
 		}
 	}
-	f, err := p.e.fs.Open(name)
+	f, err := p.fs.Open(name)
 	if err != nil {
 		return nil, &dirError{op: "open", err: err}
 	}
@@ -278,17 +306,17 @@ func (e *dirError) Unwrap() error { return e.err }
 
 func (p *process) statHandler(ctx context.Context, name string, follow bool) (fs.FileInfo, error) {
 	if follow {
-		return p.e.fs.Stat(name)
+		return p.fs.Stat(name)
 	}
 	return p.lstat(name)
 }
 
 func (p *process) lstat(name string) (fs.FileInfo, error) {
-	if l, ok := p.e.fs.(afero.Lstater); ok {
+	if l, ok := p.fs.(afero.Lstater); ok {
 		fi, _, err := l.LstatIfPossible(name)
 		return fi, err
 	}
-	return p.e.fs.Stat(name)
+	return p.fs.Stat(name)
 }
 
 func (p *process) accessHandler(ctx context.Context, name string, mode interp.AccessMode) error {

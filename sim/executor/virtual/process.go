@@ -10,7 +10,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/spf13/afero"
+
 	"github.com/jobsim/jobsim/sim/executor"
+	"github.com/jobsim/jobsim/sim/fsys"
 )
 
 // errProcessDone is returned when signalling a process that has ended.
@@ -32,6 +35,10 @@ type process struct {
 	// ctx ends on SIGKILL, when Start's context ends, or on Close.
 	ctx    context.Context
 	cancel context.CancelCauseFunc
+
+	// fs is the host filesystem as this process sees it: fault rules
+	// select its user, and hangs end with the process.
+	fs afero.Fs
 
 	stdin   *os.File // the shell's standard input
 	closers []io.Closer
@@ -101,7 +108,8 @@ func (p *process) awaitWoken() {
 func newProcess(ctx context.Context, e *Executor, pid int, u User, cmd executor.Command, dir, tmp string) *process {
 	pctx, cancel := context.WithCancelCause(ctx)
 	return &process{
-		e: e, pid: pid, user: u, cmd: cmd, dir: dir, tmp: tmp,
+		fs: fsys.ForContext(fsys.ForUser(e.fs, u.Name), pctx),
+		e:  e, pid: pid, user: u, cmd: cmd, dir: dir, tmp: tmp,
 		started: e.clock.Now(),
 		ctx:     pctx, cancel: cancel,
 		sleepers: map[*sleeper]struct{}{},
@@ -379,6 +387,9 @@ type frame struct {
 	fg       map[*fgOp]struct{}
 	inTrap   bool
 	trapDone bool
+	ending   bool                 // the shell has ended and reaps its jobs
+	bgEnded  int                  // background jobs of this shell that have ended
+	waitWake []context.CancelFunc // wake the shell's `wait` sleeping on the clock
 }
 
 type fgOp struct{ cancel context.CancelCauseFunc }
@@ -490,6 +501,12 @@ func (f *frame) nextTrap() (string, bool) {
 		}
 	}
 	return "", false
+}
+
+func (f *frame) isEnding() bool {
+	f.p.mu.Lock()
+	defer f.p.mu.Unlock()
+	return f.ending
 }
 
 func (f *frame) setInTrap(v bool) {

@@ -30,6 +30,7 @@ const (
 	cmdTrapDone = "__jobsim_trap_done"
 	cmdBg       = "__jobsim_bg"
 	cmdBgRun    = "__jobsim_bgrun"
+	cmdWait     = "\x00wait"
 )
 
 // environ is the environment a shell starts with.
@@ -276,10 +277,91 @@ func (p *process) startBackground(ctx context.Context, hc interp.HandlerContext,
 	return err
 }
 
+// waitJobs is the wait builtin: the interpreter's, run aside while the
+// shell sleeps on the host clock as long as a background job of the shell
+// is running, so that a virtual clock counts a shell waiting for its jobs
+// as idle (the jobs are actors of their own). A job that ends wakes the
+// sleep before it lets go of the clock; the shell then stays busy while
+// the interpreter notices the end, so that the clock cannot jump in
+// between.
+func (p *process) waitJobs(ctx context.Context, hc interp.HandlerContext, args []string) error {
+	f := frameOf(ctx)
+	finished := make(chan struct{})
+	var err error
+	go func() {
+		defer close(finished)
+		err = hc.Builtin(ctx, append([]string{"wait"}, args...))
+	}()
+	for {
+		p.mu.Lock()
+		running := 0
+		for _, h := range p.holds {
+			if h.f == f {
+				running++
+			}
+		}
+		ended := f.bgEnded
+		sctx, cancel := context.WithCancel(ctx)
+		if running > 0 {
+			f.waitWake = append(f.waitWake, cancel)
+		}
+		p.mu.Unlock()
+		if running == 0 {
+			cancel()
+			<-finished // no job of ours runs: the wait ends at once, or with the shell
+			return err
+		}
+		go func() {
+			select {
+			case <-finished:
+				cancel()
+			case <-sctx.Done():
+			}
+		}()
+		_ = p.sleep(sctx, time.Hour)
+		cancel()
+		select {
+		case <-finished:
+			return err
+		default:
+		}
+		if ctx.Err() != nil {
+			<-finished // the jobs end with the shell's context
+			return err
+		}
+		p.mu.Lock()
+		jobEnded := f.bgEnded != ended
+		p.mu.Unlock()
+		if jobEnded {
+			select {
+			case <-finished:
+				return err
+			case <-time.After(50 * time.Millisecond):
+				// not the job this wait is for
+			}
+		}
+	}
+}
+
 // runBackground is the body of a background job started by startBackground.
 func (p *process) runBackground(ctx context.Context, hc interp.HandlerContext, tok, idText string) error {
 	id, _ := strconv.Atoi(idText)
-	defer p.releaseHold(id)
+	defer func() {
+		// Wake a shell waiting for jobs before the clock may move on.
+		f := frameOf(ctx)
+		p.mu.Lock()
+		h, held := p.holds[id]
+		delete(p.holds, id)
+		f.bgEnded++
+		for _, wake := range f.waitWake {
+			wake()
+		}
+		f.waitWake = nil
+		p.mu.Unlock()
+		if held {
+			h.release()
+		}
+	}()
 	p.mu.Lock()
 	src := p.bgSrc[tok]
 	p.mu.Unlock()
@@ -363,6 +445,13 @@ func (p *process) runShell(ctx context.Context, s shellSpec) (code int, killed s
 		}
 		fifoDir = dir
 		defer os.RemoveAll(dir)
+		// A killed shell may be blocked opening a FIFO nobody else opens.
+		killed := make(chan struct{})
+		stop := context.AfterFunc(f.ctx, func() { releaseFIFOs(dir, killed) })
+		defer func() {
+			close(killed)
+			stop()
+		}()
 	}
 	r, err := p.newRunner(s, fifoDir)
 	if err != nil {
@@ -416,6 +505,9 @@ func (p *process) runShell(ctx context.Context, s shellSpec) (code int, killed s
 	// until it is released.
 	f.endJobs(errShellExited)
 	f.setInTrap(true)
+	p.mu.Lock()
+	f.ending = true
+	p.mu.Unlock()
 	waited := make(chan struct{})
 	if fifoDir != p.tmp {
 		go releaseFIFOs(fifoDir, waited)
@@ -496,13 +588,13 @@ func (p *process) readProfile(f *frame, r *interp.Runner, s shellSpec) (int, boo
 	files := []string{"/etc/profile"}
 	for _, n := range []string{".bash_profile", ".bash_login", ".profile"} {
 		name := path.Join(home, n)
-		if _, err := p.e.fs.Stat(name); err == nil {
+		if _, err := p.fs.Stat(name); err == nil {
 			files = append(files, name)
 			break
 		}
 	}
 	for _, name := range files {
-		b, err := afReadFile(p.e.fs, name)
+		b, err := afReadFile(p.fs, name)
 		if err != nil {
 			if !isNotExist(err) {
 				fmt.Fprintf(s.stderr, "bash: %s: %s\n", name, errText(err))
@@ -611,6 +703,10 @@ func (p *process) callHandler(ctx context.Context, args []string) ([]string, err
 		if len(args) >= 2 && p.ownsCommand(ctx, args[len(args)-1]) {
 			return append([]string{cmdPrefix + "type"}, args[1:]...), nil
 		}
+	case "wait":
+		if f != nil && !f.isEnding() {
+			return append([]string{cmdWait}, args[1:]...), nil
+		}
 	case "kill", "ulimit", "umask", "jobs", "disown", "suspend":
 		return append([]string{cmdPrefix + args[0]}, args[1:]...), nil
 	}
@@ -640,7 +736,7 @@ func (p *process) cdCheck(ctx context.Context, args []string) []string {
 	hc := interp.HandlerCtx(ctx)
 	target := args[1]
 	abs := absPath(hc.Dir, target)
-	fi, err := p.e.fs.Stat(abs)
+	fi, err := p.fs.Stat(abs)
 	msg := ""
 	switch {
 	case err != nil:
@@ -846,6 +942,8 @@ func (p *process) execHandler(ctx context.Context, args []string) error {
 		f.trapDone = true
 		p.mu.Unlock()
 		return nil
+	case cmdWait:
+		return p.waitJobs(ctx, hc, args[1:])
 	case cmdBg:
 		if len(args) == 2 {
 			return p.startBackground(ctx, hc, args[1])
@@ -882,7 +980,7 @@ func (p *process) newCall(ctx context.Context, hc interp.HandlerContext, args []
 		Stdin:  in,
 		Stdout: hc.Stdout,
 		Stderr: hc.Stderr,
-		FS:     p.e.fs,
+		FS:     p.fs,
 		Clock:  p.e.clock,
 		env:    hc.Env,
 		p:      p,
@@ -919,7 +1017,7 @@ func (p *process) dispatch(ctx context.Context, c *Call) int {
 	}
 	if strings.Contains(name, "/") {
 		abs := c.Abs(name)
-		if _, err := p.e.fs.Stat(abs); err == nil {
+		if _, err := p.fs.Stat(abs); err == nil {
 			return p.execFile(ctx, c, abs)
 		}
 		if fn := p.lookupBuiltin(name); fn != nil {
@@ -931,6 +1029,7 @@ func (p *process) dispatch(ctx context.Context, c *Call) int {
 		return p.runBuiltin(ctx, c, fn)
 	}
 	if file := p.searchPath(c, name); file != "" {
+		c.Args[0] = file // bash runs it with the path it found as $0
 		return p.execFile(ctx, c, file)
 	}
 	fmt.Fprintf(c.Stderr, "bash: %s: command not found\n", name)
@@ -967,7 +1066,7 @@ func (p *process) searchPath(c *Call, name string) string {
 			dir = "."
 		}
 		file := c.Abs(path.Join(dir, name))
-		fi, err := p.e.fs.Stat(file)
+		fi, err := p.fs.Stat(file)
 		if err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
 			return file
 		}
@@ -979,7 +1078,7 @@ func (p *process) searchPath(c *Call, name string) string {
 // without a #! line naming a shell). Nothing else can run on a virtual host.
 func (p *process) execFile(ctx context.Context, c *Call, file string) int {
 	name := c.Args[0]
-	fi, err := p.e.fs.Stat(file)
+	fi, err := p.fs.Stat(file)
 	if err != nil {
 		fmt.Fprintf(c.Stderr, "bash: %s: %s\n", name, errText(err))
 		if errors.Is(err, syscall.EACCES) || errors.Is(err, os.ErrPermission) {

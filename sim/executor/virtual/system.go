@@ -692,7 +692,7 @@ func whichCmd(ctx context.Context, c *Call) int {
 func (p *process) commandPath(c *Call, name string) string {
 	if strings.Contains(name, "/") {
 		abs := c.Abs(name)
-		if fi, err := p.e.fs.Stat(abs); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
+		if fi, err := p.fs.Stat(abs); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
 			return name
 		}
 		if p.lookupBuiltin(name) != nil {

@@ -1,0 +1,530 @@
+package virtual_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/spf13/afero"
+
+	"github.com/jobsim/jobsim/sim/clock"
+	"github.com/jobsim/jobsim/sim/executor"
+	"github.com/jobsim/jobsim/sim/executor/virtual"
+	"github.com/jobsim/jobsim/sim/fault"
+	"github.com/jobsim/jobsim/sim/fsys"
+)
+
+func TestExitCodes(t *testing.T) {
+	e := newExec(t, nil)
+	for _, tc := range []struct {
+		script string
+		code   int
+		stdout string
+		stderr string
+	}{
+		{script: "true"},
+		{script: "false", code: 1},
+		{script: "exit 3", code: 3},
+		{script: "(exit 7); echo $?", stdout: "7\n"},
+		{script: "nosuchcmd --flag", code: 127, stderr: "bash: nosuchcmd: command not found\n"},
+		{script: "set -e; false; echo not reached", code: 1},
+		{script: "if (", code: 2},
+		{script: "exit 300", code: 44},
+	} {
+		t.Run(tc.script, func(t *testing.T) {
+			r := sh(t, e, tc.script)
+			if r.status.Code != tc.code || r.status.Signal != 0 || r.status.Err != nil {
+				t.Errorf("status = %+v, want code %d", r.status, tc.code)
+			}
+			if r.stdout != tc.stdout {
+				t.Errorf("stdout = %q, want %q", r.stdout, tc.stdout)
+			}
+			if tc.stderr != "" && r.stderr != tc.stderr {
+				t.Errorf("stderr = %q, want %q", r.stderr, tc.stderr)
+			}
+		})
+	}
+}
+
+func TestStreams(t *testing.T) {
+	e := newExec(t, nil)
+	r := run(t, e, executor.Command{
+		User:   "alice",
+		Script: `read first; echo "first=$first"; cat; echo oops >&2; printf 'x\n' | tr x y >&2`,
+		Stdin:  strings.NewReader("one\ntwo\nthree\n"),
+	})
+	if r.stdout != "first=one\ntwo\nthree\n" {
+		t.Errorf("stdout = %q", r.stdout)
+	}
+	if r.stderr != "oops\ny\n" {
+		t.Errorf("stderr = %q", r.stderr)
+	}
+	// Without stdin, reads see end of input at once.
+	r = sh(t, e, `cat; read x || echo eof`)
+	if r.stdout != "eof\n" {
+		t.Errorf("no stdin: stdout = %q", r.stdout)
+	}
+	// One writer for both streams keeps their order.
+	var both syncBuffer
+	r = run(t, e, executor.Command{User: "alice", Script: "echo 1; echo 2 >&2; echo 3", Stdout: &both, Stderr: &both})
+	if both.String() != "1\n2\n3\n" {
+		t.Errorf("merged = %q", both.String())
+	}
+}
+
+func TestEnvironment(t *testing.T) {
+	e := newExec(t, nil, virtual.WithEnv("SITE=hpc1"), virtual.WithPath("/opt/pbs/bin:/usr/bin:/bin"))
+	r := run(t, e, executor.Command{
+		User:   "bob",
+		Script: `echo "$HOME $USER $LOGNAME $SHELL $HOSTNAME $SITE $FOO"; echo "$PATH"; env | grep -c '^FOO=bar$'; printenv SITE; echo ${TMPDIR-unset}`,
+		Env:    []string{"FOO=bar", "SITE=override"},
+	})
+	want := "/home/bob bob bob /bin/bash node1.example.org override bar\n/opt/pbs/bin:/usr/bin:/bin\n1\noverride\nunset\n"
+	if r.stdout != want {
+		t.Errorf("stdout = %q, want %q (stderr %q)", r.stdout, want, r.stderr)
+	}
+	r = sh(t, e, "whoami; id -un; id -u; id; hostname; hostname -s")
+	want = "alice\nalice\n1000\nuid=1000(alice) gid=1000(alice) groups=1000(alice)\nnode1.example.org\nnode1\n"
+	if r.stdout != want {
+		t.Errorf("identity = %q, want %q", r.stdout, want)
+	}
+}
+
+func TestWorkingDirectory(t *testing.T) {
+	e := newExec(t, nil)
+	if r := sh(t, e, "pwd; /bin/pwd; cd /tmp && pwd; cd; pwd"); r.stdout != "/home/alice\n/home/alice\n/tmp\n/home/alice\n" {
+		t.Errorf("stdout = %q", r.stdout)
+	}
+	if r := run(t, e, executor.Command{User: "alice", Script: "pwd", Dir: "/opt/lib"}); r.stdout != "/opt/lib\n" {
+		t.Errorf("Dir: stdout = %q", r.stdout)
+	}
+	_, err := e.Start(context.Background(), executor.Command{User: "alice", Script: "pwd", Dir: "/no/such/dir"})
+	if err == nil || !strings.Contains(err.Error(), "/no/such/dir") {
+		t.Errorf("missing Dir: err = %v", err)
+	}
+	if _, err := e.Start(context.Background(), executor.Command{User: "mallory", Script: "true"}); err == nil {
+		t.Error("unknown user started")
+	}
+	if r := sh(t, e, "cd /nonexistent"); r.status.Code != 1 || r.stderr != "bash: cd: /nonexistent: No such file or directory\n" {
+		t.Errorf("cd: %+v %q", r.status, r.stderr)
+	}
+}
+
+func TestLoginProfile(t *testing.T) {
+	fs := newFS(t)
+	must(t, afero.WriteFile(fs, "/etc/profile", []byte("export SITE_PROFILE=etc\n"), 0o644))
+	must(t, afero.WriteFile(fs, "/home/alice/.bash_profile", []byte("export GREETING=hello\nPATH=$HOME/bin:$PATH\n"), 0o644))
+	must(t, afero.WriteFile(fs, "/home/alice/.profile", []byte("export GREETING=ignored\n"), 0o644))
+	must(t, afero.WriteFile(fs, "/home/bob/.profile", []byte("export GREETING=from-profile\n"), 0o644))
+	e := newExec(t, fs)
+	for _, tc := range []struct {
+		user  string
+		login bool
+		want  string
+	}{
+		{"alice", true, "etc hello /home/alice/bin:/usr/local/bin:/usr/bin:/bin\n"},
+		{"alice", false, " unset /usr/local/bin:/usr/bin:/bin\n"},
+		{"bob", true, "etc from-profile /usr/local/bin:/usr/bin:/bin\n"},
+	} {
+		r := run(t, e, executor.Command{User: tc.user, Login: tc.login, Script: `echo "$SITE_PROFILE ${GREETING-unset} $PATH"`})
+		if r.stdout != tc.want {
+			t.Errorf("%s login=%v: stdout = %q, want %q (stderr %q)", tc.user, tc.login, r.stdout, tc.want, r.stderr)
+		}
+	}
+}
+
+func TestTrapRunsWhenTERMArrivesDuringSleep(t *testing.T) {
+	e := newExec(t, nil)
+	p, out, _ := start(t, e, context.Background(), executor.Command{User: "alice",
+		Script: "trap 'echo bye' TERM; echo ready; sleep 1000; echo after $?"})
+	waitOutput(t, out, "ready\n")
+	must(t, p.Signal(syscall.SIGTERM))
+	st := wait(t, p)
+	// As bash: the sleep dies of the signal, the trap runs, the script goes on.
+	if out.String() != "ready\nbye\nafter 143\n" || st.Code != 0 || st.Signal != 0 {
+		t.Errorf("stdout %q status %+v", out.String(), st)
+	}
+}
+
+func TestUntrappedTERMEndsScriptAfterExitTrap(t *testing.T) {
+	e := newExec(t, nil)
+	p, out, _ := start(t, e, context.Background(), executor.Command{User: "alice",
+		Script: "trap 'echo cleanup' EXIT; echo ready; sleep 1000; echo not reached"})
+	waitOutput(t, out, "ready\n")
+	must(t, p.Signal(syscall.SIGTERM))
+	st := wait(t, p)
+	if out.String() != "ready\ncleanup\n" || st.Code != 143 || st.Signal != syscall.SIGTERM {
+		t.Errorf("stdout %q status %+v", out.String(), st)
+	}
+	if err := p.Signal(syscall.SIGTERM); err == nil {
+		t.Error("signalling a finished process succeeded")
+	}
+}
+
+func TestSIGKILLSkipsTraps(t *testing.T) {
+	e := newExec(t, nil)
+	p, out, _ := start(t, e, context.Background(), executor.Command{User: "alice",
+		Script: "trap 'echo cleanup' EXIT TERM; echo ready; while true; do sleep 1; done"})
+	waitOutput(t, out, "ready\n")
+	must(t, p.Signal(syscall.SIGKILL))
+	st := wait(t, p)
+	if out.String() != "ready\n" || st.Code != 137 || st.Signal != syscall.SIGKILL {
+		t.Errorf("stdout %q status %+v", out.String(), st)
+	}
+}
+
+func TestIgnoredSignal(t *testing.T) {
+	e := newExec(t, nil)
+	p, out, _ := start(t, e, context.Background(), executor.Command{User: "alice",
+		Script: "trap '' TERM; echo ready; sleep 0.2; echo survived"})
+	waitOutput(t, out, "ready\n")
+	must(t, p.Signal(syscall.SIGTERM))
+	if st := wait(t, p); st.Code != 0 || out.String() != "ready\nsurvived\n" {
+		t.Errorf("stdout %q status %+v", out.String(), st)
+	}
+}
+
+func TestStopAndContinue(t *testing.T) {
+	clk := clock.NewVirtual(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	e := newExec(t, nil, virtual.WithClock(clk))
+	p, out, _ := start(t, e, context.Background(), executor.Command{User: "alice", Script: "echo a; sleep 10; echo b"})
+	waitFor(t, "the sleep", func() bool { return clk.Pending() == 1 })
+	must(t, p.Signal(syscall.SIGSTOP))
+	clk.Advance(10 * time.Second) // the sleep ends; the stopped shell waits before `echo b`
+	waitFor(t, "the stopped shell to wait", func() bool { return clk.Pending() == 1 })
+	if out.String() != "a\n" {
+		t.Fatalf("a stopped script went on: %q", out.String())
+	}
+	if ps := e.Processes(); len(ps) != 1 || !ps[0].Stopped {
+		t.Errorf("process table: %+v", ps)
+	}
+	must(t, p.Signal(syscall.SIGCONT))
+	if st := wait(t, p); st.Code != 0 || out.String() != "a\nb\n" {
+		t.Errorf("stdout %q status %+v", out.String(), st)
+	}
+}
+
+func TestContextCancelKills(t *testing.T) {
+	e := newExec(t, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	p, out, _ := start(t, e, ctx, executor.Command{User: "alice", Script: "trap 'echo trap' EXIT; sleep 1000 & echo started; wait"})
+	waitOutput(t, out, "started\n")
+	cancel()
+	st := wait(t, p)
+	if st.Code != 137 || st.Signal != syscall.SIGKILL || out.String() != "started\n" {
+		t.Errorf("stdout %q status %+v", out.String(), st)
+	}
+	if ps := e.Processes(); len(ps) != 0 {
+		t.Errorf("processes left: %+v", ps)
+	}
+}
+
+func TestSleepOnVirtualClock(t *testing.T) {
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	clk := clock.NewVirtual(t0, clock.AutoAdvance())
+	e := newExec(t, nil, virtual.WithClock(clk))
+	r := sh(t, e, "date +%s; sleep 3600; date +%s; date -u '+%F %T'")
+	want := fmt.Sprintf("%d\n%d\n2026-01-02 04:04:05\n", t0.Unix(), t0.Unix()+3600)
+	if r.stdout != want || r.status.Code != 0 {
+		t.Errorf("stdout %q (want %q) status %+v stderr %q", r.stdout, want, r.status, r.stderr)
+	}
+	// Background jobs are actors of their own: two sleeps in parallel take
+	// the longer of the two, not the sum.
+	t1 := clk.Now()
+	r = sh(t, e, "sleep 100 & sleep 50; echo fg-done; wait; echo all-done")
+	if d := clk.Now().Sub(t1); d != 100*time.Second || r.stdout != "fg-done\nall-done\n" {
+		t.Errorf("parallel sleeps took %v of virtual time, stdout %q", d, r.stdout)
+	}
+}
+
+// readdirEIO fails Readdir and Readdirnames of one directory with EIO while
+// everything else works: the incident where a library directory could not
+// be listed but its files still opened.
+type readdirEIO struct {
+	afero.Fs
+	dir string
+}
+
+func (f readdirEIO) Open(name string) (afero.File, error) {
+	file, err := f.Fs.Open(name)
+	if err != nil || name != f.dir {
+		return file, err
+	}
+	return eioDir{file}, nil
+}
+
+type eioDir struct{ afero.File }
+
+func (d eioDir) Readdir(int) ([]os.FileInfo, error) {
+	return nil, &os.PathError{Op: "readdirent", Path: d.Name(), Err: syscall.EIO}
+}
+
+func (d eioDir) Readdirnames(int) ([]string, error) {
+	return nil, &os.PathError{Op: "readdirent", Path: d.Name(), Err: syscall.EIO}
+}
+
+func TestUnlistableDirectory(t *testing.T) {
+	check := func(t *testing.T, fs afero.Fs) {
+		must(t, afero.WriteFile(fs, "/opt/lib/mod.py", []byte("print('hi')\n"), 0o644))
+		e := newExec(t, fs)
+		r := sh(t, e, "ls /opt/lib")
+		if r.status.Code != 2 || r.stdout != "" || r.stderr != "ls: reading directory '/opt/lib': Input/output error\n" {
+			t.Errorf("ls: %+v stdout %q stderr %q", r.status, r.stdout, r.stderr)
+		}
+		r = sh(t, e, "cat /opt/lib/mod.py && ls /opt/lib/mod.py && test -d /opt/lib && echo dir-ok")
+		if r.status.Code != 0 || r.stdout != "print('hi')\n/opt/lib/mod.py\ndir-ok\n" {
+			t.Errorf("files inside: %+v stdout %q stderr %q", r.status, r.stdout, r.stderr)
+		}
+		// Globbing an unlistable directory matches nothing, as in bash.
+		if r := sh(t, e, "echo /opt/lib/*"); r.stdout != "/opt/lib/*\n" {
+			t.Errorf("glob: %q", r.stdout)
+		}
+	}
+	t.Run("in-test wrapper", func(t *testing.T) {
+		check(t, readdirEIO{Fs: newFS(t), dir: "/opt/lib"})
+	})
+	t.Run("fault rule", func(t *testing.T) {
+		set := fault.NewSet()
+		if _, err := set.Add(fault.Rule{Layer: fault.FS, Ops: []string{"readdir"}, Path: "/opt/lib",
+			Effect: fault.Effect{Kind: fault.Errno, Errno: "EIO"}}); err != nil {
+			t.Fatal(err)
+		}
+		check(t, fsys.WithFaults(newFS(t), set))
+	})
+}
+
+func TestLsMessages(t *testing.T) {
+	fs := newFS(t)
+	must(t, fs.MkdirAll("/home/alice/locked", 0o755))
+	must(t, fs.Chmod("/home/alice/locked", 0))
+	e := newExec(t, fs)
+	for _, tc := range []struct {
+		script, stdout, stderr string
+		code                   int
+	}{
+		{"ls /missing", "", "ls: cannot access '/missing': No such file or directory\n", 2},
+		{"ls locked", "", "ls: cannot open directory 'locked': Permission denied\n", 2},
+		{"ls -d locked", "locked\n", "", 0},
+		{"ls -z", "", "ls: invalid option -- 'z'\nTry 'ls --help' for more information.\n", 2},
+	} {
+		r := sh(t, e, tc.script)
+		if r.status.Code != tc.code || r.stdout != tc.stdout || r.stderr != tc.stderr {
+			t.Errorf("%s: %+v stdout %q stderr %q", tc.script, r.status, r.stdout, r.stderr)
+		}
+	}
+	// Root reads anything.
+	r := run(t, e, executor.Command{User: "root", Script: "ls /home/alice/locked && echo ok"})
+	if r.stdout != "ok\n" {
+		t.Errorf("root: %q %q", r.stdout, r.stderr)
+	}
+}
+
+func TestLsLong(t *testing.T) {
+	clk := clock.NewVirtual(time.Date(2026, 3, 4, 15, 16, 0, 0, time.UTC))
+	e := newExec(t, nil, virtual.WithClock(clk))
+	r := sh(t, e, "mkdir d && touch d/a && printf 'hello' > d/b && chmod 755 d/b && mkdir d/sub && chmod 2750 d/sub && ls -l d; ls -la d | head -2")
+	lines := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
+	want := []string{
+		`total 8`,
+		`-rw-r--r-- 1 alice alice    0 Mar  4 15:16 a`,
+		`-rwxr-xr-x 1 alice alice    5 Mar  4 15:16 b`,
+		`drwxr-s--- 2 alice alice 4096 Mar  4 15:16 sub`,
+		`total 16`,
+		`drwxr-xr-x 2 alice alice 4096 Mar  4 15:16 .`,
+	}
+	if strings.Join(lines, "\n") != strings.Join(want, "\n") {
+		t.Errorf("ls -l:\n%s\nwant:\n%s\nstderr %q", r.stdout, strings.Join(want, "\n"), r.stderr)
+	}
+}
+
+func TestHostFilesystemOnly(t *testing.T) {
+	fs := newFS(t)
+	e := newExec(t, fs)
+	marker := fmt.Sprintf("/etc/jobsim-virtual-test-%d", os.Getpid())
+	r := run(t, e, executor.Command{User: "root", Script: "cat /etc/passwd; echo written > " + marker + "; ls /etc; cp /etc/passwd /tmp/p && wc -l < /tmp/p"})
+	want := "root:x:0:0:root:/root:/bin/bash\nalice:x:1000:1000::/home/alice:/bin/bash\n"
+	if !strings.HasPrefix(r.stdout, want) {
+		t.Errorf("cat /etc/passwd = %q: the script saw the real disk", r.stdout)
+	}
+	if !strings.Contains(r.stdout, "jobsim-virtual-test") || !strings.HasSuffix(r.stdout, "2\n") {
+		t.Errorf("stdout %q stderr %q", r.stdout, r.stderr)
+	}
+	if _, err := os.Stat(marker); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the script wrote %s on the real disk (stat: %v)", marker, err)
+	}
+	if b, err := afero.ReadFile(fs, marker); err != nil || string(b) != "written\n" {
+		t.Errorf("host fs %s = %q, %v", marker, b, err)
+	}
+	// Real programs do not exist on a virtual host.
+	r = sh(t, e, "/usr/bin/python3 -c 'print(1)'")
+	if r.status.Code != 127 || r.stdout != "" {
+		t.Errorf("python3 ran: %+v %q %q", r.status, r.stdout, r.stderr)
+	}
+}
+
+func TestPluggedBuiltin(t *testing.T) {
+	fs := newFS(t)
+	must(t, afero.WriteFile(fs, "/home/alice/job.sh", []byte("#PBS -N x\nsleep 1\n"), 0o644))
+	var seen []string
+	qsub := func(ctx context.Context, c *virtual.Call) int {
+		if len(c.Args) < 2 {
+			b, _ := io.ReadAll(c.Stdin)
+			seen = append(seen, "stdin:"+string(b))
+		} else {
+			b, err := afero.ReadFile(c.FS, c.Abs(c.Args[1]))
+			if err != nil {
+				fmt.Fprintf(c.Stderr, "qsub: script file cannot be loaded - No such file or directory\n")
+				return 2
+			}
+			seen = append(seen, "file:"+string(b))
+		}
+		fmt.Fprintf(c.Stdout, "%d.server\n", len(seen))
+		return 0
+	}
+	e := newExec(t, fs, virtual.WithBuiltin("qsub", qsub), virtual.WithBuiltin("rm", nil))
+	r := sh(t, e, "echo hostname | qsub; qsub job.sh; /usr/bin/qsub job.sh; qsub nope.sh; echo $?; command -v qsub; type qsub; rm x")
+	want := "1.server\n2.server\n3.server\n2\n/usr/bin/qsub\nqsub is /usr/bin/qsub\n"
+	if r.stdout != want {
+		t.Errorf("stdout %q want %q", r.stdout, want)
+	}
+	if !strings.Contains(r.stderr, "bash: rm: command not found") {
+		t.Errorf("removed builtin still ran: %q", r.stderr)
+	}
+	if len(seen) != 3 || seen[0] != "stdin:hostname\n" || seen[1] != "file:#PBS -N x\nsleep 1\n" {
+		t.Errorf("seen %q", seen)
+	}
+}
+
+func TestKillBuiltin(t *testing.T) {
+	e := newExec(t, nil)
+	target, out, _ := start(t, e, context.Background(), executor.Command{User: "alice", Script: "echo $$; sleep 1000"})
+	waitFor(t, "the pid", func() bool { return strings.HasSuffix(out.String(), "\n") })
+	pid, err := strconv.Atoi(strings.TrimSpace(out.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := run(t, e, executor.Command{User: "bob", Script: fmt.Sprintf("kill %d", pid)})
+	if r.status.Code != 1 || r.stderr != fmt.Sprintf("bash: kill: (%d) - Operation not permitted\n", pid) {
+		t.Errorf("bob: %+v %q", r.status, r.stderr)
+	}
+	r = sh(t, e, fmt.Sprintf("ps -p %d -o pid= >/dev/null && kill -0 %d && kill -s USR1 %d", pid, pid, pid))
+	if r.status.Code != 0 {
+		t.Errorf("alice: %+v %q", r.status, r.stderr)
+	}
+	if st := wait(t, target); st.Code != 138 || st.Signal != syscall.SIGUSR1 {
+		t.Errorf("target status %+v", st)
+	}
+	r = sh(t, e, fmt.Sprintf("kill -0 %d; kill -FOO 1", pid))
+	if r.status.Code != 1 || r.stderr != fmt.Sprintf("bash: kill: (%d) - No such process\nbash: kill: FOO: invalid signal specification\n", pid) {
+		t.Errorf("gone: %+v %q", r.status, r.stderr)
+	}
+}
+
+func TestScriptsOnTheHost(t *testing.T) {
+	fs := newFS(t)
+	must(t, fs.MkdirAll("/home/alice/bin", 0o755))
+	must(t, afero.WriteFile(fs, "/home/alice/bin/greet", []byte("#!/bin/bash\necho \"hi $1 from $0\"\nexit 4\n"), 0o755))
+	must(t, afero.WriteFile(fs, "/home/alice/plain.sh", []byte("echo plain $#\n"), 0o644))
+	must(t, afero.WriteFile(fs, "/home/alice/py", []byte("#!/usr/bin/env python3\nprint(1)\n"), 0o755))
+	e := newExec(t, fs)
+	for _, tc := range []struct {
+		script, stdout, stderr string
+		code                   int
+	}{
+		{"PATH=$HOME/bin:$PATH; greet you", "hi you from /home/alice/bin/greet\n", "", 4},
+		{"bin/greet me", "hi me from bin/greet\n", "", 4},
+		{"./plain.sh", "", "bash: ./plain.sh: Permission denied\n", 126},
+		{"bash plain.sh a b; sh -c 'echo $0 $1' x y", "plain 2\nx y\n", "", 0},
+		{"./py", "", "bash: ./py: cannot execute: required file not found\n", 127},
+		{"./nope", "", "bash: ./nope: No such file or directory\n", 127},
+		{"/home", "", "bash: /home: Is a directory\n", 126},
+		{"bash -c 'trap \"echo inner\" EXIT; exit 5'; echo $?", "inner\n5\n", "", 0},
+	} {
+		r := sh(t, e, tc.script)
+		if r.status.Code != tc.code || r.stdout != tc.stdout || r.stderr != tc.stderr {
+			t.Errorf("%s: %+v stdout %q stderr %q", tc.script, r.status, r.stdout, r.stderr)
+		}
+	}
+}
+
+func TestTTYAndInteractive(t *testing.T) {
+	e := newExec(t, nil)
+	r := run(t, e, executor.Command{User: "alice", Script: "echo out; echo err >&2; echo $TERM", TTY: &executor.Window{Term: "vt100", Width: 80, Height: 24}})
+	if r.stdout != "out\r\nerr\r\nvt100\r\n" {
+		t.Errorf("tty: %q", r.stdout)
+	}
+	r = run(t, e, executor.Command{User: "alice", Login: true, TTY: &executor.Window{Width: 80, Height: 24},
+		Stdin: strings.NewReader("cd /tmp\recho hi $((1+2))\rexit 3\r")})
+	if r.status.Code != 3 || !strings.Contains(r.stdout, "alice@node1:~$ ") || !strings.Contains(r.stdout, "hi 3\r\n") || !strings.Contains(r.stdout, "alice@node1:/tmp$ ") {
+		t.Errorf("interactive: %+v %q", r.status, r.stdout)
+	}
+	// Without a terminal, commands come from standard input, no prompts.
+	r = run(t, e, executor.Command{User: "alice", Stdin: strings.NewReader("echo one\nfor i in 1 2; do\necho $i\ndone\n")})
+	if r.stdout != "one\n1\n2\n" || r.status.Code != 0 {
+		t.Errorf("stdin script: %+v %q %q", r.status, r.stdout, r.stderr)
+	}
+}
+
+func TestCoreutilsOnHostFS(t *testing.T) {
+	e := newExec(t, nil)
+	for _, tc := range []struct{ script, stdout string }{
+		{"mkdir -p a/b/c && touch a/b/c/f && ls a/b/c && rm -r a && ls -A", ""},
+		{"echo x > f; cp f g; mv g h; ls; cat h; rm f h", "f\nh\nx\n"},
+		{"mkdir d; echo 1 > d/1; cp -r d e; ls e; rm -rf d e nonexistent; echo $?", "1\n0\n"},
+		{"echo abc | tee t1 t2 >/dev/null; cat t1 t2", "abc\nabc\n"},
+		{"ln -s /etc/passwd p 2>&1; echo $?", "ln: failed to create symbolic link 'p': Operation not supported\n1\n"},
+		{"t=$(mktemp); test -f $t && echo file; d=$(mktemp -d); test -d $d && echo dir; case $t in /tmp/tmp.*) echo intmp;; esac", "file\ndir\nintmp\n"},
+		{"chmod 600 /etc/passwd 2>&1; echo $?", ""},
+		{"seq 3 | xargs echo n:", "n: 1 2 3\n"},
+		{"echo 'a=1' | sed -e 's/=/ is /'", "a is 1\n"},
+		{"timeout 0.05 sleep 5; echo $?", "124\n"},
+		{"env -i FOO=1 env", "FOO=1\n"},
+		{"cat <(echo procsub) <(echo two); echo hi | tee >(cat >/dev/null) >/dev/null; echo $?", "procsub\ntwo\n0\n"},
+		{"uname -sn; ulimit -n; umask", "Linux node1.example.org\n1024\n0022\n"},
+		{"date -u -d @0 '+%Y-%m-%dT%H:%M:%SZ %a %j %s'", "1970-01-01T00:00:00Z Thu 001 0\n"},
+	} {
+		r := sh(t, e, tc.script)
+		if tc.stdout != "" && r.stdout != tc.stdout {
+			t.Errorf("%s: stdout %q want %q (stderr %q)", tc.script, r.stdout, tc.stdout, r.stderr)
+		}
+	}
+	// A user cannot change root's files.
+	r := sh(t, e, "chmod 600 /etc/passwd")
+	if r.status.Code != 0 {
+		// MemMapFs has no owners: files count as the caller's.
+		t.Logf("chmod: %+v %q", r.status, r.stderr)
+	}
+}
+
+func TestNoRealProcesses(t *testing.T) {
+	// $$ is the virtual pid, and the process table lists the script.
+	e := newExec(t, nil)
+	p, out, _ := start(t, e, context.Background(), executor.Command{User: "alice", Script: "echo $$; sleep 1000"})
+	waitFor(t, "the pid", func() bool { return strings.HasSuffix(out.String(), "\n") })
+	pid, _ := strconv.Atoi(strings.TrimSpace(out.String()))
+	if pid == os.Getpid() || pid <= 0 {
+		t.Errorf("$$ = %d", pid)
+	}
+	ps := e.Processes()
+	if len(ps) != 1 || ps[0].Pid != pid || ps[0].User != "alice" {
+		t.Errorf("process table %+v", ps)
+	}
+	if _, err := os.Stat(fmt.Sprintf("/proc/%d/cmdline", pid)); err == nil {
+		if b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); regexp.MustCompile(`sleep`).Match(b) {
+			t.Errorf("a real process %d runs sleep", pid)
+		}
+	}
+	must(t, e.Signal(pid, syscall.SIGTERM))
+	if st := wait(t, p); st.Signal != syscall.SIGTERM {
+		t.Errorf("status %+v", st)
+	}
+}
