@@ -1,6 +1,7 @@
 package sshd
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -282,8 +283,8 @@ func (h *sftpHandler) openWrite(r *sftp.Request, flag int) (*lockedFile, error) 
 	// Append is not passed on: WriteAt with O_APPEND fails, and the client
 	// sends the offsets it means.
 	mode := os.FileMode(0o644)
-	if r.AttrFlags().Permissions {
-		mode = r.Attributes().FileMode().Perm()
+	if perm, ok := openPerm(r); ok {
+		mode = perm
 	}
 	f, err := h.fs.OpenFile(p, flag, mode)
 	if err != nil {
@@ -515,3 +516,15 @@ func (l listerAt) ListAt(out []os.FileInfo, off int64) (int, error) {
 type nopCloser struct{}
 
 func (nopCloser) Close() error { return nil }
+
+// openPerm reads the permissions an SSH_FXP_OPEN asks a new file to have.
+// pkg/sftp (v1.13.12) keeps the open flags in Request.Flags and drops the
+// attribute flags, so AttrFlags() is wrong for opens; what is left is the
+// attribute bytes. OpenSSH's sftp and scp send the permissions alone: four
+// bytes, which no other single attribute has (size, ids and times take eight).
+func openPerm(r *sftp.Request) (os.FileMode, bool) {
+	if len(r.Attrs) != 4 {
+		return 0, false
+	}
+	return os.FileMode(binary.BigEndian.Uint32(r.Attrs)).Perm(), true
+}

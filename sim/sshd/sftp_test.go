@@ -292,3 +292,25 @@ func TestSFTPGoClient(t *testing.T) {
 	}
 	f.Close()
 }
+
+// scp keeps a file's mode, as with OpenSSH's sftp-server: an executable
+// script copied to the host stays executable (LLNL SSHSpawner copies its
+// start script this way and then runs it).
+func TestSCPKeepsTheFileMode(t *testing.T) {
+	h := newTestHost(t)
+	ctx := testCtx(t, 30*time.Second)
+	local := filepath.Join(h.dir, "start.sh")
+	if err := os.WriteFile(local, []byte("#!/bin/sh\necho started\n"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if r := h.run(ctx, nil, "scp", "-q", local, "fakehpc:start.sh"); r.code != 0 {
+		t.Fatalf("scp: %v", r)
+	}
+	fi, err := os.Stat(filepath.Join(h.home, "start.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o700 {
+		t.Fatalf("copied with mode %o, want 700", fi.Mode().Perm())
+	}
+}
