@@ -31,11 +31,6 @@ func BenchmarkSpawnerLife(b *testing.B) {
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
 			needHub(b)
-			if c.name == "ssh" {
-				if gap := sftpModeGap(b); gap != "" {
-					b.Skip(gap)
-				}
-			}
 			var start, spawn, stop stat
 			for b.Loop() {
 				rep := runScenario(b, c.backend(b), c.file)

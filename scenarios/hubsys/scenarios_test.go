@@ -2,9 +2,7 @@ package hubsys
 
 import (
 	"context"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,7 +11,6 @@ import (
 	"github.com/jobsim/jobsim/scenarios/inprocess"
 	"github.com/jobsim/jobsim/scenarios/runner"
 	"github.com/jobsim/jobsim/scenarios/scenario"
-	"github.com/jobsim/jobsim/sim"
 )
 
 const scenarioDir = "../../fixtures/scenarios/hub"
@@ -121,59 +118,7 @@ func TestBatchPBSHostFaults(t *testing.T) {
 
 func TestSSHLife(t *testing.T) {
 	needHub(t)
-	if gap := sftpModeGap(t); gap != "" {
-		t.Skip(gap)
-	}
 	runScenario(t, hostBackend(t), "ssh-life.yaml")
-}
-
-// sftpModeGap reports the known gap of the fake host's sftp that keeps an
-// ssh spawner from running its start script: OpenSSH's scp (sftp mode)
-// sends the file mode with SSH_FXP_OPEN, and sim/sshd creates the file
-// 0644 instead (pkg/sftp hands the handler the open flags as attribute
-// flags). It copies a 0700 file to a fake host and looks; "" when the
-// mode arrives (the gap is closed and the scenario runs).
-func sftpModeGap(t testing.TB) string {
-	t.Helper()
-	for _, tool := range []string{"ssh", "scp"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not found (apt-get install openssh-client)", tool)
-		}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	h, err := sim.NewHost(ctx, sim.WithExecutor(sim.Real), sim.WithUsers("alice"), sim.WithJobsimBinary(jobsimBin))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	dir, err := os.MkdirTemp("", "jsm-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	cfg, err := h.SSHConfig("fakehpc", "alice")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "config"), []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "script"), []byte("#!/bin/sh\n"), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	cfgPath := filepath.Join(dir, "config")
-	if out, err := exec.CommandContext(ctx, "scp", "-F", cfgPath, filepath.Join(dir, "script"), "fakehpc:script").CombinedOutput(); err != nil {
-		t.Fatalf("scp to the fake host: %v\n%s", err, out)
-	}
-	out, err := exec.CommandContext(ctx, "ssh", "-F", cfgPath, "fakehpc", "stat -c %a script").CombinedOutput()
-	if err != nil {
-		t.Fatalf("stat on the fake host: %v\n%s", err, out)
-	}
-	if mode := strings.TrimSpace(string(out)); mode != "700" {
-		return fmt.Sprintf("known gap of the fake host: a 0700 file copied with scp arrives %s (sim/sshd's sftp ignores the mode sent with SSH_FXP_OPEN), so the ssh spawner's start-notebook cannot run; see fixtures/spawners/llnl-sshspawner.yaml", mode)
-	}
-	return ""
 }
 
 func TestSSHHostFaults(t *testing.T) {
