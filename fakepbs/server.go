@@ -35,6 +35,7 @@ type Server struct {
 	exec                           Executor
 	fs                             afero.Fs
 	faults                         *fault.Set
+	unwatch                        func() // stops following rule additions
 	rec                            events.Recorder
 	log                            *slog.Logger
 	home                           func(user string) string
@@ -438,6 +439,15 @@ func NewServer(ctx context.Context, opts ...Option) (*Server, error) {
 		return nil, fmt.Errorf("fakepbs: %w", err)
 	}
 	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	if s.faults != nil {
+		// A vanish or stuck rule takes hold of the jobs already there as soon
+		// as it is added, whoever adds it (control API, scenario, Go).
+		s.unwatch = s.faults.OnAdd(func(r fault.Rule) {
+			if r.Layer == fault.PBS {
+				s.ApplyFaults()
+			}
+		})
+	}
 	return s, nil
 }
 
@@ -452,6 +462,9 @@ func (s *Server) Close() error {
 		return nil
 	}
 	s.closed = true
+	if s.unwatch != nil {
+		s.unwatch()
+	}
 	for _, j := range s.jobs {
 		j.stopTimers()
 		if j.run != nil {

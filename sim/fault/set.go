@@ -22,6 +22,8 @@ type Set struct {
 	nextID  int
 	rules   []*armed
 	cleared chan struct{} // closed and replaced whenever a rule is removed, to end hangs
+	nextW   int
+	watch   map[int]func(Rule)
 }
 
 type armed struct {
@@ -46,7 +48,7 @@ func WithSeed(seed int64) SetOption { return func(s *Set) { s.seed = uint64(seed
 
 // NewSet returns an empty rule set.
 func NewSet(opts ...SetOption) *Set {
-	s := &Set{clock: clock.Real{}, rec: events.Discard{}, seed: 1, cleared: make(chan struct{})}
+	s := &Set{clock: clock.Real{}, rec: events.Discard{}, seed: 1, cleared: make(chan struct{}), watch: map[int]func(Rule){}}
 	for _, o := range opts {
 		o(s)
 	}
@@ -75,9 +77,32 @@ func (s *Set) Add(r Rule) (Rule, error) {
 	}
 	a := &armed{Rule: r, added: s.clock.Now(), rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
 	s.rules = append(s.rules, a)
+	watchers := make([]func(Rule), 0, len(s.watch))
+	for _, w := range s.watch {
+		watchers = append(watchers, w)
+	}
 	s.mu.Unlock()
 	s.rec.Record(events.Event{Kind: events.FaultAdded, Msg: describe(r), Fields: map[string]any{"rule": r}})
+	for _, w := range watchers {
+		w(r)
+	}
 	return r, nil
+}
+
+// OnAdd calls fn with every rule added from now on, after it is armed and
+// before Add returns, so that a layer can act on its state at once (the PBS
+// server applies a vanish rule to a job already running). cancel stops it.
+func (s *Set) OnAdd(fn func(Rule)) (cancel func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.nextW++
+	id := s.nextW
+	s.watch[id] = fn
+	return func() {
+		s.mu.Lock()
+		delete(s.watch, id)
+		s.mu.Unlock()
+	}
 }
 
 func ruleName(r Rule) string {
