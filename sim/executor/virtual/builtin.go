@@ -33,8 +33,9 @@ type Call struct {
 	FS     afero.Fs
 	Clock  clock.Clock
 
-	env expand.Environ
-	p   *process
+	env   expand.Environ
+	p     *process
+	shell string // "bash: line N: ", for messages of the shell's own builtins
 }
 
 // Getenv returns the value of an exported or shell variable.

@@ -598,7 +598,7 @@ func rmCmd(ctx context.Context, c *Call) int {
 	status := 0
 	for _, op := range ops {
 		base := path.Base(op)
-		if base == "." || base == ".." {
+		if recursive && (base == "." || base == "..") {
 			c.errorf("rm: refusing to remove '.' or '..' directory: skipping '%s'\n", op)
 			status = 1
 			continue

@@ -247,18 +247,34 @@ func (p *process) openHandler(ctx context.Context, name string, flag int, perm o
 	case "/dev/stdin", "/dev/fd/0":
 		return readOnly{hc.Stdin}, nil
 	case "/dev/tty":
-		return nil, &fs.PathError{Op: "bash:", Path: name, Err: sysError{syscall.ENXIO}}
+		return nil, &fs.PathError{Op: redirPrefix(ctx, name), Path: name, Err: sysError{syscall.ENXIO}}
 	}
 	f, err := p.openFile(abs, flag, perm)
 	if err != nil {
-		// Printed by the interpreter as "bash: NAME: No such file or directory".
-		return nil, &fs.PathError{Op: "bash:", Path: name, Err: sysError{err}}
+		// Printed by the interpreter as "bash: line N: NAME: No such file or directory".
+		return nil, &fs.PathError{Op: redirPrefix(ctx, name), Path: name, Err: sysError{err}}
 	}
 	if fi, err := f.Stat(); err == nil && fi.IsDir() && flag&(os.O_WRONLY|os.O_RDWR) != 0 {
 		f.Close()
-		return nil, &fs.PathError{Op: "bash:", Path: name, Err: sysError{syscall.EISDIR}}
+		return nil, &fs.PathError{Op: redirPrefix(ctx, name), Path: name, Err: sysError{syscall.EISDIR}}
 	}
 	return f, nil
+}
+
+// redirPrefix is bash's message prefix for a failed redirection to name,
+// without its last space (the error adds it): the line comes from the
+// script's text when the target is a literal word, else from the last
+// command run.
+func redirPrefix(ctx context.Context, name string) string {
+	var line uint
+	if f := frameOf(ctx); f != nil {
+		if l, ok := f.redirLines[name]; ok {
+			line = uint(l)
+		} else {
+			line = uint(f.lastLine.Load())
+		}
+	}
+	return strings.TrimSuffix(msgPrefix(ctx, line), " ")
 }
 
 // readDirHandler lists directories for globbing.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -380,6 +381,10 @@ type frame struct {
 	ctx         context.Context // the current run; ends when a signal kills the shell
 	cancel      context.CancelCauseFunc
 	interactive bool
+	name        string // $0, which bash puts before its own messages
+
+	redirLines map[string]int // line of each literal redirection target
+	lastLine   atomic.Int64   // line of the last simple command run
 
 	// guarded by p.mu
 	traps    map[string]string // signal name (TERM, EXIT, ERR) -> code; "" ignores
@@ -403,7 +408,7 @@ func frameOf(ctx context.Context) *frame {
 
 // pushFrame starts a new shell frame under ctx.
 func (p *process) pushFrame(ctx context.Context, interactive bool) *frame {
-	f := &frame{p: p, base: ctx, interactive: interactive, traps: map[string]string{}, fg: map[*fgOp]struct{}{}}
+	f := &frame{p: p, base: ctx, interactive: interactive, traps: map[string]string{}, fg: map[*fgOp]struct{}{}, redirLines: map[string]int{}}
 	f.jobs, f.endJobs = context.WithCancelCause(ctx)
 	f.ctx, f.cancel = context.WithCancelCause(f.jobs)
 	p.mu.Lock()

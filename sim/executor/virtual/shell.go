@@ -211,12 +211,45 @@ func rewritePID(f syntax.Node, pid int) {
 	})
 }
 
-// prepare rewrites a parsed script before it runs: $$ becomes the virtual
-// pid and background jobs become clock actors of their own.
-func (p *process) prepare(f *syntax.File) *syntax.File {
+// prepare rewrites a parsed script before it runs in shell fr: $$ becomes
+// the virtual pid and background jobs become clock actors of their own. It
+// also notes the lines of redirections, for bash's error messages.
+func (p *process) prepare(fr *frame, f *syntax.File) *syntax.File {
 	rewritePID(f, p.pid)
+	if fr != nil {
+		syntax.Walk(f, func(n syntax.Node) bool {
+			if rd, ok := n.(*syntax.Redirect); ok && rd.Word != nil {
+				if lit := rd.Word.Lit(); lit != "" {
+					if _, seen := fr.redirLines[lit]; !seen {
+						fr.redirLines[lit] = int(rd.Pos().Line())
+					}
+				}
+			}
+			return true
+		})
+	}
 	p.rewriteBackground(f)
 	return f
+}
+
+// msgPrefix is what bash puts before its own messages: "$0: line N: ".
+func msgPrefix(ctx context.Context, line uint) string {
+	name := "bash"
+	if f := frameOf(ctx); f != nil && f.name != "" {
+		name = f.name
+	}
+	if line > 0 {
+		return fmt.Sprintf("%s: line %d: ", name, line)
+	}
+	return name + ": "
+}
+
+// posLine is the line of pos, or 0.
+func posLine(pos syntax.Pos) uint {
+	if !pos.IsValid() {
+		return 0
+	}
+	return pos.Line()
 }
 
 // rewriteBackground replaces each `X &` by `__jobsim_bg TOKEN`, whose
@@ -432,6 +465,7 @@ func (p *process) newRunner(s shellSpec, fifoDir string) (*interp.Runner, error)
 // signal ended it, the signal.
 func (p *process) runShell(ctx context.Context, s shellSpec) (code int, killed syscall.Signal) {
 	f := p.pushFrame(ctx, s.prompt)
+	f.name = s.name
 	defer p.popFrame(f)
 	if s.onStart != nil {
 		s.onStart(f)
@@ -464,7 +498,7 @@ func (p *process) runShell(ctx context.Context, s shellSpec) (code int, killed s
 	}
 	if !exited && f.ctx.Err() == nil {
 		if s.file != nil {
-			p.prepare(s.file)
+			p.prepare(f, s.file)
 			err = r.Run(f.runCtx(), s.file)
 			code, exited = statusOf(err), r.Exited()
 		} else {
@@ -488,7 +522,7 @@ func (p *process) runShell(ctx context.Context, s shellSpec) (code int, killed s
 			f.setInTrap(true)
 			tf, perr := parseScript(exitTrap, s.name)
 			if perr == nil {
-				p.prepare(tf)
+				p.prepare(f, tf)
 				err := r.Run(f.runCtx(), tf)
 				if r.Exited() {
 					code, killed = statusOf(err), 0
@@ -571,7 +605,7 @@ func (p *process) runPendingTraps(f *frame, r *interp.Runner, name string) (code
 		if err != nil {
 			continue
 		}
-		p.prepare(tf)
+		p.prepare(f, tf)
 		f.setInTrap(true)
 		err = r.Run(f.runCtx(), tf)
 		f.setInTrap(false)
@@ -606,7 +640,7 @@ func (p *process) readProfile(f *frame, r *interp.Runner, s shellSpec) (int, boo
 			fmt.Fprintf(s.stderr, "bash: %s: %s\n", name, syntaxMessage(err))
 			continue
 		}
-		p.prepare(pf)
+		p.prepare(f, pf)
 		err = r.Run(f.runCtx(), pf)
 		if r.Exited() || f.ctx.Err() != nil {
 			return statusOf(err), true
@@ -646,7 +680,7 @@ func (p *process) interactive(f *frame, r *interp.Runner, s shellSpec) (code int
 			continue
 		}
 		for _, st := range stmts {
-			file := p.prepare(&syntax.File{Name: s.name, Stmts: []*syntax.Stmt{st}})
+			file := p.prepare(f, &syntax.File{Name: s.name, Stmts: []*syntax.Stmt{st}})
 			err := r.Run(f.runCtx(), file)
 			code = statusOf(err)
 			if r.Exited() {
@@ -687,6 +721,11 @@ func (p *process) callHandler(ctx context.Context, args []string) ([]string, err
 		return nil, err
 	}
 	f := frameOf(ctx)
+	if f != nil {
+		if line := posLine(interp.HandlerCtx(ctx).Pos); line > 0 {
+			f.lastLine.Store(int64(line))
+		}
+	}
 	if f != nil && !strings.HasPrefix(args[0], "__jobsim_") && f.hasPending() {
 		return append([]string{cmdRunTraps}, args...), nil
 	}
@@ -749,7 +788,7 @@ func (p *process) cdCheck(ctx context.Context, args []string) []string {
 	if msg == "" {
 		return args
 	}
-	fmt.Fprintf(hc.Stderr, "bash: cd: %s: %s\n", target, msg)
+	fmt.Fprintf(hc.Stderr, "%scd: %s: %s\n", msgPrefix(ctx, posLine(hc.Pos)), target, msg)
 	return []string{"false"}
 }
 
@@ -773,7 +812,7 @@ func (p *process) trapCommand(ctx context.Context, f *frame, args []string) ([]s
 			printSignalList(hc.Stdout)
 			return []string{":"}, nil
 		default:
-			fmt.Fprintf(hc.Stderr, "bash: trap: %s: invalid option\ntrap: usage: trap [-lp] [[arg] signal_spec ...]\n", opt)
+			fmt.Fprintf(hc.Stderr, "%strap: %s: invalid option\ntrap: usage: trap [-lp] [[arg] signal_spec ...]\n", msgPrefix(ctx, posLine(hc.Pos)), opt)
 			return []string{cmdPrefix + "exit", "2"}, nil
 		}
 	}
@@ -799,7 +838,7 @@ func (p *process) trapCommand(ctx context.Context, f *frame, args []string) ([]s
 	for _, s := range a {
 		name, ok := trapName(s)
 		if !ok {
-			fmt.Fprintf(hc.Stderr, "bash: trap: %s: invalid signal specification\n", s)
+			fmt.Fprintf(hc.Stderr, "%strap: %s: invalid signal specification\n", msgPrefix(ctx, posLine(hc.Pos)), s)
 			bad = true
 			continue
 		}
@@ -984,6 +1023,7 @@ func (p *process) newCall(ctx context.Context, hc interp.HandlerContext, args []
 		Clock:  p.e.clock,
 		env:    hc.Env,
 		p:      p,
+		shell:  msgPrefix(ctx, posLine(hc.Pos)),
 	}
 }
 
@@ -1032,7 +1072,7 @@ func (p *process) dispatch(ctx context.Context, c *Call) int {
 		c.Args[0] = file // bash runs it with the path it found as $0
 		return p.execFile(ctx, c, file)
 	}
-	fmt.Fprintf(c.Stderr, "bash: %s: command not found\n", name)
+	fmt.Fprintf(c.Stderr, "%s%s: command not found\n", c.shell, name)
 	return 127
 }
 
@@ -1080,34 +1120,34 @@ func (p *process) execFile(ctx context.Context, c *Call, file string) int {
 	name := c.Args[0]
 	fi, err := p.fs.Stat(file)
 	if err != nil {
-		fmt.Fprintf(c.Stderr, "bash: %s: %s\n", name, errText(err))
+		fmt.Fprintf(c.Stderr, "%s%s: %s\n", c.shell, name, errText(err))
 		if errors.Is(err, syscall.EACCES) || errors.Is(err, os.ErrPermission) {
 			return 126
 		}
 		return 127
 	}
 	if fi.IsDir() {
-		fmt.Fprintf(c.Stderr, "bash: %s: Is a directory\n", name)
+		fmt.Fprintf(c.Stderr, "%s%s: Is a directory\n", c.shell, name)
 		return 126
 	}
 	if p.access(file, interp.AccessExec) != nil {
-		fmt.Fprintf(c.Stderr, "bash: %s: Permission denied\n", name)
+		fmt.Fprintf(c.Stderr, "%s%s: Permission denied\n", c.shell, name)
 		return 126
 	}
 	b, err := p.readFile(file)
 	if err != nil {
-		fmt.Fprintf(c.Stderr, "bash: %s: %s\n", name, errText(err))
+		fmt.Fprintf(c.Stderr, "%s%s: %s\n", c.shell, name, errText(err))
 		return 126
 	}
 	first, _, _ := bytes.Cut(b, []byte("\n"))
 	if bytes.HasPrefix(first, []byte("#!")) {
 		fields := strings.Fields(string(first[2:]))
 		if len(fields) == 0 || !runsAsShell(fields) {
-			fmt.Fprintf(c.Stderr, "bash: %s: cannot execute: required file not found\n", name)
+			fmt.Fprintf(c.Stderr, "%s%s: cannot execute: required file not found\n", c.shell, name)
 			return 127
 		}
 	} else if bytes.IndexByte(first, 0) >= 0 {
-		fmt.Fprintf(c.Stderr, "bash: %s: cannot execute binary file: Exec format error\n", name)
+		fmt.Fprintf(c.Stderr, "%s%s: cannot execute binary file: Exec format error\n", c.shell, name)
 		return 126
 	}
 	sf, err := parseScript(string(b), name)

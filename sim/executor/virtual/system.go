@@ -28,7 +28,7 @@ func init() {
 		"kill": killCmd, "command-v": commandVCmd, "type": typeCmd, "ulimit": ulimitCmd,
 		"umask": umaskCmd, "jobs": trueCmd, "disown": trueCmd, "exit": exitCmd,
 		"suspend": func(_ context.Context, c *Call) int {
-			c.errorf("bash: suspend: cannot suspend a login shell\n")
+			c.errorf("%ssuspend: cannot suspend a login shell\n", c.shell)
 			return 1
 		},
 	} {
@@ -421,7 +421,7 @@ func killCmd(ctx context.Context, c *Call) int {
 	}
 	sig := syscall.SIGTERM
 	badSig := func(s string) int {
-		c.errorf("bash: kill: %s: invalid signal specification\n", s)
+		c.errorf("%skill: %s: invalid signal specification\n", c.shell, s)
 		return 1
 	}
 	switch a := args[0]; {
@@ -449,7 +449,7 @@ func killCmd(ctx context.Context, c *Call) int {
 		return status
 	case a == "-s" || a == "-n":
 		if len(args) < 2 {
-			c.errorf("bash: kill: %s: option requires an argument\n", a)
+			c.errorf("%skill: %s: option requires an argument\n", c.shell, a)
 			return usage()
 		}
 		s, ok := parseSignal(args[1])
@@ -476,7 +476,7 @@ func killCmd(ctx context.Context, c *Call) int {
 	for _, a := range args {
 		n, err := strconv.Atoi(a)
 		if err != nil {
-			c.errorf("bash: kill: %s: arguments must be process or job IDs\n", a)
+			c.errorf("%skill: %s: arguments must be process or job IDs\n", c.shell, a)
 			status = 1
 			continue
 		}
@@ -490,17 +490,17 @@ func killCmd(ctx context.Context, c *Call) int {
 			target = c.p.e.lookup(n)
 		}
 		if target == nil {
-			c.errorf("bash: kill: (%d) - No such process\n", n)
+			c.errorf("%skill: (%d) - No such process\n", c.shell, n)
 			status = 1
 			continue
 		}
 		if c.User.UID != 0 && target.user.Name != c.User.Name {
-			c.errorf("bash: kill: (%d) - Operation not permitted\n", n)
+			c.errorf("%skill: (%d) - Operation not permitted\n", c.shell, n)
 			status = 1
 			continue
 		}
 		if err := target.Signal(sig); err != nil {
-			c.errorf("bash: kill: (%d) - No such process\n", n)
+			c.errorf("%skill: (%d) - No such process\n", c.shell, n)
 			status = 1
 		}
 	}
@@ -724,7 +724,7 @@ func commandVCmd(ctx context.Context, c *Call) int {
 		switch {
 		case p == "":
 			if verbose {
-				c.errorf("bash: command: %s: not found\n", name)
+				c.errorf("%scommand: %s: not found\n", c.shell, name)
 			}
 			status = 1
 		case verbose:
@@ -759,7 +759,7 @@ func typeCmd(ctx context.Context, c *Call) int {
 		switch {
 		case p == "":
 			if !strings.ContainsAny(mode, "tpP") {
-				c.errorf("bash: type: %s: not found\n", name)
+				c.errorf("%stype: %s: not found\n", c.shell, name)
 			}
 			status = 1
 		case strings.Contains(mode, "t"):

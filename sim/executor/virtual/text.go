@@ -45,8 +45,9 @@ func (c *Call) input(op string) (io.ReadCloser, error) {
 // legacyCount turns head/tail's -5 into -n 5.
 func legacyCount(args []string) []string {
 	out := make([]string, 0, len(args)+1)
-	for _, a := range args {
-		if len(a) > 1 && a[0] == '-' && a[1] >= '0' && a[1] <= '9' {
+	for i, a := range args {
+		valueOfPrevious := i > 0 && (args[i-1] == "-n" || args[i-1] == "-c")
+		if !valueOfPrevious && len(a) > 1 && a[0] == '-' && a[1] >= '0' && a[1] <= '9' {
 			if _, err := strconv.Atoi(a[1:]); err == nil {
 				out = append(out, "-n", a[1:])
 				continue

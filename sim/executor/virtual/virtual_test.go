@@ -34,7 +34,7 @@ func TestExitCodes(t *testing.T) {
 		{script: "false", code: 1},
 		{script: "exit 3", code: 3},
 		{script: "(exit 7); echo $?", stdout: "7\n"},
-		{script: "nosuchcmd --flag", code: 127, stderr: "bash: nosuchcmd: command not found\n"},
+		{script: "nosuchcmd --flag", code: 127, stderr: "bash: line 1: nosuchcmd: command not found\n"},
 		{script: "set -e; false; echo not reached", code: 1},
 		{script: "if (", code: 2},
 		{script: "exit 300", code: 44},
@@ -113,7 +113,7 @@ func TestWorkingDirectory(t *testing.T) {
 	if _, err := e.Start(context.Background(), executor.Command{User: "mallory", Script: "true"}); err == nil {
 		t.Error("unknown user started")
 	}
-	if r := sh(t, e, "cd /nonexistent"); r.status.Code != 1 || r.stderr != "bash: cd: /nonexistent: No such file or directory\n" {
+	if r := sh(t, e, "cd /nonexistent"); r.status.Code != 1 || r.stderr != "bash: line 1: cd: /nonexistent: No such file or directory\n" {
 		t.Errorf("cd: %+v %q", r.status, r.stderr)
 	}
 }
@@ -396,7 +396,7 @@ func TestPluggedBuiltin(t *testing.T) {
 	if r.stdout != want {
 		t.Errorf("stdout %q want %q", r.stdout, want)
 	}
-	if !strings.Contains(r.stderr, "bash: rm: command not found") {
+	if !strings.Contains(r.stderr, "bash: line 1: rm: command not found") {
 		t.Errorf("removed builtin still ran: %q", r.stderr)
 	}
 	if len(seen) != 3 || seen[0] != "stdin:hostname\n" || seen[1] != "file:#PBS -N x\nsleep 1\n" {
@@ -413,7 +413,7 @@ func TestKillBuiltin(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := run(t, e, executor.Command{User: "bob", Script: fmt.Sprintf("kill %d", pid)})
-	if r.status.Code != 1 || r.stderr != fmt.Sprintf("bash: kill: (%d) - Operation not permitted\n", pid) {
+	if r.status.Code != 1 || r.stderr != fmt.Sprintf("bash: line 1: kill: (%d) - Operation not permitted\n", pid) {
 		t.Errorf("bob: %+v %q", r.status, r.stderr)
 	}
 	r = sh(t, e, fmt.Sprintf("ps -p %d -o pid= >/dev/null && kill -0 %d && kill -s USR1 %d", pid, pid, pid))
@@ -424,7 +424,7 @@ func TestKillBuiltin(t *testing.T) {
 		t.Errorf("target status %+v", st)
 	}
 	r = sh(t, e, fmt.Sprintf("kill -0 %d; kill -FOO 1", pid))
-	if r.status.Code != 1 || r.stderr != fmt.Sprintf("bash: kill: (%d) - No such process\nbash: kill: FOO: invalid signal specification\n", pid) {
+	if r.status.Code != 1 || r.stderr != fmt.Sprintf("bash: line 1: kill: (%d) - No such process\nbash: line 1: kill: FOO: invalid signal specification\n", pid) {
 		t.Errorf("gone: %+v %q", r.status, r.stderr)
 	}
 }
@@ -442,11 +442,11 @@ func TestScriptsOnTheHost(t *testing.T) {
 	}{
 		{"PATH=$HOME/bin:$PATH; greet you", "hi you from /home/alice/bin/greet\n", "", 4},
 		{"bin/greet me", "hi me from bin/greet\n", "", 4},
-		{"./plain.sh", "", "bash: ./plain.sh: Permission denied\n", 126},
+		{"./plain.sh", "", "bash: line 1: ./plain.sh: Permission denied\n", 126},
 		{"bash plain.sh a b; sh -c 'echo $0 $1' x y", "plain 2\nx y\n", "", 0},
-		{"./py", "", "bash: ./py: cannot execute: required file not found\n", 127},
-		{"./nope", "", "bash: ./nope: No such file or directory\n", 127},
-		{"/home", "", "bash: /home: Is a directory\n", 126},
+		{"./py", "", "bash: line 1: ./py: cannot execute: required file not found\n", 127},
+		{"./nope", "", "bash: line 1: ./nope: No such file or directory\n", 127},
+		{"/home", "", "bash: line 1: /home: Is a directory\n", 126},
 		{"bash -c 'trap \"echo inner\" EXIT; exit 5'; echo $?", "inner\n5\n", "", 0},
 	} {
 		r := sh(t, e, tc.script)
