@@ -135,19 +135,11 @@ func playCase(t *testing.T, c *Contract, cs Case) {
 			"port": fmt.Sprint(ports[0]), "port2": fmt.Sprint(ports[1]),
 		},
 		Env: []string{hub.MarkerEnv + "=" + marker},
-		// Through the control API, as scenarios add them: it also applies
-		// PBS job rules to jobs already running.
+		// Through the control API, as scenarios add them (a PBS job rule
+		// takes hold of jobs already running as it is added).
 		AddFault: func(ctx context.Context, rule fault.Rule) error {
-			if _, err := h.Client().AddFault(ctx, rule); err != nil {
-				return err
-			}
-			// The control API leaves a vanish or stuck rule for a job that
-			// already runs to the scheduler's next cycle, which an idle
-			// server does not have: apply it now, as that cycle would.
-			if p := h.PBS(); p != nil && rule.Layer == fault.PBS && (rule.Effect.Kind == fault.Vanish || rule.Effect.Kind == fault.Stuck) {
-				p.ApplyFaults()
-			}
-			return nil
+			_, err := h.Client().AddFault(ctx, rule)
+			return err
 		},
 		ClearFaults: func(ctx context.Context) error {
 			_, err := h.Client().ClearFaults(ctx)
