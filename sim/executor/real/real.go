@@ -255,6 +255,7 @@ func (e *Executor) Start(ctx context.Context, cmd executor.Command) (executor.Pr
 	e.mu.Unlock()
 
 	c := exec.Command(shell, e.args(cmd, shell)...)
+	c.Args[0] = filepath.Base(shell) // as sshd starts it; bash words its messages after argv[0]
 	c.Dir = dir
 	c.Env = e.environ(cmd, shell)
 	p := &process{e: e, cmd: c, exited: make(chan struct{}), done: make(chan struct{})}
