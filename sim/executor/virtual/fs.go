@@ -268,7 +268,10 @@ func (p *process) openHandler(ctx context.Context, name string, flag int, perm o
 func redirPrefix(ctx context.Context, name string) string {
 	var line uint
 	if f := frameOf(ctx); f != nil {
-		if l, ok := f.redirLines[name]; ok {
+		f.p.mu.Lock()
+		l, ok := f.redirLines[name]
+		f.p.mu.Unlock()
+		if ok {
 			line = uint(l)
 		} else {
 			line = uint(f.lastLine.Load())

@@ -217,6 +217,7 @@ func rewritePID(f syntax.Node, pid int) {
 func (p *process) prepare(fr *frame, f *syntax.File) *syntax.File {
 	rewritePID(f, p.pid)
 	if fr != nil {
+		p.mu.Lock() // background jobs read the map
 		syntax.Walk(f, func(n syntax.Node) bool {
 			if rd, ok := n.(*syntax.Redirect); ok && rd.Word != nil {
 				if lit := rd.Word.Lit(); lit != "" {
@@ -227,6 +228,7 @@ func (p *process) prepare(fr *frame, f *syntax.File) *syntax.File {
 			}
 			return true
 		})
+		p.mu.Unlock()
 	}
 	p.rewriteBackground(f)
 	return f

@@ -1,0 +1,176 @@
+package executor_test
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/spf13/afero"
+	"go.uber.org/goleak"
+
+	"github.com/jobsim/jobsim/fakepbs"
+	"github.com/jobsim/jobsim/sim/clock"
+	"github.com/jobsim/jobsim/sim/executor"
+	"github.com/jobsim/jobsim/sim/executor/real"
+	"github.com/jobsim/jobsim/sim/executor/virtual"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func virtualHost(t *testing.T, clk clock.Clock) fakepbs.Executor {
+	t.Helper()
+	fs := afero.NewMemMapFs()
+	if err := fs.MkdirAll("/home/alice", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := afero.WriteFile(fs, "/home/alice/.bash_profile", []byte("export FROM_PROFILE=yes\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e := virtual.New(virtual.WithFS(fs), virtual.WithClock(clk), virtual.WithHostname("node1"))
+	t.Cleanup(func() { _ = e.Close() })
+	return executor.ForPBS(e)
+}
+
+// runJob starts spec from a clock actor that waits for the job, as the PBS
+// server does, and returns how the job ended.
+func runJob(t *testing.T, clk clock.Clock, x fakepbs.Executor, spec fakepbs.RunSpec, started func(fakepbs.Process)) fakepbs.ExitStatus {
+	t.Helper()
+	done := make(chan fakepbs.ExitStatus, 1)
+	errc := make(chan error, 1)
+	clk.Go(context.Background(), func(ctx context.Context) {
+		p, err := x.Start(ctx, spec)
+		if err != nil {
+			errc <- err
+			return
+		}
+		if started != nil {
+			started(p)
+		}
+		done <- p.Wait()
+	})
+	select {
+	case st := <-done:
+		return st
+	case err := <-errc:
+		t.Fatal(err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("job did not end within 20s")
+	}
+	return fakepbs.ExitStatus{}
+}
+
+func TestForPBSVirtualJobOnVirtualClock(t *testing.T) {
+	t0 := time.Date(2026, 5, 6, 7, 0, 0, 0, time.UTC)
+	clk := clock.NewVirtual(t0, clock.AutoAdvance())
+	x := virtualHost(t, clk)
+	var out, errb lockedBuffer
+	st := runJob(t, clk, x, fakepbs.RunSpec{
+		JobID: "1.server", User: "alice", Node: "node1",
+		Script: []byte("#!/bin/bash\n#PBS -N sleeper\necho \"$PBS_JOBID $FROM_PROFILE\"\nsleep 600\necho done >&2\nexit 3\n"),
+		Env:    []string{"PBS_JOBID=1.server"}, Dir: "/home/alice", Stdout: &out, Stderr: &errb,
+	}, nil)
+	if st.Code != 3 || st.Signal != 0 {
+		t.Errorf("status %+v", st)
+	}
+	if out.String() != "1.server yes\n" || errb.String() != "done\n" {
+		t.Errorf("stdout %q stderr %q", out.String(), errb.String())
+	}
+	if d := clk.Now().Sub(t0); d != 600*time.Second {
+		t.Errorf("the job took %v of virtual time, want 10m", d)
+	}
+}
+
+// The PBS server lets the clock go as soon as Signal returns: a sleeping
+// script must have woken up by then.
+func TestForPBSSignalWakesSleeperBeforeReturning(t *testing.T) {
+	t0 := time.Date(2026, 5, 6, 7, 0, 0, 0, time.UTC)
+	clk := clock.NewVirtual(t0) // moves only by Advance
+	x := virtualHost(t, clk)
+	var out lockedBuffer
+	st := runJob(t, clk, x, fakepbs.RunSpec{
+		JobID: "2.server", User: "alice", Script: []byte("trap 'echo caught; exit 7' TERM\nsleep 3600\n"), Stdout: &out, Stderr: &out,
+	}, func(p fakepbs.Process) {
+		go func() {
+			for clk.Pending() == 0 {
+				time.Sleep(time.Millisecond)
+			}
+			if err := p.Signal(syscall.SIGTERM); err != nil {
+				t.Error(err)
+			}
+			if n := clk.Pending(); n != 0 {
+				t.Errorf("Signal returned with %d sleeper(s) still registered on the clock", n)
+			}
+		}()
+	})
+	if st.Code != 7 || out.String() != "caught\n" || !clk.Now().Equal(t0) {
+		t.Errorf("status %+v output %q clock moved %v", st, out.String(), clk.Now().Sub(t0))
+	}
+	st = runJob(t, clk, x, fakepbs.RunSpec{JobID: "3.server", User: "alice", Script: []byte("sleep 3600\n")}, func(p fakepbs.Process) {
+		go func() {
+			for clk.Pending() == 0 {
+				time.Sleep(time.Millisecond)
+			}
+			_ = p.Signal(syscall.SIGKILL)
+		}()
+	})
+	if st.Code != 137 || st.Signal != syscall.SIGKILL {
+		t.Errorf("killed job: %+v", st)
+	}
+}
+
+func TestForPBSStartError(t *testing.T) {
+	clk := clock.NewVirtual(time.Now())
+	x := virtualHost(t, clk)
+	_, err := x.Start(context.Background(), fakepbs.RunSpec{JobID: "4.server", User: "nobody-here", Script: []byte("true"), Dir: "/home/nobody-here"})
+	if err == nil || !strings.Contains(err.Error(), "4.server") {
+		t.Errorf("err = %v", err)
+	}
+}
+
+func TestForPBSRealJob(t *testing.T) {
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("bash not found: apt-get install bash")
+	}
+	root := t.TempDir()
+	home := filepath.Join(root, "home", "alice")
+	if err := os.MkdirAll(home, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	e, err := real.New(root, real.WithKillOrphans())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.Close() })
+	var out lockedBuffer
+	st := runJob(t, clock.Real{}, executor.ForPBS(e), fakepbs.RunSpec{
+		JobID: "5.server", User: "alice", Script: []byte("#PBS -l walltime=1:00\necho $PBS_JOBID; shopt -q login_shell && echo login; pwd\nexit 2\n"),
+		Env: []string{"PBS_JOBID=5.server"}, Dir: home, Stdout: &out, Stderr: &out,
+	}, nil)
+	if st.Code != 2 || out.String() != "5.server\nlogin\n"+home+"\n" {
+		t.Errorf("status %+v output %q", st, out.String())
+	}
+}
