@@ -199,11 +199,24 @@ func mergeEnv(base, extra []string) []string {
 
 func isBash(shell string) bool { return filepath.Base(shell) == "bash" }
 
+// takesLogin reports whether shell understands --login (or -l).
+func takesLogin(shell string) bool {
+	switch filepath.Base(shell) {
+	case "bash", "sh", "dash", "ksh", "zsh", "mksh":
+		return true
+	}
+	return false
+}
+
 // args builds the shell's arguments for cmd.
 func (e *Executor) args(cmd executor.Command, shell string) []string {
 	var a []string
-	if cmd.Login {
-		a = append(a, "--login")
+	if cmd.Login && takesLogin(shell) {
+		if isBash(shell) {
+			a = append(a, "--login")
+		} else {
+			a = append(a, "-l")
+		}
 	}
 	if cmd.Script == "" {
 		if cmd.TTY == nil {
@@ -248,11 +261,11 @@ func (e *Executor) Start(ctx context.Context, cmd executor.Command) (executor.Pr
 		return nil, fmt.Errorf("real executor: working directory %s for %s is not a directory", dir, cmd.User)
 	}
 	e.mu.Lock()
-	if e.closed {
-		e.mu.Unlock()
+	closed := e.closed
+	e.mu.Unlock()
+	if closed {
 		return nil, errors.New("real executor: closed")
 	}
-	e.mu.Unlock()
 
 	c := exec.Command(shell, e.args(cmd, shell)...)
 	c.Args[0] = filepath.Base(shell) // as sshd starts it; bash words its messages after argv[0]
@@ -271,7 +284,11 @@ func (e *Executor) Start(ctx context.Context, cmd executor.Command) (executor.Pr
 	p.pgid = c.Process.Pid
 	e.mu.Lock()
 	e.procs[p] = struct{}{}
+	closed = e.closed
 	e.mu.Unlock()
+	if closed { // Close ran while this one started
+		p.terminate()
+	}
 	e.log.Debug("real process start", "pid", p.pgid, "user", cmd.User, "dir", dir)
 	go p.wait()
 	go func() {
@@ -297,6 +314,15 @@ func (e *Executor) Close() error {
 		p.terminate()
 	}
 	for _, p := range ps {
+		<-p.done
+	}
+	e.mu.Lock()
+	late := make([]*process, 0, len(e.procs))
+	for p := range e.procs {
+		late = append(late, p)
+	}
+	e.mu.Unlock()
+	for _, p := range late { // started while Close ran; terminated by Start
 		<-p.done
 	}
 	return nil

@@ -32,6 +32,19 @@
 //   - The whole -c script is parsed before it runs: a syntax error anywhere
 //     means nothing runs (bash runs the lines before it).
 //   - Time is shown in UTC whatever TZ says.
+//   - Clock accounting: the top shell is one actor (Clock.Go, or the caller's
+//     actor when ctx is marked with executor.InCallerActor); each `X &` of
+//     the script text is an actor of its own, and `wait` idles on the clock
+//     while such jobs run. The two sides of a pipeline, process
+//     substitutions and `&` inside eval'd or sourced text share their
+//     shell's actor, so sleeps on both sides of a pipe add up. A shell
+//     blocked reading standard input counts as running (the clock waits).
+//   - `type` and `command -v` of a name that is neither a builtin of the
+//     executor nor a script on the host's PATH fall back to the
+//     interpreter, which looks at the real disk's PATH; `source NAME`
+//     without a slash likewise searches the real PATH before the host file.
+//   - Builtins implement the options scripts commonly use, not all of GNU's;
+//     an unknown option gets GNU's "invalid option" message.
 package virtual
 
 import (
