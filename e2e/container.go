@@ -494,8 +494,9 @@ func (c *Container) Restart(ctx context.Context) error {
 	return c.WaitHealthy(ctx)
 }
 
-// Disconnect cuts the host off its cluster network (docker network
-// disconnect): peers' packets go nowhere; the harness still reaches it.
+// Disconnect cuts the host off its network (docker network disconnect):
+// the container is on that network only, so its peers' packets and the
+// harness's (through the published ports) go nowhere.
 func (c *Container) Disconnect(ctx context.Context) error {
 	if c.network == "" {
 		return fmt.Errorf("host %s is on no private network", c.cfg.Name)

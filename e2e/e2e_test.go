@@ -34,22 +34,9 @@ func TestMain(m *testing.M) {
 		defer os.RemoveAll(dir)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 		defer cancel()
-		if err := e2e.DockerAvailable(ctx); err != nil {
-			noImageWhy = fmt.Sprintf("no Docker engine: %v (start dockerd, or set DOCKER_HOST)", err)
-			return m.Run()
-		}
-		bin, err := testenv.Jobsim(dir)
+		testImage, noImageWhy, err = testenv.Image(ctx, dir)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		opts := []image.Option{image.WithJobsimBinary(bin)}
-		if ov := testenv.CylcOverlay(); ov != "" {
-			opts = append(opts, image.WithCylcOverlay(ov))
-		}
-		testImage, err = image.Build(ctx, opts...)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "build the job-host image:", err)
 			return 1
 		}
 		return m.Run()

@@ -105,12 +105,13 @@ type momJob struct {
 	proc   fakepbs.Process
 	cancel context.CancelFunc
 
-	mu      sync.Mutex
-	out     []byte
-	err     []byte
-	dropped bool
-	exit    *ExitStatus
-	changed chan struct{} // closed and replaced whenever something is appended or the job ends
+	mu       sync.Mutex
+	signaled bool // a signal came through the MoM (qdel, qsig, walltime)
+	out      []byte
+	err      []byte
+	dropped  bool
+	exit     *ExitStatus
+	changed  chan struct{} // closed and replaced whenever something is appended or the job ends
 }
 
 func (j *momJob) notify() {
@@ -193,6 +194,20 @@ func (s *Server) start(w http.ResponseWriter, r *http.Request) {
 		defer s.wg.Done()
 		defer cancel()
 		st := proc.Wait()
+		j.mu.Lock()
+		signaled := j.signaled
+		j.mu.Unlock()
+		if st.Signal != 0 && !signaled {
+			// Killed from outside the MoM: most likely the node itself is
+			// going down (docker kill takes everything at once). A MoM
+			// that is still alive a moment later reports it; one that is
+			// gone never does, as on a crashed node.
+			select {
+			case <-time.After(time.Second):
+			case <-s.life.Done():
+				return
+			}
+		}
 		j.mu.Lock()
 		j.exit = &ExitStatus{Code: st.Code, Signal: st.Signal}
 		j.notify()
@@ -287,6 +302,9 @@ func (s *Server) signal(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusBadRequest, "want {\"signal\": N} with N > 0")
 		return
 	}
+	j.mu.Lock()
+	j.signaled = true
+	j.mu.Unlock()
 	if err := j.proc.Signal(req.Signal); err != nil {
 		httpError(w, http.StatusConflict, "signal job %s: %v", j.id, err)
 		return

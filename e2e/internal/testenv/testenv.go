@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/jobsim/jobsim/e2e"
+	"github.com/jobsim/jobsim/e2e/image"
 )
 
 // RequireDocker skips the test when no Docker engine answers.
@@ -38,7 +39,7 @@ func Jobsim(dir string) (string, error) {
 	out := filepath.Join(dir, "jobsim")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", out, "./cmd/jobsim")
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-buildvcs=false", "-o", out, "./cmd/jobsim")
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
@@ -91,4 +92,26 @@ func CylcOverlay() string {
 		return ""
 	}
 	return dir
+}
+
+// Image builds (or finds) the job-host image for a test binary, with the
+// Cylc overlay when make setup-cylc has built it. skip is set, and the
+// image empty, when there is no Docker engine.
+func Image(ctx context.Context, dir string) (img image.Image, skip string, err error) {
+	if err := e2e.DockerAvailable(ctx); err != nil {
+		return image.Image{}, fmt.Sprintf("no Docker engine: %v (start dockerd, or set DOCKER_HOST)", err), nil
+	}
+	bin, err := Jobsim(dir)
+	if err != nil {
+		return image.Image{}, "", err
+	}
+	opts := []image.Option{image.WithJobsimBinary(bin)}
+	if ov := CylcOverlay(); ov != "" {
+		opts = append(opts, image.WithCylcOverlay(ov))
+	}
+	img, err = image.Build(ctx, opts...)
+	if err != nil {
+		return image.Image{}, "", fmt.Errorf("build the job-host image: %w", err)
+	}
+	return img, "", nil
 }

@@ -1,0 +1,388 @@
+// Package cluster brings up a scenario topology as containers: every host
+// a job-host container (package e2e), all on one private Docker network,
+// and every host whose PBS block lists nodes the login node of a fake
+// cluster: one compute container per node, /home shared between them, the
+// login node's PBS server running each job on the node it placed it on
+// (package e2e/mom). The harness reaches each machine's ssh and control API
+// on 127.0.0.1; the machines reach each other by name.
+//
+// A Topology streams every machine's events into one history, acts on its
+// machines (disconnect, pause, kill, restart: the scenario node steps), and
+// removes everything it made on Close, including after a failed start.
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/moby/moby/client"
+	"github.com/testcontainers/testcontainers-go"
+	tcnetwork "github.com/testcontainers/testcontainers-go/network"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/jobsim/jobsim/e2e"
+	"github.com/jobsim/jobsim/e2e/image"
+	"github.com/jobsim/jobsim/e2e/mom"
+	"github.com/jobsim/jobsim/e2e/node"
+	"github.com/jobsim/jobsim/scenarios/scenario"
+	"github.com/jobsim/jobsim/sim/events"
+)
+
+// Option configures Start.
+type Option func(*config)
+
+type config struct {
+	run         string
+	dir         string
+	user        string
+	log         *events.Log
+	requeue     time.Duration
+	logger      *slog.Logger
+	privileged  bool
+	startTimout time.Duration
+}
+
+// WithRun labels every container and the network with this run id
+// (default: a fresh one).
+func WithRun(id string) Option { return func(c *config) { c.run = id } }
+
+// WithDir puts the topology's files (keys, shared homes) in dir (default:
+// a temporary directory removed by Close).
+func WithDir(dir string) Option { return func(c *config) { c.dir = dir } }
+
+// WithDefaultUser is the user of hosts that name none (default $USER).
+func WithDefaultUser(u string) Option { return func(c *config) { c.user = u } }
+
+// WithEventLog streams every machine's events into log.
+func WithEventLog(log *events.Log) Option { return func(c *config) { c.log = log } }
+
+// WithNodeFailRequeue sets node_fail_requeue on the login nodes (default
+// OpenPBS's 310s).
+func WithNodeFailRequeue(d time.Duration) Option { return func(c *config) { c.requeue = d } }
+
+// WithPrivileged runs the containers privileged.
+func WithPrivileged() Option { return func(c *config) { c.privileged = true } }
+
+// WithLogger sets the logger.
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+
+// Machine is one container of the topology.
+type Machine struct {
+	*e2e.Container
+	// Host is the topology host this machine is, or the login node of.
+	Host string
+	// PBSNode is the PBS node name of a compute node ("" for hosts).
+	PBSNode string
+
+	stream *streamer
+}
+
+// Topology is a started set of job-host containers.
+type Topology struct {
+	cfg      config
+	net      *testcontainers.DockerNetwork
+	keys     *e2e.Keys
+	ownDir   bool
+	machines []*Machine
+	life     context.Context
+	stop     context.CancelFunc
+	wg       sync.WaitGroup
+
+	closeMu sync.Mutex
+	closed  bool
+}
+
+// Start brings the topology up from the image and returns once every
+// machine is healthy. ctx bounds the start. On error nothing is left.
+func Start(ctx context.Context, img image.Image, topo scenario.Topology, opts ...Option) (_ *Topology, err error) {
+	c := config{logger: slog.Default(), user: os.Getenv("USER"), startTimout: 90 * time.Second}
+	for _, o := range opts {
+		o(&c)
+	}
+	if c.user == "" {
+		c.user = "jobsim"
+	}
+	if c.run == "" {
+		c.run = e2e.NewRunID()
+	}
+	t := &Topology{cfg: c}
+	t.life, t.stop = context.WithCancel(context.WithoutCancel(ctx))
+	defer func() {
+		if err != nil {
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+			defer cancel()
+			_ = t.Close(cctx)
+		}
+	}()
+	if c.dir == "" {
+		if t.cfg.dir, err = os.MkdirTemp("", "jobsim-topology-"); err != nil {
+			return nil, err
+		}
+		t.ownDir = true
+	}
+	if t.keys, err = e2e.NewKeys(filepath.Join(t.cfg.dir, "keys")); err != nil {
+		return nil, err
+	}
+	if len(topo.Hosts) == 0 {
+		return t, nil
+	}
+	t.net, err = tcnetwork.New(ctx, tcnetwork.WithLabels(map[string]string{e2e.LabelRun: c.run, e2e.LabelPID: strconv.Itoa(os.Getpid())}))
+	if err != nil {
+		return nil, fmt.Errorf("cluster: network: %w", err)
+	}
+
+	token := e2e.NewRunID() + e2e.NewRunID() // one token per topology: control, MoMs, PBS on TCP
+	type plan struct {
+		m    *Machine
+		opts []e2e.Option
+	}
+	var plans []plan
+	for _, h := range topo.Hosts {
+		if h.Executor == "virtual" {
+			return nil, fmt.Errorf("cluster: host %s: the containers backend runs real executors only (executor: virtual is for the in-process backend)", h.Name)
+		}
+		users := h.Users
+		if len(users) == 0 {
+			users = []string{c.user}
+		}
+		base := []e2e.Option{e2e.WithImage(img), e2e.WithRun(c.run), e2e.WithKeys(t.keys), e2e.WithUsers(users...), e2e.WithToken(token),
+			e2e.WithNetwork(t.net.Name), e2e.WithLogger(c.logger), e2e.WithStartTimeout(c.startTimout)}
+		if c.privileged {
+			base = append(base, e2e.WithPrivileged())
+		}
+		if h.Cylc != "" {
+			base = append(base, e2e.WithCylc(h.Cylc))
+		}
+		hostOpts := append(slices.Clone(base), e2e.WithName(h.Name), e2e.WithFaultMounts(h.FaultMounts...))
+		if h.PBS == nil || len(h.PBS.Nodes) == 0 {
+			if h.PBS != nil {
+				hostOpts = append(hostOpts, e2e.WithPBS(*h.PBS))
+			}
+			plans = append(plans, plan{m: &Machine{Host: h.Name}, opts: hostOpts})
+			continue
+		}
+		// A cluster: the host is its login node, each PBS node a compute node.
+		home := filepath.Join(t.cfg.dir, "home-"+h.Name)
+		if err := os.MkdirAll(home, 0o755); err != nil {
+			return nil, err
+		}
+		var moms []mom.Node
+		for _, n := range h.PBS.Nodes {
+			if n.Name == h.Name {
+				return nil, fmt.Errorf("cluster: host %s: a PBS node may not share the login node's name", h.Name)
+			}
+			moms = append(moms, mom.Node{Name: n.Name, URL: fmt.Sprintf("http://%s:%d", n.Name, node.MomPort)})
+		}
+		requeue := ""
+		if c.requeue > 0 {
+			requeue = c.requeue.String()
+		}
+		login := append(hostOpts, e2e.WithPBS(*h.PBS), e2e.WithHome(home), e2e.WithNode(func(nc *node.Config) {
+			nc.Role, nc.Nodes, nc.SharedHome, nc.NodeFailRequeue = node.RoleLogin, moms, true, requeue
+		}))
+		plans = append(plans, plan{m: &Machine{Host: h.Name}, opts: login})
+		for _, n := range h.PBS.Nodes {
+			compute := append(slices.Clone(base), e2e.WithName(n.Name), e2e.WithHome(home), e2e.WithNode(func(nc *node.Config) {
+				nc.Role, nc.PBSServer, nc.SharedHome = node.RoleCompute, fmt.Sprintf("%s:%d", h.Name, node.PBSPort), true
+			}))
+			plans = append(plans, plan{m: &Machine{Host: h.Name, PBSNode: n.Name}, opts: compute})
+		}
+	}
+	names := map[string]bool{}
+	for _, p := range plans {
+		n := p.m.PBSNode
+		if n == "" {
+			n = p.m.Host
+		}
+		if names[n] {
+			return nil, fmt.Errorf("cluster: machine name %q is used twice (host names and PBS node names share one network)", n)
+		}
+		names[n] = true
+	}
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	for _, p := range plans {
+		g.Go(func() error {
+			ct, err := e2e.Run(gctx, p.opts...)
+			if err != nil {
+				return err
+			}
+			p.m.Container = ct
+			mu.Lock()
+			t.machines = append(t.machines, p.m)
+			mu.Unlock()
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	// Keep the order of the plans (hosts, then their nodes).
+	slices.SortFunc(t.machines, func(a, b *Machine) int {
+		return slices.IndexFunc(plans, func(p plan) bool { return p.m == a }) - slices.IndexFunc(plans, func(p plan) bool { return p.m == b })
+	})
+	if c.log != nil {
+		for _, m := range t.machines {
+			m.stream = newStreamer(t.life, m.Container, c.log, c.logger)
+		}
+	}
+	return t, nil
+}
+
+// Machines lists the containers: hosts, each followed by its compute nodes.
+func (t *Topology) Machines() []*Machine { return slices.Clone(t.machines) }
+
+// Machine finds a machine by host or PBS node name.
+func (t *Topology) Machine(name string) (*Machine, bool) {
+	for _, m := range t.machines {
+		if m.Name() == name {
+			return m, true
+		}
+	}
+	return nil, false
+}
+
+// Hosts are the machines that are topology hosts (login nodes included).
+func (t *Topology) Hosts() []*Machine {
+	var out []*Machine
+	for _, m := range t.machines {
+		if m.PBSNode == "" {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// Run is the run id of every container and the network.
+func (t *Topology) Run() string { return t.cfg.run }
+
+// Network is the private network's name ("" without hosts).
+func (t *Topology) Network() string {
+	if t.net == nil {
+		return ""
+	}
+	return t.net.Name
+}
+
+// Dir is where the topology keeps keys and shared homes.
+func (t *Topology) Dir() string { return t.cfg.dir }
+
+// NodeAction performs a scenario node action on a machine: disconnect and
+// reconnect take it off the topology's network and back (it is on no
+// other, so the harness's published ports go dark too); pause and unpause freeze it; kill kills every process and leaves it
+// down; restart starts it again (from killed, or stopping it first) and
+// waits until it is healthy. The history gets a host.lifecycle event.
+func (t *Topology) NodeAction(ctx context.Context, name, action string) error {
+	m, ok := t.Machine(name)
+	if !ok {
+		return fmt.Errorf("cluster: no machine %q", name)
+	}
+	var err error
+	switch action {
+	case "disconnect":
+		err = m.Disconnect(ctx)
+	case "reconnect":
+		err = m.Reconnect(ctx)
+	case "pause":
+		err = m.Pause(ctx)
+	case "unpause":
+		err = m.Unpause(ctx)
+	case "kill":
+		err = m.Kill(ctx)
+	case "restart":
+		if m.stream != nil {
+			m.stream.pause()
+		}
+		if running, ierr := t.running(ctx, m); ierr != nil {
+			err = ierr
+		} else if running {
+			err = m.Restart(ctx)
+		} else {
+			err = m.Start(ctx)
+		}
+		if m.stream != nil {
+			m.stream.restart()
+		}
+	default:
+		return fmt.Errorf("cluster: node action %q: want one of %v", action, scenario.NodeActions)
+	}
+	if err != nil {
+		return err
+	}
+	if t.cfg.log != nil {
+		t.cfg.log.Record(events.Event{Kind: events.HostLifecycle, Host: name, Msg: "node " + action,
+			Fields: map[string]any{"state": action, "node": name, "run": t.cfg.run}})
+	}
+	return nil
+}
+
+func (t *Topology) running(ctx context.Context, m *Machine) (bool, error) {
+	dc, err := testcontainers.NewDockerClientWithOpts(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer dc.Close()
+	ins, err := dc.ContainerInspect(ctx, m.ID(), client.ContainerInspectOptions{})
+	if err != nil {
+		return false, err
+	}
+	return ins.Container.State.Running, nil
+}
+
+// Close stops the event streams, removes every container and the network,
+// and the topology's files when it made the directory. ctx bounds it.
+func (t *Topology) Close(ctx context.Context) error {
+	t.closeMu.Lock()
+	defer t.closeMu.Unlock()
+	if t.closed {
+		return nil
+	}
+	t.closed = true
+	var errs []error
+	for _, m := range t.machines {
+		if m.stream != nil {
+			m.stream.drain(ctx)
+		}
+	}
+	t.stop()
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, m := range t.machines {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := m.Close(ctx); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if t.net != nil {
+		if err := t.net.Remove(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("cluster: remove network: %w", err))
+		}
+	}
+	// Whatever a failed start or a crash in between left behind.
+	if rep, err := e2e.Sweep(ctx, t.cfg.run); err != nil {
+		errs = append(errs, err)
+	} else if n := len(rep.Containers) + len(rep.Networks); n > 0 && len(errs) == 0 {
+		t.cfg.logger.Warn("cluster: swept leftovers", "run", t.cfg.run, "containers", rep.Containers, "networks", rep.Networks)
+	}
+	if t.keys != nil {
+		errs = append(errs, t.keys.Close())
+	}
+	if t.ownDir {
+		errs = append(errs, os.RemoveAll(t.cfg.dir))
+	}
+	return errors.Join(errs...)
+}

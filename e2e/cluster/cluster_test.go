@@ -1,0 +1,197 @@
+package cluster_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jobsim/jobsim/e2e"
+	"github.com/jobsim/jobsim/e2e/cluster"
+	"github.com/jobsim/jobsim/e2e/image"
+	"github.com/jobsim/jobsim/e2e/internal/testenv"
+	"github.com/jobsim/jobsim/scenarios/scenario"
+	"github.com/jobsim/jobsim/sim/events"
+)
+
+var (
+	testImage image.Image
+	skipWhy   string
+)
+
+func TestMain(m *testing.M) {
+	code := func() int {
+		dir, err := os.MkdirTemp("", "jobsim-cluster-test-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer os.RemoveAll(dir)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		defer cancel()
+		if testImage, skipWhy, err = testenv.Image(ctx, dir); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		return m.Run()
+	}()
+	os.Exit(code)
+}
+
+// startCluster brings up a login node and compute nodes cn1, cn2 (one cpu
+// each) for alice, removed at the end of the test.
+func startCluster(t *testing.T, log *events.Log, requeue time.Duration) *cluster.Topology {
+	t.Helper()
+	if skipWhy != "" {
+		t.Skip(skipWhy)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	topo := scenario.Topology{Hosts: []scenario.Host{{Name: "login", Executor: "real", Users: []string{"alice"},
+		PBS: &scenario.PBS{History: true, Nodes: []scenario.Node{{Name: "cn1", NCPUs: 1}, {Name: "cn2", NCPUs: 1}}}}}}
+	run := e2e.NewRunID()
+	tp, err := cluster.Start(ctx, testImage, topo, cluster.WithRun(run), cluster.WithEventLog(log), cluster.WithNodeFailRequeue(requeue))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := tp.Close(ctx); err != nil {
+			t.Errorf("close: %v", err)
+		}
+		if rep, err := e2e.Sweep(ctx, run); err != nil || len(rep.Containers)+len(rep.Networks) > 0 {
+			t.Errorf("left behind after Close: %+v %v", rep, err)
+		}
+	})
+	return tp
+}
+
+// ssh runs a command on a machine with the real OpenSSH client.
+func ssh(t *testing.T, m *cluster.Machine, command string) (string, int) {
+	t.Helper()
+	if _, err := exec.LookPath("ssh"); err != nil {
+		t.Skip("no OpenSSH client (apt-get install openssh-client)")
+	}
+	cfg, err := m.SSHConfig("m", "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := filepath.Join(t.TempDir(), "ssh_config")
+	if err := os.WriteFile(f, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "ssh", "-F", f, "m", command).CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return string(out), ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("ssh: %v", err)
+	}
+	return string(out), 0
+}
+
+// until polls command on m until its output matches re.
+func until(t *testing.T, m *cluster.Machine, command string, re *regexp.Regexp, within time.Duration) string {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		out, _ := ssh(t, m, command)
+		if re.MatchString(out) {
+			return out
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%q did not print %s within %s; last:\n%s", command, re, within, out)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+}
+
+func TestJobsRunOnTheComputeNodes(t *testing.T) {
+	tp := startCluster(t, events.NewLog(), 0)
+	login, _ := tp.Machine("login")
+	out, code := ssh(t, login, "pbsnodes -a")
+	if code != 0 || !strings.Contains(out, "cn1\n") || !strings.Contains(out, "cn2\n") || strings.Count(out, "state = free") != 2 {
+		t.Fatalf("pbsnodes -a: want cn1 and cn2 free, got %d:\n%s", code, out)
+	}
+	// Two one-cpu jobs fill both nodes; each reports where it ran, and the
+	// second asks the server about itself from its compute node.
+	out, code = ssh(t, login, `for i in 1 2; do echo 'echo ran on $(hostname); sleep 2; qstat $PBS_JOBID >/dev/null && echo qstat ok' | qsub -N job$i -l select=1:ncpus=1; done`)
+	if code != 0 {
+		t.Fatalf("qsub: %d %s", code, out)
+	}
+	until(t, login, "qstat -f 1 2 | grep exec_host", regexp.MustCompile(`(?s)exec_host = cn1/0.*exec_host = cn2/0|exec_host = cn2/0.*exec_host = cn1/0`), 20*time.Second)
+	out = until(t, login, "cat job1.o1 job2.o2 2>/dev/null", regexp.MustCompile(`(?s)ran on cn\d.*qstat ok.*ran on cn\d.*qstat ok`), 30*time.Second)
+	if !strings.Contains(out, "ran on cn1") || !strings.Contains(out, "ran on cn2") {
+		t.Errorf("the jobs did not run one on each node:\n%s", out)
+	}
+	out, _ = ssh(t, login, "qstat -x -f 1 2 | grep -E 'Exit_status|job_state'")
+	if strings.Count(out, "Exit_status = 0") != 2 {
+		t.Errorf("want both jobs finished with Exit_status 0:\n%s", out)
+	}
+}
+
+func TestKilledNodeFailsItsJobAfterNodeFailRequeue(t *testing.T) {
+	log := events.NewLog()
+	tp := startCluster(t, log, 3*time.Second)
+	login, _ := tp.Machine("login")
+	if out, code := ssh(t, login, "echo 'hostname > running.$PBS_JOBID; sleep 300' | qsub -N long -l select=1:ncpus=1"); code != 0 {
+		t.Fatalf("qsub: %d %s", code, out)
+	}
+	// The script runs on its node (the shared home shows it) before the node dies.
+	until(t, login, "cat running.1.login", regexp.MustCompile(`cn\d`), 20*time.Second)
+	out := until(t, login, "qstat -f 1 | grep exec_host", regexp.MustCompile(`exec_host = cn\d/0`), 20*time.Second)
+	node := regexp.MustCompile(`cn\d`).FindString(out)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := tp.NodeAction(ctx, node, "kill"); err != nil {
+		t.Fatal(err)
+	}
+	until(t, login, "pbsnodes "+node, regexp.MustCompile(`state = down`), 15*time.Second)
+	out = until(t, login, "qstat -x -f 1 | grep -E 'job_state|Exit_status'", regexp.MustCompile(`job_state = F`), 20*time.Second)
+	if !strings.Contains(out, "Exit_status = -20") {
+		t.Errorf("a job whose node died: want Exit_status = -20 (JOB_EXEC_RERUN_MS_FAIL), got\n%s", out)
+	}
+	if err := tp.NodeAction(ctx, node, "restart"); err != nil {
+		t.Fatal(err)
+	}
+	until(t, login, "pbsnodes "+node, regexp.MustCompile(`state = free`), 15*time.Second)
+	var sawDown, sawUp bool
+	for _, e := range log.All() {
+		if e.Kind == "pbs.node" && e.Fields["node"] == node {
+			sawDown = sawDown || e.Fields["state"] == "down"
+			sawUp = sawUp || e.Fields["state"] == "free"
+		}
+	}
+	if !sawDown || !sawUp {
+		t.Errorf("the history lacks the node going down (%v) or up (%v)", sawDown, sawUp)
+	}
+}
+
+func TestPausedAndDisconnectedNodesGoDownAndComeBack(t *testing.T) {
+	tp := startCluster(t, events.NewLog(), 0)
+	login, _ := tp.Machine("login")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for _, step := range []struct{ node, cut, heal string }{{"cn1", "pause", "unpause"}, {"cn2", "disconnect", "reconnect"}} {
+		if err := tp.NodeAction(ctx, step.node, step.cut); err != nil {
+			t.Fatal(err)
+		}
+		until(t, login, "pbsnodes "+step.node, regexp.MustCompile(`state = down`), 15*time.Second)
+		if err := tp.NodeAction(ctx, step.node, step.heal); err != nil {
+			t.Fatal(err)
+		}
+		until(t, login, "pbsnodes "+step.node, regexp.MustCompile(`state = free`), 15*time.Second)
+	}
+	// The reconnected node is reachable by the harness again.
+	cn2, _ := tp.Machine("cn2")
+	if out, code := ssh(t, cn2, "hostname"); code != 0 || strings.TrimSpace(out) != "cn2" {
+		t.Errorf("ssh to the reconnected node: %d %q", code, out)
+	}
+}
