@@ -142,6 +142,43 @@ func TestForPBSSignalWakesSleeperBeforeReturning(t *testing.T) {
 	}
 }
 
+// A job runs its script file, as under a MoM: $0 is the file, and the
+// script's own traps still see the server's signals.
+func TestForPBSScriptFile(t *testing.T) {
+	clk := clock.NewVirtual(time.Date(2026, 5, 6, 7, 0, 0, 0, time.UTC))
+	fs := afero.NewMemMapFs()
+	must(t, fs.MkdirAll("/home/alice", 0o755))
+	must(t, fs.MkdirAll("/bin", 0o755))
+	must(t, afero.WriteFile(fs, "/bin/bash", []byte("\x7fELF stand-in"), 0o755))
+	const path = "/var/spool/pbs/mom_priv/jobs/6.server.SC"
+	must(t, fs.MkdirAll("/var/spool/pbs/mom_priv/jobs", 0o755))
+	must(t, afero.WriteFile(fs, path, []byte("#!/bin/bash\ntrap 'echo term; exit 9' TERM\necho $0\nsleep 3600\n"), 0o700))
+	e := virtual.New(virtual.WithFS(fs), virtual.WithClock(clk))
+	t.Cleanup(func() { _ = e.Close() })
+	var out lockedBuffer
+	st := runJob(t, clk, executor.ForPBS(e), fakepbs.RunSpec{JobID: "6.server", User: "alice", Script: []byte("unused"), ScriptPath: path, Dir: "/home/alice", Stdout: &out, Stderr: &out},
+		func(p fakepbs.Process) {
+			go func() {
+				for clk.Pending() == 0 {
+					time.Sleep(time.Millisecond)
+				}
+				if err := p.Signal(syscall.SIGTERM); err != nil {
+					t.Error(err)
+				}
+			}()
+		})
+	if st.Code != 9 || st.Signal != 0 || out.String() != path+"\nterm\n" {
+		t.Errorf("status %+v output %q", st, out.String())
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestForPBSStartError(t *testing.T) {
 	clk := clock.NewVirtual(time.Now())
 	x := virtualHost(t, clk)
@@ -172,5 +209,23 @@ func TestForPBSRealJob(t *testing.T) {
 	}, nil)
 	if st.Code != 2 || out.String() != "5.server\nlogin\n"+home+"\n" {
 		t.Errorf("status %+v output %q", st, out.String())
+	}
+	// From the script file: $0 is its path, and a TERM reaches its trap.
+	path := filepath.Join(root, "7.server.SC")
+	must(t, os.WriteFile(path, []byte("trap 'echo term; exit 9' TERM\necho $0\nsleep 1000 & wait\n"), 0o700))
+	out = lockedBuffer{}
+	st = runJob(t, clock.Real{}, executor.ForPBS(e), fakepbs.RunSpec{JobID: "7.server", User: "alice", ScriptPath: path, Dir: home, Stdout: &out, Stderr: &out},
+		func(p fakepbs.Process) {
+			go func() {
+				for !strings.Contains(out.String(), path) {
+					time.Sleep(5 * time.Millisecond)
+				}
+				if err := p.Signal(syscall.SIGTERM); err != nil {
+					t.Error(err)
+				}
+			}()
+		})
+	if st.Code != 9 || out.String() != path+"\nterm\n" {
+		t.Errorf("script file: status %+v output %q", st, out.String())
 	}
 }

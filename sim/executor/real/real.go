@@ -22,6 +22,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -339,6 +340,7 @@ type process struct {
 	readers []*os.File // our ends of the output pipes (or the pty master)
 
 	termOnce sync.Once
+	termDone chan struct{} // closed when terminate has finished, once started
 	exited   chan struct{} // the top process has been reaped
 	done     chan struct{}
 	status   executor.Status
@@ -474,6 +476,14 @@ func (p *process) wait() {
 		p.terminate()
 	}
 	p.copies.Wait()
+	// Once a termination has begun, the command is over when its whole
+	// group is gone.
+	p.e.mu.Lock()
+	termDone := p.termDone
+	p.e.mu.Unlock()
+	if termDone != nil {
+		<-termDone
+	}
 	for _, r := range p.readers {
 		r.Close()
 	}
@@ -485,9 +495,41 @@ func (p *process) wait() {
 	close(p.done)
 }
 
-// groupAlive reports whether any process of the command's group is left.
+// groupAlive reports whether any live process of the command's group is
+// left. Zombies do not count: an orphan that died is reparented to a pid 1
+// that may never reap it, and kill(2) still finds it.
 func (p *process) groupAlive() bool {
-	return syscall.Kill(-p.pgid, 0) == nil
+	if syscall.Kill(-p.pgid, 0) != nil {
+		return false
+	}
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return true // no /proc: trust kill(2)
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if name[0] < '0' || name[0] > '9' {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + name + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid pgrp ...: comm may hold spaces and parens.
+		stat := string(b)
+		i := strings.LastIndexByte(stat, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(stat[i+1:])
+		if len(f) < 3 || f[0] == "Z" || f[0] == "X" {
+			continue
+		}
+		if f[2] == strconv.Itoa(p.pgid) {
+			return true
+		}
+	}
+	return false
 }
 
 // terminate ends the process group: SIGTERM (and SIGCONT, so that a
@@ -496,7 +538,11 @@ func (p *process) groupAlive() bool {
 // reading it.
 func (p *process) terminate() {
 	p.termOnce.Do(func() {
+		p.e.mu.Lock()
+		p.termDone = make(chan struct{})
+		p.e.mu.Unlock()
 		go func() {
+			defer close(p.termDone)
 			if p.e.grace > 0 {
 				_ = syscall.Kill(-p.pgid, syscall.SIGTERM)
 				_ = syscall.Kill(-p.pgid, syscall.SIGCONT)

@@ -329,6 +329,12 @@ func (p *process) Signal(sig syscall.Signal) error {
 	for i := len(p.frames) - 1; i >= 0; i-- {
 		f := p.frames[i]
 		code, trapped := f.traps[name]
+		if f.execing {
+			if i < len(p.frames)-1 {
+				continue // replaced by the shell it exec'd, which took the signal
+			}
+			trapped = trapped && code == "" // only ignored signals survive exec
+		}
 		switch {
 		case trapped && code == "":
 			// ignored, by the shell and the commands it runs
@@ -393,6 +399,7 @@ type frame struct {
 	inTrap   bool
 	trapDone bool
 	ending   bool                 // the shell has ended and reaps its jobs
+	execing  bool                 // the shell ran exec CMD: CMD stands in for it
 	bgEnded  int                  // background jobs of this shell that have ended
 	waitWake []context.CancelFunc // wake the shell's `wait` sleeping on the clock
 }

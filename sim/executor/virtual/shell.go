@@ -732,6 +732,14 @@ func (p *process) callHandler(ctx context.Context, args []string) ([]string, err
 		return append([]string{cmdRunTraps}, args...), nil
 	}
 	switch args[0] {
+	case "exec":
+		if len(args) > 1 && f != nil {
+			// The command replaces the shell: signals are the new
+			// command's business, the shell's traps are gone.
+			p.mu.Lock()
+			f.execing = true
+			p.mu.Unlock()
+		}
 	case "trap":
 		return p.trapCommand(ctx, f, args)
 	case "cd":
@@ -1058,14 +1066,12 @@ func (p *process) dispatch(ctx context.Context, c *Call) int {
 		}
 	}
 	if strings.Contains(name, "/") {
-		abs := c.Abs(name)
-		if _, err := p.fs.Stat(abs); err == nil {
-			return p.execFile(ctx, c, abs)
-		}
+		// Files in the standard bin directories of a virtual host stand
+		// for the builtins of the same name.
 		if fn := p.lookupBuiltin(name); fn != nil {
 			return p.runBuiltin(ctx, c, fn)
 		}
-		return p.execFile(ctx, c, abs)
+		return p.execFile(ctx, c, c.Abs(name))
 	}
 	if fn := p.lookupBuiltin(name); fn != nil {
 		return p.runBuiltin(ctx, c, fn)
