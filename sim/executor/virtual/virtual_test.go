@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -154,18 +155,20 @@ func TestTrapRunsWhenTERMArrivesDuringSleep(t *testing.T) {
 	}
 }
 
-func TestUntrappedTERMEndsScriptAfterExitTrap(t *testing.T) {
+func TestUntrappedSignalEndsScriptAfterExitTrap(t *testing.T) {
 	e := newExec(t, nil)
-	p, out, _ := start(t, e, context.Background(), executor.Command{User: "alice",
-		Script: "trap 'echo cleanup' EXIT; echo ready; sleep 1000; echo not reached"})
-	waitOutput(t, out, "ready\n")
-	must(t, p.Signal(syscall.SIGTERM))
-	st := wait(t, p)
-	if out.String() != "ready\ncleanup\n" || st.Code != 143 || st.Signal != syscall.SIGTERM {
-		t.Errorf("stdout %q status %+v", out.String(), st)
-	}
-	if err := p.Signal(syscall.SIGTERM); err == nil {
-		t.Error("signalling a finished process succeeded")
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR2} {
+		p, out, _ := start(t, e, context.Background(), executor.Command{User: "alice",
+			Script: "trap 'echo cleanup' EXIT; echo ready; sleep 1000; echo not reached"})
+		waitOutput(t, out, "ready\n")
+		must(t, p.Signal(sig))
+		st := wait(t, p)
+		if out.String() != "ready\ncleanup\n" || st.Code != 128+int(sig) || st.Signal != sig {
+			t.Errorf("%v: stdout %q status %+v", sig, out.String(), st)
+		}
+		if err := p.Signal(syscall.SIGTERM); err == nil {
+			t.Error("signalling a finished process succeeded")
+		}
 	}
 }
 
@@ -517,6 +520,16 @@ func TestNoRealProcesses(t *testing.T) {
 	ps := e.Processes()
 	if len(ps) != 1 || ps[0].Pid != pid || ps[0].User != "alice" {
 		t.Errorf("process table %+v", ps)
+	}
+	// While the script sleeps, the test process has no child process.
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", os.Getpid()))
+	if len(tasks) == 0 {
+		t.Log("no /proc/PID/task/*/children on this kernel: the child-process check did not run")
+	}
+	for _, f := range tasks {
+		if b, err := os.ReadFile(f); err == nil && strings.TrimSpace(string(b)) != "" {
+			t.Errorf("a real child process runs: %s: %q", f, b)
+		}
 	}
 	if _, err := os.Stat(fmt.Sprintf("/proc/%d/cmdline", pid)); err == nil {
 		if b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); regexp.MustCompile(`sleep`).Match(b) {
