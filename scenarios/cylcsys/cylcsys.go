@@ -27,6 +27,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -262,7 +263,11 @@ func (s *System) started() (*cylc.Workflow, *watcher, error) {
 	return s.wf, s.watch, nil
 }
 
-// Do implements runner.System: one action step.
+// Do implements runner.System: one action step. Task and workflow
+// commands return once the scheduler has actioned them (its log says
+// "Command ... <command>") and the database has been read after that, so
+// the next step and the settling see their effect; a scheduler that does
+// not say so within actionWait is not waited for longer.
 func (s *System) Do(ctx context.Context, step scenario.Step) error {
 	if step.Do == "start" {
 		return s.Start(ctx)
@@ -274,37 +279,81 @@ func (s *System) Do(ctx context.Context, step scenario.Step) error {
 	s.mu.Lock()
 	s.lastAction = time.Now()
 	s.mu.Unlock()
-	defer func() {
-		// The action's effect shows in the database a tick later; keep
-		// the grace period counting from when the command returned.
-		s.mu.Lock()
-		s.lastAction = time.Now()
-		s.mu.Unlock()
-		w.poll(context.WithoutCancel(ctx))
-	}()
+	mark := w.logMark()
+	cmd, err := s.act(ctx, wf, step)
+	s.mu.Lock()
+	s.lastAction = time.Now()
+	s.mu.Unlock()
+	if err == nil && cmd != "" {
+		s.awaitActioned(ctx, w, mark, cmd)
+	}
+	w.poll(context.WithoutCancel(ctx))
+	return err
+}
+
+// actionWait bounds how long Do waits for the scheduler to action a command.
+const actionWait = 30 * time.Second
+
+// act runs the Cylc command of step and names the scheduler command it
+// queues ("" for stop, which waits for the scheduler to exit anyway).
+func (s *System) act(ctx context.Context, wf *cylc.Workflow, step scenario.Step) (string, error) {
 	switch {
 	case step.Do == "stop":
-		return wf.Stop(ctx, cylc.StopClean)
+		return "", wf.Stop(ctx, cylc.StopClean)
 	case step.Do == "stop-now":
-		return wf.Stop(ctx, cylc.StopNow)
+		return "", wf.Stop(ctx, cylc.StopNow)
 	case step.Do == "reload":
-		return wf.Reload(ctx)
+		return "reload_workflow", wf.Reload(ctx)
 	case step.Do == "pause":
-		return wf.Pause(ctx)
+		return "pause", wf.Pause(ctx)
 	case step.Do == "resume":
-		return wf.Resume(ctx)
+		return "resume", wf.Resume(ctx)
 	case step.Trigger != nil:
-		return wf.Trigger(ctx, taskIDs(step.Trigger)...)
+		return "force_trigger_tasks", wf.Trigger(ctx, taskIDs(step.Trigger)...)
 	case step.Poll != nil:
-		return wf.Poll(ctx, taskIDs(step.Poll)...)
+		return "poll_tasks", wf.Poll(ctx, taskIDs(step.Poll)...)
 	case step.Kill != nil:
-		return wf.Kill(ctx, taskIDs(step.Kill)...)
+		return "kill_tasks", wf.Kill(ctx, taskIDs(step.Kill)...)
 	case step.Hold != nil:
-		return wf.Hold(ctx, taskIDs(step.Hold)...)
+		return "hold", wf.Hold(ctx, taskIDs(step.Hold)...)
 	case step.Release != nil:
-		return wf.Release(ctx, taskIDs(step.Release)...)
+		return "release", wf.Release(ctx, taskIDs(step.Release)...)
 	}
-	return fmt.Errorf("cylc: step is not a Cylc action (do %q)", step.Do)
+	return "", fmt.Errorf("cylc: step is not a Cylc action (do %q)", step.Do)
+}
+
+// awaitActioned polls until a scheduler log entry after mark says the
+// command was actioned: "Command succeeded: force_trigger_tasks(...)" (8.0),
+// `Command "force_trigger_tasks" actioned` (8.2+), or the command failed.
+// Then it reads the database once more after the scheduler's end-of-cycle
+// write. It gives up quietly after actionWait or when the scheduler exits.
+func (s *System) awaitActioned(ctx context.Context, w *watcher, mark int, cmd string) {
+	re := regexp.MustCompile(`Command\b.*\b` + regexp.QuoteMeta(cmd) + `\b`)
+	ctx, cancel := context.WithTimeout(ctx, actionWait)
+	defer cancel()
+	t := time.NewTicker(s.opts.watchEvery)
+	defer t.Stop()
+	for {
+		_, running := w.poll(ctx)
+		if w.logSince(mark, re) {
+			break
+		}
+		if !running {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			s.logger.Warn("cylc: the scheduler did not say it actioned the command", "command", cmd, "waited", actionWait)
+			return
+		case <-t.C:
+		}
+	}
+	// The database is written at the end of the main-loop cycle that
+	// actioned the command; a cycle takes about a second.
+	select {
+	case <-ctx.Done():
+	case <-time.After(1200 * time.Millisecond):
+	}
 }
 
 // taskIDs turns the scenario's task selectors into Cylc task ids: "1/foo"

@@ -45,6 +45,10 @@ type watcher struct {
 	exited   bool
 	logTail  logTailer
 	finished bool
+	// entries are the first lines of the scheduler log entries seen so
+	// far (all levels), so an action can wait for its command to be
+	// actioned.
+	entries []string
 }
 
 func newWatcher(wf *cylc.Workflow, log *events.Log, platform string) *watcher {
@@ -240,6 +244,7 @@ var logEntryRE = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\S+ (DEBUG|INFO|WARNING|ER
 // also emits the last. Called with w.mu held.
 func (w *watcher) readLog(flush bool) {
 	for _, e := range w.logTail.read(flush) {
+		w.entries = append(w.entries, e[0])
 		m := logEntryRE.FindStringSubmatch(e[0])
 		if m == nil {
 			continue
@@ -292,4 +297,23 @@ func (t *logTailer) read(flush bool) [][]string {
 		t.entry = nil
 	}
 	return out
+}
+
+// logMark is how many scheduler log entries have been seen.
+func (w *watcher) logMark() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.entries)
+}
+
+// logSince reports whether an entry after mark matches re.
+func (w *watcher) logSince(mark int, re *regexp.Regexp) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, e := range w.entries[min(mark, len(w.entries)):] {
+		if re.MatchString(e) {
+			return true
+		}
+	}
+	return false
 }
