@@ -27,6 +27,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/creack/pty"
 
@@ -428,11 +429,26 @@ func sameWriter(a, b io.Writer) (same bool) {
 }
 
 // startPTY starts the command on a new pseudo-terminal, in a session of its
-// own; the terminal carries both output streams.
+// own; the terminal carries both output streams. The master stays in
+// non-blocking mode (no Fd() on it), so that closing it ends a blocked read
+// and Resize cannot race the close.
 func (p *process) startPTY(cmd executor.Command) error {
-	size := &pty.Winsize{Cols: uint16(cmd.TTY.Width), Rows: uint16(cmd.TTY.Height)}
-	ptmx, err := pty.StartWithAttrs(p.cmd, size, &syscall.SysProcAttr{Setsid: true, Setctty: true})
+	ptmx, tty, err := pty.Open()
 	if err != nil {
+		return err
+	}
+	if err := pty.Setsize(tty, &pty.Winsize{Cols: uint16(cmd.TTY.Width), Rows: uint16(cmd.TTY.Height)}); err != nil {
+		ptmx.Close()
+		tty.Close()
+		return err
+	}
+	c := p.cmd
+	c.Stdin, c.Stdout, c.Stderr = tty, tty, tty
+	c.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	err = c.Start()
+	tty.Close()
+	if err != nil {
+		ptmx.Close()
 		return err
 	}
 	p.ptmx = ptmx
@@ -589,12 +605,29 @@ func (p *process) Signal(sig syscall.Signal) error {
 	return nil
 }
 
-// Resize implements executor.Process.
+// Resize implements executor.Process: TIOCSWINSZ on the master, through
+// the file's own synchronisation (a closed terminal is no error).
 func (p *process) Resize(w executor.Window) error {
 	if p.ptmx == nil {
 		return nil
 	}
-	return pty.Setsize(p.ptmx, &pty.Winsize{Cols: uint16(w.Width), Rows: uint16(w.Height)})
+	sc, err := p.ptmx.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	ws := &pty.Winsize{Cols: uint16(w.Width), Rows: uint16(w.Height)}
+	var ioctlErr error
+	if err := sc.Control(func(fd uintptr) {
+		if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, fd, syscall.TIOCSWINSZ, uintptr(unsafe.Pointer(ws))); e != 0 {
+			ioctlErr = e
+		}
+	}); err != nil {
+		return nil // closed: the command has ended
+	}
+	if ioctlErr != nil {
+		return fmt.Errorf("resize terminal: %w", ioctlErr)
+	}
+	return nil
 }
 
 // Wait implements executor.Process.

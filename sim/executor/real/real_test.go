@@ -388,6 +388,31 @@ func TestTTY(t *testing.T) {
 	}
 }
 
+// Resize may come while the command ends (an ssh window-change racing the
+// exit): no data race, no error once it has ended.
+func TestResizeWhileEnding(t *testing.T) {
+	h := newHost(t)
+	for i := 0; i < 20; i++ {
+		p, _, _ := start(t, h.e, context.Background(), executor.Command{Script: "echo hi", TTY: &executor.Window{Width: 80, Height: 24}})
+		pid := p.(interface{ Pid() int }).Pid()
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for j := 0; !gone(pid); j++ {
+				if err := p.Resize(executor.Window{Width: 80 + j%5, Height: 24}); err != nil {
+					t.Errorf("resize: %v", err)
+					return
+				}
+			}
+		}()
+		wait(t, p)
+		<-done
+		if err := p.Resize(executor.Window{Width: 90, Height: 30}); err != nil {
+			t.Errorf("resize after the end: %v", err)
+		}
+	}
+}
+
 func TestShellReadingStdin(t *testing.T) {
 	h := newHost(t)
 	r := run(t, h.e, executor.Command{Login: true, TTY: &executor.Window{Width: 80, Height: 24},
