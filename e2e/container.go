@@ -280,6 +280,9 @@ var loopbackAddr = netip.MustParseAddr(netipLoopback)
 
 func ptr[T any](v T) *T { return &v }
 
+// NewToken returns a random bearer token.
+func NewToken() string { return randomToken() }
+
 func randomToken() string {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)

@@ -32,6 +32,8 @@ import (
 	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
 	tclog "github.com/testcontainers/testcontainers-go/log"
+
+	"github.com/jobsim/jobsim/e2e/internal/tcenv"
 )
 
 // Labels on every container and network this package creates.
@@ -55,15 +57,7 @@ func NewRunID() string {
 	return "jobsim-" + hex.EncodeToString(b)
 }
 
-// disableRyuk makes testcontainers-go run without its reaper container
-// (it would be pulled from a registry): the package removes what it starts
-// itself. The setting is read once per process, when the first provider is
-// made, so it must be in the environment before that.
-func disableRyuk() {
-	if os.Getenv("TESTCONTAINERS_RYUK_DISABLED") != "true" {
-		_ = os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
-	}
-}
+func disableRyuk() { tcenv.DisableRyuk() }
 
 // slogLogger adapts slog to testcontainers' Printf logger (at debug level:
 // its chatter is for when things go wrong).

@@ -1,6 +1,93 @@
 #!/usr/bin/env bash
-# e2e.sh: run every scenario labelled `gate` against real Cylc and JupyterHub
-# on fake job hosts, and write JUnit and artifacts under out/e2e.
+# e2e.sh: run every scenario labelled `gate` against the real systems under
+# test (Cylc, JupyterHub) on containerized job hosts, and prove that the run
+# leaves nothing behind but the cached job-host image.
+#
+# `make e2e` runs it after `make setup build`. What it writes, in out/e2e/:
+#   junit.xml       one test case per scenario (CI reads this)
+#   scenarios/NAME/ each scenario's artifacts: events.jsonl, transcript.md,
+#                   scheduler or hub log, job logs, generated configs
+#   run.log         the runner's progress and summary table
+#   leftovers.txt   what was checked after the run (containers, networks,
+#                   FUSE mounts, processes) and what was found
+#   summary.txt     verdict counts, wall time, the job-host image
+#
+# Environment:
+#   E2E_LABELS    label filter (default: gate)
+#   E2E_PARALLEL  scenarios at once (default: the runner's, cores/2)
+#   E2E_USERLAND  bind (default) or rootfs: how containers get their programs
+#   JOBSIM        the jobsim binary (default: bin/jobsim, from make build)
+# Exit status: 0 when every scenario passed or was skipped and nothing was
+# left behind; 1 otherwise.
 set -euo pipefail
-echo "make e2e: no gate suites exist yet (the scenario runner is not built); nothing was run." >&2
-exit 0
+cd "$(dirname "$0")/.."
+
+OUT="${OUT:-out}/e2e"
+JOBSIM="${JOBSIM:-bin/jobsim}"
+LABELS="${E2E_LABELS:-gate}"
+say() { printf 'e2e: %s\n' "$*" >&2; }
+die() { printf 'e2e: error: %s\n' "$*" >&2; exit 1; }
+
+start=$(date +%s)
+[[ -x "$JOBSIM" ]] || die "$JOBSIM not found: run make build (or make e2e)"
+command -v docker >/dev/null || die "the docker CLI is missing; make e2e needs a Docker engine (apt-get install docker.io, then start dockerd)"
+docker info >/dev/null 2>&1 || die "no Docker engine answers (docker info failed): start dockerd, or set DOCKER_HOST"
+
+rm -rf "$OUT"
+mkdir -p "$OUT"
+export JOBSIM_BIN="$PWD/$JOBSIM"
+
+# What a run may leave behind, one line per thing, in a stable order.
+leftovers() {
+    docker ps -a --filter label=org.jobsim.run --format 'container {{.Names}} {{.Image}} {{.Status}} run={{.Label "org.jobsim.run"}}'
+    docker network ls --filter label=org.jobsim.run --format 'network {{.Name}} run={{.Label "org.jobsim.run"}}'
+    grep -E 'jobsim|fusefs' /proc/mounts | sed 's/^/mount /' || true
+    # Processes the run starts: job-host nodes, fake hosts, UI servers,
+    # schedulers and hubs working in a run's scratch directory.
+    ps -eo pid=,args= | grep -E 'jobsim (node|host|uiserver)|jobsim-run-|cylc play|jupyterhub' | grep -v -E 'grep -E|e2e\.sh' | sed 's/^ */process /' || true
+}
+
+before=$(leftovers)
+[[ -z "$before" ]] || say "already present before the run (not counted against it):"$'\n'"$before"
+
+finish() {
+    local rc=$?
+    # A crashed runner leaves containers labelled with its (dead) pid.
+    "$JOBSIM" sweep >>"$OUT/leftovers.txt" 2>&1 || true
+    local after
+    after=$(leftovers)
+    local new
+    new=$(comm -13 <(sort <<<"$before") <(sort <<<"$after") | sed '/^$/d' || true)
+    {
+        echo "# checked after the run: docker ps -a, docker network ls (label org.jobsim.run), /proc/mounts, ps"
+        if [[ -n "$new" ]]; then echo "$new"; else echo "nothing left behind"; fi
+        echo "# job-host images (the cache):"
+        docker images jobsim-host --format '{{.Repository}}:{{.Tag}} {{.Size}} created {{.CreatedSince}}'
+    } >>"$OUT/leftovers.txt"
+    local wall=$(( $(date +%s) - start ))
+    {
+        echo "labels: $LABELS"
+        echo "wall time: ${wall}s"
+        grep -E '^scenarios: ' "$OUT/run.log" 2>/dev/null || echo "scenarios: (the runner did not finish)"
+        echo "image: $(docker images jobsim-host --format '{{.Repository}}:{{.Tag}}' | head -1)"
+        if [[ -n "$new" ]]; then echo "leftovers: $(wc -l <<<"$new")"; else echo "leftovers: none"; fi
+    } >"$OUT/summary.txt"
+    cat "$OUT/summary.txt" >&2
+    if [[ -n "$new" ]]; then
+        say "the run left things behind (see $OUT/leftovers.txt):"$'\n'"$new"
+        rc=1
+    fi
+    say "JUnit: $OUT/junit.xml; artifacts: $OUT/scenarios/"
+    exit "$rc"
+}
+trap finish EXIT
+
+args=(run --backend containers --label-filter "$LABELS" --junit "$OUT/junit.xml" --artifacts "$OUT/scenarios")
+[[ -n "${E2E_PARALLEL:-}" ]] && args+=(--parallel "$E2E_PARALLEL")
+[[ -n "${E2E_USERLAND:-}" ]] && export JOBSIM_USERLAND="$E2E_USERLAND"
+say "$JOBSIM ${args[*]} fixtures/scenarios"
+set +e
+"$JOBSIM" "${args[@]}" fixtures/scenarios 2>&1 | tee "$OUT/run.log"
+status=${PIPESTATUS[0]}
+set -e
+exit "$status"

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -9,6 +10,8 @@ import (
 	"github.com/onsi/ginkgo/v2/types"
 	"github.com/spf13/cobra"
 
+	containers "github.com/jobsim/jobsim/e2e/backend"
+	"github.com/jobsim/jobsim/e2e/image"
 	"github.com/jobsim/jobsim/scenarios/inprocess"
 	"github.com/jobsim/jobsim/scenarios/runner"
 	"github.com/jobsim/jobsim/scenarios/scenario"
@@ -122,7 +125,7 @@ failed or errored, 2 when a file is malformed (nothing is started then).`,
 	f.StringVar(&junit, "junit", "", "also write a JUnit XML report to this file")
 	f.IntVarP(&parallel, "parallel", "p", max(1, runtime.NumCPU()/2), "scenarios to run at once (they share nothing)")
 	f.StringVar(&labelFilter, "label-filter", "", "run only scenarios whose labels match (Ginkgo syntax: 'gate && cylc', '!slow')")
-	f.StringVar(&backend, "backend", "inprocess", "where fake hosts run: inprocess or containers")
+	f.StringVar(&backend, "backend", "inprocess", "where fake hosts run: inprocess, or containers (a Docker engine; $JOBSIM_USERLAND=bind|rootfs)")
 	f.StringVarP(&output, "output", "o", "table", "summary format: table or json")
 	return cmd
 }
@@ -137,8 +140,20 @@ func runnerOptions(cmd *cobra.Command, backend string) ([]runner.Option, error) 
 	switch backend {
 	case "inprocess":
 		opts = append(opts, runner.WithBackend(inprocess.New(inprocess.WithJobsimBinary(self))))
+	case "containers":
+		bin := self
+		if p := os.Getenv("JOBSIM_BIN"); p != "" {
+			bin = p
+		}
+		quietTestcontainers(slog.Default())
+		bopts := []containers.Option{containers.WithJobsimBinary(bin)}
+		if u := os.Getenv("JOBSIM_USERLAND"); u != "" {
+			// bind (the test machine's /usr) or rootfs (installed packages' files)
+			bopts = append(bopts, containers.WithUserland(image.Userland(u)))
+		}
+		opts = append(opts, runner.WithBackend(containers.New(bopts...)))
 	default:
-		return nil, exitError{code: 2, err: fmt.Errorf("--backend %q: want inprocess (containers: see jobsim up)", backend)}
+		return nil, exitError{code: 2, err: fmt.Errorf("--backend %q: want inprocess or containers", backend)}
 	}
 	sys, err := systemOptions(cmd.Context(), self)
 	if err != nil {

@@ -30,6 +30,7 @@ import (
 
 	"github.com/jobsim/jobsim/e2e"
 	"github.com/jobsim/jobsim/e2e/image"
+	"github.com/jobsim/jobsim/e2e/internal/tcenv"
 	"github.com/jobsim/jobsim/e2e/mom"
 	"github.com/jobsim/jobsim/e2e/node"
 	"github.com/jobsim/jobsim/scenarios/scenario"
@@ -103,6 +104,7 @@ type Topology struct {
 // Start brings the topology up from the image and returns once every
 // machine is healthy. ctx bounds the start. On error nothing is left.
 func Start(ctx context.Context, img image.Image, topo scenario.Topology, opts ...Option) (_ *Topology, err error) {
+	tcenv.DisableRyuk()
 	c := config{logger: slog.Default(), user: os.Getenv("USER"), startTimout: 90 * time.Second}
 	for _, o := range opts {
 		o(&c)
@@ -139,7 +141,7 @@ func Start(ctx context.Context, img image.Image, topo scenario.Topology, opts ..
 		return nil, fmt.Errorf("cluster: network: %w", err)
 	}
 
-	token := e2e.NewRunID() + e2e.NewRunID() // one token per topology: control, MoMs, PBS on TCP
+	token := e2e.NewToken() // one token per topology: control, MoMs, PBS on TCP
 	type plan struct {
 		m    *Machine
 		opts []e2e.Option

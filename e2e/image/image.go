@@ -41,6 +41,8 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
+
+	"github.com/jobsim/jobsim/e2e/internal/tcenv"
 )
 
 // Userland is how a container gets its programs.
@@ -143,6 +145,7 @@ func WithDockerClient(cl client.APIClient) Option { return func(c *config) { c.d
 // Build returns the job-host image for the options, building it unless the
 // engine has it already. ctx bounds the whole build.
 func Build(ctx context.Context, opts ...Option) (Image, error) {
+	tcenv.DisableRyuk()
 	start := time.Now()
 	c := config{userland: BindMounts, packages: DefaultPackages, buildLog: io.Discard, logger: slog.Default(), prune: true}
 	for _, o := range opts {

@@ -1,0 +1,285 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	tclog "github.com/testcontainers/testcontainers-go/log"
+	"gopkg.in/yaml.v3"
+
+	"github.com/jobsim/jobsim/e2e"
+	"github.com/jobsim/jobsim/e2e/cluster"
+	"github.com/jobsim/jobsim/e2e/image"
+	"github.com/jobsim/jobsim/scenarios/cylcsys"
+	"github.com/jobsim/jobsim/scenarios/scenario"
+)
+
+func init() {
+	registerCommand(newUpCommand)
+	registerCommand(newSweepCommand)
+}
+
+// quietTestcontainers sends testcontainers-go's own log lines to slog at
+// debug level instead of stderr.
+func quietTestcontainers(l *slog.Logger) { tclog.SetDefault(tcSlog{l}) }
+
+type tcSlog struct{ l *slog.Logger }
+
+func (t tcSlog) Printf(format string, v ...any) {
+	t.l.Debug("testcontainers: " + fmt.Sprintf(format, v...))
+}
+
+// upFile is what `jobsim up FILE` reads: a scenario file (its topology is
+// used) or a file holding just the topology block.
+type upFile struct {
+	Topology *scenario.Topology `yaml:"topology"`
+	Hosts    []scenario.Host    `yaml:"hosts"`
+}
+
+func loadTopology(path string) (scenario.Topology, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return scenario.Topology{}, err
+	}
+	if f, err := scenario.Parse(path, data); err == nil {
+		return f.Topology, nil
+	}
+	var uf upFile
+	if err := yaml.Unmarshal(data, &uf); err != nil {
+		return scenario.Topology{}, fmt.Errorf("%s: %w", path, err)
+	}
+	switch {
+	case uf.Topology != nil:
+		return *uf.Topology, nil
+	case len(uf.Hosts) > 0:
+		return scenario.Topology{Hosts: uf.Hosts}, nil
+	}
+	return scenario.Topology{}, fmt.Errorf("%s: no topology: want a scenario file, a `topology:` block or a `hosts:` list (docs/scenarios.md)", path)
+}
+
+func newUpCommand() *cobra.Command {
+	var (
+		name     string
+		users    []string
+		nodes    []string
+		cylcPath string
+		faults   []string
+		userland string
+		requeue  time.Duration
+		output   string
+		debug    bool
+	)
+	cmd := &cobra.Command{
+		Use:   "up [TOPOLOGY.yaml]",
+		Short: "Start a fake cluster as containers, print an ssh config and the control URLs, tear it down on Ctrl-C",
+		Long: `Start job-host containers for a person to use: the topology of a scenario
+file (or a file with a topology: block or a hosts: list), or one host (and
+its compute nodes) from flags. It builds the job-host image if the engine
+does not have it, prints an ssh config with one Host entry per machine
+and user, the control URL and token of each machine, and serves until
+Ctrl-C, when it removes every container and network it made.
+
+A host with PBS nodes is a cluster: its compute nodes are containers on a
+private network sharing /home with it, jobs run on the node PBS chose.`,
+		Example: `  # A login node with two compute nodes
+  jobsim up --name fakehpc --users alice --nodes cn1,cn2 > cluster.txt &
+  ssh -F <(sed -n '/^Host /,$p' cluster.txt) fakehpc 'echo hostname | qsub; pbsnodes -a'
+
+  # The machines of a scenario
+  jobsim up fixtures/scenarios/cylc/unlistable-lib.yaml`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			level := slog.LevelInfo
+			if debug {
+				level = slog.LevelDebug
+			}
+			logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+			quietTestcontainers(logger)
+			var topo scenario.Topology
+			if len(args) == 1 {
+				t, err := loadTopology(args[0])
+				if err != nil {
+					return exitError{code: 2, err: err}
+				}
+				topo = t
+			} else {
+				h := scenario.Host{Name: name, Executor: "real", Users: users, FaultMounts: faults, Cylc: cylcPath, PBS: &scenario.PBS{}}
+				for _, n := range nodes {
+					h.PBS.Nodes = append(h.PBS.Nodes, scenario.Node{Name: n})
+				}
+				topo.Hosts = []scenario.Host{h}
+			}
+			if output != "text" && output != "json" {
+				return exitError{code: 2, err: fmt.Errorf("--output %q: want text or json", output)}
+			}
+			return up(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), topo, upOptions{userland: image.Userland(userland), requeue: requeue, json: output == "json", logger: logger})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&name, "name", "fakehpc", "without a file: the host (login node) name")
+	f.StringSliceVar(&users, "users", nil, "without a file: the users (default: you)")
+	f.StringSliceVar(&nodes, "nodes", nil, "without a file: compute nodes (PBS nodes) of the host, e.g. cn1,cn2")
+	f.StringVar(&cylcPath, "cylc", "", "without a file: install the Cylc overlay at this host path (e.g. /opt/cylc)")
+	f.StringSliceVar(&faults, "fault-mount", nil, "without a file: host paths under the FUSE fault layer")
+	f.StringVar(&userland, "userland", string(image.BindMounts), "how containers get their programs: bind (the test machine's /usr) or rootfs")
+	f.DurationVar(&requeue, "node-fail-requeue", 0, "node_fail_requeue of clusters (default OpenPBS's 310s)")
+	f.StringVarP(&output, "output", "o", "text", "what to print once up: text or json")
+	f.BoolVar(&debug, "debug", false, "log at debug level")
+	return cmd
+}
+
+type upOptions struct {
+	userland image.Userland
+	requeue  time.Duration
+	json     bool
+	logger   *slog.Logger
+}
+
+// up builds the image, starts the topology, prints how to reach it and
+// waits for ctx (Ctrl-C) before removing everything.
+func up(ctx context.Context, out, errOut io.Writer, topo scenario.Topology, o upOptions) error {
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	if p := os.Getenv("JOBSIM_BIN"); p != "" {
+		self = p
+	}
+	imgOpts := []image.Option{image.WithJobsimBinary(self), image.WithUserland(o.userland), image.WithLogger(o.logger)}
+	for _, h := range topo.Hosts {
+		if h.Cylc == "" {
+			continue
+		}
+		in, err := cylcsys.LocateInstall(ctx)
+		if err != nil || in.Overlay == "" {
+			return fmt.Errorf("host %s wants Cylc at %s: containers carry the overlay make setup-cylc builds, and none was found (%v)", h.Name, h.Cylc, err)
+		}
+		imgOpts = append(imgOpts, image.WithCylcOverlay(in.Overlay))
+		break
+	}
+	bctx, cancel := context.WithTimeout(ctx, 15*time.Minute)
+	img, err := image.Build(bctx, imgOpts...)
+	cancel()
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	sctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	tp, err := cluster.Start(sctx, img, topo, cluster.WithLogger(o.logger), cluster.WithNodeFailRequeue(o.requeue))
+	cancel()
+	if err != nil {
+		return err
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := tp.Close(cctx); err != nil {
+			fmt.Fprintf(errOut, "jobsim up: teardown: %v\n", err)
+		}
+	}()
+	info := upInfo{Run: tp.Run(), Image: img.Ref, Network: tp.Network(), StartedIn: time.Since(start).Round(time.Millisecond).String()}
+	var sshConfig bytes.Buffer
+	for _, m := range tp.Machines() {
+		mi := upMachine{Name: m.Name(), Host: m.Host, PBSNode: m.PBSNode, Role: string(m.Role()), SSH: m.SSHAddr(), Control: m.ControlURL(), Token: m.Token(), Notes: m.Notes(), KeyFiles: map[string]string{}}
+		for i, u := range m.Users() {
+			alias := m.Name()
+			if i > 0 {
+				alias = m.Name() + "-" + u
+			}
+			block, err := m.SSHConfig(alias, u)
+			if err != nil {
+				return err
+			}
+			sshConfig.WriteString(block)
+			mi.KeyFiles[u], _ = m.KeyFile(u)
+		}
+		info.Machines = append(info.Machines, mi)
+	}
+	info.SSHConfig = sshConfig.String()
+	if o.json {
+		if err := writeJSON(out, info); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(out, "# jobsim up: %d machines ready in %s (run %s, image %s); Ctrl-C removes them.\n", len(info.Machines), info.StartedIn, info.Run, info.Image)
+		for _, m := range info.Machines {
+			role := m.Role
+			if m.PBSNode != "" {
+				role += " of " + m.Host
+			}
+			fmt.Fprintf(out, "# %-10s %-8s control %s token %s\n", m.Name, role, m.Control, m.Token)
+			for _, n := range m.Notes {
+				fmt.Fprintf(out, "#   note: %s\n", n)
+			}
+		}
+		if len(info.Machines) > 0 {
+			fmt.Fprintf(out, "# e.g. export JOBSIM_CONTROL=%s JOBSIM_TOKEN=%s; jobsim fault add ...\n", info.Machines[0].Control, info.Machines[0].Token)
+		}
+		fmt.Fprintf(out, "\n%s", info.SSHConfig)
+	}
+	<-ctx.Done()
+	fmt.Fprintln(errOut, "jobsim up: removing the containers")
+	return nil
+}
+
+type upInfo struct {
+	Run       string      `json:"run"`
+	Image     string      `json:"image"`
+	Network   string      `json:"network,omitempty"`
+	StartedIn string      `json:"started_in"`
+	Machines  []upMachine `json:"machines"`
+	SSHConfig string      `json:"ssh_config"`
+}
+
+type upMachine struct {
+	Name     string            `json:"name"`
+	Host     string            `json:"host"`
+	PBSNode  string            `json:"pbs_node,omitempty"`
+	Role     string            `json:"role"`
+	SSH      string            `json:"ssh"`
+	Control  string            `json:"control"`
+	Token    string            `json:"token"`
+	KeyFiles map[string]string `json:"key_files"`
+	Notes    []string          `json:"notes,omitempty"`
+}
+
+func newSweepCommand() *cobra.Command {
+	var run string
+	cmd := &cobra.Command{
+		Use:   "sweep",
+		Short: "Remove job-host containers and networks left by crashed runs",
+		Long: `Remove the containers and networks jobsim labelled (org.jobsim.run) whose
+creating process is gone, or those of one run with --run. The cached
+job-host image stays.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			quietTestcontainers(slog.New(slog.NewTextHandler(io.Discard, nil)))
+			ctx, cancel := context.WithTimeout(cmd.Context(), 2*time.Minute)
+			defer cancel()
+			rep, err := e2e.Sweep(ctx, run)
+			for _, c := range rep.Containers {
+				fmt.Fprintf(cmd.OutOrStdout(), "removed container %s\n", strings.TrimPrefix(c, "/"))
+			}
+			for _, n := range rep.Networks {
+				fmt.Fprintf(cmd.OutOrStdout(), "removed network %s\n", n)
+			}
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&run, "run", "", "remove this run's containers and networks (default: every run whose process is gone)")
+	return cmd
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

@@ -1,0 +1,216 @@
+// Package backend is the scenario runner's "containers" backend: each
+// scenario's topology comes up as job-host containers (package
+// e2e/cluster) from a job-host image built once per backend (package
+// e2e/image), so that the same scenario files that run in-process run
+// against containers, clusters of them included, and node steps
+// (disconnect, pause, kill, restart a machine) work.
+//
+// Processes on a container see host paths as they are (ProcessPath is the
+// identity), ssh is published on 127.0.0.1 with a key the harness holds,
+// and every host's events stream into the run's history.
+package backend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/jobsim/jobsim/e2e"
+	"github.com/jobsim/jobsim/e2e/cluster"
+	"github.com/jobsim/jobsim/e2e/image"
+	"github.com/jobsim/jobsim/scenarios/runner"
+	"github.com/jobsim/jobsim/scenarios/scenario"
+	"github.com/jobsim/jobsim/sim/control"
+)
+
+// Backend starts scenario topologies as containers. It is safe for
+// concurrent use by the runner.
+type Backend struct {
+	jobsim   string
+	userland image.Userland
+	requeue  time.Duration
+	logger   *slog.Logger
+	buildLog io.Writer
+	given    *image.Image
+
+	mu     sync.Mutex
+	img    *image.Image
+	imgErr error
+}
+
+// Option configures a Backend.
+type Option func(*Backend)
+
+// WithJobsimBinary is the static jobsim binary the image carries (default
+// $JOBSIM_BIN).
+func WithJobsimBinary(path string) Option { return func(b *Backend) { b.jobsim = path } }
+
+// WithUserland selects how containers get their programs (default
+// image.BindMounts).
+func WithUserland(u image.Userland) Option { return func(b *Backend) { b.userland = u } }
+
+// WithImage uses an image built already (its Cylc overlay, if any, is what
+// Cylc scenarios get).
+func WithImage(img image.Image) Option { return func(b *Backend) { b.given = &img } }
+
+// WithNodeFailRequeue sets node_fail_requeue on clusters (default
+// OpenPBS's 310s).
+func WithNodeFailRequeue(d time.Duration) Option { return func(b *Backend) { b.requeue = d } }
+
+// WithBuildLog receives the image build's output.
+func WithBuildLog(w io.Writer) Option { return func(b *Backend) { b.buildLog = w } }
+
+// WithLogger sets the logger.
+func WithLogger(l *slog.Logger) Option { return func(b *Backend) { b.logger = l } }
+
+// New returns the containers backend.
+func New(opts ...Option) *Backend {
+	b := &Backend{userland: image.BindMounts, logger: slog.Default(), buildLog: io.Discard}
+	for _, o := range opts {
+		o(b)
+	}
+	return b
+}
+
+// Name implements runner.Backend.
+func (b *Backend) Name() string { return "containers" }
+
+// Image returns the image the backend runs, building it on first use.
+func (b *Backend) Image(ctx context.Context, cylc *runner.CylcInstall) (image.Image, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.given != nil {
+		return *b.given, nil
+	}
+	if b.img != nil || b.imgErr != nil {
+		return derefImage(b.img), b.imgErr
+	}
+	if err := e2e.DockerAvailable(ctx); err != nil {
+		// Not cached: an engine may come up.
+		return image.Image{}, &runner.SkipError{Reason: fmt.Sprintf("the containers backend needs a Docker engine: %v", err)}
+	}
+	opts := []image.Option{image.WithUserland(b.userland), image.WithLogger(b.logger), image.WithBuildLog(b.buildLog)}
+	if b.jobsim != "" {
+		opts = append(opts, image.WithJobsimBinary(b.jobsim))
+	}
+	if cylc != nil && cylc.Overlay != "" {
+		opts = append(opts, image.WithCylcOverlay(cylc.Overlay))
+	}
+	bctx, cancel := context.WithTimeout(ctx, 15*time.Minute)
+	defer cancel()
+	img, err := image.Build(bctx, opts...)
+	if err != nil {
+		b.imgErr = fmt.Errorf("containers backend: %w", err)
+		return image.Image{}, b.imgErr
+	}
+	b.img = &img
+	b.logger.Info("job-host image ready", "image", img.Ref, "built", img.Built, "took", img.Took.Round(time.Millisecond))
+	return img, nil
+}
+
+func derefImage(p *image.Image) image.Image {
+	if p == nil {
+		return image.Image{}
+	}
+	return *p
+}
+
+// Start implements runner.Backend.
+func (b *Backend) Start(ctx context.Context, t scenario.Topology, env runner.Env) (runner.Topology, error) {
+	img, err := b.Image(ctx, env.Cylc)
+	if err != nil {
+		return nil, err
+	}
+	for _, h := range t.Hosts {
+		if h.Cylc == "" {
+			continue
+		}
+		if env.Cylc == nil {
+			return nil, &runner.SkipError{Reason: "the scenario needs Cylc on its job host but no Cylc was located (run make setup-cylc, or set JOBSIM_CYLC)"}
+		}
+		if !img.Overlay {
+			return nil, &runner.SkipError{Reason: fmt.Sprintf("host %s needs Cylc, and containers carry it only as the compatibility overlay make setup-cylc builds (image %s has none)", h.Name, img.Ref)}
+		}
+		if h.Executor == "virtual" {
+			return nil, fmt.Errorf("host %s: executor virtual cannot run Cylc", h.Name)
+		}
+	}
+	dir := filepath.Join(env.Dir, "containers")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	opts := []cluster.Option{cluster.WithDir(dir), cluster.WithEventLog(env.Log), cluster.WithLogger(b.logger)}
+	if env.User != "" {
+		opts = append(opts, cluster.WithDefaultUser(env.User))
+	}
+	if b.requeue > 0 {
+		opts = append(opts, cluster.WithNodeFailRequeue(b.requeue))
+	}
+	tp, err := cluster.Start(ctx, img, t, opts...)
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
+			return nil, fmt.Errorf("containers: the topology did not start in time: %w", err)
+		}
+		return nil, err
+	}
+	return &topology{t: tp}, nil
+}
+
+// topology adapts a cluster.Topology to runner.Topology and
+// runner.NodeController.
+type topology struct{ t *cluster.Topology }
+
+var (
+	_ runner.Topology       = (*topology)(nil)
+	_ runner.NodeController = (*topology)(nil)
+)
+
+func (t *topology) Hosts() []runner.Host {
+	var out []runner.Host
+	for _, m := range t.t.Hosts() {
+		out = append(out, &host{m: m})
+	}
+	return out
+}
+
+func (t *topology) Host(name string) (runner.Host, bool) {
+	m, ok := t.t.Machine(name)
+	if !ok || m.PBSNode != "" {
+		return nil, false
+	}
+	return &host{m: m}, true
+}
+
+func (t *topology) Close(ctx context.Context) error { return t.t.Close(ctx) }
+
+func (t *topology) NodeAction(ctx context.Context, name, action string) error {
+	return t.t.NodeAction(ctx, name, action)
+}
+
+// Cluster is the underlying topology, for tests that reach past the runner.
+func (t *topology) Cluster() *cluster.Topology { return t.t }
+
+// host adapts a container to runner.Host.
+type host struct{ m *cluster.Machine }
+
+func (h *host) Name() string             { return h.m.Name() }
+func (h *host) Control() *control.Client { return h.m.Control() }
+func (h *host) Notes() []string          { return h.m.Notes() }
+
+// ProcessPath is the identity: processes in the container see host paths
+// as they are.
+func (h *host) ProcessPath(hostPath string) string { return hostPath }
+
+func (h *host) SSH(user string) (runner.SSHEndpoint, error) {
+	key, err := h.m.KeyFile(user)
+	if err != nil {
+		return runner.SSHEndpoint{}, err
+	}
+	return runner.SSHEndpoint{Addr: h.m.SSHAddr(), User: user, KeyFile: key}, nil
+}
