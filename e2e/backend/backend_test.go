@@ -1,0 +1,158 @@
+package backend_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jobsim/jobsim/e2e"
+	"github.com/jobsim/jobsim/e2e/backend"
+	"github.com/jobsim/jobsim/e2e/cluster"
+	"github.com/jobsim/jobsim/e2e/image"
+	"github.com/jobsim/jobsim/e2e/internal/testenv"
+	"github.com/jobsim/jobsim/scenarios/runner"
+	"github.com/jobsim/jobsim/scenarios/scenario"
+	"github.com/jobsim/jobsim/sim/events"
+)
+
+var (
+	testImage image.Image
+	skipWhy   string
+)
+
+func TestMain(m *testing.M) {
+	code := func() int {
+		dir, err := os.MkdirTemp("", "jobsim-backend-test-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer os.RemoveAll(dir)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		defer cancel()
+		if testImage, skipWhy, err = testenv.Image(ctx, dir); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		return m.Run()
+	}()
+	os.Exit(code)
+}
+
+// sshTo runs command on a runner host through its SSH endpoint with the
+// real OpenSSH client.
+func sshTo(t *testing.T, h runner.Host, user, command string) (string, error) {
+	t.Helper()
+	ep, err := h.SSH(user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, port, _ := strings.Cut(ep.Addr, ":")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "ssh", "-i", ep.KeyFile, "-p", port, "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+		"-o", "LogLevel=ERROR", "-o", "IdentitiesOnly=yes", ep.User+"@"+host, command).CombinedOutput()
+	return string(out), err
+}
+
+func TestScenarioTopologyOnContainers(t *testing.T) {
+	if skipWhy != "" {
+		t.Skip(skipWhy)
+	}
+	if _, err := exec.LookPath("ssh"); err != nil {
+		t.Skip("no OpenSSH client (apt-get install openssh-client)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	b := backend.New(backend.WithImage(testImage))
+	if b.Name() != "containers" {
+		t.Fatalf("name %q", b.Name())
+	}
+	log := events.NewLog()
+	topo := scenario.Topology{Hosts: []scenario.Host{
+		{Name: "hpc1", Executor: "real", Users: []string{"alice"}, PBS: &scenario.PBS{}},
+		{Name: "hpc2", Executor: "real"},
+	}}
+	tp, err := b.Start(ctx, topo, runner.Env{Dir: t.TempDir(), Log: log, User: "carol"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var run string
+	defer func() {
+		if err := tp.Close(ctx); err != nil {
+			t.Errorf("close: %v", err)
+		}
+		if rep, err := e2e.Sweep(ctx, run); err != nil || len(rep.Containers)+len(rep.Networks) > 0 {
+			t.Errorf("left behind: %+v %v", rep, err)
+		}
+	}()
+	nc, ok := tp.(runner.NodeController)
+	if !ok {
+		t.Fatal("the containers topology does not act on nodes")
+	}
+	if c, ok := tp.(interface{ Cluster() *cluster.Topology }); ok {
+		run = c.Cluster().Run()
+	} else {
+		t.Fatal("the containers topology does not expose its cluster")
+	}
+	if len(tp.Hosts()) != 2 {
+		t.Fatalf("hosts %d", len(tp.Hosts()))
+	}
+	h1, _ := tp.Host("hpc1")
+	h2, _ := tp.Host("hpc2")
+	if h1.ProcessPath("/opt/cylc") != "/opt/cylc" {
+		t.Errorf("ProcessPath is not the identity: %s", h1.ProcessPath("/opt/cylc"))
+	}
+	if _, err := h2.SSH("carol"); err != nil {
+		t.Errorf("a host without users gets the default user: %v", err)
+	}
+	out, err := sshTo(t, h1, "alice", "hostname; echo true | qsub; getent hosts hpc2 >/dev/null && echo sees-hpc2")
+	if err != nil || !strings.Contains(out, "hpc1") || !strings.Contains(out, "1.hpc1") || !strings.Contains(out, "sees-hpc2") {
+		t.Fatalf("ssh hpc1: %v\n%s", err, out)
+	}
+	// The hosts' events reach the run's history.
+	waitEvent(t, log, func(e events.Event) bool { return e.Host == "hpc1" && e.Kind == events.Kind("pbs.call") })
+
+	// A restarted host is healthy again, keeps its address, and its new
+	// history streams in as well.
+	if err := nc.NodeAction(ctx, "hpc2", "restart"); err != nil {
+		t.Fatal(err)
+	}
+	mark := len(log.All())
+	if out, err := sshTo(t, h2, "carol", "echo back"); err != nil || strings.TrimSpace(out) != "back" {
+		t.Fatalf("ssh after restart: %v %q", err, out)
+	}
+	waitEvent(t, log, func(e events.Event) bool { return e.Seq > int64(mark) && e.Host == "hpc2" && e.Kind == events.Kind("ssh.exec") })
+
+	if err := nc.NodeAction(ctx, "hpc2", "disconnect"); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := sshTo(t, h1, "alice", "timeout 3 bash -c 'echo > /dev/tcp/hpc2/22' && echo reached || echo unreachable"); err != nil || !strings.Contains(out, "unreachable") {
+		t.Errorf("a disconnected host must be unreachable from its peers: %v %q", err, out)
+	}
+	if err := nc.NodeAction(ctx, "hpc2", "reconnect"); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := sshTo(t, h1, "alice", "timeout 3 bash -c 'echo > /dev/tcp/hpc2/22' && echo reached || echo unreachable"); err != nil || !strings.Contains(out, "reached") {
+		t.Errorf("a reconnected host must be reachable again: %v %q", err, out)
+	}
+}
+
+func waitEvent(t *testing.T, log *events.Log, match func(events.Event) bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, e := range log.All() {
+			if match(e) {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("no such event in the history; have %d events", len(log.All()))
+}
+

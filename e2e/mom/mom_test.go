@@ -1,0 +1,266 @@
+package mom
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jobsim/jobsim/fakepbs"
+	"github.com/jobsim/jobsim/sim/events"
+	"github.com/jobsim/jobsim/sim/executor"
+	"github.com/jobsim/jobsim/sim/executor/real"
+)
+
+// node is a MoM behind a switch that can make it stop answering, as a
+// dead or cut-off node does.
+type testNode struct {
+	srv  *httptest.Server
+	mom  *Server
+	down atomic.Bool
+}
+
+func newTestNode(t *testing.T, name string) *testNode {
+	t.Helper()
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("no bash")
+	}
+	root := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, "home", "alice"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	rx, err := real.New(root, real.WithKillOrphans(), real.WithKillGrace(200*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := NewServer(name, "tok", executor.ForPBS(rx))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &testNode{mom: m}
+	n.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.down.Load() {
+			http.Error(w, "node down", http.StatusServiceUnavailable)
+			return
+		}
+		m.ServeHTTP(w, r)
+	}))
+	t.Cleanup(func() {
+		n.srv.CloseClientConnections()
+		n.srv.Close()
+		_ = m.Close()
+		_ = rx.Close()
+	})
+	return n
+}
+
+// states records what the dispatcher tells the PBS server about nodes.
+type states struct {
+	mu  sync.Mutex
+	log []string
+}
+
+func (s *states) SetNodeState(name, state, comment string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.log = append(s.log, name+"="+state+":"+comment)
+	return nil
+}
+
+func (s *states) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return strings.Join(s.log, "; ")
+}
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuf) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuf) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+func dispatcher(t *testing.T, n *testNode, opts ...DispatcherOption) (*Dispatcher, *states) {
+	t.Helper()
+	d, err := NewDispatcher("tok", []Node{{Name: "cn1", URL: n.srv.URL}}, append([]DispatcherOption{WithHeartbeat(100*time.Millisecond, 3)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := &states{}
+	d.Attach(st, events.Discard{})
+	t.Cleanup(func() { _ = d.Close() })
+	return d, st
+}
+
+func start(t *testing.T, d *Dispatcher, ctx context.Context, script string, out, errb *syncBuf) fakepbs.Process {
+	t.Helper()
+	p, err := d.Start(ctx, fakepbs.RunSpec{JobID: "1.login", User: "alice", Node: "cn1", Script: []byte(script), Env: []string{"PBS_JOBID=1.login", "JOBSIM_PBS_SERVER=unix:/login/only"}, Stdout: out, Stderr: errb})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func waitStatus(t *testing.T, p fakepbs.Process, within time.Duration) fakepbs.ExitStatus {
+	t.Helper()
+	ch := make(chan fakepbs.ExitStatus, 1)
+	go func() { ch <- p.Wait() }()
+	select {
+	case st := <-ch:
+		return st
+	case <-time.After(within):
+		t.Fatalf("the job did not end within %s", within)
+		return fakepbs.ExitStatus{}
+	}
+}
+
+func TestJobRunsOnItsNodeWithOutputAndStatus(t *testing.T) {
+	n := newTestNode(t, "cn1")
+	d, _ := dispatcher(t, n)
+	var out, errb syncBuf
+	p := start(t, d, context.Background(), `echo "job $PBS_JOBID server=${JOBSIM_PBS_SERVER:-none}"; echo oops >&2; exit 3`, &out, &errb)
+	st := waitStatus(t, p, 10*time.Second)
+	if st.Code != 3 || st.Signal != 0 {
+		t.Errorf("status %+v, want code 3", st)
+	}
+	if got := out.String(); got != "job 1.login server=none\n" {
+		t.Errorf("stdout %q (the login node's PBS client settings must not reach the node)", got)
+	}
+	if got := errb.String(); got != "oops\n" {
+		t.Errorf("stderr %q", got)
+	}
+	if _, err := d.Start(context.Background(), fakepbs.RunSpec{JobID: "2.login", User: "alice", Node: "cn7"}); err == nil || !strings.Contains(err.Error(), `node "cn7" has no MoM`) {
+		t.Errorf("a job for an unknown node: %v", err)
+	}
+}
+
+func TestStreamResumesWithoutLosingOrRepeatingOutput(t *testing.T) {
+	n := newTestNode(t, "cn1")
+	d, _ := dispatcher(t, n)
+	var out, errb syncBuf
+	p := start(t, d, context.Background(), `for i in $(seq 1 30); do echo line$i; sleep 0.02; done`, &out, &errb)
+	for i := 0; i < 5; i++ {
+		time.Sleep(100 * time.Millisecond)
+		n.srv.CloseClientConnections() // the stream breaks; the job goes on
+	}
+	if st := waitStatus(t, p, 15*time.Second); st.Code != 0 {
+		t.Fatalf("status %+v", st)
+	}
+	var want strings.Builder
+	for i := 1; i <= 30; i++ {
+		want.WriteString("line" + strconv.Itoa(i) + "\n")
+	}
+	if out.String() != want.String() {
+		t.Errorf("output after broken streams:\n%s\nwant every line once, in order", out.String())
+	}
+}
+
+func TestDeadNodeIsMarkedDownAndItsJobEndsAfterNodeFailRequeue(t *testing.T) {
+	n := newTestNode(t, "cn1")
+	d, st := dispatcher(t, n, WithNodeFailRequeue(600*time.Millisecond))
+	var out, errb syncBuf
+	p := start(t, d, context.Background(), `echo started; sleep 30`, &out, &errb)
+	time.Sleep(300 * time.Millisecond)
+	n.down.Store(true)
+	n.srv.CloseClientConnections()
+	began := time.Now()
+	s := waitStatus(t, p, 10*time.Second)
+	if s.Code != ExitNodeFailed {
+		t.Errorf("status %+v, want Exit_status %d", s, ExitNodeFailed)
+	}
+	if took := time.Since(began); took < 600*time.Millisecond {
+		t.Errorf("the job ended %s after the node died: before node_fail_requeue", took)
+	}
+	if got := st.String(); !strings.Contains(got, "cn1=down:node down: communication closed") {
+		t.Errorf("node states %q, want cn1 down", got)
+	}
+	n.down.Store(false)
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(st.String(), "cn1=free") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the node that answers again is not back: %s", st)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestNodeBackBeforeNodeFailRequeueKeepsTheJob(t *testing.T) {
+	n := newTestNode(t, "cn1")
+	d, st := dispatcher(t, n, WithNodeFailRequeue(time.Minute))
+	var out, errb syncBuf
+	p := start(t, d, context.Background(), `echo before; sleep 1.5; echo after`, &out, &errb)
+	time.Sleep(200 * time.Millisecond)
+	n.down.Store(true)
+	n.srv.CloseClientConnections()
+	time.Sleep(700 * time.Millisecond)
+	n.down.Store(false)
+	if s := waitStatus(t, p, 10*time.Second); s.Code != 0 {
+		t.Fatalf("status %+v", s)
+	}
+	if out.String() != "before\nafter\n" {
+		t.Errorf("output %q", out.String())
+	}
+	if !strings.Contains(st.String(), "cn1=down") || !strings.HasSuffix(st.String(), "cn1=free:") {
+		t.Errorf("node states %q: want down, then free", st)
+	}
+}
+
+func TestSignalsAndCancelReachTheJob(t *testing.T) {
+	n := newTestNode(t, "cn1")
+	d, _ := dispatcher(t, n)
+	var out, errb syncBuf
+	p := start(t, d, context.Background(), `trap 'echo got TERM; exit 7' TERM; echo ready; while :; do sleep 0.05; done`, &out, &errb)
+	for !strings.Contains(out.String(), "ready") {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := p.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if s := waitStatus(t, p, 10*time.Second); s.Code != 7 || !strings.Contains(out.String(), "got TERM") {
+		t.Errorf("status %+v output %q", s, out.String())
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var out2 syncBuf
+	p2 := start(t, d, ctx, `echo ready; sleep 30`, &out2, &errb)
+	for !strings.Contains(out2.String(), "ready") {
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	if s := waitStatus(t, p2, 10*time.Second); s.Signal != syscall.SIGKILL {
+		t.Errorf("a cancelled job: status %+v, want killed", s)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		n.mom.mu.Lock()
+		left := len(n.mom.jobs)
+		n.mom.mu.Unlock()
+		if left == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the MoM still holds %d jobs", left)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
