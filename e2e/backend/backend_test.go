@@ -126,7 +126,9 @@ func TestScenarioTopologyOnContainers(t *testing.T) {
 	if out, err := sshTo(t, h2, "carol", "echo back"); err != nil || strings.TrimSpace(out) != "back" {
 		t.Fatalf("ssh after restart: %v %q", err, out)
 	}
-	waitEvent(t, log, func(e events.Event) bool { return e.Seq > int64(mark) && e.Host == "hpc2" && e.Kind == events.Kind("ssh.exec") })
+	waitEvent(t, log, func(e events.Event) bool {
+		return e.Seq > int64(mark) && e.Host == "hpc2" && e.Kind == events.Kind("ssh.exec")
+	})
 
 	if err := nc.NodeAction(ctx, "hpc2", "disconnect"); err != nil {
 		t.Fatal(err)
@@ -155,4 +157,3 @@ func waitEvent(t *testing.T, log *events.Log, match func(events.Event) bool) {
 	}
 	t.Fatalf("no such event in the history; have %d events", len(log.All()))
 }
-

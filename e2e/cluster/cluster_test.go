@@ -137,40 +137,67 @@ func TestJobsRunOnTheComputeNodes(t *testing.T) {
 	}
 }
 
-func TestKilledNodeFailsItsJobAfterNodeFailRequeue(t *testing.T) {
+// TestKilledNodesRequeueOrDeleteTheirJobs follows OpenPBS's
+// node_down_requeue: once a job's node has been down for
+// node_fail_requeue, a rerunnable job goes back to the queue (and runs
+// again when a node is free), a job submitted with -r n is deleted; both
+// get Exit_status -20.
+func TestKilledNodesRequeueOrDeleteTheirJobs(t *testing.T) {
 	log := events.NewLog()
 	tp := startCluster(t, log, 3*time.Second)
 	login, _ := tp.Machine("login")
-	if out, code := ssh(t, login, "echo 'hostname > running.$PBS_JOBID; sleep 300' | qsub -N long -l select=1:ncpus=1"); code != 0 {
+	if out, code := ssh(t, login, "echo 'hostname > running.$PBS_JOBID; sleep 300' | qsub -N rerun -l select=1:ncpus=1; echo 'hostname > running.$PBS_JOBID; sleep 300' | qsub -r n -N keep -l select=1:ncpus=1"); code != 0 {
 		t.Fatalf("qsub: %d %s", code, out)
 	}
-	// The script runs on its node (the shared home shows it) before the node dies.
-	until(t, login, "cat running.1.login", regexp.MustCompile(`cn\d`), 20*time.Second)
-	out := until(t, login, "qstat -f 1 | grep exec_host", regexp.MustCompile(`exec_host = cn\d/0`), 20*time.Second)
-	node := regexp.MustCompile(`cn\d`).FindString(out)
+	// Both scripts run on their nodes (the shared home shows it).
+	out := until(t, login, "cat running.1.login running.2.login 2>/dev/null | tr '\n' ' '", regexp.MustCompile(`^cn\d cn\d $`), 20*time.Second)
+	f := strings.Fields(out)
+	rerunNode, keepNode := f[0], f[1]
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if err := tp.NodeAction(ctx, node, "kill"); err != nil {
+
+	if err := tp.NodeAction(ctx, keepNode, "kill"); err != nil {
 		t.Fatal(err)
 	}
-	until(t, login, "pbsnodes "+node, regexp.MustCompile(`state = down`), 15*time.Second)
-	out = until(t, login, "qstat -x -f 1 | grep -E 'job_state|Exit_status'", regexp.MustCompile(`job_state = F`), 20*time.Second)
+	until(t, login, "pbsnodes "+keepNode, regexp.MustCompile(`state = down`), 15*time.Second)
+	out = until(t, login, "qstat -x -f 2 | grep -E 'job_state|Exit_status'", regexp.MustCompile(`job_state = F`), 20*time.Second)
 	if !strings.Contains(out, "Exit_status = -20") {
-		t.Errorf("a job whose node died: want Exit_status = -20 (JOB_EXEC_RERUN_MS_FAIL), got\n%s", out)
+		t.Errorf("the -r n job of a dead node: want it finished with Exit_status = -20 (JOB_EXEC_RERUN_MS_FAIL), got\n%s", out)
 	}
-	if err := tp.NodeAction(ctx, node, "restart"); err != nil {
+
+	if err := tp.NodeAction(ctx, rerunNode, "kill"); err != nil {
 		t.Fatal(err)
 	}
-	until(t, login, "pbsnodes "+node, regexp.MustCompile(`state = free`), 15*time.Second)
-	var sawDown, sawUp bool
+	out = until(t, login, "qstat -f 1 | grep -E 'job_state|Exit_status|exec_host'", regexp.MustCompile(`job_state = Q`), 30*time.Second)
+	if !strings.Contains(out, "Exit_status = -20") || strings.Contains(out, "exec_host") {
+		t.Errorf("the rerunnable job of a dead node: want it queued again, Exit_status = -20, no exec_host; got\n%s", out)
+	}
+	if err := tp.NodeAction(ctx, rerunNode, "restart"); err != nil {
+		t.Fatal(err)
+	}
+	until(t, login, "pbsnodes "+rerunNode, regexp.MustCompile(`state = (free|job-busy)`), 15*time.Second)
+	out = until(t, login, "qstat -f 1 | grep -E 'job_state|run_count|exec_host'", regexp.MustCompile(`job_state = R`), 20*time.Second)
+	if !strings.Contains(out, "run_count = 2") || !strings.Contains(out, "exec_host = "+rerunNode+"/0") {
+		t.Errorf("the requeued job once its node is back: want it running again there, run_count = 2; got\n%s", out)
+	}
+	var sawDown, sawUp, sawRequeue, sawDelete bool
 	for _, e := range log.All() {
-		if e.Kind == "pbs.node" && e.Fields["node"] == node {
-			sawDown = sawDown || e.Fields["state"] == "down"
-			sawUp = sawUp || e.Fields["state"] == "free"
+		if e.Kind != "pbs.node" {
+			continue
+		}
+		switch e.Fields["state"] {
+		case "down":
+			sawDown = true
+		case "free":
+			sawUp = true
+		case "requeued":
+			sawRequeue = true
+		case "deleted":
+			sawDelete = true
 		}
 	}
-	if !sawDown || !sawUp {
-		t.Errorf("the history lacks the node going down (%v) or up (%v)", sawDown, sawUp)
+	if !sawDown || !sawUp || !sawRequeue || !sawDelete {
+		t.Errorf("the history lacks pbs.node events: down %v up %v requeued %v deleted %v", sawDown, sawUp, sawRequeue, sawDelete)
 	}
 }
 

@@ -40,6 +40,14 @@ type NodeStater interface {
 	SetNodeState(name, state, comment string) error
 }
 
+// Requeuer is the part of the PBS server that puts a job back in its queue
+// (*fakepbs.Server implements it): a rerunnable job whose node went down is
+// requeued, as OpenPBS's node_down_requeue does.
+type Requeuer interface {
+	Job(ctx context.Context, id string, history bool) (fakepbs.Job, error)
+	Requeue(ctx context.Context, id string, exitStatus *int, reason string) error
+}
+
 // Dispatcher is the login node's job executor: it runs each job on the MoM
 // of the node the scheduler chose, and watches the nodes. Create it with
 // NewDispatcher, give it the PBS server with Attach, and Close it.
@@ -195,13 +203,7 @@ func (w *nodeWatch) watch() {
 		default:
 			missed++
 			if missed == d.downAfter {
-				w.mu.Lock()
-				w.downSince = time.Now()
-				w.mu.Unlock()
-				comment := "node down: communication closed"
-				d.setState(w.Name, "down", comment)
-				d.record(events.Event{Kind: EventNode, Msg: fmt.Sprintf("node %s is down: %v", w.Name, err),
-					Fields: map[string]any{"node": w.Name, "state": "down", "error": err.Error()}})
+				w.markDown(err)
 			}
 		}
 		select {
@@ -210,6 +212,20 @@ func (w *nodeWatch) watch() {
 		case <-t.C:
 		}
 	}
+}
+
+// markDown marks the node down now (unless it is already).
+func (w *nodeWatch) markDown(why error) {
+	w.mu.Lock()
+	if !w.downSince.IsZero() {
+		w.mu.Unlock()
+		return
+	}
+	w.downSince = time.Now()
+	w.mu.Unlock()
+	w.d.setState(w.Name, "down", "node down: communication closed")
+	w.d.record(events.Event{Kind: EventNode, Msg: fmt.Sprintf("node %s is down: %v", w.Name, why),
+		Fields: map[string]any{"node": w.Name, "state": "down", "error": why.Error()}})
 }
 
 func (w *nodeWatch) probe() error {
@@ -293,6 +309,19 @@ func (d *Dispatcher) Start(ctx context.Context, spec fakepbs.RunSpec) (fakepbs.P
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	err := d.call(sctx, http.MethodPost, w.URL+"/v1/mom/jobs", req, nil, http.StatusCreated)
 	cancel()
+	var se *httpStatusError
+	if err != nil && !errors.As(err, &se) && ctx.Err() == nil {
+		// The MoM cannot be reached: the node is down, and OpenPBS puts a
+		// job that never started back in the queue, rerunnable or not.
+		w.markDown(err)
+		if rq := d.requeuer(); rq != nil {
+			why := fmt.Sprintf("Job never started, execution node %s down", spec.Node)
+			if qerr := rq.Requeue(ctx, spec.JobID, nil, why); qerr == nil {
+				d.record(events.Event{Kind: EventNode, Msg: fmt.Sprintf("job %s: %s; requeued", spec.JobID, why),
+					Fields: map[string]any{"node": spec.Node, "job": spec.JobID, "state": "requeued"}})
+			}
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("job %s: start on node %s: %w", spec.JobID, spec.Node, err)
 	}
@@ -303,6 +332,14 @@ func (d *Dispatcher) Start(ctx context.Context, spec fakepbs.RunSpec) (fakepbs.P
 	d.wg.Add(1)
 	go func() { defer d.wg.Done(); p.follow(ctx) }()
 	return p, nil
+}
+
+// requeuer is the PBS server when it can requeue jobs.
+func (d *Dispatcher) requeuer() Requeuer {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	rq, _ := d.pbs.(Requeuer)
+	return rq
 }
 
 func (d *Dispatcher) nodeNames() string {
@@ -342,8 +379,12 @@ func (p *remoteProc) Wait() fakepbs.ExitStatus {
 	return p.status
 }
 
-// Signal implements fakepbs.Process: the signal goes to the job's MoM.
+// Signal implements fakepbs.Process: the signal goes to the job's MoM
+// (a node known to be down is not waited for).
 func (p *remoteProc) Signal(sig syscall.Signal) error {
+	if !p.w.down().IsZero() {
+		return fmt.Errorf("job %s: node %s is down", p.id, p.w.Name)
+	}
 	ctx, cancel := context.WithTimeout(p.d.life, 5*time.Second)
 	defer cancel()
 	return p.d.call(ctx, http.MethodPost, p.w.URL+"/v1/mom/jobs/"+url.PathEscape(p.id)+"/signal", SignalRequest{Signal: sig}, nil, http.StatusNoContent)
@@ -396,12 +437,31 @@ func (p *remoteProc) follow(ctx context.Context) {
 	}
 }
 
-// giveUp ends the job as OpenPBS ends a job whose node went down.
+// giveUp ends the job's run as OpenPBS's node_down_requeue does: the job
+// gets Exit_status -20 and is requeued when it is rerunnable (the server
+// then ignores this run's end), else the run ends with that status and the
+// job is finished ("Job deleted, execution node down").
 func (p *remoteProc) giveUp(why string) {
-	p.d.record(events.Event{Kind: EventNode, Msg: fmt.Sprintf("job %s: %s; Exit_status %d", p.id, why, ExitNodeFailed),
-		Fields: map[string]any{"node": p.w.Name, "job": p.id, "state": "job-lost", "exit_status": ExitNodeFailed}})
 	go p.forget()
-	p.finish(fakepbs.ExitStatus{Code: ExitNodeFailed})
+	exit := ExitNodeFailed
+	if rq := p.d.requeuer(); rq != nil {
+		ctx, cancel := context.WithTimeout(p.d.life, 10*time.Second)
+		j, err := rq.Job(ctx, p.id, false)
+		if err == nil && j.Rerunable != "n" {
+			reason := fmt.Sprintf("Job requeued, execution node %s down", p.w.Name)
+			if err = rq.Requeue(ctx, p.id, &exit, reason); err == nil {
+				p.d.record(events.Event{Kind: EventNode, Msg: fmt.Sprintf("job %s: %s; %s", p.id, why, reason),
+					Fields: map[string]any{"node": p.w.Name, "job": p.id, "state": "requeued", "exit_status": exit}})
+				cancel()
+				p.finish(fakepbs.ExitStatus{Code: exit})
+				return
+			}
+		}
+		cancel()
+	}
+	p.d.record(events.Event{Kind: EventNode, Msg: fmt.Sprintf("job %s: %s; Job deleted, execution node %s down (Exit_status %d)", p.id, why, p.w.Name, exit),
+		Fields: map[string]any{"node": p.w.Name, "job": p.id, "state": "deleted", "exit_status": exit}})
+	p.finish(fakepbs.ExitStatus{Code: exit})
 }
 
 // attach reads one stream of the job from the current offsets. It returns

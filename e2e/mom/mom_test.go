@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -112,9 +113,12 @@ func dispatcher(t *testing.T, n *testNode, opts ...DispatcherOption) (*Dispatche
 	return d, st
 }
 
+var jobSeq atomic.Int64
+
 func start(t *testing.T, d *Dispatcher, ctx context.Context, script string, out, errb *syncBuf) fakepbs.Process {
 	t.Helper()
-	p, err := d.Start(ctx, fakepbs.RunSpec{JobID: "1.login", User: "alice", Node: "cn1", Script: []byte(script), Env: []string{"PBS_JOBID=1.login", "JOBSIM_PBS_SERVER=unix:/login/only"}, Stdout: out, Stderr: errb})
+	id := strconv.FormatInt(jobSeq.Add(1), 10) + ".login"
+	p, err := d.Start(ctx, fakepbs.RunSpec{JobID: id, User: "alice", Node: "cn1", Script: []byte(script), Env: []string{"PBS_JOBID=" + id, "JOBSIM_PBS_SERVER=unix:/login/only"}, Stdout: out, Stderr: errb})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +147,7 @@ func TestJobRunsOnItsNodeWithOutputAndStatus(t *testing.T) {
 	if st.Code != 3 || st.Signal != 0 {
 		t.Errorf("status %+v, want code 3", st)
 	}
-	if got := out.String(); got != "job 1.login server=none\n" {
+	if got := out.String(); !regexp.MustCompile(`^job \d+\.login server=none\n$`).MatchString(got) {
 		t.Errorf("stdout %q (the login node's PBS client settings must not reach the node)", got)
 	}
 	if got := errb.String(); got != "oops\n" {

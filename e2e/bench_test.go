@@ -1,0 +1,63 @@
+package e2e_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/jobsim/jobsim/e2e"
+	"github.com/jobsim/jobsim/e2e/image"
+	"github.com/jobsim/jobsim/e2e/internal/testenv"
+	"github.com/jobsim/jobsim/scenarios/scenario"
+)
+
+// BenchmarkRunToHealthy measures e2e.Run, from the call to a passing
+// health check (ssh ran a command, qstat answered), for a PBS host with a
+// FUSE fault mount and the Cylc overlay copied in, per userland. The
+// container's removal is not timed.
+//
+//	go test -run '^$' -bench RunToHealthy -benchtime 10x ./e2e/
+func BenchmarkRunToHealthy(b *testing.B) {
+	if noImageWhy != "" {
+		b.Skip(noImageWhy)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	for _, u := range []image.Userland{image.BindMounts, image.RootFS} {
+		b.Run(string(u), func(b *testing.B) {
+			img := testImage
+			if u != testImage.Userland {
+				bin, err := testenv.Jobsim(b.TempDir())
+				if err != nil {
+					b.Fatal(err)
+				}
+				opts := []image.Option{image.WithJobsimBinary(bin), image.WithUserland(u)}
+				if ov := testenv.CylcOverlay(); ov != "" {
+					opts = append(opts, image.WithCylcOverlay(ov))
+				}
+				if img, err = image.Build(ctx, opts...); err != nil {
+					b.Fatal(err)
+				}
+			}
+			opts := []e2e.Option{e2e.WithImage(img), e2e.WithUsers("alice"), e2e.WithPBS(scenario.PBS{}), e2e.WithFaultMounts("/opt/lib")}
+			if img.Overlay {
+				opts = append(opts, e2e.WithCylc("/opt/cylc"))
+			}
+			var total time.Duration
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				c, err := e2e.Run(ctx, opts...)
+				if err != nil {
+					b.Fatal(err)
+				}
+				total += c.StartedIn()
+				b.StopTimer()
+				if err := c.Close(ctx); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms/healthy")
+		})
+	}
+}
