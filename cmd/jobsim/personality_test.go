@@ -169,10 +169,10 @@ func TestPBSExecutablesStdin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	go func() {
+	go func(w *os.File) {
 		_, _ = w.WriteString("#PBS -N from-stdin\ntrue\n")
 		_ = w.Close()
-	}()
+	}(w)
 	out, errs, code := h.run(t, work, r, "qsub")
 	_ = r.Close()
 	if code != 0 || out != "1.fakepbs\n" {

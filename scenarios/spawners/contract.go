@@ -26,6 +26,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -254,6 +255,9 @@ func NewRunner(c *Contract, t Target, log io.Writer) (*Runner, error) {
 	r := &Runner{c: c, t: t, vars: map[string]string{}, bg: map[string]*exec.Cmd{}, bgWait: map[string]chan error{}, log: log}
 	if r.log == nil {
 		r.log = io.Discard
+	} else {
+		// Background steps write their output here while later steps log.
+		r.log = &lockedWriter{w: r.log}
 	}
 	for k, v := range t.Vars {
 		r.vars[k] = v
@@ -564,4 +568,16 @@ func (r *Runner) httpStep(ctx context.Context, s Step) error {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// lockedWriter serialises writes from several goroutines.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
