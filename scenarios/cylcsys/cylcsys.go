@@ -357,7 +357,9 @@ func (s *System) awaitActioned(ctx context.Context, w *watcher, mark int, cmd st
 }
 
 // taskIDs turns the scenario's task selectors into Cylc task ids: "1/foo"
-// stays, a bare "foo" selects the task in every cycle ("*/foo").
+// stays, a bare "foo" selects the task in every cycle ("*/foo"). Cylc
+// matches globs against the task pool only: to hold a task that has not
+// spawned yet, name it in full ("1/foo").
 func taskIDs(sel []string) []string {
 	out := make([]string, len(sel))
 	for i, t := range sel {

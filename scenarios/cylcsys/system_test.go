@@ -175,3 +175,41 @@ func TestTriggerIsSeenBeforeTheRunSettles(t *testing.T) {
 		t.Error("no cylc.log event about 1/flaky failing")
 	}
 }
+
+const localHold = `name: local-hold
+timeout: 2m
+topology:
+  hosts: [{name: fakehpc}]
+system:
+  cylc: {workflow: two-task}
+timeline:
+  - do: start
+  - when: {task: 1/foo, state: preparing}
+    within: 60s
+    hold: [1/bar]
+  - when: {task: 1/foo, state: succeeded}
+    within: 60s
+    wait: {for: 2s}
+  - release: [bar]
+expect:
+  - {id: bar-done, task: 1/bar, reaches: succeeded, within: 90s}
+  - id: held-until-released
+    order:
+      - {kind: cylc.task, fields: {task: ^1/bar$, state: ^waiting$, held: ^true$}}
+      - {kind: scenario.step, msg: ^release bar$}
+      - {kind: cylc.task, fields: {task: ^1/bar$, state: ^succeeded$}}
+  - id: not-run-while-held
+    order:
+      - {kind: scenario.step, msg: ^release bar$}
+      - {kind: cylc.task, fields: {task: ^1/bar$, state: ^preparing$}}
+`
+
+// A hold given before the task exists (by its full id: Cylc's globs match
+// only tasks in the pool) keeps it waiting; a release by bare name
+// ("bar" -> "*/bar", every cycle in the pool) lets it run.
+func TestHoldAndReleaseByName(t *testing.T) {
+	rep, _, _ := runLocal(t, parseScenario(t, "local-hold", localHold))
+	if rep.Verdict != runner.Pass {
+		t.Fatalf("verdict %s: %s %+v", rep.Verdict, rep.Reason, rep.Results)
+	}
+}
