@@ -2,6 +2,7 @@ package cylcsys
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -153,5 +154,25 @@ timeline:
 	_, err := makePlan(f, topo, env)
 	if err == nil || !strings.Contains(err.Error(), `"other"`) {
 		t.Fatalf("err %v, want one naming the host that was not started", err)
+	}
+}
+
+// Without a Cylc the scenario is skipped, and the reason says how to get one.
+func TestMissingCylcIsASkip(t *testing.T) {
+	t.Setenv("JOBSIM_CYLC", "")
+	t.Setenv("JOBSIM_CACHE", t.TempDir())
+	topo, env := startFakeTopo(t, planScenario)
+	_, err := New(context.Background(), parseScenario(t, "plan", planScenario), topo, env, env.Log, WithLogger(testLogger()))
+	var skip *runner.SkipError
+	if !errors.As(err, &skip) {
+		t.Fatalf("err %v (%T), want a *runner.SkipError", err, err)
+	}
+	if !strings.Contains(skip.Reason, "make setup-cylc") {
+		t.Errorf("skip reason %q does not say how to get Cylc", skip.Reason)
+	}
+	// An explicit executable that is not there is an error, not a skip.
+	_, err = New(context.Background(), parseScenario(t, "plan", planScenario), topo, env, env.Log, WithExecutable("/nonexistent/cylc"))
+	if err == nil || errors.As(err, &skip) || !strings.Contains(err.Error(), "/nonexistent/cylc") {
+		t.Errorf("explicit missing executable: %v", err)
 	}
 }
