@@ -188,10 +188,14 @@ func (ss *session) goneContext() (context.Context, context.CancelFunc) {
 	return ctx, cancel
 }
 
-// exit sends the exit status, as sshd does: EOF, exit-status, close.
+// exit sends the exit status, then EOF and close. The status goes before
+// the EOF: the other order (also valid by RFC 4254) made one first command
+// in about fifty through a fresh OpenSSH ControlPersist master end with
+// exit 255 and no message under load (the master freed the session before
+// passing the status on to its mux client).
 func (ss *session) exit(code int) {
-	_ = ss.ch.CloseWrite()
 	_, _ = ss.ch.SendRequest("exit-status", false, gossh.Marshal(struct{ Status uint32 }{uint32(code)}))
+	_ = ss.ch.CloseWrite()
 	_ = ss.ch.Close()
 }
 
@@ -204,13 +208,13 @@ func (ss *session) exitSignal(sig syscall.Signal, code int) {
 		ss.exit(code)
 		return
 	}
-	_ = ss.ch.CloseWrite()
 	_, _ = ss.ch.SendRequest("exit-signal", false, gossh.Marshal(struct {
 		Signal     string
 		CoreDumped bool
 		Error      string
 		Lang       string
 	}{Signal: name}))
+	_ = ss.ch.CloseWrite()
 	_ = ss.ch.Close()
 }
 
