@@ -215,7 +215,13 @@ func (a *armed) exhausted() bool { return a.Count > 0 && a.activation >= a.Count
 // Check returns the rules that fire for op, in the order they were added,
 // and records an activation event for each. It is the one call every layer
 // makes per operation; when no rule exists it costs one lock.
-func (s *Set) Check(op Op) []Rule {
+func (s *Set) Check(op Op) []Rule { return s.CheckWhere(op, nil) }
+
+// CheckWhere is Check over only the rules for which applies reports true
+// (nil: all): a layer whose rules mean something only at some operations
+// (an ssh refuse-auth rule at login, not at exec) asks this way, so that a
+// rule is neither counted nor recorded as fired where it does nothing.
+func (s *Set) CheckWhere(op Op, applies func(Rule) bool) []Rule {
 	s.mu.Lock()
 	if len(s.rules) == 0 {
 		s.mu.Unlock()
@@ -224,7 +230,7 @@ func (s *Set) Check(op Op) []Rule {
 	now := s.clock.Now()
 	var fired []Rule
 	for _, a := range s.rules {
-		if !a.selects(op) || !a.inWindow(now) || a.exhausted() {
+		if !a.selects(op) || !a.inWindow(now) || a.exhausted() || (applies != nil && !applies(a.Rule)) {
 			continue
 		}
 		a.matches++

@@ -162,3 +162,22 @@ func TestRuleJSONRoundTrip(t *testing.T) {
 		t.Fatal("** did not cross directories")
 	}
 }
+
+func TestCheckWhereLeavesOtherRulesUntouched(t *testing.T) {
+	log := events.NewLog()
+	s := NewSet(WithRecorder(log))
+	s.Add(Rule{ID: "auth", Layer: SSH, Count: 1, Effect: Effect{Kind: RefuseAuth}})
+	onlyAuth := func(r Rule) bool { return r.Effect.Kind == RefuseAuth }
+	notAuth := func(r Rule) bool { return r.Effect.Kind != RefuseAuth }
+	if got := s.CheckWhere(Op{Layer: SSH, Name: "exec"}, notAuth); len(got) != 0 {
+		t.Fatalf("an exec fired %v", got)
+	}
+	if got := s.CheckWhere(Op{Layer: SSH, Name: "auth"}, onlyAuth); len(got) != 1 {
+		t.Fatal("the login did not fire the rule: the exec used up its count")
+	}
+	for _, e := range log.All() {
+		if e.Kind == events.FaultActivate && e.Fields["op"] == "exec" {
+			t.Fatal("an activation was recorded for the exec")
+		}
+	}
+}

@@ -48,31 +48,15 @@ func applies(r fault.Rule, op string) bool {
 	return false
 }
 
-// faultsFor returns the rules that fire for op and apply to it. The set is
-// asked only when some rule could apply, so that a rule meant for one
-// operation is not used up (Count) or recorded as fired by another.
+// faultsFor returns the rules that fire for op and apply to it; a rule
+// meant for one operation is not used up (Count) or recorded as fired by
+// another.
 func (s *Server) faultsFor(op fault.Op) []fault.Rule {
 	set := s.cfg.faults
 	if set == nil {
 		return nil
 	}
-	candidate := false
-	for _, r := range set.List() {
-		if applies(r, op.Name) {
-			candidate = true
-			break
-		}
-	}
-	if !candidate {
-		return nil
-	}
-	var out []fault.Rule
-	for _, r := range set.Check(op) {
-		if applies(r, op.Name) {
-			out = append(out, r)
-		}
-	}
-	return out
+	return set.CheckWhere(op, func(r fault.Rule) bool { return applies(r, op.Name) })
 }
 
 // wait applies the waiting effects among fired (latency, slow banner,
