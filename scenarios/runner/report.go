@@ -184,6 +184,11 @@ func transcriptWorthy(e events.Event) bool {
 	case events.SSHExec, events.PBSCall:
 		code, ok := e.Fields["exit"]
 		return ok && fmt.Sprint(code) != "0"
+	case "cylc.scheduler":
+		return true
+	case "cylc.log":
+		level, _ := e.Fields["level"].(string)
+		return level == "WARNING" || level == "ERROR" || level == "CRITICAL"
 	}
 	return false
 }
