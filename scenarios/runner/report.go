@@ -175,8 +175,9 @@ func writeTranscript(dir string, f *scenario.File, rep *Report, hist []events.Ev
 }
 
 // transcriptWorthy keeps the events a reader of an incident needs: steps,
-// faults, task and job state changes, hub server states, and ssh or PBS
-// calls that failed.
+// faults, task and job state changes, hub server states, ssh or PBS calls
+// that failed, the system under test starting and stopping, and its
+// warnings and errors.
 func transcriptWorthy(e events.Event) bool {
 	switch e.Kind {
 	case check.Step, check.TaskState, check.ServerState, events.PBSJobState, events.FaultAdded, events.FaultCleared, events.FaultActivate, events.Note, events.HostLifecycle:
@@ -184,11 +185,12 @@ func transcriptWorthy(e events.Event) bool {
 	case events.SSHExec, events.PBSCall:
 		code, ok := e.Fields["exit"]
 		return ok && fmt.Sprint(code) != "0"
-	case "cylc.scheduler":
-		return true
-	case "cylc.log":
-		level, _ := e.Fields["level"].(string)
-		return level == "WARNING" || level == "ERROR" || level == "CRITICAL"
 	}
-	return false
+	// Drivers' own kinds: the system under test starting and stopping, and
+	// the log entries it wrote at warning level or above.
+	if strings.HasSuffix(string(e.Kind), ".scheduler") || strings.HasSuffix(string(e.Kind), ".lifecycle") {
+		return true
+	}
+	level, _ := e.Fields["level"].(string)
+	return level == "WARNING" || level == "ERROR" || level == "CRITICAL"
 }
