@@ -76,7 +76,7 @@ const formatVersion = "3"
 
 // DefaultPackages are the Debian packages whose files (with their
 // dependencies) make the RootFS userland.
-var DefaultPackages = []string{"bash", "coreutils", "rsync", "python3", "fuse3", "procps", "findutils", "grep", "sed", "gzip", "tar", "cylc-flow"}
+var DefaultPackages = []string{"bash", "dash", "coreutils", "debianutils", "util-linux", "hostname", "diffutils", "perl-base", "rsync", "python3", "fuse3", "procps", "findutils", "grep", "sed", "gzip", "tar", "cylc-flow"}
 
 // Image is a built (or found) job-host image.
 type Image struct {

@@ -27,7 +27,9 @@ func RequireDocker(tb testing.TB) {
 }
 
 // Jobsim returns a static jobsim binary: $JOBSIM_BIN when it is one, else
-// one built into dir (CGO_ENABLED=0 go build ./cmd/jobsim).
+// one built into dir the way make build builds bin/jobsim (CGO_ENABLED=0
+// go build -trimpath ./cmd/jobsim), so that tests and make e2e share one
+// cached job-host image when the tree is the same.
 func Jobsim(dir string) (string, error) {
 	if p := os.Getenv("JOBSIM_BIN"); p != "" && static(p) {
 		return filepath.Abs(p)
@@ -39,7 +41,7 @@ func Jobsim(dir string) (string, error) {
 	out := filepath.Join(dir, "jobsim")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-buildvcs=false", "-o", out, "./cmd/jobsim")
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", out, "./cmd/jobsim")
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
