@@ -430,6 +430,32 @@ func (c *Container) engine(ctx context.Context) (*testcontainers.DockerClient, e
 	return dockerClient(ctx)
 }
 
+// IP is the container's address on its network (the private network given
+// with WithNetwork, else the default bridge). The test machine, where the
+// engine runs, can reach it directly: the way to a port that is not
+// published, such as a server a job started on a compute node.
+func (c *Container) IP(ctx context.Context) (string, error) {
+	var ip string
+	err := c.withEngine(ctx, "inspect", func(dc *testcontainers.DockerClient) error {
+		ins, err := dc.ContainerInspect(ctx, c.ID(), client.ContainerInspectOptions{})
+		if err != nil {
+			return err
+		}
+		nets := ins.Container.NetworkSettings.Networks
+		name := c.network
+		if name == "" {
+			name = "bridge"
+		}
+		ep, ok := nets[name]
+		if !ok || !ep.IPAddress.IsValid() {
+			return fmt.Errorf("not on network %s", name)
+		}
+		ip = ep.IPAddress.String()
+		return nil
+	})
+	return ip, err
+}
+
 // Pause freezes every process of the host (docker pause): connections stay
 // open and hang.
 func (c *Container) Pause(ctx context.Context) error {

@@ -193,6 +193,17 @@ func (t *topology) NodeAction(ctx context.Context, name, action string) error {
 	return t.t.NodeAction(ctx, name, action)
 }
 
+// Address is the IP address of a machine (a host or a PBS node) that the
+// test machine reaches directly, for systems under test that connect to a
+// server a job started on a node (a batch spawner's notebook on cn1).
+func (t *topology) Address(ctx context.Context, name string) (string, error) {
+	m, ok := t.t.Machine(name)
+	if !ok {
+		return "", fmt.Errorf("containers: no machine %q", name)
+	}
+	return m.IP(ctx)
+}
+
 // Cluster is the underlying topology, for tests that reach past the runner.
 func (t *topology) Cluster() *cluster.Topology { return t.t }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"net/http"
 	"os/exec"
 	"strings"
 	"testing"
@@ -129,6 +130,23 @@ func TestScenarioTopologyOnContainers(t *testing.T) {
 	waitEvent(t, log, func(e events.Event) bool {
 		return e.Seq > int64(mark) && e.Host == "hpc2" && e.Kind == events.Kind("ssh.exec")
 	})
+
+	ad, ok := tp.(interface {
+		Address(context.Context, string) (string, error)
+	})
+	if !ok {
+		t.Fatal("the containers topology gives no machine addresses")
+	}
+	ip, err := ad.Address(ctx, "hpc2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The control port is not published on this address, and still answers there.
+	if resp, err := (&http.Client{Timeout: 5 * time.Second}).Get("http://" + ip + ":7070/v1/health"); err != nil {
+		t.Errorf("the machine's address does not reach its control port from the test machine: %v", err)
+	} else if resp.Body.Close(); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("control port at the machine's address without a token: %d, want 401", resp.StatusCode)
+	}
 
 	if err := nc.NodeAction(ctx, "hpc2", "disconnect"); err != nil {
 		t.Fatal(err)
