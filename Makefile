@@ -31,8 +31,8 @@ setup-hub:
 test: setup lint ## Unit, contract, golden and integration tests (race detector on).
 	$(GO) test -race -count=1 -timeout 30m $(TESTFLAGS) $(PKGS)
 
-e2e: setup build ## The gate suites against real Cylc and JupyterHub on fake job hosts.
-	@bash scripts/e2e.sh
+e2e: setup build ## The gate suites against real Cylc and JupyterHub on job-host containers; JUnit and artifacts in out/e2e (docs/e2e.md).
+	@OUT=$(OUT) JOBSIM=$(JOBSIM) bash scripts/e2e.sh
 
 bench: setup ## Benchmarks; numbers are ratios against references measured in the same run.
 	@mkdir -p $(OUT)
