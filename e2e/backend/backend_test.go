@@ -3,8 +3,8 @@ package backend_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"net/http"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"

@@ -1,0 +1,97 @@
+package image
+
+import (
+	"context"
+	"io/fs"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestDepNameStripsVersionsAndArchitectures(t *testing.T) {
+	for in, want := range map[string]string{"libc6 (>= 2.34)": "libc6", "python3:any": "python3", " zlib1g ": "zlib1g", "perl:any (>= 5.1)": "perl"} {
+		if got := depName(in); got != want {
+			t.Errorf("depName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestClosureFollowsDependencies(t *testing.T) {
+	if _, err := exec.LookPath("dpkg-query"); err != nil {
+		t.Skip("no dpkg: the rootfs userland is for Debian test machines")
+	}
+	pkgs, err := closure([]string{"rsync"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, p := range pkgs {
+		names = append(names, p.name)
+	}
+	for _, want := range []string{"rsync", "libc6"} {
+		if !slices.Contains(names, want) {
+			t.Errorf("closure of rsync lacks %s: %v", want, names)
+		}
+	}
+	if _, err := closure([]string{"no-such-package-jobsim"}); err == nil || !strings.Contains(err.Error(), "not installed") {
+		t.Errorf("a missing package: %v", err)
+	}
+}
+
+func TestPackageFilesAreCanonical(t *testing.T) {
+	if _, err := exec.LookPath("dpkg-query"); err != nil {
+		t.Skip("no dpkg")
+	}
+	files, err := packageFiles([]string{"bash"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sawBash bool
+	for _, e := range files {
+		if e.name == "rootfs/usr/bin/bash" && e.mode.IsRegular() {
+			sawBash = true
+		}
+		if strings.HasPrefix(e.name, "rootfs/usr/share/doc/") {
+			t.Errorf("documentation copied: %s", e.name)
+		}
+		if e.name == "rootfs/bin" && e.mode&fs.ModeSymlink != 0 {
+			t.Errorf("the usr-merge link /bin is the base image's, not the package's")
+		}
+	}
+	if !sawBash {
+		t.Error("bash is not at /usr/bin/bash in the rootfs")
+	}
+}
+
+func TestHashFollowsContent(t *testing.T) {
+	a := contextFiles{{name: "Dockerfile", mode: 0o644, data: []byte("FROM scratch\n")}, {name: "base/etc/passwd", mode: 0o644, data: []byte("root\n")}}
+	b := contextFiles{{name: "base/etc/passwd", mode: 0o644, data: []byte("root\n")}, {name: "Dockerfile", mode: 0o644, data: []byte("FROM scratch\n")}}
+	c := contextFiles{{name: "Dockerfile", mode: 0o644, data: []byte("FROM scratch\n")}, {name: "base/etc/passwd", mode: 0o600, data: []byte("root\n")}}
+	ha, _ := a.hash()
+	hb, _ := b.hash()
+	hc, _ := c.hash()
+	if ha != hb {
+		t.Error("the hash depends on the order of the entries")
+	}
+	if ha == hc {
+		t.Error("the hash ignores a mode change")
+	}
+}
+
+func TestBuildRefusesWhatCannotRunFromScratch(t *testing.T) {
+	t.Setenv("JOBSIM_BIN", "")
+	if _, err := Build(context.Background()); err == nil || !strings.Contains(err.Error(), "make build") {
+		t.Errorf("no binary: %v", err)
+	}
+	ls, err := exec.LookPath("ls")
+	if err != nil {
+		t.Skip("no ls")
+	}
+	if _, err := Build(context.Background(), WithJobsimBinary(ls)); err == nil || !strings.Contains(err.Error(), "CGO_ENABLED=0") {
+		t.Errorf("a dynamically linked binary: %v", err)
+	}
+	if _, err := Build(context.Background(), WithJobsimBinary("/nonexistent/jobsim")); err == nil {
+		t.Error("a missing binary: no error")
+	}
+}
