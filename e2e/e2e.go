@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -152,6 +153,56 @@ func Sweep(ctx context.Context, run string) (SweepReport, error) {
 		rep.Networks = append(rep.Networks, n.Name)
 	}
 	return rep, errors.Join(errs...)
+}
+
+// Object is a container, network or image jobsim made.
+type Object struct {
+	Kind string // container, network or image
+	Name string
+	Run  string // the org.jobsim.run label (none on images)
+	// State is a container's status ("Up 3 seconds", "Exited (137)"), an
+	// image's size.
+	State string
+}
+
+// List returns every container and network labelled by any run, and the
+// cached job-host images, without removing anything. ctx bounds it.
+func List(ctx context.Context) ([]Object, error) {
+	dc, err := dockerClient(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer dc.Close()
+	f := make(client.Filters).Add("label", LabelRun)
+	cs, err := dc.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+	if err != nil {
+		return nil, fmt.Errorf("list containers: %w", err)
+	}
+	var out []Object
+	for _, c := range cs.Items {
+		name := c.ID[:12]
+		if len(c.Names) > 0 {
+			name = strings.TrimPrefix(c.Names[0], "/")
+		}
+		out = append(out, Object{Kind: "container", Name: name, Run: c.Labels[LabelRun], State: c.Status})
+	}
+	ns, err := dc.NetworkList(ctx, client.NetworkListOptions{Filters: f})
+	if err != nil {
+		return nil, fmt.Errorf("list networks: %w", err)
+	}
+	for _, n := range ns.Items {
+		out = append(out, Object{Kind: "network", Name: n.Name, Run: n.Labels[LabelRun]})
+	}
+	ims, err := dc.ImageList(ctx, client.ImageListOptions{Filters: make(client.Filters).Add("label", "org.jobsim.image")})
+	if err != nil {
+		return nil, fmt.Errorf("list images: %w", err)
+	}
+	for _, im := range ims.Items {
+		for _, tag := range im.RepoTags {
+			out = append(out, Object{Kind: "image", Name: tag, State: fmt.Sprintf("%d MB", im.Size/1_000_000)})
+		}
+	}
+	return out, nil
 }
 
 // processAlive reports whether the process with this pid (as a label

@@ -30,8 +30,9 @@ die() { printf 'e2e: error: %s\n' "$*" >&2; exit 1; }
 
 start=$(date +%s)
 [[ -x "$JOBSIM" ]] || die "$JOBSIM not found: run make build (or make e2e)"
-command -v docker >/dev/null || die "the docker CLI is missing; make e2e needs a Docker engine (apt-get install docker.io, then start dockerd)"
-docker info >/dev/null 2>&1 || die "no Docker engine answers (docker info failed): start dockerd, or set DOCKER_HOST"
+# `jobsim sweep --list` talks to the engine as the tests do (no docker CLI needed).
+engine_err=$("$JOBSIM" sweep --list 2>&1 >/dev/null) \
+    || die "make e2e needs a Docker engine, and none answers: ${engine_err} (install docker.io and start dockerd, or set DOCKER_HOST)"
 
 rm -rf "$OUT"
 mkdir -p "$OUT"
@@ -39,8 +40,9 @@ export JOBSIM_BIN="$PWD/$JOBSIM"
 
 # What a run may leave behind, one line per thing, in a stable order.
 leftovers() {
-    docker ps -a --filter label=org.jobsim.run --format 'container {{.Names}} {{.Image}} {{.Status}} run={{.Label "org.jobsim.run"}}'
-    docker network ls --filter label=org.jobsim.run --format 'network {{.Name}} run={{.Label "org.jobsim.run"}}'
+    # Containers and networks labelled org.jobsim.run (what docker ps -a and
+    # docker network ls would show of them).
+    "$JOBSIM" sweep --list | grep -v '^image ' || true
     grep -E 'jobsim|fusefs' /proc/mounts | sed 's/^/mount /' || true
     # Processes the run starts: job-host nodes, fake hosts, UI servers,
     # schedulers and hubs working in a run's scratch directory.
@@ -59,17 +61,17 @@ finish() {
     local new
     new=$(comm -13 <(sort <<<"$before") <(sort <<<"$after") | sed '/^$/d' || true)
     {
-        echo "# checked after the run: docker ps -a, docker network ls (label org.jobsim.run), /proc/mounts, ps"
+        echo "# checked after the run: containers and networks labelled org.jobsim.run, /proc/mounts, ps"
         if [[ -n "$new" ]]; then echo "$new"; else echo "nothing left behind"; fi
         echo "# job-host images (the cache):"
-        docker images jobsim-host --format '{{.Repository}}:{{.Tag}} {{.Size}} created {{.CreatedSince}}'
+        "$JOBSIM" sweep --list | grep '^image ' || true
     } >>"$OUT/leftovers.txt"
     local wall=$(( $(date +%s) - start ))
     {
         echo "labels: $LABELS"
         echo "wall time: ${wall}s"
         grep -E '^scenarios: ' "$OUT/run.log" 2>/dev/null || echo "scenarios: (the runner did not finish)"
-        echo "image: $(docker images jobsim-host --format '{{.Repository}}:{{.Tag}}' | head -1)"
+        echo "images: $("$JOBSIM" sweep --list | grep '^image ' | cut -d' ' -f2 | tr '\n' ' ')"
         if [[ -n "$new" ]]; then echo "leftovers: $(wc -l <<<"$new")"; else echo "leftovers: none"; fi
     } >"$OUT/summary.txt"
     cat "$OUT/summary.txt" >&2

@@ -252,18 +252,39 @@ type upMachine struct {
 }
 
 func newSweepCommand() *cobra.Command {
-	var run string
+	var (
+		run  string
+		list bool
+	)
 	cmd := &cobra.Command{
 		Use:   "sweep",
 		Short: "Remove job-host containers and networks left by crashed runs",
 		Long: `Remove the containers and networks jobsim labelled (org.jobsim.run) whose
 creating process is gone, or those of one run with --run. The cached
-job-host image stays.`,
+job-host image stays. With --list, print what exists (containers and
+networks of any run, and the cached images) and remove nothing.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			quietTestcontainers(slog.New(slog.NewTextHandler(io.Discard, nil)))
 			ctx, cancel := context.WithTimeout(cmd.Context(), 2*time.Minute)
 			defer cancel()
+			if list {
+				objs, err := e2e.List(ctx)
+				if err != nil {
+					return err
+				}
+				for _, o := range objs {
+					line := o.Kind + " " + o.Name
+					if o.Run != "" {
+						line += " run=" + o.Run
+					}
+					if o.State != "" {
+						line += " (" + o.State + ")"
+					}
+					fmt.Fprintln(cmd.OutOrStdout(), line)
+				}
+				return nil
+			}
 			rep, err := e2e.Sweep(ctx, run)
 			for _, c := range rep.Containers {
 				fmt.Fprintf(cmd.OutOrStdout(), "removed container %s\n", strings.TrimPrefix(c, "/"))
@@ -275,6 +296,7 @@ job-host image stays.`,
 		},
 	}
 	cmd.Flags().StringVar(&run, "run", "", "remove this run's containers and networks (default: every run whose process is gone)")
+	cmd.Flags().BoolVar(&list, "list", false, "remove nothing: list every labelled container and network, and the cached job-host images")
 	return cmd
 }
 
