@@ -8,6 +8,7 @@ package fakepbs
 
 import (
 	"context"
+	"errors"
 	"io"
 	"syscall"
 	"time"
@@ -131,6 +132,28 @@ const (
 	ErrPlaceNoSelect   = 15111 // "Cannot have \"place\" without \"select\""
 )
 
+// AbortedError is Server.WaitJob's error for a job that ended with a
+// message instead of an exit status for a waiting qsub -W block=true: a job
+// deleted with qdel, for which OpenPBS's server sends "Job deleted at
+// request of <user>@<host>". qsub prints "qsub: <JobID> <Message>" and
+// exits 3.
+type AbortedError struct {
+	JobID   string
+	Message string
+}
+
+func (e *AbortedError) Error() string { return e.JobID + " " + e.Message }
+
+// ErrNoReply is Server.WaitJob's error for a job that ended in a way
+// OpenPBS never reports to a blocking qsub: it vanished (fault rule) or was
+// aborted before it ran because a dependency failed. A real qsub -W
+// block=true waits on until it is interrupted.
+var ErrNoReply = errors.New("the job ended without word to a waiting qsub")
+
+// ErrServerClosed is Server.WaitJob's error when the server is closed
+// while it waits.
+var ErrServerClosed = errors.New("fakepbs: server closed")
+
 // SubmitRequest is a job as qsub hands it to the server, after options and
 // #PBS directives were merged (command line wins).
 type SubmitRequest struct {
@@ -168,7 +191,7 @@ type SubmitRequest struct {
 	Rerunable  string            // -r: "y" or "n"; empty means y
 	Priority   int               // -p
 	Checkpoint string            // -c; empty: u
-	Block      bool              // -W block=true: qsub waits for the job to end
+	Block      bool              // -W block=true: qsub waits for the job to end (the server keeps it for Server.WaitJob)
 	Attributes map[string]string // other -W attribute=value pairs, as given
 }
 

@@ -105,6 +105,9 @@ func (s *Server) Submit(_ context.Context, req SubmitRequest) (Job, error) {
 	}
 	s.jobs[seq] = j
 	s.order = append(s.order, j)
+	if req.Block {
+		s.registerBlock(j)
+	}
 	abort, why := false, ""
 	if len(deps) > 0 {
 		abort, why = s.registerDeps(j, deps)
@@ -177,7 +180,22 @@ func (s *Server) Delete(_ context.Context, user, id string, force bool) error {
 		s.unlock()
 		return err
 	}
+	return s.deleteLocked(j, user, id, force, false)
+}
+
+// deleteLocked deletes j, which is not finished and which user may delete,
+// and releases s.mu. purge (qdel -x) makes the server forget the job once
+// it has finished, even with history.
+func (s *Server) deleteLocked(j *job, user, id string, force, purge bool) error {
+	if j.State == Exiting && !force {
+		s.unlock()
+		return pbsErr(ErrBadState, s.fullID(id))
+	}
 	reason := "deleted by " + user
+	// OpenPBS's acct_del_write tells a waiting qsub -W block=true
+	// "Job deleted at request of <user>@<host>" (msg_deletejob, msg_manager).
+	j.deletedBy = user + "@" + s.host
+	j.purge = j.purge || purge
 	switch j.State {
 	case Queued, Held, Waiting:
 		j.terminated = true
@@ -198,10 +216,6 @@ func (s *Server) Delete(_ context.Context, user, id string, force bool) error {
 			s.terminate(j, r)
 		}
 	case Exiting:
-		if !force {
-			s.unlock()
-			return pbsErr(ErrBadState, s.fullID(id))
-		}
 		j.terminated = true
 		s.finish(j, reason+" (force)")
 	}

@@ -61,8 +61,12 @@ type job struct {
 
 	alloc      []allocation
 	run        *runState
-	terminated bool // deleted (qdel, dependency abort)
-	gone       bool // no longer known to the server
+	terminated bool          // deleted (qdel, dependency abort)
+	deletedBy  string        // user@host of the qdel that deleted it, for a waiting qsub
+	purge      bool          // qdel -x: forgotten when it finishes, history or not
+	gone       bool          // no longer known to the server
+	over       bool          // finished or gone: its end is final
+	done       chan struct{} // made by the first WaitJob, closed when over
 	pin        State
 	pinRule    string
 	startStop  func()
@@ -347,6 +351,7 @@ func (s *Server) removeJob(j *job) {
 		return
 	}
 	j.gone = true
+	s.ended(j)
 	if j.elem != nil {
 		j.q.pending.Remove(j.elem)
 		j.elem = nil

@@ -398,7 +398,8 @@ func pathOf(p string) string {
 }
 
 // finish moves an exiting (or deleted) job to F: nodes freed, dependants
-// released or deleted, and the job forgotten unless history is kept.
+// released or deleted, waiters woken, and the job forgotten unless history
+// is kept (and qdel -x did not ask to purge it).
 // Called with s.mu held.
 func (s *Server) finish(j *job, reason string) {
 	j.stopTimers()
@@ -441,7 +442,8 @@ func (s *Server) finish(j *job, reason string) {
 		exit = *j.ExitStatus
 	}
 	s.dependOnTerm(j, exit, heldAtEnd)
-	if !s.history {
+	s.ended(j)
+	if !s.history || j.purge {
 		s.removeJob(j)
 	}
 }

@@ -20,8 +20,9 @@ import (
 // Server is an in-process PBS server: queues, nodes, jobs and their states,
 // a scheduler that runs on every event (submit, end, release, timer) over
 // the server's clock, and a MOM side that runs job scripts on the executor
-// and stages their output into the filesystem. It implements Backend.
-// Create it with NewServer and stop it with Close.
+// and stages their output into the filesystem. It implements Backend, and
+// the front end's optional WaitJob (qsub -W block=true) and PurgeHistory
+// (qdel -x). Create it with NewServer and stop it with Close.
 type Server struct {
 	mu sync.Mutex
 
@@ -61,6 +62,10 @@ type Server struct {
 	pinned    map[*job]struct{}
 	seenRules map[string]bool
 	outbox    []queuedSignal // signals to deliver once s.mu is released
+	// blocked holds the jobs submitted with qsub -W block=true until a
+	// WaitJob has collected their end: without history the server forgets
+	// a finished job at once, and OpenPBS still answers the waiting qsub.
+	blocked map[int]*job
 }
 
 type queue struct {

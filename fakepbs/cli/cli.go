@@ -95,20 +95,28 @@ func WithLocation(loc *time.Location) Option { return func(c *config) { c.loc = 
 func WithNow(now func() time.Time) Option { return func(c *config) { c.now = now } }
 
 // WithPollInterval sets how often qsub -W block=true asks for the job's state
-// when the backend cannot wait itself (default 50ms).
+// when the backend cannot wait itself (is no Waiter; default 50ms).
 func WithPollInterval(d time.Duration) Option { return func(c *config) { c.poll = d } }
 
 // WithLogger logs what the front end does at debug level.
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
 
 // Waiter is implemented by backends that can block until a job has ended;
-// qsub -W block=true uses it instead of polling.
+// qsub -W block=true uses it instead of polling. *fakepbs.Server implements
+// it: the job's Exit_status comes back with or without job history, a
+// deleted job's message as a *fakepbs.AbortedError, and
+// fakepbs.ErrNoReply for a job OpenPBS would never report (qsub then waits
+// until interrupted). Polling, the fallback, cannot tell a finished job's
+// exit status once the server has forgotten it (no history): qsub then
+// exits 0.
 type Waiter interface {
 	WaitJob(ctx context.Context, id string) (fakepbs.Job, error)
 }
 
-// HistoryPurger is implemented by backends that can drop a finished job from
-// history (qdel -x).
+// HistoryPurger is implemented by backends that can drop a job's history
+// (qdel -x): a finished job leaves history at once, a live one is deleted
+// and leaves none when it finishes. *fakepbs.Server implements it. Without
+// it, qdel -x deletes live jobs and ignores finished ones.
 type HistoryPurger interface {
 	PurgeHistory(ctx context.Context, user, id string) error
 }

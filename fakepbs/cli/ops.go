@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -58,22 +59,26 @@ func (r *run) qdel() error {
 		ids = append(ids, a)
 	}
 	local := 0
+	purger, canPurge := r.b.(HistoryPurger)
 	for _, id := range ids {
-		err := r.b.Delete(r.ctx, r.inv.User, id, force)
+		var err error
+		if hist && canPurge && !force {
+			// qdel -x: a finished job leaves history, a live one is
+			// deleted and leaves no history behind.
+			err = purger.PurgeHistory(r.ctx, r.inv.User, id)
+		} else {
+			err = r.b.Delete(r.ctx, r.inv.User, id, force)
+			if hist && canPurge && (err == nil || isCode(err, fakepbs.ErrJobFinished)) {
+				// qdel -x -W force: the job is finished now; purge it.
+				err = purger.PurgeHistory(r.ctx, r.inv.User, id)
+			}
+		}
 		if err == nil {
 			continue
 		}
 		code, text := pbsErr(err)
-		if hist && code == fakepbs.ErrJobFinished {
-			if p, ok := r.b.(HistoryPurger); ok {
-				err = p.PurgeHistory(r.ctx, r.inv.User, id)
-				if err == nil {
-					continue
-				}
-				code, text = pbsErr(err)
-			} else {
-				continue
-			}
+		if hist && !canPurge && code == fakepbs.ErrJobFinished {
+			continue
 		}
 		fmt.Fprintf(&r.stderr, "qdel: %s %s\n", text, id)
 		local = code
@@ -85,6 +90,12 @@ func (r *run) qdel() error {
 		return exit(failed)
 	}
 	return nil
+}
+
+// isCode reports whether err is the server error with pbs_errno code.
+func isCode(err error, code int) bool {
+	var pe *fakepbs.Error
+	return errors.As(err, &pe) && pe.Code == code
 }
 
 // forEachJob runs the per-operand loop qsig, qhold and qrls share: parse the

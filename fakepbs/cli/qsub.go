@@ -990,8 +990,12 @@ func (r *run) variableList(st *qsubState, queue string) []string {
 	return vars
 }
 
-// block waits for the job to end and exits with its exit status, as qsub -W
-// block=true does.
+// block waits for the job to end and exits as qsub -W block=true does
+// (block() in OpenPBS's qsub.c): with the job's Exit_status (& 0xff), or,
+// when the server sends a message instead (a deleted job), with
+// "qsub: <jobid> <message>" and 3. When the server sends no word at all (a
+// job that vanished), qsub waits until it is interrupted. Interrupted, it
+// says so, deletes the job (bailout) and exits 2.
 func (r *run) block(id string) error {
 	var job fakepbs.Job
 	var err error
@@ -1000,9 +1004,18 @@ func (r *run) block(id string) error {
 	} else {
 		job, err = r.pollUntilDone(r.ctx, id)
 	}
+	var aborted *fakepbs.AbortedError
+	switch {
+	case errors.As(err, &aborted):
+		fmt.Fprintf(&r.stderr, "qsub: %s %s\n", aborted.JobID, aborted.Message)
+		return exit(3)
+	case errors.Is(err, fakepbs.ErrNoReply):
+		<-r.ctx.Done()
+	}
 	if err != nil {
 		if r.ctx.Err() != nil {
 			fmt.Fprintf(&r.stderr, "qsub: wait for job %s interrupted by signal %d\n", id, 15)
+			r.bailout(id)
 			return exit(2)
 		}
 		fmt.Fprintf(&r.stderr, "qsub: Bad Request Protocol, %v\n", err)
@@ -1012,6 +1025,15 @@ func (r *run) block(id string) error {
 		return nil
 	}
 	return exit(*job.ExitStatus)
+}
+
+// bailout is what an interrupted qsub -W block=true does before it exits:
+// it says the job is being deleted and deletes it, whatever the answer.
+func (r *run) bailout(id string) {
+	fmt.Fprintf(&r.stdout, "Job %s is being deleted\n", id)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.ctx), 5*time.Second)
+	defer cancel()
+	_ = r.b.Delete(ctx, r.inv.User, id, false)
 }
 
 func (r *run) pollUntilDone(ctx context.Context, id string) (fakepbs.Job, error) {
