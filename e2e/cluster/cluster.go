@@ -187,6 +187,9 @@ func Start(ctx context.Context, img image.Image, topo scenario.Topology, opts ..
 		if c.requeue > 0 {
 			requeue = c.requeue.String()
 		}
+		if d := h.PBS.NodeFailRequeue.D(); d > 0 {
+			requeue = d.String() // the scenario's own wins
+		}
 		login := append(hostOpts, e2e.WithPBS(*h.PBS), e2e.WithHome(home), e2e.WithNode(func(nc *node.Config) {
 			nc.Role, nc.Nodes, nc.SharedHome, nc.NodeFailRequeue = node.RoleLogin, moms, true, requeue
 		}))

@@ -44,7 +44,7 @@ func newTestNode(t *testing.T, name string) *testNode {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := NewServer(name, "tok", executor.ForPBS(rx))
+	m, err := NewServer(name, "tok", executor.ForPBS(rx), WithSpool(filepath.Join(root, "spool")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,6 +155,31 @@ func TestJobRunsOnItsNodeWithOutputAndStatus(t *testing.T) {
 	}
 	if _, err := d.Start(context.Background(), fakepbs.RunSpec{JobID: "2.login", User: "alice", Node: "cn7"}); err == nil || !strings.Contains(err.Error(), `node "cn7" has no MoM`) {
 		t.Errorf("a job for an unknown node: %v", err)
+	}
+}
+
+func TestJobScriptRunsFromAFileWithNodeFileAndTmpdir(t *testing.T) {
+	n := newTestNode(t, "cn1")
+	d, _ := dispatcher(t, n)
+	dir := t.TempDir()
+	var out, errb syncBuf
+	// Cylc's job scripts re-exec "$0"; the node file and TMPDIR are the MoM's to make.
+	script := "#!/bin/bash -l\nif [[ $1 != again ]]; then exec bash -l \"$0\" again; fi\necho \"args=$1 nodefile=$(cat $PBS_NODEFILE) tmpdir=$(test -d $TMPDIR && echo yes)\"\n"
+	p, err := d.Start(context.Background(), fakepbs.RunSpec{JobID: "77.login", User: "alice", Node: "cn1", Script: []byte(script),
+		Env: []string{"PBS_NODEFILE=" + filepath.Join(dir, "aux", "77.login"), "TMPDIR=" + filepath.Join(dir, "tmp", "pbs.77.login")}, Stdout: &out, Stderr: &errb})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := waitStatus(t, p, 10*time.Second); st.Code != 0 {
+		t.Fatalf("status %+v, stderr %q", st, errb.String())
+	}
+	if got := out.String(); got != "args=again nodefile=cn1 tmpdir=yes\n" {
+		t.Errorf("output %q", got)
+	}
+	for _, f := range []string{filepath.Join(dir, "aux", "77.login"), filepath.Join(dir, "tmp", "pbs.77.login")} {
+		if _, err := os.Stat(f); !os.IsNotExist(err) {
+			t.Errorf("%s is left after the job: %v", f, err)
+		}
 	}
 }
 

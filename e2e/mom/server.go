@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,11 +27,15 @@ const maxOutput = 64 << 20
 // beatEvery is how often a stream sends a heartbeat while nothing happens.
 const beatEvery = time.Second
 
+// DefaultSpool is where a MoM writes a job's script ($PBS_HOME/mom_priv/jobs).
+const DefaultSpool = "/var/spool/pbs/mom_priv/jobs"
+
 // Server is the MoM endpoint of a compute node. Create it with NewServer,
 // serve it as an http.Handler, and Close it to kill the jobs it runs.
 type Server struct {
 	node   string
 	token  string
+	spool  string
 	exec   fakepbs.Executor
 	rec    events.Recorder
 	log    *slog.Logger
@@ -52,6 +58,9 @@ func WithRecorder(r events.Recorder) ServerOption { return func(s *Server) { s.r
 // WithLogger sets the logger.
 func WithLogger(l *slog.Logger) ServerOption { return func(s *Server) { s.log = l } }
 
+// WithSpool sets where job scripts are written (default DefaultSpool).
+func WithSpool(dir string) ServerOption { return func(s *Server) { s.spool = dir } }
+
 // EventMom is the event kind of a MoM's job starts and ends.
 const EventMom events.Kind = "pbs.mom"
 
@@ -64,7 +73,7 @@ func NewServer(node, token string, exec fakepbs.Executor, opts ...ServerOption) 
 	if exec == nil {
 		return nil, errors.New("mom: an executor is required")
 	}
-	s := &Server{node: node, token: token, exec: exec, rec: events.Discard{}, log: slog.New(slog.DiscardHandler), jobs: map[string]*momJob{}}
+	s := &Server{node: node, token: token, spool: DefaultSpool, exec: exec, rec: events.Discard{}, log: slog.New(slog.DiscardHandler), jobs: map[string]*momJob{}}
 	for _, o := range opts {
 		o(s)
 	}
@@ -174,11 +183,13 @@ func (s *Server) start(w http.ResponseWriter, r *http.Request) {
 
 	ctx, cancel := context.WithCancel(s.life)
 	j.cancel = cancel
+	files, scriptPath := s.prepare(req)
 	proc, err := s.exec.Start(ctx, fakepbs.RunSpec{
-		JobID: req.JobID, User: req.User, Node: req.Node, Script: req.Script, Shell: req.Shell,
+		JobID: req.JobID, User: req.User, Node: req.Node, Script: req.Script, ScriptPath: scriptPath, Shell: req.Shell,
 		Env: req.Env, Dir: req.Dir, Stdout: sink{j: j}, Stderr: sink{j: j, stderr: true},
 	})
 	if err != nil {
+		cleanup(files)
 		cancel()
 		s.mu.Lock()
 		delete(s.jobs, req.JobID)
@@ -194,6 +205,7 @@ func (s *Server) start(w http.ResponseWriter, r *http.Request) {
 		defer s.wg.Done()
 		defer cancel()
 		st := proc.Wait()
+		cleanup(files)
 		j.mu.Lock()
 		signaled := j.signaled
 		j.mu.Unlock()
@@ -216,6 +228,49 @@ func (s *Server) start(w http.ResponseWriter, r *http.Request) {
 			Fields: map[string]any{"job": req.JobID, "node": s.node, "state": "ended", "code": st.Code, "signal": int(st.Signal)}})
 	}()
 	writeJSON(w, http.StatusCreated, map[string]string{"job_id": req.JobID, "node": s.node})
+}
+
+// prepare writes what a MoM puts on the execution host before a job runs:
+// the script file (so that $0 is a path, as Cylc's job scripts need), the
+// node file named by PBS_NODEFILE and the job's TMPDIR. It returns what to
+// remove at the job's end and the script's path ("" when it could not be
+// written: the text runs instead).
+func (s *Server) prepare(req JobRequest) (files []string, scriptPath string) {
+	if err := os.MkdirAll(s.spool, 0o755); err == nil {
+		p := filepath.Join(s.spool, filepath.Base(req.JobID)+".SC")
+		if err := os.WriteFile(p, req.Script, 0o700); err == nil {
+			scriptPath = p
+			files = append(files, p)
+		} else {
+			s.log.Warn("mom: cannot write the job script; running its text", "job", req.JobID, "err", err)
+		}
+	}
+	env := map[string]string{}
+	for _, kv := range req.Env {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			env[k] = v
+		}
+	}
+	if nf := env["PBS_NODEFILE"]; filepath.IsAbs(nf) {
+		if _, err := os.Stat(nf); errors.Is(err, os.ErrNotExist) && os.MkdirAll(filepath.Dir(nf), 0o755) == nil {
+			// One line per node the job runs on: this one.
+			if os.WriteFile(nf, []byte(s.node+"\n"), 0o644) == nil {
+				files = append(files, nf)
+			}
+		}
+	}
+	if td := env["TMPDIR"]; filepath.IsAbs(td) && strings.Contains(filepath.Base(td), req.JobID) {
+		if err := os.MkdirAll(td, 0o700); err == nil {
+			files = append(files, td)
+		}
+	}
+	return files, scriptPath
+}
+
+func cleanup(files []string) {
+	for _, f := range files {
+		_ = os.RemoveAll(f)
+	}
 }
 
 func (s *Server) job(id string) *momJob {

@@ -89,6 +89,11 @@ type PBS struct {
 	Queues  []Queue `yaml:"queues"` // default: workq
 	Nodes   []Node  `yaml:"nodes"`  // default: one node named after the host
 	History bool    `yaml:"history"`
+	// NodeFailRequeue is node_fail_requeue: how long a running job's node
+	// may be down before the job is requeued (rerunnable) or deleted
+	// (default OpenPBS's 310s). Only nodes that can die have it (the
+	// containers backend's clusters).
+	NodeFailRequeue Duration `yaml:"node_fail_requeue"`
 }
 
 // Queue is a PBS queue.
