@@ -218,6 +218,20 @@ func (h *host) Notes() []string          { return h.m.Notes() }
 // as they are.
 func (h *host) ProcessPath(hostPath string) string { return hostPath }
 
+// HarnessHost is the name by which processes on this host reach the test
+// machine (a Cylc scheduler's contact host for zmq messages, a hub's API):
+// the test machine's host name, which every container resolves to the
+// engine's gateway. Systems under test that advertise an address to jobs
+// should advertise this one (Cylc: [scheduler][host self-identification]
+// method = hardwired, host = HarnessHost()).
+func (h *host) HarnessHost() string {
+	name, err := os.Hostname()
+	if err != nil {
+		return ""
+	}
+	return name
+}
+
 func (h *host) SSH(user string) (runner.SSHEndpoint, error) {
 	key, err := h.m.KeyFile(user)
 	if err != nil {

@@ -111,9 +111,16 @@ func TestScenarioTopologyOnContainers(t *testing.T) {
 	if _, err := h2.SSH("carol"); err != nil {
 		t.Errorf("a host without users gets the default user: %v", err)
 	}
-	out, err := sshTo(t, h1, "alice", "hostname; echo true | qsub; getent hosts hpc2 >/dev/null && echo sees-hpc2")
+	hh, ok := h1.(interface{ HarnessHost() string })
+	if !ok || hh.HarnessHost() == "" {
+		t.Fatal("the containers' hosts do not name the test machine")
+	}
+	out, err := sshTo(t, h1, "alice", "hostname; echo true | qsub; getent hosts hpc2 >/dev/null && echo sees-hpc2; getent hosts "+hh.HarnessHost())
 	if err != nil || !strings.Contains(out, "hpc1") || !strings.Contains(out, "1.hpc1") || !strings.Contains(out, "sees-hpc2") {
 		t.Fatalf("ssh hpc1: %v\n%s", err, out)
+	}
+	if strings.Contains(out, "127.0.0.1") || !strings.Contains(out, hh.HarnessHost()) {
+		t.Errorf("the test machine's name must resolve to the engine's gateway inside containers, not loopback:\n%s", out)
 	}
 	// The hosts' events reach the run's history.
 	waitEvent(t, log, func(e events.Event) bool { return e.Host == "hpc1" && e.Kind == events.Kind("pbs.call") })
