@@ -57,7 +57,7 @@ func runHost(t *testing.T, opts ...e2e.Option) *e2e.Container {
 	needImage(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	run := "test-" + strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()))
+	run := e2e.NewRunID()
 	c, err := e2e.Run(ctx, append([]e2e.Option{e2e.WithImage(testImage), e2e.WithRun(run)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
