@@ -77,6 +77,10 @@ type GlobalConfig struct {
 	Events map[string]string
 	// Platforms in definition order.
 	Platforms []Platform
+	// HostSelfIdentification, when set, is the host name the scheduler
+	// advertises to its jobs ([scheduler][host self-identification] method =
+	// hardwired): the name job hosts reach it by, when that is not its own.
+	HostSelfIdentification string
 	// Extra is appended verbatim: any section not modelled above.
 	Extra string
 }
@@ -131,6 +135,14 @@ func (g GlobalConfig) Render(sshConfigPath string) ([]byte, error) {
 	if len(events) > 0 {
 		b.WriteString("    [[events]]\n")
 		writeSettings(&b, 2, events)
+	}
+
+	if h := g.HostSelfIdentification; h != "" {
+		if strings.ContainsAny(h, " \t\n#=") {
+			return nil, fmt.Errorf("global.cylc [scheduler][host self-identification]: host %q is not a host name", h)
+		}
+		b.WriteString("    [[host self-identification]]\n")
+		writeSettings(&b, 2, map[string]string{"method": "hardwired", "host": h})
 	}
 
 	if len(g.Platforms) > 0 {

@@ -157,8 +157,9 @@ func TestGlobalConfigAcceptedByCylc(t *testing.T) {
 	env := newTestEnv(t, c,
 		WithSSHConfig(SSHConfig{Hosts: []SSHHost{{Alias: "fakehpc", Port: 2222}}}),
 		WithGlobalConfig(GlobalConfig{
-			ProcessPoolTimeout: 5 * time.Second,
-			StallTimeout:       10 * time.Second,
+			ProcessPoolTimeout:     5 * time.Second,
+			StallTimeout:           10 * time.Second,
+			HostSelfIdentification: "harness.example",
 			Platforms: []Platform{{
 				Name:                      "fakehpc",
 				JobRunner:                 "pbs",
@@ -172,6 +173,8 @@ func TestGlobalConfigAcceptedByCylc(t *testing.T) {
 		"[scheduler]process pool timeout":                 "PT5S",
 		"[scheduler][events]stall timeout":                "PT10S",
 		"[scheduler][events]abort on stall timeout":       "True",
+		"[scheduler][host self-identification]method":     "hardwired",
+		"[scheduler][host self-identification]host":       "harness.example",
 		"[platforms][fakehpc]job runner":                  "pbs",
 		"[platforms][fakehpc]hosts":                       "fakehpc",
 		"[platforms][fakehpc]install target":              "fakehpc",

@@ -139,6 +139,11 @@ func makePlan(f *scenario.File, topo runner.Topology, env runner.Env) (*plan, er
 		}},
 		Extra: c.Global,
 	}
+	if ha, ok := h.(runner.HarnessAddresser); ok {
+		// Jobs in containers reach the scheduler (zmq messages) by this name,
+		// not by the localhost it would advertise.
+		g.HostSelfIdentification = ha.HarnessHost()
+	}
 	s := cylc.SSHConfig{Hosts: []cylc.SSHHost{{
 		Alias:        hostName,
 		HostName:     addr,

@@ -85,3 +85,12 @@ type SSHEndpoint struct {
 	User    string
 	KeyFile string // private key accepted for User
 }
+
+// HarnessAddresser is implemented by hosts whose processes reach the test
+// machine under a name of their own (containers: the test machine's host
+// name, resolved to the engine's gateway). Systems under test that tell
+// jobs where to call back (a Cylc scheduler's contact host for zmq, a
+// hub's API) advertise this name; without it, they advertise their own.
+type HarnessAddresser interface {
+	HarnessHost() string
+}
