@@ -210,6 +210,14 @@ func (t *topology) Cluster() *cluster.Topology { return t.t }
 // host adapts a container to runner.Host.
 type host struct{ m *cluster.Machine }
 
+// What systems under test ask of container hosts beyond runner.Host
+// (scenarios/hubsys places its UI servers with these).
+var (
+	_ runner.HarnessAddresser = (*host)(nil)
+	_ runner.JobsimCarrier    = (*host)(nil)
+	_ runner.Addresser        = (*topology)(nil)
+)
+
 func (h *host) Name() string             { return h.m.Name() }
 func (h *host) Control() *control.Client { return h.m.Control() }
 func (h *host) Notes() []string          { return h.m.Notes() }
@@ -217,6 +225,10 @@ func (h *host) Notes() []string          { return h.m.Notes() }
 // ProcessPath is the identity: processes in the container see host paths
 // as they are.
 func (h *host) ProcessPath(hostPath string) string { return hostPath }
+
+// JobsimPath is where the image carries the jobsim binary (the container's
+// entry point), for stand-ins started on the host (the hub's UI server).
+func (h *host) JobsimPath() string { return image.JobsimPath }
 
 // HarnessHost is the name by which processes on this host reach the test
 // machine (a Cylc scheduler's contact host for zmq messages, a hub's API):

@@ -50,6 +50,77 @@ type plan struct {
 	keys      map[string]string // user -> key file given by the backend
 	// local-unix: the stand-in binary copied where every user can run it.
 	binCopy string
+	// batch-pbs on hosts with addresses of their own (containers): the IP
+	// the hub reaches each PBS node at, by node name.
+	nodeAddrs map[string]string
+}
+
+// placeOnHost adapts the spawner to a job host that is not the test machine
+// (a container: runner.HarnessAddresser): the UI server is the host's own
+// jobsim binary (runner.JobsimCarrier), the hub's API listens on every
+// address of the test machine and the servers call it by the name the
+// host knows the test machine by (Spawner.hub_connect_url, so that
+// JUPYTERHUB_API_URL carries it), the request record is not kept (it
+// would be a path on the test machine), and for batch-pbs the hub reaches
+// the PBS nodes at their own addresses (runner.Addresser). On in-process
+// hosts, whose processes run on the test machine, it changes nothing.
+func (p *plan) placeOnHost(ctx context.Context, sp *hub.Spawner) error {
+	ha, ok := p.host.(runner.HarnessAddresser)
+	if !ok {
+		return nil
+	}
+	harness := ha.HarnessHost()
+	if harness == "" {
+		return fmt.Errorf("hubsys: job host %s names no address for the test machine (HarnessHost is empty)", p.host.Name())
+	}
+	jc, ok := p.host.(runner.JobsimCarrier)
+	if !ok {
+		return fmt.Errorf("hubsys: job host %s is not the test machine and carries no jobsim binary for the UI server", p.host.Name())
+	}
+	sp.Cmd = []string{jc.JobsimPath(), "uiserver"}
+	delete(sp.Environment, uiserver.EnvRecord)
+	if _, set := p.traits["JupyterHub.hub_bind_url"]; !set {
+		port, err := freePort()
+		if err != nil {
+			return fmt.Errorf("hubsys: a port for the hub's API: %w", err)
+		}
+		p.traits["JupyterHub.hub_bind_url"] = fmt.Sprintf("http://0.0.0.0:%d", port)
+		sp.Traits["hub_connect_url"] = fmt.Sprintf("http://%s:%d", harness, port)
+	}
+	if p.s.spec.Spawner != scenario.SpawnerBatchPBS {
+		return nil
+	}
+	addr, ok := p.s.topo.(runner.Addresser)
+	if !ok {
+		return fmt.Errorf("hubsys: job host %s is not the test machine, but the topology gives no addresses for its PBS nodes", p.host.Name())
+	}
+	nodes := []string{p.host.Name()}
+	for _, h := range p.s.f.Topology.Hosts {
+		if h.Name == p.host.Name() && h.PBS != nil {
+			for _, n := range h.PBS.Nodes {
+				nodes = append(nodes, n.Name)
+			}
+		}
+	}
+	p.nodeAddrs = map[string]string{}
+	for _, n := range nodes {
+		ip, err := addr.Address(ctx, n)
+		if err != nil {
+			return fmt.Errorf("hubsys: address of PBS node %s: %w", n, err)
+		}
+		p.nodeAddrs[n] = ip
+	}
+	return nil
+}
+
+// freePort is a TCP port free on every address of the test machine now.
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "0.0.0.0:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 // makePlan derives the hub's configuration from the scenario, checking
@@ -113,6 +184,12 @@ func makePlan(ctx context.Context, s *System) (*plan, error) {
 			return nil, fmt.Errorf("hubsys: system.hub.host %q is not a started host", h.Host)
 		}
 		p.host = host
+		// Only JupyterHub's own variables (and jobsim's) go to the job:
+		// every variable the spawner names must reach qsub through ssh.
+		sp.Traits = map[string]any{"env_keep": []string{}}
+		if err := p.placeOnHost(ctx, &sp); err != nil {
+			return nil, err
+		}
 		for _, u := range h.Users {
 			ep, err := host.SSH(u)
 			if err != nil {
@@ -122,19 +199,24 @@ func makePlan(ctx context.Context, s *System) (*plan, error) {
 		}
 		p.sshConfig = filepath.Join(s.dir, "ssh_config")
 		p.env = append(p.env, "PYTHONPATH="+filepath.Join(s.dir, "python"))
-		// Only JupyterHub's own variables (and jobsim's) go to the job:
-		// every variable the spawner names must reach qsub through ssh.
-		sp.Traits = map[string]any{"env_keep": []string{}}
 		if h.Spawner == scenario.SpawnerBatchPBS {
 			sp.Class = StandInPBSSpawner
 			sp.Traits["exec_prefix"] = fmt.Sprintf("ssh -F %s -l {username} %s", p.sshConfig, host.Name())
 			sp.Traits["req_runtime"] = "01:00:00"
 			sp.Traits["req_nprocs"] = "1"
 			sp.Traits["req_memory"] = "1gb"
-			sp.Traits["ip"] = "127.0.0.1"
-			// The fake host's nodes are not names the hub can resolve; the
-			// jobs run on this machine. batchspawner's own knob maps them.
-			sp.Traits["state_exechost_exp"] = "127.0.0.1"
+			if p.nodeAddrs == nil {
+				sp.Traits["ip"] = "127.0.0.1"
+				// The fake host's nodes are not names the hub can resolve; the
+				// jobs run on this machine. batchspawner's own knob maps them.
+				sp.Traits["state_exechost_exp"] = "127.0.0.1"
+			} else {
+				// The job runs on a node container: the server binds every
+				// address there (as batchspawner's does) and the hub reaches
+				// it at the node's IP, the stand-in's DNS.
+				sp.Traits["ip"] = "0.0.0.0"
+				sp.Traits["exechost_addresses"] = p.nodeAddrs
+			}
 		} else {
 			sp.Class = StandInSSHSpawner
 			sp.Traits["ssh_host"] = host.Name()

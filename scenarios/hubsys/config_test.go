@@ -105,6 +105,12 @@ timeline: [{do: start}]
 	if got := sp.Traits["env_keep"]; !reflect.DeepEqual(got, []string{}) {
 		t.Errorf("env_keep %v: want none, so that every #PBS -v variable travels through ssh", got)
 	}
+	if sp.Traits["ip"] != "127.0.0.1" || sp.Traits["state_exechost_exp"] != "127.0.0.1" || sp.Traits["hub_connect_url"] != nil {
+		t.Errorf("traits %v: an in-process host's servers run on the test machine (127.0.0.1, no hub_connect_url)", sp.Traits)
+	}
+	if _, ok := s.plan.traits["JupyterHub.hub_bind_url"]; ok || !reflect.DeepEqual(sp.Cmd[1:], []string{"uiserver"}) || sp.Environment["JOBSIM_UISERVER_RECORD"] == "" {
+		t.Errorf("in-process host: hub traits %v, cmd %v, env %v: want the driver's loopback hub and the harness's jobsim with its record", s.plan.traits, sp.Cmd, sp.Environment)
+	}
 	if sp.UserEnvironment["bob"]["JOBSIM_UISERVER_FAULT"] != "crash-after=2s" || sp.UserEnvironment["alice"] != nil {
 		t.Errorf("per-user faults %v", sp.UserEnvironment)
 	}
@@ -141,5 +147,103 @@ timeline: [{do: start}]
 	_, err = New(context.Background(), f, oneHost{}, env, env.Log, WithJobsim(filepath.Join(t.TempDir(), "missing")), WithHubCommand("true"))
 	if err == nil || errors.As(err, &skip) || !strings.Contains(err.Error(), "go build") {
 		t.Errorf("New with a missing jobsim binary: %v, want an error saying how to build it", err)
+	}
+}
+
+// remoteHost is a job host that is not the test machine (as a container
+// is): it names the test machine and carries its own jobsim binary.
+type remoteHost struct {
+	fakeHost
+	carries bool
+}
+
+func (remoteHost) HarnessHost() string { return "testbox" }
+
+// remoteTopo is one remoteHost whose machines have addresses of their own.
+type remoteTopo struct {
+	h     runner.Host
+	addrs map[string]string
+}
+
+func (t remoteTopo) Hosts() []runner.Host { return []runner.Host{t.h} }
+func (t remoteTopo) Host(name string) (runner.Host, bool) {
+	return t.h, name == t.h.Name()
+}
+func (remoteTopo) Close(context.Context) error { return nil }
+func (t remoteTopo) Address(_ context.Context, name string) (string, error) {
+	if a, ok := t.addrs[name]; ok {
+		return a, nil
+	}
+	return "", errors.New("no machine " + name)
+}
+
+// carrier is a remoteHost with its own jobsim binary.
+type carrier struct{ remoteHost }
+
+func (carrier) JobsimPath() string { return "/opt/jobsim/jobsim" }
+
+func TestPlanOnRemoteHost(t *testing.T) {
+	const src = `name: p
+topology: {hosts: [{name: fakehpc, pbs: {nodes: [{name: cn1, ncpus: 2}, {name: cn2, ncpus: 2}]}}]}
+system:
+  hub:
+    spawner: %s
+    users: [alice]
+timeline: [{do: start}]
+`
+	topo := remoteTopo{h: carrier{remoteHost{fakeHost: fakeHost{"fakehpc"}}},
+		addrs: map[string]string{"fakehpc": "10.0.0.2", "cn1": "10.0.0.3", "cn2": "10.0.0.4"}}
+	for _, spawner := range []string{"batch-pbs", "ssh"} {
+		t.Run(spawner, func(t *testing.T) {
+			f := parse(t, strings.Replace(src, "%s", spawner, 1))
+			env := runner.Env{Dir: t.TempDir(), Log: events.NewLog()}
+			s, err := New(context.Background(), f, topo, env, env.Log, WithJobsim(fakeJobsim(t)), WithHubCommand("true"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			sp := s.plan.spawner
+			if !reflect.DeepEqual(sp.Cmd, []string{"/opt/jobsim/jobsim", "uiserver"}) {
+				t.Errorf("cmd %v: want the host's own jobsim", sp.Cmd)
+			}
+			if _, ok := sp.Environment["JOBSIM_UISERVER_RECORD"]; ok {
+				t.Errorf("environment %v: the record path is the test machine's, not the host's", sp.Environment)
+			}
+			bind, _ := s.plan.traits["JupyterHub.hub_bind_url"].(string)
+			port, ok := strings.CutPrefix(bind, "http://0.0.0.0:")
+			if !ok || port == "" {
+				t.Fatalf("hub_bind_url %q: want every address of the test machine", bind)
+			}
+			if got := sp.Traits["hub_connect_url"]; got != "http://testbox:"+port {
+				t.Errorf("hub_connect_url %v: want the host's name for the test machine and the hub's port %s", got, port)
+			}
+			if spawner != "batch-pbs" {
+				if _, ok := sp.Traits["exechost_addresses"]; ok {
+					t.Errorf("ssh spawner got node addresses: %v", sp.Traits)
+				}
+				return
+			}
+			if sp.Traits["ip"] != "0.0.0.0" {
+				t.Errorf("ip %v: the server must bind an address the hub reaches", sp.Traits["ip"])
+			}
+			if _, ok := sp.Traits["state_exechost_exp"]; ok {
+				t.Errorf("state_exechost_exp %v: the node name must reach the address map", sp.Traits["state_exechost_exp"])
+			}
+			if got := sp.Traits["exechost_addresses"]; !reflect.DeepEqual(got, topo.addrs) {
+				t.Errorf("exechost_addresses %v, want %v", got, topo.addrs)
+			}
+		})
+	}
+
+	// A host that is not the test machine and has no jobsim of its own,
+	// or nodes without addresses, are errors that say so.
+	f := parse(t, strings.Replace(src, "%s", "batch-pbs", 1))
+	env := runner.Env{Dir: t.TempDir(), Log: events.NewLog()}
+	bare := remoteTopo{h: remoteHost{fakeHost: fakeHost{"fakehpc"}}, addrs: topo.addrs}
+	if _, err := New(context.Background(), f, bare, env, env.Log, WithJobsim(fakeJobsim(t)), WithHubCommand("true")); err == nil || !strings.Contains(err.Error(), "no jobsim binary") {
+		t.Errorf("remote host without jobsim: %v, want an error saying so", err)
+	}
+	partial := remoteTopo{h: topo.h, addrs: map[string]string{"fakehpc": "10.0.0.2"}}
+	if _, err := New(context.Background(), f, partial, env, env.Log, WithJobsim(fakeJobsim(t)), WithHubCommand("true")); err == nil || !strings.Contains(err.Error(), "cn1") {
+		t.Errorf("node without an address: %v, want an error naming cn1", err)
 	}
 }

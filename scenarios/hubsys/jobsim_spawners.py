@@ -35,7 +35,7 @@ from jinja2 import Template
 from jupyterhub.spawner import LocalProcessSpawner, Spawner
 from jupyterhub.utils import random_port
 from tornado import gen
-from traitlets import Float, Integer, Unicode, default
+from traitlets import Dict, Float, Integer, Unicode, default
 
 
 def format_template(template, *args, **kwargs):
@@ -116,6 +116,11 @@ set -eu
     state_running_re = Unicode(r"job_state = R").tag(config=True)
     state_exechost_re = Unicode(r"exec_host = ([\w_-]+)/").tag(config=True)
     state_exechost_exp = Unicode("").tag(config=True)
+    # DIFFERS: not in batchspawner. The hub resolves the execution host's
+    # name with DNS; the fake host's nodes (containers) have no name the
+    # hub's machine resolves, so jobsim gives their addresses here and
+    # state_gethost looks the name up (names not in it are kept).
+    exechost_addresses = Dict().tag(config=True)
     state_unknown_re = Unicode("").tag(config=True)
     startup_poll_interval = Float(0.5).tag(config=True)
 
@@ -267,8 +272,10 @@ set -eu
             self.log.error("Spawner unable to match host addr in job status: " + self.job_status)
             return
         if not self.state_exechost_exp:
-            return match.groups()[0]
-        return match.expand(self.state_exechost_exp)
+            host = match.groups()[0]
+        else:
+            host = match.expand(self.state_exechost_exp)
+        return self.exechost_addresses.get(host, host)
 
     async def poll(self):
         status = await self.query_job_status()
@@ -279,8 +286,9 @@ set -eu
 
     async def start(self):
         # DIFFERS: batchspawner resets ip to the class default (0.0.0.0);
-        # the stand-in keeps the configured one (127.0.0.1 in jobsim), so the
-        # server binds the loopback address only. And see
+        # the stand-in keeps the configured one (jobsim: 127.0.0.1 on
+        # in-process hosts, so the server binds the loopback address only;
+        # 0.0.0.0 on node containers). And see
         # cmd_formatted_for_batch for the port.
         self.port = random_port()
         if self.server:
@@ -470,8 +478,8 @@ class SSHSpawner(LocalProcessSpawner):
         host = self.ssh_host
         self.ssh_target = host
         self._stopping = False
-        # DIFFERS: LLNL uses one port on both ends of the tunnel. Here the
-        # job host's processes run on the hub's own machine, so the remote
+        # DIFFERS: LLNL uses one port on both ends of the tunnel. In-process
+        # job hosts' processes run on the hub's own machine, so the remote
         # end gets a port of its own.
         local_port = random_port()
         self.remote_port = random_port()

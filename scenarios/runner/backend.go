@@ -94,3 +94,21 @@ type SSHEndpoint struct {
 type HarnessAddresser interface {
 	HarnessHost() string
 }
+
+// Addresser is implemented by topologies whose machines (hosts and PBS
+// nodes) the test machine reaches at addresses of their own (containers:
+// each container's IP on the engine's network). Systems under test that
+// connect to a server a job started on a machine (a batch spawner's UI
+// server on the node PBS ran it on) connect to Address(name); without it,
+// such servers run on the test machine itself (127.0.0.1).
+type Addresser interface {
+	Address(ctx context.Context, name string) (string, error)
+}
+
+// JobsimCarrier is implemented by hosts that carry jobsim's own binary at
+// a path of theirs (containers: e2e/image.JobsimPath), for systems under
+// test that start a jobsim stand-in on the host (the hub's UI server);
+// without it, processes on the host run the test machine's binary.
+type JobsimCarrier interface {
+	JobsimPath() string
+}
