@@ -217,7 +217,7 @@ func Run(ctx context.Context, c Config, out io.Writer, logger *slog.Logger) erro
 	switch c.Role {
 	case RoleHost:
 		if c.PBS != nil {
-			opts = append(opts, sim.WithPBS(PBSOptions(*c.PBS)...))
+			opts = append(opts, sim.WithPBS(c.PBS.ServerOptions()...))
 		}
 	case RoleLogin:
 		requeue := mom.DefaultNodeFailRequeue
@@ -229,7 +229,7 @@ func Run(ctx context.Context, c Config, out io.Writer, logger *slog.Logger) erro
 			return fmt.Errorf("node %s: %w", c.Name, err)
 		}
 		closers = append(closers, disp.Close)
-		pbsOpts := append(PBSOptions(*c.PBS), fakepbs.WithExecutor(disp))
+		pbsOpts := append(c.PBS.ServerOptions(), fakepbs.WithExecutor(disp))
 		opts = append(opts, sim.WithPBS(pbsOpts...))
 	case RoleCompute:
 		if err := installPBSClient(self); err != nil {
@@ -265,32 +265,6 @@ func Run(ctx context.Context, c Config, out io.Writer, logger *slog.Logger) erro
 	<-ctx.Done()
 	logger.Info("node stopping", "node", c.Name)
 	return nil
-}
-
-// PBSOptions maps a scenario's PBS block to the server's options.
-func PBSOptions(p scenario.PBS) []fakepbs.Option {
-	var opts []fakepbs.Option
-	if p.Server != "" {
-		opts = append(opts, fakepbs.WithName(p.Server))
-	}
-	if p.History {
-		opts = append(opts, fakepbs.WithHistory(true, 0))
-	}
-	if len(p.Queues) > 0 {
-		qs := make([]fakepbs.Queue, len(p.Queues))
-		for i, q := range p.Queues {
-			qs[i] = fakepbs.Queue{Name: q.Name, Enabled: !q.Disabled, Started: true}
-		}
-		opts = append(opts, fakepbs.WithQueues(qs...), fakepbs.WithDefaultQueue(qs[0].Name))
-	}
-	if len(p.Nodes) > 0 {
-		ns := make([]fakepbs.NodeConfig, len(p.Nodes))
-		for i, n := range p.Nodes {
-			ns[i] = fakepbs.NodeConfig{Name: n.Name, NCPUs: n.NCPUs, Mem: n.Mem}
-		}
-		opts = append(opts, fakepbs.WithNodes(ns...))
-	}
-	return opts
 }
 
 // addUsers gives each user an /etc/passwd and /etc/group entry (uid and gid

@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/jobsim/jobsim/fakepbs"
 	"github.com/jobsim/jobsim/scenarios/runner"
 	"github.com/jobsim/jobsim/scenarios/scenario"
 	"github.com/jobsim/jobsim/sim"
@@ -76,7 +75,7 @@ func (b *Backend) startHost(ctx context.Context, spec scenario.Host, env runner.
 		opts = append(opts, sim.WithJobsimBinary(b.jobsim))
 	}
 	if spec.PBS != nil {
-		opts = append(opts, sim.WithPBS(pbsOptions(*spec.PBS)...))
+		opts = append(opts, sim.WithPBS(spec.PBS.ServerOptions()...))
 	}
 	switch spec.Executor {
 	case "virtual":
@@ -94,31 +93,6 @@ func (b *Backend) startHost(ctx context.Context, spec scenario.Host, env runner.
 		opts = append(opts, sim.WithExecutor(sim.Real), sim.WithRoot(root), sim.WithFaultMounts(spec.FaultMounts...))
 	}
 	return sim.NewHost(ctx, opts...)
-}
-
-func pbsOptions(p scenario.PBS) []fakepbs.Option {
-	var opts []fakepbs.Option
-	if p.Server != "" {
-		opts = append(opts, fakepbs.WithName(p.Server))
-	}
-	if p.History {
-		opts = append(opts, fakepbs.WithHistory(true, 0))
-	}
-	if len(p.Queues) > 0 {
-		qs := make([]fakepbs.Queue, len(p.Queues))
-		for i, q := range p.Queues {
-			qs[i] = fakepbs.Queue{Name: q.Name, Enabled: !q.Disabled, Started: true}
-		}
-		opts = append(opts, fakepbs.WithQueues(qs...), fakepbs.WithDefaultQueue(qs[0].Name))
-	}
-	if len(p.Nodes) > 0 {
-		ns := make([]fakepbs.NodeConfig, len(p.Nodes))
-		for i, n := range p.Nodes {
-			ns[i] = fakepbs.NodeConfig{Name: n.Name, NCPUs: n.NCPUs, Mem: n.Mem}
-		}
-		opts = append(opts, fakepbs.WithNodes(ns...))
-	}
-	return opts
 }
 
 // installCylc makes the Cylc under test available at hostPath on the host
