@@ -3,6 +3,7 @@ package fakepbs
 import (
 	"context"
 	"fmt"
+	"github.com/jobsim/jobsim/sim/clock"
 )
 
 // maxBlocked bounds the ended qsub -W block=true jobs the server keeps for
@@ -85,6 +86,10 @@ func (s *Server) WaitJob(ctx context.Context, id string) (Job, error) {
 		}
 		done := j.done
 		s.unlock()
+		// A waiter inside the simulation (a virtual host's qsub -W block=true)
+		// must let the clock run on to the job's end.
+		resume := clock.Idle(ctx, s.clock)
+		defer resume()
 		select {
 		case <-done:
 		case <-ctx.Done():

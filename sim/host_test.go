@@ -14,6 +14,7 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/jobsim/jobsim/sim"
+	"github.com/jobsim/jobsim/sim/clock"
 	"github.com/jobsim/jobsim/sim/control"
 	"github.com/jobsim/jobsim/sim/fault"
 	"github.com/jobsim/jobsim/sim/fsys/fusefs"
@@ -273,5 +274,29 @@ func TestControlAPINeedsTheToken(t *testing.T) {
 	ctx := ctxFor(t, 10*time.Second)
 	if _, err := control.NewClient(h.ControlURL(), "not-the-token").Faults(ctx); err == nil || !strings.Contains(err.Error(), "401") {
 		t.Fatalf("a wrong token got %v", err)
+	}
+}
+
+// On a virtual host with a virtual clock, a blocking qsub waits for its job
+// in simulated time: an hour-long job answers with its exit status instead
+// of stalling the clock it waits on.
+func TestVirtualHostBlockingQsubOnTheVirtualClock(t *testing.T) {
+	h := newHost(t, sim.WithPBS(), sim.WithClock(clock.NewVirtual(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), clock.AutoAdvance())))
+	type result struct {
+		out, errs string
+		code      int
+	}
+	res := make(chan result, 1)
+	go func() {
+		out, errs, code := goSSH(t, h, `printf 'sleep 3600\nexit 3\n' | qsub -W block=true`)
+		res <- result{out, errs, code}
+	}()
+	select {
+	case r := <-res:
+		if r.code != 3 || !strings.HasSuffix(strings.TrimSpace(r.out), ".fakehpc") {
+			t.Fatalf("qsub -W block=true: %q %q exit %d", r.out, r.errs, r.code)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("qsub -W block=true never returned: the virtual clock stalled while it waited")
 	}
 }

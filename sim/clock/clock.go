@@ -303,3 +303,26 @@ func (v *Virtual) WaitIdle(ctx context.Context) error {
 	}
 	return nil
 }
+
+// Idle marks the caller as not running while it blocks on something other
+// than the clock (a channel another actor will close): a virtual clock may
+// then advance as if the caller slept. It applies only when ctx is an
+// actor's context from c.Go; otherwise, and on the real clock, it does
+// nothing. Call resume when the wait is over. The clock may move on
+// between the closing of what the caller waited for and resume: the caller
+// then resumes a little later in simulated time than it was woken.
+func Idle(ctx context.Context, c Clock) (resume func()) {
+	v, ok := c.(*Virtual)
+	if !ok || ctx.Value(actorKey{}) != v {
+		return func() {}
+	}
+	v.release()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			v.mu.Lock()
+			v.busy++
+			v.mu.Unlock()
+		})
+	}
+}

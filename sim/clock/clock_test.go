@@ -141,3 +141,36 @@ func TestVirtualCancelledSleeperWakesBeforeTheClockJumps(t *testing.T) {
 		}
 	}
 }
+
+// An actor waiting on a channel that another actor closes later in
+// simulated time must not stop the clock from getting there.
+func TestIdleActorLetsTheClockReachItsWaker(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	v := NewVirtual(epoch, AutoAdvance())
+	release := v.Hold()
+	done := make(chan struct{})
+	woke := make(chan time.Time, 1)
+	v.Go(ctx, func(ctx context.Context) {
+		_ = v.Sleep(ctx, time.Hour)
+		close(done)
+	})
+	v.Go(ctx, func(ctx context.Context) {
+		resume := Idle(ctx, v)
+		<-done
+		resume()
+		woke <- v.Now()
+	})
+	release()
+	select {
+	case got := <-woke:
+		if got.Before(epoch.Add(time.Hour)) {
+			t.Fatalf("woke at +%v, before its waker could run", got.Sub(epoch))
+		}
+	case <-ctx.Done():
+		t.Fatal("the clock stalled while an actor waited on a channel")
+	}
+	if err := v.WaitIdle(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
