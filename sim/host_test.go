@@ -3,7 +3,6 @@ package sim_test
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +12,7 @@ import (
 
 	gossh "golang.org/x/crypto/ssh"
 
+	"github.com/jobsim/jobsim/internal/testbin"
 	"github.com/jobsim/jobsim/sim"
 	"github.com/jobsim/jobsim/sim/clock"
 	"github.com/jobsim/jobsim/sim/control"
@@ -24,23 +24,7 @@ import (
 // it on PATH as qsub, qstat, ...
 var jobsimBin string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "jobsim-simtest-")
-	if err != nil {
-		panic(err)
-	}
-	jobsimBin = filepath.Join(dir, "jobsim")
-	build := exec.Command("go", "build", "-o", jobsimBin, "github.com/jobsim/jobsim/cmd/jobsim")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building jobsim for the real-host tests:", err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testbin.Main(m, &jobsimBin)) }
 
 func ctxFor(t *testing.T, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)

@@ -15,6 +15,7 @@ import (
 	"github.com/jobsim/jobsim/fakepbs/bashexec"
 	"github.com/jobsim/jobsim/fakepbs/cli"
 	"github.com/jobsim/jobsim/fakepbs/remote"
+	"github.com/jobsim/jobsim/internal/testbin"
 	"github.com/spf13/afero"
 )
 
@@ -37,10 +38,9 @@ func pbsBin(tb testing.TB) string {
 		if buildErr != nil {
 			return
 		}
-		out, err := exec.Command("go", "build", "-o", filepath.Join(buildDir, "jobsim"), ".").CombinedOutput()
-		if err != nil {
-			buildErr = err
-			tb.Logf("go build: %s", out)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		if _, buildErr = testbin.Build(ctx, buildDir); buildErr != nil {
 			return
 		}
 		for _, c := range cli.Commands {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/jobsim/jobsim/fakepbs/cli"
 	"github.com/jobsim/jobsim/fakepbs/remote"
+	"github.com/jobsim/jobsim/internal/testbin"
 	"github.com/jobsim/jobsim/sim/fault"
 )
 
@@ -58,9 +59,10 @@ func buildPBSClients(t *testing.T) string {
 		t.Skip("needs the go toolchain to build the jobsim PBS client")
 	}
 	dir := t.TempDir()
-	out, err := exec.Command("go", "build", "-o", filepath.Join(dir, "jobsim"), "github.com/jobsim/jobsim/cmd/jobsim").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build jobsim: %v\n%s", err, out)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if _, err := testbin.Build(ctx, dir); err != nil {
+		t.Fatal(err)
 	}
 	for _, c := range cli.Commands {
 		if err := os.Symlink("jobsim", filepath.Join(dir, c)); err != nil {

@@ -3,7 +3,6 @@ package hub
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,46 +10,17 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jobsim/jobsim/internal/testbin"
 )
 
-// jobsimBin is the jobsim binary built by TestMain; its `uiserver`
-// subcommand is the stand-in server the tests' hubs spawn.
-var (
-	jobsimBin string
-	buildErr  error
-)
+// jobsimBin is the jobsim binary built once for these tests; its
+// `uiserver` subcommand is the stand-in server the tests' hubs spawn.
+var jobsimBin string
 
 const installHint = "jupyterhub is not installed: run scripts/setup-hub.sh as root (installs Debian bookworm's jupyterhub 3)"
 
-func TestMain(m *testing.M) {
-	os.Exit(func() int {
-		if _, err := exec.LookPath("jupyterhub"); err == nil {
-			dir, err := os.MkdirTemp("", "jobsim-hub-test-")
-			if err != nil {
-				fmt.Fprintln(os.Stderr, "temp dir:", err)
-				return 1
-			}
-			defer os.RemoveAll(dir)
-			// Servers spawned as other Unix users must reach the binary.
-			os.Chmod(dir, 0o755)
-			jobsimBin = filepath.Join(dir, "jobsim")
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-			defer cancel()
-			out, err := exec.CommandContext(ctx, "go", "build", "-o", jobsimBin, "github.com/jobsim/jobsim/cmd/jobsim").CombinedOutput()
-			if err != nil {
-				// The tree is shared: another package may be mid-change.
-				// Fall back to the same uiserver behind a minimal main, and
-				// say so loudly.
-				fmt.Fprintf(os.Stderr, "WARNING: ./cmd/jobsim does not build, the hub tests spawn testdata/standin instead:\n%s\n", out)
-				out, err = exec.CommandContext(ctx, "go", "build", "-o", jobsimBin, "./testdata/standin").CombinedOutput()
-				if err != nil {
-					buildErr = fmt.Errorf("go build ./testdata/standin: %v\n%s", err, out)
-				}
-			}
-		}
-		return m.Run()
-	}())
-}
+func TestMain(m *testing.M) { os.Exit(testbin.Main(m, &jobsimBin)) }
 
 // needHub skips a test when jupyterhub is absent and fails it when the
 // stand-in binary could not be built.
@@ -58,9 +28,6 @@ func needHub(t testing.TB) {
 	t.Helper()
 	if _, err := exec.LookPath("jupyterhub"); err != nil {
 		t.Skip(installHint)
-	}
-	if buildErr != nil {
-		t.Fatal(buildErr)
 	}
 }
 

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jobsim/jobsim/internal/testbin"
+
 	"github.com/jobsim/jobsim/fakepbs"
 	"github.com/jobsim/jobsim/scenarios/hub"
 	"github.com/jobsim/jobsim/sim"
@@ -21,34 +23,11 @@ import (
 
 const contractsDir = "../../fixtures/spawners"
 
-// jobsimBin is built once by TestMain: the PBS client on the fake host and
-// the stand-in server the spawners start.
-var (
-	jobsimBin string
-	buildErr  error
-)
+// jobsimBin is built once for these tests: the PBS client on the fake
+// host and the stand-in server the spawners start.
+var jobsimBin string
 
-func TestMain(m *testing.M) {
-	os.Exit(func() int {
-		if bin := os.Getenv("JOBSIM_BIN"); bin != "" {
-			jobsimBin = bin
-			return m.Run()
-		}
-		dir, err := os.MkdirTemp("", "jobsim-spawners-test-")
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		defer os.RemoveAll(dir)
-		jobsimBin = filepath.Join(dir, "jobsim")
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		if out, err := exec.CommandContext(ctx, "go", "build", "-o", jobsimBin, "github.com/jobsim/jobsim/cmd/jobsim").CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build ./cmd/jobsim: %v\n%s", err, out)
-		}
-		return m.Run()
-	}())
-}
+func TestMain(m *testing.M) { os.Exit(testbin.Main(m, &jobsimBin)) }
 
 func TestContractsLoad(t *testing.T) {
 	cs, err := LoadAll(contractsDir)
@@ -74,9 +53,6 @@ func TestContracts(t *testing.T) {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Skipf("%s not found: the contracts run the real OpenSSH client (apt-get install openssh-client)", tool)
 		}
-	}
-	if buildErr != nil {
-		t.Fatal(buildErr)
 	}
 	cs, err := LoadAll(contractsDir)
 	if err != nil {

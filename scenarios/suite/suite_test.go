@@ -14,7 +14,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -23,6 +22,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/jobsim/jobsim/internal/testbin"
 	"github.com/jobsim/jobsim/scenarios/cylcsys"
 	"github.com/jobsim/jobsim/scenarios/hubsys"
 	"github.com/jobsim/jobsim/scenarios/inprocess"
@@ -56,11 +56,10 @@ var run *runner.Runner
 
 var _ = SynchronizedBeforeSuite(func() []byte { return nil }, func([]byte) {
 	Expect(loadErr).NotTo(HaveOccurred(), "malformed scenario files")
-	bin := filepath.Join(GinkgoT().TempDir(), "jobsim")
-	build := exec.Command("go", "build", "-o", bin, "github.com/jobsim/jobsim/cmd/jobsim")
-	build.Dir = repoRoot
-	out, err := build.CombinedOutput()
-	Expect(err).NotTo(HaveOccurred(), "building jobsim: %s", out)
+	bctx, bcancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer bcancel()
+	bin, err := testbin.Build(bctx, GinkgoT().TempDir())
+	Expect(err).NotTo(HaveOccurred(), "building jobsim")
 
 	artifacts := os.Getenv("JOBSIM_ARTIFACTS")
 	if artifacts == "" {
