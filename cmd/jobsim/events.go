@@ -10,8 +10,6 @@ import (
 	"github.com/jobsim/jobsim/sim/events"
 )
 
-func init() { registerCommand(newEventsCommand) }
-
 func newEventsCommand() *cobra.Command {
 	var (
 		cf     controlFlags
@@ -62,8 +60,6 @@ With --output json, one JSON object per line (the format of artifact files).`,
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "stream new events until interrupted")
 	return cmd
 }
-
-func init() { registerCommand(newPBSCommand) }
 
 func newPBSCommand() *cobra.Command {
 	var cf controlFlags

@@ -14,8 +14,6 @@ import (
 	"github.com/jobsim/jobsim/sim/fault"
 )
 
-func init() { registerCommand(newFaultCommand) }
-
 func newFaultCommand() *cobra.Command {
 	var cf controlFlags
 	cmd := &cobra.Command{

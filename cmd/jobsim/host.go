@@ -16,8 +16,6 @@ import (
 	"github.com/jobsim/jobsim/sim/clock"
 )
 
-func init() { registerCommand(newHostCommand) }
-
 // hostConfig is the file `jobsim host --config` reads; flags override it.
 type hostConfig struct {
 	Name           string              `yaml:"name" json:"name"`

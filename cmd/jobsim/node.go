@@ -10,8 +10,6 @@ import (
 	"github.com/jobsim/jobsim/e2e/node"
 )
 
-func init() { registerCommand(newNodeCommand) }
-
 func newNodeCommand() *cobra.Command {
 	var debug bool
 	cmd := &cobra.Command{

@@ -4,13 +4,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// commandFactories holds the constructors of the top-level subcommands; each
-// file of this package registers its own in an init function so that the
-// command tree grows without one file that everybody edits.
-var commandFactories []func() *cobra.Command
-
-func registerCommand(f func() *cobra.Command) { commandFactories = append(commandFactories, f) }
-
 func newRootCommand() *cobra.Command {
 	root := &cobra.Command{
 		Use:   "jobsim",
@@ -25,8 +18,10 @@ $JOBSIM_PBS_SERVER.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	for _, f := range commandFactories {
-		root.AddCommand(f())
-	}
+	root.AddCommand(
+		newHostCommand(), newUpCommand(), newNodeCommand(), newSweepCommand(),
+		newFaultCommand(), newEventsCommand(), newPBSCommand(),
+		newRunCommand(), newUIServerCommand(),
+	)
 	return root
 }

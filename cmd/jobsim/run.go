@@ -17,8 +17,6 @@ import (
 	"github.com/jobsim/jobsim/scenarios/scenario"
 )
 
-func init() { registerCommand(newRunCommand) }
-
 func newRunCommand() *cobra.Command {
 	var (
 		artifacts   string

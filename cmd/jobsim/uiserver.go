@@ -12,8 +12,6 @@ import (
 	"github.com/jobsim/jobsim/sim/uiserver"
 )
 
-func init() { registerCommand(newUIServerCommand) }
-
 // newUIServerCommand builds `jobsim uiserver`, the stand-in per-user
 // server a JupyterHub spawner can start instead of jupyterhub-singleuser.
 func newUIServerCommand() *cobra.Command {

@@ -22,11 +22,6 @@ import (
 	"github.com/jobsim/jobsim/scenarios/scenario"
 )
 
-func init() {
-	registerCommand(newUpCommand)
-	registerCommand(newSweepCommand)
-}
-
 // quietTestcontainers sends testcontainers-go's own log lines to slog at
 // debug level instead of stderr.
 func quietTestcontainers(l *slog.Logger) { tclog.SetDefault(tcSlog{l}) }
