@@ -31,7 +31,6 @@ import (
 	"github.com/jobsim/jobsim/sim/events"
 	"github.com/jobsim/jobsim/sim/executor"
 	"github.com/jobsim/jobsim/sim/fault"
-	"github.com/jobsim/jobsim/sim/fsys/fusefs"
 	"github.com/jobsim/jobsim/sim/netfault"
 	"github.com/jobsim/jobsim/sim/sshd"
 )
@@ -66,14 +65,12 @@ type Host struct {
 	exec     executor.Executor
 	jobExec  executor.Executor // runs PBS jobs; exec when nil
 	pbs      *fakepbs.Server
-	pbsAddr  string // real hosts: JOBSIM_PBS_SERVER for PBS clients
 	ssh      *sshd.Server
 	sshLn    net.Listener
 	ctlLn    net.Listener
 	ctlSrv   *http.Server
 	token    string
 	keys     map[string]userKey
-	mounts   []*fusefs.FS
 	notes    []string
 	closers  []func() error // run in reverse order by Close
 	closeMu  sync.Mutex

@@ -160,7 +160,6 @@ func (h *Host) mountFaults() error {
 		if err != nil {
 			return fmt.Errorf("fault mount %s: %w", p, err)
 		}
-		h.mounts = append(h.mounts, m)
 		h.closers = append(h.closers, m.Unmount)
 	}
 	return nil
