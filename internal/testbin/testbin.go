@@ -15,11 +15,12 @@ import (
 	"time"
 )
 
-// Build compiles cmd/jobsim into dir as dir/jobsim, statically linked as
-// `make build` does (the container image needs that), and returns its path.
+// Build compiles cmd/jobsim into dir as dir/jobsim as `make build` does
+// (static, -trimpath: the container image needs the former, and the latter
+// lets tests and make e2e share one cached image), and returns its path.
 func Build(ctx context.Context, dir string) (string, error) {
 	bin := filepath.Join(dir, "jobsim")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/jobsim/jobsim/cmd/jobsim")
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", bin, "github.com/jobsim/jobsim/cmd/jobsim")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build ./cmd/jobsim: %w\n%s", err, out)

@@ -7,15 +7,13 @@ import (
 	"debug/elf"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/jobsim/jobsim/e2e"
 	"github.com/jobsim/jobsim/e2e/image"
+	"github.com/jobsim/jobsim/internal/testbin"
 )
 
 // RequireDocker skips the test when no Docker engine answers.
@@ -34,20 +32,9 @@ func Jobsim(dir string) (string, error) {
 	if p := os.Getenv("JOBSIM_BIN"); p != "" && static(p) {
 		return filepath.Abs(p)
 	}
-	root, err := moduleRoot()
-	if err != nil {
-		return "", err
-	}
-	out := filepath.Join(dir, "jobsim")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", out, "./cmd/jobsim")
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("build jobsim: %v\n%s", err, b)
-	}
-	return out, nil
+	return testbin.Build(ctx, dir)
 }
 
 func static(p string) bool {
@@ -62,24 +49,6 @@ func static(p string) bool {
 		}
 	}
 	return true
-}
-
-func moduleRoot() (string, error) {
-	_, file, _, ok := runtime.Caller(0)
-	if !ok {
-		return "", fmt.Errorf("cannot locate the module")
-	}
-	dir := filepath.Dir(file)
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir || !strings.HasPrefix(parent, "/") {
-			return "", fmt.Errorf("no go.mod above %s", file)
-		}
-		dir = parent
-	}
 }
 
 // CylcOverlay is the overlay scripts/setup-cylc.sh builds, "" when absent.
@@ -116,4 +85,23 @@ func Image(ctx context.Context, dir string) (img image.Image, skip string, err e
 		return image.Image{}, "", fmt.Errorf("build the job-host image: %w", err)
 	}
 	return img, "", nil
+}
+
+// Main is the TestMain body of the e2e packages: it builds the job-host
+// image once into *img (or sets *skip, with no Docker engine), runs the
+// tests and removes its scratch directory.
+func Main(m *testing.M, img *image.Image, skip *string) int {
+	dir, err := os.MkdirTemp("", "jobsim-e2e-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	if *img, *skip, err = Image(ctx, dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return m.Run()
 }
