@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
 	"syscall"
 	"time"
 )
@@ -67,6 +68,27 @@ type Process interface {
 type ExitStatus struct {
 	Code   int
 	Signal syscall.Signal // non-zero when a signal killed the top shell
+	Usage  Usage          // what the script used; zero where the executor cannot measure it
+}
+
+// Usage is what a job's processes consumed, which a MoM reports in the
+// job's resources_used (cput, cpupercent, mem): scripts and sites read it
+// back from qstat -f to size their requests.
+type Usage struct {
+	CPU    time.Duration `json:"cpu,omitempty"`     // user+system time of the script and the children it waited for
+	MaxRSS int64         `json:"max_rss,omitempty"` // peak resident set of its largest process, in bytes
+}
+
+// UsageOf reads the usage of an ended process from its wait status.
+func UsageOf(ps *os.ProcessState) Usage {
+	if ps == nil {
+		return Usage{}
+	}
+	u := Usage{CPU: ps.UserTime() + ps.SystemTime()}
+	if ru, ok := ps.SysUsage().(*syscall.Rusage); ok && ru != nil {
+		u.MaxRSS = ru.Maxrss * 1024 // Linux reports kilobytes
+	}
+	return u
 }
 
 // State is a PBS job state letter.

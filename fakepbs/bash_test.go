@@ -261,3 +261,34 @@ func TestBashCloseKillsRunningJobs(t *testing.T) {
 		t.Fatalf("job process %d still there after Close: %v", pid, err)
 	}
 }
+
+// A job that burns CPU reports it in resources_used, as a MoM does: sites
+// read cput and mem back from qstat -f to size their next requests.
+func TestBashJobResourcesUsedMeasured(t *testing.T) {
+	srv, root := bashServer(t)
+	// Spin until the shell itself has used 1.2 s of CPU (utime+stime in
+	// /proc ticks), however busy the machine is.
+	script := `#!/bin/bash
+while :; do
+  read -r -a s < /proc/$$/stat
+  (( s[13] + s[14] >= 120 )) && break
+done
+`
+	j := bashSubmit(t, srv, root, fakepbs.SubmitRequest{Name: "burn", Script: []byte(script)})
+	got := waitState(t, srv, j.ID, fakepbs.Finished)
+	if exitOf(got) != "0" {
+		t.Fatalf("Exit_status %s, want 0", exitOf(got))
+	}
+	ru := got.ResourcesUsed
+	cput, err := time.Parse("15:04:05", ru["cput"])
+	if err != nil || cput.Hour()*3600+cput.Minute()*60+cput.Second() < 1 {
+		t.Fatalf("resources_used.cput %q, want at least 00:00:01 (%v)", ru["cput"], ru)
+	}
+	kb, err := strconv.Atoi(strings.TrimSuffix(ru["mem"], "kb"))
+	if err != nil || kb < 1000 || !strings.HasSuffix(ru["mem"], "kb") {
+		t.Fatalf("resources_used.mem %q, want bash's resident size in kb (%v)", ru["mem"], ru)
+	}
+	if pct, err := strconv.Atoi(ru["cpupercent"]); err != nil || pct <= 0 {
+		t.Fatalf("resources_used.cpupercent %q, want > 0 (%v)", ru["cpupercent"], ru)
+	}
+}

@@ -285,7 +285,7 @@ func (s *Server) scriptEnded(j *job, r *runState, st ExitStatus, execFailed bool
 	if j.State == Suspended {
 		wall -= now.Sub(r.suspendedAt)
 	}
-	j.ResourcesUsed = usedResources(j, wall)
+	j.ResourcesUsed = usedResources(j, wall, st.Usage)
 	r.execFailed = execFailed
 	if j.pin == Running {
 		s.rec.Record(pinEvent(j, now, "script ended with Exit_status "+strconv.Itoa(code)+"; kept in R by fault rule "+j.pinRule))

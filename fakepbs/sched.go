@@ -286,7 +286,7 @@ func (s *Server) startJob(j *job) {
 	j.RunCount++
 	j.SessionID = 10000 + j.Seq
 	j.Comment = jobRunComment(now, j.ExecVnode)
-	j.ResourcesUsed = usedResources(j, 0)
+	j.ResourcesUsed = usedResources(j, 0, Usage{})
 	ctx, cancel := context.WithCancel(s.ctx)
 	j.run = &runState{ctx: ctx, cancel: cancel, stdout: &syncBuffer{}, stderr: &syncBuffer{}}
 	if j.Join == "oe" {
@@ -301,14 +301,21 @@ func (s *Server) startJob(j *job) {
 	s.releaseChildren(j, depAfter, "parent started")
 }
 
-func usedResources(j *job, wall time.Duration) map[string]string {
+func usedResources(j *job, wall time.Duration, u Usage) map[string]string {
+	pct := 0
+	if wall > 0 {
+		pct = int(100 * u.CPU / wall)
+	}
+	mem := strconv.FormatInt(u.MaxRSS/1024, 10) + "kb"
 	return map[string]string{
-		"cpupercent": "0",
-		"cput":       "00:00:00",
-		"mem":        "0kb",
+		"cpupercent": strconv.Itoa(pct),
+		"cput":       formatHMS(u.CPU),
+		"mem":        mem,
 		"ncpus":      strconv.Itoa(j.spec.ncpus),
-		"vmem":       "0kb",
-		"walltime":   formatHMS(wall),
+		// The peak resident set is the only size an ended process leaves
+		// behind; a MoM's vmem (address space) is at least that.
+		"vmem":     mem,
+		"walltime": formatHMS(wall),
 	}
 }
 

@@ -507,7 +507,7 @@ func (p *remoteProc) attach(ctx context.Context) (ended bool, lost string, err e
 		p.outAt += len(f.Out)
 		p.errAt += len(f.Err)
 		if f.Exit != nil {
-			p.finish(fakepbs.ExitStatus{Code: f.Exit.Code, Signal: f.Exit.Signal})
+			p.finish(fakepbs.ExitStatus{Code: f.Exit.Code, Signal: f.Exit.Signal, Usage: f.Exit.Usage})
 			return true, "", nil
 		}
 		if f.Lost != "" {

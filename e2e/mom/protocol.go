@@ -22,7 +22,11 @@
 //	GET  /v1/mom/health                  {"node": name, "jobs": n} → 200
 package mom
 
-import "syscall"
+import (
+	"syscall"
+
+	"github.com/jobsim/jobsim/fakepbs"
+)
 
 // JobRequest is a job as the Dispatcher sends it to a MoM: the fields of
 // fakepbs.RunSpec that cross the wire.
@@ -50,6 +54,7 @@ type Frame struct {
 type ExitStatus struct {
 	Code   int            `json:"code"`
 	Signal syscall.Signal `json:"signal,omitempty"`
+	Usage  fakepbs.Usage  `json:"usage"`
 }
 
 // SignalRequest is the body of POST /v1/mom/jobs/{id}/signal.

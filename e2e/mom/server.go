@@ -221,7 +221,7 @@ func (s *Server) start(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		j.mu.Lock()
-		j.exit = &ExitStatus{Code: st.Code, Signal: st.Signal}
+		j.exit = &ExitStatus{Code: st.Code, Signal: st.Signal, Usage: st.Usage}
 		j.notify()
 		j.mu.Unlock()
 		s.rec.Record(events.Event{Kind: EventMom, Msg: fmt.Sprintf("job %s ended on %s: code %d signal %d", req.JobID, s.node, st.Code, st.Signal),

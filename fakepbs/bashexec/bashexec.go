@@ -107,7 +107,7 @@ func statusOf(cmd *exec.Cmd, err error) fakepbs.ExitStatus {
 		return fakepbs.ExitStatus{Code: 1}
 	}
 	if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		return fakepbs.ExitStatus{Signal: ws.Signal()}
+		return fakepbs.ExitStatus{Signal: ws.Signal(), Usage: fakepbs.UsageOf(st)}
 	}
-	return fakepbs.ExitStatus{Code: st.ExitCode()}
+	return fakepbs.ExitStatus{Code: st.ExitCode(), Usage: fakepbs.UsageOf(st)}
 }

@@ -75,7 +75,7 @@ func (p pbsProcess) Wait() fakepbs.ExitStatus {
 	if st.Err != nil && st.Code == 0 && st.Signal == 0 {
 		return fakepbs.ExitStatus{Code: -1}
 	}
-	return fakepbs.ExitStatus{Code: st.Code, Signal: st.Signal}
+	return fakepbs.ExitStatus{Code: st.Code, Signal: st.Signal, Usage: st.Usage}
 }
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }

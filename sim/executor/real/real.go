@@ -31,6 +31,7 @@ import (
 
 	"github.com/creack/pty"
 
+	"github.com/jobsim/jobsim/fakepbs"
 	"github.com/jobsim/jobsim/sim/executor"
 )
 
@@ -484,6 +485,7 @@ func (p *process) wait() {
 		default:
 			st.Code = ps.ExitCode()
 		}
+		st.Usage = fakepbs.UsageOf(ps)
 	} else if err != nil {
 		st.Err = err
 		st.Code = -1
