@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"archive/tar"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -8,15 +9,20 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/netip"
 	"os"
+	"path"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
@@ -602,4 +608,70 @@ func (c *Container) Close(ctx context.Context) error {
 	}
 	c.closeErr = errors.Join(errs...)
 	return c.closeErr
+}
+
+// CopyOut copies the regular files below src in the container (a directory
+// or one file, as the engine's `docker cp` sees it: the container's own
+// layer and its volumes) into dst on the test machine, each cut at limit
+// bytes with a note. Symbolic links are left out. A src the container does
+// not have is fs.ErrNotExist. It reads through the engine, not through the
+// fake host, so it records no ssh command and trips no fault rule.
+func (c *Container) CopyOut(ctx context.Context, src, dst string, limit int64) error {
+	return c.withEngine(ctx, "copy "+src, func(dc *testcontainers.DockerClient) error {
+		res, err := dc.CopyFromContainer(ctx, c.ID(), client.CopyFromContainerOptions{SourcePath: src})
+		if cerrdefs.IsNotFound(err) {
+			return fmt.Errorf("%s: %w", src, fs.ErrNotExist)
+		}
+		if err != nil {
+			return err
+		}
+		defer res.Content.Close()
+		return untarFiles(res.Content, path.Base(src), dst, limit)
+	})
+}
+
+// untarFiles writes the regular files of a tar stream whose entries all lie
+// below top into dst (top itself becomes dst).
+func untarFiles(r io.Reader, top, dst string, limit int64) error {
+	tr := tar.NewReader(r)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("reading archive: %w", err)
+		}
+		rel, ok := strings.CutPrefix(path.Clean(h.Name), top)
+		if !ok || (rel != "" && rel[0] != '/') {
+			return fmt.Errorf("archive entry %q lies outside %s", h.Name, top)
+		}
+		target := filepath.Join(dst, filepath.FromSlash(rel))
+		switch h.Typeflag {
+		case tar.TypeDir:
+			if err := os.MkdirAll(target, 0o755); err != nil {
+				return err
+			}
+		case tar.TypeReg:
+			if err := writeCut(tr, target, limit); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// writeCut writes at most limit bytes of r to name, noting a cut.
+func writeCut(r io.Reader, name string, limit int64) error {
+	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
+		return err
+	}
+	f, err := os.Create(name)
+	if err != nil {
+		return err
+	}
+	n, err := io.Copy(f, io.LimitReader(r, limit))
+	if err == nil && n == limit {
+		_, err = fmt.Fprintf(f, "\n[jobsim: cut at %d bytes]\n", limit)
+	}
+	return errors.Join(err, f.Close())
 }

@@ -2,6 +2,8 @@ package e2e_test
 
 import (
 	"context"
+	"errors"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -144,5 +146,37 @@ func TestUnlistableDirectoryInsideContainer(t *testing.T) {
 	out, code = sshRun(t, c, "alice", "cd /opt/lib && python3 -c 'import pkg.mod; print(pkg.mod.X)'")
 	if code != 0 || strings.TrimSpace(out) != "42" {
 		t.Errorf("after clearing the fault the import must work: %d %q", code, out)
+	}
+}
+
+// Job logs written on a containerized host reach the scenario's artifacts:
+// files come out with their content, big ones cut, links left out, and a
+// missing folder says so.
+func TestCopyOutBringsHostFilesBack(t *testing.T) {
+	c := runHost(t, e2e.WithName("logs"), e2e.WithUsers("alice"))
+	setup := `set -e; d=log/job/1/foo; mkdir -p $d/01; echo out > $d/01/job.out; echo 'CYLC_JOB_EXIT=SUCCEEDED' > $d/01/job.status
+head -c 5000 /dev/zero > $d/01/big; ln -s 01 $d/NN`
+	if out, code := sshRun(t, c, "alice", setup); code != 0 {
+		t.Fatalf("setup: %d %s", code, out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	dst := filepath.Join(t.TempDir(), "job")
+	if err := c.CopyOut(ctx, "/home/alice/log/job", dst, 1000); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{"1/foo/01/job.out": "out\n", "1/foo/01/job.status": "CYLC_JOB_EXIT=SUCCEEDED\n"} {
+		if b, err := os.ReadFile(filepath.Join(dst, name)); err != nil || string(b) != want {
+			t.Errorf("%s: %q %v, want %q", name, b, err, want)
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(dst, "1/foo/01/big")); err != nil || !strings.HasPrefix(string(b), strings.Repeat("\x00", 1000)+"\n[jobsim: cut at 1000 bytes]") {
+		t.Errorf("big file: %d bytes %v, want 1000 and the cut note", len(b), err)
+	}
+	if _, err := os.Lstat(filepath.Join(dst, "1/foo/NN")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the NN link was copied: %v", err)
+	}
+	if err := c.CopyOut(ctx, "/home/alice/nosuch", filepath.Join(t.TempDir(), "x"), 1000); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("missing folder: %v, want fs.ErrNotExist", err)
 	}
 }

@@ -215,6 +215,7 @@ type host struct{ m *cluster.Machine }
 var (
 	_ runner.HarnessAddresser = (*host)(nil)
 	_ runner.JobsimCarrier    = (*host)(nil)
+	_ runner.FileCopier       = (*host)(nil)
 	_ runner.Addresser        = (*topology)(nil)
 )
 
@@ -225,6 +226,11 @@ func (h *host) Notes() []string          { return h.m.Notes() }
 // ProcessPath is the identity: processes in the container see host paths
 // as they are.
 func (h *host) ProcessPath(hostPath string) string { return hostPath }
+
+// CopyOut copies files out of the host's container through the engine.
+func (h *host) CopyOut(ctx context.Context, hostPath, dst string, limit int64) error {
+	return h.m.CopyOut(ctx, hostPath, dst, limit)
+}
 
 // JobsimPath is where the image carries the jobsim binary (the container's
 // entry point), for stand-ins started on the host (the hub's UI server).

@@ -7,7 +7,10 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
+
+	"github.com/jobsim/jobsim/scenarios/runner"
 )
 
 // maxArtifactFile bounds each copied file (a runaway job.out must not fill
@@ -21,7 +24,7 @@ const maxArtifactFile = 8 << 20
 //	scheduler/                log/scheduler of the run (log = the current log)
 //	job/<cycle>/<task>/<NN>/  job, job-activity.log (scheduler side) and
 //	                          job.out, job.err, job.status (job host side,
-//	                          when the host's files are reachable here)
+//	                          copied out of containers)
 //	db                        the workflow database
 //
 // Missing pieces (nothing installed yet, a job host in a container) are
@@ -57,8 +60,10 @@ func (s *System) CollectArtifacts(ctx context.Context, dir string) error {
 	add(copyTree(filepath.Join(run, "log", "job"), filepath.Join(dir, "job")))
 	add(copyFile(wf.DBPath(), filepath.Join(dir, "db")))
 	// The job host side: job.out, job.err, job.status stay there.
-	remote := filepath.Join(s.plan.remoteHome, "cylc-run", filepath.FromSlash(wf.ID()), "log", "job")
-	if remote != filepath.Join(run, "log", "job") {
+	if fc, ok := s.plan.host.(runner.FileCopier); ok {
+		remote := path.Join(s.plan.remoteHome, "cylc-run", wf.ID(), "log", "job")
+		add(fc.CopyOut(ctx, remote, filepath.Join(dir, "job"), maxArtifactFile))
+	} else if remote := filepath.Join(s.plan.remoteHome, "cylc-run", filepath.FromSlash(wf.ID()), "log", "job"); remote != filepath.Join(run, "log", "job") {
 		add(copyTree(remote, filepath.Join(dir, "job")))
 	}
 	return errors.Join(errs...)

@@ -112,3 +112,13 @@ type Addresser interface {
 type JobsimCarrier interface {
 	JobsimPath() string
 }
+
+// FileCopier is implemented by hosts whose files the test machine cannot
+// read at ProcessPath (containers). CopyOut copies the regular files below
+// hostPath (a path as the host's processes see it) into dst on the test
+// machine, each cut at limit bytes; a hostPath the host lacks is
+// fs.ErrNotExist. Systems under test collect job-host logs (Cylc's job.out)
+// into their artifacts with it; without it, they read ProcessPath directly.
+type FileCopier interface {
+	CopyOut(ctx context.Context, hostPath, dst string, limit int64) error
+}
