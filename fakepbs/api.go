@@ -319,4 +319,9 @@ type Backend interface {
 	Release(ctx context.Context, user, id string, types string) error
 	Nodes(ctx context.Context) []Node
 	Queues(ctx context.Context) []Queue
+	// Down reports whether the server is down (restarting): clients then
+	// get the answer of a server that is not running.
+	Down() bool
+	// Restart stops the server and starts it again (see RestartOptions).
+	Restart(ctx context.Context, o RestartOptions) error
 }

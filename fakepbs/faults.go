@@ -132,10 +132,13 @@ func (s *Server) applyRules(j *job, fired []fault.Rule) bool {
 	return j.pin == Queued && j.State == Queued
 }
 
-// vanish removes j from the server as if it had never been: the script is
-// killed, nothing is staged, no history is kept, its dependants wait on.
-func (s *Server) vanish(j *job, rule string) {
-	s.recordGone(j, "vanished (fault rule "+rule+")")
+// vanish removes j from the server as if it had never been.
+func (s *Server) vanish(j *job, rule string) { s.drop(j, "vanished (fault rule "+rule+")") }
+
+// drop removes j without a trace: the script is killed, nothing is staged,
+// no history is kept, its dependants wait on.
+func (s *Server) drop(j *job, reason string) {
+	s.recordGone(j, reason)
 	j.stopTimers()
 	if j.run != nil {
 		s.kill(j.run)

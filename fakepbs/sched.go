@@ -24,7 +24,7 @@ type launch struct {
 // cpu is left. Called with s.mu held; the returned jobs are already in state
 // R and must be handed to launch after unlocking.
 func (s *Server) schedule() []launch {
-	if s.closed {
+	if s.closed || s.down {
 		return nil
 	}
 	if s.faults != nil {

@@ -30,6 +30,7 @@ type Server struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // every goroutine and timer callback the server started
 	closed bool
+	down   bool // restarting: clients get no answer, nothing is scheduled
 
 	name, host, shortHost, version string
 	clock                          clock.Clock

@@ -3,6 +3,8 @@ package sim_test
 import (
 	"bytes"
 	"context"
+	"errors"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -282,5 +284,46 @@ func TestVirtualHostBlockingQsubOnTheVirtualClock(t *testing.T) {
 		}
 	case <-time.After(60 * time.Second):
 		t.Fatal("qsub -W block=true never returned: the virtual clock stalled while it waited")
+	}
+}
+
+// A PBS server restart through the control API reaches the real PBS
+// executables: while it is down qstat is refused as OpenPBS's is and health
+// says PBS does not answer; afterwards the kept job is still there.
+func TestRealHostPBSServerRestart(t *testing.T) {
+	h := newHost(t, sim.WithExecutor(sim.Real), sim.WithPBS())
+	cfg := sshConfig(t, h)
+	out, errs, code := realSSH(t, cfg, "fakehpc", `echo 'sleep 30' | qsub -N long`)
+	if code != 0 {
+		t.Fatalf("qsub: %q %q exit %d", out, errs, code)
+	}
+	id := strings.TrimSpace(out)
+	ctx := ctxFor(t, 30*time.Second)
+	if err := h.Client().RestartPBS(ctx, control.PBSRestart{Down: fault.Duration(2 * time.Second)}); err != nil {
+		t.Fatal(err)
+	}
+	out, errs, code = realSSH(t, cfg, "fakehpc", "qstat "+id)
+	if code != 255 || out != "" || errs != "Connection refused\nqstat: cannot connect to server fakehpc (errno=111)\n" {
+		t.Fatalf("qstat while the server is down: exit %d stdout %q stderr %q", code, out, errs)
+	}
+	if health, err := h.Client().Health(ctx); err != nil || health.OK || health.Checks["pbs"].OK {
+		t.Fatalf("health while PBS is down: %+v %v", health, err)
+	}
+	var se *control.StatusError
+	if err := h.Client().RestartPBS(ctx, control.PBSRestart{}); !errors.As(err, &se) || se.Code != http.StatusConflict {
+		t.Fatalf("restart while down: %v, want 409", err)
+	}
+	for {
+		out, errs, code = realSSH(t, cfg, "fakehpc", "qstat "+id)
+		if code == 0 {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("the server did not come back: exit %d %q", code, errs)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if !strings.Contains(out, id+" ") || !strings.Contains(out, " R workq") {
+		t.Fatalf("the kept job after the restart:\n%s", out)
 	}
 }

@@ -4,10 +4,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/jobsim/jobsim/fakepbs"
+	"github.com/jobsim/jobsim/sim/control"
 	"github.com/jobsim/jobsim/sim/events"
+	"github.com/jobsim/jobsim/sim/fault"
 )
 
 func newEventsCommand() *cobra.Command {
@@ -65,7 +69,7 @@ func newPBSCommand() *cobra.Command {
 	var cf controlFlags
 	cmd := &cobra.Command{
 		Use:   "pbs",
-		Short: "Inspect the PBS server of a running host",
+		Short: "Inspect or restart the PBS server of a running host",
 	}
 	cf.register(cmd)
 	var history bool
@@ -95,6 +99,42 @@ func newPBSCommand() *cobra.Command {
 		},
 	}
 	jobs.Flags().BoolVarP(&history, "history", "x", false, "include finished jobs the server still keeps")
-	cmd.AddCommand(jobs)
+	var restart control.PBSRestart
+	var down time.Duration
+	rs := &cobra.Command{
+		Use:   "restart",
+		Short: "Stop the PBS server of a host and start it again",
+		Long: `Stop the PBS server and start it again after --down. While it is down every
+PBS command on the host is refused as with OpenPBS's server down
+("Connection refused", qstat exit 255) and no job starts.
+
+By default the jobs survive, as with OpenPBS's qterm -t quick: running jobs
+keep running and their ends are kept. With --lose-jobs the server comes back
+with an empty datastore: every job and the history are gone (running scripts
+killed), and clients asking about them get "Unknown Job Id".`,
+		Example: `  jobsim pbs restart --down 30s
+  jobsim pbs restart --lose-jobs`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := cf.client()
+			if err != nil {
+				return err
+			}
+			restart.Down = fault.Duration(down)
+			if err := c.RestartPBS(cmd.Context(), restart); err != nil {
+				return err
+			}
+			return cf.print(cmd.OutOrStdout(), restart, func(tw *tabwriter.Writer) {
+				fate := "kept"
+				if restart.LoseJobs {
+					fate = "lost"
+				}
+				fmt.Fprintf(tw, "PBS server down for %v; jobs %s\n", down, fate)
+			})
+		},
+	}
+	rs.Flags().DurationVar(&down, "down", fakepbs.DefaultRestartDown, "how long the server does not answer")
+	rs.Flags().BoolVar(&restart.LoseJobs, "lose-jobs", false, "come back with an empty datastore (every job and the history gone)")
+	cmd.AddCommand(jobs, rs)
 	return cmd
 }

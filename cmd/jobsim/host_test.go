@@ -134,6 +134,31 @@ func TestHostCommandWithFaultCLI(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &jobs); code != 0 || err != nil || len(jobs) != 2 {
 		t.Fatalf("pbs jobs: %v %q", err, out)
 	}
+
+	out, errs, code = jobsimCLI(t, info, "pbs", "restart", "--down", "1s", "--lose-jobs")
+	if code != 0 || !strings.Contains(out, "PBS server down for 1s; jobs lost") {
+		t.Fatalf("pbs restart: %q %q exit %d", out, errs, code)
+	}
+	if _, errs, code := openssh(t, info, "qstat"); code != 255 || !strings.Contains(errs, "Connection refused") {
+		t.Fatalf("qstat while the server restarts: %q exit %d", errs, code)
+	}
+	if _, errs, code := jobsimCLI(t, info, "pbs", "restart"); code == 0 || !strings.Contains(errs, "already down") {
+		t.Fatalf("a second restart while down: %q exit %d", errs, code)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		out, _, code = jobsimCLI(t, info, "pbs", "jobs", "-x", "-o", "json")
+		if code == 0 && strings.TrimSpace(out) == "[]" {
+			if _, errs, code := openssh(t, info, "qstat"); code == 0 {
+				break
+			} else if time.Now().After(deadline) {
+				t.Fatalf("qstat after the restart: %q exit %d", errs, code)
+			}
+		} else if time.Now().After(deadline) {
+			t.Fatalf("jobs after a restart that lost them: %q exit %d", out, code)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 func TestRunRejectsAMalformedScenarioBeforeStarting(t *testing.T) {

@@ -198,6 +198,11 @@ func (r *run) exec() int {
 	if code, done := r.applyFaults(); done {
 		return code
 	}
+	if r.b.Down() {
+		// The server is restarting: nothing listens on its port, as with
+		// an unreachable rule of the default style.
+		return r.unreachable(fault.Rule{})
+	}
 	var err error
 	switch r.prog {
 	case "qsub":

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path"
 	"sort"
@@ -215,6 +216,12 @@ func (f *fakeBackend) Release(_ context.Context, user, id, types string) error {
 		j.State = fakepbs.Queued
 	}
 	return nil
+}
+
+func (f *fakeBackend) Down() bool { return false }
+
+func (f *fakeBackend) Restart(context.Context, fakepbs.RestartOptions) error {
+	return errors.New("fakeBackend: no restart")
 }
 
 func (f *fakeBackend) Nodes(context.Context) []fakepbs.Node {

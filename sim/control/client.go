@@ -192,6 +192,12 @@ func (c *Client) PBSJobs(ctx context.Context, history bool) ([]fakepbs.Job, erro
 	return out, c.do(ctx, http.MethodGet, "/v1/pbs/jobs?history="+strconv.FormatBool(history), nil, &out)
 }
 
+// RestartPBS stops the host's PBS server and starts it again (see
+// fakepbs.RestartOptions); it returns once the server is down.
+func (c *Client) RestartPBS(ctx context.Context, req PBSRestart) error {
+	return c.do(ctx, http.MethodPost, "/v1/pbs/restart", req, nil, http.StatusNoContent)
+}
+
 // Clock reads the host clock.
 func (c *Client) Clock(ctx context.Context) (ClockState, error) {
 	var out ClockState

@@ -108,6 +108,7 @@ func NewServer(token string, opts ...Option) (*Server, error) {
 	m.HandleFunc("GET /v1/events/stream", s.streamEvents)
 	m.HandleFunc("POST /v1/events", s.addEvent)
 	m.HandleFunc("GET /v1/pbs/jobs", s.listJobs)
+	m.HandleFunc("POST /v1/pbs/restart", s.restartPBS)
 	m.HandleFunc("GET /v1/clock", s.getClock)
 	m.HandleFunc("POST /v1/clock/advance", s.advanceClock)
 	s.mux = m
@@ -321,6 +322,29 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) {
 	}
 	history := r.URL.Query().Get("history") == "true" || r.URL.Query().Get("history") == "1"
 	writeJSON(w, http.StatusOK, s.pbs.Jobs(r.Context(), history))
+}
+
+// PBSRestart is the body of POST /v1/pbs/restart.
+type PBSRestart struct {
+	Down     fault.Duration `json:"down,omitempty"`      // how long the server is down (default fakepbs.DefaultRestartDown)
+	LoseJobs bool           `json:"lose_jobs,omitempty"` // come back with an empty datastore
+}
+
+func (s *Server) restartPBS(w http.ResponseWriter, r *http.Request) {
+	if s.pbs == nil {
+		writeError(w, http.StatusNotFound, "this host runs no PBS server")
+		return
+	}
+	var req PBSRestart
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, `restart: want {"down": "<duration>", "lose_jobs": true|false}: `+err.Error())
+		return
+	}
+	if err := s.pbs.Restart(r.Context(), fakepbs.RestartOptions{Down: req.Down.D(), LoseJobs: req.LoseJobs}); err != nil {
+		writeError(w, http.StatusConflict, err.Error())
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 func (s *Server) getClock(w http.ResponseWriter, r *http.Request) {
