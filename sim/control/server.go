@@ -337,11 +337,11 @@ func (s *Server) restartPBS(w http.ResponseWriter, r *http.Request) {
 	}
 	var req PBSRestart
 	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-		writeError(w, http.StatusBadRequest, `restart: want {"down": "<duration>", "lose_jobs": true|false}: `+err.Error())
+		writeError(w, http.StatusBadRequest, `restart: want {"down": "<duration>", "lose_jobs": true|false}: %v`, err)
 		return
 	}
 	if err := s.pbs.Restart(r.Context(), fakepbs.RestartOptions{Down: req.Down.D(), LoseJobs: req.LoseJobs}); err != nil {
-		writeError(w, http.StatusConflict, err.Error())
+		writeError(w, http.StatusConflict, "%v", err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
