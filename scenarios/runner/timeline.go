@@ -10,7 +10,9 @@ import (
 
 	"github.com/jobsim/jobsim/scenarios/check"
 	"github.com/jobsim/jobsim/scenarios/scenario"
+	"github.com/jobsim/jobsim/sim/control"
 	"github.com/jobsim/jobsim/sim/events"
+	"github.com/jobsim/jobsim/sim/fault"
 )
 
 // pollEvery is how often conditions are re-evaluated.
@@ -76,6 +78,12 @@ func describeStep(s scenario.Step) string {
 		return "note: " + s.Note
 	case s.Node != nil:
 		return fmt.Sprintf("node %s: %s", s.Node.Name, s.Node.Action)
+	case s.PBS != nil:
+		jobs := s.PBS.Jobs
+		if jobs == "" {
+			jobs = "kept"
+		}
+		return fmt.Sprintf("pbs %s on %s (jobs %s)", s.PBS.Action, s.PBS.Host, jobs)
 	}
 	return "?"
 }
@@ -238,6 +246,12 @@ func (p *play) act(ctx context.Context, s scenario.Step) error {
 			return fmt.Errorf("the %s backend cannot act on nodes", p.r.backend.Name())
 		}
 		return nc.NodeAction(ctx, s.Node.Name, s.Node.Action)
+	case s.PBS != nil:
+		h, ok := p.topo.Host(s.PBS.Host)
+		if !ok {
+			return fmt.Errorf("no host %q", s.PBS.Host)
+		}
+		return h.Control().RestartPBS(ctx, control.PBSRestart{Down: fault.Duration(s.PBS.Down.D()), LoseJobs: s.PBS.Jobs == "lost"})
 	}
 	return p.sys.Do(ctx, s)
 }

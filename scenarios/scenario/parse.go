@@ -634,9 +634,10 @@ func (f *File) validateStep(i int) error {
 	add(s.Request != nil, "request")
 	add(s.Note != "", "note")
 	add(s.Node != nil, "node")
+	add(s.PBS != nil, "pbs")
 	switch len(actions) {
 	case 0:
-		return p.errorf(at, "step %d: no action (want one of do, trigger, poll, kill, hold, release, fault, clear, wait, spawn, stop_server, request, note, node)", i+1)
+		return p.errorf(at, "step %d: no action (want one of do, trigger, poll, kill, hold, release, fault, clear, wait, spawn, stop_server, request, note, node, pbs)", i+1)
 	case 1:
 	default:
 		return p.errorf(at, "step %d: one action per step, found %s", i+1, strings.Join(actions, " and "))
@@ -691,6 +692,11 @@ func (f *File) validateStep(i int) error {
 			return p.errorf(append(at, "node", "name"), "step %d: node %q is not a topology host or PBS node (have %s)", i+1, n.Name, strings.Join(f.machineNames(), ", "))
 		}
 	}
+	if ps := s.PBS; ps != nil {
+		if field, err := f.validatePBSStep(ps); err != nil {
+			return p.errorf(append(at, "pbs", field), "step %d: pbs: %v", i+1, err)
+		}
+	}
 	if w := s.Wait; w != nil {
 		if w.For == 0 && w.Condition.IsZero() {
 			return p.errorf(append(at, "wait"), "step %d: wait needs for: DURATION or a condition (task/state, job/state, event, server)", i+1)
@@ -705,6 +711,33 @@ func (f *File) validateStep(i int) error {
 		}
 	}
 	return nil
+}
+
+// validatePBSStep checks a pbs step and fills in its host when only one
+// host runs PBS. It names the field at fault.
+func (f *File) validatePBSStep(ps *PBSStep) (string, error) {
+	if !slices.Contains(PBSActions, ps.Action) {
+		return "action", fmt.Errorf("action %q: want one of %s", ps.Action, strings.Join(PBSActions, ", "))
+	}
+	if ps.Jobs != "" && ps.Jobs != "kept" && ps.Jobs != "lost" {
+		return "jobs", fmt.Errorf("jobs %q: want kept or lost", ps.Jobs)
+	}
+	if ps.Down < 0 {
+		return "down", fmt.Errorf("down %v: want a positive duration", ps.Down.D())
+	}
+	var withPBS []string
+	for _, h := range f.Topology.Hosts {
+		if h.PBS != nil {
+			withPBS = append(withPBS, h.Name)
+		}
+	}
+	if ps.Host == "" && len(withPBS) == 1 {
+		ps.Host = withPBS[0]
+	}
+	if !slices.Contains(withPBS, ps.Host) {
+		return "host", fmt.Errorf("host %q does not run a PBS server (hosts with pbs: %s)", ps.Host, strings.Join(withPBS, ", "))
+	}
+	return "", nil
 }
 
 func (f *File) validateCondition(c Condition, at []any) error {

@@ -280,7 +280,24 @@ type Step struct {
 	// Node acts on a host or PBS node as a machine: cut its network,
 	// freeze it, kill or restart it (the containers backend).
 	Node *NodeStep `yaml:"node"`
+	// PBS acts on a host's PBS server: restart it, its jobs kept or lost.
+	PBS *PBSStep `yaml:"pbs"`
 }
+
+// PBSStep restarts the PBS server of a topology host (Host names it;
+// default the only host with PBS), as an admin or a crash does: for Down it
+// does not answer (clients get "Connection refused"), then it is back with
+// its jobs (Jobs "kept", the default, as with qterm -t quick) or none
+// ("lost": an empty datastore). Both backends can.
+type PBSStep struct {
+	Host   string   `yaml:"host"`
+	Action string   `yaml:"action"`
+	Down   Duration `yaml:"down"`
+	Jobs   string   `yaml:"jobs"`
+}
+
+// PBSActions are what a pbs step can do.
+var PBSActions = []string{"restart"}
 
 // NodeStep is a machine-level fault on a topology host or a PBS node of a
 // cluster: Name names it, Action is one of NodeActions.
