@@ -281,12 +281,33 @@ func (r StartResult) String() string {
 // SpawnFailedError says a server did not start, with the hub's reason
 // ("Server at http://... didn't respond in 30 seconds").
 type SpawnFailedError struct {
-	User    string
+	User string
+	// Server is the server's name, "" for the default server.
+	Server  string
 	Message string
 }
 
 func (e *SpawnFailedError) Error() string {
-	return fmt.Sprintf("hub: server of %s failed to start: %s", e.User, e.Message)
+	return fmt.Sprintf("hub: %s failed to start: %s", serverLabel(e.User, e.Server), e.Message)
+}
+
+// serverLabel names a server in messages: "server of alice" for the
+// default server, "server lab of alice" for a named one.
+func serverLabel(user, server string) string {
+	if server == "" {
+		return "server of " + user
+	}
+	return "server " + server + " of " + user
+}
+
+// serverPath is the API path of one of a user's servers, with rest
+// appended: /users/{name}/server for the default server (server ""),
+// /users/{name}/servers/{server} for a named one.
+func serverPath(user, server string, rest ...string) string {
+	if server == "" {
+		return userPath(user, append([]string{"/server"}, rest...)...)
+	}
+	return userPath(user, append([]string{"/servers/", url.PathEscape(server)}, rest...)...)
 }
 
 // StartServer asks the hub to start a user's default server (POST
@@ -294,33 +315,48 @@ func (e *SpawnFailedError) Error() string {
 // that fails within that time gives a *SpawnFailedError with the reason
 // the hub reports in the progress stream.
 func (c *Client) StartServer(ctx context.Context, user string) (StartResult, error) {
-	return c.StartServerOptions(ctx, user, nil)
+	return c.StartNamedServer(ctx, user, "", nil)
 }
 
 // StartServerOptions is StartServer with user options (the JSON body the
 // spawner receives as user_options).
 func (c *Client) StartServerOptions(ctx context.Context, user string, options map[string]any) (StartResult, error) {
+	return c.StartNamedServer(ctx, user, "", options)
+}
+
+// StartNamedServer asks the hub to start one of a user's servers: server
+// "" is the default server (as StartServer), any other name a named server
+// (POST /users/{name}/servers/{server}; the hub must allow named servers).
+// options, when not nil, is the JSON body the spawner receives as
+// user_options. A spawn that fails while the hub waits for it gives a
+// *SpawnFailedError. A request the hub refuses, for example a new named
+// server beyond JupyterHub.named_server_limit_per_user ("User alice
+// already has the maximum of 2 named servers. One must be deleted before
+// a new server can be created") or named servers not enabled, is an
+// *APIError with status 400 and the hub's message.
+func (c *Client) StartNamedServer(ctx context.Context, user, server string, options map[string]any) (StartResult, error) {
 	var in any
 	if options != nil {
 		in = options
 	}
-	status, _, err := c.do(ctx, http.MethodPost, userPath(user, "/server"), in)
+	path := serverPath(user, server)
+	status, _, err := c.do(ctx, http.MethodPost, path, in)
 	switch {
 	case err == nil && status == http.StatusCreated:
 		return Started, nil
 	case err == nil && status == http.StatusAccepted:
 		return StartPending, nil
 	case err == nil:
-		return 0, fmt.Errorf("hub API POST %s: unexpected status %d", userPath(user, "/server"), status)
+		return 0, fmt.Errorf("hub API POST %s: unexpected status %d", path, status)
 	case IsStatus(err, http.StatusBadRequest) && strings.Contains(err.Error(), "already running"):
 		return AlreadyRunning, nil
 	case IsStatus(err, http.StatusInternalServerError):
 		// The spawn failed while the hub waited for it; the progress stream
 		// has the reason.
-		if ev, perr := c.finalProgress(ctx, user); perr == nil && ev.Failed {
-			return 0, fmt.Errorf("%w (%v)", &SpawnFailedError{User: user, Message: strings.TrimPrefix(ev.Message, "Spawn failed: ")}, err)
+		if ev, perr := c.finalProgress(ctx, user, server); perr == nil && ev.Failed {
+			return 0, fmt.Errorf("%w (%v)", &SpawnFailedError{User: user, Server: server, Message: strings.TrimPrefix(ev.Message, "Spawn failed: ")}, err)
 		}
-		return 0, &SpawnFailedError{User: user, Message: err.Error()}
+		return 0, &SpawnFailedError{User: user, Server: server, Message: err.Error()}
 	}
 	return 0, err
 }
@@ -348,7 +384,31 @@ func (r StopResult) String() string {
 // StopServer asks the hub to stop a user's default server (DELETE
 // /users/{name}/server). A server still starting gives an APIError 400.
 func (c *Client) StopServer(ctx context.Context, user string) (StopResult, error) {
-	status, _, err := c.do(ctx, http.MethodDelete, userPath(user, "/server"), nil)
+	return c.StopNamedServer(ctx, user, "")
+}
+
+// StopNamedServer asks the hub to stop one of a user's servers (server ""
+// is the default server, as StopServer; a named one is DELETE
+// /users/{name}/servers/{server}). A stopped named server keeps its place:
+// it still counts towards JupyterHub.named_server_limit_per_user until it
+// is removed (RemoveNamedServer). A server still starting gives an
+// APIError 400, an unknown named server an APIError 404.
+func (c *Client) StopNamedServer(ctx context.Context, user, server string) (StopResult, error) {
+	return c.deleteServer(ctx, user, server, nil)
+}
+
+// RemoveNamedServer stops a user's named server if it runs and deletes it
+// from the hub (DELETE /users/{name}/servers/{server} with {"remove":
+// true}), which frees its place under named_server_limit_per_user. With a
+// 202 (stop pending) the hub deletes the server once it has stopped. The
+// default server cannot be removed: the hub answers 400.
+func (c *Client) RemoveNamedServer(ctx context.Context, user, server string) (StopResult, error) {
+	return c.deleteServer(ctx, user, server, map[string]bool{"remove": true})
+}
+
+func (c *Client) deleteServer(ctx context.Context, user, server string, body any) (StopResult, error) {
+	path := serverPath(user, server)
+	status, _, err := c.do(ctx, http.MethodDelete, path, body)
 	if err != nil {
 		return 0, err
 	}
@@ -358,52 +418,82 @@ func (c *Client) StopServer(ctx context.Context, user string) (StopResult, error
 	case http.StatusAccepted:
 		return StopPending, nil
 	}
-	return 0, fmt.Errorf("hub API DELETE %s: unexpected status %d", userPath(user, "/server"), status)
+	return 0, fmt.Errorf("hub API DELETE %s: unexpected status %d", path, status)
 }
 
-// ServerStatus is the state of a user's default server as the hub sees it.
+// ServerStatus is the state of one of a user's servers as the hub sees it.
 type ServerStatus struct {
 	// Active: the hub has a server for the user (ready or pending).
-	// An inactive server is stopped (servers: {}).
+	// An inactive server is stopped (not in the user model's servers).
 	Active bool
 	Ready  bool
 	// Pending is "spawn", "stop" or "".
 	Pending string
-	// URL is the server's path on the proxy ("/user/alice/").
+	// URL is the server's path on the proxy ("/user/alice/", or
+	// "/user/alice/lab/" for the named server lab).
 	URL     string
 	Started time.Time
 }
 
-// ServerStatus returns the state of a user's default server. It needs a
-// token that may read the user's servers.
-func (c *Client) ServerStatus(ctx context.Context, user string) (ServerStatus, error) {
-	u, err := c.User(ctx, user)
-	if err != nil {
-		return ServerStatus{}, err
-	}
-	if u.Servers == nil {
-		return ServerStatus{}, fmt.Errorf("hub: the model of %s has no servers: the token lacks read:servers for that user", user)
-	}
-	s, ok := u.Servers[""]
-	if !ok {
-		return ServerStatus{}, nil
-	}
-	st := ServerStatus{Active: true, Ready: s.Ready, URL: s.URL}
+// Status is the state of a server of the user model: an entry of
+// User.Servers is an active server.
+func (s Server) Status() ServerStatus {
+	st := ServerStatus{Active: !s.Stopped, Ready: s.Ready, URL: s.URL}
 	if s.Pending != nil {
 		st.Pending = *s.Pending
 	}
 	if s.Started != nil {
 		st.Started = *s.Started
 	}
-	return st, nil
+	return st
 }
 
-// WaitReady polls until the user's server is ready. If the hub drops the
-// server instead (spawn failed, or the server died), it returns a
-// *SpawnFailedError with the hub's reason.
+// ServerStatus returns the state of a user's default server. It needs a
+// token that may read the user's servers.
+func (c *Client) ServerStatus(ctx context.Context, user string) (ServerStatus, error) {
+	return c.NamedServerStatus(ctx, user, "")
+}
+
+// NamedServerStatus returns the state of one of a user's servers (server
+// "" is the default server). A named server that is stopped, removed or
+// was never started is inactive.
+func (c *Client) NamedServerStatus(ctx context.Context, user, server string) (ServerStatus, error) {
+	all, err := c.ServerStatuses(ctx, user)
+	if err != nil {
+		return ServerStatus{}, err
+	}
+	return all[server], nil
+}
+
+// ServerStatuses returns the state of each active server of a user, by
+// server name ("" is the default server), from the user model.
+func (c *Client) ServerStatuses(ctx context.Context, user string) (map[string]ServerStatus, error) {
+	u, err := c.User(ctx, user)
+	if err != nil {
+		return nil, err
+	}
+	if u.Servers == nil {
+		return nil, fmt.Errorf("hub: the model of %s has no servers: the token lacks read:servers for that user", user)
+	}
+	out := make(map[string]ServerStatus, len(u.Servers))
+	for name, s := range u.Servers {
+		out[name] = s.Status()
+	}
+	return out, nil
+}
+
+// WaitReady polls until the user's default server is ready. If the hub
+// drops the server instead (spawn failed, or the server died), it returns
+// a *SpawnFailedError with the hub's reason.
 func (c *Client) WaitReady(ctx context.Context, user string) (ServerStatus, error) {
+	return c.WaitNamedReady(ctx, user, "")
+}
+
+// WaitNamedReady is WaitReady for one of a user's servers (server "" is
+// the default server).
+func (c *Client) WaitNamedReady(ctx context.Context, user, server string) (ServerStatus, error) {
 	for {
-		st, err := c.ServerStatus(ctx, user)
+		st, err := c.NamedServerStatus(ctx, user, server)
 		if err != nil {
 			return st, err
 		}
@@ -411,22 +501,29 @@ func (c *Client) WaitReady(ctx context.Context, user string) (ServerStatus, erro
 			return st, nil
 		}
 		if !st.Active {
-			msg := "the hub has no server for this user (never started, failed, or exited)"
-			if ev, perr := c.finalProgress(ctx, user); perr == nil && ev.Failed {
+			msg := "the hub has no such server for this user (never started, failed, or exited)"
+			if ev, perr := c.finalProgress(ctx, user, server); perr == nil && ev.Failed {
 				msg = strings.TrimPrefix(ev.Message, "Spawn failed: ")
 			}
-			return st, &SpawnFailedError{User: user, Message: msg}
+			return st, &SpawnFailedError{User: user, Server: server, Message: msg}
 		}
 		if err := sleep(ctx, c.poll); err != nil {
-			return st, fmt.Errorf("hub: wait for the server of %s to be ready (last: pending %q): %w", user, st.Pending, err)
+			return st, fmt.Errorf("hub: wait for the %s to be ready (last: pending %q): %w", serverLabel(user, server), st.Pending, err)
 		}
 	}
 }
 
-// WaitStopped polls until the hub has no server for the user.
+// WaitStopped polls until the hub has no active default server for the
+// user.
 func (c *Client) WaitStopped(ctx context.Context, user string) error {
+	return c.WaitNamedStopped(ctx, user, "")
+}
+
+// WaitNamedStopped is WaitStopped for one of a user's servers (server ""
+// is the default server).
+func (c *Client) WaitNamedStopped(ctx context.Context, user, server string) error {
 	for {
-		st, err := c.ServerStatus(ctx, user)
+		st, err := c.NamedServerStatus(ctx, user, server)
 		if err != nil {
 			return err
 		}
@@ -434,7 +531,7 @@ func (c *Client) WaitStopped(ctx context.Context, user string) error {
 			return nil
 		}
 		if err := sleep(ctx, c.poll); err != nil {
-			return fmt.Errorf("hub: wait for the server of %s to stop (last: ready %v, pending %q): %w", user, st.Ready, st.Pending, err)
+			return fmt.Errorf("hub: wait for the %s to stop (last: ready %v, pending %q): %w", serverLabel(user, server), st.Ready, st.Pending, err)
 		}
 	}
 }

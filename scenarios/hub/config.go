@@ -55,6 +55,14 @@ type Config struct {
 	Services []Service
 	// LogLevel of the hub: DEBUG, INFO (default), WARN, ERROR.
 	LogLevel string
+	// AllowNamedServers lets users run named servers besides their
+	// default one (JupyterHub.allow_named_servers), as sites do with one
+	// server on the login node and another as a batch job.
+	AllowNamedServers bool
+	// NamedServerLimitPerUser caps how many named servers a user may have
+	// (JupyterHub.named_server_limit_per_user; 0: no limit). Stopped named
+	// servers count until they are removed. Needs AllowNamedServers.
+	NamedServerLimitPerUser int
 	// Traits sets any other configurable: "Class.trait" to a JSON value,
 	// for example {"JupyterHub.tornado_settings": {"slow_spawn_timeout": 0}}.
 	Traits map[string]any
@@ -138,6 +146,10 @@ type hubSpec struct {
 	ProxyAPIURL      string `json:"proxy_api_url"`
 	ProxyAuthToken   string `json:"proxy_auth_token"`
 	ProxyPIDFile     string `json:"proxy_pid_file"`
+	// AllowNamedServers and NamedServerLimitPerUser are JupyterHub's
+	// allow_named_servers and named_server_limit_per_user.
+	AllowNamedServers       bool `json:"allow_named_servers"`
+	NamedServerLimitPerUser int  `json:"named_server_limit_per_user"`
 }
 
 type authenticatorSpec struct {
@@ -182,6 +194,17 @@ func (c Config) validate() error {
 		}
 		if d > 0 && d < time.Second {
 			return fmt.Errorf("config: %s is %v: JupyterHub counts whole seconds, use at least 1s", field, d)
+		}
+	}
+	if c.NamedServerLimitPerUser < 0 {
+		return fmt.Errorf("config: NamedServerLimitPerUser is negative (%d): use 0 for no limit", c.NamedServerLimitPerUser)
+	}
+	if c.NamedServerLimitPerUser > 0 && !c.AllowNamedServers {
+		return fmt.Errorf("config: NamedServerLimitPerUser is %d but AllowNamedServers is false: the limit would have nothing to limit", c.NamedServerLimitPerUser)
+	}
+	for _, k := range []string{"JupyterHub.allow_named_servers", "JupyterHub.named_server_limit_per_user"} {
+		if _, ok := c.Traits[k]; ok {
+			return fmt.Errorf("config: Traits key %q: set Config.AllowNamedServers / Config.NamedServerLimitPerUser instead", k)
 		}
 	}
 	check := func(field string, names []string) error {
@@ -296,6 +319,9 @@ func buildSpec(c Config, rt runtime, join func(...string) string) spec {
 			ProxyAPIURL:      rt.proxyAPIURL,
 			ProxyAuthToken:   rt.proxyAuthToken,
 			ProxyPIDFile:     join(rt.dir, "jupyterhub-proxy.pid"),
+
+			AllowNamedServers:       c.AllowNamedServers,
+			NamedServerLimitPerUser: c.NamedServerLimitPerUser,
 		},
 		Authenticator: authenticatorSpec{
 			Class:        auth.Class,

@@ -50,6 +50,8 @@ print(json.dumps({
     "roles": cfg.JupyterHub.load_roles,
     "services": cfg.JupyterHub.services,
     "tornado_settings": cfg.JupyterHub.tornado_settings,
+    "allow_named_servers": cfg.JupyterHub.allow_named_servers,
+    "named_server_limit_per_user": cfg.JupyterHub.named_server_limit_per_user,
 }))
 `
 
@@ -73,6 +75,9 @@ func TestGeneratedConfigLoads(t *testing.T) {
 		Roles:    []Role{{Name: "r", Scopes: []string{"read:users!user=bob"}, Users: []string{"alice"}}},
 		Services: []Service{{Name: "other", APIToken: "0123456789abcdef"}},
 		Traits:   map[string]any{"JupyterHub.tornado_settings": map[string]any{"slow_spawn_timeout": 0}},
+
+		AllowNamedServers:       true,
+		NamedServerLimitPerUser: 3,
 	}
 	if err := c.validate(); err != nil {
 		t.Fatal(err)
@@ -127,6 +132,9 @@ func TestGeneratedConfigLoads(t *testing.T) {
 		"alice_env":           map[string]any{"BASE": "1", "JOBSIM_UISERVER_FAULT": "crash-after=1s"},
 		"bob_env":             map[string]any{"BASE": "1"},
 		"tornado_settings":    map[string]any{"slow_spawn_timeout": 0.0},
+
+		"allow_named_servers":         true,
+		"named_server_limit_per_user": 3.0,
 	}
 	for k, w := range want {
 		if !reflect.DeepEqual(got[k], w) {
@@ -140,6 +148,37 @@ func TestGeneratedConfigLoads(t *testing.T) {
 	services, _ := json.Marshal(got["services"])
 	if string(services) != `[{"api_token":"d","name":"driver"},{"api_token":"0123456789abcdef","name":"other"}]` {
 		t.Errorf("services %s", services)
+	}
+}
+
+// TestNamedServerConfigValidation: a limit without named servers, a
+// negative limit, or the same settings smuggled in as raw traits are
+// refused before a hub starts.
+func TestNamedServerConfigValidation(t *testing.T) {
+	base := Config{Spawner: Spawner{Cmd: []string{"/bin/true"}}}
+	for name, tc := range map[string]struct {
+		mod  func(*Config)
+		want string
+	}{
+		"limit without allow": {func(c *Config) { c.NamedServerLimitPerUser = 2 }, "AllowNamedServers is false"},
+		"negative limit":      {func(c *Config) { c.AllowNamedServers, c.NamedServerLimitPerUser = true, -1 }, "negative"},
+		"allow as a trait": {func(c *Config) { c.Traits = map[string]any{"JupyterHub.allow_named_servers": true} },
+			"AllowNamedServers"},
+		"limit as a trait": {func(c *Config) { c.Traits = map[string]any{"JupyterHub.named_server_limit_per_user": 2} },
+			"NamedServerLimitPerUser"},
+		"allowed, no limit": {func(c *Config) { c.AllowNamedServers = true }, ""},
+	} {
+		t.Run(name, func(t *testing.T) {
+			c := base
+			tc.mod(&c)
+			err := c.validate()
+			switch {
+			case tc.want == "" && err != nil:
+				t.Errorf("validate: %v, want nil", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Errorf("validate: %v, want an error containing %q", err, tc.want)
+			}
+		})
 	}
 }
 

@@ -90,6 +90,15 @@ func WithTrait(key string, value any) Option {
 // WithLogLevel sets the hub's log level (DEBUG, INFO, WARN, ERROR).
 func WithLogLevel(level string) Option { return func(o *options) { o.cfg.LogLevel = level } }
 
+// WithNamedServers lets users run named servers, at most limit each (0:
+// no limit): Config.AllowNamedServers and Config.NamedServerLimitPerUser.
+func WithNamedServers(limit int) Option {
+	return func(o *options) {
+		o.cfg.AllowNamedServers = true
+		o.cfg.NamedServerLimitPerUser = limit
+	}
+}
+
 // WithDir runs the hub in dir (database, cookie secret, pid files, log,
 // generated config). The directory is kept on Close. By default the hub
 // gets a temporary directory that Close removes.

@@ -28,6 +28,9 @@ c.JupyterHub.cleanup_proxy = True
 c.ConfigurableHTTPProxy.api_url = _hub["proxy_api_url"]
 c.ConfigurableHTTPProxy.auth_token = _hub["proxy_auth_token"]
 c.ConfigurableHTTPProxy.pid_file = _hub["proxy_pid_file"]
+# Named servers: several servers per user besides the default one.
+c.JupyterHub.allow_named_servers = bool(_hub.get("allow_named_servers"))
+c.JupyterHub.named_server_limit_per_user = int(_hub.get("named_server_limit_per_user") or 0)
 
 # Who may log in.
 _auth = _spec["authenticator"]

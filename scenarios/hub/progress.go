@@ -29,8 +29,17 @@ type ProgressEvent struct {
 // sends the ready event at once; for a server neither starting nor just
 // failed it answers 400 (an *APIError). Stop early by breaking the loop.
 func (c *Client) Progress(ctx context.Context, user string) iter.Seq2[ProgressEvent, error] {
+	return c.NamedProgress(ctx, user, "")
+}
+
+// NamedProgress is Progress for one of a user's servers (server "" is the
+// default server; a named one is GET
+// /users/{name}/servers/{server}/progress). A named server the hub has no
+// live spawner for (never started, stopped, or removed) gives an
+// *APIError 404.
+func (c *Client) NamedProgress(ctx context.Context, user, server string) iter.Seq2[ProgressEvent, error] {
 	return func(yield func(ProgressEvent, error) bool) {
-		path := userPath(user, "/server/progress")
+		path := serverPath(user, server, "/progress")
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/hub/api"+path, nil)
 		if err != nil {
 			yield(ProgressEvent{}, fmt.Errorf("hub API GET %s: %w", path, err))
@@ -75,10 +84,17 @@ func (c *Client) Progress(ctx context.Context, user string) iter.Seq2[ProgressEv
 	}
 }
 
-// ProgressEvents collects a user's progress stream until it ends.
+// ProgressEvents collects the progress stream of a user's default server
+// until it ends.
 func (c *Client) ProgressEvents(ctx context.Context, user string) ([]ProgressEvent, error) {
+	return c.NamedProgressEvents(ctx, user, "")
+}
+
+// NamedProgressEvents collects the progress stream of one of a user's
+// servers (server "" is the default server) until it ends.
+func (c *Client) NamedProgressEvents(ctx context.Context, user, server string) ([]ProgressEvent, error) {
 	var evs []ProgressEvent
-	for ev, err := range c.Progress(ctx, user) {
+	for ev, err := range c.NamedProgress(ctx, user, server) {
 		if err != nil {
 			return evs, err
 		}
@@ -88,13 +104,13 @@ func (c *Client) ProgressEvents(ctx context.Context, user string) ([]ProgressEve
 }
 
 // finalProgress returns the last event of the progress stream.
-func (c *Client) finalProgress(ctx context.Context, user string) (ProgressEvent, error) {
-	evs, err := c.ProgressEvents(ctx, user)
+func (c *Client) finalProgress(ctx context.Context, user, server string) (ProgressEvent, error) {
+	evs, err := c.NamedProgressEvents(ctx, user, server)
 	if err != nil {
 		return ProgressEvent{}, err
 	}
 	if len(evs) == 0 {
-		return ProgressEvent{}, fmt.Errorf("hub: empty progress stream for %s", user)
+		return ProgressEvent{}, fmt.Errorf("hub: empty progress stream for the %s", serverLabel(user, server))
 	}
 	return evs[len(evs)-1], nil
 }
