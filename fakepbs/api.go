@@ -45,11 +45,15 @@ type RunSpec struct {
 	// text, so that $0 is a path, as under a real MoM (Cylc's job scripts
 	// re-exec "$0").
 	ScriptPath string
-	Shell      string   // interpreter; empty means the user's login shell (bash)
-	Env        []string // KEY=value, the full PBS job environment
-	Dir        string   // working directory: the user's home, as in OpenPBS
-	Stdout     io.Writer
-	Stderr     io.Writer
+	// NodeFile is the content of $PBS_NODEFILE: one line per MPI process
+	// (mpiprocs) of each chunk, naming its execution host. The server writes
+	// it on its own host; an executor on another machine writes it there.
+	NodeFile string
+	Shell    string   // interpreter; empty means the user's login shell (bash)
+	Env      []string // KEY=value, the full PBS job environment
+	Dir      string   // working directory: the user's home, as in OpenPBS
+	Stdout   io.Writer
+	Stderr   io.Writer
 }
 
 // Process is a running job script.

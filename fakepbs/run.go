@@ -32,7 +32,7 @@ func (s *Server) runJob(ctx context.Context, j *job, r *runState, fired []fault.
 		s.unlock()
 		return
 	}
-	spec, nodeFile, tmpDir, nodeLines := s.runSpec(j, r)
+	spec, nodeFile, tmpDir := s.runSpec(j, r)
 	s.unlock()
 	scriptFile := path.Join(s.pbsHome, "mom_priv", "jobs", spec.JobID+".SC")
 	defer func() {
@@ -62,7 +62,7 @@ func (s *Server) runJob(ctx context.Context, j *job, r *runState, fired []fault.
 	if err := s.fs.MkdirAll(path.Dir(nodeFile), 0o755); err != nil {
 		s.log.Warn("fakepbs: cannot create the node file directory", "job", spec.JobID, "err", err)
 	}
-	if err := afero.WriteFile(s.fs, nodeFile, []byte(nodeLines), 0o644); err != nil {
+	if err := afero.WriteFile(s.fs, nodeFile, []byte(spec.NodeFile), 0o644); err != nil {
 		s.log.Warn("fakepbs: cannot write the node file", "job", spec.JobID, "path", nodeFile, "err", err)
 	}
 	if err := s.fs.MkdirAll(tmpDir, 0o700); err != nil {
@@ -109,11 +109,12 @@ func (s *Server) removeTree(dir string) {
 	_ = s.fs.RemoveAll(dir)
 }
 
-// runSpec builds the job's RunSpec with the PBS job environment, and the
-// node file and TMPDIR to create. Called with s.mu held.
-func (s *Server) runSpec(j *job, r *runState) (RunSpec, string, string, string) {
-	nodeFile := path.Join(s.pbsHome, "aux", j.ID)
-	tmpDir := path.Join(s.tmpRoot, "pbs."+j.ID)
+// runSpec builds the job's RunSpec with the PBS job environment and the
+// node file's content, and the paths of the node file and TMPDIR to
+// create. Called with s.mu held.
+func (s *Server) runSpec(j *job, r *runState) (spec RunSpec, nodeFile, tmpDir string) {
+	nodeFile = path.Join(s.pbsHome, "aux", j.ID)
+	tmpDir = path.Join(s.tmpRoot, "pbs."+j.ID)
 	var lines strings.Builder
 	for _, a := range j.alloc {
 		for i := 0; i < a.mpiprocs; i++ {
@@ -177,9 +178,9 @@ func (s *Server) runSpec(j *job, r *runState) (RunSpec, string, string, string) 
 		node = j.alloc[0].n.host
 	}
 	return RunSpec{
-		JobID: j.ID, User: j.User, Node: node, Script: j.script, Shell: j.shell,
+		JobID: j.ID, User: j.User, Node: node, Script: j.script, Shell: j.shell, NodeFile: lines.String(),
 		Env: env.list(), Dir: j.home, Stdout: r.stdout, Stderr: r.stderr,
-	}, nodeFile, tmpDir, lines.String()
+	}, nodeFile, tmpDir
 }
 
 // env is an ordered environment where a later set replaces an earlier value in place.

@@ -305,7 +305,7 @@ func (d *Dispatcher) Start(ctx context.Context, spec fakepbs.RunSpec) (fakepbs.P
 			env = append(env, kv)
 		}
 	}
-	req := JobRequest{JobID: spec.JobID, User: spec.User, Node: spec.Node, Script: spec.Script, Shell: spec.Shell, Env: env, Dir: spec.Dir}
+	req := JobRequest{JobID: spec.JobID, User: spec.User, Node: spec.Node, Script: spec.Script, NodeFile: spec.NodeFile, Shell: spec.Shell, Env: env, Dir: spec.Dir}
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	err := d.call(sctx, http.MethodPost, w.URL+"/v1/mom/jobs", req, nil, http.StatusCreated)
 	cancel()

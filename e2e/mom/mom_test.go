@@ -164,8 +164,9 @@ func TestJobScriptRunsFromAFileWithNodeFileAndTmpdir(t *testing.T) {
 	dir := t.TempDir()
 	var out, errb syncBuf
 	// Cylc's job scripts re-exec "$0"; the node file and TMPDIR are the MoM's to make.
-	script := "#!/bin/bash -l\nif [[ $1 != again ]]; then exec bash -l \"$0\" again; fi\necho \"args=$1 nodefile=$(cat $PBS_NODEFILE) tmpdir=$(test -d $TMPDIR && echo yes)\"\n"
-	p, err := d.Start(context.Background(), fakepbs.RunSpec{JobID: "77.login", User: "alice", Node: "cn1", Script: []byte(script),
+	// The node file is the server's: one line per MPI process of each chunk.
+	script := "#!/bin/bash -l\nif [[ $1 != again ]]; then exec bash -l \"$0\" again; fi\necho \"args=$1 nodefile=$(paste -sd, $PBS_NODEFILE) tmpdir=$(test -d $TMPDIR && echo yes)\"\n"
+	p, err := d.Start(context.Background(), fakepbs.RunSpec{JobID: "77.login", User: "alice", Node: "cn1", Script: []byte(script), NodeFile: "cn1\ncn1\ncn2\ncn2\n",
 		Env: []string{"PBS_NODEFILE=" + filepath.Join(dir, "aux", "77.login"), "TMPDIR=" + filepath.Join(dir, "tmp", "pbs.77.login")}, Stdout: &out, Stderr: &errb})
 	if err != nil {
 		t.Fatal(err)
@@ -173,7 +174,7 @@ func TestJobScriptRunsFromAFileWithNodeFileAndTmpdir(t *testing.T) {
 	if st := waitStatus(t, p, 10*time.Second); st.Code != 0 {
 		t.Fatalf("status %+v, stderr %q", st, errb.String())
 	}
-	if got := out.String(); got != "args=again nodefile=cn1 tmpdir=yes\n" {
+	if got := out.String(); got != "args=again nodefile=cn1,cn1,cn2,cn2 tmpdir=yes\n" {
 		t.Errorf("output %q", got)
 	}
 	for _, f := range []string{filepath.Join(dir, "aux", "77.login"), filepath.Join(dir, "tmp", "pbs.77.login")} {

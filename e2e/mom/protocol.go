@@ -31,13 +31,16 @@ import (
 // JobRequest is a job as the Dispatcher sends it to a MoM: the fields of
 // fakepbs.RunSpec that cross the wire.
 type JobRequest struct {
-	JobID  string   `json:"job_id"`
-	User   string   `json:"user"`
-	Node   string   `json:"node"`
-	Script []byte   `json:"script"`
-	Shell  string   `json:"shell,omitempty"`
-	Env    []string `json:"env"`
-	Dir    string   `json:"dir"`
+	JobID  string `json:"job_id"`
+	User   string `json:"user"`
+	Node   string `json:"node"`
+	Script []byte `json:"script"`
+	// NodeFile is the content of $PBS_NODEFILE as the server computed it
+	// (one line per MPI process of each chunk).
+	NodeFile string   `json:"node_file,omitempty"`
+	Shell    string   `json:"shell,omitempty"`
+	Env      []string `json:"env"`
+	Dir      string   `json:"dir"`
 }
 
 // Frame is one line of a job's stream: output bytes, a heartbeat, or the

@@ -253,8 +253,11 @@ func (s *Server) prepare(req JobRequest) (files []string, scriptPath string) {
 	}
 	if nf := env["PBS_NODEFILE"]; filepath.IsAbs(nf) {
 		if _, err := os.Stat(nf); errors.Is(err, os.ErrNotExist) && os.MkdirAll(filepath.Dir(nf), 0o755) == nil {
-			// One line per node the job runs on: this one.
-			if os.WriteFile(nf, []byte(s.node+"\n"), 0o644) == nil {
+			lines := req.NodeFile
+			if lines == "" {
+				lines = s.node + "\n" // a server that sent none: this node, once
+			}
+			if os.WriteFile(nf, []byte(lines), 0o644) == nil {
 				files = append(files, nf)
 			}
 		}
