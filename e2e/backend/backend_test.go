@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -106,6 +107,22 @@ func TestScenarioTopologyOnContainers(t *testing.T) {
 	}
 	// The hosts' events reach the run's history.
 	waitEvent(t, log, func(e events.Event) bool { return e.Host == "hpc1" && e.Kind == events.Kind("pbs.call") })
+
+	// Files on a host come back for the artifacts (Cylc's job.out).
+	fc, ok := h1.(runner.FileCopier)
+	if !ok {
+		t.Fatal("container hosts cannot copy files out")
+	}
+	if out, err := sshTo(t, h1, "alice", "mkdir -p logs/01 && echo hello > logs/01/job.out"); err != nil {
+		t.Fatalf("ssh: %v %s", err, out)
+	}
+	dst := t.TempDir()
+	if err := fc.CopyOut(ctx, "/home/alice/logs", dst, 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dst, "01", "job.out")); err != nil || string(b) != "hello\n" {
+		t.Errorf("copied job.out: %q %v", b, err)
+	}
 
 	// A restarted host is healthy again, keeps its address, and its new
 	// history streams in as well.
