@@ -33,6 +33,7 @@ import (
 
 	"github.com/jobsim/jobsim/e2e/image"
 	"github.com/jobsim/jobsim/e2e/node"
+	"github.com/jobsim/jobsim/internal/artifact"
 	"github.com/jobsim/jobsim/scenarios/scenario"
 	"github.com/jobsim/jobsim/sim/control"
 )
@@ -653,25 +654,9 @@ func untarFiles(r io.Reader, top, dst string, limit int64) error {
 				return err
 			}
 		case tar.TypeReg:
-			if err := writeCut(tr, target, limit); err != nil {
+			if err := artifact.Write(tr, target, limit); err != nil {
 				return err
 			}
 		}
 	}
-}
-
-// writeCut writes at most limit bytes of r to name, noting a cut.
-func writeCut(r io.Reader, name string, limit int64) error {
-	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
-		return err
-	}
-	f, err := os.Create(name)
-	if err != nil {
-		return err
-	}
-	n, err := io.Copy(f, io.LimitReader(r, limit))
-	if err == nil && n == limit {
-		_, err = fmt.Fprintf(f, "\n[jobsim: cut at %d bytes]\n", limit)
-	}
-	return errors.Join(err, f.Close())
 }
