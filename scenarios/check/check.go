@@ -17,7 +17,9 @@ import (
 
 // Event kinds drivers record for the checkers. Fields:
 //   - TaskState: task ("1/foo"), state, submit_num, job_id (when known), platform
-//   - ServerState: user, state (pending, ready, failed, stopped), message
+//   - ServerState: user, server (a named server's name, "" or absent for
+//     the default server), state (pending, ready, failed, stopped,
+//     refused, removed), message
 const (
 	TaskState   events.Kind = "cylc.task"
 	ServerState events.Kind = "hub.server"
@@ -340,30 +342,37 @@ func server(e scenario.Expectation, run Run) Result {
 		want = "not ready"
 	}
 	deadline := run.Start.Add(e.Within.D())
+	ref, err := scenario.ParseServerRef(e.Server)
+	if err != nil {
+		return Result{Detail: err.Error()}
+	}
 	var seen []string
 	for _, ev := range run.Events {
-		if ev.Kind != ServerState || ev.Fields["user"] != e.Server {
+		if ev.Kind != ServerState || ev.Fields["user"] != ref.User {
+			continue
+		}
+		if name, _ := ev.Fields["server"].(string); name != ref.Name {
 			continue
 		}
 		st, _ := ev.Fields["state"].(string)
 		seen = append(seen, fmt.Sprintf("%s at +%s", st, since(run.Start, ev.Time)))
 		if want == "not ready" {
 			if st == "ready" {
-				return Result{Detail: fmt.Sprintf("server of %s became ready at +%s", e.Server, since(run.Start, ev.Time))}
+				return Result{Detail: fmt.Sprintf("server %s became ready at +%s", e.Server, since(run.Start, ev.Time))}
 			}
 			continue
 		}
 		if st == want {
 			if ev.Time.After(deadline) {
-				return Result{Detail: fmt.Sprintf("server of %s was %s only at +%s (bound %s)", e.Server, want, since(run.Start, ev.Time), e.Within.D())}
+				return Result{Detail: fmt.Sprintf("server %s was %s only at +%s (bound %s)", e.Server, want, since(run.Start, ev.Time), e.Within.D())}
 			}
-			return Result{OK: true, Detail: fmt.Sprintf("server of %s %s at +%s", e.Server, want, since(run.Start, ev.Time))}
+			return Result{OK: true, Detail: fmt.Sprintf("server %s %s at +%s", e.Server, want, since(run.Start, ev.Time))}
 		}
 	}
 	if want == "not ready" {
-		return Result{OK: true, Detail: fmt.Sprintf("server of %s never became ready (%s)", e.Server, strings.Join(seen, ", "))}
+		return Result{OK: true, Detail: fmt.Sprintf("server %s never became ready (%s)", e.Server, strings.Join(seen, ", "))}
 	}
-	return Result{Detail: fmt.Sprintf("server of %s never %s within %s; seen: %s", e.Server, want, e.Within.D(), orNone(seen))}
+	return Result{Detail: fmt.Sprintf("server %s never %s within %s; seen: %s", e.Server, want, e.Within.D(), orNone(seen))}
 }
 
 func orNone(s []string) string {

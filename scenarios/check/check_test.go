@@ -88,3 +88,38 @@ func TestStuckDetectorExcusesQueuedJobs(t *testing.T) {
 		t.Fatalf("a submitted task whose job finished in PBS was not flagged: %q", r.Detail)
 	}
 }
+
+// TestServerExpectationsTellNamedServersApart: alice's default server and
+// her named server lab are judged on their own events; an event without a
+// server field (recorded before named servers) is the default server's.
+func TestServerExpectationsTellNamedServersApart(t *testing.T) {
+	yes := true
+	srv := func(s int, user, name, state string) events.Event {
+		f := map[string]any{"user": user, "state": state}
+		if name != "-" {
+			f["server"] = name
+		}
+		return events.Event{Time: at(s), Kind: ServerState, Fields: f}
+	}
+	run := Run{Start: t0, End: at(60), Events: []events.Event{
+		srv(1, "alice", "lab", "pending"),
+		srv(2, "alice", "lab", "ready"),
+		srv(3, "alice", "pbs", "refused"),
+		srv(5, "alice", "-", "ready"),
+	}}
+	for _, c := range []struct {
+		server string
+		ok     bool
+		detail string
+	}{
+		{"alice/lab", true, "server alice/lab ready at +2s"},
+		{"alice", true, "server alice ready at +5s"},
+		{"alice/pbs", false, "seen: refused at +3s"},
+		{"alice/none", false, "seen: nothing"},
+	} {
+		r := evaluate(scenario.Expectation{Server: c.server, Ready: &yes, Within: d(10)}, run)
+		if r.OK != c.ok || !strings.Contains(r.Detail, c.detail) {
+			t.Errorf("%s: got ok=%v %q, want ok=%v containing %q", c.server, r.OK, r.Detail, c.ok, c.detail)
+		}
+	}
+}

@@ -332,6 +332,9 @@ func (p *plan) hubOptions(o options) []hub.Option {
 		hub.WithLogger(o.logger),
 		hub.WithStartTimeout(o.startLimit),
 	}
+	if s.spec.AllowNamedServers {
+		opts = append(opts, hub.WithNamedServers(s.spec.NamedServerLimitPerUser))
+	}
 	for k, v := range p.traits {
 		opts = append(opts, hub.WithTrait(k, v))
 	}

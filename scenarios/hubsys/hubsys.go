@@ -2,11 +2,14 @@
 // runner: from a scenario's `system.hub` section it starts a real
 // JupyterHub (Debian's jupyterhub 3, through package scenarios/hub) whose
 // spawner starts the stand-in UI server (`jobsim uiserver`, with the
-// scenario's server faults), performs the timeline's `spawn` and
-// `stop_server` steps through the hub's REST API, and records what the hub
-// reports about every user's server as `hub.server` events (pending,
-// ready, failed with the hub's message, stopped) for the checkers of
-// package scenarios/check.
+// scenario's server faults), performs the timeline's `spawn`,
+// `stop_server` and `remove_server` steps through the hub's REST API, and
+// records what the hub reports about every server as `hub.server` events
+// (pending, ready, failed with the hub's message, stopped, refused with
+// the hub's 4xx and message, removed) for the checkers of package
+// scenarios/check. With system.hub.allow_named_servers a user's named
+// servers are named USER/NAME (scenario.ServerRef) and tracked beside
+// the default one.
 //
 // Spawners (system.hub.spawner):
 //   - local: SimpleLocalProcessSpawner, servers run as the hub's user.
@@ -41,6 +44,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -72,6 +76,14 @@ const (
 	StateReady   = "ready"
 	StateFailed  = "failed"
 	StateStopped = "stopped"
+	// StateRefused: the hub answered the spawn request with a 4xx and
+	// started nothing, e.g. 400 "User alice already has the maximum of 2
+	// named servers. One must be deleted before a new server can be
+	// created" (fields status and message).
+	StateRefused = "refused"
+	// StateRemoved: the hub accepted a remove_server request (the named
+	// server is stopped and deleted; 202: deleted once its stop ends).
+	StateRemoved = "removed"
 )
 
 // DefaultWatchInterval is how often the hub's user list is read.
@@ -144,15 +156,19 @@ type System struct {
 	watchStop context.CancelFunc
 	watchDone chan struct{}
 
-	mu       sync.Mutex
-	tokens   map[string]string // user -> API token of their own, for request steps
-	users    map[string]*userState
+	mu     sync.Mutex
+	tokens map[string]string // user -> API token of their own, for request steps
+	// servers is what was recorded about each server, by its scenario
+	// spelling ("alice", "alice/lab"): every user's default server from
+	// the start, named servers from their first step or sighting.
+	servers  map[string]*serverState
 	inflight int // spawn and stop steps not yet answered
 	stopped  bool
 }
 
-// userState is what the system last recorded about a user's server.
-type userState struct {
+// serverState is what the system last recorded about one server.
+type serverState struct {
+	ref           scenario.ServerRef
 	state         string // "" before anything was seen
 	since         time.Time
 	spawnAt       time.Time
@@ -196,9 +212,9 @@ func New(ctx context.Context, f *scenario.File, topo runner.Topology, env runner
 		return nil, errors.New("hubsys: the runner gave no scratch directory (Env.Dir)")
 	}
 	s := &System{f: f, spec: f.System.Hub, topo: topo, env: env, log: log, o: o,
-		dir: filepath.Join(env.Dir, "hub"), users: map[string]*userState{}, tokens: map[string]string{}}
+		dir: filepath.Join(env.Dir, "hub"), servers: map[string]*serverState{}, tokens: map[string]string{}}
 	for _, u := range s.spec.Users {
-		s.users[u] = &userState{}
+		s.servers[u] = &serverState{ref: scenario.ServerRef{User: u}}
 	}
 	if s.plan, err = makePlan(ctx, s); err != nil {
 		return nil, err
@@ -253,40 +269,74 @@ func (s *System) Start(ctx context.Context) error {
 	return nil
 }
 
-// Do performs a spawn or stop_server step: the requests for all named
-// users go out at once; the step returns when the hub has answered each.
-// A spawn the hub reports failed is recorded, not returned as an error.
+// Do performs a spawn, stop_server or remove_server step: the requests
+// for all the servers it names (USER or USER/NAME) go out at once; the
+// step returns when the hub has answered each. A spawn the hub reports
+// failed, or refuses with a 4xx, is recorded, not returned as an error.
 func (s *System) Do(ctx context.Context, step scenario.Step) error {
 	c, err := s.started()
 	if err != nil {
 		return err
 	}
-	var users []string
-	var act func(context.Context, *hub.Client, string) error
+	var refs []string
+	var act func(context.Context, *hub.Client, *serverState) error
 	switch {
 	case step.Spawn != nil:
-		users, act = step.Spawn, s.spawn
+		refs, act = step.Spawn, s.spawn
 	case step.StopServer != nil:
-		users, act = step.StopServer, s.stopServer
+		refs, act = step.StopServer, s.stopServer
+	case step.RemoveServer != nil:
+		refs, act = step.RemoveServer, s.removeServer
 	case step.Request != nil:
 		return s.requests(ctx, c, step.Request)
 	case step.Do == "stop" || step.Do == "stop-now":
 		return s.Stop(ctx)
 	default:
-		return fmt.Errorf("hubsys: the hub has no action %q (it knows spawn, stop_server and stop)", describe(step))
+		return fmt.Errorf("hubsys: the hub has no action %q (it knows spawn, stop_server, remove_server and stop)", describe(step))
 	}
-	for _, u := range users {
-		if _, ok := s.users[u]; !ok {
-			return fmt.Errorf("hubsys: %s is not a hub user of this scenario (users: %v)", u, s.spec.Users)
+	states := make([]*serverState, len(refs))
+	for i, r := range refs {
+		st, err := s.server(r)
+		if err != nil {
+			return err
 		}
+		states[i] = st
 	}
-	errs := make([]error, len(users))
+	errs := make([]error, len(states))
 	var wg sync.WaitGroup
-	for i, u := range users {
-		wg.Go(func() { errs[i] = act(ctx, c, u) })
+	for i, st := range states {
+		wg.Go(func() { errs[i] = act(ctx, c, st) })
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// server returns the state of a server the scenario names ("alice",
+// "alice/lab"), tracking a named server from its first mention.
+func (s *System) server(ref string) (*serverState, error) {
+	r, err := scenario.ParseServerRef(ref)
+	if err != nil {
+		return nil, fmt.Errorf("hubsys: %w", err)
+	}
+	if !slices.Contains(s.spec.Users, r.User) {
+		return nil, fmt.Errorf("hubsys: %s is not a hub user of this scenario (users: %v)", r.User, s.spec.Users)
+	}
+	if r.Named() && !s.spec.AllowNamedServers {
+		return nil, fmt.Errorf("hubsys: %s is a named server but the hub does not allow named servers", ref)
+	}
+	return s.track(r), nil
+}
+
+// track returns the state of server r, adding it if new.
+func (s *System) track(r scenario.ServerRef) *serverState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, ok := s.servers[r.String()]
+	if !ok {
+		st = &serverState{ref: r}
+		s.servers[r.String()] = st
+	}
+	return st
 }
 
 func describe(step scenario.Step) string {
@@ -319,62 +369,105 @@ func (s *System) started() (*hub.Client, error) {
 	return s.client, nil
 }
 
-// spawn asks the hub to start user's server and records what it answers.
-func (s *System) spawn(ctx context.Context, c *hub.Client, user string) error {
+// spawn asks the hub to start a server and records what it answers.
+func (s *System) spawn(ctx context.Context, c *hub.Client, st *serverState) error {
+	r := st.ref
 	s.mu.Lock()
-	st := s.users[user]
 	st.stopRequested = false
 	st.spawnAt = time.Now()
 	st.spawning = true
 	s.inflight++
 	s.mu.Unlock()
 	defer func() { s.mu.Lock(); st.spawning = false; s.inflight--; s.mu.Unlock() }()
-	s.transition(user, StatePending, "spawn requested", nil)
-	res, err := c.StartServer(ctx, user)
+	s.transition(st, StatePending, "spawn requested", nil)
+	res, err := c.StartNamedServer(ctx, r.User, r.Name, nil)
 	var failed *hub.SpawnFailedError
+	var refused *hub.APIError
 	switch {
 	case errors.As(err, &failed):
-		s.transition(user, StateFailed, failed.Message, map[string]any{"phase": "spawn"})
+		s.transition(st, StateFailed, failed.Message, map[string]any{"phase": "spawn"})
+		return nil
+	case errors.As(err, &refused) && refused.Status/100 == 4:
+		// The hub said no and started nothing (a named-server limit,
+		// named servers not enabled, a server pending stop): that is the
+		// system's behaviour, for expectations to judge.
+		s.transition(st, StateRefused, refused.Message, map[string]any{"phase": "request", "status": refused.Status})
 		return nil
 	case err != nil:
-		s.transition(user, StateFailed, "spawn request failed: "+err.Error(), map[string]any{"phase": "request"})
-		return fmt.Errorf("spawn %s: %w", user, err)
+		s.transition(st, StateFailed, "spawn request failed: "+err.Error(), map[string]any{"phase": "request"})
+		return fmt.Errorf("spawn %s: %w", r, err)
 	case res == hub.AlreadyRunning:
-		return fmt.Errorf("spawn %s: the hub says the server is already running", user)
+		return fmt.Errorf("spawn %s: the hub says the server is already running", r)
 	case res == hub.Started:
-		s.transition(user, StateReady, "ready (201 to the spawn request)", nil)
+		s.transition(st, StateReady, "ready (201 to the spawn request)", nil)
 	}
 	return nil
 }
 
-// stopServer asks the hub to stop user's server.
-func (s *System) stopServer(ctx context.Context, c *hub.Client, user string) error {
-	s.mu.Lock()
-	s.users[user].stopRequested = true
-	s.users[user].stopAt = time.Now()
-	s.inflight++
-	s.mu.Unlock()
+// stopServer asks the hub to stop a server.
+func (s *System) stopServer(ctx context.Context, c *hub.Client, st *serverState) error {
+	r := st.ref
+	s.requestStop(st)
 	defer func() { s.mu.Lock(); s.inflight--; s.mu.Unlock() }()
-	res, err := c.StopServer(ctx, user)
+	res, err := c.StopNamedServer(ctx, r.User, r.Name)
 	if err != nil {
-		return fmt.Errorf("stop the server of %s: %w", user, err)
+		return fmt.Errorf("stop the %s: %w", label(r), err)
 	}
 	if res == hub.Stopped {
-		s.transition(user, StateStopped, "stopped (204 to the stop request)", nil)
+		s.transition(st, StateStopped, "stopped (204 to the stop request)", nil)
 	}
 	return nil
 }
 
-// transition records a hub.server event when user's state changes.
-func (s *System) transition(user, state, msg string, extra map[string]any) {
+// removeServer asks the hub to stop a named server and delete it.
+func (s *System) removeServer(ctx context.Context, c *hub.Client, st *serverState) error {
+	r := st.ref
+	s.requestStop(st)
+	defer func() { s.mu.Lock(); s.inflight--; s.mu.Unlock() }()
+	res, err := c.RemoveNamedServer(ctx, r.User, r.Name)
+	if err != nil {
+		return fmt.Errorf("remove the %s: %w", label(r), err)
+	}
+	if res == hub.Stopped {
+		if prev := s.state(st); prev == StatePending || prev == StateReady {
+			s.transition(st, StateStopped, "stopped (204 to the remove request)", nil)
+		}
+		s.transition(st, StateRemoved, "removed (204 to the remove request)", nil)
+		return nil
+	}
+	s.transition(st, StateRemoved, "the hub removes the server once its stop ends (202 to the remove request)", nil)
+	return nil
+}
+
+// requestStop notes a stop or remove request going out.
+func (s *System) requestStop(st *serverState) {
 	s.mu.Lock()
-	st, ok := s.users[user]
-	if !ok || st.state == state {
+	st.stopRequested = true
+	st.stopAt = time.Now()
+	s.inflight++
+	s.mu.Unlock()
+}
+
+// label names a server in messages: "server of alice", "server lab of
+// alice".
+func label(r scenario.ServerRef) string {
+	if !r.Named() {
+		return "server of " + r.User
+	}
+	return "server " + r.Name + " of " + r.User
+}
+
+// transition records a hub.server event when a server's state changes.
+// Fields: user, server (the name, "" for the default server), state,
+// message, and what extra adds.
+func (s *System) transition(st *serverState, state, msg string, extra map[string]any) {
+	s.mu.Lock()
+	if st.state == state {
 		s.mu.Unlock()
 		return
 	}
 	now := time.Now()
-	fields := map[string]any{"user": user, "state": state, "message": msg}
+	fields := map[string]any{"user": st.ref.User, "server": st.ref.Name, "state": state, "message": msg}
 	if st.state != "" {
 		fields["from"] = st.state
 		fields["after_seconds"] = now.Sub(st.since).Seconds()
@@ -390,34 +483,32 @@ func (s *System) transition(user, state, msg string, extra map[string]any) {
 	}
 	st.state, st.since = state, now
 	s.mu.Unlock()
-	text := fmt.Sprintf("server of %s %s", user, state)
+	text := fmt.Sprintf("%s %s", label(st.ref), state)
 	if msg != "" {
 		text += ": " + msg
 	}
 	s.log.Record(events.Event{Kind: check.ServerState, Msg: text, Fields: fields})
 }
 
-// state returns user's last recorded state.
-func (s *System) state(user string) string {
+// state returns a server's last recorded state.
+func (s *System) state(st *serverState) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if st, ok := s.users[user]; ok {
-		return st.state
-	}
-	return ""
+	return st.state
 }
 
 // Holds implements runner.System for server conditions: {server: alice,
-// ready: true|false} and {server: alice, failed: true}, on the states
-// recorded so far.
+// ready: true|false} and {server: alice, failed: true} (alice/lab for a
+// named server), on the states recorded so far.
 func (s *System) Holds(ctx context.Context, c scenario.Condition) (bool, error) {
 	if c.Server == "" {
 		return false, fmt.Errorf("hubsys: the hub answers server conditions only")
 	}
-	if _, ok := s.users[c.Server]; !ok {
-		return false, fmt.Errorf("hubsys: %s is not a hub user of this scenario (users: %v)", c.Server, s.spec.Users)
+	srv, err := s.server(c.Server)
+	if err != nil {
+		return false, err
 	}
-	st := s.state(c.Server)
+	st := s.state(srv)
 	switch {
 	case c.Ready != nil:
 		return (st == StateReady) == *c.Ready, nil
@@ -439,7 +530,7 @@ func (s *System) Settled(context.Context) (bool, error) {
 	if s.inflight > 0 {
 		return false, nil
 	}
-	for _, st := range s.users {
+	for _, st := range s.servers {
 		if st.state == StatePending || st.state == StateReady {
 			return false, nil
 		}
@@ -474,11 +565,11 @@ func (s *System) Stop(ctx context.Context) error {
 	}
 	s.log.Record(events.Event{Kind: LifecycleEvent, Msg: fmt.Sprintf("hub stopped in %s", time.Since(began).Round(time.Millisecond)),
 		Fields: map[string]any{"state": "stopped", "stop_seconds": time.Since(began).Seconds(), "leaked": leaked}})
-	// The hub stopped the servers it had: every user not already failed or
-	// stopped is stopped now.
-	for _, u := range s.spec.Users {
-		if st := s.state(u); st == StatePending || st == StateReady {
-			s.transition(u, StateStopped, "the hub stopped", nil)
+	// The hub stopped the servers it had: every server not already
+	// failed or stopped is stopped now.
+	for _, st := range s.tracked() {
+		if state := s.state(st); state == StatePending || state == StateReady {
+			s.transition(st, StateStopped, "the hub stopped", nil)
 		}
 	}
 	if err != nil {
@@ -488,6 +579,17 @@ func (s *System) Stop(ctx context.Context) error {
 		return fmt.Errorf("hubsys: the hub left processes running, killed: %s", strings.Join(leaked, "; "))
 	}
 	return nil
+}
+
+// tracked lists the servers recorded so far, in a stable order.
+func (s *System) tracked() []*serverState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*serverState, 0, len(s.servers))
+	for _, k := range slices.Sorted(maps.Keys(s.servers)) {
+		out = append(out, s.servers[k])
+	}
+	return out
 }
 
 // Hub is the started hub (nil before Start), for tests and tools that want

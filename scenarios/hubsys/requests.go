@@ -35,9 +35,17 @@ func (s *System) requests(ctx context.Context, c *hub.Client, reqs []scenario.Re
 				s.o.logger.Warn("a request the scenario expected to be refused was carried out", "as", r.As, "request", what, "status", status)
 			}
 		} else {
+			ref, perr := scenario.ParseServerRef(r.Server)
+			if perr != nil {
+				return fmt.Errorf("request as %s: %w", r.As, perr)
+			}
+			// A named server lives under its name: /user/alice/lab/...
 			path := strings.TrimPrefix(r.Path, "/")
-			what = "GET /user/" + r.Server + "/" + path
-			status, _, err = as.ServerGet(ctx, r.Server, path)
+			if ref.Named() {
+				path = ref.Name + "/" + path
+			}
+			what = "GET /user/" + ref.User + "/" + path
+			status, _, err = as.ServerGet(ctx, ref.User, path)
 			if err != nil {
 				return fmt.Errorf("request as %s: %s: %w", r.As, what, err)
 			}

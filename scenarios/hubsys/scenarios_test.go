@@ -124,3 +124,7 @@ func TestSSHLife(t *testing.T) {
 func TestSSHHostFaults(t *testing.T) {
 	runScenario(t, hostBackend(t), "ssh-host-faults.yaml")
 }
+
+func TestNamedServers(t *testing.T) {
+	runScenario(t, noHosts{}, "named-servers.yaml")
+}

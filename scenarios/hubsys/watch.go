@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/jobsim/jobsim/scenarios/hub"
+	"github.com/jobsim/jobsim/scenarios/scenario"
 )
 
 // watch records every user's server state until ctx ends.
@@ -26,7 +28,8 @@ func (s *System) watch(ctx context.Context) {
 	}
 }
 
-// poll reads the hub's user list once and records state changes.
+// poll reads the hub's user list once and records state changes of every
+// tracked server, and of named servers first seen now.
 func (s *System) poll(ctx context.Context) {
 	s.mu.Lock()
 	c := s.client
@@ -45,61 +48,74 @@ func (s *System) poll(ctx context.Context) {
 	}
 	byName := map[string]hub.User{}
 	for _, u := range list {
+		if !slices.Contains(s.spec.Users, u.Name) {
+			continue
+		}
 		byName[u.Name] = u
+		// A named server started outside the timeline (a request step)
+		// is tracked from now on.
+		for name := range u.Servers {
+			if name != "" {
+				s.track(scenario.ServerRef{User: u.Name, Name: name})
+			}
+		}
 	}
-	for _, name := range s.spec.Users {
-		u, ok := byName[name]
+	for _, st := range s.tracked() {
+		u, ok := byName[st.ref.User]
 		if !ok {
 			continue
 		}
-		s.observe(ctx, c, name, u)
+		s.observe(ctx, c, st, u)
 	}
 }
 
-// observe turns one user model into a state transition.
-func (s *System) observe(ctx context.Context, c *hub.Client, name string, u hub.User) {
-	srv, active := u.Servers[""]
-	prev := s.state(name)
+// observe turns one user model into a state transition of one server.
+func (s *System) observe(ctx context.Context, c *hub.Client, st *serverState, u hub.User) {
+	r := st.ref
+	srv, active := u.Servers[r.Name]
+	prev := s.state(st)
 	switch {
 	case active && srv.Ready:
-		s.transition(name, StateReady, "ready at "+srv.URL, nil)
+		s.transition(st, StateReady, "ready at "+srv.URL, nil)
 	case active && srv.Pending != nil && *srv.Pending == "spawn":
-		s.transition(name, StatePending, "the hub reports the spawn pending", nil)
+		s.transition(st, StatePending, "the hub reports the spawn pending", nil)
 	case active:
 		// Stopping, or between states: nothing new to say.
-	case prev == StatePending && s.spawning(name):
+	case prev == StatePending && s.spawning(st):
 		// The hub may not have registered the spawn yet.
 	case prev == StatePending:
 		// The hub dropped a pending server: the spawn failed. The progress
 		// stream keeps the reason.
 		msg := "the hub dropped the pending server"
 		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		evs, err := c.ProgressEvents(pctx, name)
+		evs, err := c.NamedProgressEvents(pctx, r.User, r.Name)
 		cancel()
 		if err == nil && len(evs) > 0 && evs[len(evs)-1].Failed {
 			msg = strings.TrimPrefix(evs[len(evs)-1].Message, "Spawn failed: ")
 		}
-		s.transition(name, StateFailed, msg, map[string]any{"phase": "spawn"})
+		s.transition(st, StateFailed, msg, map[string]any{"phase": "spawn"})
 	case prev == StateReady:
 		s.mu.Lock()
-		requested := s.users[name].stopRequested
+		requested := st.stopRequested
 		s.mu.Unlock()
 		if requested {
-			s.transition(name, StateStopped, "stopped", nil)
+			s.transition(st, StateStopped, "stopped", nil)
 			return
 		}
 		msg := "the server stopped without a stop request (the hub found it gone)"
-		if code, ok := s.exitCode(name); ok {
+		// The hub's log line names the user only, not which of their
+		// servers stopped: it is read for the default server alone.
+		if code, ok := s.exitCode(r.User); ok && !r.Named() {
 			msg = fmt.Sprintf("the server stopped without a stop request: the hub reports exit code %s", code)
 		}
-		s.transition(name, StateFailed, msg, map[string]any{"phase": "running"})
+		s.transition(st, StateFailed, msg, map[string]any{"phase": "running"})
 	}
 }
 
-func (s *System) spawning(user string) bool {
+func (s *System) spawning(st *serverState) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.users[user].spawning
+	return st.spawning
 }
 
 // exitCode finds the last "User NAME server stopped, with exit code: N"

@@ -74,6 +74,10 @@ func describeStep(s scenario.Step) string {
 		return "spawn " + strings.Join(s.Spawn, " ")
 	case s.StopServer != nil:
 		return "stop server " + strings.Join(s.StopServer, " ")
+	case s.RemoveServer != nil:
+		return "remove server " + strings.Join(s.RemoveServer, " ")
+	case s.Request != nil:
+		return fmt.Sprintf("request (%d)", len(s.Request))
 	case s.Note != "":
 		return "note: " + s.Note
 	case s.Node != nil:

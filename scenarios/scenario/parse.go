@@ -545,6 +545,9 @@ func (f *File) validateHub() error {
 			return p.errorf(append(at, d.name), "%s %s: JupyterHub counts whole seconds, use at least 1s", d.name, d.v.D())
 		}
 	}
+	if err := f.validateNamedServers(); err != nil {
+		return err
+	}
 	if !h.NeedsHost() {
 		if h.Host != "" {
 			return p.errorf(append(at, "host"), "host: only batch-pbs and ssh spawners start servers on a topology host")
@@ -577,18 +580,21 @@ func (f *File) validateHub() error {
 
 var apiRequestRe = regexp.MustCompile(`^(GET|POST|PUT|PATCH|DELETE) /\S*$`)
 
-func validateRequest(r Request, users []string) error {
+func (f *File) validateRequest(r Request) error {
+	users := f.System.Hub.Users
 	if !slices.Contains(users, r.As) {
 		return fmt.Errorf("as %q: want one of the hub users %v", r.As, users)
 	}
 	if (r.API == "") == (r.Server == "") {
-		return errors.New("give api: \"METHOD /path\" (under /hub/api) or server: USER with path:")
+		return errors.New("give api: \"METHOD /path\" (under /hub/api) or server: USER (or USER/NAME) with path:")
 	}
 	if r.API != "" && !apiRequestRe.MatchString(r.API) {
 		return fmt.Errorf("api %q: want \"METHOD /path\", e.g. \"GET /users/bob\"", r.API)
 	}
-	if r.Server != "" && !slices.Contains(users, r.Server) {
-		return fmt.Errorf("server %q: want one of the hub users %v", r.Server, users)
+	if r.Server != "" {
+		if err := f.validateServerRef(r.Server, false); err != nil {
+			return fmt.Errorf("server: %w", err)
+		}
 	}
 	if r.Want < 100 || r.Want > 599 {
 		return fmt.Errorf("want: the expected HTTP status (100..599), got %d", r.Want)
@@ -631,13 +637,14 @@ func (f *File) validateStep(i int) error {
 	add(s.Wait != nil, "wait")
 	add(s.Spawn != nil, "spawn")
 	add(s.StopServer != nil, "stop_server")
+	add(s.RemoveServer != nil, "remove_server")
 	add(s.Request != nil, "request")
 	add(s.Note != "", "note")
 	add(s.Node != nil, "node")
 	add(s.PBS != nil, "pbs")
 	switch len(actions) {
 	case 0:
-		return p.errorf(at, "step %d: no action (want one of do, trigger, poll, kill, hold, release, fault, clear, wait, spawn, stop_server, request, note, node, pbs)", i+1)
+		return p.errorf(at, "step %d: no action (want one of do, trigger, poll, kill, hold, release, fault, clear, wait, spawn, stop_server, remove_server, request, note, node, pbs)", i+1)
 	case 1:
 	default:
 		return p.errorf(at, "step %d: one action per step, found %s", i+1, strings.Join(actions, " and "))
@@ -649,20 +656,25 @@ func (f *File) validateStep(i int) error {
 	if cylcOnly && f.System.Cylc == nil {
 		return p.errorf(at, "step %d: %s is a Cylc action but the system under test is not cylc", i+1, actions[0])
 	}
-	if (s.Spawn != nil || s.StopServer != nil || s.Request != nil) && f.System.Hub == nil {
+	if (s.Spawn != nil || s.StopServer != nil || s.RemoveServer != nil || s.Request != nil) && f.System.Hub == nil {
 		return p.errorf(at, "step %d: %s is a hub action but the system under test is not hub", i+1, actions[0])
 	}
 	if f.System.Hub != nil {
-		for _, list := range [][]string{s.Spawn, s.StopServer} {
-			for _, u := range list {
-				if !slices.Contains(f.System.Hub.Users, u) {
-					return p.errorf(append(at, actions[0]), "step %d: %q is not one of the hub users %v", i+1, u, f.System.Hub.Users)
+		for _, list := range [][]string{s.Spawn, s.StopServer, s.RemoveServer} {
+			seen := map[string]bool{}
+			for j, ref := range list {
+				if err := f.validateServerRef(ref, s.RemoveServer != nil); err != nil {
+					return p.errorf(append(at, actions[0], j), "step %d: %s: %v", i+1, actions[0], err)
 				}
+				if seen[ref] {
+					return p.errorf(append(at, actions[0], j), "step %d: %s: %s is named twice", i+1, actions[0], ref)
+				}
+				seen[ref] = true
 			}
 		}
 	}
 	for j, r := range s.Request {
-		if err := validateRequest(r, f.System.Hub.Users); err != nil {
+		if err := f.validateRequest(r); err != nil {
 			return p.errorf(append(at, "request", j), "step %d: request %d: %v", i+1, j+1, err)
 		}
 	}
@@ -774,6 +786,9 @@ func (f *File) validateCondition(c Condition, at []any) error {
 		if f.System.Hub == nil {
 			return p.errorf(at, "a server condition needs the hub system")
 		}
+		if err := f.validateServerRef(c.Server, false); err != nil {
+			return p.errorf(append(at, "server"), "server condition: %v", err)
+		}
 		if (c.Ready == nil) == (c.Failed == nil) {
 			return p.errorf(at, "a server condition says ready: true|false or failed: true")
 		}
@@ -861,6 +876,9 @@ func (f *File) validateExpectation(i int, ids map[string]bool) error {
 	case e.Server != "":
 		if f.System.Hub == nil {
 			return p.errorf(at, "expectation %s: server expectations need the hub system", e.ID)
+		}
+		if err := f.validateServerRef(e.Server, false); err != nil {
+			return p.errorf(append(at, "server"), "expectation %s: %v", e.ID, err)
 		}
 		if (e.Ready == nil) == (e.Failed == nil) {
 			return p.errorf(at, "expectation %s: a server expectation says ready: true|false or failed: true", e.ID)

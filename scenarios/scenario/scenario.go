@@ -170,6 +170,14 @@ type Hub struct {
 	// PollInterval is how often the hub checks that running servers are
 	// alive (default 30s).
 	PollInterval Duration `yaml:"poll_interval"`
+	// AllowNamedServers lets users run named servers besides their default
+	// one (JupyterHub.allow_named_servers); steps and conditions name them
+	// USER/NAME (see ServerRef).
+	AllowNamedServers bool `yaml:"allow_named_servers"`
+	// NamedServerLimitPerUser caps each user's named servers
+	// (JupyterHub.named_server_limit_per_user; 0: no limit). Stopped named
+	// servers count until removed (remove_server).
+	NamedServerLimitPerUser int `yaml:"named_server_limit_per_user"`
 }
 
 // Hub spawner kinds.
@@ -269,9 +277,14 @@ type Step struct {
 	Clear []string `yaml:"clear"`
 	// Wait waits for a duration or a condition.
 	Wait *Wait `yaml:"wait"`
-	// Spawn and StopServer are hub actions on users' servers.
+	// Spawn and StopServer are hub actions on users' servers, each named
+	// USER (the default server) or USER/NAME (a named server; see
+	// ServerRef).
 	Spawn      []string `yaml:"spawn"`
 	StopServer []string `yaml:"stop_server"`
+	// RemoveServer stops named servers (USER/NAME) and deletes them from
+	// the hub, which frees their place under named_server_limit_per_user.
+	RemoveServer []string `yaml:"remove_server"`
 	// Request makes hub requests with users' own tokens and records each
 	// answer as a hub.request event (for authorization matrices).
 	Request []Request `yaml:"request"`
@@ -315,9 +328,10 @@ var NodeActions = []string{"disconnect", "reconnect", "pause", "unpause", "kill"
 
 // Request is one request a hub user makes with a token of their own:
 // either to the hub API (API: "METHOD /path" under /hub/api) or through
-// the proxy to a user's server (Server and Path, a GET). Want is the status
-// the scenario expects; the hub.request event records it with the status
-// seen and ok, and expectations judge (the step itself does not fail).
+// the proxy to a user's server (Server, USER or USER/NAME, and Path, a
+// GET). Want is the status the scenario expects; the hub.request event
+// records it with the status seen and ok, and expectations judge (the step
+// itself does not fail).
 type Request struct {
 	As     string `yaml:"as"`
 	API    string `yaml:"api"`
@@ -348,7 +362,8 @@ type Condition struct {
 	State string `yaml:"state"` // a Cylc task state, or a PBS state letter with Job
 	Job   string `yaml:"job"`   // a PBS job name glob (Job_Name) on a host
 	Event *Match `yaml:"event"` // an event like this has been recorded
-	// Server with Ready: a hub user's server is (not) ready; with Failed: the spawn failed.
+	// Server with Ready: a hub user's server (USER, or USER/NAME for a
+	// named server) is (not) ready; with Failed: the spawn failed.
 	Server string `yaml:"server"`
 	Ready  *bool  `yaml:"ready"`
 	Failed *bool  `yaml:"failed"`
@@ -390,7 +405,7 @@ type Expectation struct {
 
 	Order []Match `yaml:"order"`
 
-	Server string `yaml:"server"` // a hub user's server...
+	Server string `yaml:"server"` // a hub user's server (USER or USER/NAME)...
 	Ready  *bool  `yaml:"ready"`  // ...is ready (or not) within Within
 	Failed *bool  `yaml:"failed"` // ...is reported failed within Within
 }
