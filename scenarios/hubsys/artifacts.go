@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/jobsim/jobsim/internal/artifact"
 )
 
 // artifactFiles are the files of the hub directory worth keeping, with the
@@ -44,7 +46,7 @@ func (s *System) CollectArtifacts(ctx context.Context, dir string) error {
 			}
 			made = true
 		}
-		if err := copyFile(src, filepath.Join(out, f.dst), 0o644); err != nil {
+		if err := artifact.CopyFile(src, filepath.Join(out, f.dst), artifact.MaxFile); err != nil {
 			errs = append(errs, fmt.Errorf("hubsys: artifact %s: %w", f.src, err))
 		}
 	}

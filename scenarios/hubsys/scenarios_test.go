@@ -88,7 +88,13 @@ func tail(s string, n int) string {
 }
 
 func TestLocalThreeUsers(t *testing.T) {
-	runScenario(t, noHosts{}, "local-three-users.yaml")
+	rep := runScenario(t, noHosts{}, "local-three-users.yaml")
+	// The hub's log and generated config land in the artifacts.
+	for _, name := range []string{"hub.log", "jupyterhub_config.py"} {
+		if b, err := os.ReadFile(filepath.Join(rep.Dir, "hub", name)); err != nil || len(b) == 0 {
+			t.Errorf("artifact hub/%s: %d bytes, %v", name, len(b), err)
+		}
+	}
 }
 
 func TestLocalUnixThreeUsers(t *testing.T) {
