@@ -66,7 +66,6 @@ func (s *Server) Restart(_ context.Context, o RestartOptions) error {
 				lost++
 			}
 		}
-		clear(s.blocked)
 	}
 	s.after(o.Down, s.comeUp)
 	s.unlock()
