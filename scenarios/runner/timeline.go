@@ -101,9 +101,9 @@ func describeCondition(c scenario.Condition) string {
 	case c.Event != nil:
 		return "an event " + c.Event.Kind
 	case c.Server != "" && c.Failed != nil:
-		return fmt.Sprintf("server of %s failed", c.Server)
+		return fmt.Sprintf("server %s failed", c.Server)
 	case c.Server != "":
-		return fmt.Sprintf("server of %s ready=%v", c.Server, *c.Ready)
+		return fmt.Sprintf("server %s ready=%v", c.Server, *c.Ready)
 	}
 	return "?"
 }
