@@ -313,6 +313,9 @@ func TestRealHostPBSServerRestart(t *testing.T) {
 	if err := h.Client().RestartPBS(ctx, control.PBSRestart{}); !errors.As(err, &se) || se.Code != http.StatusConflict {
 		t.Fatalf("restart while down: %v, want 409", err)
 	}
+	if err := h.Client().RestartPBS(ctx, control.PBSRestart{Down: fault.Duration(-time.Second)}); !errors.As(err, &se) || se.Code != http.StatusBadRequest || !strings.Contains(se.Message, "negative") {
+		t.Fatalf("restart with a negative down: %v, want 400 saying so", err)
+	}
 	for {
 		out, errs, code = realSSH(t, cfg, "fakehpc", "qstat "+id)
 		if code == 0 {

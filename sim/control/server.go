@@ -336,7 +336,10 @@ func (s *Server) restartPBS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req PBSRestart
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.Down < 0 {
+		if err == nil {
+			err = fmt.Errorf("down %v is negative", req.Down.D())
+		}
 		writeError(w, http.StatusBadRequest, `restart: want {"down": "<duration>", "lose_jobs": true|false}: %v`, err)
 		return
 	}
