@@ -24,6 +24,8 @@ type connState struct {
 
 	mu   sync.Mutex
 	auth map[string]authDecision // per user: the auth faults, checked once per connection
+
+	forwards remoteForwards // ssh -R listeners of this connection
 }
 
 type authDecision struct {

@@ -37,7 +37,9 @@ type User struct {
 }
 
 // ForwardPolicy says which local port forwarding (ssh -L, direct-tcpip)
-// targets the server accepts.
+// targets the server accepts, and whether remote forwarding (ssh -R) is
+// served at all: remote forwards always listen on loopback (OpenSSH's
+// GatewayPorts no), and only ForwardNone refuses them.
 type ForwardPolicy int
 
 // Forwarding policies.
@@ -215,7 +217,7 @@ func WithLogger(l *slog.Logger) Option {
 	}
 }
 
-// WithForwarding sets the local port forwarding policy (default ForwardAny).
+// WithForwarding sets the port forwarding policy (default ForwardAny).
 func WithForwarding(p ForwardPolicy) Option {
 	return func(c *config) error {
 		if p < ForwardAny || p > ForwardNone {

@@ -164,9 +164,12 @@ func New(opts ...Option) (*Server, error) {
 			"session":      s.handleSession,
 			"direct-tcpip": s.handleDirectTCPIP,
 		},
-		// No global requests (tcpip-forward and the like) are served;
-		// keepalive@openssh.com gets the failure reply OpenSSH expects.
-		RequestHandlers:   map[string]ssh.RequestHandler{},
+		// Remote port forwarding (ssh -R); any other global request
+		// (keepalive@openssh.com) gets the failure reply OpenSSH expects.
+		RequestHandlers: map[string]ssh.RequestHandler{
+			"tcpip-forward":        s.handleGlobalForward,
+			"cancel-tcpip-forward": s.handleGlobalForward,
+		},
 		SubsystemHandlers: map[string]ssh.SubsystemHandler{},
 		ConnectionFailedCallback: func(c net.Conn, err error) {
 			cfg.log.Debug("ssh handshake failed", "remote", c.RemoteAddr().String(), "err", err)

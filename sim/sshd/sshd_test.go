@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,6 +24,7 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/jobsim/jobsim/sim/events"
+	"github.com/jobsim/jobsim/sim/fault"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -614,4 +616,101 @@ func TestServeAndListenAndServe(t *testing.T) {
 	if err := srv2.Serve(context.Background(), ln); !errors.Is(err, ErrServerClosed) {
 		t.Errorf("Serve after Close: %v", err)
 	}
+}
+
+// ssh -R: the host listens on loopback and carries what connects there back
+// to the client's side; the listener goes with the client, and a policy or
+// a fault rule can refuse the forward.
+func TestRemoteForward(t *testing.T) {
+	h := newTestHost(t)
+	ctx := testCtx(t, 30*time.Second)
+	web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "hub reached at %s", r.URL.Path)
+	}))
+	defer web.Close()
+	_, hp, _ := strings.Cut(web.Listener.Addr().String(), ":")
+	var stderr syncWriter
+	c := h.cmd(ctx, "ssh", "-N", "-o", "ExitOnForwardFailure=yes", "-o", "LogLevel=INFO", "-R", "0:127.0.0.1:"+hp, "fakehpc")
+	c.Stderr = &stderr
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { c.Wait(); close(exited) }()
+	t.Cleanup(func() { c.Process.Kill(); <-exited })
+	// OpenSSH prints the port the server allocated.
+	re := regexp.MustCompile(`Allocated port (\d+) for remote forward`)
+	var port string
+	waitFor(ctx, t, "the allocated port", func() bool {
+		if m := re.FindStringSubmatch(stderr.String()); m != nil {
+			port = m[1]
+			return true
+		}
+		return false
+	})
+	hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 5 * time.Second}
+	resp, err := hc.Get("http://127.0.0.1:" + port + "/hub/api")
+	if err != nil {
+		t.Fatalf("through the remote forward: %v", err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b) != "hub reached at /hub/api" {
+		t.Errorf("through the remote forward: %q", b)
+	}
+	ev := h.waitEvent(ctx, events.SSHForward, func(e events.Event) bool { return e.Fields["direction"] == "remote" })
+	if ev.Fields["ok"] != true || ev.Fields["listen"] != "127.0.0.1:"+port {
+		t.Errorf("remote forward event: %+v", ev.Fields)
+	}
+	// The listener goes with the client.
+	c.Process.Kill()
+	<-exited
+	waitFor(ctx, t, "the listener to close", func() bool {
+		conn, err := net.DialTimeout("tcp", "127.0.0.1:"+port, time.Second)
+		if err != nil {
+			return true
+		}
+		conn.Close()
+		return false
+	})
+
+	// A fault rule refuses it, as a site's sshd with forwarding off would.
+	if _, err := h.faults.Add(fault.Rule{ID: "no-R", Layer: fault.SSH, Ops: []string{"forward"}, Command: "^-R ", Effect: fault.Effect{Kind: fault.Exit}}); err != nil {
+		t.Fatal(err)
+	}
+	r := h.run(ctx, nil, "ssh", "-N", "-o", "ExitOnForwardFailure=yes", "-R", "0:127.0.0.1:"+hp, "fakehpc")
+	if r.code != 255 || !strings.Contains(r.stderr, "remote port forwarding failed") {
+		t.Errorf("refused remote forward: %v", r)
+	}
+}
+
+func TestRemoteForwardPolicyNone(t *testing.T) {
+	h := newTestHost(t, WithForwarding(ForwardNone))
+	ctx := testCtx(t, 30*time.Second)
+	r := h.run(ctx, nil, "ssh", "-N", "-o", "ExitOnForwardFailure=yes", "-R", "0:127.0.0.1:80", "fakehpc")
+	if r.code != 255 || !strings.Contains(r.stderr, "remote port forwarding failed") {
+		t.Errorf("remote forward with forwarding off: %v", r)
+	}
+	ev := h.waitEvent(ctx, events.SSHForward, nil)
+	if ev.Fields["ok"] != false || ev.Fields["direction"] != "remote" || !strings.Contains(ev.Fields["error"].(string), "not allowed") {
+		t.Errorf("event: %+v", ev.Fields)
+	}
+}
+
+// syncWriter is a buffer a process writes to while the test reads it.
+type syncWriter struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (w *syncWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (w *syncWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
 }
