@@ -1,0 +1,109 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jobsim/jobsim/e2e"
+)
+
+// A person's fake cluster: `jobsim up` starts a login node and a compute
+// node, its printed ssh config reaches the login node, a job runs on the
+// compute node, and Ctrl-C (SIGINT) removes every container and network.
+func TestUpServesAClusterUntilInterrupted(t *testing.T) {
+	if _, err := exec.LookPath("ssh"); err != nil {
+		t.Skip("the OpenSSH client is not installed (make setup installs openssh-client)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if err := e2e.DockerAvailable(ctx); err != nil {
+		t.Skipf("jobsim up needs a Docker engine: %v", err)
+	}
+	bin := buildJobsim(t)
+	cmd := exec.CommandContext(ctx, bin, "up", "-o", "json", "--name", "uphpc", "--users", "alice", "--nodes", "upcn1")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	stopped := false
+	stop := func() error {
+		stopped = true
+		_ = cmd.Process.Signal(syscall.SIGINT)
+		return cmd.Wait()
+	}
+	var info upInfo
+	t.Cleanup(func() {
+		if !stopped {
+			_ = stop()
+		}
+		if info.Run != "" {
+			cctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			_, _ = e2e.Sweep(cctx, info.Run) // after a failure: leave nothing behind
+		}
+	})
+	if err := json.NewDecoder(bufio.NewReader(stdout)).Decode(&info); err != nil {
+		t.Fatalf("reading what jobsim up printed: %v\n%s", err, stderr.String())
+	}
+	go io.Copy(io.Discard, stdout)
+	if len(info.Machines) != 2 || info.Machines[0].Name != "uphpc" || info.Machines[1].PBSNode != "upcn1" || info.Run == "" {
+		t.Fatalf("machines %+v", info.Machines)
+	}
+
+	cfg := filepath.Join(t.TempDir(), "ssh_config")
+	if err := os.WriteFile(cfg, []byte(info.SSHConfig), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ssh := func(remote string) string {
+		t.Helper()
+		out, err := exec.CommandContext(ctx, "ssh", "-F", cfg, "-o", "BatchMode=yes", "uphpc", remote).CombinedOutput()
+		if err != nil {
+			t.Fatalf("ssh uphpc %q: %v\n%s", remote, err, out)
+		}
+		return string(out)
+	}
+	if id := strings.TrimSpace(ssh("echo hostname | qsub -N where")); id != "1.uphpc" {
+		t.Fatalf("qsub on the login node: %q", id)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		// The job's output (written on the compute node, in the /home it
+		// shares with the login node) names the node it ran on.
+		out := ssh("cat where.o1 2>/dev/null || true")
+		if out == "upcn1\n" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the job did not run on the compute node:\n%s", out)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+
+	if err := stop(); err != nil {
+		t.Fatalf("jobsim up did not end cleanly on Ctrl-C: %v\n%s", err, stderr.String())
+	}
+	objs, err := e2e.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range objs {
+		if o.Run == info.Run {
+			t.Errorf("left behind after Ctrl-C: %s %s (%s)", o.Kind, o.Name, o.State)
+		}
+	}
+}
