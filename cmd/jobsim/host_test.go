@@ -5,24 +5,25 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 )
 
-// startHostCommand runs `jobsim host ... -o json` and returns what it
-// printed once the host was up; the process is stopped with SIGTERM (as
-// Ctrl-C would) at the end of the test, and must exit 0.
-func startHostCommand(t *testing.T, args ...string) hostInfo {
+// startServing runs `jobsim args...`, a command that prints JSON once it is
+// up and then serves until interrupted, decodes that JSON into info, and
+// returns stop: sig to the process (as Ctrl-C or a service manager would
+// send) and its exit. Cleanup stops it if the test did not.
+func startServing(t *testing.T, ctx context.Context, info any, sig syscall.Signal, args ...string) (stop func() error) {
 	t.Helper()
-	bin := buildJobsim(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	cmd := exec.CommandContext(ctx, bin, append([]string{"host", "-o", "json"}, args...)...)
+	cmd := exec.CommandContext(ctx, buildJobsim(t), args...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -32,18 +33,39 @@ func startHostCommand(t *testing.T, args ...string) hostInfo {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		if err := cmd.Wait(); err != nil {
-			t.Errorf("jobsim host did not stop cleanly on SIGTERM: %v\n%s", err, stderr.String())
-		}
-		cancel()
-	})
-	var info hostInfo
-	if err := json.NewDecoder(bufio.NewReader(stdout)).Decode(&info); err != nil {
-		t.Fatalf("reading what jobsim host printed: %v\n%s", err, stderr.String())
+	var once sync.Once
+	var exit error
+	stop = func() error {
+		once.Do(func() {
+			_ = cmd.Process.Signal(sig)
+			if exit = cmd.Wait(); exit != nil {
+				exit = fmt.Errorf("%w\n%s", exit, stderr.String())
+			}
+		})
+		return exit
+	}
+	t.Cleanup(func() { _ = stop() })
+	if err := json.NewDecoder(bufio.NewReader(stdout)).Decode(info); err != nil {
+		t.Fatalf("reading what jobsim %s printed: %v\n%s", args[0], err, stderr.String())
 	}
 	go io.Copy(io.Discard, stdout)
+	return stop
+}
+
+// startHostCommand runs `jobsim host ... -o json` and returns what it
+// printed once the host was up; the process is stopped with SIGTERM at the
+// end of the test, and must exit 0.
+func startHostCommand(t *testing.T, args ...string) hostInfo {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	var info hostInfo
+	stop := startServing(t, ctx, &info, syscall.SIGTERM, append([]string{"host", "-o", "json"}, args...)...)
+	t.Cleanup(func() {
+		if err := stop(); err != nil {
+			t.Errorf("jobsim host did not stop cleanly on SIGTERM: %v", err)
+		}
+	})
 	return info
 }
 

@@ -1,11 +1,7 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,38 +25,15 @@ func TestUpServesAClusterUntilInterrupted(t *testing.T) {
 	if err := e2e.DockerAvailable(ctx); err != nil {
 		t.Skipf("jobsim up needs a Docker engine: %v", err)
 	}
-	bin := buildJobsim(t)
-	cmd := exec.CommandContext(ctx, bin, "up", "-o", "json", "--name", "uphpc", "--users", "alice", "--nodes", "upcn1")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	stopped := false
-	stop := func() error {
-		stopped = true
-		_ = cmd.Process.Signal(syscall.SIGINT)
-		return cmd.Wait()
-	}
 	var info upInfo
 	t.Cleanup(func() {
-		if !stopped {
-			_ = stop()
-		}
-		if info.Run != "" {
+		if info.Run != "" { // after a failure: leave nothing behind
 			cctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			_, _ = e2e.Sweep(cctx, info.Run) // after a failure: leave nothing behind
+			_, _ = e2e.Sweep(cctx, info.Run)
 		}
 	})
-	if err := json.NewDecoder(bufio.NewReader(stdout)).Decode(&info); err != nil {
-		t.Fatalf("reading what jobsim up printed: %v\n%s", err, stderr.String())
-	}
-	go io.Copy(io.Discard, stdout)
+	stop := startServing(t, ctx, &info, syscall.SIGINT, "up", "-o", "json", "--name", "uphpc", "--users", "alice", "--nodes", "upcn1")
 	if len(info.Machines) != 2 || info.Machines[0].Name != "uphpc" || info.Machines[1].PBSNode != "upcn1" || info.Run == "" {
 		t.Fatalf("machines %+v", info.Machines)
 	}
@@ -95,7 +68,7 @@ func TestUpServesAClusterUntilInterrupted(t *testing.T) {
 	}
 
 	if err := stop(); err != nil {
-		t.Fatalf("jobsim up did not end cleanly on Ctrl-C: %v\n%s", err, stderr.String())
+		t.Fatalf("jobsim up did not end cleanly on Ctrl-C: %v", err)
 	}
 	objs, err := e2e.List(ctx)
 	if err != nil {

@@ -56,11 +56,11 @@ func (s *System) CollectArtifacts(ctx context.Context, dir string) error {
 	add(artifact.CopyTree(filepath.Join(run, "log", "job"), filepath.Join(dir, "job"), artifact.MaxFile))
 	add(artifact.CopyFile(wf.DBPath(), filepath.Join(dir, "db"), artifact.MaxFile))
 	// The job host side: job.out, job.err, job.status stay there.
+	remote := path.Join(s.plan.remoteHome, "cylc-run", wf.ID(), "log", "job")
 	if fc, ok := s.plan.host.(runner.FileCopier); ok {
-		remote := path.Join(s.plan.remoteHome, "cylc-run", wf.ID(), "log", "job")
 		add(fc.CopyOut(ctx, remote, filepath.Join(dir, "job"), artifact.MaxFile))
-	} else if remote := filepath.Join(s.plan.remoteHome, "cylc-run", filepath.FromSlash(wf.ID()), "log", "job"); remote != filepath.Join(run, "log", "job") {
-		add(artifact.CopyTree(remote, filepath.Join(dir, "job"), artifact.MaxFile))
+	} else if local := filepath.FromSlash(remote); local != filepath.Join(run, "log", "job") {
+		add(artifact.CopyTree(local, filepath.Join(dir, "job"), artifact.MaxFile))
 	}
 	return errors.Join(errs...)
 }

@@ -288,12 +288,12 @@ type SpawnFailedError struct {
 }
 
 func (e *SpawnFailedError) Error() string {
-	return fmt.Sprintf("hub: %s failed to start: %s", serverLabel(e.User, e.Server), e.Message)
+	return fmt.Sprintf("hub: %s failed to start: %s", ServerLabel(e.User, e.Server), e.Message)
 }
 
-// serverLabel names a server in messages: "server of alice" for the
+// ServerLabel names a server in messages: "server of alice" for the
 // default server, "server lab of alice" for a named one.
-func serverLabel(user, server string) string {
+func ServerLabel(user, server string) string {
 	if server == "" {
 		return "server of " + user
 	}
@@ -508,7 +508,7 @@ func (c *Client) WaitNamedReady(ctx context.Context, user, server string) (Serve
 			return st, &SpawnFailedError{User: user, Server: server, Message: msg}
 		}
 		if err := sleep(ctx, c.poll); err != nil {
-			return st, fmt.Errorf("hub: wait for the %s to be ready (last: pending %q): %w", serverLabel(user, server), st.Pending, err)
+			return st, fmt.Errorf("hub: wait for the %s to be ready (last: pending %q): %w", ServerLabel(user, server), st.Pending, err)
 		}
 	}
 }
@@ -531,7 +531,7 @@ func (c *Client) WaitNamedStopped(ctx context.Context, user, server string) erro
 			return nil
 		}
 		if err := sleep(ctx, c.poll); err != nil {
-			return fmt.Errorf("hub: wait for the %s to stop (last: ready %v, pending %q): %w", serverLabel(user, server), st.Ready, st.Pending, err)
+			return fmt.Errorf("hub: wait for the %s to stop (last: ready %v, pending %q): %w", ServerLabel(user, server), st.Ready, st.Pending, err)
 		}
 	}
 }

@@ -110,7 +110,7 @@ func (c *Client) finalProgress(ctx context.Context, user, server string) (Progre
 		return ProgressEvent{}, err
 	}
 	if len(evs) == 0 {
-		return ProgressEvent{}, fmt.Errorf("hub: empty progress stream for the %s", serverLabel(user, server))
+		return ProgressEvent{}, fmt.Errorf("hub: empty progress stream for the %s", ServerLabel(user, server))
 	}
 	return evs[len(evs)-1], nil
 }

@@ -448,14 +448,8 @@ func (s *System) requestStop(st *serverState) {
 	s.mu.Unlock()
 }
 
-// label names a server in messages: "server of alice", "server lab of
-// alice".
-func label(r scenario.ServerRef) string {
-	if !r.Named() {
-		return "server of " + r.User
-	}
-	return "server " + r.Name + " of " + r.User
-}
+// label names a server in messages, as the hub client does.
+func label(r scenario.ServerRef) string { return hub.ServerLabel(r.User, r.Name) }
 
 // transition records a hub.server event when a server's state changes.
 // Fields: user, server (the name, "" for the default server), state,
