@@ -111,10 +111,12 @@ func TestForPBSSignalWakesSleeperBeforeReturning(t *testing.T) {
 	clk := clock.NewVirtual(t0) // moves only by Advance
 	x := virtualHost(t, clk)
 	var out lockedBuffer
+	checked := make(chan struct{})
 	st := runJob(t, clk, x, fakepbs.RunSpec{
 		JobID: "2.server", User: "alice", Script: []byte("trap 'echo caught; exit 7' TERM\nsleep 3600\n"), Stdout: &out, Stderr: &out,
 	}, func(p fakepbs.Process) {
 		go func() {
+			defer close(checked)
 			for clk.Pending() == 0 {
 				time.Sleep(time.Millisecond)
 			}
@@ -129,6 +131,8 @@ func TestForPBSSignalWakesSleeperBeforeReturning(t *testing.T) {
 	if st.Code != 7 || out.String() != "caught\n" || !clk.Now().Equal(t0) {
 		t.Errorf("status %+v output %q clock moved %v", st, out.String(), clk.Now().Sub(t0))
 	}
+	// The check above must not see the next job's sleep on the shared clock.
+	<-checked
 	st = runJob(t, clk, x, fakepbs.RunSpec{JobID: "3.server", User: "alice", Script: []byte("sleep 3600\n")}, func(p fakepbs.Process) {
 		go func() {
 			for clk.Pending() == 0 {
