@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jobsim/jobsim/base/clock"
 	"github.com/jobsim/jobsim/fakepbs"
-	"github.com/jobsim/jobsim/sim/clock"
 )
 
 // BenchmarkSimulatedDay runs 10,000 jobs of 1 minute to 4 hours on 100

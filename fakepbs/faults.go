@@ -4,8 +4,8 @@ import (
 	"context"
 	"time"
 
-	"github.com/jobsim/jobsim/sim/events"
-	"github.com/jobsim/jobsim/sim/fault"
+	"github.com/jobsim/jobsim/base/events"
+	"github.com/jobsim/jobsim/base/fault"
 )
 
 // PBSFault is the event kind of a PBS fault taking hold of a job (kept in a

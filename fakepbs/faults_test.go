@@ -7,10 +7,10 @@ import (
 
 	"github.com/spf13/afero"
 
+	"github.com/jobsim/jobsim/base/clock"
+	"github.com/jobsim/jobsim/base/events"
+	"github.com/jobsim/jobsim/base/fault"
 	"github.com/jobsim/jobsim/fakepbs"
-	"github.com/jobsim/jobsim/sim/clock"
-	"github.com/jobsim/jobsim/sim/events"
-	"github.com/jobsim/jobsim/sim/fault"
 )
 
 func faultServer(t *testing.T, opts ...fakepbs.Option) (*fakepbs.Server, *fault.Set, *events.Log, afero.Fs, *clock.Virtual) {

@@ -14,8 +14,8 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/jobsim/jobsim/base/clock"
 	"github.com/jobsim/jobsim/fakepbs"
-	"github.com/jobsim/jobsim/sim/clock"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

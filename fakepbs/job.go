@@ -12,7 +12,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/jobsim/jobsim/sim/events"
+	"github.com/jobsim/jobsim/base/events"
 )
 
 // OpenPBS job substates (src/include/job.h).

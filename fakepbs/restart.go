@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/jobsim/jobsim/sim/events"
+	"github.com/jobsim/jobsim/base/events"
 )
 
 // DefaultRestartDown is how long a restarting server is down when

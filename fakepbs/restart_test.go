@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jobsim/jobsim/base/events"
 	"github.com/jobsim/jobsim/fakepbs"
 	"github.com/jobsim/jobsim/fakepbs/cli"
-	"github.com/jobsim/jobsim/sim/events"
 )
 
 func qstatNow(srv *fakepbs.Server, args ...string) cli.Result {

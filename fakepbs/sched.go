@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jobsim/jobsim/sim/fault"
+	"github.com/jobsim/jobsim/base/fault"
 )
 
 // launch is a job placed by the scheduler, to be started once the server

@@ -12,9 +12,9 @@ import (
 
 	"github.com/spf13/afero"
 
-	"github.com/jobsim/jobsim/sim/clock"
-	"github.com/jobsim/jobsim/sim/events"
-	"github.com/jobsim/jobsim/sim/fault"
+	"github.com/jobsim/jobsim/base/clock"
+	"github.com/jobsim/jobsim/base/events"
+	"github.com/jobsim/jobsim/base/fault"
 )
 
 // Server is an in-process PBS server: queues, nodes, jobs and their states,

@@ -10,8 +10,8 @@ import (
 
 	"github.com/spf13/afero"
 
+	"github.com/jobsim/jobsim/base/events"
 	"github.com/jobsim/jobsim/fakepbs"
-	"github.com/jobsim/jobsim/sim/events"
 )
 
 // homeFS is an in-memory filesystem with alice's home and work directory.

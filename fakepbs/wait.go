@@ -3,7 +3,7 @@ package fakepbs
 import (
 	"context"
 	"fmt"
-	"github.com/jobsim/jobsim/sim/clock"
+	"github.com/jobsim/jobsim/base/clock"
 )
 
 // maxBlocked bounds the ended qsub -W block=true jobs the server keeps for

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jobsim/jobsim/base/fault"
 	"github.com/jobsim/jobsim/fakepbs"
-	"github.com/jobsim/jobsim/sim/fault"
 )
 
 // waitJob calls WaitJob from outside the simulation with a deadline.

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jobsim/jobsim/base/clock"
 	"github.com/jobsim/jobsim/sim"
-	"github.com/jobsim/jobsim/sim/clock"
 )
 
 // rssBytes reads this process's resident set size.

@@ -25,12 +25,12 @@ import (
 	"github.com/spf13/afero"
 	gossh "golang.org/x/crypto/ssh"
 
+	"github.com/jobsim/jobsim/base/clock"
+	"github.com/jobsim/jobsim/base/events"
+	"github.com/jobsim/jobsim/base/fault"
 	"github.com/jobsim/jobsim/fakepbs"
-	"github.com/jobsim/jobsim/sim/clock"
 	"github.com/jobsim/jobsim/sim/control"
-	"github.com/jobsim/jobsim/sim/events"
 	"github.com/jobsim/jobsim/sim/executor"
-	"github.com/jobsim/jobsim/sim/fault"
 	"github.com/jobsim/jobsim/sim/netfault"
 	"github.com/jobsim/jobsim/sim/sshd"
 )

@@ -14,11 +14,11 @@ import (
 
 	gossh "golang.org/x/crypto/ssh"
 
+	"github.com/jobsim/jobsim/base/clock"
+	"github.com/jobsim/jobsim/base/fault"
 	"github.com/jobsim/jobsim/internal/testbin"
 	"github.com/jobsim/jobsim/sim"
-	"github.com/jobsim/jobsim/sim/clock"
 	"github.com/jobsim/jobsim/sim/control"
-	"github.com/jobsim/jobsim/sim/fault"
 	"github.com/jobsim/jobsim/sim/fsys/fusefs"
 )
 

@@ -11,9 +11,9 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 	"gopkg.in/yaml.v3"
 
+	"github.com/jobsim/jobsim/base/clock"
 	"github.com/jobsim/jobsim/fakepbs"
 	"github.com/jobsim/jobsim/sim"
-	"github.com/jobsim/jobsim/sim/clock"
 )
 
 // hostConfig is the file `jobsim host --config` reads; flags override it.

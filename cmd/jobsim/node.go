@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/jobsim/jobsim/e2e/node"
+	"github.com/jobsim/jobsim/backend/containers/node"
 )
 
 func newNodeCommand() *cobra.Command {
@@ -15,7 +15,7 @@ func newNodeCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "node",
 		Short: "Run a job-host container's node: a standalone host, a cluster's login node or a compute node",
-		Long: `Run the fake host a jobsim container holds (package e2e/node): the
+		Long: `Run the fake host a jobsim container holds (package backend/containers/node): the
 configuration is JSON in $JOBSIM_NODE_CONFIG, written by the containers
 backend and jobsim up. It is the container's entry point, not meant to be
 run by hand; use jobsim host for a host on this machine.

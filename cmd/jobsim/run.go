@@ -10,9 +10,9 @@ import (
 	"github.com/onsi/ginkgo/v2/types"
 	"github.com/spf13/cobra"
 
-	containers "github.com/jobsim/jobsim/e2e/backend"
-	"github.com/jobsim/jobsim/e2e/image"
-	"github.com/jobsim/jobsim/scenarios/inprocess"
+	containers "github.com/jobsim/jobsim/backend/containers"
+	"github.com/jobsim/jobsim/backend/containers/image"
+	"github.com/jobsim/jobsim/backend/inprocess"
 	"github.com/jobsim/jobsim/scenarios/runner"
 	"github.com/jobsim/jobsim/scenarios/scenario"
 )

@@ -15,9 +15,9 @@ import (
 	tclog "github.com/testcontainers/testcontainers-go/log"
 	"gopkg.in/yaml.v3"
 
-	"github.com/jobsim/jobsim/e2e"
-	"github.com/jobsim/jobsim/e2e/cluster"
-	"github.com/jobsim/jobsim/e2e/image"
+	"github.com/jobsim/jobsim/backend/containers/cluster"
+	"github.com/jobsim/jobsim/backend/containers/container"
+	"github.com/jobsim/jobsim/backend/containers/image"
 	"github.com/jobsim/jobsim/scenarios/cylcsys"
 	"github.com/jobsim/jobsim/scenarios/scenario"
 )
@@ -264,7 +264,7 @@ networks of any run, and the cached images) and remove nothing.`,
 			ctx, cancel := context.WithTimeout(cmd.Context(), 2*time.Minute)
 			defer cancel()
 			if list {
-				objs, err := e2e.List(ctx)
+				objs, err := container.List(ctx)
 				if err != nil {
 					return err
 				}
@@ -280,7 +280,7 @@ networks of any run, and the cached images) and remove nothing.`,
 				}
 				return nil
 			}
-			rep, err := e2e.Sweep(ctx, run)
+			rep, err := container.Sweep(ctx, run)
 			for _, c := range rep.Containers {
 				fmt.Fprintf(cmd.OutOrStdout(), "removed container %s\n", strings.TrimPrefix(c, "/"))
 			}

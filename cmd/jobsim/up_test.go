@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jobsim/jobsim/e2e"
+	"github.com/jobsim/jobsim/backend/containers/container"
 )
 
 // A person's fake cluster: `jobsim up` starts a login node and a compute
@@ -22,7 +22,7 @@ func TestUpServesAClusterUntilInterrupted(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	if err := e2e.DockerAvailable(ctx); err != nil {
+	if err := container.DockerAvailable(ctx); err != nil {
 		t.Skipf("jobsim up needs a Docker engine: %v", err)
 	}
 	var info upInfo
@@ -30,7 +30,7 @@ func TestUpServesAClusterUntilInterrupted(t *testing.T) {
 		if info.Run != "" { // after a failure: leave nothing behind
 			cctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			_, _ = e2e.Sweep(cctx, info.Run)
+			_, _ = container.Sweep(cctx, info.Run)
 		}
 	})
 	stop := startServing(t, ctx, &info, syscall.SIGINT, "up", "-o", "json", "--name", "uphpc", "--users", "alice", "--nodes", "upcn1")
@@ -70,7 +70,7 @@ func TestUpServesAClusterUntilInterrupted(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Fatalf("jobsim up did not end cleanly on Ctrl-C: %v", err)
 	}
-	objs, err := e2e.List(ctx)
+	objs, err := container.List(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

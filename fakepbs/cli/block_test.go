@@ -12,12 +12,12 @@ import (
 	"github.com/spf13/afero"
 	"go.uber.org/goleak"
 
+	"github.com/jobsim/jobsim/base/clock"
+	"github.com/jobsim/jobsim/base/fault"
 	"github.com/jobsim/jobsim/fakepbs"
 	"github.com/jobsim/jobsim/fakepbs/bashexec"
-	"github.com/jobsim/jobsim/sim/clock"
 	"github.com/jobsim/jobsim/sim/executor"
 	"github.com/jobsim/jobsim/sim/executor/virtual"
-	"github.com/jobsim/jobsim/sim/fault"
 )
 
 // These tests drive qsub -W block=true and qdel -x through the command

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jobsim/jobsim/base/fault"
 	"github.com/jobsim/jobsim/fakepbs"
-	"github.com/jobsim/jobsim/sim/fault"
 	"github.com/spf13/afero"
 )
 

@@ -10,10 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jobsim/jobsim/base/fault"
 	"github.com/jobsim/jobsim/fakepbs"
 	"github.com/jobsim/jobsim/fakepbs/bashexec"
 	"github.com/jobsim/jobsim/fakepbs/cli"
-	"github.com/jobsim/jobsim/sim/fault"
 	"github.com/spf13/afero"
 	"gopkg.in/yaml.v3"
 )

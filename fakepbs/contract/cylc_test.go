@@ -12,10 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jobsim/jobsim/base/fault"
 	"github.com/jobsim/jobsim/fakepbs/cli"
 	"github.com/jobsim/jobsim/fakepbs/remote"
 	"github.com/jobsim/jobsim/internal/testbin"
-	"github.com/jobsim/jobsim/sim/fault"
 )
 
 // cylcDriver calls Cylc's own job runner code (what `cylc jobs-submit`,

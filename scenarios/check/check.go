@@ -11,8 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jobsim/jobsim/base/events"
 	"github.com/jobsim/jobsim/scenarios/scenario"
-	"github.com/jobsim/jobsim/sim/events"
 )
 
 // Event kinds drivers record for the checkers. Fields:

@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jobsim/jobsim/base/events"
 	"github.com/jobsim/jobsim/scenarios/scenario"
-	"github.com/jobsim/jobsim/sim/events"
 )
 
 var t0 = time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)

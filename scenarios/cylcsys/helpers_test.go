@@ -12,12 +12,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jobsim/jobsim/base/events"
+	"github.com/jobsim/jobsim/base/fault"
 	"github.com/jobsim/jobsim/scenarios/cylc"
 	"github.com/jobsim/jobsim/scenarios/runner"
 	"github.com/jobsim/jobsim/scenarios/scenario"
 	"github.com/jobsim/jobsim/sim/control"
-	"github.com/jobsim/jobsim/sim/events"
-	"github.com/jobsim/jobsim/sim/fault"
 )
 
 // repoRoot is the module root, found from this file.

@@ -14,9 +14,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jobsim/jobsim/base/events"
 	"github.com/jobsim/jobsim/scenarios/check"
 	"github.com/jobsim/jobsim/scenarios/cylc"
-	"github.com/jobsim/jobsim/sim/events"
 )
 
 // taskObs is what the watcher last saw of one task.

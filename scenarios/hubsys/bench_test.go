@@ -7,9 +7,9 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/jobsim/jobsim/base/events"
 	"github.com/jobsim/jobsim/scenarios/check"
 	"github.com/jobsim/jobsim/scenarios/runner"
-	"github.com/jobsim/jobsim/sim/events"
 )
 
 // BenchmarkSpawnerLife runs each spawner's life scenario (several users

@@ -9,10 +9,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jobsim/jobsim/base/events"
 	"github.com/jobsim/jobsim/scenarios/runner"
 	"github.com/jobsim/jobsim/scenarios/scenario"
 	"github.com/jobsim/jobsim/sim/control"
-	"github.com/jobsim/jobsim/sim/events"
 )
 
 func TestPythonLiteral(t *testing.T) {

@@ -53,11 +53,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jobsim/jobsim/base/events"
 	"github.com/jobsim/jobsim/scenarios/check"
 	"github.com/jobsim/jobsim/scenarios/hub"
 	"github.com/jobsim/jobsim/scenarios/runner"
 	"github.com/jobsim/jobsim/scenarios/scenario"
-	"github.com/jobsim/jobsim/sim/events"
 )
 
 // LifecycleEvent is the hub starting and stopping. Fields: state (started,

@@ -6,9 +6,9 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/jobsim/jobsim/base/events"
 	"github.com/jobsim/jobsim/scenarios/hub"
 	"github.com/jobsim/jobsim/scenarios/scenario"
-	"github.com/jobsim/jobsim/sim/events"
 )
 
 // requests makes each request with its user's own token (created through

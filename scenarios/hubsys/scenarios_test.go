@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jobsim/jobsim/scenarios/inprocess"
+	"github.com/jobsim/jobsim/backend/inprocess"
 	"github.com/jobsim/jobsim/scenarios/runner"
 	"github.com/jobsim/jobsim/scenarios/scenario"
 )

@@ -3,13 +3,13 @@ package runner
 import (
 	"context"
 
+	"github.com/jobsim/jobsim/base/events"
 	"github.com/jobsim/jobsim/scenarios/scenario"
 	"github.com/jobsim/jobsim/sim/control"
-	"github.com/jobsim/jobsim/sim/events"
 )
 
 // Backend brings up the hosts of a scenario's topology: in-process hosts
-// (sim.NewHost) or containers (package e2e). The scenario files are the same
+// (sim.NewHost) or containers (package backend/containers/container). The scenario files are the same
 // for every backend.
 type Backend interface {
 	// Name is "inprocess", "containers", ...
@@ -106,7 +106,7 @@ type Addresser interface {
 }
 
 // JobsimCarrier is implemented by hosts that carry jobsim's own binary at
-// a path of theirs (containers: e2e/image.JobsimPath), for systems under
+// a path of theirs (containers: backend/containers/image.JobsimPath), for systems under
 // test that start a jobsim stand-in on the host (the hub's UI server);
 // without it, processes on the host run the test machine's binary.
 type JobsimCarrier interface {

@@ -11,9 +11,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/jobsim/jobsim/base/events"
 	"github.com/jobsim/jobsim/scenarios/check"
 	"github.com/jobsim/jobsim/scenarios/scenario"
-	"github.com/jobsim/jobsim/sim/events"
 )
 
 // WriteSummary prints the table of verdicts that ends a run.

@@ -3,8 +3,8 @@ package runner
 import (
 	"context"
 
+	"github.com/jobsim/jobsim/base/events"
 	"github.com/jobsim/jobsim/scenarios/scenario"
-	"github.com/jobsim/jobsim/sim/events"
 )
 
 // System is a system under test as the runner drives it: started, given

@@ -8,11 +8,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jobsim/jobsim/base/events"
+	"github.com/jobsim/jobsim/base/fault"
 	"github.com/jobsim/jobsim/scenarios/check"
 	"github.com/jobsim/jobsim/scenarios/scenario"
 	"github.com/jobsim/jobsim/sim/control"
-	"github.com/jobsim/jobsim/sim/events"
-	"github.com/jobsim/jobsim/sim/fault"
 )
 
 // pollEvery is how often conditions are re-evaluated.

@@ -12,7 +12,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/jobsim/jobsim/sim/fault"
+	"github.com/jobsim/jobsim/base/fault"
 )
 
 // Duration is written as a Go duration string ("90s", "2m").

@@ -15,10 +15,10 @@ import (
 
 	"github.com/jobsim/jobsim/internal/testbin"
 
+	"github.com/jobsim/jobsim/base/fault"
 	"github.com/jobsim/jobsim/fakepbs"
 	"github.com/jobsim/jobsim/scenarios/hub"
 	"github.com/jobsim/jobsim/sim"
-	"github.com/jobsim/jobsim/sim/fault"
 )
 
 const contractsDir = "../../fixtures/spawners"

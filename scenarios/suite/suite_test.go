@@ -22,10 +22,10 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/jobsim/jobsim/backend/inprocess"
 	"github.com/jobsim/jobsim/internal/testbin"
 	"github.com/jobsim/jobsim/scenarios/cylcsys"
 	"github.com/jobsim/jobsim/scenarios/hubsys"
-	"github.com/jobsim/jobsim/scenarios/inprocess"
 	"github.com/jobsim/jobsim/scenarios/runner"
 	"github.com/jobsim/jobsim/scenarios/scenario"
 )

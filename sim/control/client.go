@@ -12,9 +12,9 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/jobsim/jobsim/base/events"
+	"github.com/jobsim/jobsim/base/fault"
 	"github.com/jobsim/jobsim/fakepbs"
-	"github.com/jobsim/jobsim/sim/events"
-	"github.com/jobsim/jobsim/sim/fault"
 )
 
 // Client calls the control API of a host or topology. Its methods mirror the

@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jobsim/jobsim/sim/clock"
-	"github.com/jobsim/jobsim/sim/events"
-	"github.com/jobsim/jobsim/sim/fault"
+	"github.com/jobsim/jobsim/base/clock"
+	"github.com/jobsim/jobsim/base/events"
+	"github.com/jobsim/jobsim/base/fault"
 )
 
 func newTestAPI(t *testing.T, opts ...Option) (*Client, *fault.Set, *events.Log) {

@@ -16,10 +16,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jobsim/jobsim/base/clock"
+	"github.com/jobsim/jobsim/base/events"
+	"github.com/jobsim/jobsim/base/fault"
 	"github.com/jobsim/jobsim/fakepbs"
-	"github.com/jobsim/jobsim/sim/clock"
-	"github.com/jobsim/jobsim/sim/events"
-	"github.com/jobsim/jobsim/sim/fault"
 )
 
 // Check is one readiness probe: it returns nil when the part it checks

@@ -15,8 +15,8 @@ import (
 	"github.com/spf13/afero"
 	"go.uber.org/goleak"
 
+	"github.com/jobsim/jobsim/base/clock"
 	"github.com/jobsim/jobsim/fakepbs"
-	"github.com/jobsim/jobsim/sim/clock"
 	"github.com/jobsim/jobsim/sim/executor"
 	"github.com/jobsim/jobsim/sim/executor/real"
 	"github.com/jobsim/jobsim/sim/executor/virtual"

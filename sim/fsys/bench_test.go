@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/afero"
 
-	"github.com/jobsim/jobsim/sim/fault"
+	"github.com/jobsim/jobsim/base/fault"
 )
 
 // BenchmarkOverhead measures the fault layer against the bare filesystem, on

@@ -12,7 +12,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jobsim/jobsim/sim/fault"
+	"github.com/jobsim/jobsim/base/fault"
 )
 
 // Listener wraps a listener so that net rules apply to its connections.

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jobsim/jobsim/sim/fault"
+	"github.com/jobsim/jobsim/base/fault"
 )
 
 // echoServer answers every line with the line, through the fault listener.

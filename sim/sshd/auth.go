@@ -13,8 +13,8 @@ import (
 	"github.com/gliderlabs/ssh"
 	gossh "golang.org/x/crypto/ssh"
 
-	"github.com/jobsim/jobsim/sim/events"
-	"github.com/jobsim/jobsim/sim/fault"
+	"github.com/jobsim/jobsim/base/events"
+	"github.com/jobsim/jobsim/base/fault"
 )
 
 // connState is what the server keeps per TCP connection.

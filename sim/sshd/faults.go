@@ -4,7 +4,7 @@ import (
 	"context"
 	"slices"
 
-	"github.com/jobsim/jobsim/sim/fault"
+	"github.com/jobsim/jobsim/base/fault"
 )
 
 // The ssh operations fault rules select (fault.LayerOps[fault.SSH]).

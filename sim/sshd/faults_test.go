@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jobsim/jobsim/sim/events"
-	"github.com/jobsim/jobsim/sim/fault"
+	"github.com/jobsim/jobsim/base/events"
+	"github.com/jobsim/jobsim/base/fault"
 )
 
 func addRule(t *testing.T, h *testHost, r fault.Rule) fault.Rule {

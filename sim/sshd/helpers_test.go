@@ -18,10 +18,10 @@ import (
 
 	gossh "golang.org/x/crypto/ssh"
 
-	"github.com/jobsim/jobsim/sim/events"
+	"github.com/jobsim/jobsim/base/events"
+	"github.com/jobsim/jobsim/base/fault"
 	"github.com/jobsim/jobsim/sim/executor"
 	"github.com/jobsim/jobsim/sim/executor/real"
-	"github.com/jobsim/jobsim/sim/fault"
 	"github.com/jobsim/jobsim/sim/fsys"
 )
 

@@ -12,9 +12,9 @@ import (
 	"github.com/spf13/afero"
 	gossh "golang.org/x/crypto/ssh"
 
-	"github.com/jobsim/jobsim/sim/events"
+	"github.com/jobsim/jobsim/base/events"
+	"github.com/jobsim/jobsim/base/fault"
 	"github.com/jobsim/jobsim/sim/executor"
-	"github.com/jobsim/jobsim/sim/fault"
 )
 
 // User is an account the server accepts. Public-key authentication is the

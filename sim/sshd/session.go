@@ -15,9 +15,9 @@ import (
 	"github.com/gliderlabs/ssh"
 	gossh "golang.org/x/crypto/ssh"
 
-	"github.com/jobsim/jobsim/sim/events"
+	"github.com/jobsim/jobsim/base/events"
+	"github.com/jobsim/jobsim/base/fault"
 	"github.com/jobsim/jobsim/sim/executor"
-	"github.com/jobsim/jobsim/sim/fault"
 )
 
 // session is one "session" channel: the requests that prepare it (env,

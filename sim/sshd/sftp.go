@@ -16,8 +16,8 @@ import (
 	"github.com/pkg/sftp"
 	"github.com/spf13/afero"
 
-	"github.com/jobsim/jobsim/sim/events"
-	"github.com/jobsim/jobsim/sim/fault"
+	"github.com/jobsim/jobsim/base/events"
+	"github.com/jobsim/jobsim/base/fault"
 )
 
 // subsystem returns the runner for a subsystem request, or nil to refuse

@@ -13,7 +13,7 @@ import (
 
 	"github.com/pkg/sftp"
 
-	"github.com/jobsim/jobsim/sim/events"
+	"github.com/jobsim/jobsim/base/events"
 )
 
 func sha(t testing.TB, path string) [32]byte {

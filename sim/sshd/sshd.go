@@ -92,7 +92,7 @@ import (
 	"github.com/gliderlabs/ssh"
 	gossh "golang.org/x/crypto/ssh"
 
-	"github.com/jobsim/jobsim/sim/events"
+	"github.com/jobsim/jobsim/base/events"
 )
 
 // ErrServerClosed is returned by Serve and ListenAndServe after Close.

@@ -9,7 +9,7 @@ import (
 	"github.com/spf13/afero"
 	"mvdan.cc/sh/v3/expand"
 
-	"github.com/jobsim/jobsim/sim/clock"
+	"github.com/jobsim/jobsim/base/clock"
 )
 
 // Builtin is a command of the virtual host, implemented in Go. It returns

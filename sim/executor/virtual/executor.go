@@ -63,7 +63,7 @@ import (
 
 	"github.com/spf13/afero"
 
-	"github.com/jobsim/jobsim/sim/clock"
+	"github.com/jobsim/jobsim/base/clock"
 	"github.com/jobsim/jobsim/sim/executor"
 )
 

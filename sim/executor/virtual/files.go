@@ -19,7 +19,7 @@ import (
 	"github.com/spf13/afero"
 	"mvdan.cc/sh/v3/interp"
 
-	"github.com/jobsim/jobsim/sim/clock"
+	"github.com/jobsim/jobsim/base/clock"
 )
 
 func init() {

@@ -14,7 +14,7 @@ import (
 	"github.com/spf13/afero"
 	"mvdan.cc/sh/v3/interp"
 
-	"github.com/jobsim/jobsim/sim/clock"
+	"github.com/jobsim/jobsim/base/clock"
 )
 
 // sysError is an error shown with the C library's wording ("No such file or

@@ -16,10 +16,10 @@ import (
 
 	"github.com/spf13/afero"
 
-	"github.com/jobsim/jobsim/sim/clock"
+	"github.com/jobsim/jobsim/base/clock"
+	"github.com/jobsim/jobsim/base/fault"
 	"github.com/jobsim/jobsim/sim/executor"
 	"github.com/jobsim/jobsim/sim/executor/virtual"
-	"github.com/jobsim/jobsim/sim/fault"
 	"github.com/jobsim/jobsim/sim/fsys"
 )
 

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jobsim/jobsim/sim/fault"
+	"github.com/jobsim/jobsim/base/fault"
 )
 
 func ptr[T any](v T) *T { return &v }

@@ -41,7 +41,7 @@ import (
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 
-	"github.com/jobsim/jobsim/sim/fault"
+	"github.com/jobsim/jobsim/base/fault"
 )
 
 // fsType is the name after "fuse." in /proc/self/mountinfo; stale mounts

@@ -1,17 +1,17 @@
-package e2e_test
+package container_test
 
 import (
 	"context"
 	"testing"
 	"time"
 
-	"github.com/jobsim/jobsim/e2e"
-	"github.com/jobsim/jobsim/e2e/image"
-	"github.com/jobsim/jobsim/e2e/internal/testenv"
+	"github.com/jobsim/jobsim/backend/containers/container"
+	"github.com/jobsim/jobsim/backend/containers/image"
+	"github.com/jobsim/jobsim/backend/containers/internal/testenv"
 	"github.com/jobsim/jobsim/scenarios/scenario"
 )
 
-// BenchmarkRunToHealthy measures e2e.Run, from the call to a passing
+// BenchmarkRunToHealthy measures container.Run, from the call to a passing
 // health check (ssh ran a command, qstat answered), for a PBS host with a
 // FUSE fault mount and the Cylc overlay copied in, per userland. The
 // container's removal is not timed.
@@ -39,14 +39,14 @@ func BenchmarkRunToHealthy(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			opts := []e2e.Option{e2e.WithImage(img), e2e.WithUsers("alice"), e2e.WithPBS(scenario.PBS{}), e2e.WithFaultMounts("/opt/lib")}
+			opts := []container.Option{container.WithImage(img), container.WithUsers("alice"), container.WithPBS(scenario.PBS{}), container.WithFaultMounts("/opt/lib")}
 			if img.Overlay {
-				opts = append(opts, e2e.WithCylc("/opt/cylc"))
+				opts = append(opts, container.WithCylc("/opt/cylc"))
 			}
 			var total time.Duration
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				c, err := e2e.Run(ctx, opts...)
+				c, err := container.Run(ctx, opts...)
 				if err != nil {
 					b.Fatal(err)
 				}

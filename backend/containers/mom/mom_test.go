@@ -17,8 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jobsim/jobsim/base/events"
 	"github.com/jobsim/jobsim/fakepbs"
-	"github.com/jobsim/jobsim/sim/events"
 	"github.com/jobsim/jobsim/sim/executor"
 	"github.com/jobsim/jobsim/sim/executor/real"
 )

@@ -1,9 +1,9 @@
 // Package cluster brings up a scenario topology as containers: every host
-// a job-host container (package e2e), all on one private Docker network,
+// a job-host container (package backend/containers/container), all on one private Docker network,
 // and every host whose PBS block lists nodes the login node of a fake
 // cluster: one compute container per node, /home shared between them, the
 // login node's PBS server running each job on the node it placed it on
-// (package e2e/mom). The harness reaches each machine's ssh and control API
+// (package backend/containers/mom). The harness reaches each machine's ssh and control API
 // on 127.0.0.1; the machines reach each other by name.
 //
 // A Topology streams every machine's events into one history, acts on its
@@ -28,13 +28,13 @@ import (
 	tcnetwork "github.com/testcontainers/testcontainers-go/network"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/jobsim/jobsim/e2e"
-	"github.com/jobsim/jobsim/e2e/image"
-	"github.com/jobsim/jobsim/e2e/internal/tcenv"
-	"github.com/jobsim/jobsim/e2e/mom"
-	"github.com/jobsim/jobsim/e2e/node"
+	"github.com/jobsim/jobsim/backend/containers/container"
+	"github.com/jobsim/jobsim/backend/containers/image"
+	"github.com/jobsim/jobsim/backend/containers/internal/tcenv"
+	"github.com/jobsim/jobsim/backend/containers/mom"
+	"github.com/jobsim/jobsim/backend/containers/node"
+	"github.com/jobsim/jobsim/base/events"
 	"github.com/jobsim/jobsim/scenarios/scenario"
-	"github.com/jobsim/jobsim/sim/events"
 )
 
 // Option configures Start.
@@ -77,7 +77,7 @@ func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l }
 
 // Machine is one container of the topology.
 type Machine struct {
-	*e2e.Container
+	*container.Container
 	// Host is the topology host this machine is, or the login node of.
 	Host string
 	// PBSNode is the PBS node name of a compute node ("" for hosts).
@@ -90,7 +90,7 @@ type Machine struct {
 type Topology struct {
 	cfg      config
 	net      *testcontainers.DockerNetwork
-	keys     *e2e.Keys
+	keys     *container.Keys
 	ownDir   bool
 	machines []*Machine
 	life     context.Context
@@ -113,7 +113,7 @@ func Start(ctx context.Context, img image.Image, topo scenario.Topology, opts ..
 		c.user = "jobsim"
 	}
 	if c.run == "" {
-		c.run = e2e.NewRunID()
+		c.run = container.NewRunID()
 	}
 	t := &Topology{cfg: c}
 	t.life, t.stop = context.WithCancel(context.WithoutCancel(ctx))
@@ -130,21 +130,21 @@ func Start(ctx context.Context, img image.Image, topo scenario.Topology, opts ..
 		}
 		t.ownDir = true
 	}
-	if t.keys, err = e2e.NewKeys(filepath.Join(t.cfg.dir, "keys")); err != nil {
+	if t.keys, err = container.NewKeys(filepath.Join(t.cfg.dir, "keys")); err != nil {
 		return nil, err
 	}
 	if len(topo.Hosts) == 0 {
 		return t, nil
 	}
-	t.net, err = tcnetwork.New(ctx, tcnetwork.WithLabels(map[string]string{e2e.LabelRun: c.run, e2e.LabelPID: strconv.Itoa(os.Getpid())}))
+	t.net, err = tcnetwork.New(ctx, tcnetwork.WithLabels(map[string]string{container.LabelRun: c.run, container.LabelPID: strconv.Itoa(os.Getpid())}))
 	if err != nil {
 		return nil, fmt.Errorf("cluster: network: %w", err)
 	}
 
-	token := e2e.NewToken() // one token per topology: control, MoMs, PBS on TCP
+	token := container.NewToken() // one token per topology: control, MoMs, PBS on TCP
 	type plan struct {
 		m    *Machine
-		opts []e2e.Option
+		opts []container.Option
 	}
 	var plans []plan
 	for _, h := range topo.Hosts {
@@ -155,18 +155,18 @@ func Start(ctx context.Context, img image.Image, topo scenario.Topology, opts ..
 		if len(users) == 0 {
 			users = []string{c.user}
 		}
-		base := []e2e.Option{e2e.WithImage(img), e2e.WithRun(c.run), e2e.WithKeys(t.keys), e2e.WithUsers(users...), e2e.WithToken(token),
-			e2e.WithNetwork(t.net.Name), e2e.WithLogger(c.logger), e2e.WithStartTimeout(c.startTimout)}
+		base := []container.Option{container.WithImage(img), container.WithRun(c.run), container.WithKeys(t.keys), container.WithUsers(users...), container.WithToken(token),
+			container.WithNetwork(t.net.Name), container.WithLogger(c.logger), container.WithStartTimeout(c.startTimout)}
 		if c.privileged {
-			base = append(base, e2e.WithPrivileged())
+			base = append(base, container.WithPrivileged())
 		}
 		if h.Cylc != "" {
-			base = append(base, e2e.WithCylc(h.Cylc))
+			base = append(base, container.WithCylc(h.Cylc))
 		}
-		hostOpts := append(slices.Clone(base), e2e.WithName(h.Name), e2e.WithFaultMounts(h.FaultMounts...))
+		hostOpts := append(slices.Clone(base), container.WithName(h.Name), container.WithFaultMounts(h.FaultMounts...))
 		if h.PBS == nil || len(h.PBS.Nodes) == 0 {
 			if h.PBS != nil {
-				hostOpts = append(hostOpts, e2e.WithPBS(*h.PBS))
+				hostOpts = append(hostOpts, container.WithPBS(*h.PBS))
 			}
 			plans = append(plans, plan{m: &Machine{Host: h.Name}, opts: hostOpts})
 			continue
@@ -190,12 +190,12 @@ func Start(ctx context.Context, img image.Image, topo scenario.Topology, opts ..
 		if d := h.PBS.NodeFailRequeue.D(); d > 0 {
 			requeue = d.String() // the scenario's own wins
 		}
-		login := append(hostOpts, e2e.WithPBS(*h.PBS), e2e.WithHome(home), e2e.WithNode(func(nc *node.Config) {
+		login := append(hostOpts, container.WithPBS(*h.PBS), container.WithHome(home), container.WithNode(func(nc *node.Config) {
 			nc.Role, nc.Nodes, nc.SharedHome, nc.NodeFailRequeue = node.RoleLogin, moms, true, requeue
 		}))
 		plans = append(plans, plan{m: &Machine{Host: h.Name}, opts: login})
 		for _, n := range h.PBS.Nodes {
-			compute := append(slices.Clone(base), e2e.WithName(n.Name), e2e.WithHome(home), e2e.WithNode(func(nc *node.Config) {
+			compute := append(slices.Clone(base), container.WithName(n.Name), container.WithHome(home), container.WithNode(func(nc *node.Config) {
 				nc.Role, nc.PBSServer, nc.SharedHome = node.RoleCompute, fmt.Sprintf("%s:%d", h.Name, node.PBSPort), true
 			}))
 			plans = append(plans, plan{m: &Machine{Host: h.Name, PBSNode: n.Name}, opts: compute})
@@ -216,7 +216,7 @@ func Start(ctx context.Context, img image.Image, topo scenario.Topology, opts ..
 	g, gctx := errgroup.WithContext(ctx)
 	for _, p := range plans {
 		g.Go(func() error {
-			ct, err := e2e.Run(gctx, p.opts...)
+			ct, err := container.Run(gctx, p.opts...)
 			if err != nil {
 				return err
 			}
@@ -378,7 +378,7 @@ func (t *Topology) Close(ctx context.Context) error {
 		}
 	}
 	// Whatever a failed start or a crash in between left behind.
-	if rep, err := e2e.Sweep(ctx, t.cfg.run); err != nil {
+	if rep, err := container.Sweep(ctx, t.cfg.run); err != nil {
 		errs = append(errs, err)
 	} else if n := len(rep.Containers) + len(rep.Networks); n > 0 && len(errs) == 0 {
 		t.cfg.logger.Warn("cluster: swept leftovers", "run", t.cfg.run, "containers", rep.Containers, "networks", rep.Networks)

@@ -1,4 +1,4 @@
-package e2e
+package container
 
 import (
 	"archive/tar"
@@ -31,8 +31,8 @@ import (
 	"github.com/testcontainers/testcontainers-go"
 	tcnetwork "github.com/testcontainers/testcontainers-go/network"
 
-	"github.com/jobsim/jobsim/e2e/image"
-	"github.com/jobsim/jobsim/e2e/node"
+	"github.com/jobsim/jobsim/backend/containers/image"
+	"github.com/jobsim/jobsim/backend/containers/node"
 	"github.com/jobsim/jobsim/internal/artifact"
 	"github.com/jobsim/jobsim/scenarios/scenario"
 	"github.com/jobsim/jobsim/sim/control"

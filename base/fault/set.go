@@ -7,8 +7,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jobsim/jobsim/sim/clock"
-	"github.com/jobsim/jobsim/sim/events"
+	"github.com/jobsim/jobsim/base/clock"
+	"github.com/jobsim/jobsim/base/events"
 )
 
 // Set is the live collection of rules of a host (or a topology). Every layer

@@ -6,15 +6,15 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jobsim/jobsim/e2e"
-	"github.com/jobsim/jobsim/sim/events"
+	"github.com/jobsim/jobsim/backend/containers/container"
+	"github.com/jobsim/jobsim/base/events"
 )
 
 // streamer copies one machine's events into the topology's history as they
 // happen (the control API's event stream), resuming after broken streams
 // and starting over when the machine restarts with a fresh history.
 type streamer struct {
-	c      *e2e.Container
+	c      *container.Container
 	log    *events.Log
 	logger *slog.Logger
 
@@ -27,7 +27,7 @@ type streamer struct {
 	done    chan struct{}
 }
 
-func newStreamer(life context.Context, c *e2e.Container, log *events.Log, logger *slog.Logger) *streamer {
+func newStreamer(life context.Context, c *container.Container, log *events.Log, logger *slog.Logger) *streamer {
 	s := &streamer{c: c, log: log, logger: logger, wake: make(chan struct{}, 1), done: make(chan struct{})}
 	go s.loop(life)
 	return s

@@ -16,8 +16,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jobsim/jobsim/base/events"
 	"github.com/jobsim/jobsim/fakepbs"
-	"github.com/jobsim/jobsim/sim/events"
 )
 
 // DefaultNodeFailRequeue is OpenPBS's default node_fail_requeue: how long a

@@ -16,8 +16,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jobsim/jobsim/base/events"
 	"github.com/jobsim/jobsim/fakepbs"
-	"github.com/jobsim/jobsim/sim/events"
 )
 
 // maxOutput bounds the output a MoM keeps per job stream (stdout, stderr);

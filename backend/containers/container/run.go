@@ -1,5 +1,5 @@
 // Package e2e runs fake job hosts as containers with testcontainers-go,
-// with no registry: the image is built locally (package e2e/image), Ryuk is
+// with no registry: the image is built locally (package backend/containers/image), Ryuk is
 // never started, and every container and network is labelled with the run
 // that made it, removed when the run ends, and found by Sweep after a run
 // that crashed.
@@ -7,16 +7,16 @@
 // Run starts one job host, in the style of a testcontainers module:
 //
 //	img, _ := image.Build(ctx, image.WithJobsimBinary("bin/jobsim"))
-//	c, err := e2e.Run(ctx, e2e.WithImage(img), e2e.WithUsers("alice"), e2e.WithPBS(scenario.PBS{}))
+//	c, err := container.Run(ctx, container.WithImage(img), container.WithUsers("alice"), container.WithPBS(scenario.PBS{}))
 //	defer c.Close(ctx)
 //	ssh -i $(c.KeyFile("alice")) -p <port of c.SSHAddr()> alice@127.0.0.1 qstat
 //
 // Readiness is the host's own health (GET /v1/health with the bearer
 // token), which proves that ssh runs a command and PBS answers, not that a
-// port is open. Packages e2e/cluster (a login node and compute nodes on a
-// private network) and e2e/backend (the scenario runner's "containers"
+// port is open. Packages backend/containers/cluster (a login node and compute nodes on a
+// private network) and backend/containers (the scenario runner's "containers"
 // backend) build on it.
-package e2e
+package container
 
 import (
 	"context"
@@ -34,7 +34,7 @@ import (
 	"github.com/testcontainers/testcontainers-go"
 	tclog "github.com/testcontainers/testcontainers-go/log"
 
-	"github.com/jobsim/jobsim/e2e/internal/tcenv"
+	"github.com/jobsim/jobsim/backend/containers/internal/tcenv"
 )
 
 // Labels on every container and network this package creates.

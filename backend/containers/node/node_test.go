@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/jobsim/jobsim/e2e/mom"
+	"github.com/jobsim/jobsim/backend/containers/mom"
 	"github.com/jobsim/jobsim/scenarios/scenario"
 )
 

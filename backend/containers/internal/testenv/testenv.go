@@ -11,15 +11,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jobsim/jobsim/e2e"
-	"github.com/jobsim/jobsim/e2e/image"
+	"github.com/jobsim/jobsim/backend/containers/container"
+	"github.com/jobsim/jobsim/backend/containers/image"
 	"github.com/jobsim/jobsim/internal/testbin"
 )
 
 // RequireDocker skips the test when no Docker engine answers.
 func RequireDocker(tb testing.TB) {
 	tb.Helper()
-	if err := e2e.DockerAvailable(context.Background()); err != nil {
+	if err := container.DockerAvailable(context.Background()); err != nil {
 		tb.Skipf("no Docker engine: %v (start dockerd, or set DOCKER_HOST)", err)
 	}
 }
@@ -69,7 +69,7 @@ func CylcOverlay() string {
 // Cylc overlay when make setup-cylc has built it. skip is set, and the
 // image empty, when there is no Docker engine.
 func Image(ctx context.Context, dir string) (img image.Image, skip string, err error) {
-	if err := e2e.DockerAvailable(ctx); err != nil {
+	if err := container.DockerAvailable(ctx); err != nil {
 		return image.Image{}, fmt.Sprintf("no Docker engine: %v (start dockerd, or set DOCKER_HOST)", err), nil
 	}
 	bin, err := Jobsim(dir)

@@ -30,13 +30,13 @@ import (
 
 	gossh "golang.org/x/crypto/ssh"
 
-	"github.com/jobsim/jobsim/e2e/mom"
+	"github.com/jobsim/jobsim/backend/containers/mom"
+	"github.com/jobsim/jobsim/base/events"
 	"github.com/jobsim/jobsim/fakepbs"
 	"github.com/jobsim/jobsim/fakepbs/cli"
 	"github.com/jobsim/jobsim/fakepbs/remote"
 	"github.com/jobsim/jobsim/scenarios/scenario"
 	"github.com/jobsim/jobsim/sim"
-	"github.com/jobsim/jobsim/sim/events"
 	"github.com/jobsim/jobsim/sim/executor"
 	"github.com/jobsim/jobsim/sim/executor/real"
 )
@@ -49,7 +49,7 @@ const EnvConfig = "JOBSIM_NODE_CONFIG"
 const BinDir = "/opt/jobsim/bin"
 
 // OverlayPath is where the job-host image keeps the Cylc overlay (the
-// same path as e2e/image.OverlayPath).
+// same path as backend/containers/image.OverlayPath).
 const OverlayPath = "/opt/jobsim/cylc"
 
 // Role is what a node is in its topology.

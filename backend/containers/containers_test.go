@@ -1,4 +1,4 @@
-package backend_test
+package containers_test
 
 import (
 	"context"
@@ -10,14 +10,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jobsim/jobsim/e2e"
-	"github.com/jobsim/jobsim/e2e/backend"
-	"github.com/jobsim/jobsim/e2e/cluster"
-	"github.com/jobsim/jobsim/e2e/image"
-	"github.com/jobsim/jobsim/e2e/internal/testenv"
+	"github.com/jobsim/jobsim/backend/containers"
+	"github.com/jobsim/jobsim/backend/containers/cluster"
+	"github.com/jobsim/jobsim/backend/containers/container"
+	"github.com/jobsim/jobsim/backend/containers/image"
+	"github.com/jobsim/jobsim/backend/containers/internal/testenv"
+	"github.com/jobsim/jobsim/base/events"
 	"github.com/jobsim/jobsim/scenarios/runner"
 	"github.com/jobsim/jobsim/scenarios/scenario"
-	"github.com/jobsim/jobsim/sim/events"
 )
 
 var (
@@ -52,7 +52,7 @@ func TestScenarioTopologyOnContainers(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	b := backend.New(backend.WithImage(testImage))
+	b := containers.New(containers.WithImage(testImage))
 	if b.Name() != "containers" {
 		t.Fatalf("name %q", b.Name())
 	}
@@ -70,7 +70,7 @@ func TestScenarioTopologyOnContainers(t *testing.T) {
 		if err := tp.Close(ctx); err != nil {
 			t.Errorf("close: %v", err)
 		}
-		if rep, err := e2e.Sweep(ctx, run); err != nil || len(rep.Containers)+len(rep.Networks) > 0 {
+		if rep, err := container.Sweep(ctx, run); err != nil || len(rep.Containers)+len(rep.Networks) > 0 {
 			t.Errorf("left behind: %+v %v", rep, err)
 		}
 	}()

@@ -1,4 +1,4 @@
-package e2e_test
+package container_test
 
 import (
 	"context"
@@ -11,11 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jobsim/jobsim/e2e"
-	"github.com/jobsim/jobsim/e2e/image"
-	"github.com/jobsim/jobsim/e2e/internal/testenv"
+	"github.com/jobsim/jobsim/backend/containers/container"
+	"github.com/jobsim/jobsim/backend/containers/image"
+	"github.com/jobsim/jobsim/backend/containers/internal/testenv"
+	"github.com/jobsim/jobsim/base/fault"
 	"github.com/jobsim/jobsim/scenarios/scenario"
-	"github.com/jobsim/jobsim/sim/fault"
 )
 
 // The image every test of this package runs, built once in TestMain (or
@@ -35,13 +35,13 @@ func needImage(t *testing.T) {
 }
 
 // runHost starts a container for the test and removes it at the end.
-func runHost(t *testing.T, opts ...e2e.Option) *e2e.Container {
+func runHost(t *testing.T, opts ...container.Option) *container.Container {
 	t.Helper()
 	needImage(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	run := e2e.NewRunID()
-	c, err := e2e.Run(ctx, append([]e2e.Option{e2e.WithImage(testImage), e2e.WithRun(run)}, opts...)...)
+	run := container.NewRunID()
+	c, err := container.Run(ctx, append([]container.Option{container.WithImage(testImage), container.WithRun(run)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +51,7 @@ func runHost(t *testing.T, opts ...e2e.Option) *e2e.Container {
 		if err := c.Close(ctx); err != nil {
 			t.Errorf("close: %v", err)
 		}
-		if rep, err := e2e.Sweep(ctx, run); err != nil || len(rep.Containers)+len(rep.Networks) > 0 {
+		if rep, err := container.Sweep(ctx, run); err != nil || len(rep.Containers)+len(rep.Networks) > 0 {
 			t.Errorf("left behind after Close: %+v %v", rep, err)
 		}
 	})
@@ -59,7 +59,7 @@ func runHost(t *testing.T, opts ...e2e.Option) *e2e.Container {
 }
 
 // sshRun runs a command on the container with the real OpenSSH client.
-func sshRun(t *testing.T, c *e2e.Container, user, command string) (string, int) {
+func sshRun(t *testing.T, c *container.Container, user, command string) (string, int) {
 	t.Helper()
 	sshBin, err := exec.LookPath("ssh")
 	if err != nil {
@@ -86,7 +86,7 @@ func sshRun(t *testing.T, c *e2e.Container, user, command string) (string, int) 
 }
 
 func TestHostRunsPBSJobsOverSSH(t *testing.T) {
-	c := runHost(t, e2e.WithName("fakehpc"), e2e.WithUsers("alice"), e2e.WithPBS(scenario.PBS{History: true}))
+	c := runHost(t, container.WithName("fakehpc"), container.WithUsers("alice"), container.WithPBS(scenario.PBS{History: true}))
 	t.Logf("healthy in %s", c.StartedIn())
 	out, code := sshRun(t, c, "alice", `hostname; id -un; echo 'echo hello from $PBS_JOBID on $(hostname)' | qsub -N hello`)
 	if code != 0 {
@@ -113,7 +113,7 @@ func TestHostRunsPBSJobsOverSSH(t *testing.T) {
 }
 
 func TestUnlistableDirectoryInsideContainer(t *testing.T) {
-	c := runHost(t, e2e.WithName("fshost"), e2e.WithUsers("alice"), e2e.WithFaultMounts("/opt/lib"))
+	c := runHost(t, container.WithName("fshost"), container.WithUsers("alice"), container.WithFaultMounts("/opt/lib"))
 	for _, n := range c.Notes() {
 		if strings.Contains(n, "FUSE unavailable") {
 			t.Skipf("the engine gives the container no FUSE: %s", n)
@@ -153,7 +153,7 @@ func TestUnlistableDirectoryInsideContainer(t *testing.T) {
 // files come out with their content, big ones cut, links left out, and a
 // missing folder says so.
 func TestCopyOutBringsHostFilesBack(t *testing.T) {
-	c := runHost(t, e2e.WithName("logs"), e2e.WithUsers("alice"))
+	c := runHost(t, container.WithName("logs"), container.WithUsers("alice"))
 	setup := `set -e; d=log/job/1/foo; mkdir -p $d/01; echo out > $d/01/job.out; echo 'CYLC_JOB_EXIT=SUCCEEDED' > $d/01/job.status
 head -c 5000 /dev/zero > $d/01/big; ln -s 01 $d/NN`
 	if out, code := sshRun(t, c, "alice", setup); code != 0 {

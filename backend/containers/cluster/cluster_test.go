@@ -10,12 +10,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jobsim/jobsim/e2e"
-	"github.com/jobsim/jobsim/e2e/cluster"
-	"github.com/jobsim/jobsim/e2e/image"
-	"github.com/jobsim/jobsim/e2e/internal/testenv"
+	"github.com/jobsim/jobsim/backend/containers/cluster"
+	"github.com/jobsim/jobsim/backend/containers/container"
+	"github.com/jobsim/jobsim/backend/containers/image"
+	"github.com/jobsim/jobsim/backend/containers/internal/testenv"
+	"github.com/jobsim/jobsim/base/events"
 	"github.com/jobsim/jobsim/scenarios/scenario"
-	"github.com/jobsim/jobsim/sim/events"
 )
 
 var (
@@ -36,7 +36,7 @@ func startCluster(t *testing.T, log *events.Log, requeue time.Duration) *cluster
 	defer cancel()
 	topo := scenario.Topology{Hosts: []scenario.Host{{Name: "login", Executor: "real", Users: []string{"alice"},
 		PBS: &scenario.PBS{History: true, Nodes: []scenario.Node{{Name: "cn1", NCPUs: 1}, {Name: "cn2", NCPUs: 1}}}}}}
-	run := e2e.NewRunID()
+	run := container.NewRunID()
 	tp, err := cluster.Start(ctx, testImage, topo, cluster.WithRun(run), cluster.WithEventLog(log), cluster.WithNodeFailRequeue(requeue))
 	if err != nil {
 		t.Fatal(err)
@@ -47,7 +47,7 @@ func startCluster(t *testing.T, log *events.Log, requeue time.Duration) *cluster
 		if err := tp.Close(ctx); err != nil {
 			t.Errorf("close: %v", err)
 		}
-		if rep, err := e2e.Sweep(ctx, run); err != nil || len(rep.Containers)+len(rep.Networks) > 0 {
+		if rep, err := container.Sweep(ctx, run); err != nil || len(rep.Containers)+len(rep.Networks) > 0 {
 			t.Errorf("left behind after Close: %+v %v", rep, err)
 		}
 	})

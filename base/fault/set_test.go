@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jobsim/jobsim/sim/clock"
-	"github.com/jobsim/jobsim/sim/events"
+	"github.com/jobsim/jobsim/base/clock"
+	"github.com/jobsim/jobsim/base/events"
 )
 
 func ptr[T any](v T) *T { return &v }

@@ -9,9 +9,9 @@ import (
 	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
 
-	"github.com/jobsim/jobsim/e2e"
-	"github.com/jobsim/jobsim/e2e/image"
-	"github.com/jobsim/jobsim/e2e/internal/testenv"
+	"github.com/jobsim/jobsim/backend/containers/container"
+	"github.com/jobsim/jobsim/backend/containers/image"
+	"github.com/jobsim/jobsim/backend/containers/internal/testenv"
 )
 
 // BenchmarkBuild measures building the job-host image for each userland:
@@ -19,11 +19,11 @@ import (
 // cached (found by its content-hash tag). Run with -benchtime 1x: a cold
 // rootfs build takes a while.
 //
-//	go test -run '^$' -bench Build -benchtime 1x ./e2e/image/
+//	go test -run '^$' -bench Build -benchtime 1x ./backend/containers/image/
 func BenchmarkBuild(b *testing.B) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
-	if err := e2e.DockerAvailable(ctx); err != nil {
+	if err := container.DockerAvailable(ctx); err != nil {
 		b.Skipf("no Docker engine: %v", err)
 	}
 	dir := b.TempDir()

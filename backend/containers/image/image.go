@@ -42,7 +42,7 @@ import (
 	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
 
-	"github.com/jobsim/jobsim/e2e/internal/tcenv"
+	"github.com/jobsim/jobsim/backend/containers/internal/tcenv"
 )
 
 // Userland is how a container gets its programs.

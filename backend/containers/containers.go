@@ -1,14 +1,14 @@
 // Package backend is the scenario runner's "containers" backend: each
 // scenario's topology comes up as job-host containers (package
-// e2e/cluster) from a job-host image built once per backend (package
-// e2e/image), so that the same scenario files that run in-process run
+// backend/containers/cluster) from a job-host image built once per backend (package
+// backend/containers/image), so that the same scenario files that run in-process run
 // against containers, clusters of them included, and node steps
 // (disconnect, pause, kill, restart a machine) work.
 //
 // Processes on a container see host paths as they are (ProcessPath is the
 // identity), ssh is published on 127.0.0.1 with a key the harness holds,
 // and every host's events stream into the run's history.
-package backend
+package containers
 
 import (
 	"context"
@@ -21,9 +21,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jobsim/jobsim/e2e"
-	"github.com/jobsim/jobsim/e2e/cluster"
-	"github.com/jobsim/jobsim/e2e/image"
+	"github.com/jobsim/jobsim/backend/containers/cluster"
+	"github.com/jobsim/jobsim/backend/containers/container"
+	"github.com/jobsim/jobsim/backend/containers/image"
 	"github.com/jobsim/jobsim/scenarios/runner"
 	"github.com/jobsim/jobsim/scenarios/scenario"
 	"github.com/jobsim/jobsim/sim/control"
@@ -91,7 +91,7 @@ func (b *Backend) Image(ctx context.Context, cylc *runner.CylcInstall) (image.Im
 	if b.img != nil || b.imgErr != nil {
 		return derefImage(b.img), b.imgErr
 	}
-	if err := e2e.DockerAvailable(ctx); err != nil {
+	if err := container.DockerAvailable(ctx); err != nil {
 		// Not cached: an engine may come up.
 		return image.Image{}, &runner.SkipError{Reason: fmt.Sprintf("the containers backend needs a Docker engine: %v", err)}
 	}
