@@ -10,7 +10,7 @@ TESTFLAGS ?=
 OUT       ?= out
 export JOBSIM_CACHE ?= $(HOME)/.cache/jobsim
 
-.PHONY: all build setup setup-base setup-cylc setup-hub test e2e bench lint fmt vet clean
+.PHONY: all build setup setup-base setup-cylc setup-hub test e2e bench lint fmt vet staticcheck clean
 
 all: build
 
@@ -38,13 +38,19 @@ bench: setup ## Benchmarks; numbers are ratios against references measured in th
 	@mkdir -p $(OUT)
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m $(PKGS) | tee $(OUT)/bench.txt
 
-lint: fmt vet
+lint: fmt vet staticcheck
 
 fmt:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
 vet:
 	$(GO) vet $(PKGS)
+
+# staticcheck at a pinned version, fetched through the module proxy the first
+# time (go run caches the build), so that no tool needs installing by hand.
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+staticcheck:
+	$(GO) run $(STATICCHECK) $(PKGS)
 
 clean:
 	rm -rf $(BIN) $(OUT)

@@ -678,7 +678,7 @@ func makeArgv(line string) ([]string, error) {
 				i++
 			}
 			if i >= len(line) {
-				return nil, fmt.Errorf("qsub: unmatched %c\n", 0)
+				return nil, fmt.Errorf("qsub: unmatched %c", 0)
 			}
 			i++
 			in = true
@@ -732,7 +732,7 @@ func (r *run) scanScript(script []byte, prefix string, st *qsubState) (string, i
 		}
 		argv, err := makeArgv(strings.TrimRight(rest, "\n"))
 		if err != nil {
-			return err.Error(), 1
+			return err.Error() + "\n", 1
 		}
 		var msgs bytes.Buffer
 		g := getopt("qsub", argv, qsubOptstring)
@@ -1187,10 +1187,7 @@ func capitalize(s string) string {
 	return strings.ToUpper(s[:1]) + s[1:]
 }
 
-// sortedKeys returns m's keys in order.
-func sortedKeys(m map[string]string) []string { return sortedKeysInto(nil, m) }
-
-// sortedKeysInto is sortedKeys reusing buf's storage.
+// sortedKeysInto returns m's keys in order, reusing buf's storage.
 func sortedKeysInto(buf []string, m map[string]string) []string {
 	buf = buf[:0]
 	for k := range m {

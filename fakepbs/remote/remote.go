@@ -259,7 +259,6 @@ type callConfig struct {
 	token      string
 	serverName string
 	stdin      io.Reader
-	style      string
 }
 
 // CallToken sends token with the request (Serve's WithToken).

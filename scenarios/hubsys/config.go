@@ -288,13 +288,12 @@ func (p *plan) write() error {
 // alias, each user's key by the remote user name (%r), and SendEnv.
 func (p *plan) sshConfigText(keyDir string) (string, error) {
 	var addr string
-	for _, u := range p.s.spec.Users {
-		ep, err := p.host.SSH(u)
+	if users := p.s.spec.Users; len(users) > 0 {
+		ep, err := p.host.SSH(users[0])
 		if err != nil {
-			return "", fmt.Errorf("hubsys: ssh to %s as %s: %w", p.host.Name(), u, err)
+			return "", fmt.Errorf("hubsys: ssh to %s as %s: %w", p.host.Name(), users[0], err)
 		}
 		addr = ep.Addr
-		break
 	}
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {

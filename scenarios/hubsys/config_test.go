@@ -154,7 +154,6 @@ timeline: [{do: start}]
 // is): it names the test machine and carries its own jobsim binary.
 type remoteHost struct {
 	fakeHost
-	carries bool
 }
 
 func (remoteHost) HarnessHost() string { return "testbox" }

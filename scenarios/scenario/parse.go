@@ -586,7 +586,7 @@ func (f *File) validateRequest(r Request) error {
 		return fmt.Errorf("as %q: want one of the hub users %v", r.As, users)
 	}
 	if (r.API == "") == (r.Server == "") {
-		return errors.New("give api: \"METHOD /path\" (under /hub/api) or server: USER (or USER/NAME) with path:")
+		return errors.New("give api: \"METHOD /path\" (under /hub/api), or server: USER (or USER/NAME) and path: /PATH")
 	}
 	if r.API != "" && !apiRequestRe.MatchString(r.API) {
 		return fmt.Errorf("api %q: want \"METHOD /path\", e.g. \"GET /users/bob\"", r.API)

@@ -95,7 +95,6 @@ type Topology struct {
 	machines []*Machine
 	life     context.Context
 	stop     context.CancelFunc
-	wg       sync.WaitGroup
 
 	closeMu sync.Mutex
 	closed  bool

@@ -48,7 +48,6 @@ type runConfig struct {
 	keys         *Keys
 	network      string
 	aliases      []string
-	mounts       []image.Mount
 	homeDir      string
 	fuse         bool
 	privileged   bool
