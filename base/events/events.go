@@ -166,6 +166,25 @@ func (l *Log) WriteJSONLines(w io.Writer) error {
 	return nil
 }
 
+// ReadJSONLines reads a history written by WriteJSONLines (an artifacts
+// folder's events.jsonl), so that it can be judged or drawn again later.
+// A line that is not an event is an error naming the line.
+func ReadJSONLines(r io.Reader) ([]Event, error) {
+	var out []Event
+	dec := json.NewDecoder(r)
+	for line := 1; ; line++ {
+		var e Event
+		err := dec.Decode(&e)
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return out, fmt.Errorf("events: entry %d: %w", line, err)
+		}
+		out = append(out, e)
+	}
+}
+
 // ForHost returns a Recorder that stamps every event with host.
 func ForHost(r Recorder, host string) Recorder { return hostRecorder{r: r, host: host} }
 

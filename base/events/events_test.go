@@ -41,3 +41,23 @@ func TestLogOrdersAndStreams(t *testing.T) {
 	for range sub { // closed when ctx ends
 	}
 }
+
+func TestJSONLinesRoundTrip(t *testing.T) {
+	log := NewLog()
+	log.Record(Event{Kind: PBSJobState, Host: "fakehpc", Msg: "1.fakehpc -> R", Fields: map[string]any{"job": "1.fakehpc", "to": "R"}})
+	log.Record(Event{Kind: Note, Msg: "second"})
+	var buf bytes.Buffer
+	if err := log.WriteJSONLines(&buf); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadJSONLines(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].Fields["job"] != "1.fakehpc" || got[0].Host != "fakehpc" || got[1].Msg != "second" || got[1].Seq != 2 {
+		t.Fatalf("read back %+v", got)
+	}
+	if _, err := ReadJSONLines(strings.NewReader(`{"seq":1}` + "\n" + `{"seq":`)); err == nil || !strings.Contains(err.Error(), "entry 2") {
+		t.Fatalf("a cut history: err %v, want one naming entry 2", err)
+	}
+}

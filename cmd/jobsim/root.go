@@ -21,7 +21,7 @@ $JOBSIM_PBS_SERVER.`,
 	root.AddCommand(
 		newHostCommand(), newUpCommand(), newNodeCommand(), newSweepCommand(),
 		newFaultCommand(), newEventsCommand(), newPBSCommand(),
-		newRunCommand(), newUIServerCommand(),
+		newRunCommand(), newReportCommand(), newUIServerCommand(),
 	)
 	return root
 }

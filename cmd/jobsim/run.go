@@ -13,6 +13,7 @@ import (
 	containers "github.com/jobsim/jobsim/backend/containers"
 	"github.com/jobsim/jobsim/backend/containers/image"
 	"github.com/jobsim/jobsim/backend/inprocess"
+	"github.com/jobsim/jobsim/scenarios/htmlreport"
 	"github.com/jobsim/jobsim/scenarios/runner"
 	"github.com/jobsim/jobsim/scenarios/scenario"
 )
@@ -25,6 +26,7 @@ func newRunCommand() *cobra.Command {
 		labelFilter string
 		backend     string
 		output      string
+		shard       string
 	)
 	cmd := &cobra.Command{
 		Use:   "run FILE|DIR...",
@@ -36,7 +38,8 @@ judge the expectations over the recorded history.
 A gate passes when the system behaves; a reproducer passes when the bug it
 names shows on the releases it affects (on others it runs as a gate).
 Every scenario leaves <artifacts>/<name>/ with events.jsonl, the scheduler
-or hub log, job logs, the generated configs and transcript.md.
+or hub log, job logs, the generated configs, transcript.md and report.html
+(the run as a picture); <artifacts>/index.html links them all.
 
 The exit status is 0 when every scenario passed or was skipped, 1 when any
 failed or errored, 2 when a file is malformed (nothing is started then).`,
@@ -46,6 +49,9 @@ failed or errored, 2 when a file is malformed (nothing is started then).`,
   # One incident, its transcript afterwards
   jobsim run fixtures/scenarios/cylc/unlistable-lib.yaml
   less out/scenarios/unlistable-lib/transcript.md
+
+  # Half of the gates on this machine, the other half elsewhere (jobsim report merges)
+  jobsim run --label-filter gate --shard 1/2 --artifacts out/shard1 fixtures/scenarios
 
   # The Cylc under test is any cylc executable
   JOBSIM_CYLC=~/venvs/cylc-8.2/bin/cylc jobsim run fixtures/scenarios/cylc`,
@@ -67,6 +73,18 @@ failed or errored, 2 when a file is malformed (nothing is started then).`,
 					}
 				}
 				files = kept
+			}
+			if shard != "" {
+				sh, err := runner.ParseShard(shard)
+				if err != nil {
+					return exitError{code: 2, err: fmt.Errorf("--shard: %w", err)}
+				}
+				files = sh.Select(files)
+				if len(files) == 0 {
+					// More shards than scenarios: this machine has none to run.
+					fmt.Fprintf(cmd.ErrOrStderr(), "shard %s: no scenario falls to this shard\n", shard)
+					return nil
+				}
 			}
 			if len(files) == 0 {
 				return exitError{code: 2, err: fmt.Errorf("no scenario selected from %v (label filter %q)", args, labelFilter)}
@@ -110,6 +128,16 @@ failed or errored, 2 when a file is malformed (nothing is started then).`,
 					return err
 				}
 			}
+			var links []htmlreport.Link
+			if junit != "" {
+				if rel, err := filepath.Rel(artifacts, junit); err == nil {
+					links = append(links, htmlreport.Link{Name: "JUnit", Href: filepath.ToSlash(rel)})
+				}
+			}
+			if err := runner.WriteHTMLIndex(artifacts, reps, links...); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "report: %s\n", filepath.Join(artifacts, "index.html"))
 			for _, rep := range reps {
 				if rep.Verdict == runner.Fail || rep.Verdict == runner.Error {
 					return exitError{code: 1, err: fmt.Errorf("not every scenario passed (see %s)", artifacts)}
@@ -122,6 +150,7 @@ failed or errored, 2 when a file is malformed (nothing is started then).`,
 	f.StringVar(&artifacts, "artifacts", filepath.Join("out", "scenarios"), "folder for one artifacts subfolder per scenario")
 	f.StringVar(&junit, "junit", "", "also write a JUnit XML report to this file")
 	f.IntVarP(&parallel, "parallel", "p", max(1, runtime.NumCPU()/2), "scenarios to run at once (they share nothing)")
+	f.StringVar(&shard, "shard", "", "run only shard K/N of the selected scenarios (a CI matrix of N machines; merge their artifacts with jobsim report)")
 	f.StringVar(&labelFilter, "label-filter", "", "run only scenarios whose labels match (Ginkgo syntax: 'gate && cylc', '!slow')")
 	f.StringVar(&backend, "backend", "inprocess", "where fake hosts run: inprocess, or containers (a Docker engine; $JOBSIM_USERLAND=bind|rootfs)")
 	f.StringVarP(&output, "output", "o", "table", "summary format: table or json")

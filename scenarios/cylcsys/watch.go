@@ -239,6 +239,12 @@ type logTailer struct {
 
 var logEntryRE = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\S+ (DEBUG|INFO|WARNING|ERROR|CRITICAL) - `)
 
+// progressRE picks the INFO entries that mark the scheduler's progress with
+// a job host, which an incident's reader looks for between the states:
+// remote init and file install, a submission, commands actioned, reloads,
+// restarts and stops (the "progress" field of their cylc.log events).
+var progressRE = regexp.MustCompile(`remote init|file install|REMOTE INIT|submitted to |Command (succeeded|actioned|failed)|^\[command\]|[Rr]eload|Run: \(re\)start|Workflow shutting down|DONE`)
+
 // readLog records the INFO, WARNING, ERROR and CRITICAL entries appended
 // since the last call. An entry is complete when the next one starts; flush
 // also emits the last. Called with w.mu held.
@@ -257,8 +263,11 @@ func (w *watcher) readLog(flush bool) {
 		if len(first) > 240 {
 			first = first[:240] + "…"
 		}
-		w.log.Record(events.Event{Kind: LogEvent, Msg: level + " " + first,
-			Fields: map[string]any{"level": level, "text": strings.Join(e, "\n")}})
+		f := map[string]any{"level": level, "text": strings.Join(e, "\n")}
+		if level == "INFO" && progressRE.MatchString(first) {
+			f["progress"] = true
+		}
+		w.log.Record(events.Event{Kind: LogEvent, Msg: level + " " + first, Fields: f})
 	}
 }
 

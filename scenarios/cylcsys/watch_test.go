@@ -4,9 +4,11 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/jobsim/jobsim/base/events"
 	"github.com/jobsim/jobsim/scenarios/cylc"
 )
 
@@ -99,5 +101,44 @@ func TestLogTailerAssemblesEntriesAcrossPartialWrites(t *testing.T) {
 	got = tl.read(true)
 	if len(got) != 1 || got[0][0] != "2026-11-26T03:19:16Z WARNING - next" {
 		t.Fatalf("flush %q", got)
+	}
+}
+
+// The INFO entries that mark progress with a job host are recorded as
+// progress (the transcript keeps them); routine INFO is not; entries keep
+// their continuation lines.
+func TestLogEntriesMarkProgress(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "log")
+	log := events.NewLog()
+	w := &watcher{log: log, logTail: logTailer{path: p}}
+	lines := "2026-12-06T09:23:23Z INFO - platform: fakehpc - remote init (on fakehpc)\n" +
+		"2026-12-06T09:23:23Z INFO - [1/sleeper waiting job:00 flows:1] => waiting(queued)\n" +
+		"2026-12-06T09:23:27Z INFO - [1/sleeper preparing job:01 flows:1] submitted to fakehpc:pbs[1.fakehpc]\n" +
+		"2026-12-06T09:23:35Z INFO - Command succeeded: kill_tasks(['1/sleeper'])\n" +
+		"2026-12-06T09:23:36Z ERROR - platform: fakehpc - initialisation did not complete\n    REMOTE INIT FAILED\n"
+	if err := os.WriteFile(p, []byte(lines), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w.readLog(true)
+	var progress []string
+	var errText string
+	for _, e := range log.All() {
+		if b, _ := e.Fields["progress"].(bool); b {
+			progress = append(progress, e.Msg)
+		}
+		if e.Fields["level"] == "ERROR" {
+			errText, _ = e.Fields["text"].(string)
+		}
+	}
+	want := []string{
+		"INFO platform: fakehpc - remote init (on fakehpc)",
+		"INFO [1/sleeper preparing job:01 flows:1] submitted to fakehpc:pbs[1.fakehpc]",
+		"INFO Command succeeded: kill_tasks(['1/sleeper'])",
+	}
+	if !reflect.DeepEqual(progress, want) {
+		t.Errorf("progress entries %q, want %q", progress, want)
+	}
+	if !strings.Contains(errText, "\n    REMOTE INIT FAILED") {
+		t.Errorf("the error entry lost its continuation line: %q", errText)
 	}
 }

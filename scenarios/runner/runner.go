@@ -213,7 +213,11 @@ func (r *Runner) Run(ctx context.Context, f *scenario.File) (rep Report) {
 		if err := sys.CollectArtifacts(sctx, rep.Dir); err != nil {
 			r.logger.Warn("collecting artifacts", "scenario", f.Name, "err", err)
 		}
-		writeTranscript(rep.Dir, f, &rep, log.All())
+		hist := log.All()
+		writeTranscript(rep.Dir, f, &rep, hist)
+		if err := writeHTMLReport(rep.Dir, f, &rep, hist); err != nil {
+			r.logger.Warn("writing the HTML report", "scenario", f.Name, "err", err)
+		}
 	}()
 	if rep.Version, err = sys.Version(ctx); err != nil {
 		return rep.classify(err, "version of "+sys.Name())

@@ -7,7 +7,8 @@
 // runs exactly what `jobsim run --label-filter 'gate && cylc'` would, with
 // Ginkgo's reporting. Each spec runs its scenario through the runner on the
 // in-process backend and fails with the scenario's verdict and reasons;
-// artifacts go to $JOBSIM_ARTIFACTS (default out/suite).
+// artifacts go to $JOBSIM_ARTIFACTS (default out/suite). JOBSIM_SHARD=K/N
+// runs one shard of the files (see jobsim run --shard).
 package suite
 
 import (
@@ -33,8 +34,9 @@ import (
 // The scenario files are loaded while the spec tree is built, so a
 // malformed file fails the suite before anything starts.
 var (
-	repoRoot       = findRepoRoot()
-	files, loadErr = scenario.LoadAll(filepath.Join(repoRoot, "fixtures", "scenarios"))
+	repoRoot           = findRepoRoot()
+	files, loadErr     = scenario.LoadAll(filepath.Join(repoRoot, "fixtures", "scenarios"))
+	selected, shardErr = shardFiles()
 )
 
 func findRepoRoot() string {
@@ -56,6 +58,7 @@ var run *runner.Runner
 
 var _ = SynchronizedBeforeSuite(func() []byte { return nil }, func([]byte) {
 	Expect(loadErr).NotTo(HaveOccurred(), "malformed scenario files")
+	Expect(shardErr).NotTo(HaveOccurred())
 	bctx, bcancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer bcancel()
 	bin, err := testbin.Build(bctx, GinkgoT().TempDir())
@@ -81,8 +84,22 @@ var _ = SynchronizedBeforeSuite(func() []byte { return nil }, func([]byte) {
 	Expect(err).NotTo(HaveOccurred())
 })
 
+// shardFiles is the files of the shard JOBSIM_SHARD=K/N names, as jobsim
+// run --shard selects them (all files when it is unset).
+func shardFiles() ([]*scenario.File, error) {
+	s := os.Getenv("JOBSIM_SHARD")
+	if s == "" {
+		return files, nil
+	}
+	sh, err := runner.ParseShard(s)
+	if err != nil {
+		return nil, fmt.Errorf("JOBSIM_SHARD: %w", err)
+	}
+	return sh.Select(files), nil
+}
+
 var _ = Describe("scenario", func() {
-	for _, f := range files {
+	for _, f := range selected {
 		It(f.Name, Label(f.Labels...), func(ctx SpecContext) {
 			rep := run.Run(ctx, f)
 			var detail strings.Builder
