@@ -112,7 +112,8 @@ type Rule struct {
 	Start       Duration `json:"start,omitempty" yaml:"start,omitempty"` // armed this long after being added
 	For         Duration `json:"for,omitempty" yaml:"for,omitempty"`     // disarmed this long after arming; 0: until cleared
 
-	cmd *regexp.Regexp
+	cmd  *regexp.Regexp
+	gone chan struct{} // closed when the rule is removed from its Set
 }
 
 // Effect is what a firing rule does; Kind picks the fields that matter.

@@ -181,3 +181,81 @@ func TestCheckWhereLeavesOtherRulesUntouched(t *testing.T) {
 		}
 	}
 }
+
+// Subscribers are told of every addition, removal and clearing, before the
+// call that made it returns, in order; the subscription ends with its
+// context.
+func TestSubscribersToldOfEveryChange(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	s := NewSet()
+	var got []string
+	s.Subscribe(ctx, func(c Change) {
+		for _, r := range c.Added {
+			got = append(got, "+"+r.ID)
+		}
+		for _, r := range c.Removed {
+			got = append(got, "-"+r.ID)
+		}
+	})
+	for _, id := range []string{"a", "b", "c"} {
+		if _, err := s.Add(Rule{ID: id, Layer: PBS, Effect: Effect{Kind: Hang}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Add(Rule{ID: "fs", Layer: FS, Effect: Effect{Kind: Hang}})
+	if !s.Remove("b") || s.Remove("b") {
+		t.Fatal("Remove reported the wrong outcome")
+	}
+	if n := s.Clear(PBS); n != 2 {
+		t.Fatalf("Clear(pbs) removed %d", n)
+	}
+	want := "+a +b +c +fs -b -a -c"
+	if strings.Join(got, " ") != want {
+		t.Fatalf("subscriber saw %q, want %q", strings.Join(got, " "), want)
+	}
+	cancel()
+	s.Clear()
+	if strings.Join(got, " ") != want {
+		t.Fatalf("subscriber told after its context ended: %q", strings.Join(got, " "))
+	}
+}
+
+// Clearing a latency rule lets the operation it holds go on at once, as
+// clearing a hang does.
+func TestLatencyEndsWhenRuleCleared(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s := NewSet()
+	s.Add(Rule{ID: "slow", Layer: SSH, Effect: Effect{Kind: Latency, Latency: Duration(time.Hour)}})
+	done := make(chan error, 1)
+	go func() { done <- s.Wait(ctx, s.Check(Op{Layer: SSH, Name: "exec"})) }()
+	select {
+	case err := <-done:
+		t.Fatalf("latency returned early: %v", err)
+	case <-time.After(30 * time.Millisecond):
+	}
+	s.Remove("slow")
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("the released operation got %v", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("an operation waited out its latency after the rule was cleared")
+	}
+}
+
+// A hang belongs to the rule that fired, not to its id: clearing the rule
+// and adding another with the same id releases the hanging operation.
+func TestHangReleasedThoughIDReused(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s := NewSet()
+	s.Add(Rule{ID: "h", Layer: FS, Effect: Effect{Kind: Hang}})
+	fired := s.Check(Op{Layer: FS, Name: "open", Path: "/x"})
+	s.Remove("h")
+	s.Add(Rule{ID: "h", Layer: FS, Effect: Effect{Kind: Hang}})
+	if err := s.Wait(ctx, fired); err != nil {
+		t.Fatalf("the operation of the cleared rule still hangs: %v", err)
+	}
+}
