@@ -488,6 +488,39 @@ func TestHangEndsWhenClearedOrContextEnds(t *testing.T) {
 	}
 }
 
+// Clearing a latency rule lets a call it holds go on at once, as clearing a
+// hang does, instead of making it wait out the latency.
+func TestLatencyEndsWhenCleared(t *testing.T) {
+	base := afero.NewMemMapFs()
+	tree(t, base)
+	set := fault.NewSet()
+	r := mustAdd(t, set, fault.Rule{Layer: fault.FS, Ops: []string{"read"}, Path: "/d/f.txt",
+		Effect: fault.Effect{Kind: fault.Latency, Latency: fault.Duration(time.Hour)}})
+	fsys := WithFaults(base, set)
+	done := make(chan error, 1)
+	go func() {
+		data, err := afero.ReadFile(fsys, "/d/f.txt")
+		if err == nil && string(data) != "hello" {
+			err = fmt.Errorf("read %q", data)
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("read returned during an hour's latency: %v", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	set.Remove(r.ID)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("read after the latency was cleared: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("read still held after its latency rule was cleared")
+	}
+}
+
 // The same seed gives the same activations; another seed other ones.
 func TestSameSeedSameActivations(t *testing.T) {
 	run := func(seed int64) []int {

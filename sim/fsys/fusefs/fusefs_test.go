@@ -313,6 +313,38 @@ func TestHangHoldsRealProcessUntilCleared(t *testing.T) {
 	assertNotMounted(t, w.mp)
 }
 
+// Clearing a latency rule lets the real process it holds go on at once,
+// instead of waiting out the latency.
+func TestLatencyReleasedWhenCleared(t *testing.T) {
+	w := newWorld(t)
+	f := filepath.Join(w.mp, "lib", "data.txt")
+	r := w.add(t, fsRule([]string{"open"}, f, fault.Effect{Kind: fault.Latency, Latency: fault.Duration(time.Hour)}))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "cat", f)
+	var out strings.Builder
+	cmd.Stdout = &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		t.Fatalf("cat finished during an hour's latency: %v", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	w.set.Remove(r.ID)
+	select {
+	case err := <-done:
+		if err != nil || out.String() != "library data\n" {
+			t.Fatalf("cat after the latency was cleared: %v %q", err, out.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("cat still held after its latency rule was cleared")
+	}
+}
+
 // Other users reach the mount (allow_other); a rule with User selects only
 // that user's processes; a perm rule is what stat shows and what the
 // kernel enforces for users other than root.
