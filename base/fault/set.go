@@ -152,7 +152,7 @@ func (s *Set) subscribers() []func(Change) {
 
 func ruleName(r Rule) string {
 	if r.ID != "" {
-		return fmt.Sprintf("%q", r.ID)
+		return quote(r.ID)
 	}
 	return fmt.Sprintf("(%s %s)", r.Layer, r.Effect.Kind)
 }

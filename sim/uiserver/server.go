@@ -25,6 +25,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/jobsim/jobsim/internal/httpx"
 )
 
 // ExitError is returned by Serve when a CrashAfter fault fires: the
@@ -263,7 +265,7 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 
 	reply := func(status int, v any) {
 		rec.Status = status
-		writeJSON(w, status, v)
+		httpx.WriteJSON(w, status, v)
 	}
 	f := s.cfg.faults
 	switch {
@@ -359,10 +361,4 @@ func (s *Server) record(rec Record) {
 	if _, err := s.rec.Write(append(line, '\n')); err != nil {
 		s.log.Warn("cannot write request record", "err", err)
 	}
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
 }

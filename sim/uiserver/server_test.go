@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/jobsim/jobsim/internal/httpx"
 )
 
 // running is a server started by start; done receives Serve's result.
@@ -358,7 +360,7 @@ func (h *hubDouble) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, `{"status": 403}`, 403)
 			return
 		}
-		writeJSON(w, 200, id)
+		httpx.WriteJSON(w, 200, id)
 	case r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/activity"):
 		body, _ := io.ReadAll(r.Body)
 		h.activity = append(h.activity, tok+" "+string(body))
