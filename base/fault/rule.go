@@ -33,6 +33,9 @@ const (
 	SSH Layer = "ssh"
 	PBS Layer = "pbs"
 	Net Layer = "net"
+	// UI is the stand-in per-user UI server a JupyterHub spawner starts
+	// (sim/uiserver): binding its address, answering requests, running.
+	UI Layer = "ui"
 )
 
 // Kind is what a rule does when it fires.
@@ -70,6 +73,8 @@ const (
 	Stuck Kind = "stuck"
 	// TruncateIDs cuts job ids short in qstat's table output (pbs).
 	TruncateIDs Kind = "truncate-ids"
+	// HTTPStatus answers a request with the HTTP status Effect.Status (ui).
+	HTTPStatus Kind = "status"
 )
 
 // LayerKinds lists the effect kinds each layer accepts.
@@ -78,6 +83,7 @@ var LayerKinds = map[Layer][]Kind{
 	SSH: {RefuseAuth, Latency, Hang, Drop, Exit, SlowBanner},
 	PBS: {Exit, Latency, Hang, Garbage, Unreachable, Vanish, Stuck, TruncateIDs},
 	Net: {Latency, Drop, Hang},
+	UI:  {Latency, Hang, HTTPStatus, Exit},
 }
 
 // LayerOps lists the operation names a rule of each layer may select. An
@@ -88,6 +94,7 @@ var LayerOps = map[Layer][]string{
 	SSH: {"connect", "auth", "exec", "shell", "sftp", "forward"},
 	PBS: {"qsub", "qstat", "qdel", "qsig", "qhold", "qrls", "pbsnodes", "run"},
 	Net: {"connect"},
+	UI:  {"listen", "request", "run"},
 }
 
 // Rule is one fault. The zero values of the selector fields select
@@ -102,7 +109,8 @@ type Rule struct {
 	Ops  []string `json:"ops,omitempty" yaml:"ops,omitempty"`
 	Path string   `json:"path,omitempty" yaml:"path,omitempty"` // glob on absolute paths; ** crosses directories
 	// Command is a regular expression matched against the command line
-	// (ssh exec command; PBS command and arguments joined by spaces).
+	// (ssh exec command; PBS command and arguments joined by spaces; for
+	// net the service; for ui the request path).
 	Command string `json:"command,omitempty" yaml:"command,omitempty"`
 	User    string `json:"user,omitempty" yaml:"user,omitempty"`
 	Job     string `json:"job,omitempty" yaml:"job,omitempty"` // PBS job id glob (123.server or 123*)
@@ -133,6 +141,7 @@ type Effect struct {
 	Stderr     string   `json:"stderr,omitempty" yaml:"stderr,omitempty"`
 	Style      string   `json:"style,omitempty" yaml:"style,omitempty"`
 	State      string   `json:"state,omitempty" yaml:"state,omitempty"`
+	Status     int      `json:"status,omitempty" yaml:"status,omitempty"`
 }
 
 // MaxIDLen bounds a rule's ID (bytes).
@@ -227,6 +236,10 @@ func (r *Rule) Validate() error {
 	case Unreachable:
 		if e.Style != "" && e.Style != "refused" && e.Style != "cannot-connect" {
 			return fmt.Errorf("effect.style: %s (want refused or cannot-connect)", quote(e.Style))
+		}
+	case HTTPStatus:
+		if e.Status < 400 || e.Status > 599 {
+			return fmt.Errorf("effect.status: %d: a status effect answers an HTTP error status, 400 to 599", e.Status)
 		}
 	case Stuck:
 		if len(e.State) != 1 || !strings.Contains("QRHWESE", e.State) {

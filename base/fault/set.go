@@ -368,6 +368,12 @@ func (s *Set) sleep(ctx context.Context, r Rule) error {
 // longer in the set.
 var closed = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
+// Cleared returns a channel that is closed when r (as returned by Add or
+// Check) is removed from the set, or at once when it is not in the set. A
+// layer that acts on a rule over time (the stand-in UI server's crash after
+// a delay) stops when the rule is cleared.
+func (s *Set) Cleared(r Rule) <-chan struct{} { return s.gone(r) }
+
 // gone returns the channel closed when r is removed from the set. A rule
 // as returned by Add or Check carries it; for one built by hand it is
 // found by ID (closed when there is no such rule).

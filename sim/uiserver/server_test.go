@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -179,7 +180,7 @@ func TestFromEnv(t *testing.T) {
 	if len(c.accessScopes) != 2 || c.accessScopes[1] != "access:servers!user=alice" {
 		t.Errorf("access scopes %v", c.accessScopes)
 	}
-	if c.faults != (Faults{SlowStart: 2 * time.Second, CrashAfter: time.Minute, ExitCode: 4}) {
+	if !reflect.DeepEqual(c.faults, Faults{SlowStart: 2 * time.Second, CrashAfter: time.Minute, ExitCode: 4}) {
 		t.Errorf("faults %+v", c.faults)
 	}
 	if c.recordPath != rec {
@@ -208,12 +209,12 @@ func TestParseFaults(t *testing.T) {
 	}
 	for spec, want := range good {
 		got, err := ParseFaults(spec)
-		if err != nil || got != want {
+		if err != nil || !reflect.DeepEqual(got, want) {
 			t.Errorf("ParseFaults(%q) = %+v, %v; want %+v", spec, got, err, want)
 			continue
 		}
 		back, err := ParseFaults(got.String())
-		if err != nil || back != got {
+		if err != nil || !reflect.DeepEqual(back, got) {
 			t.Errorf("round trip of %q via %q: %+v, %v", spec, got.String(), back, err)
 		}
 	}
