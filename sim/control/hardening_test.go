@@ -162,6 +162,9 @@ func TestNumericFieldsRangeChecked(t *testing.T) {
 			t.Errorf("%s out of range: %d %s", field, code, got)
 		}
 	}
+	if code, got := a.send(t, http.MethodPost, "/v1/faults", strings.NewReader(`{"layer":"ui","effect":{"kind":"hang"}}`)); code != http.StatusBadRequest || !strings.Contains(got, "UI server") {
+		t.Errorf("a ui rule for a host: %d %s", code, got)
+	}
 	if n := len(a.set.List()); n != 0 {
 		t.Fatalf("%d out-of-range rules added", n)
 	}

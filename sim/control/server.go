@@ -171,6 +171,10 @@ func (s *Server) addFault(w http.ResponseWriter, r *http.Request) {
 	if !httpx.ReadJSON(w, r, s.maxBody, "fault rule", &rule) {
 		return
 	}
+	if rule.Layer == fault.UI {
+		httpx.WriteError(w, http.StatusBadRequest, "layer: a host has no stand-in UI server: give ui rules to it (JOBSIM_UISERVER_FAULT or --fault of jobsim uiserver)")
+		return
+	}
 	added, err := s.faults.Add(rule)
 	if err != nil {
 		httpx.WriteError(w, http.StatusBadRequest, "%v", err)
