@@ -59,10 +59,16 @@ func (s *Server) faultsChanged(c fault.Change) {
 		s.unlock()
 		return
 	}
+	for id := range removed {
+		s.stopRuleTimers(id)
+	}
 	for j := range s.pinned {
 		if removed[j.pinRule] {
 			s.unpin(j)
 		}
+	}
+	for _, r := range added {
+		s.timeRule(r)
 	}
 	if len(added) > 0 {
 		ids := make(map[string]bool, len(added))
@@ -74,6 +80,57 @@ func (s *Server) faultsChanged(c fault.Change) {
 	starts := s.schedule()
 	s.unlock()
 	s.launch(starts)
+}
+
+// timeRule arms timers for a vanish or stuck rule whose window opens later
+// (it then takes hold of the jobs already there, as when it is added) or
+// closes (the jobs it keeps then go on, as when it is cleared). Called with
+// s.mu held.
+func (s *Server) timeRule(r fault.Rule) {
+	from, until, ok := s.faults.Window(r.ID)
+	if !ok {
+		return
+	}
+	now := s.clock.Now()
+	id := r.ID
+	if from.After(now) {
+		s.ruleTimers[id] = append(s.ruleTimers[id], s.after(from.Sub(now), func() { s.ruleWindow(id, true) }))
+	}
+	if !until.IsZero() {
+		s.ruleTimers[id] = append(s.ruleTimers[id], s.after(until.Sub(now), func() { s.ruleWindow(id, false) }))
+	}
+}
+
+// ruleWindow acts on the window of rule id opening (the rule takes hold of
+// the jobs there) or closing (the jobs it keeps go on).
+func (s *Server) ruleWindow(id string, opens bool) {
+	release := s.clock.Hold()
+	defer release()
+	s.mu.Lock()
+	if s.closed {
+		s.unlock()
+		return
+	}
+	if opens {
+		s.applyFaultsLocked(map[string]bool{id: true})
+	} else {
+		for j := range s.pinned {
+			if j.pinRule == id {
+				s.unpin(j)
+			}
+		}
+	}
+	starts := s.schedule()
+	s.unlock()
+	s.launch(starts)
+}
+
+// stopRuleTimers stops the window timers of rule id. Called with s.mu held.
+func (s *Server) stopRuleTimers(id string) {
+	for _, stop := range s.ruleTimers[id] {
+		stop()
+	}
+	delete(s.ruleTimers, id)
 }
 
 // isJobRule reports whether r is a PBS rule that holds a job: vanish or stuck.

@@ -243,3 +243,24 @@ func TestFaultVanishTakesStuckJob(t *testing.T) {
 		})
 	}
 }
+
+// A rule's time window is kept as clearing is: a stuck rule lets its job go
+// when its window closes, a vanish rule whose window opens later takes the
+// job running then.
+func TestFaultRuleWindows(t *testing.T) {
+	srv, set, _, _, v := faultServer(t, fakepbs.WithNodes(fakepbs.NodeConfig{Name: "cn1", NCPUs: 2}))
+	release := v.Hold() // the clock stays at the epoch until both jobs are there
+	addRule(t, set, fault.Rule{Job: "1", For: fault.Duration(time.Minute), Effect: fault.Effect{Kind: fault.Stuck, State: "Q"}})
+	addRule(t, set, fault.Rule{Job: "2", Start: fault.Duration(30 * time.Second), Effect: fault.Effect{Kind: fault.Vanish}})
+	kept := submit(t, srv, fakepbs.SubmitRequest{Name: "kept", Script: []byte("sleep 10\n")})
+	lost := submit(t, srv, fakepbs.SubmitRequest{Name: "lost", Script: []byte("sleep 3600\n")})
+	release()
+	settle(t, v)
+	g := job(t, srv, kept.ID)
+	if g.State != fakepbs.Finished || !g.Stime.Equal(epoch.Add(time.Minute)) {
+		t.Fatalf("job kept by a 1m stuck rule: %s, started %v, want finished and started at +1m", g.State, g.Stime)
+	}
+	if _, err := srv.Job(context.Background(), lost.ID, true); pbsCode(err) != fakepbs.ErrUnknownJob {
+		t.Fatalf("job %s survived a vanish rule armed at +30s: %v", lost.ID, err)
+	}
+}

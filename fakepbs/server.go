@@ -61,7 +61,10 @@ type Server struct {
 	freeCPUs  int               // over all usable nodes, for the scheduler's early exit
 	totalCPUs int               // of the usable nodes
 	pinned    map[*job]struct{} // jobs a stuck rule keeps in a state
-	outbox    []queuedSignal    // signals to deliver once s.mu is released
+	// ruleTimers stop the timers of the vanish and stuck rules whose time
+	// window opens or closes later, by rule id.
+	ruleTimers map[string][]func()
+	outbox     []queuedSignal // signals to deliver once s.mu is released
 	// blocked holds the jobs submitted with qsub -W block=true until a
 	// WaitJob has collected their end: without history the server forgets
 	// a finished job at once, and OpenPBS still answers the waiting qsub.
@@ -398,6 +401,7 @@ func NewServer(ctx context.Context, opts ...Option) (*Server, error) {
 		nextSeq:     c.firstSeq,
 		jobs:        map[int]*job{},
 		pinned:      map[*job]struct{}{},
+		ruleTimers:  map[string][]func(){},
 	}
 	for _, m := range c.managers {
 		s.managers[m] = true
@@ -448,6 +452,13 @@ func NewServer(ctx context.Context, opts ...Option) (*Server, error) {
 		// as it is added, and lets go of them as soon as it is removed,
 		// whoever changes the rules (control API, scenario, Go).
 		s.unwatch = s.faults.Subscribe(s.ctx, s.faultsChanged)
+		s.mu.Lock()
+		for _, r := range s.faults.List() {
+			if isJobRule(r) {
+				s.timeRule(r)
+			}
+		}
+		s.unlock()
 	}
 	return s, nil
 }
@@ -465,6 +476,9 @@ func (s *Server) Close() error {
 	s.closed = true
 	if s.unwatch != nil {
 		s.unwatch()
+	}
+	for id := range s.ruleTimers {
+		s.stopRuleTimers(id)
 	}
 	for _, j := range s.jobs {
 		j.stopTimers()

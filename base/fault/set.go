@@ -255,6 +255,25 @@ func (s *Set) Status() []Status {
 	return out
 }
 
+// Window returns when the rule with the given id is armed (from) and
+// disarmed (until; zero when it stays armed until cleared), on the set's
+// clock, and whether there is such a rule. A layer that keeps state for a
+// rule (a job a stuck rule keeps) lets go of it at until.
+func (s *Set) Window(id string) (from, until time.Time, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, a := range s.rules {
+		if a.ID == id {
+			from = a.added.Add(a.Start.D())
+			if a.For > 0 {
+				until = from.Add(a.For.D())
+			}
+			return from, until, true
+		}
+	}
+	return time.Time{}, time.Time{}, false
+}
+
 func (a *armed) inWindow(now time.Time) bool {
 	from := a.added.Add(a.Start.D())
 	if now.Before(from) {

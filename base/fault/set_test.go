@@ -259,3 +259,19 @@ func TestHangReleasedThoughIDReused(t *testing.T) {
 		t.Fatalf("the operation of the cleared rule still hangs: %v", err)
 	}
 }
+
+func TestWindowOnTheSetsClock(t *testing.T) {
+	at := time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC)
+	s := NewSet(WithClock(clock.NewVirtual(at)))
+	s.Add(Rule{ID: "w", Layer: PBS, Start: Duration(time.Minute), For: Duration(2 * time.Minute), Effect: Effect{Kind: Hang}})
+	s.Add(Rule{ID: "open", Layer: PBS, Effect: Effect{Kind: Hang}})
+	if from, until, ok := s.Window("w"); !ok || !from.Equal(at.Add(time.Minute)) || !until.Equal(at.Add(3*time.Minute)) {
+		t.Errorf("window of w: %v %v %v", from, until, ok)
+	}
+	if from, until, ok := s.Window("open"); !ok || !from.Equal(at) || !until.IsZero() {
+		t.Errorf("window of a rule armed until cleared: %v %v %v", from, until, ok)
+	}
+	if _, _, ok := s.Window("none"); ok {
+		t.Error("a window for a rule that is not there")
+	}
+}
