@@ -358,7 +358,7 @@ func (h *hubDouble) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.Method == http.MethodGet && r.URL.Path == "/hub/api/user":
 		id, ok := h.ids[tok]
 		if !ok {
-			http.Error(w, `{"status": 403}`, 403)
+			http.Error(w, `{"status": 403}`, http.StatusForbidden)
 			return
 		}
 		httpx.WriteJSON(w, 200, id)

@@ -288,11 +288,6 @@ func statusError(resp *http.Response) error {
 	return &httpStatusError{code: resp.StatusCode, msg: msg}
 }
 
-func isStatus(err error, code int) bool {
-	var se *httpStatusError
-	return errors.As(err, &se) && se.code == code
-}
-
 // Start implements fakepbs.Executor: the job is sent to its node's MoM.
 func (d *Dispatcher) Start(ctx context.Context, spec fakepbs.RunSpec) (fakepbs.Process, error) {
 	w, ok := d.nodes[spec.Node]
