@@ -22,14 +22,25 @@ const PBSFault events.Kind = "pbs.fault"
 // after it was added. A job kept in a state by a stuck rule is still taken
 // by a vanish rule. It returns how many jobs a rule took hold of.
 func (s *Server) ApplyFaults() int {
+	n := 0
+	s.actOnJobs(func() { n = s.applyFaultsLocked(nil) })
+	return n
+}
+
+// actOnJobs runs f with the server locked and its clock held, then lets
+// the scheduler start what f made startable. Nothing runs after Close.
+func (s *Server) actOnJobs(f func()) {
 	release := s.clock.Hold()
 	defer release()
 	s.mu.Lock()
-	n := s.applyFaultsLocked(nil)
+	if s.closed {
+		s.unlock()
+		return
+	}
+	f()
 	starts := s.schedule()
 	s.unlock()
 	s.launch(starts)
-	return n
 }
 
 // faultsChanged is told of every change to the fault rules: vanish and
@@ -52,34 +63,26 @@ func (s *Server) faultsChanged(c fault.Change) {
 	if len(added) == 0 && len(removed) == 0 {
 		return
 	}
-	release := s.clock.Hold()
-	defer release()
-	s.mu.Lock()
-	if s.closed {
-		s.unlock()
-		return
-	}
-	for id := range removed {
-		s.stopRuleTimers(id)
-	}
-	for j := range s.pinned {
-		if removed[j.pinRule] {
-			s.unpin(j)
+	s.actOnJobs(func() {
+		for id := range removed {
+			s.stopRuleTimers(id)
 		}
-	}
-	for _, r := range added {
-		s.timeRule(r)
-	}
-	if len(added) > 0 {
-		ids := make(map[string]bool, len(added))
+		for j := range s.pinned {
+			if removed[j.pinRule] {
+				s.unpin(j)
+			}
+		}
 		for _, r := range added {
-			ids[r.ID] = true
+			s.timeRule(r)
 		}
-		s.applyFaultsLocked(ids)
-	}
-	starts := s.schedule()
-	s.unlock()
-	s.launch(starts)
+		if len(added) > 0 {
+			ids := make(map[string]bool, len(added))
+			for _, r := range added {
+				ids[r.ID] = true
+			}
+			s.applyFaultsLocked(ids)
+		}
+	})
 }
 
 // timeRule arms timers for a vanish or stuck rule whose window opens later
@@ -104,25 +107,17 @@ func (s *Server) timeRule(r fault.Rule) {
 // ruleWindow acts on the window of rule id opening (the rule takes hold of
 // the jobs there) or closing (the jobs it keeps go on).
 func (s *Server) ruleWindow(id string, opens bool) {
-	release := s.clock.Hold()
-	defer release()
-	s.mu.Lock()
-	if s.closed {
-		s.unlock()
-		return
-	}
-	if opens {
-		s.applyFaultsLocked(map[string]bool{id: true})
-	} else {
+	s.actOnJobs(func() {
+		if opens {
+			s.applyFaultsLocked(map[string]bool{id: true})
+			return
+		}
 		for j := range s.pinned {
 			if j.pinRule == id {
 				s.unpin(j)
 			}
 		}
-	}
-	starts := s.schedule()
-	s.unlock()
-	s.launch(starts)
+	})
 }
 
 // stopRuleTimers stops the window timers of rule id. Called with s.mu held.

@@ -462,22 +462,7 @@ func TestHangEndsWhenClearedOrContextEnds(t *testing.T) {
 	r := mustAdd(t, set, fault.Rule{Layer: fault.FS, Ops: []string{"stat"}, Path: "/d", Effect: fault.Effect{Kind: fault.Hang}})
 	fsys := WithFaults(base, set).(*FaultFs)
 
-	done := make(chan error, 1)
-	go func() { _, err := fsys.Stat("/d"); done <- err }()
-	select {
-	case err := <-done:
-		t.Fatalf("stat returned during a hang: %v", err)
-	case <-time.After(100 * time.Millisecond):
-	}
-	set.Remove(r.ID)
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("stat after the hang was cleared: %v", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("stat still hanging after the rule was cleared")
-	}
+	heldUntilCleared(t, set, r.ID, func() error { _, err := fsys.Stat("/d"); return err })
 
 	mustAdd(t, set, fault.Rule{Layer: fault.FS, Ops: []string{"stat"}, Path: "/d", Effect: fault.Effect{Kind: fault.Hang}})
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
@@ -497,27 +482,34 @@ func TestLatencyEndsWhenCleared(t *testing.T) {
 	r := mustAdd(t, set, fault.Rule{Layer: fault.FS, Ops: []string{"read"}, Path: "/d/f.txt",
 		Effect: fault.Effect{Kind: fault.Latency, Latency: fault.Duration(time.Hour)}})
 	fsys := WithFaults(base, set)
-	done := make(chan error, 1)
-	go func() {
+	heldUntilCleared(t, set, r.ID, func() error {
 		data, err := afero.ReadFile(fsys, "/d/f.txt")
 		if err == nil && string(data) != "hello" {
 			err = fmt.Errorf("read %q", data)
 		}
-		done <- err
-	}()
+		return err
+	})
+}
+
+// heldUntilCleared runs op, which rule id holds: op is still held after a
+// while, and returns without error at once when the rule is cleared.
+func heldUntilCleared(t *testing.T, set *fault.Set, id string, op func() error) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- op() }()
 	select {
 	case err := <-done:
-		t.Fatalf("read returned during an hour's latency: %v", err)
+		t.Fatalf("returned while rule %s holds it: %v", id, err)
 	case <-time.After(100 * time.Millisecond):
 	}
-	set.Remove(r.ID)
+	set.Remove(id)
 	select {
 	case err := <-done:
 		if err != nil {
-			t.Fatalf("read after the latency was cleared: %v", err)
+			t.Fatalf("after rule %s was cleared: %v", id, err)
 		}
 	case <-time.After(5 * time.Second):
-		t.Fatal("read still held after its latency rule was cleared")
+		t.Fatalf("still held after rule %s was cleared", id)
 	}
 }
 

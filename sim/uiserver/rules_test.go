@@ -1,7 +1,6 @@
 package uiserver
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"strings"
@@ -77,21 +76,7 @@ func TestLiveRulesAndClearing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := New(WithAddr("127.0.0.1:0"), WithFaultSet(set))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Error("Serve did not return")
-		}
-	})
+	srv, done := serve(t, WithFaultSet(set))
 	select {
 	case <-srv.Ready():
 		t.Fatal("bound while a hang rule holds the binding")

@@ -30,6 +30,21 @@ type running struct {
 // start runs a server on a free loopback port until the test ends.
 func start(t *testing.T, opts ...Option) *running {
 	t.Helper()
+	srv, done := serve(t, opts...)
+	select {
+	case <-srv.Ready():
+	case err := <-done:
+		t.Fatalf("Serve returned before ready: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatalf("server not ready after 10 s")
+	}
+	return &running{srv: srv, base: "http://" + srv.Addr(), done: done}
+}
+
+// serve runs a server on a free port until the test ends; done gets what
+// Serve returns (a test that takes it puts a value back for the cleanup).
+func serve(t *testing.T, opts ...Option) (*Server, chan error) {
+	t.Helper()
 	srv, err := New(append([]Option{WithAddr("127.0.0.1:0")}, opts...)...)
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -45,14 +60,7 @@ func start(t *testing.T, opts ...Option) *running {
 			t.Errorf("Serve did not return 10 s after its context ended")
 		}
 	})
-	select {
-	case <-srv.Ready():
-	case err := <-done:
-		t.Fatalf("Serve returned before ready: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatalf("server not ready after 10 s")
-	}
-	return &running{srv: srv, base: "http://" + srv.Addr(), done: done}
+	return srv, done
 }
 
 // get fetches url with an optional Authorization token and decodes a JSON
