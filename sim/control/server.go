@@ -235,13 +235,23 @@ func sinceParam(r *http.Request) (int64, error) {
 	return n, nil
 }
 
-func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
+// eventsSince reads ?since= of a request for the history, answering the
+// error itself (false) when there is no history or since is bad.
+func (s *Server) eventsSince(w http.ResponseWriter, r *http.Request) (int64, bool) {
 	if !s.needEvents(w) {
-		return
+		return 0, false
 	}
 	since, err := sinceParam(r)
 	if err != nil {
 		httpx.WriteError(w, http.StatusBadRequest, "%v", err)
+		return 0, false
+	}
+	return since, true
+}
+
+func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
+	since, ok := s.eventsSince(w, r)
+	if !ok {
 		return
 	}
 	httpx.WriteJSON(w, http.StatusOK, s.log.Since(since))
@@ -250,12 +260,8 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 // streamEvents sends the history after ?since= and then live events, one
 // JSON object per line, until the client goes away.
 func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request) {
-	if !s.needEvents(w) {
-		return
-	}
-	since, err := sinceParam(r)
-	if err != nil {
-		httpx.WriteError(w, http.StatusBadRequest, "%v", err)
+	since, ok := s.eventsSince(w, r)
+	if !ok {
 		return
 	}
 	live := s.log.Subscribe(r.Context(), 1024)
