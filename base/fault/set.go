@@ -335,18 +335,25 @@ func opText(op Op) string {
 
 // Wait applies the waiting effects among fired (latency, slow banner,
 // hang): it sleeps on the set's clock for the latencies and blocks for a
-// hang until ctx ends. Removing a rule ends the wait on it at once: the
-// operation goes on as if the rule had not fired (a hang or a latency
-// cleared lets it through, as removing a Toxiproxy latency toxic lets the
-// data it holds through). It returns ctx.Err() when ctx ended.
+// hang until ctx ends or the hang rule's window ("for") closes. Removing a
+// rule ends the wait on it at once: the operation goes on as if the rule
+// had not fired (a hang or a latency cleared lets it through, as removing a
+// Toxiproxy latency toxic lets the data it holds through). It returns
+// ctx.Err() when ctx ended.
 func (s *Set) Wait(ctx context.Context, fired []Rule) error {
 	for _, r := range fired {
 		switch r.Effect.Kind {
 		case Latency, SlowBanner:
-			if err := s.sleep(ctx, r); err != nil {
+			if err := s.sleep(ctx, r, r.Effect.Latency.D()); err != nil {
 				return err
 			}
 		case Hang:
+			if _, until, ok := s.Window(r.ID); ok && !until.IsZero() {
+				if err := s.sleep(ctx, r, until.Sub(s.clock.Now())); err != nil {
+					return err
+				}
+				continue
+			}
 			select {
 			case <-ctx.Done():
 				return ctx.Err()
@@ -357,8 +364,8 @@ func (s *Set) Wait(ctx context.Context, fired []Rule) error {
 	return nil
 }
 
-// sleep waits r's latency on the set's clock, or until r is removed.
-func (s *Set) sleep(ctx context.Context, r Rule) error {
+// sleep waits d on the set's clock, or until r is removed.
+func (s *Set) sleep(ctx context.Context, r Rule, d time.Duration) error {
 	gone := s.gone(r)
 	select {
 	case <-gone:
@@ -376,7 +383,7 @@ func (s *Set) sleep(ctx context.Context, r Rule) error {
 		case <-done:
 		}
 	}()
-	err := s.clock.Sleep(wctx, r.Effect.Latency.D())
+	err := s.clock.Sleep(wctx, d)
 	if err != nil && ctx.Err() != nil {
 		return ctx.Err()
 	}

@@ -275,3 +275,39 @@ func TestWindowOnTheSetsClock(t *testing.T) {
 		t.Error("a window for a rule that is not there")
 	}
 }
+
+// A hang lasts as long as its rule's window: when "for" ends, the
+// operation goes on.
+func TestHangEndsWithItsWindow(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	v := clock.NewVirtual(time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC))
+	s := NewSet(WithClock(v))
+	s.Add(Rule{ID: "h", Layer: SSH, For: Duration(time.Minute), Effect: Effect{Kind: Hang}})
+	done := make(chan error, 1)
+	go func() { done <- s.Wait(ctx, s.Check(Op{Layer: SSH, Name: "exec"})) }()
+	for v.Pending() == 0 {
+		select {
+		case err := <-done:
+			t.Fatalf("the hang returned at once: %v", err)
+		case <-ctx.Done():
+			t.Fatal("the hang never waited for its window to close")
+		case <-time.After(time.Millisecond):
+		}
+	}
+	v.Advance(59 * time.Second)
+	select {
+	case err := <-done:
+		t.Fatalf("the hang returned before its window closed: %v", err)
+	case <-time.After(30 * time.Millisecond):
+	}
+	v.Advance(time.Second)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("hang at the end of its window: %v", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("still hanging after the rule's window closed")
+	}
+}
