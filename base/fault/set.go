@@ -390,10 +390,6 @@ func (s *Set) sleep(ctx context.Context, r Rule, d time.Duration) error {
 	return nil
 }
 
-// closed is a channel that is always closed: the "gone" of a rule no
-// longer in the set.
-var closed = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
-
 // Cleared returns a channel that is closed when r (as returned by Add or
 // Check) is removed from the set, or at once when it is not in the set. A
 // layer that acts on a rule over time (the stand-in UI server's crash after
@@ -414,7 +410,9 @@ func (s *Set) gone(r Rule) <-chan struct{} {
 			return a.gone
 		}
 	}
-	return closed
+	gone := make(chan struct{})
+	close(gone)
+	return gone
 }
 
 // First returns the first rule in fired whose kind is one of kinds.
