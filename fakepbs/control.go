@@ -124,7 +124,7 @@ func (s *Server) Submit(_ context.Context, req SubmitRequest) (Job, error) {
 	if (st == Held || st == Waiting) && s.faults != nil && s.hasJobRules() {
 		// It will not reach the scheduler's check soon: apply vanish and
 		// stuck rules now.
-		s.checkJobFaults(j)
+		s.checkJobFaults(j, nil)
 	}
 	if abort && !j.gone {
 		s.abortDependant(j, why)

@@ -15,102 +15,173 @@ const PBSFault events.Kind = "pbs.fault"
 
 // ApplyFaults checks every job the server holds (queued, held, waiting,
 // running, exiting) against the fault set's "pbs" rules for op "run", so
-// that a vanish or stuck rule added after a job started takes hold of it.
-// The scheduler does this by itself at its next cycle when it sees a new
-// rule; call ApplyFaults to have it happen at once. It returns how many
-// jobs a rule took hold of.
+// that a vanish or stuck rule takes hold of it. The server does this by
+// itself, at once, whenever a rule is added, and lets a job go as soon as
+// the stuck rule that keeps it is removed or cleared (it subscribes to the
+// set's changes); call ApplyFaults for a rule whose start window opened
+// after it was added. A job kept in a state by a stuck rule is still taken
+// by a vanish rule. It returns how many jobs a rule took hold of.
 func (s *Server) ApplyFaults() int {
-	release := s.clock.Hold()
-	defer release()
-	s.mu.Lock()
-	n := s.applyFaultsLocked()
-	starts := s.schedule()
-	s.unlock()
-	s.launch(starts)
+	n := 0
+	s.actOnJobs(func() { n = s.applyFaultsLocked(nil) })
 	return n
 }
 
-func (s *Server) applyFaultsLocked() int {
+// actOnJobs runs f with the server locked and its clock held, then lets
+// the scheduler start what f made startable. Nothing runs after Close.
+func (s *Server) actOnJobs(f func()) {
+	release := s.clock.Hold()
+	defer release()
+	s.mu.Lock()
+	if s.closed {
+		s.unlock()
+		return
+	}
+	f()
+	starts := s.schedule()
+	s.unlock()
+	s.launch(starts)
+}
+
+// faultsChanged is told of every change to the fault rules: vanish and
+// stuck rules added take hold of the jobs already there, and jobs kept in
+// a state by a stuck rule that was removed go on from it, before the call
+// that changed the rules returns.
+func (s *Server) faultsChanged(c fault.Change) {
+	var added []fault.Rule
+	for _, r := range c.Added {
+		if isJobRule(r) {
+			added = append(added, r)
+		}
+	}
+	removed := map[string]bool{}
+	for _, r := range c.Removed {
+		if isJobRule(r) {
+			removed[r.ID] = true
+		}
+	}
+	if len(added) == 0 && len(removed) == 0 {
+		return
+	}
+	s.actOnJobs(func() {
+		for id := range removed {
+			s.stopRuleTimers(id)
+		}
+		for j := range s.pinned {
+			if removed[j.pinRule] {
+				s.unpin(j)
+			}
+		}
+		for _, r := range added {
+			s.timeRule(r)
+		}
+		if len(added) > 0 {
+			ids := make(map[string]bool, len(added))
+			for _, r := range added {
+				ids[r.ID] = true
+			}
+			s.applyFaultsLocked(ids)
+		}
+	})
+}
+
+// timeRule arms timers for a vanish or stuck rule whose window opens later
+// (it then takes hold of the jobs already there, as when it is added) or
+// closes (the jobs it keeps then go on, as when it is cleared). Called with
+// s.mu held.
+func (s *Server) timeRule(r fault.Rule) {
+	from, until, ok := s.faults.Window(r.ID)
+	if !ok {
+		return
+	}
+	now := s.clock.Now()
+	id := r.ID
+	if from.After(now) {
+		s.ruleTimers[id] = append(s.ruleTimers[id], s.after(from.Sub(now), func() { s.ruleWindow(id, true) }))
+	}
+	if !until.IsZero() {
+		s.ruleTimers[id] = append(s.ruleTimers[id], s.after(until.Sub(now), func() { s.ruleWindow(id, false) }))
+	}
+}
+
+// ruleWindow acts on the window of rule id opening (the rule takes hold of
+// the jobs there) or closing (the jobs it keeps go on).
+func (s *Server) ruleWindow(id string, opens bool) {
+	s.actOnJobs(func() {
+		if opens {
+			s.applyFaultsLocked(map[string]bool{id: true})
+			return
+		}
+		for j := range s.pinned {
+			if j.pinRule == id {
+				s.unpin(j)
+			}
+		}
+	})
+}
+
+// stopRuleTimers stops the window timers of rule id. Called with s.mu held.
+func (s *Server) stopRuleTimers(id string) {
+	for _, stop := range s.ruleTimers[id] {
+		stop()
+	}
+	delete(s.ruleTimers, id)
+}
+
+// isJobRule reports whether r is a PBS rule that holds a job: vanish or stuck.
+func isJobRule(r fault.Rule) bool {
+	return r.Layer == fault.PBS && (r.Effect.Kind == fault.Vanish || r.Effect.Kind == fault.Stuck)
+}
+
+// applyFaultsLocked checks the live jobs against the rules with the given
+// ids (all rules when nil) and applies the vanish and stuck ones that
+// fire. Called with s.mu held.
+func (s *Server) applyFaultsLocked(ids map[string]bool) int {
 	if s.faults == nil || s.closed {
 		return 0
 	}
-	for _, r := range s.faults.List() {
-		s.seenRules[r.ID] = true
-	}
 	live := make([]*job, 0, len(s.jobs))
 	for _, j := range s.order {
-		if !j.gone && j.State != Finished && j.pin == 0 {
+		if !j.gone && j.State != Finished {
 			live = append(live, j)
 		}
 	}
 	n := 0
 	for _, j := range live {
-		if !j.gone && s.checkJobFaults(j) {
+		if !j.gone && s.checkJobFaults(j, ids) {
 			n++
 		}
 	}
 	return n
 }
 
-// checkJobFaults checks j against the rules for op "run" and applies the
-// vanish and stuck ones that fire, reporting whether one did.
-func (s *Server) checkJobFaults(j *job) bool {
-	fired := s.faults.Check(fault.Op{Layer: fault.PBS, Name: "run", User: j.User, Job: j.ID, Command: j.Name})
-	var held []fault.Rule
-	for _, r := range fired {
-		if r.Effect.Kind == fault.Vanish || r.Effect.Kind == fault.Stuck {
-			held = append(held, r)
+// checkJobFaults checks j against the rules (with the given ids; all when
+// nil) for op "run" and applies the vanish and stuck ones that fire,
+// reporting whether one did. A job kept in a state already is only checked
+// against vanish rules: a second stuck rule has nothing to hold.
+func (s *Server) checkJobFaults(j *job, ids map[string]bool) bool {
+	pinned := j.pin != 0
+	fired := s.faults.CheckWhere(fault.Op{Layer: fault.PBS, Name: "run", User: j.User, Job: j.ID, Command: j.Name}, func(r fault.Rule) bool {
+		if ids != nil && !ids[r.ID] {
+			return false
 		}
-	}
-	if len(held) == 0 {
+		return r.Effect.Kind == fault.Vanish || r.Effect.Kind == fault.Stuck && !pinned
+	})
+	if len(fired) == 0 {
 		return false
 	}
-	s.applyRules(j, held)
+	s.applyRules(j, fired)
 	return true
 }
 
 // hasJobRules reports whether the fault set has a vanish or stuck rule.
 func (s *Server) hasJobRules() bool {
 	for _, r := range s.faults.List() {
-		if r.Layer == fault.PBS && (r.Effect.Kind == fault.Vanish || r.Effect.Kind == fault.Stuck) {
+		if isJobRule(r) {
 			return true
 		}
 	}
 	return false
-}
-
-// syncFaults notices rules added or cleared since the last cycle: new
-// vanish and stuck rules are applied to the jobs already there, and jobs
-// kept in a state by a rule that is gone are let go. Called with s.mu held.
-func (s *Server) syncFaults() {
-	rules := s.faults.List()
-	if len(rules) == 0 && len(s.seenRules) == 0 && len(s.pinned) == 0 {
-		return
-	}
-	present := make(map[string]bool, len(rules))
-	fresh := false
-	for _, r := range rules {
-		present[r.ID] = true
-		if !s.seenRules[r.ID] {
-			s.seenRules[r.ID] = true
-			if r.Layer == fault.PBS && (r.Effect.Kind == fault.Vanish || r.Effect.Kind == fault.Stuck) {
-				fresh = true
-			}
-		}
-	}
-	for id := range s.seenRules {
-		if !present[id] {
-			delete(s.seenRules, id)
-		}
-	}
-	for j := range s.pinned {
-		if !present[j.pinRule] {
-			s.unpin(j)
-		}
-	}
-	if fresh {
-		s.applyFaultsLocked()
-	}
 }
 
 // applyRules applies the vanish and stuck rules that fired for j. It

@@ -72,12 +72,12 @@ func TestFaultVanishRunningJob(t *testing.T) {
 	if n := srv.ApplyFaults(); n != 0 {
 		t.Fatalf("ApplyFaults found %d more jobs to take hold of after the rule was applied on adding it", n)
 	}
-	// A rule added later is also seen by the scheduler at its next cycle.
+	// A rule added for a job not started yet takes it too.
 	next := submit(t, srv, fakepbs.SubmitRequest{Name: "next", Script: []byte("sleep 3600\n")})
 	addRule(t, set, fault.Rule{Job: next.ID, Effect: fault.Effect{Kind: fault.Vanish}})
 	other := submit(t, srv, fakepbs.SubmitRequest{Name: "other", Script: []byte("sleep 1\n")})
 	if _, err := srv.Job(context.Background(), next.ID, true); pbsCode(err) != fakepbs.ErrUnknownJob {
-		t.Fatalf("job %s survived a vanish rule seen at the next cycle: %v", next.ID, err)
+		t.Fatalf("job %s survived a vanish rule: %v", next.ID, err)
 	}
 	release()
 	settle(t, v)
@@ -101,8 +101,14 @@ func TestFaultStuckQueued(t *testing.T) {
 	if f := job(t, srv, free.ID); f.State != fakepbs.Finished {
 		t.Fatalf("other job: %s", f.State)
 	}
+	// Clearing the rule is enough: the job starts at once, before Remove
+	// returns, with no other server event to wake the scheduler.
+	release := v.Hold()
 	set.Remove(rule.ID)
-	srv.ApplyFaults()
+	if s := job(t, srv, stuck.ID); s.State != fakepbs.Running {
+		t.Fatalf("right after clearing the rule: %s", s.State)
+	}
+	release()
 	settle(t, v)
 	if s := job(t, srv, stuck.ID); s.State != fakepbs.Finished || !s.Stime.Equal(epoch.Add(10*time.Second)) {
 		t.Fatalf("after clearing the rule: %s started %v", s.State, s.Stime)
@@ -134,7 +140,6 @@ func TestFaultStuckRunningAndExiting(t *testing.T) {
 	}
 	set.Remove(r.ID)
 	set.Remove(e.ID)
-	srv.ApplyFaults()
 	settle(t, v)
 	g := job(t, srv, j1.ID)
 	if g.State != fakepbs.Finished || exitOf(g) != "4" || !g.Obittime.Equal(epoch.Add(10*time.Second)) {
@@ -194,8 +199,8 @@ func TestFaultHangAtStart(t *testing.T) {
 func TestFaultStuckHeldAndWaiting(t *testing.T) {
 	srv, set, _, _, v := faultServer(t)
 	ctx := context.Background()
-	h := addRule(t, set, fault.Rule{Job: "1", Effect: fault.Effect{Kind: fault.Stuck, State: "H"}})
-	w := addRule(t, set, fault.Rule{Job: "2", Effect: fault.Effect{Kind: fault.Stuck, State: "W"}})
+	addRule(t, set, fault.Rule{Job: "1", Effect: fault.Effect{Kind: fault.Stuck, State: "H"}})
+	addRule(t, set, fault.Rule{Job: "2", Effect: fault.Effect{Kind: fault.Stuck, State: "W"}})
 	release := v.Hold()
 	held := submit(t, srv, fakepbs.SubmitRequest{Name: "h", Hold: true, Script: []byte("sleep 10\n")})
 	waiting := submit(t, srv, fakepbs.SubmitRequest{Name: "w", StartAt: epoch.Add(time.Minute), Script: []byte("sleep 10\n")})
@@ -210,13 +215,52 @@ func TestFaultStuckHeldAndWaiting(t *testing.T) {
 	if g := job(t, srv, waiting.ID); g.State != fakepbs.Waiting {
 		t.Fatalf("stuck-W job after its start time: %s", g.State)
 	}
-	set.Remove(h.ID)
-	set.Remove(w.ID)
-	srv.ApplyFaults()
+	if n := set.Clear(fault.PBS); n != 2 {
+		t.Fatalf("cleared %d rules", n)
+	}
 	settle(t, v)
 	for _, id := range []string{held.ID, waiting.ID} {
 		if g := job(t, srv, id); g.State != fakepbs.Finished || exitOf(g) != "0" {
 			t.Fatalf("%s after clearing its rule: %s %s", id, g.State, exitOf(g))
 		}
+	}
+}
+
+// A vanish rule added while a stuck rule keeps the job takes the job.
+func TestFaultVanishTakesStuckJob(t *testing.T) {
+	for _, state := range []string{"Q", "R", "H"} {
+		t.Run(state, func(t *testing.T) {
+			srv, set, _, _, v := faultServer(t)
+			addRule(t, set, fault.Rule{Job: "1", Effect: fault.Effect{Kind: fault.Stuck, State: state}})
+			j := submit(t, srv, fakepbs.SubmitRequest{Name: "kept", Hold: state == "H", Script: []byte("sleep 10\n")})
+			settle(t, v)
+			if g := job(t, srv, j.ID); g.State != fakepbs.State(state[0]) {
+				t.Fatalf("stuck job in %s, want %s", g.State, state)
+			}
+			addRule(t, set, fault.Rule{Job: j.ID, Effect: fault.Effect{Kind: fault.Vanish}})
+			_, err := srv.Job(context.Background(), j.ID, true)
+			wantCode(t, err, fakepbs.ErrUnknownJob, "")
+		})
+	}
+}
+
+// A rule's time window is kept as clearing is: a stuck rule lets its job go
+// when its window closes, a vanish rule whose window opens later takes the
+// job running then.
+func TestFaultRuleWindows(t *testing.T) {
+	srv, set, _, _, v := faultServer(t, fakepbs.WithNodes(fakepbs.NodeConfig{Name: "cn1", NCPUs: 2}))
+	release := v.Hold() // the clock stays at the epoch until both jobs are there
+	addRule(t, set, fault.Rule{Job: "1", For: fault.Duration(time.Minute), Effect: fault.Effect{Kind: fault.Stuck, State: "Q"}})
+	addRule(t, set, fault.Rule{Job: "2", Start: fault.Duration(30 * time.Second), Effect: fault.Effect{Kind: fault.Vanish}})
+	kept := submit(t, srv, fakepbs.SubmitRequest{Name: "kept", Script: []byte("sleep 10\n")})
+	lost := submit(t, srv, fakepbs.SubmitRequest{Name: "lost", Script: []byte("sleep 3600\n")})
+	release()
+	settle(t, v)
+	g := job(t, srv, kept.ID)
+	if g.State != fakepbs.Finished || !g.Stime.Equal(epoch.Add(time.Minute)) {
+		t.Fatalf("job kept by a 1m stuck rule: %s, started %v, want finished and started at +1m", g.State, g.Stime)
+	}
+	if _, err := srv.Job(context.Background(), lost.ID, true); pbsCode(err) != fakepbs.ErrUnknownJob {
+		t.Fatalf("job %s survived a vanish rule armed at +30s: %v", lost.ID, err)
 	}
 }

@@ -27,9 +27,6 @@ func (s *Server) schedule() []launch {
 	if s.closed || s.down {
 		return nil
 	}
-	if s.faults != nil {
-		s.syncFaults()
-	}
 	if s.exec == nil {
 		return nil
 	}

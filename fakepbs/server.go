@@ -37,7 +37,7 @@ type Server struct {
 	exec                           Executor
 	fs                             afero.Fs
 	faults                         *fault.Set
-	unwatch                        func() // stops following rule additions
+	unwatch                        func() // stops following rule changes
 	rec                            events.Recorder
 	log                            *slog.Logger
 	home                           func(user string) string
@@ -55,14 +55,16 @@ type Server struct {
 	nodes        []*node
 
 	nextSeq   int
-	jobs      map[int]*job // by sequence number: every job the server knows, history included
-	order     []*job       // in sequence order; removed jobs are compacted lazily
-	removed   int          // removed entries still in order
-	freeCPUs  int          // over all usable nodes, for the scheduler's early exit
-	totalCPUs int          // of the usable nodes
-	pinned    map[*job]struct{}
-	seenRules map[string]bool
-	outbox    []queuedSignal // signals to deliver once s.mu is released
+	jobs      map[int]*job      // by sequence number: every job the server knows, history included
+	order     []*job            // in sequence order; removed jobs are compacted lazily
+	removed   int               // removed entries still in order
+	freeCPUs  int               // over all usable nodes, for the scheduler's early exit
+	totalCPUs int               // of the usable nodes
+	pinned    map[*job]struct{} // jobs a stuck rule keeps in a state
+	// ruleTimers stop the timers of the vanish and stuck rules whose time
+	// window opens or closes later, by rule id.
+	ruleTimers map[string][]func()
+	outbox     []queuedSignal // signals to deliver once s.mu is released
 	// blocked holds the jobs submitted with qsub -W block=true until a
 	// WaitJob has collected their end: without history the server forgets
 	// a finished job at once, and OpenPBS still answers the waiting qsub.
@@ -399,7 +401,7 @@ func NewServer(ctx context.Context, opts ...Option) (*Server, error) {
 		nextSeq:     c.firstSeq,
 		jobs:        map[int]*job{},
 		pinned:      map[*job]struct{}{},
-		seenRules:   map[string]bool{},
+		ruleTimers:  map[string][]func(){},
 	}
 	for _, m := range c.managers {
 		s.managers[m] = true
@@ -447,12 +449,16 @@ func NewServer(ctx context.Context, opts ...Option) (*Server, error) {
 	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	if s.faults != nil {
 		// A vanish or stuck rule takes hold of the jobs already there as soon
-		// as it is added, whoever adds it (control API, scenario, Go).
-		s.unwatch = s.faults.OnAdd(func(r fault.Rule) {
-			if r.Layer == fault.PBS {
-				s.ApplyFaults()
+		// as it is added, and lets go of them as soon as it is removed,
+		// whoever changes the rules (control API, scenario, Go).
+		s.unwatch = s.faults.Subscribe(s.ctx, s.faultsChanged)
+		s.mu.Lock()
+		for _, r := range s.faults.List() {
+			if isJobRule(r) {
+				s.timeRule(r)
 			}
-		})
+		}
+		s.unlock()
 	}
 	return s, nil
 }
@@ -470,6 +476,9 @@ func (s *Server) Close() error {
 	s.closed = true
 	if s.unwatch != nil {
 		s.unwatch()
+	}
+	for id := range s.ruleTimers {
+		s.stopRuleTimers(id)
 	}
 	for _, j := range s.jobs {
 		j.stopTimers()

@@ -8,12 +8,17 @@ package fault
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"math"
 	"regexp"
+	"regexp/syntax"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/bmatcuk/doublestar/v4"
 	"gopkg.in/yaml.v3"
@@ -28,6 +33,9 @@ const (
 	SSH Layer = "ssh"
 	PBS Layer = "pbs"
 	Net Layer = "net"
+	// UI is the stand-in per-user UI server a JupyterHub spawner starts
+	// (sim/uiserver): binding its address, answering requests, running.
+	UI Layer = "ui"
 )
 
 // Kind is what a rule does when it fires.
@@ -65,6 +73,8 @@ const (
 	Stuck Kind = "stuck"
 	// TruncateIDs cuts job ids short in qstat's table output (pbs).
 	TruncateIDs Kind = "truncate-ids"
+	// HTTPStatus answers a request with the HTTP status Effect.Status (ui).
+	HTTPStatus Kind = "status"
 )
 
 // LayerKinds lists the effect kinds each layer accepts.
@@ -73,6 +83,7 @@ var LayerKinds = map[Layer][]Kind{
 	SSH: {RefuseAuth, Latency, Hang, Drop, Exit, SlowBanner},
 	PBS: {Exit, Latency, Hang, Garbage, Unreachable, Vanish, Stuck, TruncateIDs},
 	Net: {Latency, Drop, Hang},
+	UI:  {Latency, Hang, HTTPStatus, Exit},
 }
 
 // LayerOps lists the operation names a rule of each layer may select. An
@@ -83,6 +94,7 @@ var LayerOps = map[Layer][]string{
 	SSH: {"connect", "auth", "exec", "shell", "sftp", "forward"},
 	PBS: {"qsub", "qstat", "qdel", "qsig", "qhold", "qrls", "pbsnodes", "run"},
 	Net: {"connect"},
+	UI:  {"listen", "request", "run"},
 }
 
 // Rule is one fault. The zero values of the selector fields select
@@ -97,7 +109,8 @@ type Rule struct {
 	Ops  []string `json:"ops,omitempty" yaml:"ops,omitempty"`
 	Path string   `json:"path,omitempty" yaml:"path,omitempty"` // glob on absolute paths; ** crosses directories
 	// Command is a regular expression matched against the command line
-	// (ssh exec command; PBS command and arguments joined by spaces).
+	// (ssh exec command; PBS command and arguments joined by spaces; for
+	// net the service; for ui the request path).
 	Command string `json:"command,omitempty" yaml:"command,omitempty"`
 	User    string `json:"user,omitempty" yaml:"user,omitempty"`
 	Job     string `json:"job,omitempty" yaml:"job,omitempty"` // PBS job id glob (123.server or 123*)
@@ -112,7 +125,8 @@ type Rule struct {
 	Start       Duration `json:"start,omitempty" yaml:"start,omitempty"` // armed this long after being added
 	For         Duration `json:"for,omitempty" yaml:"for,omitempty"`     // disarmed this long after arming; 0: until cleared
 
-	cmd *regexp.Regexp
+	cmd  *regexp.Regexp
+	gone chan struct{} // closed when the rule is removed from its Set
 }
 
 // Effect is what a firing rule does; Kind picks the fields that matter.
@@ -127,49 +141,85 @@ type Effect struct {
 	Stderr     string   `json:"stderr,omitempty" yaml:"stderr,omitempty"`
 	Style      string   `json:"style,omitempty" yaml:"style,omitempty"`
 	State      string   `json:"state,omitempty" yaml:"state,omitempty"`
+	Status     int      `json:"status,omitempty" yaml:"status,omitempty"`
 }
 
-// Validate reports the first problem with r, naming the field.
+// MaxIDLen bounds a rule's ID (bytes).
+const MaxIDLen = 128
+
+// maxLatency bounds a latency: longer than this is surely a mistake (or an
+// attempt to overflow a deadline).
+const maxLatency = 1000 * 24 * time.Hour
+
+// Validate reports the first problem with r, naming the field. Values
+// quoted in the message are cut to a short prefix.
 func (r *Rule) Validate() error {
+	if len(r.ID) > MaxIDLen {
+		return fmt.Errorf("id: %s is longer than %d bytes", quote(r.ID), MaxIDLen)
+	}
+	for _, c := range r.ID {
+		if c < ' ' || c == 0x7f || c == '/' {
+			return fmt.Errorf("id: %s: use printable characters other than '/'", quote(r.ID))
+		}
+	}
 	kinds, ok := LayerKinds[r.Layer]
 	if !ok {
-		return fmt.Errorf("layer: unknown layer %q (want one of fs, ssh, pbs, net)", r.Layer)
+		return fmt.Errorf("layer: unknown layer %s (want one of %s)", quote(string(r.Layer)), joinLayers())
 	}
 	if !slices.Contains(kinds, r.Effect.Kind) {
-		return fmt.Errorf("effect.kind: %q is not a %s effect (want one of %s)", r.Effect.Kind, r.Layer, joinKinds(kinds))
+		return fmt.Errorf("effect.kind: %s is not a %s effect (want one of %s)", quote(string(r.Effect.Kind)), r.Layer, joinKinds(kinds))
 	}
 	for _, op := range r.Ops {
 		if !slices.Contains(LayerOps[r.Layer], op) {
-			return fmt.Errorf("ops: unknown %s operation %q (want some of %s)", r.Layer, op, strings.Join(LayerOps[r.Layer], ", "))
+			return fmt.Errorf("ops: unknown %s operation %s (want some of %s)", r.Layer, quote(op), strings.Join(LayerOps[r.Layer], ", "))
 		}
 	}
 	if r.Path != "" {
 		if !strings.HasPrefix(r.Path, "/") {
-			return fmt.Errorf("path: %q must be absolute", r.Path)
+			return fmt.Errorf("path: %s must be absolute", quote(r.Path))
 		}
 		if !doublestar.ValidatePattern(r.Path) {
-			return fmt.Errorf("path: %q is not a valid glob", r.Path)
+			return fmt.Errorf("path: %s is not a valid glob", quote(r.Path))
 		}
 	}
 	if r.Command != "" {
 		re, err := regexp.Compile(r.Command)
 		if err != nil {
-			return fmt.Errorf("command: %w", err)
+			var se *syntax.Error
+			if errors.As(err, &se) {
+				return fmt.Errorf("command: %s is not a regular expression: %s", quote(r.Command), se.Code)
+			}
+			return fmt.Errorf("command: %s is not a regular expression", quote(r.Command))
 		}
 		r.cmd = re
 	}
 	if r.Job != "" {
 		if _, err := doublestar.Match(r.Job, ""); err != nil {
-			return fmt.Errorf("job: %q is not a valid glob", r.Job)
+			return fmt.Errorf("job: %s is not a valid glob", quote(r.Job))
 		}
 	}
-	if p := r.Probability; p != nil && (*p < 0 || *p > 1) {
+	if p := r.Probability; p != nil && !(*p >= 0 && *p <= 1) {
 		return fmt.Errorf("probability: %v is outside 0..1", *p)
 	}
-	if r.Count < 0 || r.After < 0 || r.Start < 0 || r.For < 0 {
-		return fmt.Errorf("count, after, start and for must not be negative")
+	for _, f := range []struct {
+		name string
+		bad  bool
+	}{{"count", r.Count < 0}, {"after", r.After < 0}, {"start", r.Start < 0}, {"for", r.For < 0},
+		{"effect.latency", r.Effect.Latency < 0}, {"effect.after_bytes", r.Effect.AfterBytes < 0}} {
+		if f.bad {
+			return fmt.Errorf("%s: must not be negative", f.name)
+		}
 	}
 	e := r.Effect
+	if e.Latency.D() > maxLatency {
+		return fmt.Errorf("effect.latency: %v is longer than %v", e.Latency.D(), maxLatency)
+	}
+	if e.ExitCode != nil && (*e.ExitCode < 0 || *e.ExitCode > 255) {
+		return fmt.Errorf("effect.exit_code: %d is outside 0..255 (a process exits with 0 to 255)", *e.ExitCode)
+	}
+	if e.Mode != nil && *e.Mode > 0o7777 {
+		return fmt.Errorf("effect.mode: %#o is not permission bits (0 to 0o7777)", *e.Mode)
+	}
 	switch e.Kind {
 	case Errno:
 		if _, err := ParseErrno(e.Errno); err != nil {
@@ -185,14 +235,41 @@ func (r *Rule) Validate() error {
 		}
 	case Unreachable:
 		if e.Style != "" && e.Style != "refused" && e.Style != "cannot-connect" {
-			return fmt.Errorf("effect.style: %q (want refused or cannot-connect)", e.Style)
+			return fmt.Errorf("effect.style: %s (want refused or cannot-connect)", quote(e.Style))
+		}
+	case HTTPStatus:
+		if e.Status < 400 || e.Status > 599 {
+			return fmt.Errorf("effect.status: %d: a status effect answers an HTTP error status, 400 to 599", e.Status)
 		}
 	case Stuck:
 		if len(e.State) != 1 || !strings.Contains("QRHWESE", e.State) {
-			return fmt.Errorf("effect.state: %q is not a PBS job state a job can be kept in (Q, R, H, W, E or S)", e.State)
+			return fmt.Errorf("effect.state: %s is not a PBS job state a job can be kept in (Q, R, H, W, E or S)", quote(e.State))
 		}
 	}
 	return nil
+}
+
+// quote is s as %q gives it, cut to a short prefix when long, so that an
+// error never sends a large value back to whoever sent it.
+func quote(s string) string {
+	const max = 64
+	if len(s) <= max {
+		return strconv.Quote(s)
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%q... (%d bytes)", s[:cut], len(s))
+}
+
+func joinLayers() string {
+	ls := make([]string, 0, len(LayerKinds))
+	for l := range LayerKinds {
+		ls = append(ls, string(l))
+	}
+	slices.Sort(ls)
+	return strings.Join(ls, ", ")
 }
 
 func joinKinds(ks []Kind) string {
@@ -266,7 +343,7 @@ func ParseErrno(name string) (syscall.Errno, error) {
 		known = append(known, k)
 	}
 	slices.Sort(known)
-	return 0, fmt.Errorf("unknown errno %q (known: %s)", name, strings.Join(known, " "))
+	return 0, fmt.Errorf("unknown errno %s (known: %s)", quote(name), strings.Join(known, " "))
 }
 
 // Duration is a time.Duration written as a Go duration string ("250ms",
@@ -280,7 +357,7 @@ func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d)
 func (d *Duration) UnmarshalText(b []byte) error {
 	v, err := time.ParseDuration(string(b))
 	if err != nil {
-		return fmt.Errorf("duration %q: want a number with a unit such as 500ms, 20s or 1h", b)
+		return fmt.Errorf("duration %s: want a number with a unit such as 500ms, 20s or 1h", quote(string(b)))
 	}
 	*d = Duration(v)
 	return nil
@@ -298,12 +375,16 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 func (d *Duration) UnmarshalJSON(b []byte) error {
 	var f float64
 	if err := json.Unmarshal(b, &f); err == nil {
-		*d = Duration(f * float64(time.Second))
+		ns := f * float64(time.Second)
+		if ns >= math.MaxInt64 || ns <= math.MinInt64 {
+			return fmt.Errorf("duration: %v seconds is out of range", f)
+		}
+		*d = Duration(ns)
 		return nil
 	}
 	var s string
 	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("duration: want a string such as \"20s\" or a number of seconds, got %s", b)
+		return fmt.Errorf("duration: want a string such as \"20s\" or a number of seconds, got %s", quote(string(b)))
 	}
 	return d.UnmarshalText([]byte(s))
 }

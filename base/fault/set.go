@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -13,17 +14,22 @@ import (
 
 // Set is the live collection of rules of a host (or a topology). Every layer
 // asks it, for each operation, which rules fire. Rules are kept in the order
-// they were added. Safe for concurrent use.
+// they were added. Layers whose state a rule pins (a job kept in a state, a
+// command held) subscribe to its changes, so that adding, removing and
+// clearing a rule all take effect at once. Safe for concurrent use.
 type Set struct {
-	mu      sync.Mutex
-	clock   clock.Clock
-	rec     events.Recorder
-	seed    uint64
-	nextID  int
-	rules   []*armed
-	cleared chan struct{} // closed and replaced whenever a rule is removed, to end hangs
-	nextW   int
-	watch   map[int]func(Rule)
+	// notify serialises changes with the delivery of their Change, so that
+	// subscribers see changes one at a time in the order they took effect.
+	notify sync.Mutex
+
+	mu     sync.Mutex
+	clock  clock.Clock
+	rec    events.Recorder
+	seed   uint64
+	nextID int
+	rules  []*armed
+	nextW  int
+	subs   map[int]func(Change)
 }
 
 type armed struct {
@@ -32,6 +38,14 @@ type armed struct {
 	matches    int
 	activation int
 	rng        *rand.Rand
+}
+
+// Change is one change to a Set's rules, as told to subscribers: the rules
+// added (one, by Add) or removed (one by Remove, every rule of the chosen
+// layers by Clear).
+type Change struct {
+	Added   []Rule
+	Removed []Rule
 }
 
 // SetOption configures a Set.
@@ -48,7 +62,7 @@ func WithSeed(seed int64) SetOption { return func(s *Set) { s.seed = uint64(seed
 
 // NewSet returns an empty rule set.
 func NewSet(opts ...SetOption) *Set {
-	s := &Set{clock: clock.Real{}, rec: events.Discard{}, seed: 1, cleared: make(chan struct{}), watch: map[int]func(Rule){}}
+	s := &Set{clock: clock.Real{}, rec: events.Discard{}, seed: 1, subs: map[int]func(Change){}}
 	for _, o := range opts {
 		o(s)
 	}
@@ -56,10 +70,13 @@ func NewSet(opts ...SetOption) *Set {
 }
 
 // Add validates r and arms it, returning the rule as stored (with its ID).
+// Subscribers are told before Add returns.
 func (s *Set) Add(r Rule) (Rule, error) {
 	if err := r.Validate(); err != nil {
 		return Rule{}, fmt.Errorf("fault rule %s: %w", ruleName(r), err)
 	}
+	s.notify.Lock()
+	defer s.notify.Unlock()
 	s.mu.Lock()
 	s.nextID++
 	if r.ID == "" {
@@ -75,39 +92,67 @@ func (s *Set) Add(r Rule) (Rule, error) {
 	if seed == 0 {
 		seed = s.seed*1000003 + uint64(s.nextID)
 	}
+	r.gone = make(chan struct{})
 	a := &armed{Rule: r, added: s.clock.Now(), rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
 	s.rules = append(s.rules, a)
-	watchers := make([]func(Rule), 0, len(s.watch))
-	for _, w := range s.watch {
-		watchers = append(watchers, w)
-	}
+	subs := s.subscribers()
 	s.mu.Unlock()
 	s.rec.Record(events.Event{Kind: events.FaultAdded, Msg: describe(r), Fields: map[string]any{"rule": r}})
-	for _, w := range watchers {
-		w(r)
+	ch := Change{Added: []Rule{r}}
+	for _, fn := range subs {
+		fn(ch)
 	}
 	return r, nil
 }
 
-// OnAdd calls fn with every rule added from now on, after it is armed and
-// before Add returns, so that a layer can act on its state at once (the PBS
-// server applies a vanish rule to a job already running). cancel stops it.
-func (s *Set) OnAdd(fn func(Rule)) (cancel func()) {
+// Subscribe calls fn with every change to the rules from now on, until ctx
+// ends or cancel is called. fn runs before the Add, Remove or Clear that
+// made the change returns, after the change took effect and without the
+// set's lock held, so that a layer can act on its state at once: the PBS
+// server applies a new vanish rule to a job already running, and lets a
+// job go on from the state a cleared stuck rule kept it in. Changes are
+// delivered one at a time in the order they took effect. fn may read the
+// set (Check, List) but must not add or remove rules, and should not block.
+func (s *Set) Subscribe(ctx context.Context, fn func(Change)) (cancel func()) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.nextW++
 	id := s.nextW
-	s.watch[id] = fn
-	return func() {
+	s.subs[id] = func(c Change) {
+		if ctx.Err() == nil {
+			fn(c)
+		}
+	}
+	s.mu.Unlock()
+	unsub := func() {
 		s.mu.Lock()
-		delete(s.watch, id)
+		delete(s.subs, id)
 		s.mu.Unlock()
 	}
+	stop := context.AfterFunc(ctx, unsub)
+	return func() {
+		stop()
+		unsub()
+	}
+}
+
+// subscribers returns the subscribed functions in the order they
+// subscribed. Called with s.mu held.
+func (s *Set) subscribers() []func(Change) {
+	ids := make([]int, 0, len(s.subs))
+	for id := range s.subs {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	out := make([]func(Change), len(ids))
+	for i, id := range ids {
+		out[i] = s.subs[id]
+	}
+	return out
 }
 
 func ruleName(r Rule) string {
 	if r.ID != "" {
-		return fmt.Sprintf("%q", r.ID)
+		return quote(r.ID)
 	}
 	return fmt.Sprintf("(%s %s)", r.Layer, r.Effect.Kind)
 }
@@ -123,44 +168,52 @@ func describe(r Rule) string {
 }
 
 // Remove clears the rule with the given id, reporting whether it existed.
-// Operations hanging on it are released.
+// Operations waiting on it (a hang, a latency) are released, and
+// subscribers are told, before Remove returns.
 func (s *Set) Remove(id string) bool {
-	s.mu.Lock()
-	found := false
-	for i, a := range s.rules {
-		if a.ID == id {
-			s.rules = append(s.rules[:i], s.rules[i+1:]...)
-			found = true
-			break
-		}
-	}
-	if found {
-		close(s.cleared)
-		s.cleared = make(chan struct{})
-	}
-	s.mu.Unlock()
-	if found {
-		s.rec.Record(events.Event{Kind: events.FaultCleared, Msg: id, Fields: map[string]any{"id": id}})
-	}
-	return found
+	return s.remove(func(r *Rule) bool { return r.ID == id }) == 1
 }
 
 // Clear removes every rule of the given layers (all layers when none given)
-// and returns how many it removed.
+// at once and returns how many it removed; subscribers are told of them in
+// one Change.
 func (s *Set) Clear(layers ...Layer) int {
-	var ids []string
-	for _, r := range s.List() {
-		if len(layers) == 0 || containsLayer(layers, r.Layer) {
-			ids = append(ids, r.ID)
+	return s.remove(func(r *Rule) bool { return len(layers) == 0 || containsLayer(layers, r.Layer) })
+}
+
+// remove removes the rules for which match reports true, releases what
+// waits on them, records their clearing and tells the subscribers.
+func (s *Set) remove(match func(*Rule) bool) int {
+	s.notify.Lock()
+	defer s.notify.Unlock()
+	s.mu.Lock()
+	var removed []Rule
+	kept := s.rules[:0]
+	for _, a := range s.rules {
+		if match(&a.Rule) {
+			removed = append(removed, a.Rule)
+			close(a.gone)
+		} else {
+			kept = append(kept, a)
 		}
 	}
-	n := 0
-	for _, id := range ids {
-		if s.Remove(id) {
-			n++
+	clear(s.rules[len(kept):])
+	s.rules = kept
+	var subs []func(Change)
+	if len(removed) > 0 {
+		subs = s.subscribers()
+	}
+	s.mu.Unlock()
+	for _, r := range removed {
+		s.rec.Record(events.Event{Kind: events.FaultCleared, Msg: r.ID, Fields: map[string]any{"id": r.ID}})
+	}
+	if len(removed) > 0 {
+		ch := Change{Removed: removed}
+		for _, fn := range subs {
+			fn(ch)
 		}
 	}
-	return n
+	return len(removed)
 }
 
 func containsLayer(ls []Layer, l Layer) bool {
@@ -200,6 +253,25 @@ func (s *Set) Status() []Status {
 		out[i] = Status{Rule: a.Rule, Matches: a.matches, Activations: a.activation, Armed: a.inWindow(now) && !a.exhausted()}
 	}
 	return out
+}
+
+// Window returns when the rule with the given id is armed (from) and
+// disarmed (until; zero when it stays armed until cleared), on the set's
+// clock, and whether there is such a rule. A layer that keeps state for a
+// rule (a job a stuck rule keeps) lets go of it at until.
+func (s *Set) Window(id string) (from, until time.Time, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, a := range s.rules {
+		if a.ID == id {
+			from = a.added.Add(a.Start.D())
+			if a.For > 0 {
+				until = from.Add(a.For.D())
+			}
+			return from, until, true
+		}
+	}
+	return time.Time{}, time.Time{}, false
 }
 
 func (a *armed) inWindow(now time.Time) bool {
@@ -261,44 +333,86 @@ func opText(op Op) string {
 	return s
 }
 
-// Wait applies the waiting effects among fired (latency, slow banner, hang):
-// it sleeps on the set's clock for the latencies and blocks for a hang until
-// ctx ends or any rule is cleared. It returns ctx.Err() when ctx ended.
+// Wait applies the waiting effects among fired (latency, slow banner,
+// hang): it sleeps on the set's clock for the latencies and blocks for a
+// hang until ctx ends or the hang rule's window ("for") closes. Removing a
+// rule ends the wait on it at once: the operation goes on as if the rule
+// had not fired (a hang or a latency cleared lets it through, as removing a
+// Toxiproxy latency toxic lets the data it holds through). It returns
+// ctx.Err() when ctx ended.
 func (s *Set) Wait(ctx context.Context, fired []Rule) error {
 	for _, r := range fired {
 		switch r.Effect.Kind {
 		case Latency, SlowBanner:
-			if err := s.clock.Sleep(ctx, r.Effect.Latency.D()); err != nil {
+			if err := s.sleep(ctx, r, r.Effect.Latency.D()); err != nil {
 				return err
 			}
 		case Hang:
-			if err := s.hang(ctx, r.ID); err != nil {
-				return err
+			if _, until, ok := s.Window(r.ID); ok && !until.IsZero() {
+				if err := s.sleep(ctx, r, until.Sub(s.clock.Now())); err != nil {
+					return err
+				}
+				continue
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-s.gone(r):
 			}
 		}
 	}
 	return nil
 }
 
-// hang blocks until ctx ends or the rule id is no longer in the set.
-func (s *Set) hang(ctx context.Context, id string) error {
-	for {
-		s.mu.Lock()
-		present := false
-		for _, a := range s.rules {
-			present = present || a.ID == id
-		}
-		ch := s.cleared
-		s.mu.Unlock()
-		if !present {
-			return nil
-		}
+// sleep waits d on the set's clock, or until r is removed.
+func (s *Set) sleep(ctx context.Context, r Rule, d time.Duration) error {
+	gone := s.gone(r)
+	select {
+	case <-gone:
+		return nil
+	default:
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
 		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-ch:
+		case <-gone:
+			cancel()
+		case <-done:
+		}
+	}()
+	err := s.clock.Sleep(wctx, d)
+	if err != nil && ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return nil
+}
+
+// Cleared returns a channel that is closed when r (as returned by Add or
+// Check) is removed from the set, or at once when it is not in the set. A
+// layer that acts on a rule over time (the stand-in UI server's crash after
+// a delay) stops when the rule is cleared.
+func (s *Set) Cleared(r Rule) <-chan struct{} { return s.gone(r) }
+
+// gone returns the channel closed when r is removed from the set. A rule
+// as returned by Add or Check carries it; for one built by hand it is
+// found by ID (closed when there is no such rule).
+func (s *Set) gone(r Rule) <-chan struct{} {
+	if r.gone != nil {
+		return r.gone
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, a := range s.rules {
+		if a.ID == r.ID {
+			return a.gone
 		}
 	}
+	gone := make(chan struct{})
+	close(gone)
+	return gone
 }
 
 // First returns the first rule in fired whose kind is one of kinds.

@@ -181,3 +181,133 @@ func TestCheckWhereLeavesOtherRulesUntouched(t *testing.T) {
 		}
 	}
 }
+
+// Subscribers are told of every addition, removal and clearing, before the
+// call that made it returns, in order; the subscription ends with its
+// context.
+func TestSubscribersToldOfEveryChange(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	s := NewSet()
+	var got []string
+	s.Subscribe(ctx, func(c Change) {
+		for _, r := range c.Added {
+			got = append(got, "+"+r.ID)
+		}
+		for _, r := range c.Removed {
+			got = append(got, "-"+r.ID)
+		}
+	})
+	for _, id := range []string{"a", "b", "c"} {
+		if _, err := s.Add(Rule{ID: id, Layer: PBS, Effect: Effect{Kind: Hang}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Add(Rule{ID: "fs", Layer: FS, Effect: Effect{Kind: Hang}})
+	if !s.Remove("b") || s.Remove("b") {
+		t.Fatal("Remove reported the wrong outcome")
+	}
+	if n := s.Clear(PBS); n != 2 {
+		t.Fatalf("Clear(pbs) removed %d", n)
+	}
+	want := "+a +b +c +fs -b -a -c"
+	if strings.Join(got, " ") != want {
+		t.Fatalf("subscriber saw %q, want %q", strings.Join(got, " "), want)
+	}
+	cancel()
+	s.Clear()
+	if strings.Join(got, " ") != want {
+		t.Fatalf("subscriber told after its context ended: %q", strings.Join(got, " "))
+	}
+}
+
+// Clearing a latency rule lets the operation it holds go on at once, as
+// clearing a hang does.
+func TestLatencyEndsWhenRuleCleared(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s := NewSet()
+	s.Add(Rule{ID: "slow", Layer: SSH, Effect: Effect{Kind: Latency, Latency: Duration(time.Hour)}})
+	done := make(chan error, 1)
+	go func() { done <- s.Wait(ctx, s.Check(Op{Layer: SSH, Name: "exec"})) }()
+	select {
+	case err := <-done:
+		t.Fatalf("latency returned early: %v", err)
+	case <-time.After(30 * time.Millisecond):
+	}
+	s.Remove("slow")
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("the released operation got %v", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("an operation waited out its latency after the rule was cleared")
+	}
+}
+
+// A hang belongs to the rule that fired, not to its id: clearing the rule
+// and adding another with the same id releases the hanging operation.
+func TestHangReleasedThoughIDReused(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s := NewSet()
+	s.Add(Rule{ID: "h", Layer: FS, Effect: Effect{Kind: Hang}})
+	fired := s.Check(Op{Layer: FS, Name: "open", Path: "/x"})
+	s.Remove("h")
+	s.Add(Rule{ID: "h", Layer: FS, Effect: Effect{Kind: Hang}})
+	if err := s.Wait(ctx, fired); err != nil {
+		t.Fatalf("the operation of the cleared rule still hangs: %v", err)
+	}
+}
+
+func TestWindowOnTheSetsClock(t *testing.T) {
+	at := time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC)
+	s := NewSet(WithClock(clock.NewVirtual(at)))
+	s.Add(Rule{ID: "w", Layer: PBS, Start: Duration(time.Minute), For: Duration(2 * time.Minute), Effect: Effect{Kind: Hang}})
+	s.Add(Rule{ID: "open", Layer: PBS, Effect: Effect{Kind: Hang}})
+	if from, until, ok := s.Window("w"); !ok || !from.Equal(at.Add(time.Minute)) || !until.Equal(at.Add(3*time.Minute)) {
+		t.Errorf("window of w: %v %v %v", from, until, ok)
+	}
+	if from, until, ok := s.Window("open"); !ok || !from.Equal(at) || !until.IsZero() {
+		t.Errorf("window of a rule armed until cleared: %v %v %v", from, until, ok)
+	}
+	if _, _, ok := s.Window("none"); ok {
+		t.Error("a window for a rule that is not there")
+	}
+}
+
+// A hang lasts as long as its rule's window: when "for" ends, the
+// operation goes on.
+func TestHangEndsWithItsWindow(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	v := clock.NewVirtual(time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC))
+	s := NewSet(WithClock(v))
+	s.Add(Rule{ID: "h", Layer: SSH, For: Duration(time.Minute), Effect: Effect{Kind: Hang}})
+	done := make(chan error, 1)
+	go func() { done <- s.Wait(ctx, s.Check(Op{Layer: SSH, Name: "exec"})) }()
+	for v.Pending() == 0 {
+		select {
+		case err := <-done:
+			t.Fatalf("the hang returned at once: %v", err)
+		case <-ctx.Done():
+			t.Fatal("the hang never waited for its window to close")
+		case <-time.After(time.Millisecond):
+		}
+	}
+	v.Advance(59 * time.Second)
+	select {
+	case err := <-done:
+		t.Fatalf("the hang returned before its window closed: %v", err)
+	case <-time.After(30 * time.Millisecond):
+	}
+	v.Advance(time.Second)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("hang at the end of its window: %v", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("still hanging after the rule's window closed")
+	}
+}

@@ -530,8 +530,9 @@ func TestFaults(t *testing.T) {
 	set.Remove(id)
 
 	// Exit: rejected with the chosen text and status, selected by command line.
-	add(fault.Rule{Layer: fault.PBS, Command: `^qdel .*2\.pbs`, Effect: fault.Effect{Kind: fault.Exit, ExitCode: intp(15001), Stderr: "qdel: Unknown Job Id 2.pbs\n"}})
-	if r := e.sh("qdel", "2.pbs"); r.ExitCode != 15001&0xff || string(r.Stderr) != "qdel: Unknown Job Id 2.pbs\n" {
+	// 153 is pbs_errno 15001 (Unknown Job Id) as qdel's exit status shows it.
+	add(fault.Rule{Layer: fault.PBS, Command: `^qdel .*2\.pbs`, Effect: fault.Effect{Kind: fault.Exit, ExitCode: intp(15001 & 0xff), Stderr: "qdel: Unknown Job Id 2.pbs\n"}})
+	if r := e.sh("qdel", "2.pbs"); r.ExitCode != 153 || string(r.Stderr) != "qdel: Unknown Job Id 2.pbs\n" {
 		t.Errorf("rejected qdel: exit %d %q", r.ExitCode, r.Stderr)
 	}
 	if r := e.sh("qdel", "1.pbs"); r.ExitCode != 0 {

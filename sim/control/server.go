@@ -6,21 +6,24 @@ package control
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jobsim/jobsim/base/clock"
 	"github.com/jobsim/jobsim/base/events"
 	"github.com/jobsim/jobsim/base/fault"
 	"github.com/jobsim/jobsim/fakepbs"
+	"github.com/jobsim/jobsim/internal/httpx"
 )
+
+// DefaultMaxBody bounds a request body (a fault rule, an event): a larger
+// one is answered 413 and not kept.
+const DefaultMaxBody = 256 << 10
 
 // Check is one readiness probe: it returns nil when the part it checks
 // really answers (an ssh command ran, qstat answered), not merely when a
@@ -50,16 +53,17 @@ type ClockState struct {
 
 // Server serves the control API of one host or topology.
 type Server struct {
-	name   string
-	token  string
-	faults *fault.Set
-	log    *events.Log
-	pbs    fakepbs.Backend
-	clock  clock.Clock
-	checks map[string]Check
-	notes  []string
-	logger *slog.Logger
-	mux    *http.ServeMux
+	name    string
+	token   string
+	faults  *fault.Set
+	log     *events.Log
+	pbs     fakepbs.Backend
+	clock   clock.Clock
+	checks  map[string]Check
+	notes   []string
+	logger  *slog.Logger
+	maxBody int64
+	handler http.Handler
 }
 
 // Option configures a Server.
@@ -86,6 +90,9 @@ func WithCheck(name string, c Check) Option { return func(s *Server) { s.checks[
 // WithNote adds a line health reports, such as why a feature is off.
 func WithNote(note string) Option { return func(s *Server) { s.notes = append(s.notes, note) } }
 
+// WithMaxBody bounds request bodies to n bytes (default DefaultMaxBody).
+func WithMaxBody(n int64) Option { return func(s *Server) { s.maxBody = n } }
+
 // WithLogger logs requests that fail.
 func WithLogger(l *slog.Logger) Option { return func(s *Server) { s.logger = l } }
 
@@ -94,7 +101,7 @@ func NewServer(token string, opts ...Option) (*Server, error) {
 	if token == "" {
 		return nil, errors.New("control: a token is required")
 	}
-	s := &Server{token: token, checks: map[string]Check{}, clock: clock.Real{}, logger: slog.Default()}
+	s := &Server{token: token, checks: map[string]Check{}, clock: clock.Real{}, logger: slog.Default(), maxBody: DefaultMaxBody}
 	for _, o := range opts {
 		o(s)
 	}
@@ -111,35 +118,15 @@ func NewServer(token string, opts ...Option) (*Server, error) {
 	m.HandleFunc("POST /v1/pbs/restart", s.restartPBS)
 	m.HandleFunc("GET /v1/clock", s.getClock)
 	m.HandleFunc("POST /v1/clock/advance", s.advanceClock)
-	s.mux = m
+	s.handler = httpx.Bearer(token, "jobsim", m)
 	return s, nil
 }
 
 // ServeHTTP checks the bearer token, then routes.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(s.token)) != 1 {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="jobsim"`)
-		writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
-		return
-	}
-	s.mux.ServeHTTP(w, r)
-}
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
 // APIError is the body of every error answer.
-type APIError struct {
-	Error string `json:"error"`
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
-func writeError(w http.ResponseWriter, code int, format string, args ...any) {
-	writeJSON(w, code, APIError{Error: fmt.Sprintf(format, args...)})
-}
+type APIError = httpx.Error
 
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
@@ -159,12 +146,12 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	if !h.OK {
 		code = http.StatusServiceUnavailable
 	}
-	writeJSON(w, code, h)
+	httpx.WriteJSON(w, code, h)
 }
 
 func (s *Server) needFaults(w http.ResponseWriter) bool {
 	if s.faults == nil {
-		writeError(w, http.StatusNotFound, "this host has no fault rules")
+		httpx.WriteError(w, http.StatusNotFound, "this host has no fault rules")
 		return false
 	}
 	return true
@@ -172,7 +159,7 @@ func (s *Server) needFaults(w http.ResponseWriter) bool {
 
 func (s *Server) listFaults(w http.ResponseWriter, r *http.Request) {
 	if s.needFaults(w) {
-		writeJSON(w, http.StatusOK, s.faults.Status())
+		httpx.WriteJSON(w, http.StatusOK, s.faults.Status())
 	}
 }
 
@@ -181,18 +168,19 @@ func (s *Server) addFault(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var rule fault.Rule
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&rule); err != nil {
-		writeError(w, http.StatusBadRequest, "fault rule: %v", err)
+	if !httpx.ReadJSON(w, r, s.maxBody, "fault rule", &rule) {
+		return
+	}
+	if rule.Layer == fault.UI {
+		httpx.WriteError(w, http.StatusBadRequest, "layer: a host has no stand-in UI server: give ui rules to it (JOBSIM_UISERVER_FAULT or --fault of jobsim uiserver)")
 		return
 	}
 	added, err := s.faults.Add(rule)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "%v", err)
+		httpx.WriteError(w, http.StatusBadRequest, "%v", err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, added)
+	httpx.WriteJSON(w, http.StatusCreated, added)
 }
 
 func (s *Server) removeFault(w http.ResponseWriter, r *http.Request) {
@@ -201,7 +189,7 @@ func (s *Server) removeFault(w http.ResponseWriter, r *http.Request) {
 	}
 	id := r.PathValue("id")
 	if !s.faults.Remove(id) {
-		writeError(w, http.StatusNotFound, "no fault rule with id %q", id)
+		httpx.WriteError(w, http.StatusNotFound, "no fault rule with id %s", httpx.Quote(id))
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -219,17 +207,17 @@ func (s *Server) clearFaults(w http.ResponseWriter, r *http.Request) {
 	var layers []fault.Layer
 	for _, l := range r.URL.Query()["layer"] {
 		if _, ok := fault.LayerKinds[fault.Layer(l)]; !ok {
-			writeError(w, http.StatusBadRequest, "layer: unknown layer %q", l)
+			httpx.WriteError(w, http.StatusBadRequest, "layer: unknown layer %s", httpx.Quote(l))
 			return
 		}
 		layers = append(layers, fault.Layer(l))
 	}
-	writeJSON(w, http.StatusOK, Cleared{Removed: s.faults.Clear(layers...)})
+	httpx.WriteJSON(w, http.StatusOK, Cleared{Removed: s.faults.Clear(layers...)})
 }
 
 func (s *Server) needEvents(w http.ResponseWriter) bool {
 	if s.log == nil {
-		writeError(w, http.StatusNotFound, "this host keeps no event history")
+		httpx.WriteError(w, http.StatusNotFound, "this host keeps no event history")
 		return false
 	}
 	return true
@@ -242,32 +230,38 @@ func sinceParam(r *http.Request) (int64, error) {
 	}
 	n, err := strconv.ParseInt(v, 10, 64)
 	if err != nil || n < 0 {
-		return 0, fmt.Errorf("since: %q is not a sequence number", v)
+		return 0, fmt.Errorf("since: %s is not a sequence number", httpx.Quote(v))
 	}
 	return n, nil
 }
 
-func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
+// eventsSince reads ?since= of a request for the history, answering the
+// error itself (false) when there is no history or since is bad.
+func (s *Server) eventsSince(w http.ResponseWriter, r *http.Request) (int64, bool) {
 	if !s.needEvents(w) {
-		return
+		return 0, false
 	}
 	since, err := sinceParam(r)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "%v", err)
+		httpx.WriteError(w, http.StatusBadRequest, "%v", err)
+		return 0, false
+	}
+	return since, true
+}
+
+func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
+	since, ok := s.eventsSince(w, r)
+	if !ok {
 		return
 	}
-	writeJSON(w, http.StatusOK, s.log.Since(since))
+	httpx.WriteJSON(w, http.StatusOK, s.log.Since(since))
 }
 
 // streamEvents sends the history after ?since= and then live events, one
 // JSON object per line, until the client goes away.
 func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request) {
-	if !s.needEvents(w) {
-		return
-	}
-	since, err := sinceParam(r)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "%v", err)
+	since, ok := s.eventsSince(w, r)
+	if !ok {
 		return
 	}
 	live := s.log.Subscribe(r.Context(), 1024)
@@ -302,12 +296,11 @@ func (s *Server) addEvent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var e events.Event
-	if err := json.NewDecoder(r.Body).Decode(&e); err != nil {
-		writeError(w, http.StatusBadRequest, "event: %v", err)
+	if !httpx.ReadJSON(w, r, s.maxBody, "event", &e) {
 		return
 	}
 	if e.Kind == "" {
-		writeError(w, http.StatusBadRequest, "event: kind is required")
+		httpx.WriteError(w, http.StatusBadRequest, "event: kind is required")
 		return
 	}
 	e.Seq = 0
@@ -317,11 +310,11 @@ func (s *Server) addEvent(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) {
 	if s.pbs == nil {
-		writeError(w, http.StatusNotFound, "this host runs no PBS server")
+		httpx.WriteError(w, http.StatusNotFound, "this host runs no PBS server")
 		return
 	}
 	history := r.URL.Query().Get("history") == "true" || r.URL.Query().Get("history") == "1"
-	writeJSON(w, http.StatusOK, s.pbs.Jobs(r.Context(), history))
+	httpx.WriteJSON(w, http.StatusOK, s.pbs.Jobs(r.Context(), history))
 }
 
 // PBSRestart is the body of POST /v1/pbs/restart.
@@ -332,19 +325,19 @@ type PBSRestart struct {
 
 func (s *Server) restartPBS(w http.ResponseWriter, r *http.Request) {
 	if s.pbs == nil {
-		writeError(w, http.StatusNotFound, "this host runs no PBS server")
+		httpx.WriteError(w, http.StatusNotFound, "this host runs no PBS server")
 		return
 	}
 	var req PBSRestart
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.Down < 0 {
-		if err == nil {
-			err = fmt.Errorf("down %v is negative", req.Down.D())
-		}
-		writeError(w, http.StatusBadRequest, `restart: want {"down": "<duration>", "lose_jobs": true|false}: %v`, err)
+	if !httpx.ReadJSON(w, r, s.maxBody, `restart: want {"down": "<duration>", "lose_jobs": true|false}`, &req) {
+		return
+	}
+	if req.Down < 0 {
+		httpx.WriteError(w, http.StatusBadRequest, "restart: down %v is negative", req.Down.D())
 		return
 	}
 	if err := s.pbs.Restart(r.Context(), fakepbs.RestartOptions{Down: req.Down.D(), LoseJobs: req.LoseJobs}); err != nil {
-		writeError(w, http.StatusConflict, "%v", err)
+		httpx.WriteError(w, http.StatusConflict, "%v", err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -352,7 +345,7 @@ func (s *Server) restartPBS(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) getClock(w http.ResponseWriter, r *http.Request) {
 	_, virtual := s.clock.(*clock.Virtual)
-	writeJSON(w, http.StatusOK, ClockState{Now: s.clock.Now(), Virtual: virtual})
+	httpx.WriteJSON(w, http.StatusOK, ClockState{Now: s.clock.Now(), Virtual: virtual})
 }
 
 // Advance is the body of POST /v1/clock/advance.
@@ -363,14 +356,17 @@ type Advance struct {
 func (s *Server) advanceClock(w http.ResponseWriter, r *http.Request) {
 	v, ok := s.clock.(*clock.Virtual)
 	if !ok {
-		writeError(w, http.StatusConflict, "the clock is real: only a virtual clock can be advanced")
+		httpx.WriteError(w, http.StatusConflict, "the clock is real: only a virtual clock can be advanced")
 		return
 	}
 	var a Advance
-	if err := json.NewDecoder(r.Body).Decode(&a); err != nil || a.By <= 0 {
-		writeError(w, http.StatusBadRequest, `advance: want {"by": "<positive duration>"}`)
+	if !httpx.ReadJSON(w, r, s.maxBody, `advance: want {"by": "<positive duration>"}`, &a) {
+		return
+	}
+	if a.By <= 0 {
+		httpx.WriteError(w, http.StatusBadRequest, `advance: want {"by": "<positive duration>"}, got %v`, a.By.D())
 		return
 	}
 	v.Advance(a.By.D())
-	writeJSON(w, http.StatusOK, ClockState{Now: v.Now(), Virtual: true})
+	httpx.WriteJSON(w, http.StatusOK, ClockState{Now: v.Now(), Virtual: true})
 }

@@ -462,22 +462,7 @@ func TestHangEndsWhenClearedOrContextEnds(t *testing.T) {
 	r := mustAdd(t, set, fault.Rule{Layer: fault.FS, Ops: []string{"stat"}, Path: "/d", Effect: fault.Effect{Kind: fault.Hang}})
 	fsys := WithFaults(base, set).(*FaultFs)
 
-	done := make(chan error, 1)
-	go func() { _, err := fsys.Stat("/d"); done <- err }()
-	select {
-	case err := <-done:
-		t.Fatalf("stat returned during a hang: %v", err)
-	case <-time.After(100 * time.Millisecond):
-	}
-	set.Remove(r.ID)
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("stat after the hang was cleared: %v", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("stat still hanging after the rule was cleared")
-	}
+	heldUntilCleared(t, set, r.ID, func() error { _, err := fsys.Stat("/d"); return err })
 
 	mustAdd(t, set, fault.Rule{Layer: fault.FS, Ops: []string{"stat"}, Path: "/d", Effect: fault.Effect{Kind: fault.Hang}})
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
@@ -485,6 +470,46 @@ func TestHangEndsWhenClearedOrContextEnds(t *testing.T) {
 	_, err := fsys.WithContext(ctx).Stat("/d")
 	if !errors.Is(err, syscall.EINTR) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("stat hanging until the session ends: %v, want EINTR and the context's error", err)
+	}
+}
+
+// Clearing a latency rule lets a call it holds go on at once, as clearing a
+// hang does, instead of making it wait out the latency.
+func TestLatencyEndsWhenCleared(t *testing.T) {
+	base := afero.NewMemMapFs()
+	tree(t, base)
+	set := fault.NewSet()
+	r := mustAdd(t, set, fault.Rule{Layer: fault.FS, Ops: []string{"read"}, Path: "/d/f.txt",
+		Effect: fault.Effect{Kind: fault.Latency, Latency: fault.Duration(time.Hour)}})
+	fsys := WithFaults(base, set)
+	heldUntilCleared(t, set, r.ID, func() error {
+		data, err := afero.ReadFile(fsys, "/d/f.txt")
+		if err == nil && string(data) != "hello" {
+			err = fmt.Errorf("read %q", data)
+		}
+		return err
+	})
+}
+
+// heldUntilCleared runs op, which rule id holds: op is still held after a
+// while, and returns without error at once when the rule is cleared.
+func heldUntilCleared(t *testing.T, set *fault.Set, id string, op func() error) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- op() }()
+	select {
+	case err := <-done:
+		t.Fatalf("returned while rule %s holds it: %v", id, err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	set.Remove(id)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("after rule %s was cleared: %v", id, err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("still held after rule %s was cleared", id)
 	}
 }
 

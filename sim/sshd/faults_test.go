@@ -251,3 +251,22 @@ func containsAny(s string, subs ...string) bool {
 	}
 	return false
 }
+
+// A command held by a latency rule goes on as soon as the rule is cleared,
+// instead of waiting the latency out.
+func TestFaultLatencyReleasedWhenCleared(t *testing.T) {
+	h := newTestHost(t)
+	ctx := testCtx(t, 30*time.Second)
+	rule := addRule(t, h, fault.Rule{Command: "held", Effect: fault.Effect{Kind: fault.Latency, Latency: fault.Duration(time.Hour)}})
+	c := h.cmd(ctx, "ssh", "fakehpc", "echo held done")
+	var out bytes.Buffer
+	c.Stdout = &out
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	h.waitEvent(ctx, events.FaultActivate, func(e events.Event) bool { return e.Fields["rule"] == rule.ID })
+	h.faults.Remove(rule.ID)
+	if err := c.Wait(); err != nil || out.String() != "held done\n" {
+		t.Errorf("after the latency was cleared: %v %q", err, out.String())
+	}
+}

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/jobsim/jobsim/base/fault"
 )
 
 // Environment variables read by FromEnv. The JUPYTERHUB_* ones are what a
@@ -26,7 +28,8 @@ const (
 	EnvServerName       = "JUPYTERHUB_SERVER_NAME"
 	EnvAccessScopes     = "JUPYTERHUB_OAUTH_ACCESS_SCOPES"
 
-	// EnvFault holds a fault spec (see ParseFaults).
+	// EnvFault holds the faults: "ui" fault rules in JSON, or the short
+	// key=value spelling (see ParseFaults).
 	EnvFault = "JOBSIM_UISERVER_FAULT"
 	// EnvRecord names a JSON-lines file that receives one Record per request.
 	EnvRecord = "JOBSIM_UISERVER_RECORD"
@@ -45,6 +48,7 @@ type config struct {
 	accessScopes     []string
 	version          string
 	faults           Faults
+	set              *fault.Set
 	recordPath       string
 	record           io.Writer
 	logger           *slog.Logger
@@ -167,6 +171,16 @@ func WithFaults(f Faults) Option {
 			return fmt.Errorf("faults: %w", err)
 		}
 		c.faults = f
+		return nil
+	}
+}
+
+// WithFaultSet makes the server act on the rules of set (those of layer
+// "ui"), which its callers may change while it runs; the rules of
+// WithFaults and the environment are added to it.
+func WithFaultSet(set *fault.Set) Option {
+	return func(c *config) error {
+		c.set = set
 		return nil
 	}
 }

@@ -25,9 +25,19 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/jobsim/jobsim/base/fault"
+	"github.com/jobsim/jobsim/internal/httpx"
 )
 
-// ExitError is returned by Serve when a CrashAfter fault fires: the
+// The operations of the "ui" fault layer (fault.LayerOps[fault.UI]).
+const (
+	opListen  = "listen"  // binding the address
+	opRequest = "request" // answering one request; a rule's command matches the path
+	opRun     = "run"     // running once listening: an exit rule ends the server
+)
+
+// ExitError is returned by Serve when an exit fault rule fires: the
 // process running the server should exit with Code.
 type ExitError struct {
 	Code  int
@@ -67,11 +77,11 @@ type Server struct {
 	cfg    config
 	log    *slog.Logger
 	client *http.Client
+	faults *fault.Set
 
-	ready    chan struct{}
-	addr     atomic.Value // string, set once bound
-	started  time.Time
-	requests atomic.Int64
+	ready   chan struct{}
+	addr    atomic.Value // string, set once bound
+	started time.Time
 
 	recMu sync.Mutex
 	rec   io.Writer
@@ -99,14 +109,29 @@ func New(opts ...Option) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	set := cfg.set
+	if set == nil {
+		set = fault.NewSet()
+	}
+	for _, r := range cfg.faults.AsRules() {
+		if _, err := set.Add(r); err != nil {
+			return nil, fmt.Errorf("uiserver: faults: %w", err)
+		}
+	}
 	return &Server{
 		cfg:    cfg,
 		log:    log.With("server", cfg.prefix),
 		client: &http.Client{Timeout: 10 * time.Second},
+		faults: set,
 		ready:  make(chan struct{}),
 		rec:    cfg.record,
 	}, nil
 }
+
+// Faults is the set of fault rules the server acts on: the rules of its
+// options, in the set given with WithFaultSet or one of its own. Rules of
+// layer "ui" added or cleared while it runs take effect at once.
+func (s *Server) Faults() *fault.Set { return s.faults }
 
 // Ready is closed once the server listens.
 func (s *Server) Ready() <-chan struct{} { return s.ready }
@@ -138,21 +163,14 @@ func (s *Server) Serve(ctx context.Context) error {
 			s.rec = f
 		}
 	}
-	f := s.cfg.faults
-	if f.SlowStart > 0 {
-		s.log.Info("slow-start fault: waiting before binding", "delay", f.SlowStart)
-		select {
-		case <-time.After(f.SlowStart):
-		case <-ctx.Done():
-			s.log.Info("stopped during slow start")
+	// Rules on binding: a latency delays it (slow start), a hang prevents it
+	// until the rule is cleared (never ready: the hub sees refused).
+	if fired := s.faults.Check(fault.Op{Layer: fault.UI, Name: opListen, User: s.cfg.user}); len(fired) > 0 {
+		s.log.Info("fault rules delay binding", "rules", ruleIDs(fired))
+		if err := s.faults.Wait(ctx, fired); err != nil {
+			s.log.Info("stopped before binding", "cause", context.Cause(ctx))
 			return nil
 		}
-	}
-	if f.NeverReady == NeverReadyNoBind {
-		s.log.Info("never-ready fault: not binding", "addr", s.cfg.addr)
-		<-ctx.Done()
-		s.log.Info("stopped without ever binding")
-		return nil
 	}
 
 	ln, err := net.Listen("tcp", s.cfg.addr)
@@ -168,7 +186,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	close(s.ready)
-	s.log.Info("listening", "addr", ln.Addr().String(), "prefix", s.cfg.prefix, "user", s.cfg.user, "faults", f.String())
+	s.log.Info("listening", "addr", ln.Addr().String(), "prefix", s.cfg.prefix, "user", s.cfg.user, "faults", ruleIDs(s.faults.List()))
 
 	bg, stopBG := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -177,12 +195,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		wg.Go(func() { s.reportActivity(bg) })
 	}
 
-	var crash <-chan time.Time
-	if f.CrashAfter > 0 {
-		t := time.NewTimer(f.CrashAfter)
-		defer t.Stop()
-		crash = t.C
-	}
+	crash := s.watchExits(bg, &wg)
 	select {
 	case <-ctx.Done():
 		s.log.Info("shutting down", "cause", context.Cause(ctx))
@@ -193,13 +206,73 @@ func (s *Server) Serve(ctx context.Context) error {
 			return fmt.Errorf("uiserver: shutdown: %w", err)
 		}
 		return nil
-	case <-crash:
-		s.log.Warn("crash fault: exiting", "after", f.CrashAfter, "exit_code", f.ExitCode)
+	case exit := <-crash:
+		s.log.Warn("exit fault: exiting", "rule", exit.rule, "after", exit.After, "exit_code", exit.Code)
 		srv.Close()
-		return &ExitError{Code: f.ExitCode, After: f.CrashAfter}
+		return exit.ExitError
 	case err := <-served:
 		return fmt.Errorf("uiserver: serve: %w", err)
 	}
+}
+
+// crashing is an exit rule that came due.
+type crashing struct {
+	*ExitError
+	rule string
+}
+
+// watchExits arms the exit rules for op "run", those there now and those
+// added while the server runs: each ends the server with its exit code
+// after its latency (counted from when it fired), unless it is cleared
+// first. The returned channel gets the first that comes due.
+func (s *Server) watchExits(ctx context.Context, wg *sync.WaitGroup) <-chan crashing {
+	due := make(chan crashing, 1)
+	op := fault.Op{Layer: fault.UI, Name: opRun, User: s.cfg.user}
+	arm := func(fired []fault.Rule) {
+		r, ok := fault.First(fired, fault.Exit)
+		if !ok {
+			return
+		}
+		code := 1
+		if r.Effect.ExitCode != nil {
+			code = *r.Effect.ExitCode
+		}
+		after := r.Effect.Latency.D()
+		wg.Go(func() {
+			t := time.NewTimer(after)
+			defer t.Stop()
+			select {
+			case <-t.C:
+				select {
+				case due <- crashing{ExitError: &ExitError{Code: code, After: after}, rule: r.ID}:
+				default:
+				}
+			case <-s.faults.Cleared(r):
+				s.log.Info("exit fault cleared before it came due", "rule", r.ID)
+			case <-ctx.Done():
+			}
+		})
+	}
+	isExit := func(r fault.Rule) bool { return r.Effect.Kind == fault.Exit }
+	stop := s.faults.Subscribe(ctx, func(c fault.Change) {
+		for _, r := range c.Added {
+			if r.Layer == fault.UI && isExit(r) {
+				id := r.ID
+				arm(s.faults.CheckWhere(op, func(x fault.Rule) bool { return x.ID == id }))
+			}
+		}
+	})
+	context.AfterFunc(ctx, stop)
+	arm(s.faults.CheckWhere(op, isExit))
+	return due
+}
+
+func ruleIDs(rs []fault.Rule) []string {
+	ids := make([]string, len(rs))
+	for i, r := range rs {
+		ids[i] = r.ID
+	}
+	return ids
 }
 
 // reportActivity POSTs the server's last activity to the hub now and then
@@ -247,7 +320,6 @@ func (s *Server) postActivity(ctx context.Context) error {
 
 // handle answers every request: faults first, then the prefix routes.
 func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
-	n := s.requests.Add(1)
 	rec := Record{
 		Time:         time.Now().UTC(),
 		Server:       s.cfg.prefix,
@@ -263,18 +335,20 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 
 	reply := func(status int, v any) {
 		rec.Status = status
-		writeJSON(w, status, v)
+		httpx.WriteJSON(w, status, v)
 	}
-	f := s.cfg.faults
-	switch {
-	case f.NeverReady == NeverReadyHTTP:
-		rec.Fault = "never-ready=http"
-		reply(http.StatusServiceUnavailable, map[string]string{"message": "jobsim uiserver: never-ready fault"})
-		return
-	case f.HTTPError != 0 && n > int64(f.HTTPErrorAfter):
-		rec.Fault = fmt.Sprintf("http-error=%d", f.HTTPError)
-		reply(f.HTTPError, map[string]string{"message": fmt.Sprintf("jobsim uiserver: http-error fault (%d)", f.HTTPError)})
-		return
+	// Rules on requests: latencies and hangs hold the answer (until the
+	// caller goes away or the rule is cleared), a status rule answers it.
+	if fired := s.faults.Check(fault.Op{Layer: fault.UI, Name: opRequest, Command: r.URL.Path, User: s.cfg.user}); len(fired) > 0 {
+		if err := s.faults.Wait(r.Context(), fired); err != nil {
+			rec.Fault = strings.Join(ruleIDs(fired), ",")
+			return
+		}
+		if st, ok := fault.First(fired, fault.HTTPStatus); ok {
+			rec.Fault = st.ID
+			reply(st.Effect.Status, map[string]string{"message": fmt.Sprintf("jobsim uiserver: %s fault (%d)", st.ID, st.Effect.Status)})
+			return
+		}
 	}
 
 	prefix := s.cfg.prefix
@@ -359,10 +433,4 @@ func (s *Server) record(rec Record) {
 	if _, err := s.rec.Write(append(line, '\n')); err != nil {
 		s.log.Warn("cannot write request record", "err", err)
 	}
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
 }

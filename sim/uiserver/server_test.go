@@ -11,10 +11,13 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/jobsim/jobsim/internal/httpx"
 )
 
 // running is a server started by start; done receives Serve's result.
@@ -26,6 +29,21 @@ type running struct {
 
 // start runs a server on a free loopback port until the test ends.
 func start(t *testing.T, opts ...Option) *running {
+	t.Helper()
+	srv, done := serve(t, opts...)
+	select {
+	case <-srv.Ready():
+	case err := <-done:
+		t.Fatalf("Serve returned before ready: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatalf("server not ready after 10 s")
+	}
+	return &running{srv: srv, base: "http://" + srv.Addr(), done: done}
+}
+
+// serve runs a server on a free port until the test ends; done gets what
+// Serve returns (a test that takes it puts a value back for the cleanup).
+func serve(t *testing.T, opts ...Option) (*Server, chan error) {
 	t.Helper()
 	srv, err := New(append([]Option{WithAddr("127.0.0.1:0")}, opts...)...)
 	if err != nil {
@@ -42,14 +60,7 @@ func start(t *testing.T, opts ...Option) *running {
 			t.Errorf("Serve did not return 10 s after its context ended")
 		}
 	})
-	select {
-	case <-srv.Ready():
-	case err := <-done:
-		t.Fatalf("Serve returned before ready: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatalf("server not ready after 10 s")
-	}
-	return &running{srv: srv, base: "http://" + srv.Addr(), done: done}
+	return srv, done
 }
 
 // get fetches url with an optional Authorization token and decodes a JSON
@@ -177,7 +188,7 @@ func TestFromEnv(t *testing.T) {
 	if len(c.accessScopes) != 2 || c.accessScopes[1] != "access:servers!user=alice" {
 		t.Errorf("access scopes %v", c.accessScopes)
 	}
-	if c.faults != (Faults{SlowStart: 2 * time.Second, CrashAfter: time.Minute, ExitCode: 4}) {
+	if !reflect.DeepEqual(c.faults, Faults{SlowStart: 2 * time.Second, CrashAfter: time.Minute, ExitCode: 4}) {
 		t.Errorf("faults %+v", c.faults)
 	}
 	if c.recordPath != rec {
@@ -206,12 +217,12 @@ func TestParseFaults(t *testing.T) {
 	}
 	for spec, want := range good {
 		got, err := ParseFaults(spec)
-		if err != nil || got != want {
+		if err != nil || !reflect.DeepEqual(got, want) {
 			t.Errorf("ParseFaults(%q) = %+v, %v; want %+v", spec, got, err, want)
 			continue
 		}
 		back, err := ParseFaults(got.String())
-		if err != nil || back != got {
+		if err != nil || !reflect.DeepEqual(back, got) {
 			t.Errorf("round trip of %q via %q: %+v, %v", spec, got.String(), back, err)
 		}
 	}
@@ -358,7 +369,7 @@ func (h *hubDouble) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, `{"status": 403}`, http.StatusForbidden)
 			return
 		}
-		writeJSON(w, 200, id)
+		httpx.WriteJSON(w, 200, id)
 	case r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/activity"):
 		body, _ := io.ReadAll(r.Body)
 		h.activity = append(h.activity, tok+" "+string(body))

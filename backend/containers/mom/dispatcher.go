@@ -18,6 +18,7 @@ import (
 
 	"github.com/jobsim/jobsim/base/events"
 	"github.com/jobsim/jobsim/fakepbs"
+	"github.com/jobsim/jobsim/internal/httpx"
 )
 
 // DefaultNodeFailRequeue is OpenPBS's default node_fail_requeue: how long a
@@ -279,7 +280,7 @@ func (e *httpStatusError) Error() string {
 
 func statusError(resp *http.Response) error {
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	var ae apiError
+	var ae httpx.Error
 	msg := strings.TrimSpace(string(b))
 	if json.Unmarshal(b, &ae) == nil && ae.Error != "" {
 		msg = ae.Error

@@ -3,6 +3,7 @@ package mom
 import (
 	"bytes"
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -292,5 +293,42 @@ func TestSignalsAndCancelReachTheJob(t *testing.T) {
 			t.Fatalf("the MoM still holds %d jobs", left)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// The MoM answers bad requests as the other jobsim servers do: 401 without
+// the token, 400 for a second JSON value or an unknown field, 413 for an
+// oversized job, each with a JSON error body, and runs nothing.
+func TestRequestsAreCheckedStrictly(t *testing.T) {
+	n := newTestNode(t, "cn1")
+	send := func(token, path, body string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, n.srv.URL+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	job := `{"job_id":"1.pbs","user":"alice","script":"echo hi\n"}`
+	for _, c := range []struct {
+		token, path, body string
+		want              int
+	}{
+		{"wrong", "/v1/mom/jobs", job, http.StatusUnauthorized},
+		{"tok", "/v1/mom/jobs", job + job, http.StatusBadRequest},
+		{"tok", "/v1/mom/jobs", `{"job_id":"1.pbs","user":"alice","scrip":"x"}`, http.StatusBadRequest},
+		{"tok", "/v1/mom/jobs", `{"job_id":"1.pbs","user":"alice","script":"` + strings.Repeat("x", maxJobRequest) + `"}`, http.StatusRequestEntityTooLarge},
+	} {
+		code, body := send(c.token, c.path, c.body)
+		if code != c.want || !strings.HasPrefix(body, `{"error":`) || len(body) > 1024 {
+			t.Errorf("%.60s: %d %.200s, want %d and a JSON error", c.body, code, body, c.want)
+		}
+	}
+	if j := n.mom.job("1.pbs"); j != nil {
+		t.Fatal("a refused request started a job")
 	}
 }

@@ -3,7 +3,6 @@ package mom
 import (
 	"bytes"
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,11 +17,16 @@ import (
 
 	"github.com/jobsim/jobsim/base/events"
 	"github.com/jobsim/jobsim/fakepbs"
+	"github.com/jobsim/jobsim/internal/httpx"
 )
 
 // maxOutput bounds the output a MoM keeps per job stream (stdout, stderr);
 // more is dropped with a note, as a full spool would.
 const maxOutput = 64 << 20
+
+// maxJobRequest bounds the body of a job start (script, environment): a
+// larger one is answered 413.
+const maxJobRequest = 64 << 20
 
 // beatEvery is how often a stream sends a heartbeat while nothing happens.
 const beatEvery = time.Second
@@ -39,7 +43,7 @@ type Server struct {
 	exec   fakepbs.Executor
 	rec    events.Recorder
 	log    *slog.Logger
-	mux    *http.ServeMux
+	mux    http.Handler
 	life   context.Context
 	cancel context.CancelFunc
 
@@ -84,19 +88,12 @@ func NewServer(node, token string, exec fakepbs.Executor, opts ...ServerOption) 
 	m.HandleFunc("POST /v1/mom/jobs/{id}/signal", s.signal)
 	m.HandleFunc("DELETE /v1/mom/jobs/{id}", s.forget)
 	m.HandleFunc("GET /v1/mom/health", s.health)
-	s.mux = m
+	s.mux = httpx.Bearer(token, "jobsim mom", m)
 	return s, nil
 }
 
 // ServeHTTP checks the token and routes.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(s.token)) != 1 {
-		httpError(w, http.StatusUnauthorized, "missing or wrong bearer token")
-		return
-	}
-	s.mux.ServeHTTP(w, r)
-}
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
 // Close kills every job and waits for them to end.
 func (s *Server) Close() error {
@@ -158,8 +155,7 @@ func (w sink) Write(p []byte) (int, error) {
 
 func (s *Server) start(w http.ResponseWriter, r *http.Request) {
 	var req JobRequest
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxOutput)).Decode(&req); err != nil {
-		httpError(w, http.StatusBadRequest, "decode job: %v", err)
+	if !httpx.ReadJSON(w, r, maxJobRequest, "decode job", &req) {
 		return
 	}
 	if req.JobID == "" || req.User == "" {
@@ -227,7 +223,7 @@ func (s *Server) start(w http.ResponseWriter, r *http.Request) {
 		s.rec.Record(events.Event{Kind: EventMom, Msg: fmt.Sprintf("job %s ended on %s: code %d signal %d", req.JobID, s.node, st.Code, st.Signal),
 			Fields: map[string]any{"job": req.JobID, "node": s.node, "state": "ended", "code": st.Code, "signal": int(st.Signal)}})
 	}()
-	writeJSON(w, http.StatusCreated, map[string]string{"job_id": req.JobID, "node": s.node})
+	httpx.WriteJSON(w, http.StatusCreated, map[string]string{"job_id": req.JobID, "node": s.node})
 }
 
 // prepare writes what a MoM puts on the execution host before a job runs:
@@ -356,8 +352,11 @@ func (s *Server) signal(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req SignalRequest
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&req); err != nil || req.Signal <= 0 {
-		httpError(w, http.StatusBadRequest, "want {\"signal\": N} with N > 0")
+	if !httpx.ReadJSON(w, r, 4096, `want {"signal": N}`, &req) {
+		return
+	}
+	if req.Signal <= 0 || req.Signal > 64 {
+		httpError(w, http.StatusBadRequest, `want {"signal": N} with N from 1 to 64, got %d`, req.Signal)
 		return
 	}
 	j.mu.Lock()
@@ -387,19 +386,9 @@ func (s *Server) health(w http.ResponseWriter, _ *http.Request) {
 	s.mu.Lock()
 	n := len(s.jobs)
 	s.mu.Unlock()
-	writeJSON(w, http.StatusOK, Health{Node: s.node, Jobs: n})
-}
-
-type apiError struct {
-	Error string `json:"error"`
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(v)
+	httpx.WriteJSON(w, http.StatusOK, Health{Node: s.node, Jobs: n})
 }
 
 func httpError(w http.ResponseWriter, code int, format string, args ...any) {
-	writeJSON(w, code, apiError{Error: fmt.Sprintf(format, args...)})
+	httpx.WriteError(w, code, format, args...)
 }

@@ -245,35 +245,15 @@ func TestHangHoldsRealProcessUntilCleared(t *testing.T) {
 	w := newWorld(t)
 	f := filepath.Join(w.mp, "lib", "data.txt")
 	r := w.add(t, fsRule([]string{"open"}, f, fault.Effect{Kind: fault.Hang}))
+	catHeldUntilCleared(t, w, f, r.ID)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "cat", f)
-	var out strings.Builder
-	cmd.Stdout = &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
 	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		t.Fatalf("cat finished during the hang: %v", err)
-	case <-time.After(300 * time.Millisecond):
-	}
-	w.set.Remove(r.ID)
-	select {
-	case err := <-done:
-		if err != nil || out.String() != "library data\n" {
-			t.Fatalf("cat after the hang was cleared: %v %q", err, out.String())
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("cat still hanging after the rule was cleared")
-	}
 
 	// A process killed while hanging goes away.
 	r = w.add(t, fsRule([]string{"open"}, f, fault.Effect{Kind: fault.Hang}))
 	kctx, kill := context.WithCancel(ctx)
-	cmd = exec.CommandContext(kctx, "cat", f)
+	cmd := exec.CommandContext(kctx, "cat", f)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -311,6 +291,45 @@ func TestHangHoldsRealProcessUntilCleared(t *testing.T) {
 		t.Fatalf("second Unmount: %v", err)
 	}
 	assertNotMounted(t, w.mp)
+}
+
+// Clearing a latency rule lets the real process it holds go on at once,
+// instead of waiting out the latency.
+func TestLatencyReleasedWhenCleared(t *testing.T) {
+	w := newWorld(t)
+	f := filepath.Join(w.mp, "lib", "data.txt")
+	r := w.add(t, fsRule([]string{"open"}, f, fault.Effect{Kind: fault.Latency, Latency: fault.Duration(time.Hour)}))
+	catHeldUntilCleared(t, w, f, r.ID)
+}
+
+// catHeldUntilCleared starts a real cat of f, which rule id holds: cat is
+// still held after a while, and reads f at once when the rule is cleared.
+func catHeldUntilCleared(t *testing.T, w *world, f, id string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "cat", f)
+	var out strings.Builder
+	cmd.Stdout = &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		t.Fatalf("cat finished while rule %s holds it: %v", id, err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	w.set.Remove(id)
+	select {
+	case err := <-done:
+		if err != nil || out.String() != "library data\n" {
+			t.Fatalf("cat after rule %s was cleared: %v %q", id, err, out.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("cat still held after rule %s was cleared", id)
+	}
 }
 
 // Other users reach the mount (allow_other); a rule with User selects only

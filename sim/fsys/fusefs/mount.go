@@ -94,7 +94,9 @@ func WithUserLookup(f func(uid uint32) string) Option { return func(c *config) {
 
 // WithCacheTimeout lets the kernel cache entries and attributes for d
 // (default 0: every system call reaches the rules; raise it for speed when
-// rules change rarely).
+// rules change rarely). With caching, an errno or perm rule added or
+// cleared reaches what the kernel holds only when that times out; hangs
+// and latencies are still released at once.
 func WithCacheTimeout(d time.Duration) Option { return func(c *config) { c.timeout = d } }
 
 // WithDebug logs every FUSE request (to the logger, at debug level).
