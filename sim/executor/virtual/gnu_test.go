@@ -71,6 +71,11 @@ var gnuCases = []string{
 	"rmdir nope", "cp nope x", "cp . x", "mv nope x", "touch nope/x", "chmod 644 nope", "chmod xyz data.txt",
 	"sleep x", "head -n x data.txt", "cp a", "mv", "rm", "mkdir", "touch", "cat -z", "grep", "seq", "tr",
 	"basename", "dirname", "nosuchcommand", "./nope", "cd nope", "cat < nope", "echo x > nope/y",
+	// the command-line harness: glibc getopt messages, each tool's usage text and status, argv[0] as typed
+	"ls -y", "ls --bogus", "ls --all=x", "sort -Y data.txt", "grep -j x data.txt", "grep --bogus x", "grep -e",
+	"head -n", "wc -Y", "wc --li data.txt", "head --lin 2 data.txt", "cut --fi", "sed -Z p data.txt", "sed",
+	"/bin/ls nope", "/bin/cat -Y", "/usr/bin/head nope", "/usr/bin/grep x nope", "/bin/sed p nope",
+	"/usr/bin/sort nope", "/bin/mv", "/bin/rm", "timeout -Y 1 true", "env -Y",
 }
 
 func TestMatchesGNU(t *testing.T) {

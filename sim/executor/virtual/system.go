@@ -39,7 +39,7 @@ func init() {
 func hostnameCmd(ctx context.Context, c *Call) int {
 	f, ops, ok := parseFlags(c, c.Args[1:], "sfAdi", "", map[string]byte{"short": 's', "fqdn": 'f', "long": 'f'})
 	if !ok {
-		return 1
+		return c.usageStatus()
 	}
 	if len(ops) > 0 {
 		c.errorf("hostname: you must be root to change the host name\n")
@@ -61,7 +61,7 @@ func hostnameCmd(ctx context.Context, c *Call) int {
 func unameCmd(ctx context.Context, c *Call) int {
 	f, _, ok := parseFlags(c, c.Args[1:], "asnrvmpio", "", map[string]byte{"all": 'a', "kernel-name": 's', "nodename": 'n'})
 	if !ok {
-		return 1
+		return c.usageStatus()
 	}
 	vals := map[byte]string{'s': "Linux", 'n': c.Host, 'r': "6.1.0-jobsim", 'v': "#1 SMP", 'm': "x86_64", 'o': "GNU/Linux"}
 	var out []string
@@ -95,13 +95,13 @@ func whoamiCmd(ctx context.Context, c *Call) int {
 func idCmd(ctx context.Context, c *Call) int {
 	f, ops, ok := parseFlags(c, c.Args[1:], "ugGnr", "", map[string]byte{"user": 'u', "group": 'g', "groups": 'G', "name": 'n'})
 	if !ok {
-		return 1
+		return c.usageStatus()
 	}
 	u := c.User
 	if len(ops) > 0 {
 		var err error
 		if u, err = c.p.e.lookupUser(ops[0]); err != nil {
-			c.errorf("id: ‘%s’: no such user\n", ops[0])
+			c.warnf("‘%s’: no such user", ops[0])
 			return 1
 		}
 	}
@@ -132,17 +132,17 @@ func dateCmd(ctx context.Context, c *Call) int {
 		"utc": 'u', "universal": 'u', "date": 'd', "rfc-email": 'R', "iso-8601": 'I', "set": 's',
 	})
 	if !ok {
-		return 1
+		return c.usageStatus()
 	}
 	if _, ok := f.val('s'); ok {
-		c.errorf("date: cannot set date: Operation not permitted\n")
+		c.warnf("cannot set date: Operation not permitted")
 		return 1
 	}
 	t := c.Clock.Now().UTC()
 	if d, ok := f.val('d'); ok {
 		pt, good := parseDate(d, t)
 		if !good {
-			c.errorf("date: invalid date ‘%s’\n", d)
+			c.warnf("invalid date ‘%s’", d)
 			return 1
 		}
 		t = pt
@@ -159,7 +159,7 @@ func dateCmd(ctx context.Context, c *Call) int {
 			format = op[1:]
 			continue
 		}
-		c.errorf("date: invalid date ‘%s’\n", op)
+		c.warnf("invalid date ‘%s’", op)
 		return 1
 	}
 	fmt.Fprintln(c.Stdout, strftime(format, t))
@@ -378,15 +378,13 @@ func parseDuration(s string) (time.Duration, bool) {
 
 func sleepCmd(ctx context.Context, c *Call) int {
 	if len(c.Args) < 2 {
-		c.errorf("sleep: missing operand\nTry 'sleep --help' for more information.\n")
-		return 1
+		return c.usageError("missing operand")
 	}
 	var total time.Duration
 	for _, a := range c.Args[1:] {
 		d, ok := parseDuration(a)
 		if !ok {
-			c.errorf("sleep: invalid time interval ‘%s’\nTry 'sleep --help' for more information.\n", a)
-			return 1
+			return c.usageError("invalid time interval ‘%s’", a)
 		}
 		if total > math.MaxInt64-d {
 			total = math.MaxInt64
@@ -517,19 +515,19 @@ func timeoutCmd(ctx context.Context, c *Call) int {
 		switch {
 		case a == "-s" || a == "--signal":
 			if len(args) == 0 {
-				c.errorf("timeout: option requires an argument -- 's'\n")
+				c.warnf("option requires an argument -- 's'")
 				return 125
 			}
 			s, ok := parseSignal(args[0])
 			if !ok {
-				c.errorf("timeout: %s: invalid signal\n", args[0])
+				c.warnf("%s: invalid signal", args[0])
 				return 125
 			}
 			sig, args = s, args[1:]
 		case strings.HasPrefix(a, "--signal="):
 			s, ok := parseSignal(strings.TrimPrefix(a, "--signal="))
 			if !ok {
-				c.errorf("timeout: %s: invalid signal\n", a)
+				c.warnf("%s: invalid signal", a)
 				return 125
 			}
 			sig = s
@@ -541,18 +539,15 @@ func timeoutCmd(ctx context.Context, c *Call) int {
 			preserve = true
 		case a == "--foreground" || a == "-v" || a == "--verbose":
 		default:
-			c.errorf("timeout: invalid option -- '%s'\nTry 'timeout --help' for more information.\n", strings.TrimLeft(a, "-"))
-			return 125
+			return c.usageError("invalid option -- '%s'", strings.TrimLeft(a, "-"))
 		}
 	}
 	if len(args) < 2 {
-		c.errorf("timeout: missing operand\nTry 'timeout --help' for more information.\n")
-		return 125
+		return c.usageError("missing operand")
 	}
 	d, ok := parseDuration(args[0])
 	if !ok {
-		c.errorf("timeout: invalid time interval ‘%s’\nTry 'timeout --help' for more information.\n", args[0])
-		return 125
+		return c.usageError("invalid time interval ‘%s’", args[0])
 	}
 	tctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -610,8 +605,7 @@ func envCmd(ctx context.Context, c *Call) int {
 			args = args[1:]
 			goto vars
 		case strings.HasPrefix(a, "-") && len(a) > 1:
-			c.errorf("env: invalid option -- '%s'\nTry 'env --help' for more information.\n", strings.TrimLeft(a, "-"))
-			return 125
+			return c.usageError("invalid option -- '%s'", strings.TrimLeft(a, "-"))
 		default:
 			goto vars
 		}
@@ -663,8 +657,7 @@ func printenvCmd(ctx context.Context, c *Call) int {
 
 func nohupCmd(ctx context.Context, c *Call) int {
 	if len(c.Args) < 2 {
-		c.errorf("nohup: missing operand\nTry 'nohup --help' for more information.\n")
-		return 125
+		return c.usageError("missing operand")
 	}
 	return c.Run(ctx, c.Args[1:])
 }
@@ -816,7 +809,7 @@ func exitCmd(ctx context.Context, c *Call) int {
 func psCmd(ctx context.Context, c *Call) int {
 	f, _, ok := parseFlags(c, c.Args[1:], "efaxu", "po", map[string]byte{"pid": 'p', "format": 'o'})
 	if !ok {
-		return 1
+		return c.usageStatus()
 	}
 	procs := c.p.e.Processes()
 	if pl, ok := f.val('p'); ok {

@@ -61,13 +61,13 @@ func legacyCount(args []string) []string {
 func headCmd(ctx context.Context, c *Call) int {
 	f, ops, ok := parseFlags(c, legacyCount(c.Args[1:]), "qvz", "nc", map[string]byte{"lines": 'n', "bytes": 'c', "quiet": 'q', "verbose": 'v'})
 	if !ok {
-		return 1
+		return c.usageStatus()
 	}
 	lines, bytesMode := int64(10), false
 	if v, ok := f.val('n'); ok {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
-			c.errorf("head: invalid number of lines: ‘%s’\n", v)
+			c.warnf("invalid number of lines: ‘%s’", v)
 			return 1
 		}
 		lines = n
@@ -75,7 +75,7 @@ func headCmd(ctx context.Context, c *Call) int {
 	if v, ok := f.val('c'); ok {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
-			c.errorf("head: invalid number of bytes: ‘%s’\n", v)
+			c.warnf("invalid number of bytes: ‘%s’", v)
 			return 1
 		}
 		lines, bytesMode = n, true
@@ -89,9 +89,9 @@ func headCmd(ctx context.Context, c *Call) int {
 		r, err := c.input(op)
 		if err != nil {
 			if isDirErr(err) {
-				c.errorf("head: error reading '%s': Is a directory\n", op)
+				c.warnf("error reading '%s': Is a directory", op)
 			} else {
-				c.errorf("head: cannot open '%s' for reading: %s\n", op, errText(err))
+				c.warnf("cannot open '%s' for reading: %s", op, errText(err))
 			}
 			status = 1
 			continue
@@ -105,7 +105,7 @@ func headCmd(ctx context.Context, c *Call) int {
 		data, err := io.ReadAll(r)
 		r.Close()
 		if err != nil {
-			c.errorf("head: error reading '%s': %s\n", op, errText(err))
+			c.warnf("error reading '%s': %s", op, errText(err))
 			status = 1
 		}
 		if bytesMode {
@@ -153,7 +153,7 @@ func splitLines(data []byte) [][]byte {
 func tailCmd(ctx context.Context, c *Call) int {
 	f, ops, ok := parseFlags(c, legacyCount(c.Args[1:]), "qvzfF", "nc", map[string]byte{"lines": 'n', "bytes": 'c', "quiet": 'q', "verbose": 'v', "follow": 'f'})
 	if !ok {
-		return 1
+		return c.usageStatus()
 	}
 	count, from, bytesMode := int64(10), false, false
 	parse := func(v, what string) bool {
@@ -163,7 +163,7 @@ func tailCmd(ctx context.Context, c *Call) int {
 		}
 		n, err := strconv.ParseInt(strings.TrimPrefix(v, "-"), 10, 64)
 		if err != nil {
-			c.errorf("tail: invalid number of %s: ‘%s’\n", what, v)
+			c.warnf("invalid number of %s: ‘%s’", what, v)
 			return false
 		}
 		count = n
@@ -187,9 +187,9 @@ func tailCmd(ctx context.Context, c *Call) int {
 		r, err := c.input(op)
 		if err != nil {
 			if isDirErr(err) {
-				c.errorf("tail: error reading '%s': Is a directory\n", op)
+				c.warnf("error reading '%s': Is a directory", op)
 			} else {
-				c.errorf("tail: cannot open '%s' for reading: %s\n", op, errText(err))
+				c.warnf("cannot open '%s' for reading: %s", op, errText(err))
 			}
 			status = 1
 			continue
@@ -203,7 +203,7 @@ func tailCmd(ctx context.Context, c *Call) int {
 		data, err := io.ReadAll(r)
 		r.Close()
 		if err != nil {
-			c.errorf("tail: error reading '%s': %s\n", op, errText(err))
+			c.warnf("error reading '%s': %s", op, errText(err))
 			status = 1
 		}
 		if bytesMode {
@@ -231,7 +231,7 @@ func tailCmd(ctx context.Context, c *Call) int {
 func wcCmd(ctx context.Context, c *Call) int {
 	f, ops, ok := parseFlags(c, c.Args[1:], "lwcmL", "", map[string]byte{"lines": 'l', "words": 'w', "bytes": 'c', "chars": 'm'})
 	if !ok {
-		return 1
+		return c.usageStatus()
 	}
 	show := []byte{}
 	for _, b := range []byte("lwmc") {
@@ -258,7 +258,7 @@ func wcCmd(ctx context.Context, c *Call) int {
 	for _, op := range ops {
 		r, err := c.input(op)
 		if err != nil {
-			c.errorf("wc: %s: %s\n", op, errText(err))
+			c.warnf("%s: %s", op, errText(err))
 			status = 1
 			continue
 		}
@@ -270,7 +270,7 @@ func wcCmd(ctx context.Context, c *Call) int {
 		data, err := io.ReadAll(r)
 		r.Close()
 		if err != nil {
-			c.errorf("wc: %s: %s\n", op, errText(err))
+			c.warnf("%s: %s", op, errText(err))
 			status = 1
 		}
 		v := map[byte]int64{
@@ -326,43 +326,42 @@ func grepCmd(ctx context.Context, c *Call) int {
 		"max-count": 'm', "file": 'f',
 	})
 	if !ok {
-		return 2
+		return c.usageStatus()
 	}
 	switch c.name() {
 	case "egrep":
-		f.set['E']++
+		f.set('E')
 	case "fgrep":
-		f.set['F']++
+		f.set('F')
 	}
-	patterns := f.all['e']
-	for _, pf := range f.all['f'] {
+	patterns := f.all('e')
+	for _, pf := range f.all('f') {
 		r, err := c.input(pf)
 		if err != nil {
-			c.errorf("grep: %s: %s\n", pf, errText(err))
+			c.warnf("%s: %s", pf, errText(err))
 			return 2
 		}
 		data, _ := io.ReadAll(r)
 		r.Close()
 		patterns = append(patterns, strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")...)
 	}
-	if len(f.all['e']) == 0 && len(f.all['f']) == 0 {
+	if len(f.all('e')) == 0 && len(f.all('f')) == 0 {
 		if len(ops) == 0 {
-			c.errorf("Usage: grep [OPTION]... PATTERNS [FILE]...\nTry 'grep --help' for more information.\n")
-			return 2
+			return c.usageError("")
 		}
 		patterns = strings.Split(ops[0], "\n")
 		ops = ops[1:]
 	}
 	re, err := compileGrep(patterns, f)
 	if err != nil {
-		c.errorf("grep: %s\n", err)
+		c.warnf("%s", err)
 		return 2
 	}
 	maxCount := int64(-1)
 	if v, ok := f.val('m'); ok {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
-			c.errorf("grep: invalid max count\n")
+			c.warnf("invalid max count")
 			return 2
 		}
 		maxCount = n
@@ -385,7 +384,7 @@ func grepCmd(ctx context.Context, c *Call) int {
 			if fi, err := c.FS.Stat(abs); err == nil && fi.IsDir() {
 				if !recursive {
 					if !f.has('s') {
-						c.errorf("grep: %s: Is a directory\n", op)
+						c.warnf("%s: Is a directory", op)
 					}
 					errored = true
 					return true
@@ -393,7 +392,7 @@ func grepCmd(ctx context.Context, c *Call) int {
 				infos, err := c.p.readDir(abs)
 				if err != nil {
 					if !f.has('s') {
-						c.errorf("grep: %s: %s\n", op, errText(err))
+						c.warnf("%s: %s", op, errText(err))
 					}
 					errored = true
 					return true
@@ -409,7 +408,7 @@ func grepCmd(ctx context.Context, c *Call) int {
 		r, err := c.input(op)
 		if err != nil {
 			if !f.has('s') {
-				c.errorf("grep: %s: %s\n", op, errText(err))
+				c.warnf("%s: %s", op, errText(err))
 			}
 			errored = true
 			return true
@@ -425,7 +424,7 @@ func grepCmd(ctx context.Context, c *Call) int {
 			line, err := br.ReadString('\n')
 			if line == "" && err != nil {
 				if err != io.EOF {
-					c.errorf("grep: %s: %s\n", op, errText(err))
+					c.warnf("%s: %s", op, errText(err))
 					errored = true
 				}
 				break
@@ -623,16 +622,16 @@ func readAllInputs(c *Call, cmd string, ops []string) ([]byte, bool) {
 		if err != nil {
 			switch cmd {
 			case "sort":
-				c.errorf("sort: cannot read: %s: %s\n", op, errText(err))
+				c.warnf("cannot read: %s: %s", op, errText(err))
 			default:
-				c.errorf("%s: %s: %s\n", cmd, op, errText(err))
+				c.warnf("%s: %s", op, errText(err))
 			}
 			return nil, false
 		}
 		data, err := io.ReadAll(r)
 		r.Close()
 		if err != nil {
-			c.errorf("%s: %s: %s\n", cmd, op, errText(err))
+			c.warnf("%s: %s", op, errText(err))
 			return nil, false
 		}
 		all = append(all, data...)
@@ -649,7 +648,7 @@ func sortCmd(ctx context.Context, c *Call) int {
 		"field-separator": 't', "output": 'o', "stable": 's',
 	})
 	if !ok {
-		return 2
+		return c.usageStatus()
 	}
 	data, ok := readAllInputs(c, "sort", ops)
 	if !ok {
@@ -729,7 +728,7 @@ func sortCmd(ctx context.Context, c *Call) int {
 	if out, ok := f.val('o'); ok {
 		fh, err := c.p.openFile(c.Abs(out), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o666)
 		if err != nil {
-			c.errorf("sort: open failed: %s: %s\n", out, errText(err))
+			c.warnf("open failed: %s: %s", out, errText(err))
 			return 2
 		}
 		_, _ = io.WriteString(fh, b.String())
@@ -753,7 +752,7 @@ func leadingNumber(s string) float64 {
 func uniqCmd(ctx context.Context, c *Call) int {
 	f, ops, ok := parseFlags(c, c.Args[1:], "cdui", "", map[string]byte{"count": 'c', "repeated": 'd', "unique": 'u', "ignore-case": 'i'})
 	if !ok {
-		return 1
+		return c.usageStatus()
 	}
 	in := ops
 	var out string
@@ -794,7 +793,7 @@ func uniqCmd(ctx context.Context, c *Call) int {
 	if out != "" {
 		fh, err := c.p.openFile(c.Abs(out), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o666)
 		if err != nil {
-			c.errorf("uniq: %s: %s\n", out, errText(err))
+			c.warnf("%s: %s", out, errText(err))
 			return 1
 		}
 		defer fh.Close()
@@ -809,7 +808,7 @@ func uniqCmd(ctx context.Context, c *Call) int {
 func trCmd(ctx context.Context, c *Call) int {
 	f, ops, ok := parseFlags(c, c.Args[1:], "dscC", "", map[string]byte{"delete": 'd', "squeeze-repeats": 's', "complement": 'c'})
 	if !ok {
-		return 1
+		return c.usageStatus()
 	}
 	del, squeeze, compl := f.has('d'), f.has('s'), f.has('c') || f.has('C')
 	need := 2
@@ -818,11 +817,9 @@ func trCmd(ctx context.Context, c *Call) int {
 	}
 	if len(ops) < need {
 		if len(ops) == 0 {
-			c.errorf("tr: missing operand\nTry 'tr --help' for more information.\n")
-		} else {
-			c.errorf("tr: missing operand after ‘%s’\nTry 'tr --help' for more information.\n", ops[0])
+			return c.usageError("missing operand")
 		}
-		return 1
+		return c.usageError("missing operand after ‘%s’", ops[0])
 	}
 	set1 := expandTrSet(ops[0])
 	var set2 []byte
@@ -984,27 +981,23 @@ func seqCmd(ctx context.Context, c *Call) int {
 			equal = true
 		case a == "--":
 		case strings.HasPrefix(a, "-") && !isNumber(a):
-			c.errorf("seq: invalid option -- '%s'\nTry 'seq --help' for more information.\n", strings.TrimLeft(a, "-")[:1])
-			return 1
+			return c.usageError("invalid option -- '%s'", strings.TrimLeft(a, "-")[:1])
 		default:
 			nums = append(nums, a)
 		}
 	}
 	if len(nums) == 0 || len(nums) > 3 {
 		if len(nums) == 0 {
-			c.errorf("seq: missing operand\nTry 'seq --help' for more information.\n")
-		} else {
-			c.errorf("seq: extra operand ‘%s’\nTry 'seq --help' for more information.\n", nums[3])
+			return c.usageError("missing operand")
 		}
-		return 1
+		return c.usageError("extra operand ‘%s’", nums[3])
 	}
 	vals := make([]float64, len(nums))
 	prec := 0
 	for i, n := range nums {
 		v, err := strconv.ParseFloat(n, 64)
 		if err != nil {
-			c.errorf("seq: invalid floating point argument: ‘%s’\nTry 'seq --help' for more information.\n", n)
-			return 1
+			return c.usageError("invalid floating point argument: ‘%s’", n)
 		}
 		vals[i] = v
 		if dot := strings.IndexByte(n, '.'); dot >= 0 && i < 2 || dot >= 0 && len(nums) == 1 {
@@ -1019,8 +1012,7 @@ func seqCmd(ctx context.Context, c *Call) int {
 		first, incr = vals[0], vals[1]
 	}
 	if incr == 0 {
-		c.errorf("seq: invalid Zero increment value: ‘%s’\nTry 'seq --help' for more information.\n", nums[1])
-		return 1
+		return c.usageError("invalid Zero increment value: ‘%s’", nums[1])
 	}
 	width := 0
 	if equal {
@@ -1067,7 +1059,7 @@ func cutCmd(ctx context.Context, c *Call) int {
 		"delimiter": 'd', "fields": 'f', "characters": 'c', "bytes": 'b', "only-delimited": 's',
 	})
 	if !ok {
-		return 1
+		return c.usageStatus()
 	}
 	list, mode := "", byte(0)
 	for _, m := range []byte("fcb") {
@@ -1076,19 +1068,16 @@ func cutCmd(ctx context.Context, c *Call) int {
 		}
 	}
 	if mode == 0 {
-		c.errorf("cut: you must specify a list of bytes, characters, or fields\nTry 'cut --help' for more information.\n")
-		return 1
+		return c.usageError("you must specify a list of bytes, characters, or fields")
 	}
 	ranges, ok := parseCutList(list)
 	if !ok {
-		c.errorf("cut: invalid field value ‘%s’\nTry 'cut --help' for more information.\n", list)
-		return 1
+		return c.usageError("invalid field value ‘%s’", list)
 	}
 	delim := "\t"
 	if d, ok := f.val('d'); ok {
 		if len(d) != 1 {
-			c.errorf("cut: the delimiter must be a single character\nTry 'cut --help' for more information.\n")
-			return 1
+			return c.usageError("the delimiter must be a single character")
 		}
 		delim = d
 	}
@@ -1266,7 +1255,7 @@ func xargsCmd(ctx context.Context, c *Call) int {
 			i++
 			goto done
 		case strings.HasPrefix(a, "-"):
-			c.errorf("xargs: invalid option -- '%s'\nUsage: xargs [OPTION]... COMMAND [INITIAL-ARGS]...\n", strings.TrimLeft(a, "-"))
+			c.warnf("invalid option -- '%s'\nUsage: xargs [OPTION]... COMMAND [INITIAL-ARGS]...", strings.TrimLeft(a, "-"))
 			return 1
 		default:
 			goto done
