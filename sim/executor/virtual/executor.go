@@ -44,7 +44,13 @@
 //     interpreter, which looks at the real disk's PATH; `source NAME`
 //     without a slash likewise searches the real PATH before the host file.
 //   - Builtins implement the options scripts commonly use, not all of GNU's;
-//     an unknown option gets GNU's "invalid option" message.
+//     an unknown option gets GNU's "invalid option" message. Long options
+//     may be abbreviated as with glibc, but only among the long options a
+//     builtin knows ("ls --c" is --classify here, ambiguous with GNU).
+//   - grep and sed match POSIX leftmost-longest with Go's regexp (see
+//     regex.go): back-references in a pattern (\1 to \9) and the [.x.] and
+//     [=x=] bracket forms are refused with a message saying so; submatch
+//     boundaries follow Go's rules where POSIX's subexpression rules differ.
 package virtual
 
 import (

@@ -76,6 +76,13 @@ var gnuCases = []string{
 	"head -n", "wc -Y", "wc --li data.txt", "head --lin 2 data.txt", "cut --fi", "sed -Z p data.txt", "sed",
 	"/bin/ls nope", "/bin/cat -Y", "/usr/bin/head nope", "/usr/bin/grep x nope", "/bin/sed p nope",
 	"/usr/bin/sort nope", "/bin/mv", "/bin/rm", "timeout -Y 1 true", "env -Y",
+	// POSIX leftmost-longest matching, BRE and ERE details
+	`echo abcd | sed 's/a\|ab/X/'`, `echo abcd | sed -E 's/a|ab/X/'`, "echo abcd | grep -oE 'a|ab'",
+	`echo abcd | grep -o 'a\|ab\|abc'`, "echo xyz abcabc | grep -oE '(abc|abcabc|ab)'", "echo 'aaa' | sed -E 's/a|aa/X/g'",
+	`echo 'for forward' | grep -ow 'for\|forward'`, `echo 'a\b' | grep -o '[\]'`, "echo 'a^b' | grep -o 'a^b'",
+	"echo 'a$b' | grep -o 'a$b'", "echo '*a' | grep -o '*a'", `echo '*a' | grep -o '\(*a\)'`, "echo 'a+b' | grep -o 'a+b'",
+	"echo 'a(b)' | sed 's/(b)/[&]/'", `echo 'ab' | grep -c 'x\|^a'`, `echo 'word1 word2' | sed 's/\<w/W/g'`,
+	`printf 'one\ntwo\n' | grep -E '^(one|o)$'`, "echo 'aXXb' | sed 's/X*/-/g'",
 }
 
 func TestMatchesGNU(t *testing.T) {

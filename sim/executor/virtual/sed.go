@@ -110,10 +110,6 @@ type sedProg []*sedCmdT
 
 func parseSed(src string, ere bool) (sedProg, error) {
 	var prog sedProg
-	conv := breToRE2
-	if ere {
-		conv = ereToRE2
-	}
 	i := 0
 	readAddr := func() (*sedAddr, error) {
 		switch {
@@ -133,7 +129,7 @@ func parseSed(src string, ere bool) (sedProg, error) {
 			if j < 0 {
 				return nil, errors.New("unterminated address regex")
 			}
-			re, err := regexp.Compile(conv(src[i+1 : i+1+j]))
+			re, err := compilePOSIX(src[i+1:i+1+j], ere, false)
 			if err != nil {
 				return nil, err
 			}
@@ -198,11 +194,7 @@ func parseSed(src string, ere bool) (sedProg, error) {
 				flags += string(src[i])
 				i++
 			}
-			pat := conv(parts[0])
-			if strings.Contains(flags, "I") {
-				pat = "(?i)" + pat
-			}
-			if cmd.re, err = regexp.Compile(pat); err != nil {
+			if cmd.re, err = compilePOSIX(parts[0], ere, strings.Contains(flags, "I")); err != nil {
 				return nil, err
 			}
 			cmd.repl = sedRepl(parts[1])

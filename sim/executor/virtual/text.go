@@ -499,16 +499,17 @@ func grepCmd(ctx context.Context, c *Call) int {
 	return 1
 }
 
+// compileGrep joins grep's patterns into one leftmost-longest expression.
 func compileGrep(patterns []string, f flags) (*regexp.Regexp, error) {
 	alts := make([]string, len(patterns))
 	for i, p := range patterns {
-		switch {
-		case f.has('F'):
+		if f.has('F') {
 			p = regexp.QuoteMeta(p)
-		case f.has('E'):
-			p = ereToRE2(p)
-		default:
-			p = breToRE2(p)
+		} else {
+			var err error
+			if p, err = posixToRE2(p, f.has('E')); err != nil {
+				return nil, err
+			}
 		}
 		if f.has('w') {
 			p = `\b(?:` + p + `)\b`
@@ -518,96 +519,7 @@ func compileGrep(patterns []string, f flags) (*regexp.Regexp, error) {
 		}
 		alts[i] = "(?:" + p + ")"
 	}
-	expr := strings.Join(alts, "|")
-	if f.has('i') || f.has('y') {
-		expr = "(?i)" + expr
-	}
-	re, err := regexp.Compile(expr)
-	if err != nil {
-		return nil, fmt.Errorf("invalid regular expression: %s", strings.TrimPrefix(err.Error(), "error parsing regexp: "))
-	}
-	return re, nil
-}
-
-// breToRE2 converts a POSIX basic regular expression to Go syntax: \( \) \{
-// \} \| \+ \? are the operators and the bare characters are literals.
-func breToRE2(p string) string {
-	var b strings.Builder
-	for i := 0; i < len(p); i++ {
-		ch := p[i]
-		switch {
-		case ch == '\\' && i+1 < len(p):
-			i++
-			switch n := p[i]; n {
-			case '(', ')', '{', '}', '|', '+', '?':
-				b.WriteByte(n)
-			case '<', '>':
-				b.WriteString(`\b`)
-			default:
-				b.WriteByte('\\')
-				b.WriteByte(n)
-			}
-		case strings.IndexByte("(){}|+?", ch) >= 0:
-			b.WriteByte('\\')
-			b.WriteByte(ch)
-		case ch == '*' && (i == 0 || (i == 1 && p[0] == '^')):
-			b.WriteString(`\*`)
-		case ch == '[':
-			j := bracketEnd(p, i)
-			b.WriteString(p[i:j])
-			i = j - 1
-		default:
-			b.WriteByte(ch)
-		}
-	}
-	return b.String()
-}
-
-// ereToRE2 converts the few ERE forms Go lacks (\< and \>).
-func ereToRE2(p string) string {
-	var b strings.Builder
-	for i := 0; i < len(p); i++ {
-		ch := p[i]
-		switch {
-		case ch == '\\' && i+1 < len(p) && (p[i+1] == '<' || p[i+1] == '>'):
-			b.WriteString(`\b`)
-			i++
-		case ch == '\\' && i+1 < len(p):
-			b.WriteString(p[i : i+2])
-			i++
-		case ch == '[':
-			j := bracketEnd(p, i)
-			b.WriteString(p[i:j])
-			i = j - 1
-		default:
-			b.WriteByte(ch)
-		}
-	}
-	return b.String()
-}
-
-// bracketEnd returns the index after the bracket expression starting at i.
-func bracketEnd(p string, i int) int {
-	j := i + 1
-	if j < len(p) && p[j] == '^' {
-		j++
-	}
-	if j < len(p) && p[j] == ']' {
-		j++
-	}
-	for j < len(p) {
-		if p[j] == '[' && j+1 < len(p) && (p[j+1] == ':' || p[j+1] == '.' || p[j+1] == '=') {
-			if k := strings.Index(p[j+2:], string(p[j+1])+"]"); k >= 0 {
-				j += k + 4
-				continue
-			}
-		}
-		if p[j] == ']' {
-			return j + 1
-		}
-		j++
-	}
-	return len(p)
+	return compileRE2(strings.Join(alts, "|"), f.has('i') || f.has('y'))
 }
 
 // ---- sort, uniq ----

@@ -541,3 +541,26 @@ func TestNoRealProcesses(t *testing.T) {
 		t.Errorf("status %+v", st)
 	}
 }
+
+// Back-references in a pattern cannot be matched by Go's automata: grep
+// and sed refuse them with a clear message and GNU's status for a bad
+// pattern, instead of matching something else. In a replacement they work.
+func TestBackreferencesRefused(t *testing.T) {
+	const errBackref = `back-references (\1 to \9) in a pattern are not supported by the virtual host`
+	e := newExec(t, newFS(t))
+	for _, tc := range []struct {
+		script, stdout, stderr string
+		code                   int
+	}{
+		{`echo aa | grep '\(a\)\1'`, "", "grep: " + errBackref + "\n", 2},
+		{`echo aa | grep -E '(a)\1'`, "", "grep: " + errBackref + "\n", 2},
+		{`echo aa | sed 's/\(a\)\1/X/'`, "", "sed: -e expression #1, char 0: " + errBackref + "\n", 1},
+		{`echo ab | sed 's/\(a\)\(b\)/\2\1/'`, "ba\n", "", 0},
+		{`echo ab | grep '[[.a.]]'`, "", "grep: collating symbols and equivalence classes ([.x.], [=x=]) are not supported by the virtual host\n", 2},
+	} {
+		r := sh(t, e, tc.script)
+		if r.status.Code != tc.code || r.stdout != tc.stdout || r.stderr != tc.stderr {
+			t.Errorf("%s: %+v stdout %q stderr %q", tc.script, r.status, r.stdout, r.stderr)
+		}
+	}
+}
