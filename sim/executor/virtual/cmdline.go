@@ -32,6 +32,7 @@ var usageStyles = map[string]usageStyle{
 	"env":     {status: 125},
 	"timeout": {status: 125},
 	"nohup":   {status: 125},
+	"tty":     {status: 2},
 }
 
 // sedUsage is GNU sed 4.9's usage text, which it prints in full after a

@@ -144,6 +144,7 @@ type Executor struct {
 	closed  bool
 	nextPid int
 	procs   map[int]*process
+	ptys    map[int]bool // pseudo-terminal numbers in use (/dev/pts/N)
 	wg      sync.WaitGroup
 }
 
@@ -269,6 +270,9 @@ func (e *Executor) Start(ctx context.Context, cmd executor.Command) (executor.Pr
 	e.nextPid++
 	pid := e.nextPid
 	p := newProcess(ctx, e, pid, u, cmd, dir, tmp)
+	if cmd.TTY != nil {
+		p.pty = e.allocPTY()
+	}
 	e.procs[pid] = p
 	e.wg.Add(1)
 	e.mu.Unlock()
@@ -307,7 +311,24 @@ func truncate(s string, n int) string {
 func (e *Executor) forget(p *process) {
 	e.mu.Lock()
 	delete(e.procs, p.pid)
+	if p.pty >= 0 {
+		delete(e.ptys, p.pty)
+	}
 	e.mu.Unlock()
+}
+
+// allocPTY takes the lowest free pseudo-terminal number, as Linux's devpts
+// does. Called with e.mu held.
+func (e *Executor) allocPTY() int {
+	if e.ptys == nil {
+		e.ptys = map[int]bool{}
+	}
+	n := 0
+	for e.ptys[n] {
+		n++
+	}
+	e.ptys[n] = true
+	return n
 }
 
 func (e *Executor) lookup(pid int) *process {

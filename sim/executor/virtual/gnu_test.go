@@ -75,7 +75,7 @@ var gnuCases = []string{
 	"ls -y", "ls --bogus", "ls --all=x", "sort -Y data.txt", "grep -j x data.txt", "grep --bogus x", "grep -e",
 	"head -n", "wc -Y", "wc --li data.txt", "head --lin 2 data.txt", "cut --fi", "sed -Z p data.txt", "sed",
 	"/bin/ls nope", "/bin/cat -Y", "/usr/bin/head nope", "/usr/bin/grep x nope", "/bin/sed p nope",
-	"/usr/bin/sort nope", "/bin/mv", "/bin/rm", "timeout -Y 1 true", "env -Y",
+	"/usr/bin/sort nope", "/bin/mv", "/bin/rm", "timeout -Y 1 true", "env -Y", "tty", "tty -s; echo $?", "tty x", "tty -Y",
 	// POSIX leftmost-longest matching, BRE and ERE details
 	`echo abcd | sed 's/a\|ab/X/'`, `echo abcd | sed -E 's/a|ab/X/'`, "echo abcd | grep -oE 'a|ab'",
 	`echo abcd | grep -o 'a\|ab\|abc'`, "echo xyz abcabc | grep -oE '(abc|abcabc|ab)'", "echo 'aaa' | sed -E 's/a|aa/X/g'",

@@ -41,6 +41,7 @@ type process struct {
 	// select its user, and hangs end with the process.
 	fs afero.Fs
 
+	pty     int      // N of /dev/pts/N when the command has a pty, else -1
 	stdin   *os.File // the shell's standard input
 	closers []io.Closer
 	stdout  io.Writer
@@ -110,7 +111,7 @@ func newProcess(ctx context.Context, e *Executor, pid int, u User, cmd executor.
 	pctx, cancel := context.WithCancelCause(ctx)
 	return &process{
 		fs: fsys.ForContext(fsys.ForUser(e.fs, u.Name), pctx),
-		e:  e, pid: pid, user: u, cmd: cmd, dir: dir, tmp: tmp,
+		e:  e, pid: pid, user: u, cmd: cmd, dir: dir, tmp: tmp, pty: -1,
 		started: e.clock.Now(),
 		ctx:     pctx, cancel: cancel,
 		sleepers: map[*sleeper]struct{}{},

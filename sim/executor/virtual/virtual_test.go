@@ -564,3 +564,32 @@ func TestBackreferencesRefused(t *testing.T) {
 		}
 	}
 }
+
+// tty names the pseudo-terminal on stdin as the real host does: /dev/pts/N
+// with a pty (the lowest free number), "not a tty" and status 1 without
+// one or with stdin redirected; -s only sets the status.
+func TestTTY(t *testing.T) {
+	e := newExec(t, newFS(t))
+	r := sh(t, e, "tty; echo $?; tty -s; echo $?")
+	if r.stdout != "not a tty\n1\n1\n" || r.stderr != "" {
+		t.Fatalf("without a pty: %q %q", r.stdout, r.stderr)
+	}
+	win := &executor.Window{Term: "xterm", Width: 80, Height: 24}
+	hold, _, _ := start(t, e, context.Background(), executor.Command{User: "alice", Script: "sleep 1000", TTY: win})
+	r = run(t, e, executor.Command{User: "alice", TTY: win,
+		Script: "tty; echo $?; tty -s; echo $?; tty < /dev/null; echo x | tty; (tty)"})
+	want := "/dev/pts/1\r\n0\r\n0\r\nnot a tty\r\nnot a tty\r\n/dev/pts/1\r\n"
+	if r.stdout != want {
+		t.Fatalf("with a pty: %q, want %q", r.stdout, want)
+	}
+	if err := hold.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	wait(t, hold)
+	if r := run(t, e, executor.Command{User: "alice", TTY: win, Script: "tty"}); r.stdout != "/dev/pts/0\r\n" {
+		t.Fatalf("after the first pty closed: %q", r.stdout)
+	}
+	if r := sh(t, e, "tty x"); r.status.Code != 2 || r.stderr != "tty: extra operand ‘x’\nTry 'tty --help' for more information.\n" {
+		t.Fatalf("tty x: %+v %q", r.status, r.stderr)
+	}
+}
