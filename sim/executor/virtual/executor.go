@@ -4,7 +4,8 @@
 // faults apply, and whose commands are Go builtins (a small coreutils set,
 // sleep on the host clock, kill on a virtual process table, plus any command
 // the host plugs in, such as the PBS client). No real process is ever started
-// and no file outside the host filesystem is read or written, so thousands
+// and no file outside the host filesystem is read or written (not even the
+// named pipes of process substitution), so thousands
 // of hosts fit in one test process and a virtual clock makes `sleep 3600`
 // return at once.
 //
@@ -39,10 +40,16 @@
 //     substitutions and `&` inside eval'd or sourced text share their
 //     shell's actor, so sleeps on both sides of a pipe add up. A shell
 //     blocked reading standard input counts as running (the clock waits).
-//   - `type` and `command -v` of a name that is neither a builtin of the
-//     executor nor a script on the host's PATH fall back to the
-//     interpreter, which looks at the real disk's PATH; `source NAME`
-//     without a slash likewise searches the real PATH before the host file.
+//   - `type`, `command -v` and `command -V` answer from the host's own
+//     builtins and PATH (lookup.go); `source NAME` finds NAME on the host's
+//     PATH or in the working directory. A sourced file that uses process
+//     substitution runs as eval'd text (so `return` at its top level and
+//     $BASH_SOURCE differ), and only without arguments.
+//   - Process substitution uses in-memory pipes named /dev/fd/N (psub.go),
+//     never a FIFO on the real disk; the substituted commands run as a
+//     background job of a command substitution, so `wait` and `$!` of the
+//     shell do not see them, and >(...) writes to the shell's original
+//     standard output.
 //   - Builtins implement the options scripts commonly use, not all of GNU's;
 //     an unknown option gets GNU's "invalid option" message. Long options
 //     may be abbreviated as with glibc, but only among the long options a
@@ -58,7 +65,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path"
 	"slices"
 	"sort"
@@ -136,10 +142,6 @@ type Executor struct {
 	extra    map[string]Builtin
 	log      *slog.Logger
 
-	tmpOnce sync.Once
-	tmpDir  string // on the real disk, for the interpreter's process-substitution FIFOs only
-	tmpErr  error
-
 	mu      sync.Mutex
 	closed  bool
 	nextPid int
@@ -212,18 +214,6 @@ func (e *Executor) lookupUser(name string) (User, error) {
 	return u, nil
 }
 
-func (e *Executor) tempDir() (string, error) {
-	e.tmpOnce.Do(func() {
-		d, err := os.MkdirTemp("", "jobsim-virtual-"+sanitize(e.hostname)+"-")
-		if err != nil {
-			e.tmpErr = fmt.Errorf("virtual executor: temporary directory for process substitution: %w", err)
-			return
-		}
-		e.tmpDir = d
-	})
-	return e.tmpDir, e.tmpErr
-}
-
 func sanitize(s string) string {
 	return strings.Map(func(r rune) rune {
 		if r == '/' || r == 0 {
@@ -257,11 +247,6 @@ func (e *Executor) Start(ctx context.Context, cmd executor.Command) (executor.Pr
 	} else if !fi.IsDir() {
 		return nil, fmt.Errorf("virtual executor on %s: working directory %s: Not a directory", e.hostname, dir)
 	}
-	tmp, err := e.tempDir()
-	if err != nil {
-		return nil, err
-	}
-
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()
@@ -269,7 +254,7 @@ func (e *Executor) Start(ctx context.Context, cmd executor.Command) (executor.Pr
 	}
 	e.nextPid++
 	pid := e.nextPid
-	p := newProcess(ctx, e, pid, u, cmd, dir, tmp)
+	p := newProcess(ctx, e, pid, u, cmd, dir)
 	if cmd.TTY != nil {
 		p.pty = e.allocPTY()
 	}
@@ -387,11 +372,6 @@ func (e *Executor) Close() error {
 		_ = p.Signal(syscall.SIGKILL)
 	}
 	e.wg.Wait()
-	if e.tmpDir != "" {
-		if err := os.RemoveAll(e.tmpDir); err != nil {
-			return fmt.Errorf("virtual executor on %s: remove temporary directory: %w", e.hostname, err)
-		}
-	}
 	return nil
 }
 

@@ -30,7 +30,6 @@ type process struct {
 	user    User
 	cmd     executor.Command
 	dir     string
-	tmp     string
 	started time.Time
 
 	// ctx ends on SIGKILL, when Start's context ends, or on Close.
@@ -53,8 +52,9 @@ type process struct {
 	cont     chan struct{}        // closed by SIGCONT
 	contWake []context.CancelFunc // end the waits of a stopped process
 	sleepers map[*sleeper]struct{}
-	bgSrc    map[string]string // background job texts by token
-	holds    map[int]bgHold    // clock holds of running background jobs
+	bgSrc    map[string]string   // background job and process substitution texts by token
+	psubs    map[string]*psubEnd // /dev/fd/N of process substitutions
+	holds    map[int]bgHold      // clock holds of running background jobs
 	nextID   int
 	done     chan struct{}
 	status   executor.Status
@@ -107,11 +107,11 @@ func (p *process) awaitWoken() {
 	}
 }
 
-func newProcess(ctx context.Context, e *Executor, pid int, u User, cmd executor.Command, dir, tmp string) *process {
+func newProcess(ctx context.Context, e *Executor, pid int, u User, cmd executor.Command, dir string) *process {
 	pctx, cancel := context.WithCancelCause(ctx)
 	return &process{
 		fs: fsys.ForContext(fsys.ForUser(e.fs, u.Name), pctx),
-		e:  e, pid: pid, user: u, cmd: cmd, dir: dir, tmp: tmp, pty: -1,
+		e:  e, pid: pid, user: u, cmd: cmd, dir: dir, pty: -1,
 		started: e.clock.Now(),
 		ctx:     pctx, cancel: cancel,
 		sleepers: map[*sleeper]struct{}{},
@@ -388,7 +388,8 @@ type frame struct {
 	ctx         context.Context // the current run; ends when a signal kills the shell
 	cancel      context.CancelCauseFunc
 	interactive bool
-	name        string // $0, which bash puts before its own messages
+	name        string    // $0, which bash puts before its own messages
+	stdout      io.Writer // the shell's standard output, for >(...) jobs
 
 	redirLines map[string]int // line of each literal redirection target
 	lastLine   atomic.Int64   // line of the last simple command run

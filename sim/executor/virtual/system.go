@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"mvdan.cc/sh/v3/interp"
+	"mvdan.cc/sh/v3/syntax"
 )
 
 func init() {
@@ -705,9 +706,9 @@ func commandVCmd(ctx context.Context, c *Call) int {
 	verbose := c.Args[1] == "-V"
 	status := 0
 	for _, name := range c.Args[2:] {
-		if interp.IsBuiltin(name) {
+		if kind := shellKind(name); kind != "" {
 			if verbose {
-				fmt.Fprintf(c.Stdout, "%s is a shell builtin\n", name)
+				fmt.Fprintf(c.Stdout, "%s is a shell %s\n", name, kind)
 			} else {
 				fmt.Fprintln(c.Stdout, name)
 			}
@@ -729,6 +730,17 @@ func commandVCmd(ctx context.Context, c *Call) int {
 	return status
 }
 
+// shellKind is "keyword" or "builtin" for names of the shell itself.
+func shellKind(name string) string {
+	switch {
+	case syntax.IsKeyword(name):
+		return "keyword"
+	case interp.IsBuiltin(name):
+		return "builtin"
+	}
+	return ""
+}
+
 func typeCmd(ctx context.Context, c *Call) int {
 	args := c.Args[1:]
 	mode := ""
@@ -738,13 +750,13 @@ func typeCmd(ctx context.Context, c *Call) int {
 	}
 	status := 0
 	for _, name := range args {
-		if interp.IsBuiltin(name) {
+		if kind := shellKind(name); kind != "" {
 			switch {
 			case strings.Contains(mode, "t"):
-				fmt.Fprintln(c.Stdout, "builtin")
+				fmt.Fprintln(c.Stdout, kind)
 			case strings.ContainsAny(mode, "pP"):
 			default:
-				fmt.Fprintf(c.Stdout, "%s is a shell builtin\n", name)
+				fmt.Fprintf(c.Stdout, "%s is a shell %s\n", name, kind)
 			}
 			continue
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -591,5 +592,83 @@ func TestTTY(t *testing.T) {
 	}
 	if r := sh(t, e, "tty x"); r.status.Code != 2 || r.stderr != "tty: extra operand ‘x’\nTry 'tty --help' for more information.\n" {
 		t.Fatalf("tty x: %+v %q", r.status, r.stderr)
+	}
+}
+
+// A shell user cannot reach the real machine's disk through process
+// substitution: its names are /dev/fd/N of the virtual host (the
+// interpreter's own FIFOs in a real temporary directory are gone, and with
+// them `echo <(true)` showing that directory and writes into it). Process
+// substitution still works: in redirections and as file operands, nested,
+// in eval'd and sourced text, in functions with local variables, and
+// >(...).
+func TestProcSubstTouchesNoRealFile(t *testing.T) {
+	realTmp := t.TempDir()
+	t.Setenv("TMPDIR", realTmp) // where os.TempDir and the interpreter would put FIFOs
+	fs := newFS(t)
+	e := newExec(t, fs)
+	script := `p=$(echo <(true)); echo "$p"
+d=${p%/*}
+for t in "$d/sh-interp-x" "${d%/*}/sh-interp-x" "` + realTmp + `/sh-interp-x" "//sh-interp-x"; do echo pwned > "$t"; done 2>/dev/null
+cat <(echo one) <(echo two)
+while read l; do echo "got $l"; done < <(printf 'a\nb\n')
+cat <(cat <(echo nested))
+eval 'cat <(echo evald)'
+printf 'cat <(echo sourced)\n' > lib.sh; . ./lib.sh
+f() { local v=local; cat <(echo "$v"); }; f
+echo hi | tee >(tr a-z A-Z > up.txt) >/dev/null
+i=0; until [ -s up.txt ] || [ $i -gt 100000 ]; do i=$((i+1)); sleep 0.01; done; cat up.txt
+[ -p <(true) ] && echo pipe
+`
+	r := sh(t, e, script)
+	want := "/dev/fd/63\none\ntwo\ngot a\ngot b\nnested\nevald\nsourced\nlocal\nHI\npipe\n"
+	if r.stdout != want || r.status.Code != 0 {
+		t.Errorf("stdout %q, want %q (stderr %q, %+v)", r.stdout, want, r.stderr, r.status)
+	}
+	entries, err := os.ReadDir(realTmp)
+	if err != nil || len(entries) != 0 {
+		t.Errorf("the real temporary directory holds %v (%v)", entries, err)
+	}
+	for _, p := range []string{"/sh-interp-x", "/tmp/sh-interp-x"} {
+		if _, err := os.Lstat(p); err == nil {
+			t.Errorf("%s was created on the real disk", p)
+		}
+	}
+}
+
+// command -v and type answer from the host's own PATH: a program that
+// exists only on the real machine (ssh-keygen here) is not found, while
+// the host's builtins, shell builtins, functions, keywords and the host's
+// scripts are; `. NAME` finds the host's file, not the real machine's.
+func TestCommandVLooksOnlyAtHostPath(t *testing.T) {
+	real, err := exec.LookPath("ssh-keygen")
+	if err != nil {
+		t.Skip("needs a program on the real PATH that the virtual host lacks (ssh-keygen)")
+	}
+	t.Setenv("PATH", filepath.Dir(real)+":"+os.Getenv("PATH"))
+	fs := newFS(t)
+	must(t, fs.MkdirAll("/home/alice/bin", 0o755))
+	must(t, afero.WriteFile(fs, "/home/alice/bin/mytool", []byte("echo mine\n"), 0o755))
+	must(t, afero.WriteFile(fs, "/home/alice/ssh-keygen", []byte("echo sourced from the host\n"), 0o644))
+	e := newExec(t, fs)
+	script := `PATH=/usr/bin:/bin:/home/alice/bin:` + filepath.Dir(real) + `
+command -v ssh-keygen; echo "v $?"
+command -V ssh-keygen; echo "V $?"
+type ssh-keygen; echo "type $?"
+type -P ssh-keygen; echo "P $?"
+type -t ssh-keygen; echo "t $?"
+f() { :; }
+command -v f; command -v cd; command -v if; command -v mytool; command -v grep
+type -t f; type -t cd; type -t if; type -t mytool
+. ssh-keygen
+`
+	r := sh(t, e, script)
+	want := "v 1\nV 1\ntype 1\nP 1\nt 1\nf\ncd\nif\n/home/alice/bin/mytool\n/usr/bin/grep\nfunction\nbuiltin\nkeyword\nfile\nsourced from the host\n"
+	if r.stdout != want {
+		t.Errorf("stdout %q, want %q (stderr %q)", r.stdout, want, r.stderr)
+	}
+	wantErr := "bash: line 3: command: ssh-keygen: not found\nbash: line 4: type: ssh-keygen: not found\n"
+	if r.stderr != wantErr {
+		t.Errorf("stderr %q, want %q", r.stderr, wantErr)
 	}
 }
