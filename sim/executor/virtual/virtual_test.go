@@ -672,3 +672,16 @@ type -t f; type -t cd; type -t if; type -t mytool
 		t.Errorf("stderr %q, want %q", r.stderr, wantErr)
 	}
 }
+
+// docs/virtual-host.md lists every command a virtual host offers.
+func TestDocsListBuiltins(t *testing.T) {
+	doc, err := os.ReadFile("../../../docs/virtual-host.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range virtual.Builtins() {
+		if !strings.Contains(string(doc), "`"+name+"`") {
+			t.Errorf("docs/virtual-host.md does not list %s", name)
+		}
+	}
+}
