@@ -76,6 +76,8 @@ var gnuCases = []string{
 	"head -n", "wc -Y", "wc --li data.txt", "head --lin 2 data.txt", "cut --fi", "sed -Z p data.txt", "sed",
 	"/bin/ls nope", "/bin/cat -Y", "/usr/bin/head nope", "/usr/bin/grep x nope", "/bin/sed p nope",
 	"/usr/bin/sort nope", "/bin/mv", "/bin/rm", "timeout -Y 1 true", "env -Y", "tty", "tty -s; echo $?", "tty x", "tty -Y",
+	"timeout -s FOO 1 true", "timeout --sig=KILL 1 echo ok", "timeout 1 ls -d .", "echo a b | xargs -Y",
+	"echo a b c | xargs --max-args=2 echo", "env -i A=1 env", "env - B=2 env", "env -u HOME -i C=3 env", "env -i ls -d .",
 	// POSIX leftmost-longest matching, BRE and ERE details
 	`echo abcd | sed 's/a\|ab/X/'`, `echo abcd | sed -E 's/a|ab/X/'`, "echo abcd | grep -oE 'a|ab'",
 	`echo abcd | grep -o 'a\|ab\|abc'`, "echo xyz abcabc | grep -oE '(abc|abcabc|ab)'", "echo 'aaa' | sed -E 's/a|aa/X/g'",

@@ -507,42 +507,22 @@ func killCmd(ctx context.Context, c *Call) int {
 }
 
 func timeoutCmd(ctx context.Context, c *Call) int {
-	args := c.Args[1:]
-	sig := syscall.SIGTERM
-	preserve := false
-	for len(args) > 0 && strings.HasPrefix(args[0], "-") {
-		a := args[0]
-		args = args[1:]
-		switch {
-		case a == "-s" || a == "--signal":
-			if len(args) == 0 {
-				c.warnf("option requires an argument -- 's'")
-				return 125
-			}
-			s, ok := parseSignal(args[0])
-			if !ok {
-				c.warnf("%s: invalid signal", args[0])
-				return 125
-			}
-			sig, args = s, args[1:]
-		case strings.HasPrefix(a, "--signal="):
-			s, ok := parseSignal(strings.TrimPrefix(a, "--signal="))
-			if !ok {
-				c.warnf("%s: invalid signal", a)
-				return 125
-			}
-			sig = s
-		case a == "-k" || a == "--kill-after":
-			if len(args) > 0 {
-				args = args[1:]
-			}
-		case a == "--preserve-status":
-			preserve = true
-		case a == "--foreground" || a == "-v" || a == "--verbose":
-		default:
-			return c.usageError("invalid option -- '%s'", strings.TrimLeft(a, "-"))
-		}
+	f, args, ok := parseFlags(c, c.Args[1:], "+v", "k:s", map[string]byte{
+		"signal": 's', "kill-after": 'k', "preserve-status": 'P', "foreground": 'F', "verbose": 'v',
+	})
+	if !ok {
+		return c.usageStatus()
 	}
+	sig := syscall.SIGTERM
+	if v, ok := f.val('s'); ok {
+		s, ok := parseSignal(v)
+		if !ok {
+			c.warnf("‘%s’: invalid signal", v)
+			return c.usageError("")
+		}
+		sig = s
+	}
+	preserve := f.has('P')
 	if len(args) < 2 {
 		return c.usageError("missing operand")
 	}
@@ -586,33 +566,28 @@ func envCmd(ctx context.Context, c *Call) int {
 		}
 		env = append(env, kv)
 	}
-	nul := false
-	for len(args) > 0 {
-		a := args[0]
-		switch {
-		case a == "-i" || a == "-" || a == "--ignore-environment":
-			env = nil
-		case a == "-0" || a == "--null":
-			nul = true
-		case a == "-u" && len(args) > 1:
-			args = args[1:]
-			for i, e := range env {
-				if strings.HasPrefix(e, args[0]+"=") {
-					env = append(env[:i], env[i+1:]...)
-					break
-				}
-			}
-		case a == "--":
-			args = args[1:]
-			goto vars
-		case strings.HasPrefix(a, "-") && len(a) > 1:
-			return c.usageError("invalid option -- '%s'", strings.TrimLeft(a, "-"))
-		default:
-			goto vars
-		}
+	f, args, ok := parseFlags(c, args, "+i0", "u", map[string]byte{
+		"ignore-environment": 'i', "null": '0', "unset": 'u',
+	})
+	if !ok {
+		return c.usageStatus()
+	}
+	if len(args) > 0 && args[0] == "-" {
+		f.set('i')
 		args = args[1:]
 	}
-vars:
+	if f.has('i') {
+		env = nil
+	}
+	for _, name := range f.all('u') {
+		for i, e := range env {
+			if strings.HasPrefix(e, name+"=") {
+				env = append(env[:i], env[i+1:]...)
+				break
+			}
+		}
+	}
+	nul := f.has('0')
 	for len(args) > 0 && strings.Contains(args[0], "=") && !strings.HasPrefix(args[0], "=") {
 		set(args[0])
 		args = args[1:]

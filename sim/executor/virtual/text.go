@@ -1145,36 +1145,18 @@ func falseCmd(context.Context, *Call) int { return 1 }
 // ---- xargs ----
 
 func xargsCmd(ctx context.Context, c *Call) int {
-	args := c.Args[1:]
-	maxArgs, noRun, nul, replace := 0, false, false, ""
-	i := 0
-	for ; i < len(args); i++ {
-		a := args[i]
-		switch {
-		case a == "-n" && i+1 < len(args):
-			i++
-			maxArgs, _ = strconv.Atoi(args[i])
-		case strings.HasPrefix(a, "-n") && len(a) > 2:
-			maxArgs, _ = strconv.Atoi(a[2:])
-		case a == "-r" || a == "--no-run-if-empty":
-			noRun = true
-		case a == "-0" || a == "--null":
-			nul = true
-		case a == "-I" && i+1 < len(args):
-			i++
-			replace = args[i]
-		case a == "--":
-			i++
-			goto done
-		case strings.HasPrefix(a, "-"):
-			c.warnf("invalid option -- '%s'\nUsage: xargs [OPTION]... COMMAND [INITIAL-ARGS]...", strings.TrimLeft(a, "-"))
-			return 1
-		default:
-			goto done
-		}
+	f, cmd, ok := parseFlags(c, c.Args[1:], "+r0", "nI", map[string]byte{
+		"max-args": 'n', "no-run-if-empty": 'r', "null": '0', "replace": 'I',
+	})
+	if !ok {
+		return c.usageStatus()
 	}
-done:
-	cmd := args[i:]
+	maxArgs := 0
+	if v, ok := f.val('n'); ok {
+		maxArgs, _ = strconv.Atoi(v)
+	}
+	noRun, nul := f.has('r'), f.has('0')
+	replace, _ := f.val('I')
 	if len(cmd) == 0 {
 		cmd = []string{"echo"}
 	}
