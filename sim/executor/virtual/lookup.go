@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"strings"
-	"sync"
 
 	"mvdan.cc/sh/v3/interp"
 	"mvdan.cc/sh/v3/syntax"
@@ -56,32 +55,14 @@ func (p *process) isFunction(ctx context.Context, hc interp.HandlerContext, name
 	if syntax.IsKeyword(name) || interp.IsBuiltin(name) {
 		return false
 	}
-	out := &lockedBuffer{}
-	fd, err := p.addPsub(&psubEnd{stdout: out, f: frameOf(ctx)})
+	var out bytes.Buffer // written before Builtin returns
+	fd, err := p.addPsub(&psubEnd{stdout: &out, f: frameOf(ctx)})
 	if err != nil {
 		return false
 	}
 	defer p.forgetPsub(fd)
 	_ = hc.Builtin(ctx, []string{"eval", "PATH=" + noPATH + " type -t " + quoteArgs([]string{name}) + " >" + fd + " 2>/dev/null"})
 	return strings.TrimSpace(out.String()) == "function"
-}
-
-// lockedBuffer is a bytes.Buffer safe for concurrent use.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(b []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(b)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // rewriteSource finds the file of `source NAME` on the host (the
@@ -114,19 +95,13 @@ func (p *process) rewriteSource(ctx context.Context, args []string) []string {
 		}
 		byPath := append([]string{args[0], c}, args[2:]...)
 		b, err := p.readFile(c)
-		if err != nil || !bytes.Contains(b, []byte("(")) || len(args) > 2 {
+		if err != nil || len(args) > 2 {
 			return byPath
 		}
-		f, err := parseScript(string(b), name)
-		if err != nil || !hasProcSubst(f) {
-			return byPath
+		if text, ok := p.rewriteText(string(b), name); ok {
+			return []string{"eval", text}
 		}
-		p.rewriteProcSubst(f)
-		var out bytes.Buffer
-		if err := syntax.NewPrinter().Print(&out, f); err != nil {
-			return args
-		}
-		return []string{"eval", out.String()}
+		return byPath
 	}
 	return args
 }

@@ -255,16 +255,23 @@ func (p *process) finish(st executor.Status) {
 	}
 	p.mu.Lock()
 	p.status = st
-	if p.stopped {
-		p.stopped = false
-		close(p.cont)
-		for _, wake := range p.contWake {
-			wake()
-		}
-		p.contWake = nil
-	}
+	p.resumeLocked()
 	p.mu.Unlock()
 	close(p.done)
+}
+
+// resumeLocked ends a stop (SIGCONT, or the process's end): the waits of
+// the stopped process wake up. Called with p.mu held.
+func (p *process) resumeLocked() {
+	if !p.stopped {
+		return
+	}
+	p.stopped = false
+	close(p.cont)
+	for _, wake := range p.contWake {
+		wake()
+	}
+	p.contWake = nil
 }
 
 // Wait implements executor.Process.
@@ -307,14 +314,7 @@ func (p *process) Signal(sig syscall.Signal) error {
 		return nil
 	case syscall.SIGCONT:
 		p.mu.Lock()
-		if p.stopped {
-			p.stopped = false
-			close(p.cont)
-			for _, wake := range p.contWake {
-				wake()
-			}
-			p.contWake = nil
-		}
+		p.resumeLocked()
 		p.mu.Unlock()
 		return nil
 	}

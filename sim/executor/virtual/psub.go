@@ -118,20 +118,28 @@ func hasProcSubst(n syntax.Node) bool {
 
 // rewriteEval rewrites the process substitutions of eval'd text.
 func (p *process) rewriteEval(args []string) []string {
-	src := strings.Join(args[1:], " ")
-	if !strings.Contains(src, "(") {
-		return args
+	if text, ok := p.rewriteText(strings.Join(args[1:], " "), "bash"); ok {
+		return []string{"eval", text}
 	}
-	f, err := parseScript(src, "bash")
+	return args
+}
+
+// rewriteText rewrites the process substitutions of shell text that the
+// interpreter would parse itself; ok is false when it has none.
+func (p *process) rewriteText(src, name string) (string, bool) {
+	if !strings.Contains(src, "(") {
+		return "", false
+	}
+	f, err := parseScript(src, name)
 	if err != nil || !hasProcSubst(f) {
-		return args
+		return "", false
 	}
 	p.rewriteProcSubst(f)
 	var b bytes.Buffer
 	if err := syntax.NewPrinter().Print(&b, f); err != nil {
-		return args
+		return "", false
 	}
-	return []string{"eval", b.String()}
+	return b.String(), true
 }
 
 // startProcSubst is the __jobsim_psub builtin: it starts the commands of

@@ -80,10 +80,34 @@ func headCmd(ctx context.Context, c *Call) int {
 		}
 		lines, bytesMode = n, true
 	}
+	headers := (len(ops) > 1 || f.has('v')) && !f.has('q')
+	return c.eachFile(ops, headers, func(data []byte) {
+		if bytesMode {
+			n := lines
+			if n < 0 {
+				n = max(int64(len(data))+n, 0)
+			}
+			_, _ = c.Stdout.Write(data[:min(n, int64(len(data)))])
+			return
+		}
+		ls := splitLines(data)
+		n := lines
+		if n < 0 {
+			n = max(int64(len(ls))+n, 0)
+		}
+		for _, l := range ls[:min(n, int64(len(ls)))] {
+			_, _ = c.Stdout.Write(l)
+		}
+	})
+}
+
+// eachFile reads each operand as head and tail do (standard input for
+// none or "-"), with their messages for a file that cannot be opened or
+// read, and "==> NAME <==" before each with headers; fn gets its data.
+func (c *Call) eachFile(ops []string, headers bool, fn func(data []byte)) int {
 	if len(ops) == 0 {
 		ops = []string{"-"}
 	}
-	headers := (len(ops) > 1 || f.has('v')) && !f.has('q')
 	status := 0
 	for i, op := range ops {
 		r, err := c.input(op)
@@ -108,22 +132,7 @@ func headCmd(ctx context.Context, c *Call) int {
 			c.warnf("error reading '%s': %s", op, errText(err))
 			status = 1
 		}
-		if bytesMode {
-			n := lines
-			if n < 0 {
-				n = max(int64(len(data))+n, 0)
-			}
-			_, _ = c.Stdout.Write(data[:min(n, int64(len(data)))])
-			continue
-		}
-		ls := splitLines(data)
-		n := lines
-		if n < 0 {
-			n = max(int64(len(ls))+n, 0)
-		}
-		for _, l := range ls[:min(n, int64(len(ls)))] {
-			_, _ = c.Stdout.Write(l)
-		}
+		fn(data)
 	}
 	return status
 }
@@ -178,34 +187,8 @@ func tailCmd(ctx context.Context, c *Call) int {
 		}
 		bytesMode = true
 	}
-	if len(ops) == 0 {
-		ops = []string{"-"}
-	}
 	headers := (len(ops) > 1 || f.has('v')) && !f.has('q')
-	status := 0
-	for i, op := range ops {
-		r, err := c.input(op)
-		if err != nil {
-			if isDirErr(err) {
-				c.warnf("error reading '%s': Is a directory", op)
-			} else {
-				c.warnf("cannot open '%s' for reading: %s", op, errText(err))
-			}
-			status = 1
-			continue
-		}
-		if headers {
-			if i > 0 {
-				fmt.Fprintln(c.Stdout)
-			}
-			fmt.Fprintf(c.Stdout, "==> %s <==\n", displayName(op))
-		}
-		data, err := io.ReadAll(r)
-		r.Close()
-		if err != nil {
-			c.warnf("error reading '%s': %s", op, errText(err))
-			status = 1
-		}
+	return c.eachFile(ops, headers, func(data []byte) {
 		if bytesMode {
 			start := int64(len(data)) - count
 			if from {
@@ -213,7 +196,7 @@ func tailCmd(ctx context.Context, c *Call) int {
 			}
 			start = max(0, min(start, int64(len(data))))
 			_, _ = c.Stdout.Write(data[start:])
-			continue
+			return
 		}
 		ls := splitLines(data)
 		start := int64(len(ls)) - count
@@ -224,8 +207,7 @@ func tailCmd(ctx context.Context, c *Call) int {
 		for _, l := range ls[start:] {
 			_, _ = c.Stdout.Write(l)
 		}
-	}
-	return status
+	})
 }
 
 func wcCmd(ctx context.Context, c *Call) int {
