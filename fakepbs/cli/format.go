@@ -155,12 +155,11 @@ const (
 )
 
 type jsonNode struct {
-	typ   jsonNodeType
-	vtyp  jsonValueType
-	key   string
-	str   string
-	inum  int64
-	noKey bool
+	typ  jsonNodeType
+	vtyp jsonValueType
+	key  string
+	str  string
+	inum int64
 }
 
 type jsonList struct{ nodes []jsonNode }

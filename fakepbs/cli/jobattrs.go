@@ -8,17 +8,13 @@ import (
 	"github.com/jobsim/jobsim/fakepbs"
 )
 
-// jobAttrs lists a job's attributes as the server reports them to qstat -f:
-// in the order of OpenPBS's job attribute table (master_job_attr_def.xml),
-// resources sorted by name, times already converted as qstat converts them
-// (ctime), and the defaults OpenPBS fills in for a job submitted without
-// the option (Checkpoint = u, Keep_Files = n, ...).
-func jobAttrs(j fakepbs.Job, info fakepbs.ServerInfo, loc *time.Location) []attr {
-	return appendJobAttrs(make([]attr, 0, 48), j, info, loc, new([]string))
-}
-
-// appendJobAttrs is jobAttrs appending to a, with keys as scratch space for
-// sorting resource names (both reused across jobs by qstat -f).
+// appendJobAttrs appends a job's attributes as the server reports them to
+// qstat -f: in the order of OpenPBS's job attribute table
+// (master_job_attr_def.xml), resources sorted by name, times already
+// converted as qstat converts them (ctime), and the defaults OpenPBS fills
+// in for a job submitted without the option (Checkpoint = u, Keep_Files =
+// n, ...). scratch is space for sorting resource names (a and scratch are
+// reused across jobs by qstat -f).
 func appendJobAttrs(a []attr, j fakepbs.Job, info fakepbs.ServerInfo, loc *time.Location, scratch *[]string) []attr {
 	add := func(name, value string) { a = append(a, attr{Name: name, Value: value}) }
 	addTime := func(name string, t time.Time) {

@@ -659,6 +659,11 @@ func pbsDirective(line, prefix string) (string, bool) {
 	return "", false
 }
 
+// printedError is an error whose text qsub prints as it is.
+type printedError string
+
+func (e printedError) Error() string { return string(e) }
+
 // makeArgv splits a directive's options as qsub's make_argv does: blanks
 // separate words, quotes group, a backslash takes the next character.
 func makeArgv(line string) ([]string, error) {
@@ -680,7 +685,9 @@ func makeArgv(line string) ([]string, error) {
 				i++
 			}
 			if i >= len(line) {
-				return nil, fmt.Errorf("qsub: unmatched %c\n", 0)
+				// make_argv prints the character after the quote's
+				// end: the string's terminating NUL.
+				return nil, printedError("qsub: unmatched \x00\n")
 			}
 			i++
 			in = true
@@ -1189,10 +1196,7 @@ func capitalize(s string) string {
 	return strings.ToUpper(s[:1]) + s[1:]
 }
 
-// sortedKeys returns m's keys in order.
-func sortedKeys(m map[string]string) []string { return sortedKeysInto(nil, m) }
-
-// sortedKeysInto is sortedKeys reusing buf's storage.
+// sortedKeysInto returns m's keys in order, reusing buf's storage.
 func sortedKeysInto(buf []string, m map[string]string) []string {
 	buf = buf[:0]
 	for k := range m {

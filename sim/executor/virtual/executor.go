@@ -68,7 +68,6 @@ import (
 	"path"
 	"slices"
 	"sort"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -212,15 +211,6 @@ func (e *Executor) lookupUser(name string) (User, error) {
 		u.Home = "/home/" + u.Name
 	}
 	return u, nil
-}
-
-func sanitize(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r == '/' || r == 0 {
-			return '_'
-		}
-		return r
-	}, s)
 }
 
 // Start implements executor.Executor. The command runs as a simulated actor
