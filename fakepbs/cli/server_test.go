@@ -116,6 +116,8 @@ func TestSizeSuffixesReachServer(t *testing.T) {
 		{[]string{"-l", "select=1:ncpus=2:mem=512m"}, "512mb", "1:ncpus=2:mem=512m"},
 		{[]string{"-l", "select=2:ncpus=1:mem=512mb"}, "1024mb", "2:ncpus=1:mem=512mb"},
 		{[]string{"-l", "select=1:mem=1G+1:mem=256m"}, "1280mb", "1:mem=1G+1:mem=256m"},
+		// NCI Gadi's qstat -fx (pbs-cli.md): a chunk's bare byte count is kept.
+		{[]string{"-l", "select=1:ncpus=1:mem=3221225472"}, "3221225472b", "1:ncpus=1:mem=3221225472"},
 	} {
 		args := append(append([]string{"-h"}, c.args...), "j.sh")
 		res := runOn(t, srv, home, "qsub", args...)
