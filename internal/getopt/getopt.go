@@ -238,6 +238,8 @@ func (p *parser) long(a string) {
 	body := a[2:]
 	name, val, hasVal := strings.Cut(body, "=")
 	var match *Long
+	// As glibc: the first prefix match, and the later ones that are not
+	// aliases of it (same key and argument kind) make it ambiguous.
 	var candidates []*Long
 	for i := range p.spec.Long {
 		l := &p.spec.Long[i]
@@ -245,24 +247,25 @@ func (p *parser) long(a string) {
 			match, candidates = l, nil
 			break
 		}
-		if strings.HasPrefix(l.Name, name) {
+		if strings.HasPrefix(l.Name, name) && (len(candidates) == 0 || l.Key != candidates[0].Key || l.Has != candidates[0].Has) {
 			candidates = append(candidates, l)
 		}
 	}
 	if match == nil {
-		switch {
-		case len(candidates) == 0:
+		switch len(candidates) {
+		case 0:
 			p.fail("unrecognized option '--%s'", body)
 			return
-		case ambiguous(candidates):
+		case 1:
+			match = candidates[0]
+		default:
 			var b strings.Builder
 			for _, c := range candidates {
 				fmt.Fprintf(&b, " '--%s'", c.Name)
 			}
-			p.fail("option '--%s' is ambiguous; possibilities:%s", name, b.String())
+			p.fail("option '--%s' is ambiguous; possibilities:%s", body, b.String())
 			return
 		}
-		match = candidates[0]
 	}
 	opt := Option{Key: match.Key, Name: "--" + match.Name}
 	switch match.Has {
@@ -286,15 +289,4 @@ func (p *parser) long(a string) {
 		opt.Arg, opt.HasArg = val, hasVal
 	}
 	p.r.Options = append(p.r.Options, opt)
-}
-
-// ambiguous reports whether prefix candidates name different options;
-// aliases of one option (same key and argument kind) are not ambiguous.
-func ambiguous(cs []*Long) bool {
-	for _, c := range cs[1:] {
-		if c.Key != cs[0].Key || c.Has != cs[0].Has {
-			return true
-		}
-	}
-	return false
 }
