@@ -57,7 +57,8 @@
 //   - grep and sed match POSIX leftmost-longest with Go's regexp (see
 //     regex.go): back-references in a pattern (\1 to \9) and the [.x.] and
 //     [=x=] bracket forms are refused with a message saying so; submatch
-//     boundaries follow Go's rules where POSIX's subexpression rules differ.
+//     boundaries follow Go's rules (which agree with GNU's on the cases the
+//     GNU comparison test holds, where strict POSIX rules would differ).
 package virtual
 
 import (

@@ -85,6 +85,8 @@ var gnuCases = []string{
 	"echo 'a$b' | grep -o 'a$b'", "echo '*a' | grep -o '*a'", `echo '*a' | grep -o '\(*a\)'`, "echo 'a+b' | grep -o 'a+b'",
 	"echo 'a(b)' | sed 's/(b)/[&]/'", `echo 'ab' | grep -c 'x\|^a'`, `echo 'word1 word2' | sed 's/\<w/W/g'`,
 	`printf 'one\ntwo\n' | grep -E '^(one|o)$'`, "echo 'aXXb' | sed 's/X*/-/g'",
+	"echo abcd | sed -E 's/(a|ab)(c|bcd)(d*)/[\\1][\\2][\\3]/'", "echo aaa | grep -oE 'a{2}'", `echo aaa | grep -o 'a\{2\}'`,
+	"echo 'ABc DEf' | grep -o '[[:upper:]]\\+'", "echo 'xyz' | grep -c 'y*'", "echo abab | sed 's/\\(ab\\)*/<&>/'",
 }
 
 func TestMatchesGNU(t *testing.T) {

@@ -15,9 +15,10 @@ import (
 //
 // Approximations: back-references in a pattern (\1 to \9) are refused with
 // errBackref (Go's automata cannot match them); submatches follow Go's
-// leftmost-longest rules for the whole match, which can differ from POSIX
-// subexpression rules in rare cases; equivalence classes [=a=] and
-// collating symbols [.a.] are refused.
+// rules once the whole match is the longest (GNU's agree on the cases the
+// GNU comparison test holds, such as (a|ab)(c|bcd)(d*) on abcd, where
+// strict POSIX subexpression rules would differ); equivalence classes
+// [=a=] and collating symbols [.a.] are refused.
 
 // errBackref is the message for a pattern with a back-reference.
 const errBackref = "back-references (\\1 to \\9) in a pattern are not supported by the virtual host"
