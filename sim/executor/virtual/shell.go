@@ -214,8 +214,10 @@ func (p *process) prepare(fr *frame, f *syntax.File) *syntax.File {
 		})
 		p.mu.Unlock()
 	}
-	p.rewriteBackground(f)
+	// Process substitutions first: a background job's text must hold the
+	// rewritten form, as it runs through eval.
 	p.rewriteProcSubst(f)
+	p.rewriteBackground(f)
 	return f
 }
 
@@ -912,6 +914,9 @@ func (p *process) execHandler(ctx context.Context, args []string) error {
 				break
 			}
 			f.setInTrap(true)
+			if text, ok := p.rewriteText(code, "bash"); ok {
+				code = text
+			}
 			err := hc.Builtin(ctx, []string{"eval", code + "\n" + cmdTrapDone})
 			p.mu.Lock()
 			done := f.trapDone

@@ -600,8 +600,8 @@ func TestTTY(t *testing.T) {
 // interpreter's own FIFOs in a real temporary directory are gone, and with
 // them `echo <(true)` showing that directory and writes into it). Process
 // substitution still works: in redirections and as file operands, nested,
-// in eval'd and sourced text, in functions with local variables, and
-// >(...).
+// in eval'd and sourced text, in background jobs and traps, in functions
+// with local variables, and >(...).
 func TestProcSubstTouchesNoRealFile(t *testing.T) {
 	realTmp := t.TempDir()
 	t.Setenv("TMPDIR", realTmp) // where os.TempDir and the interpreter would put FIFOs
@@ -619,9 +619,11 @@ f() { local v=local; cat <(echo "$v"); }; f
 echo hi | tee >(tr a-z A-Z > up.txt) >/dev/null
 i=0; until [ -s up.txt ] || [ $i -gt 100000 ]; do i=$((i+1)); sleep 0.01; done; cat up.txt
 [ -p <(true) ] && echo pipe
+cat <(echo background) & wait
+trap 'cat <(echo trapped)' TERM; kill -TERM $$
 `
 	r := sh(t, e, script)
-	want := "/dev/fd/63\none\ntwo\ngot a\ngot b\nnested\nevald\nsourced\nlocal\nHI\npipe\n"
+	want := "/dev/fd/63\none\ntwo\ngot a\ngot b\nnested\nevald\nsourced\nlocal\nHI\npipe\nbackground\ntrapped\n"
 	if r.stdout != want || r.status.Code != 0 {
 		t.Errorf("stdout %q, want %q (stderr %q, %+v)", r.stdout, want, r.stderr, r.status)
 	}
