@@ -35,7 +35,7 @@ import (
 //
 // The interpreter's own FIFO directory is set to a path with a NUL byte,
 // which no file name can hold: should a process substitution reach it (in
-// a sourced file), mkfifo fails and nothing is created.
+// a file sourced with arguments), mkfifo fails and nothing is created.
 
 const cmdPsub = "__jobsim_psub"
 
