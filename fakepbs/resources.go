@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/jobsim/jobsim/fakepbs/pbsunit"
 )
 
 // chunk is one chunk of a select statement, already multiplied out by the
@@ -12,7 +14,8 @@ import (
 type chunk struct {
 	count    int
 	ncpus    int
-	mem      int64 // bytes; 0 when the chunk does not ask for memory
+	mem      int64        // bytes; 0 when the chunk does not ask for memory
+	memSize  pbsunit.Size // mem as written, which the job's total keeps
 	mpiprocs int
 	threads  int // ompthreads; 0 means ncpus
 }
@@ -25,6 +28,7 @@ type jobSpec struct {
 	walltime time.Duration // 0: no limit
 	ncpus    int           // total
 	mem      int64         // total bytes, 0 when not requested
+	memSum   pbsunit.Size  // the total as OpenPBS adds the chunks' sizes
 }
 
 type placement struct {
@@ -59,20 +63,20 @@ func (s *Server) normalizeResources(in map[string]string) (map[string]string, jo
 	bad := func(name string) error { return attrErr(ErrBadAttrValue, "Resource_List."+name) }
 
 	if w, ok := in["walltime"]; ok {
-		d, err := parseDuration(w)
+		d, err := pbsunit.ParseDuration(w)
 		if err != nil {
 			return nil, spec, bad("walltime")
 		}
 		spec.walltime = d
-		out["walltime"] = formatHMS(d)
+		out["walltime"] = pbsunit.FormatDuration(d)
 	}
 	for _, name := range []string{"cput", "pcput", "soft_walltime", "min_walltime", "max_walltime"} {
 		if v, ok := in[name]; ok {
-			d, err := parseDuration(v)
+			sec, err := pbsunit.ParseTime(v)
 			if err != nil {
 				return nil, spec, bad(name)
 			}
-			out[name] = formatHMS(d)
+			out[name] = pbsunit.FormatTime(sec)
 		}
 	}
 
@@ -121,12 +125,12 @@ func (s *Server) normalizeResources(in map[string]string) (map[string]string, jo
 		c := chunk{count: 1, ncpus: n, mpiprocs: 1}
 		sel := fmt.Sprintf("1:ncpus=%d", n)
 		if v, ok := in["mem"]; ok {
-			m, err := parseSize(v)
+			m, err := pbsunit.ParseSize(v)
 			if err != nil {
 				return nil, spec, bad("mem")
 			}
-			c.mem = m
-			sel += ":mem=" + v
+			c.mem, c.memSize = m.Bytes(), m
+			sel += ":mem=" + m.String()
 		}
 		spec.chunks = []chunk{c}
 		out["select"] = sel
@@ -143,14 +147,13 @@ func (s *Server) normalizeResources(in map[string]string) (map[string]string, jo
 	for _, c := range spec.chunks {
 		nodect += c.count
 		spec.ncpus += c.count * c.ncpus
-		spec.mem += int64(c.count) * c.mem
+		spec.memSum = spec.memSum.Plus(c.memSize.Times(c.count))
 	}
+	spec.mem = spec.memSum.Bytes()
 	out["ncpus"] = strconv.Itoa(spec.ncpus)
 	out["nodect"] = strconv.Itoa(nodect)
-	if v, ok := in["mem"]; ok {
-		out["mem"] = strings.ToLower(v)
-	} else if spec.mem > 0 {
-		out["mem"] = formatSize(spec.mem)
+	if spec.memSum.Num > 0 {
+		out["mem"] = spec.memSum.String()
 	}
 	return out, spec, nil
 }
@@ -186,11 +189,11 @@ func parseSelect(sel string) ([]chunk, error) {
 				}
 				c.ncpus = n
 			case "mem":
-				m, err := parseSize(v)
+				m, err := pbsunit.ParseSize(v)
 				if err != nil {
 					return nil, err
 				}
-				c.mem = m
+				c.mem, c.memSize = m.Bytes(), m
 			case "mpiprocs":
 				n, err := strconv.Atoi(v)
 				if err != nil || n < 0 {
@@ -252,85 +255,4 @@ func parsePlace(v string) (placement, error) {
 		}
 	}
 	return p, nil
-}
-
-// parseSize reads a PBS size: an integer with an optional b, kb, mb, gb, tb
-// or pb suffix (w for words of 8 bytes); no suffix means bytes.
-func parseSize(v string) (int64, error) {
-	s := strings.ToLower(strings.TrimSpace(v))
-	mult := int64(1)
-	for _, u := range []struct {
-		suffix string
-		mult   int64
-	}{{"kb", 1 << 10}, {"mb", 1 << 20}, {"gb", 1 << 30}, {"tb", 1 << 40}, {"pb", 1 << 50},
-		{"kw", 8 << 10}, {"mw", 8 << 20}, {"gw", 8 << 30}, {"b", 1}, {"w", 8}} {
-		if strings.HasSuffix(s, u.suffix) {
-			s, mult = strings.TrimSuffix(s, u.suffix), u.mult
-			break
-		}
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n < 0 {
-		return 0, fmt.Errorf("size %q: want a number with an optional kb, mb, gb or tb suffix", v)
-	}
-	return n * mult, nil
-}
-
-// formatSize writes bytes as PBS shows a size: the largest unit that divides
-// it exactly, down to kb.
-func formatSize(b int64) string {
-	if b == 0 {
-		return "0kb"
-	}
-	for _, u := range []struct {
-		suffix string
-		div    int64
-	}{{"tb", 1 << 40}, {"gb", 1 << 30}, {"mb", 1 << 20}, {"kb", 1 << 10}} {
-		if b%u.div == 0 {
-			return strconv.FormatInt(b/u.div, 10) + u.suffix
-		}
-	}
-	return strconv.FormatInt(b, 10) + "b"
-}
-
-// formatKB writes bytes in kb, as exec_vnode and resources_assigned show memory.
-func formatKB(b int64) string { return strconv.FormatInt((b+1023)/1024, 10) + "kb" }
-
-// parseDuration reads a PBS time: [[HH:]MM:]SS[.frac] or plain seconds.
-func parseDuration(v string) (time.Duration, error) {
-	parts := strings.Split(strings.TrimSpace(v), ":")
-	if len(parts) > 3 || parts[0] == "" {
-		return 0, fmt.Errorf("time %q: want [[HH:]MM:]SS", v)
-	}
-	var total time.Duration
-	for i, p := range parts {
-		last := i == len(parts)-1
-		if last {
-			f, err := strconv.ParseFloat(p, 64)
-			if err != nil || f < 0 {
-				return 0, fmt.Errorf("time %q: want [[HH:]MM:]SS", v)
-			}
-			total += time.Duration(f * float64(time.Second))
-			continue
-		}
-		n, err := strconv.Atoi(p)
-		if err != nil || n < 0 {
-			return 0, fmt.Errorf("time %q: want [[HH:]MM:]SS", v)
-		}
-		unit := time.Hour
-		if len(parts)-i == 2 {
-			unit = time.Minute
-		}
-		total += time.Duration(n) * unit
-	}
-	return total, nil
-}
-
-// formatHMS writes d as PBS shows durations: HH:MM:SS, hours unbounded.
-func formatHMS(d time.Duration) string {
-	if d < 0 {
-		d = 0
-	}
-	sec := int64(d / time.Second)
-	return fmt.Sprintf("%02d:%02d:%02d", sec/3600, sec/60%60, sec%60)
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jobsim/jobsim/base/fault"
+	"github.com/jobsim/jobsim/fakepbs/pbsunit"
 )
 
 // launch is a job placed by the scheduler, to be started once the server
@@ -231,7 +232,7 @@ func (s *Server) commit(j *job, alloc []allocation) {
 		}
 		vnode.WriteString("(" + n.name + ":ncpus=" + strconv.Itoa(len(a.cpus)))
 		if a.mem > 0 {
-			vnode.WriteString(":mem=" + formatKB(a.mem))
+			vnode.WriteString(":mem=" + pbsunit.KBString(a.mem))
 		}
 		vnode.WriteByte(')')
 	}
@@ -306,13 +307,13 @@ func usedResources(j *job, wall time.Duration, u Usage) map[string]string {
 	mem := strconv.FormatInt(u.MaxRSS/1024, 10) + "kb"
 	return map[string]string{
 		"cpupercent": strconv.Itoa(pct),
-		"cput":       formatHMS(u.CPU),
+		"cput":       pbsunit.FormatDuration(u.CPU),
 		"mem":        mem,
 		"ncpus":      strconv.Itoa(j.spec.ncpus),
 		// The peak resident set is the only size an ended process leaves
 		// behind; a MoM's vmem (address space) is at least that.
 		"vmem":     mem,
-		"walltime": formatHMS(wall),
+		"walltime": pbsunit.FormatDuration(wall),
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/jobsim/jobsim/base/clock"
 	"github.com/jobsim/jobsim/base/events"
 	"github.com/jobsim/jobsim/base/fault"
+	"github.com/jobsim/jobsim/fakepbs/pbsunit"
 )
 
 // Server is an in-process PBS server: queues, nodes, jobs and their states,
@@ -230,7 +231,7 @@ func WithNodes(ns ...NodeConfig) Option {
 				return fmt.Errorf("nodes[%d]: ncpus %d is negative", i, n.NCPUs)
 			}
 			if n.Mem != "" {
-				if _, err := parseSize(n.Mem); err != nil {
+				if _, err := pbsunit.ParseSize(n.Mem); err != nil {
 					return fmt.Errorf("nodes[%d]: mem: %w", i, err)
 				}
 			}
@@ -434,7 +435,8 @@ func NewServer(ctx context.Context, opts ...Option) (*Server, error) {
 		if mem == "" {
 			mem = defaultNodeMem
 		}
-		n.mem, _ = parseSize(mem)
+		size, _ := pbsunit.ParseSize(mem) // checked by WithNodes
+		n.mem = size.Bytes()
 		n.cpus = make([]*job, n.ncpus)
 		s.nodes = append(s.nodes, n)
 		s.freeCPUs += n.ncpus
@@ -515,9 +517,9 @@ func (s *Server) Nodes(context.Context) []Node {
 	out := make([]Node, len(s.nodes))
 	for i, n := range s.nodes {
 		nd := Node{Name: n.name, Host: n.host, State: n.stateName(), NCPUs: n.ncpus, AssignedCPUs: n.used,
-			Mem: formatKB(n.mem), Comment: n.comment, LastStateChange: n.lastStateChange, LastUsed: n.lastUsed}
+			Mem: pbsunit.KBString(n.mem), Comment: n.comment, LastStateChange: n.lastStateChange, LastUsed: n.lastUsed}
 		if n.memUsed > 0 {
-			nd.AssignedMem = formatKB(n.memUsed)
+			nd.AssignedMem = pbsunit.KBString(n.memUsed)
 		} else {
 			nd.AssignedMem = "0kb"
 		}

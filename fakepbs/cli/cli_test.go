@@ -11,6 +11,8 @@ import (
 	"github.com/jobsim/jobsim/base/fault"
 	"github.com/jobsim/jobsim/fakepbs"
 	"github.com/spf13/afero"
+
+	"github.com/jobsim/jobsim/internal/getopt"
 )
 
 // env is a test harness: a fake backend, a host filesystem and a user.
@@ -591,16 +593,16 @@ func TestEventsRecorded(t *testing.T) {
 }
 
 func TestGetopt(t *testing.T) {
-	g := getopt("qstat", []string{"-fx", "1.pbs", "-u", "bob", "-w", "--", "-x"}, qstatOptstring)
+	g := getopt.Parse("qstat", []string{"-fx", "1.pbs", "-u", "bob", "-w", "--", "-x"}, getopt.Spec{Short: qstatOptstring})
 	var letters []byte
-	for _, o := range g.opts {
-		letters = append(letters, o.c)
+	for _, o := range g.Options {
+		letters = append(letters, byte(o.Key))
 	}
-	if string(letters) != "fxuw" || g.opts[2].arg != "bob" || strings.Join(g.operands, " ") != "1.pbs -x" || !g.permuted {
+	if string(letters) != "fxuw" || g.Options[2].Arg != "bob" || strings.Join(g.Operands, " ") != "1.pbs -x" || !g.Permuted {
 		t.Errorf("getopt: %+v", g)
 	}
-	g = getopt("qsub", []string{"-lwalltime=1", "-N"}, qsubOptstring)
-	if g.opts[0].arg != "walltime=1" || g.errs != 1 || g.stderr != "qsub: option requires an argument -- 'N'\n" {
+	g = getopt.Parse("qsub", []string{"-lwalltime=1", "-N"}, getopt.Spec{Short: qsubOptstring})
+	if g.Options[0].Arg != "walltime=1" || g.Errors != 1 || g.Stderr() != "qsub: option requires an argument -- 'N'\n" {
 		t.Errorf("getopt: %+v", g)
 	}
 }

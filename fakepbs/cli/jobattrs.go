@@ -8,8 +8,8 @@ import (
 	"github.com/jobsim/jobsim/fakepbs"
 )
 
-// appendJobAttrs appends a job's attributes to a as the server reports them
-// to qstat -f: in the order of OpenPBS's job attribute table
+// appendJobAttrs appends a job's attributes as the server reports them to
+// qstat -f: in the order of OpenPBS's job attribute table
 // (master_job_attr_def.xml), resources sorted by name, times already
 // converted as qstat converts them (ctime), and the defaults OpenPBS fills
 // in for a job submitted without the option (Checkpoint = u, Keep_Files =

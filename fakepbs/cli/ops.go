@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/jobsim/jobsim/fakepbs"
+
+	"github.com/jobsim/jobsim/internal/getopt"
 )
 
 const qdelUsage = "usage:\n\tqdel [-W force|suppress_email=X] [-x] job_identifier...\n\tqdel --version\n"
@@ -16,21 +18,21 @@ func (r *run) qdel() error {
 	if r.printVersion() {
 		return nil
 	}
-	g := getopt(r.prog, r.inv.Args, "W:x")
+	g := getopt.Parse(r.prog, r.inv.Args, getopt.Spec{Short: "W:x"})
 	errflg := 0
 	force, hist := false, false
-	for _, o := range g.opts {
-		switch o.c {
+	for _, o := range g.Options {
+		switch o.Key {
 		case 'W':
 			switch {
-			case o.arg == "":
+			case o.Arg == "":
 				r.stderr.WriteString("qdel: illegal -W value\n")
 				errflg++
-			case o.arg == "force":
+			case o.Arg == "force":
 				force = true
-			case strings.HasPrefix(o.arg, "suppress_email="):
+			case strings.HasPrefix(o.Arg, "suppress_email="):
 			default:
-				if !allDigits(o.arg) {
+				if !allDigits(o.Arg) {
 					r.stderr.WriteString("qdel: illegal -W value\n")
 					errflg++
 				}
@@ -38,19 +40,19 @@ func (r *run) qdel() error {
 		case 'x':
 			hist = true
 		case '?':
-			r.stderr.WriteString(o.msg)
+			r.stderr.WriteString(o.Err)
 			errflg++
 		default:
 			errflg++
 		}
 	}
-	if errflg > 0 || len(g.operands) == 0 {
+	if errflg > 0 || len(g.Operands) == 0 {
 		r.stderr.WriteString(qdelUsage)
 		return exit(2)
 	}
 	failed := 0
 	var ids []string
-	for _, a := range g.operands {
+	for _, a := range g.Operands {
 		if _, ok := parseJobID(a); !ok {
 			fmt.Fprintf(&r.stderr, "qdel: illegally formed job identifier: %s\n", a)
 			failed = 1
@@ -126,28 +128,28 @@ func (r *run) qsig() error {
 	if r.printVersion() {
 		return nil
 	}
-	g := getopt(r.prog, r.inv.Args, "s:")
+	g := getopt.Parse(r.prog, r.inv.Args, getopt.Spec{Short: "s:"})
 	sig := "SIGTERM"
 	errflg := 0
-	for _, o := range g.opts {
-		switch o.c {
+	for _, o := range g.Options {
+		switch o.Key {
 		case 's':
-			sig = o.arg
+			sig = o.Arg
 			if len(sig) > 32 {
 				sig = sig[:32]
 			}
 		case '?':
-			r.stderr.WriteString(o.msg)
+			r.stderr.WriteString(o.Err)
 			errflg++
 		default:
 			errflg++
 		}
 	}
-	if errflg > 0 || len(g.operands) == 0 {
+	if errflg > 0 || len(g.Operands) == 0 {
 		r.stderr.WriteString("usage: qsig [-s signal] job_identifier...\n       qsig --version\n")
 		return exit(2)
 	}
-	return r.forEachJob(g.operands, func(id string) error {
+	return r.forEachJob(g.Operands, func(id string) error {
 		return r.b.Signal(r.ctx, r.inv.User, id, sig)
 	})
 }
@@ -159,13 +161,13 @@ func (r *run) qholdRls(hold bool) error {
 		return nil
 	}
 	usage := fmt.Sprintf("usage: %s [-h hold_list] job_identifier...\n       %s --version\n", r.prog, r.prog)
-	g := getopt(r.prog, r.inv.Args, "h:-:")
+	g := getopt.Parse(r.prog, r.inv.Args, getopt.Spec{Short: "h:-:"})
 	types := ""
 	errflg := 0
-	for _, o := range g.opts {
-		switch o.c {
+	for _, o := range g.Options {
+		switch o.Key {
 		case 'h':
-			v := strings.TrimLeft(o.arg, " \t\n\v\f\r")
+			v := strings.TrimLeft(o.Arg, " \t\n\v\f\r")
 			if v == "" {
 				fmt.Fprintf(&r.stderr, "%s: illegal -h value\n", r.prog)
 				errflg++
@@ -176,13 +178,13 @@ func (r *run) qholdRls(hold bool) error {
 				types = types[:32]
 			}
 		case '?':
-			r.stderr.WriteString(o.msg)
+			r.stderr.WriteString(o.Err)
 			errflg++
 		default:
 			errflg++
 		}
 	}
-	if errflg > 0 || len(g.operands) == 0 {
+	if errflg > 0 || len(g.Operands) == 0 {
 		r.stderr.WriteString(usage)
 		return exit(2)
 	}
@@ -193,7 +195,7 @@ func (r *run) qholdRls(hold bool) error {
 	if types == "" {
 		types = "u"
 	}
-	return r.forEachJob(g.operands, func(id string) error {
+	return r.forEachJob(g.Operands, func(id string) error {
 		if hold {
 			return r.b.Hold(r.ctx, r.inv.User, id, types)
 		}

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jobsim/jobsim/fakepbs"
+
+	"github.com/jobsim/jobsim/internal/getopt"
 )
 
 func pbsnodesUsage(p string) string {
@@ -85,7 +87,7 @@ func (r *run) pbsnodes() error {
 	if r.printVersion() {
 		return nil
 	}
-	g := getopt(r.prog, r.inv.Args, "acC:dD:F:HjlLoqrs:Sv")
+	g := getopt.Parse(r.prog, r.inv.Args, getopt.Spec{Short: "acC:dD:F:HjlLoqrs:Sv"})
 	const (
 		listSP = iota
 		all
@@ -99,8 +101,8 @@ func (r *run) pbsnodes() error {
 	quiet, summary, jobSummary, longSummary := false, false, false, false
 	var nodeOp byte
 	comment, hasComment := "", false
-	for _, o := range g.opts {
-		switch o.c {
+	for _, o := range g.Options {
+		switch o.Key {
 		case 'a':
 			if oper == listSP {
 				oper = all
@@ -110,14 +112,14 @@ func (r *run) pbsnodes() error {
 		case 'c', 'o', 'r':
 			if oper == listSP || oper == change {
 				oper = change
-				nodeOp = o.c
+				nodeOp = byte(o.Key)
 			} else {
 				errflg = true
 			}
 		case 'C':
 			if oper == listSP || oper == change {
 				oper = change
-				comment, hasComment = o.arg, true
+				comment, hasComment = o.Arg, true
 			} else {
 				errflg = true
 			}
@@ -125,9 +127,9 @@ func (r *run) pbsnodes() error {
 			oper = change
 			nodeOp = 'd'
 		case 'D':
-			delim = o.arg
+			delim = o.Arg
 		case 'F':
-			switch strings.ToLower(o.arg) {
+			switch strings.ToLower(o.Arg) {
 			case "default":
 				format = fmtDefault
 			case "dsv":
@@ -153,21 +155,21 @@ func (r *run) pbsnodes() error {
 		case 'S':
 			summary = true
 		case '?':
-			r.stderr.WriteString(o.msg)
+			r.stderr.WriteString(o.Err)
 			errflg = true
 		default:
 			errflg = true
 		}
 	}
-	if errflg || (oper == listMarked && len(g.operands) != 0) || (oper == listSP && len(g.operands) == 0) ||
-		(oper == change && len(g.operands) == 0) {
+	if errflg || (oper == listMarked && len(g.Operands) != 0) || (oper == listSP && len(g.Operands) == 0) ||
+		(oper == change && len(g.Operands) == 0) {
 		if !quiet {
 			r.stderr.WriteString(pbsnodesUsage(r.prog))
 		}
 		return exit(1)
 	}
 	if oper == change {
-		return r.changeNodes(g.operands, nodeOp, comment, hasComment, quiet)
+		return r.changeNodes(g.Operands, nodeOp, comment, hasComment, quiet)
 	}
 	nodes := r.b.Nodes(r.ctx)
 	if (oper == all || oper == listMarked) && len(nodes) == 0 {
@@ -205,7 +207,7 @@ func (r *run) pbsnodes() error {
 			}
 		}
 	case listSP:
-		for _, name := range g.operands {
+		for _, name := range g.Operands {
 			var found *fakepbs.Node
 			for i := range nodes {
 				if nodes[i].Name == name || cmpNodeName(name, nodes[i].Name) {

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/jobsim/jobsim/fakepbs"
+
+	"github.com/jobsim/jobsim/internal/getopt"
 )
 
 const qstatOptstring = "ainpqrstwxu:fGHJMQEBW:T1F:D:"
@@ -85,7 +87,7 @@ func (r *run) qstat() error {
 		st.json.str(jsonValue, "pbs_version", r.pbsVersion(), escFull)
 		st.json.str(jsonValue, "pbs_server", r.serverName(), escFull)
 	}
-	operands := getopt(r.prog, r.inv.Args, qstatOptstring).operands
+	operands := getopt.Parse(r.prog, r.inv.Args, getopt.Spec{Short: qstatOptstring}).Operands
 	if len(operands) == 0 {
 		switch o.mode {
 		case modeJobs:
@@ -145,13 +147,13 @@ func (r *run) qstat() error {
 // messages qstat writes; false means usage and exit 2.
 func (r *run) qstatOptions() (qstatOpts, bool) {
 	o := qstatOpts{delim: "|"}
-	g := getopt(r.prog, r.inv.Args, qstatOptstring)
+	g := getopt.Parse(r.prog, r.inv.Args, getopt.Spec{Short: qstatOptstring})
 	errflg := 0
 	bOpt, qOpt := false, false
-	for _, p := range g.opts {
-		switch p.c {
+	for _, p := range g.Options {
+		switch p.Key {
 		case '?':
-			r.stderr.WriteString(p.msg)
+			r.stderr.WriteString(p.Err)
 			errflg++
 		case 'a':
 			o.alt |= altA
@@ -173,7 +175,7 @@ func (r *run) qstatOptions() (qstatOpts, bool) {
 			o.history = true
 		case 'u':
 			o.alt |= altU
-			o.users = p.arg
+			o.users = p.Arg
 		case 'n':
 			o.alt |= altN
 			o.full = false
@@ -216,12 +218,12 @@ func (r *run) qstatOptions() (qstatOpts, bool) {
 			o.express = true
 		case 'D':
 			if o.format == fmtDSV {
-				o.delim = p.arg
+				o.delim = p.Arg
 			} else {
 				errflg++
 			}
 		case 'F':
-			switch strings.ToLower(p.arg) {
+			switch strings.ToLower(p.Arg) {
 			case "default":
 				o.format = fmtDefault
 			case "dsv":
@@ -232,8 +234,8 @@ func (r *run) qstatOptions() (qstatOpts, bool) {
 				errflg++
 			}
 		case 'W':
-			for i := 0; i < len(p.arg); i++ {
-				switch p.arg[i] {
+			for i := 0; i < len(p.Arg); i++ {
+				switch p.Arg[i] {
 				case 'a':
 					o.alt |= altA
 				case 'i':
@@ -248,8 +250,8 @@ func (r *run) qstatOptions() (qstatOpts, bool) {
 					o.states = "MF"
 				case 'u':
 					o.alt |= altU
-					o.users = strings.TrimLeft(p.arg[i+1:], " ")
-					i = len(p.arg)
+					o.users = strings.TrimLeft(p.Arg[i+1:], " ")
+					i = len(p.Arg)
 				case 'n':
 					o.alt |= altN
 				case 's':

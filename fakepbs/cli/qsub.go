@@ -15,6 +15,8 @@ import (
 
 	"github.com/jobsim/jobsim/fakepbs"
 	"github.com/spf13/afero"
+
+	"github.com/jobsim/jobsim/internal/getopt"
 )
 
 // qsubOptstring is qsub's GETOPT_ARGS (qsub_sup.c).
@@ -130,29 +132,29 @@ func parseQsubArgs(prog string, args []string, getenv func(string) (string, bool
 	st := &qsubState{set: map[string]int{}, attrs: map[string]string{}, now: now}
 	p.st = st
 	var msgs bytes.Buffer
-	g := getopt(prog, args, qsubOptstring)
-	errflg, code := st.apply(g.opts, passCmdline, &msgs, getenv, stdinTTY, stdoutTTY)
+	g := getopt.Parse(prog, args, getopt.Spec{Short: qsubOptstring})
+	errflg, code := st.apply(g.Options, passCmdline, &msgs, getenv, stdinTTY, stdoutTTY)
 	p.usageMsgs = msgs.String()
 	if code != 0 {
 		p.exitCode = code
 		return p
 	}
-	if g.dashdash {
-		before := g.operands[:g.firstOperandAfterDashDash]
-		after := g.operands[g.firstOperandAfterDashDash:]
+	if g.DashDash {
+		before := g.Operands[:g.FirstAfterDashDash]
+		after := g.Operands[g.FirstAfterDashDash:]
 		if len(before) > 0 || len(after) == 0 {
 			errflg++
 		}
 		p.command = after
 	} else {
-		if len(g.operands) > 1 {
+		if len(g.Operands) > 1 {
 			errflg++
 		}
-		if len(g.operands) == 1 {
-			p.script = g.operands[0]
+		if len(g.Operands) == 1 {
+			p.script = g.Operands[0]
 		}
 	}
-	if errflg > 0 || g.permuted {
+	if errflg > 0 || g.Permuted {
 		p.usage = true
 		return p
 	}
@@ -162,7 +164,7 @@ func parseQsubArgs(prog string, args []string, getenv func(string) (string, bool
 
 // apply is process_opts for one pass; it returns the error count and, for
 // errors that end qsub at once, the exit status.
-func (st *qsubState) apply(opts []opt, pass int, msgs *bytes.Buffer, getenv func(string) (string, bool), stdinTTY, stdoutTTY bool) (int, int) {
+func (st *qsubState) apply(opts []getopt.Option, pass int, msgs *bytes.Buffer, getenv func(string) (string, bool), stdinTTY, stdoutTTY bool) (int, int) {
 	errflg := 0
 	can := func(k string) bool {
 		if st.set[k] <= pass {
@@ -172,13 +174,13 @@ func (st *qsubState) apply(opts []opt, pass int, msgs *bytes.Buffer, getenv func
 		return false
 	}
 	for _, o := range opts {
-		switch o.c {
+		switch o.Key {
 		case '?':
-			msgs.WriteString(o.msg)
+			msgs.WriteString(o.Err)
 			errflg++
 		case 'a':
 			if can("a") {
-				t, ok := cvtdate(o.arg, st.now)
+				t, ok := cvtdate(o.Arg, st.now)
 				if !ok {
 					msgs.WriteString("qsub: illegal -a value\n")
 					errflg++
@@ -188,15 +190,15 @@ func (st *qsubState) apply(opts []opt, pass int, msgs *bytes.Buffer, getenv func
 			}
 		case 'A':
 			if can("A") {
-				st.account = o.arg
+				st.account = o.Arg
 			}
 		case 'P':
 			if can("P") {
-				st.project = o.arg
+				st.project = o.Arg
 			}
 		case 'c':
 			if can("c") {
-				v := strings.TrimLeft(o.arg, " \t")
+				v := strings.TrimLeft(o.Arg, " \t")
 				if v == "u" {
 					msgs.WriteString("qsub: illegal -c value\n")
 					errflg++
@@ -206,14 +208,14 @@ func (st *qsubState) apply(opts []opt, pass int, msgs *bytes.Buffer, getenv func
 			}
 		case 'C':
 			if can("C") {
-				st.prefix = o.arg
+				st.prefix = o.Arg
 				if len(st.prefix) > 32 {
 					st.prefix = st.prefix[:32]
 				}
 			}
 		case 'e':
 			if can("e") {
-				st.errPath = o.arg
+				st.errPath = o.Arg
 			}
 		case 'h':
 			if can("h") {
@@ -239,7 +241,7 @@ func (st *qsubState) apply(opts []opt, pass int, msgs *bytes.Buffer, getenv func
 			}
 		case 'j':
 			if can("j") {
-				st.join = o.arg
+				st.join = o.Arg
 			}
 		case 'J':
 			if st.interactive {
@@ -253,19 +255,19 @@ func (st *qsubState) apply(opts []opt, pass int, msgs *bytes.Buffer, getenv func
 				continue
 			}
 			if can("J") {
-				if !checkJRange(o.arg) {
+				if !checkJRange(o.Arg) {
 					msgs.WriteString("qsub: illegal -J value\n")
 					errflg++
 					continue
 				}
-				st.array = o.arg
+				st.array = o.Arg
 			}
 		case 'k':
 			if can("k") {
-				st.keep = o.arg
+				st.keep = o.Arg
 			}
 		case 'l':
-			rs, ok := parseResources(o.arg)
+			rs, ok := parseResources(o.Arg)
 			if !ok {
 				msgs.WriteString("qsub: illegal -l value\n")
 				errflg++
@@ -276,58 +278,58 @@ func (st *qsubState) apply(opts []opt, pass int, msgs *bytes.Buffer, getenv func
 			}
 		case 'm':
 			if can("m") {
-				st.mailPoints = strings.TrimLeft(o.arg, " \t")
+				st.mailPoints = strings.TrimLeft(o.Arg, " \t")
 			}
 		case 'M':
 			if can("M") {
-				st.mailUsers = o.arg
+				st.mailUsers = o.Arg
 			}
 		case 'N':
 			if can("N") {
-				st.name = o.arg
+				st.name = o.Arg
 				st.nameSet = true
 			}
 		case 'o':
 			if can("o") {
-				st.outPath = o.arg
+				st.outPath = o.Arg
 			}
 		case 'p':
 			if can("p") {
-				st.priority = strings.TrimLeft(o.arg, " \t")
+				st.priority = strings.TrimLeft(o.Arg, " \t")
 			}
 		case 'q':
 			if can("q") {
-				st.destination = o.arg
+				st.destination = o.Arg
 			}
 		case 'r':
 			if can("r") {
-				if o.arg != "y" && o.arg != "n" {
+				if o.Arg != "y" && o.Arg != "n" {
 					msgs.WriteString("qsub: illegal -r value\n")
 					errflg++
 					continue
 				}
-				if o.arg == "n" && st.array != "" {
+				if o.Arg == "n" && st.array != "" {
 					msgs.WriteString("qsub:  cannot submit non-rerunable Array Job\n")
 					errflg++
 					continue
 				}
-				st.rerun = o.arg
+				st.rerun = o.Arg
 			}
 		case 'R':
 			if can("R") {
-				st.remove = o.arg
+				st.remove = o.Arg
 			}
 		case 'S':
 			if can("S") {
-				st.shell = o.arg
+				st.shell = o.Arg
 			}
 		case 'u':
 			if can("u") {
-				st.userList = o.arg
+				st.userList = o.Arg
 			}
 		case 'v':
 			if can("v") {
-				vars, ok := expandVarlist(o.arg, getenv)
+				vars, ok := expandVarlist(o.Arg, getenv)
 				if !ok {
 					msgs.WriteString("qsub: cannot send environment with the job\n")
 					return errflg, 1
@@ -339,7 +341,7 @@ func (st *qsubState) apply(opts []opt, pass int, msgs *bytes.Buffer, getenv func
 				st.allEnv = true
 			}
 		case 'W':
-			v := strings.TrimLeft(o.arg, " \t")
+			v := strings.TrimLeft(o.Arg, " \t")
 			if v == "" {
 				msgs.WriteString("qsub: illegal -W value\n")
 				errflg++
@@ -657,6 +659,11 @@ func pbsDirective(line, prefix string) (string, bool) {
 	return "", false
 }
 
+// printedError is an error whose text qsub prints as it is.
+type printedError string
+
+func (e printedError) Error() string { return string(e) }
+
 // makeArgv splits a directive's options as qsub's make_argv does: blanks
 // separate words, quotes group, a backslash takes the next character.
 func makeArgv(line string) ([]string, error) {
@@ -678,7 +685,9 @@ func makeArgv(line string) ([]string, error) {
 				i++
 			}
 			if i >= len(line) {
-				return nil, fmt.Errorf("qsub: unmatched %c", 0)
+				// make_argv prints the character after the quote's
+				// end: the string's terminating NUL.
+				return nil, printedError("qsub: unmatched \x00\n")
 			}
 			i++
 			in = true
@@ -732,15 +741,15 @@ func (r *run) scanScript(script []byte, prefix string, st *qsubState) (string, i
 		}
 		argv, err := makeArgv(strings.TrimRight(rest, "\n"))
 		if err != nil {
-			return err.Error() + "\n", 1
+			return err.Error(), 1
 		}
 		var msgs bytes.Buffer
-		g := getopt("qsub", argv, qsubOptstring)
-		errflg, code := st.apply(g.opts, passDirective, &msgs, r.getenv, r.inv.StdinTTY, r.inv.StdoutTTY)
+		g := getopt.Parse("qsub", argv, getopt.Spec{Short: qsubOptstring})
+		errflg, code := st.apply(g.Options, passDirective, &msgs, r.getenv, r.inv.StdinTTY, r.inv.StdoutTTY)
 		if code != 0 {
 			return msgs.String(), code
 		}
-		if errflg > 0 || len(g.operands) > 0 || g.dashdash {
+		if errflg > 0 || len(g.Operands) > 0 || g.DashDash {
 			m := msgs.String() + "qsub: directive error: "
 			for _, a := range argv {
 				m += a + " "

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/jobsim/jobsim/fakepbs/pbsunit"
 )
 
 // resource is one "-l name=value" entry.
@@ -116,8 +118,8 @@ func checkResource(name, value string) bool {
 		_, ok := parseTime(value)
 		return ok
 	case "size":
-		_, ok := parseSize(value)
-		return ok
+		_, err := pbsunit.ParseSize(value)
+		return err == nil
 	case "long":
 		_, err := strconv.ParseInt(value, 10, 64)
 		return err == nil
@@ -129,101 +131,26 @@ func checkResource(name, value string) bool {
 	return true
 }
 
-// parseTime reads a PBS duration: [[HH:]MM:]SS[.frac], returning seconds.
+// parseTime reads a PBS duration, returning seconds.
 func parseTime(v string) (int64, bool) {
-	if v == "" {
-		return 0, false
-	}
-	frac := ""
-	if i := strings.IndexByte(v, '.'); i >= 0 {
-		frac = v[i+1:]
-		v = v[:i]
-		for _, c := range frac {
-			if c < '0' || c > '9' {
-				return 0, false
-			}
-		}
-	}
-	var total int64
-	fields := 0
-	for v != "" || fields == 0 {
-		p := v
-		if i := strings.IndexByte(v, ':'); i >= 0 {
-			p, v = v[:i], v[i+1:]
-			if v == "" {
-				return 0, false
-			}
-		} else {
-			v = ""
-		}
-		fields++
-		if p == "" || fields > 3 {
-			return 0, false
-		}
-		n, err := strconv.ParseInt(p, 10, 64)
-		if err != nil || n < 0 {
-			return 0, false
-		}
-		total = total*60 + n
-	}
-	return total, true
-}
-
-// formatTime writes seconds as HH:MM:SS, as the server encodes times.
-func formatTime(sec int64) string {
-	return fmt.Sprintf("%02d:%02d:%02d", sec/3600, (sec/60)%60, sec%60)
+	sec, err := pbsunit.ParseTime(v)
+	return sec, err == nil
 }
 
 // displayResource is a resource value as the server reports it: durations
-// are encoded as HH:MM:SS.
+// are encoded as HH:MM:SS, sizes with their unit in lower case ("4gb").
 func displayResource(name, value string) string {
-	if resourceKinds[name] == "time" {
+	switch resourceKinds[name] {
+	case "time":
 		if s, ok := parseTime(value); ok {
-			return formatTime(s)
+			return pbsunit.FormatTime(s)
+		}
+	case "size":
+		if s, err := pbsunit.ParseSize(value); err == nil {
+			return s.String()
 		}
 	}
 	return value
-}
-
-// parseSize reads a PBS size: an integer with an optional k/m/g/t/p scale
-// and b (bytes) or w (words) unit, returning bytes.
-func parseSize(v string) (int64, bool) {
-	i := 0
-	for i < len(v) && v[i] >= '0' && v[i] <= '9' {
-		i++
-	}
-	if i == 0 {
-		return 0, false
-	}
-	n, err := strconv.ParseInt(v[:i], 10, 64)
-	if err != nil {
-		return 0, false
-	}
-	suf := strings.ToLower(v[i:])
-	shift := 0
-	if len(suf) > 0 {
-		switch suf[0] {
-		case 'k':
-			shift, suf = 10, suf[1:]
-		case 'm':
-			shift, suf = 20, suf[1:]
-		case 'g':
-			shift, suf = 30, suf[1:]
-		case 't':
-			shift, suf = 40, suf[1:]
-		case 'p':
-			shift, suf = 50, suf[1:]
-		}
-	}
-	mult := int64(1)
-	switch suf {
-	case "", "b":
-	case "w":
-		mult = 8
-	default:
-		return 0, false
-	}
-	return (n << shift) * mult, true
 }
 
 // sizeKB writes a size in kilobytes the way the server reports node memory
@@ -232,11 +159,11 @@ func sizeKB(v string) string {
 	if v == "" {
 		return "0kb"
 	}
-	b, ok := parseSize(v)
-	if !ok {
+	s, err := pbsunit.ParseSize(v)
+	if err != nil {
 		return v
 	}
-	return strconv.FormatInt((b+1023)/1024, 10) + "kb"
+	return pbsunit.KBString(s.Bytes())
 }
 
 // checkSelect validates a select statement: chunks joined by '+', each
@@ -273,27 +200,11 @@ func checkSelect(v string) bool {
 // cnvSize is qstat's cnv_size for the alternative display: a size shown in
 // at most four digits with a magnitude letter and b or w ("3072mb").
 func cnvSize(value string, opt int) string {
-	i := 0
-	for i < len(value) && value[i] >= '0' && value[i] <= '9' {
-		i++
-	}
-	nval, _ := strconv.ParseUint(value[:i], 10, 64)
-	rest := value[i:]
-	in := 0
-	if len(rest) > 0 {
-		switch rest[0] {
-		case 'k':
-			in = 1
-		case 'm':
-			in = 2
-		case 'g':
-			in = 3
-		case 't':
-			in = 4
-		}
-	}
+	size, _ := pbsunit.ParseSize(value) // the server's encoding; zero if unreadable
+	nval := size.Num
+	in := int(size.Shift / 10)
 	suffix2 := byte('b')
-	if (len(rest) > 0 && rest[0] == 'w') || (len(rest) > 1 && rest[1] == 'w') {
+	if size.Words {
 		nval <<= 3
 		suffix2 = 'w'
 	}

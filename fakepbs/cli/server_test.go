@@ -94,3 +94,49 @@ func TestAgainstRealServer(t *testing.T) {
 		t.Errorf("suspending a finished job succeeded: %q", r.Stdout)
 	}
 }
+
+// TestSizeSuffixesReachServer: every size form OpenPBS's to_size accepts
+// (k/m/g/t/p, optional b or w, either case) passes qsub and the server,
+// and qstat -f shows Resource_List.mem as the server encodes it.
+func TestSizeSuffixesReachServer(t *testing.T) {
+	srv, home := realServer(t)
+	if err := os.WriteFile(filepath.Join(home, "j.sh"), []byte("true\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		args    []string
+		mem     string // Resource_List.mem as qstat -f shows it
+		selectV string // Resource_List.select
+	}{
+		{[]string{"-l", "mem=4g"}, "4gb", "1:ncpus=1:mem=4gb"},
+		{[]string{"-l", "mem=4GB"}, "4gb", "1:ncpus=1:mem=4gb"},
+		{[]string{"-l", "mem=2048M"}, "2048mb", "1:ncpus=1:mem=2048mb"},
+		{[]string{"-l", "mem=1kw"}, "1kw", "1:ncpus=1:mem=1kw"},
+		{[]string{"-l", "mem=1000"}, "1000b", "1:ncpus=1:mem=1000b"},
+		{[]string{"-l", "select=1:ncpus=2:mem=512m"}, "512mb", "1:ncpus=2:mem=512m"},
+		{[]string{"-l", "select=2:ncpus=1:mem=512mb"}, "1024mb", "2:ncpus=1:mem=512mb"},
+		{[]string{"-l", "select=1:mem=1G+1:mem=256m"}, "1280mb", "1:mem=1G+1:mem=256m"},
+		// NCI Gadi's qstat -fx (pbs-cli.md): a chunk's bare byte count is kept.
+		{[]string{"-l", "select=1:ncpus=1:mem=3221225472"}, "3221225472b", "1:ncpus=1:mem=3221225472"},
+	} {
+		args := append(append([]string{"-h"}, c.args...), "j.sh")
+		res := runOn(t, srv, home, "qsub", args...)
+		if res.ExitCode != 0 {
+			t.Errorf("qsub %v: exit %d %q", args, res.ExitCode, res.Stderr)
+			continue
+		}
+		id := strings.TrimSpace(string(res.Stdout))
+		full := string(runOn(t, srv, home, "qstat", "-f", id).Stdout)
+		for _, want := range []string{"    Resource_List.mem = " + c.mem + "\n", "    Resource_List.select = " + c.selectV + "\n"} {
+			if !strings.Contains(full, want) {
+				t.Errorf("qsub %v: qstat -f lacks %q:\n%s", args, want, full)
+			}
+		}
+	}
+	for _, bad := range []string{"mem=4x", "mem=4gbb", "select=1:mem=4q"} {
+		res := runOn(t, srv, home, "qsub", "-l", bad, "j.sh")
+		if res.ExitCode == 0 || !strings.Contains(string(res.Stderr), "Illegal attribute or resource value") {
+			t.Errorf("qsub -l %s: exit %d %q, want the PBS refusal", bad, res.ExitCode, res.Stderr)
+		}
+	}
+}

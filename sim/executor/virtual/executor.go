@@ -4,7 +4,8 @@
 // faults apply, and whose commands are Go builtins (a small coreutils set,
 // sleep on the host clock, kill on a virtual process table, plus any command
 // the host plugs in, such as the PBS client). No real process is ever started
-// and no file outside the host filesystem is read or written, so thousands
+// and no file outside the host filesystem is read or written (not even the
+// named pipes of process substitution), so thousands
 // of hosts fit in one test process and a virtual clock makes `sleep 3600`
 // return at once.
 //
@@ -39,12 +40,25 @@
 //     substitutions and `&` inside eval'd or sourced text share their
 //     shell's actor, so sleeps on both sides of a pipe add up. A shell
 //     blocked reading standard input counts as running (the clock waits).
-//   - `type` and `command -v` of a name that is neither a builtin of the
-//     executor nor a script on the host's PATH fall back to the
-//     interpreter, which looks at the real disk's PATH; `source NAME`
-//     without a slash likewise searches the real PATH before the host file.
+//   - `type`, `command -v` and `command -V` answer from the host's own
+//     builtins and PATH (lookup.go); `source NAME` finds NAME on the host's
+//     PATH or in the working directory. A sourced file that uses process
+//     substitution runs as eval'd text (so `return` at its top level and
+//     $BASH_SOURCE differ), and only without arguments.
+//   - Process substitution uses in-memory pipes named /dev/fd/N (psub.go),
+//     never a FIFO on the real disk; the substituted commands run as a
+//     background job of a command substitution, so `wait` and `$!` of the
+//     shell do not see them, and >(...) writes to the shell's original
+//     standard output.
 //   - Builtins implement the options scripts commonly use, not all of GNU's;
-//     an unknown option gets GNU's "invalid option" message.
+//     an unknown option gets GNU's "invalid option" message. Long options
+//     may be abbreviated as with glibc, but only among the long options a
+//     builtin knows ("ls --c" is --classify here, ambiguous with GNU).
+//   - grep and sed match POSIX leftmost-longest with Go's regexp (see
+//     regex.go): back-references in a pattern (\1 to \9) and the [.x.] and
+//     [=x=] bracket forms are refused with a message saying so; submatch
+//     boundaries follow Go's rules (which agree with GNU's on the cases the
+//     GNU comparison test holds, where strict POSIX rules would differ).
 package virtual
 
 import (
@@ -52,11 +66,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path"
 	"slices"
 	"sort"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -130,14 +142,11 @@ type Executor struct {
 	extra    map[string]Builtin
 	log      *slog.Logger
 
-	tmpOnce sync.Once
-	tmpDir  string // on the real disk, for the interpreter's process-substitution FIFOs only
-	tmpErr  error
-
 	mu      sync.Mutex
 	closed  bool
 	nextPid int
 	procs   map[int]*process
+	ptys    map[int]bool // pseudo-terminal numbers in use (/dev/pts/N)
 	wg      sync.WaitGroup
 }
 
@@ -205,27 +214,6 @@ func (e *Executor) lookupUser(name string) (User, error) {
 	return u, nil
 }
 
-func (e *Executor) tempDir() (string, error) {
-	e.tmpOnce.Do(func() {
-		d, err := os.MkdirTemp("", "jobsim-virtual-"+sanitize(e.hostname)+"-")
-		if err != nil {
-			e.tmpErr = fmt.Errorf("virtual executor: temporary directory for process substitution: %w", err)
-			return
-		}
-		e.tmpDir = d
-	})
-	return e.tmpDir, e.tmpErr
-}
-
-func sanitize(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r == '/' || r == 0 {
-			return '_'
-		}
-		return r
-	}, s)
-}
-
 // Start implements executor.Executor. The command runs as a simulated actor
 // on the host clock (Clock.Go), or inside the caller's actor when ctx is
 // marked with executor.InCallerActor; Wait for its Process.
@@ -250,11 +238,6 @@ func (e *Executor) Start(ctx context.Context, cmd executor.Command) (executor.Pr
 	} else if !fi.IsDir() {
 		return nil, fmt.Errorf("virtual executor on %s: working directory %s: Not a directory", e.hostname, dir)
 	}
-	tmp, err := e.tempDir()
-	if err != nil {
-		return nil, err
-	}
-
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()
@@ -262,7 +245,10 @@ func (e *Executor) Start(ctx context.Context, cmd executor.Command) (executor.Pr
 	}
 	e.nextPid++
 	pid := e.nextPid
-	p := newProcess(ctx, e, pid, u, cmd, dir, tmp)
+	p := newProcess(ctx, e, pid, u, cmd, dir)
+	if cmd.TTY != nil {
+		p.pty = e.allocPTY()
+	}
 	e.procs[pid] = p
 	e.wg.Add(1)
 	e.mu.Unlock()
@@ -301,7 +287,24 @@ func truncate(s string, n int) string {
 func (e *Executor) forget(p *process) {
 	e.mu.Lock()
 	delete(e.procs, p.pid)
+	if p.pty >= 0 {
+		delete(e.ptys, p.pty)
+	}
 	e.mu.Unlock()
+}
+
+// allocPTY takes the lowest free pseudo-terminal number, as Linux's devpts
+// does. Called with e.mu held.
+func (e *Executor) allocPTY() int {
+	if e.ptys == nil {
+		e.ptys = map[int]bool{}
+	}
+	n := 0
+	for e.ptys[n] {
+		n++
+	}
+	e.ptys[n] = true
+	return n
 }
 
 func (e *Executor) lookup(pid int) *process {
@@ -360,11 +363,6 @@ func (e *Executor) Close() error {
 		_ = p.Signal(syscall.SIGKILL)
 	}
 	e.wg.Wait()
-	if e.tmpDir != "" {
-		if err := os.RemoveAll(e.tmpDir); err != nil {
-			return fmt.Errorf("virtual executor on %s: remove temporary directory: %w", e.hostname, err)
-		}
-	}
 	return nil
 }
 

@@ -46,7 +46,7 @@ func lsCmd(ctx context.Context, c *Call) int {
 		"all": 'a', "almost-all": 'A', "directory": 'd', "reverse": 'r', "human-readable": 'h', "classify": 'F',
 	})
 	if !ok {
-		return 2
+		return c.usageStatus()
 	}
 	long := f.has('l')
 	if len(ops) == 0 {
@@ -70,7 +70,7 @@ func lsCmd(ctx context.Context, c *Call) int {
 			}
 		}
 		if err != nil {
-			c.errorf("ls: cannot access '%s': %s\n", op, errText(err))
+			c.warnf("cannot access '%s': %s", op, errText(err))
 			status = 2
 			continue
 		}
@@ -92,7 +92,7 @@ func lsCmd(ctx context.Context, c *Call) int {
 		infos, err := c.p.readDir(d.path)
 		var de *dirError
 		if err != nil && errors.As(err, &de) && de.op == "open" {
-			c.errorf("ls: cannot open directory '%s': %s\n", d.name, errText(de.err))
+			c.warnf("cannot open directory '%s': %s", d.name, errText(de.err))
 			status = 2
 			continue
 		}
@@ -104,7 +104,7 @@ func lsCmd(ctx context.Context, c *Call) int {
 			fmt.Fprintf(c.Stdout, "%s:\n", d.name)
 		}
 		if err != nil {
-			c.errorf("ls: reading directory '%s': %s\n", d.name, errText(errors.Unwrap(err)))
+			c.warnf("reading directory '%s': %s", d.name, errText(errors.Unwrap(err)))
 			status = 2
 			continue
 		}
@@ -327,7 +327,7 @@ func (p *process) groupName(gid int) string {
 func catCmd(ctx context.Context, c *Call) int {
 	_, ops, ok := parseFlags(c, c.Args[1:], "u", "", nil)
 	if !ok {
-		return 1
+		return c.usageStatus()
 	}
 	if len(ops) == 0 {
 		ops = []string{"-"}
@@ -340,12 +340,12 @@ func catCmd(ctx context.Context, c *Call) int {
 		}
 		fh, err := c.input(op)
 		if err != nil {
-			c.errorf("cat: %s: %s\n", op, errText(err))
+			c.warnf("%s: %s", op, errText(err))
 			status = 1
 			continue
 		}
 		if _, err := copyFrom(c.Stdout, fh); err != nil {
-			c.errorf("cat: %s: %s\n", op, errText(err))
+			c.warnf("%s: %s", op, errText(err))
 			status = 1
 		}
 		fh.Close()
@@ -382,7 +382,7 @@ func cpCmd(ctx context.Context, c *Call) int {
 		"recursive": 'r', "archive": 'a', "force": 'f', "verbose": 'v', "preserve": 'p',
 	})
 	if !ok {
-		return 1
+		return c.usageStatus()
 	}
 	recursive := f.has('r') || f.has('R') || f.has('a')
 	preserve := f.has('p') || f.has('a')
@@ -394,7 +394,7 @@ func cpCmd(ctx context.Context, c *Call) int {
 	dfi, derr := c.FS.Stat(dstAbs)
 	dstDir := derr == nil && dfi.IsDir()
 	if len(srcs) > 1 && !dstDir {
-		c.errorf("cp: target '%s' is not a directory\n", dst)
+		c.warnf("target '%s' is not a directory", dst)
 		return 1
 	}
 	status := 0
@@ -402,12 +402,12 @@ func cpCmd(ctx context.Context, c *Call) int {
 		abs := c.Abs(src)
 		fi, err := c.FS.Stat(abs)
 		if err != nil {
-			c.errorf("cp: cannot stat '%s': %s\n", src, errText(err))
+			c.warnf("cannot stat '%s': %s", src, errText(err))
 			status = 1
 			continue
 		}
 		if fi.IsDir() && !recursive {
-			c.errorf("cp: -r not specified; omitting directory '%s'\n", src)
+			c.warnf("-r not specified; omitting directory '%s'", src)
 			status = 1
 			continue
 		}
@@ -417,12 +417,12 @@ func cpCmd(ctx context.Context, c *Call) int {
 			shown = path.Join(dst, path.Base(abs))
 		}
 		if target == abs {
-			c.errorf("cp: '%s' and '%s' are the same file\n", src, shown)
+			c.warnf("'%s' and '%s' are the same file", src, shown)
 			status = 1
 			continue
 		}
 		if fi.IsDir() && (target == abs || strings.HasPrefix(target, abs+"/")) {
-			c.errorf("cp: cannot copy a directory, '%s', into itself, '%s'\n", src, shown)
+			c.warnf("cannot copy a directory, '%s', into itself, '%s'", src, shown)
 			status = 1
 			continue
 		}
@@ -436,13 +436,12 @@ func cpCmd(ctx context.Context, c *Call) int {
 }
 
 func twoOperands(c *Call, ops []string) ([]string, string, bool) {
-	cmd := c.name()
 	switch len(ops) {
 	case 0:
-		c.errorf("%s: missing file operand\nTry '%s --help' for more information.\n", cmd, cmd)
+		c.usageError("missing file operand")
 		return nil, "", false
 	case 1:
-		c.errorf("%s: missing destination file operand after '%s'\nTry '%s --help' for more information.\n", cmd, ops[0], cmd)
+		c.usageError("missing destination file operand after '%s'", ops[0])
 		return nil, "", false
 	}
 	return ops[:len(ops)-1], ops[len(ops)-1], true
@@ -454,16 +453,16 @@ func (c *Call) copyTree(src, srcShown, dst, dstShown string, fi fs.FileInfo, pre
 	}
 	if dfi, err := c.FS.Stat(dst); err == nil {
 		if !dfi.IsDir() {
-			c.errorf("cp: cannot overwrite non-directory '%s' with directory '%s'\n", dstShown, srcShown)
+			c.warnf("cannot overwrite non-directory '%s' with directory '%s'", dstShown, srcShown)
 			return false
 		}
 	} else if err := c.FS.Mkdir(dst, fi.Mode().Perm()|0o700); err != nil {
-		c.errorf("cp: cannot create directory '%s': %s\n", dstShown, errText(err))
+		c.warnf("cannot create directory '%s': %s", dstShown, errText(err))
 		return false
 	}
 	infos, err := c.p.readDir(src)
 	if err != nil {
-		c.errorf("cp: cannot access '%s': %s\n", srcShown, errText(errors.Unwrap(err)))
+		c.warnf("cannot access '%s': %s", srcShown, errText(errors.Unwrap(err)))
 		return false
 	}
 	ok := true
@@ -471,7 +470,7 @@ func (c *Call) copyTree(src, srcShown, dst, dstShown string, fi fs.FileInfo, pre
 		s := path.Join(src, e.Name())
 		efi, err := c.FS.Stat(s)
 		if err != nil {
-			c.errorf("cp: cannot stat '%s': %s\n", path.Join(srcShown, e.Name()), errText(err))
+			c.warnf("cannot stat '%s': %s", path.Join(srcShown, e.Name()), errText(err))
 			ok = false
 			continue
 		}
@@ -489,22 +488,22 @@ func (c *Call) copyTree(src, srcShown, dst, dstShown string, fi fs.FileInfo, pre
 func (c *Call) copyFile(src, srcShown, dst, dstShown string, fi fs.FileInfo, preserve bool) bool {
 	in, err := c.p.openFile(src, os.O_RDONLY, 0)
 	if err != nil {
-		c.errorf("cp: cannot open '%s' for reading: %s\n", srcShown, errText(err))
+		c.warnf("cannot open '%s' for reading: %s", srcShown, errText(err))
 		return false
 	}
 	defer in.Close()
 	out, err := c.p.openFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, fi.Mode().Perm())
 	if err != nil {
-		c.errorf("cp: cannot create regular file '%s': %s\n", dstShown, errText(err))
+		c.warnf("cannot create regular file '%s': %s", dstShown, errText(err))
 		return false
 	}
 	if _, err := io.Copy(out, in); err != nil {
 		out.Close()
-		c.errorf("cp: error copying '%s' to '%s': %s\n", srcShown, dstShown, errText(err))
+		c.warnf("error copying '%s' to '%s': %s", srcShown, dstShown, errText(err))
 		return false
 	}
 	if err := out.Close(); err != nil {
-		c.errorf("cp: failed to close '%s': %s\n", dstShown, errText(err))
+		c.warnf("failed to close '%s': %s", dstShown, errText(err))
 		return false
 	}
 	if preserve {
@@ -517,7 +516,7 @@ func (c *Call) copyFile(src, srcShown, dst, dstShown string, fi fs.FileInfo, pre
 func mvCmd(ctx context.Context, c *Call) int {
 	f, ops, ok := parseFlags(c, c.Args[1:], "fivnT", "", map[string]byte{"force": 'f', "verbose": 'v'})
 	if !ok {
-		return 1
+		return c.usageStatus()
 	}
 	srcs, dst, ok := twoOperands(c, ops)
 	if !ok {
@@ -527,14 +526,14 @@ func mvCmd(ctx context.Context, c *Call) int {
 	dfi, derr := c.FS.Stat(dstAbs)
 	dstDir := derr == nil && dfi.IsDir() && !f.has('T')
 	if len(srcs) > 1 && !dstDir {
-		c.errorf("mv: target '%s' is not a directory\n", dst)
+		c.warnf("target '%s' is not a directory", dst)
 		return 1
 	}
 	status := 0
 	for _, src := range srcs {
 		abs := c.Abs(src)
 		if _, err := c.p.lstat(abs); err != nil {
-			c.errorf("mv: cannot stat '%s': %s\n", src, errText(err))
+			c.warnf("cannot stat '%s': %s", src, errText(err))
 			status = 1
 			continue
 		}
@@ -549,12 +548,12 @@ func mvCmd(ctx context.Context, c *Call) int {
 			}
 		}
 		if err := c.p.checkParentWritable(abs); err != nil {
-			c.errorf("mv: cannot move '%s' to '%s': %s\n", src, shown, errText(err))
+			c.warnf("cannot move '%s' to '%s': %s", src, shown, errText(err))
 			status = 1
 			continue
 		}
 		if err := c.FS.Rename(abs, target); err != nil {
-			c.errorf("mv: cannot move '%s' to '%s': %s\n", src, shown, errText(err))
+			c.warnf("cannot move '%s' to '%s': %s", src, shown, errText(err))
 			status = 1
 			continue
 		}
@@ -584,7 +583,7 @@ func rmCmd(ctx context.Context, c *Call) int {
 		"recursive": 'r', "force": 'f', "dir": 'd', "verbose": 'v',
 	})
 	if !ok {
-		return 1
+		return c.usageStatus()
 	}
 	force := f.has('f')
 	recursive := f.has('r') || f.has('R')
@@ -592,20 +591,19 @@ func rmCmd(ctx context.Context, c *Call) int {
 		if force {
 			return 0
 		}
-		c.errorf("rm: missing operand\nTry 'rm --help' for more information.\n")
-		return 1
+		return c.usageError("missing operand")
 	}
 	status := 0
 	for _, op := range ops {
 		base := path.Base(op)
 		if recursive && (base == "." || base == "..") {
-			c.errorf("rm: refusing to remove '.' or '..' directory: skipping '%s'\n", op)
+			c.warnf("refusing to remove '.' or '..' directory: skipping '%s'", op)
 			status = 1
 			continue
 		}
 		abs := c.Abs(op)
 		if abs == "/" && recursive {
-			c.errorf("rm: it is dangerous to operate recursively on '/'\nrm: use --no-preserve-root to override this failsafe\n")
+			c.warnf("it is dangerous to operate recursively on '/'\nrm: use --no-preserve-root to override this failsafe")
 			status = 1
 			continue
 		}
@@ -614,17 +612,17 @@ func rmCmd(ctx context.Context, c *Call) int {
 			if force && isNotExist(err) {
 				continue
 			}
-			c.errorf("rm: cannot remove '%s': %s\n", op, errText(err))
+			c.warnf("cannot remove '%s': %s", op, errText(err))
 			status = 1
 			continue
 		}
 		if fi.IsDir() && !recursive && !f.has('d') {
-			c.errorf("rm: cannot remove '%s': Is a directory\n", op)
+			c.warnf("cannot remove '%s': Is a directory", op)
 			status = 1
 			continue
 		}
 		if err := c.p.checkParentWritable(abs); err != nil {
-			c.errorf("rm: cannot remove '%s': %s\n", op, errText(err))
+			c.warnf("cannot remove '%s': %s", op, errText(err))
 			status = 1
 			continue
 		}
@@ -634,7 +632,7 @@ func rmCmd(ctx context.Context, c *Call) int {
 			err = c.FS.Remove(abs)
 		}
 		if err != nil {
-			c.errorf("rm: cannot remove '%s': %s\n", op, errText(err))
+			c.warnf("cannot remove '%s': %s", op, errText(err))
 			status = 1
 			continue
 		}
@@ -648,11 +646,10 @@ func rmCmd(ctx context.Context, c *Call) int {
 func rmdirCmd(ctx context.Context, c *Call) int {
 	f, ops, ok := parseFlags(c, c.Args[1:], "pv", "", map[string]byte{"parents": 'p', "verbose": 'v'})
 	if !ok {
-		return 1
+		return c.usageStatus()
 	}
 	if len(ops) == 0 {
-		c.errorf("rmdir: missing operand\nTry 'rmdir --help' for more information.\n")
-		return 1
+		return c.usageError("missing operand")
 	}
 	status := 0
 	for _, op := range ops {
@@ -676,7 +673,7 @@ func rmdirCmd(ctx context.Context, c *Call) int {
 				}
 			}
 			if err != nil {
-				c.errorf("rmdir: failed to remove '%s': %s\n", cur, errText(err))
+				c.warnf("failed to remove '%s': %s", cur, errText(err))
 				status = 1
 				break
 			}
@@ -696,17 +693,16 @@ func rmdirCmd(ctx context.Context, c *Call) int {
 func mkdirCmd(ctx context.Context, c *Call) int {
 	f, ops, ok := parseFlags(c, c.Args[1:], "pv", "m", map[string]byte{"parents": 'p', "verbose": 'v', "mode": 'm'})
 	if !ok {
-		return 1
+		return c.usageStatus()
 	}
 	if len(ops) == 0 {
-		c.errorf("mkdir: missing operand\nTry 'mkdir --help' for more information.\n")
-		return 1
+		return c.usageError("missing operand")
 	}
 	mode := fs.FileMode(0o755)
 	if m, ok := f.val('m'); ok {
 		nm, good := parseMode(m, 0o777, true)
 		if !good {
-			c.errorf("mkdir: invalid mode ‘%s’\n", m)
+			c.warnf("invalid mode ‘%s’", m)
 			return 1
 		}
 		mode = nm
@@ -715,7 +711,7 @@ func mkdirCmd(ctx context.Context, c *Call) int {
 	for _, op := range ops {
 		abs := c.Abs(op)
 		if err := c.mkdir(abs, mode, f.has('p')); err != nil {
-			c.errorf("mkdir: cannot create directory ‘%s’: %s\n", op, errText(err))
+			c.warnf("cannot create directory ‘%s’: %s", op, errText(err))
 			status = 1
 			continue
 		}
@@ -770,11 +766,10 @@ func (c *Call) mkdir(abs string, mode fs.FileMode, parents bool) error {
 func touchCmd(ctx context.Context, c *Call) int {
 	f, ops, ok := parseFlags(c, c.Args[1:], "camh", "", map[string]byte{"no-create": 'c'})
 	if !ok {
-		return 1
+		return c.usageStatus()
 	}
 	if len(ops) == 0 {
-		c.errorf("touch: missing file operand\nTry 'touch --help' for more information.\n")
-		return 1
+		return c.usageError("missing file operand")
 	}
 	now := c.Clock.Now()
 	status := 0
@@ -784,21 +779,21 @@ func touchCmd(ctx context.Context, c *Call) int {
 		switch {
 		case err == nil:
 			if err := c.FS.Chtimes(abs, now, now); err != nil {
-				c.errorf("touch: setting times of '%s': %s\n", op, errText(err))
+				c.warnf("setting times of '%s': %s", op, errText(err))
 				status = 1
 			}
 		case isNotExist(err) && f.has('c'):
 		case isNotExist(err):
 			fh, err := c.p.openFile(abs, os.O_WRONLY|os.O_CREATE, 0o666)
 			if err != nil {
-				c.errorf("touch: cannot touch '%s': %s\n", op, errText(err))
+				c.warnf("cannot touch '%s': %s", op, errText(err))
 				status = 1
 				continue
 			}
 			fh.Close()
 			_ = c.FS.Chtimes(abs, now, now)
 		default:
-			c.errorf("touch: cannot touch '%s': %s\n", op, errText(err))
+			c.warnf("cannot touch '%s': %s", op, errText(err))
 			status = 1
 		}
 	}
@@ -826,42 +821,39 @@ func chmodCmd(ctx context.Context, c *Call) int {
 		}
 	}
 	if mode == "" {
-		c.errorf("chmod: missing operand\nTry 'chmod --help' for more information.\n")
-		return 1
+		return c.usageError("missing operand")
 	}
 	if len(rest) == 0 {
-		c.errorf("chmod: missing operand after ‘%s’\nTry 'chmod --help' for more information.\n", mode)
-		return 1
+		return c.usageError("missing operand after ‘%s’", mode)
 	}
 	if _, ok := parseMode(mode, 0, false); !ok {
-		c.errorf("chmod: invalid mode: ‘%s’\nTry 'chmod --help' for more information.\n", mode)
-		return 1
+		return c.usageError("invalid mode: ‘%s’", mode)
 	}
 	status := 0
 	var apply func(abs, shown string)
 	apply = func(abs, shown string) {
 		fi, err := c.FS.Stat(abs)
 		if err != nil {
-			c.errorf("chmod: cannot access '%s': %s\n", shown, errText(err))
+			c.warnf("cannot access '%s': %s", shown, errText(err))
 			status = 1
 			return
 		}
 		uid, _ := c.p.fileOwner(fi)
 		if c.User.UID != 0 && uid != c.User.UID {
-			c.errorf("chmod: changing permissions of '%s': Operation not permitted\n", shown)
+			c.warnf("changing permissions of '%s': Operation not permitted", shown)
 			status = 1
 			return
 		}
 		nm, _ := parseMode(mode, fi.Mode(), fi.IsDir())
 		if err := c.FS.Chmod(abs, nm); err != nil {
-			c.errorf("chmod: changing permissions of '%s': %s\n", shown, errText(err))
+			c.warnf("changing permissions of '%s': %s", shown, errText(err))
 			status = 1
 			return
 		}
 		if recursive && fi.IsDir() {
 			infos, err := c.p.readDir(abs)
 			if err != nil {
-				c.errorf("chmod: cannot read directory '%s': %s\n", shown, errText(errors.Unwrap(err)))
+				c.warnf("cannot read directory '%s': %s", shown, errText(errors.Unwrap(err)))
 				status = 1
 				return
 			}
@@ -985,11 +977,10 @@ func spread(b fs.FileMode) fs.FileMode { return b<<6 | b<<3 | b }
 func lnCmd(ctx context.Context, c *Call) int {
 	f, ops, ok := parseFlags(c, c.Args[1:], "sfnvT", "", map[string]byte{"symbolic": 's', "force": 'f'})
 	if !ok {
-		return 1
+		return c.usageStatus()
 	}
 	if len(ops) == 0 {
-		c.errorf("ln: missing file operand\nTry 'ln --help' for more information.\n")
-		return 1
+		return c.usageError("missing file operand")
 	}
 	if len(ops) == 1 {
 		ops = append(ops, path.Base(ops[0]))
@@ -999,7 +990,7 @@ func lnCmd(ctx context.Context, c *Call) int {
 	dfi, derr := c.FS.Stat(dstAbs)
 	dstDir := derr == nil && dfi.IsDir() && !f.has('n') && !f.has('T')
 	if len(targets) > 1 && !dstDir {
-		c.errorf("ln: target '%s' is not a directory\n", dst)
+		c.warnf("target '%s' is not a directory", dst)
 		return 1
 	}
 	status := 0
@@ -1010,13 +1001,13 @@ func lnCmd(ctx context.Context, c *Call) int {
 			shown = path.Join(dst, path.Base(t))
 		}
 		if !f.has('s') {
-			c.errorf("ln: failed to create hard link '%s' => '%s': Operation not supported\n", shown, t)
+			c.warnf("failed to create hard link '%s' => '%s': Operation not supported", shown, t)
 			status = 1
 			continue
 		}
 		if _, err := c.p.lstat(link); err == nil {
 			if !f.has('f') {
-				c.errorf("ln: failed to create symbolic link '%s': File exists\n", shown)
+				c.warnf("failed to create symbolic link '%s': File exists", shown)
 				status = 1
 				continue
 			}
@@ -1024,12 +1015,12 @@ func lnCmd(ctx context.Context, c *Call) int {
 		}
 		linker, ok := c.FS.(afero.Linker)
 		if !ok {
-			c.errorf("ln: failed to create symbolic link '%s': Operation not supported\n", shown)
+			c.warnf("failed to create symbolic link '%s': Operation not supported", shown)
 			status = 1
 			continue
 		}
 		if err := linker.SymlinkIfPossible(t, link); err != nil {
-			c.errorf("ln: failed to create symbolic link '%s': %s\n", shown, errText(err))
+			c.warnf("failed to create symbolic link '%s': %s", shown, errText(err))
 			status = 1
 		}
 	}
@@ -1039,7 +1030,7 @@ func lnCmd(ctx context.Context, c *Call) int {
 func teeCmd(ctx context.Context, c *Call) int {
 	f, ops, ok := parseFlags(c, c.Args[1:], "aip", "", map[string]byte{"append": 'a'})
 	if !ok {
-		return 1
+		return c.usageStatus()
 	}
 	flag := os.O_WRONLY | os.O_CREATE | os.O_TRUNC
 	if f.has('a') {
@@ -1054,7 +1045,7 @@ func teeCmd(ctx context.Context, c *Call) int {
 	for _, op := range ops {
 		fh, err := c.p.openFile(c.Abs(op), flag, 0o666)
 		if err != nil {
-			c.errorf("tee: %s: %s\n", op, errText(err))
+			c.warnf("%s: %s", op, errText(err))
 			status = 1
 			continue
 		}
@@ -1072,7 +1063,7 @@ func teeCmd(ctx context.Context, c *Call) int {
 			}
 			for i := 0; i < len(outs); i++ {
 				if _, werr := outs[i].w.Write(buf[:n]); werr != nil {
-					c.errorf("tee: %s: %s\n", outs[i].name, errText(werr))
+					c.warnf("%s: %s", outs[i].name, errText(werr))
 					status = 1
 					outs[i].w.Close()
 					outs = append(outs[:i], outs[i+1:]...)
@@ -1086,7 +1077,7 @@ func teeCmd(ctx context.Context, c *Call) int {
 	}
 	for _, o := range outs {
 		if err := o.w.Close(); err != nil {
-			c.errorf("tee: %s: %s\n", o.name, errText(err))
+			c.warnf("%s: %s", o.name, errText(err))
 			status = 1
 		}
 	}
@@ -1098,17 +1089,16 @@ func teeCmd(ctx context.Context, c *Call) int {
 func basenameCmd(ctx context.Context, c *Call) int {
 	f, ops, ok := parseFlags(c, c.Args[1:], "az", "s", map[string]byte{"multiple": 'a', "suffix": 's', "zero": 'z'})
 	if !ok {
-		return 1
+		return c.usageStatus()
 	}
 	if len(ops) == 0 {
-		c.errorf("basename: missing operand\nTry 'basename --help' for more information.\n")
-		return 1
+		return c.usageError("missing operand")
 	}
-	suffix, multi := f.vals['s'], f.has('a') || f.has('s')
+	suffix, _ := f.val('s')
+	multi := f.has('a') || f.has('s')
 	if !multi {
 		if len(ops) > 2 {
-			c.errorf("basename: extra operand '%s'\nTry 'basename --help' for more information.\n", ops[2])
-			return 1
+			return c.usageError("extra operand '%s'", ops[2])
 		}
 		if len(ops) == 2 {
 			suffix = ops[1]
@@ -1143,11 +1133,10 @@ func baseName(name, suffix string) string {
 func dirnameCmd(ctx context.Context, c *Call) int {
 	_, ops, ok := parseFlags(c, c.Args[1:], "z", "", nil)
 	if !ok {
-		return 1
+		return c.usageStatus()
 	}
 	if len(ops) == 0 {
-		c.errorf("dirname: missing operand\nTry 'dirname --help' for more information.\n")
-		return 1
+		return c.usageError("missing operand")
 	}
 	for _, op := range ops {
 		fmt.Fprintln(c.Stdout, dirName(op))
@@ -1225,11 +1214,10 @@ func (c *Call) resolve(name string, mustExist bool) (string, error) {
 func readlinkCmd(ctx context.Context, c *Call) int {
 	f, ops, ok := parseFlags(c, c.Args[1:], "femnqsvz", "", map[string]byte{"canonicalize": 'f'})
 	if !ok {
-		return 1
+		return c.usageStatus()
 	}
 	if len(ops) == 0 {
-		c.errorf("readlink: missing operand\nTry 'readlink --help' for more information.\n")
-		return 1
+		return c.usageError("missing operand")
 	}
 	end := "\n"
 	if f.has('n') {
@@ -1241,7 +1229,7 @@ func readlinkCmd(ctx context.Context, c *Call) int {
 			r, err := c.resolve(op, f.has('e'))
 			if err != nil {
 				if f.has('v') {
-					c.errorf("readlink: %s: %s\n", op, errText(err))
+					c.warnf("%s: %s", op, errText(err))
 				}
 				status = 1
 				continue
@@ -1257,7 +1245,7 @@ func readlinkCmd(ctx context.Context, c *Call) int {
 		t, err := lr.ReadlinkIfPossible(c.Abs(op))
 		if err != nil {
 			if f.has('v') {
-				c.errorf("readlink: %s: %s\n", op, errText(err))
+				c.warnf("%s: %s", op, errText(err))
 			}
 			status = 1
 			continue
@@ -1270,18 +1258,17 @@ func readlinkCmd(ctx context.Context, c *Call) int {
 func realpathCmd(ctx context.Context, c *Call) int {
 	f, ops, ok := parseFlags(c, c.Args[1:], "emqsz", "", nil)
 	if !ok {
-		return 1
+		return c.usageStatus()
 	}
 	if len(ops) == 0 {
-		c.errorf("realpath: missing operand\nTry 'realpath --help' for more information.\n")
-		return 1
+		return c.usageError("missing operand")
 	}
 	status := 0
 	for _, op := range ops {
 		r, err := c.resolve(op, f.has('e'))
 		if err != nil {
 			if !f.has('q') {
-				c.errorf("realpath: %s: %s\n", op, errText(err))
+				c.warnf("%s: %s", op, errText(err))
 			}
 			status = 1
 			continue
@@ -1294,11 +1281,10 @@ func realpathCmd(ctx context.Context, c *Call) int {
 func mktempCmd(ctx context.Context, c *Call) int {
 	f, ops, ok := parseFlags(c, c.Args[1:], "duqt", "p", map[string]byte{"directory": 'd', "dry-run": 'u', "quiet": 'q', "tmpdir": 'p'})
 	if !ok {
-		return 1
+		return c.usageStatus()
 	}
 	if len(ops) > 1 {
-		c.errorf("mktemp: too many templates\nTry 'mktemp --help' for more information.\n")
-		return 1
+		return c.usageError("too many templates")
 	}
 	tmpl := "tmp.XXXXXXXXXX"
 	dir, inDir := f.val('p')
@@ -1321,7 +1307,7 @@ func mktempCmd(ctx context.Context, c *Call) int {
 	}
 	n := len(tmpl) - len(strings.TrimRight(tmpl, "X"))
 	if n < 3 {
-		c.errorf("mktemp: too few X's in template ‘%s’\n", tmpl)
+		c.warnf("too few X's in template ‘%s’", tmpl)
 		return 1
 	}
 	const chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
@@ -1365,7 +1351,7 @@ func mktempCmd(ctx context.Context, c *Call) int {
 		if f.has('d') {
 			what = "directory"
 		}
-		c.errorf("mktemp: failed to create %s via template ‘%s’: %s\n", what, tmpl, errText(lastErr))
+		c.warnf("failed to create %s via template ‘%s’: %s", what, tmpl, errText(lastErr))
 	}
 	return 1
 }

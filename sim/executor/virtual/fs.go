@@ -132,8 +132,8 @@ func (p *process) accessInfo(name string, fi fs.FileInfo, mode interp.AccessMode
 // openFile opens name on the host filesystem after the permission checks
 // the kernel would make.
 func (p *process) openFile(name string, flag int, perm os.FileMode) (afero.File, error) {
-	if p.isFIFO(name) {
-		return os.OpenFile(name, flag, perm)
+	if f, ok := p.openPsub(name, flag); ok {
+		return f, nil
 	}
 	if p.user.UID != 0 {
 		write := flag&(os.O_WRONLY|os.O_RDWR) != 0
@@ -199,16 +199,11 @@ func (f *stampedFile) Close() error {
 	return err
 }
 
-// isFIFO reports whether name is one of the interpreter's process
-// substitution FIFOs, which live on the real disk.
-func (p *process) isFIFO(name string) bool {
-	return p.tmp != "" && strings.HasPrefix(name, p.tmp+"/") && strings.Contains(name, "/sh-interp-")
-}
-
-// stat is Stat on the host filesystem, or on the real disk for FIFOs.
+// stat is Stat on the host filesystem; a process substitution's /dev/fd/N
+// is a pipe.
 func (p *process) stat(name string) (fs.FileInfo, error) {
-	if p.isFIFO(name) {
-		return os.Stat(name)
+	if p.isPsub(name) {
+		return psubInfo{name: path.Base(name)}, nil
 	}
 	return p.fs.Stat(name)
 }
@@ -325,12 +320,15 @@ func (e *dirError) Unwrap() error { return e.err }
 
 func (p *process) statHandler(ctx context.Context, name string, follow bool) (fs.FileInfo, error) {
 	if follow {
-		return p.fs.Stat(name)
+		return p.stat(name)
 	}
 	return p.lstat(name)
 }
 
 func (p *process) lstat(name string) (fs.FileInfo, error) {
+	if p.isPsub(name) {
+		return psubInfo{name: path.Base(name)}, nil
+	}
 	if l, ok := p.fs.(afero.Lstater); ok {
 		fi, _, err := l.LstatIfPossible(name)
 		return fi, err

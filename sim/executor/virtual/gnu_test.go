@@ -71,6 +71,22 @@ var gnuCases = []string{
 	"rmdir nope", "cp nope x", "cp . x", "mv nope x", "touch nope/x", "chmod 644 nope", "chmod xyz data.txt",
 	"sleep x", "head -n x data.txt", "cp a", "mv", "rm", "mkdir", "touch", "cat -z", "grep", "seq", "tr",
 	"basename", "dirname", "nosuchcommand", "./nope", "cd nope", "cat < nope", "echo x > nope/y",
+	// the command-line harness: glibc getopt messages, each tool's usage text and status, argv[0] as typed
+	"ls -y", "ls --bogus", "ls --all=x", "sort -Y data.txt", "grep -j x data.txt", "grep --bogus x", "grep -e",
+	"head -n", "wc -Y", "wc --li data.txt", "head --lin 2 data.txt", "cut --fi", "sed -Z p data.txt", "sed",
+	"/bin/ls nope", "/bin/cat -Y", "/usr/bin/head nope", "/usr/bin/grep x nope", "/bin/sed p nope",
+	"/usr/bin/sort nope", "/bin/mv", "/bin/rm", "timeout -Y 1 true", "env -Y", "tty", "tty -s; echo $?", "tty x", "tty -Y",
+	"timeout -s FOO 1 true", "timeout --sig=KILL 1 echo ok", "timeout 1 ls -d .", "echo a b | xargs -Y",
+	"echo a b c | xargs --max-args=2 echo", "env -i A=1 env", "env - B=2 env", "env -u HOME -i C=3 env", "env -i ls -d .",
+	// POSIX leftmost-longest matching, BRE and ERE details
+	`echo abcd | sed 's/a\|ab/X/'`, `echo abcd | sed -E 's/a|ab/X/'`, "echo abcd | grep -oE 'a|ab'",
+	`echo abcd | grep -o 'a\|ab\|abc'`, "echo xyz abcabc | grep -oE '(abc|abcabc|ab)'", "echo 'aaa' | sed -E 's/a|aa/X/g'",
+	`echo 'for forward' | grep -ow 'for\|forward'`, `echo 'a\b' | grep -o '[\]'`, "echo 'a^b' | grep -o 'a^b'",
+	"echo 'a$b' | grep -o 'a$b'", "echo '*a' | grep -o '*a'", `echo '*a' | grep -o '\(*a\)'`, "echo 'a+b' | grep -o 'a+b'",
+	"echo 'a(b)' | sed 's/(b)/[&]/'", `echo 'ab' | grep -c 'x\|^a'`, `echo 'word1 word2' | sed 's/\<w/W/g'`,
+	`printf 'one\ntwo\n' | grep -E '^(one|o)$'`, "echo 'aXXb' | sed 's/X*/-/g'",
+	"echo abcd | sed -E 's/(a|ab)(c|bcd)(d*)/[\\1][\\2][\\3]/'", "echo aaa | grep -oE 'a{2}'", `echo aaa | grep -o 'a\{2\}'`,
+	"echo 'ABc DEf' | grep -o '[[:upper:]]\\+'", "echo 'xyz' | grep -c 'y*'", "echo abab | sed 's/\\(ab\\)*/<&>/'",
 }
 
 func TestMatchesGNU(t *testing.T) {

@@ -30,7 +30,6 @@ type process struct {
 	user    User
 	cmd     executor.Command
 	dir     string
-	tmp     string
 	started time.Time
 
 	// ctx ends on SIGKILL, when Start's context ends, or on Close.
@@ -41,6 +40,7 @@ type process struct {
 	// select its user, and hangs end with the process.
 	fs afero.Fs
 
+	pty     int      // N of /dev/pts/N when the command has a pty, else -1
 	stdin   *os.File // the shell's standard input
 	closers []io.Closer
 	stdout  io.Writer
@@ -52,8 +52,9 @@ type process struct {
 	cont     chan struct{}        // closed by SIGCONT
 	contWake []context.CancelFunc // end the waits of a stopped process
 	sleepers map[*sleeper]struct{}
-	bgSrc    map[string]string // background job texts by token
-	holds    map[int]bgHold    // clock holds of running background jobs
+	bgSrc    map[string]string   // background job and process substitution texts by token
+	psubs    map[string]*psubEnd // /dev/fd/N of process substitutions
+	holds    map[int]bgHold      // clock holds of running background jobs
 	nextID   int
 	done     chan struct{}
 	status   executor.Status
@@ -106,11 +107,11 @@ func (p *process) awaitWoken() {
 	}
 }
 
-func newProcess(ctx context.Context, e *Executor, pid int, u User, cmd executor.Command, dir, tmp string) *process {
+func newProcess(ctx context.Context, e *Executor, pid int, u User, cmd executor.Command, dir string) *process {
 	pctx, cancel := context.WithCancelCause(ctx)
 	return &process{
 		fs: fsys.ForContext(fsys.ForUser(e.fs, u.Name), pctx),
-		e:  e, pid: pid, user: u, cmd: cmd, dir: dir, tmp: tmp,
+		e:  e, pid: pid, user: u, cmd: cmd, dir: dir, pty: -1,
 		started: e.clock.Now(),
 		ctx:     pctx, cancel: cancel,
 		sleepers: map[*sleeper]struct{}{},
@@ -254,16 +255,23 @@ func (p *process) finish(st executor.Status) {
 	}
 	p.mu.Lock()
 	p.status = st
-	if p.stopped {
-		p.stopped = false
-		close(p.cont)
-		for _, wake := range p.contWake {
-			wake()
-		}
-		p.contWake = nil
-	}
+	p.resumeLocked()
 	p.mu.Unlock()
 	close(p.done)
+}
+
+// resumeLocked ends a stop (SIGCONT, or the process's end): the waits of
+// the stopped process wake up. Called with p.mu held.
+func (p *process) resumeLocked() {
+	if !p.stopped {
+		return
+	}
+	p.stopped = false
+	close(p.cont)
+	for _, wake := range p.contWake {
+		wake()
+	}
+	p.contWake = nil
 }
 
 // Wait implements executor.Process.
@@ -306,14 +314,7 @@ func (p *process) Signal(sig syscall.Signal) error {
 		return nil
 	case syscall.SIGCONT:
 		p.mu.Lock()
-		if p.stopped {
-			p.stopped = false
-			close(p.cont)
-			for _, wake := range p.contWake {
-				wake()
-			}
-			p.contWake = nil
-		}
+		p.resumeLocked()
 		p.mu.Unlock()
 		return nil
 	}
@@ -387,7 +388,8 @@ type frame struct {
 	ctx         context.Context // the current run; ends when a signal kills the shell
 	cancel      context.CancelCauseFunc
 	interactive bool
-	name        string // $0, which bash puts before its own messages
+	name        string    // $0, which bash puts before its own messages
+	stdout      io.Writer // the shell's standard output, for >(...) jobs
 
 	redirLines map[string]int // line of each literal redirection target
 	lastLine   atomic.Int64   // line of the last simple command run

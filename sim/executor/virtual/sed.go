@@ -32,19 +32,18 @@ func sedCmd(ctx context.Context, c *Call) int {
 		"quiet": 'n', "silent": 'n', "expression": 'e', "regexp-extended": 'E',
 	})
 	if !ok {
-		return 1
+		return c.usageStatus()
 	}
-	scripts := f.all['e']
+	scripts := f.all('e')
 	if len(scripts) == 0 {
 		if len(ops) == 0 {
-			c.errorf("Usage: sed [OPTION]... {script-only-if-no-other-script} [input-file]...\n")
-			return 1
+			return c.usageError("")
 		}
 		scripts, ops = []string{ops[0]}, ops[1:]
 	}
 	prog, err := parseSed(strings.Join(scripts, "\n"), f.has('E') || f.has('r'))
 	if err != nil {
-		c.errorf("sed: -e expression #1, char 0: %s\n", err)
+		c.warnf("-e expression #1, char 0: %s", err)
 		return 1
 	}
 	quiet := f.has('n')
@@ -54,14 +53,14 @@ func sedCmd(ctx context.Context, c *Call) int {
 			abs := c.Abs(op)
 			data, err := c.p.readFile(abs)
 			if err != nil {
-				c.errorf("sed: can't read %s: %s\n", op, errText(err))
+				c.warnf("can't read %s: %s", op, errText(err))
 				status = 2
 				continue
 			}
 			out, _ := prog.run(string(data), quiet)
 			fh, err := c.p.openFile(abs, os.O_WRONLY|os.O_TRUNC, 0)
 			if err != nil {
-				c.errorf("sed: couldn't open file %s: %s\n", op, errText(err))
+				c.warnf("couldn't open file %s: %s", op, errText(err))
 				status = 4
 				continue
 			}
@@ -78,7 +77,7 @@ func sedCmd(ctx context.Context, c *Call) int {
 	for _, op := range ops {
 		r, err := c.input(op)
 		if err != nil {
-			c.errorf("sed: can't read %s: %s\n", op, errText(err))
+			c.warnf("can't read %s: %s", op, errText(err))
 			status = 2
 			continue
 		}
@@ -111,10 +110,6 @@ type sedProg []*sedCmdT
 
 func parseSed(src string, ere bool) (sedProg, error) {
 	var prog sedProg
-	conv := breToRE2
-	if ere {
-		conv = ereToRE2
-	}
 	i := 0
 	readAddr := func() (*sedAddr, error) {
 		switch {
@@ -134,7 +129,7 @@ func parseSed(src string, ere bool) (sedProg, error) {
 			if j < 0 {
 				return nil, errors.New("unterminated address regex")
 			}
-			re, err := regexp.Compile(conv(src[i+1 : i+1+j]))
+			re, err := compilePOSIX(src[i+1:i+1+j], ere, false)
 			if err != nil {
 				return nil, err
 			}
@@ -199,11 +194,7 @@ func parseSed(src string, ere bool) (sedProg, error) {
 				flags += string(src[i])
 				i++
 			}
-			pat := conv(parts[0])
-			if strings.Contains(flags, "I") {
-				pat = "(?i)" + pat
-			}
-			if cmd.re, err = regexp.Compile(pat); err != nil {
+			if cmd.re, err = compilePOSIX(parts[0], ere, strings.Contains(flags, "I")); err != nil {
 				return nil, err
 			}
 			cmd.repl = sedRepl(parts[1])

@@ -31,6 +31,7 @@ const (
 	cmdBg       = "__jobsim_bg"
 	cmdBgRun    = "__jobsim_bgrun"
 	cmdWait     = "\x00wait"
+	cmdLookup   = "\x00lookup"
 )
 
 // environ is the environment a shell starts with.
@@ -124,23 +125,6 @@ type shellSpec struct {
 	onStart func(*frame) // called once the shell's frame exists
 }
 
-// needsFIFOs reports whether the shell may use process substitution, whose
-// FIFOs then get a directory of their own (so that they can be released
-// when the shell ends).
-func (s shellSpec) needsFIFOs() bool {
-	if s.file == nil {
-		return true
-	}
-	found := false
-	syntax.Walk(s.file, func(n syntax.Node) bool {
-		if _, ok := n.(*syntax.ProcSubst); ok {
-			found = true
-		}
-		return !found
-	})
-	return found
-}
-
 // run is the body of a process: its top shell.
 func (p *process) run(actx context.Context) executor.Status {
 	spec := shellSpec{
@@ -230,6 +214,9 @@ func (p *process) prepare(fr *frame, f *syntax.File) *syntax.File {
 		})
 		p.mu.Unlock()
 	}
+	// Process substitutions first: a background job's text must hold the
+	// rewritten form, as it runs through eval.
+	p.rewriteProcSubst(f)
 	p.rewriteBackground(f)
 	return f
 }
@@ -430,12 +417,13 @@ func (p *process) releaseHolds(f *frame) {
 }
 
 // newRunner builds the interpreter for one shell.
-func (p *process) newRunner(s shellSpec, fifoDir string) (*interp.Runner, error) {
+func (p *process) newRunner(s shellSpec) (*interp.Runner, error) {
 	userTmp, hadTmp := s.env.vars["TMPDIR"]
-	// The interpreter takes its FIFO directory from TMPDIR when it is reset;
-	// give it a private directory on the real disk, then put the user's
-	// TMPDIR (or none) back.
-	s.env.set("TMPDIR", fifoDir)
+	// The interpreter takes its FIFO directory from TMPDIR when it is reset
+	// (and opens paths there past the open handler): give it one that no
+	// real path can be (see psub.go), then put the user's TMPDIR (or none)
+	// back.
+	s.env.set("TMPDIR", noFIFODir)
 	opts := []interp.RunnerOption{
 		interp.Env(s.env),
 		func(r *interp.Runner) error { r.Dir = s.dir; return nil }, // interp.Dir would stat the real disk
@@ -472,24 +460,11 @@ func (p *process) runShell(ctx context.Context, s shellSpec) (code int, killed s
 	if s.onStart != nil {
 		s.onStart(f)
 	}
-	fifoDir := p.tmp
-	if s.needsFIFOs() {
-		dir, err := os.MkdirTemp(p.tmp, fmt.Sprintf("pid%d-", p.pid))
-		if err != nil {
-			fmt.Fprintf(s.stderr, "bash: cannot make a directory for process substitution: %v\n", err)
-			return 1, 0
-		}
-		fifoDir = dir
-		defer os.RemoveAll(dir)
-		// A killed shell may be blocked opening a FIFO nobody else opens.
-		killed := make(chan struct{})
-		stop := context.AfterFunc(f.ctx, func() { releaseFIFOs(dir, killed) })
-		defer func() {
-			close(killed)
-			stop()
-		}()
-	}
-	r, err := p.newRunner(s, fifoDir)
+	f.stdout = s.stdout
+	// A killed shell may be blocked on a process substitution's pipe.
+	stop := context.AfterFunc(f.ctx, func() { p.closeFramePsubs(f) })
+	defer stop()
+	r, err := p.newRunner(s)
 	if err != nil {
 		fmt.Fprintf(s.stderr, "bash: %v\n", err)
 		return 1, 0
@@ -537,44 +512,17 @@ func (p *process) runShell(ctx context.Context, s shellSpec) (code int, killed s
 		code = 128 + int(killed)
 	}
 	// Background jobs die with their shell; wait for them to be gone. A
-	// process substitution nobody opened blocks in open(2): open its FIFO
-	// until it is released.
+	// process substitution's job may block on a pipe nobody opened: close
+	// the shell's pipes.
 	f.endJobs(errShellExited)
+	p.closeFramePsubs(f)
 	f.setInTrap(true)
 	p.mu.Lock()
 	f.ending = true
 	p.mu.Unlock()
-	waited := make(chan struct{})
-	if fifoDir != p.tmp {
-		go releaseFIFOs(fifoDir, waited)
-	}
 	_ = r.Run(context.WithValue(context.WithoutCancel(f.base), frameKey{}, f), waitStmt())
-	close(waited)
 	p.releaseHolds(f)
 	return code, killed
-}
-
-// releaseFIFOs opens, without blocking, both ends of every FIFO in dir so
-// that the interpreter's goroutines blocked opening them go on, until done.
-func releaseFIFOs(dir string, done <-chan struct{}) {
-	t := time.NewTicker(5 * time.Millisecond)
-	defer t.Stop()
-	for {
-		entries, _ := os.ReadDir(dir)
-		for _, e := range entries {
-			name := dir + "/" + e.Name()
-			for _, flag := range []int{os.O_RDONLY, os.O_WRONLY} {
-				if f, err := os.OpenFile(name, flag|syscall.O_NONBLOCK, 0); err == nil {
-					f.Close()
-				}
-			}
-		}
-		select {
-		case <-done:
-			return
-		case <-t.C:
-		}
-	}
 }
 
 func waitStmt() *syntax.File {
@@ -742,15 +690,19 @@ func (p *process) callHandler(ctx context.Context, args []string) ([]string, err
 		}
 	case "trap":
 		return p.trapCommand(ctx, f, args)
+	case "eval":
+		return p.rewriteEval(args), nil
+	case "source", ".":
+		return p.rewriteSource(ctx, args), nil
 	case "cd":
 		return p.cdCheck(ctx, args), nil
 	case "command":
-		if len(args) == 3 && (args[1] == "-v" || args[1] == "-V") && p.ownsCommand(ctx, args[2]) {
-			return append([]string{cmdPrefix + "command-v"}, args[1:]...), nil
+		if len(args) == 3 && (args[1] == "-v" || args[1] == "-V") && !lookupPATH(ctx) {
+			return append([]string{cmdLookup}, args...), nil
 		}
 	case "type":
-		if len(args) >= 2 && p.ownsCommand(ctx, args[len(args)-1]) {
-			return append([]string{cmdPrefix + "type"}, args[1:]...), nil
+		if len(args) >= 2 && !lookupPATH(ctx) {
+			return append([]string{cmdLookup}, args...), nil
 		}
 	case "wait":
 		if f != nil && !f.isEnding() {
@@ -760,20 +712,6 @@ func (p *process) callHandler(ctx context.Context, args []string) ([]string, err
 		return append([]string{cmdPrefix + args[0]}, args[1:]...), nil
 	}
 	return args, nil
-}
-
-// ownsCommand reports whether name is one of the executor's builtins (and
-// not a shell builtin) or a script on PATH in the host filesystem: type and
-// command -v must then answer from the executor, not the real disk.
-func (p *process) ownsCommand(ctx context.Context, name string) bool {
-	if interp.IsBuiltin(name) {
-		return false
-	}
-	if p.lookupBuiltin(name) != nil {
-		return true
-	}
-	hc := interp.HandlerCtx(ctx)
-	return p.searchPath(p.newCall(ctx, hc, []string{name}), name) != ""
 }
 
 // cdCheck prints bash's messages for a directory cd cannot enter; the
@@ -976,6 +914,9 @@ func (p *process) execHandler(ctx context.Context, args []string) error {
 				break
 			}
 			f.setInTrap(true)
+			if text, ok := p.rewriteText(code, "bash"); ok {
+				code = text
+			}
 			err := hc.Builtin(ctx, []string{"eval", code + "\n" + cmdTrapDone})
 			p.mu.Lock()
 			done := f.trapDone
@@ -1000,6 +941,12 @@ func (p *process) execHandler(ctx context.Context, args []string) error {
 	case cmdBgRun:
 		if len(args) == 3 {
 			return p.runBackground(ctx, hc, args[1], args[2])
+		}
+	case cmdLookup:
+		return p.lookupCommand(ctx, hc, args[1:])
+	case cmdPsub:
+		if len(args) == 3 {
+			return p.startProcSubst(ctx, hc, args[1], args[2])
 		}
 	}
 	c := p.newCall(ctx, hc, args)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"mvdan.cc/sh/v3/interp"
+	"mvdan.cc/sh/v3/syntax"
 )
 
 func init() {
@@ -39,7 +40,7 @@ func init() {
 func hostnameCmd(ctx context.Context, c *Call) int {
 	f, ops, ok := parseFlags(c, c.Args[1:], "sfAdi", "", map[string]byte{"short": 's', "fqdn": 'f', "long": 'f'})
 	if !ok {
-		return 1
+		return c.usageStatus()
 	}
 	if len(ops) > 0 {
 		c.errorf("hostname: you must be root to change the host name\n")
@@ -61,7 +62,7 @@ func hostnameCmd(ctx context.Context, c *Call) int {
 func unameCmd(ctx context.Context, c *Call) int {
 	f, _, ok := parseFlags(c, c.Args[1:], "asnrvmpio", "", map[string]byte{"all": 'a', "kernel-name": 's', "nodename": 'n'})
 	if !ok {
-		return 1
+		return c.usageStatus()
 	}
 	vals := map[byte]string{'s': "Linux", 'n': c.Host, 'r': "6.1.0-jobsim", 'v': "#1 SMP", 'm': "x86_64", 'o': "GNU/Linux"}
 	var out []string
@@ -95,13 +96,13 @@ func whoamiCmd(ctx context.Context, c *Call) int {
 func idCmd(ctx context.Context, c *Call) int {
 	f, ops, ok := parseFlags(c, c.Args[1:], "ugGnr", "", map[string]byte{"user": 'u', "group": 'g', "groups": 'G', "name": 'n'})
 	if !ok {
-		return 1
+		return c.usageStatus()
 	}
 	u := c.User
 	if len(ops) > 0 {
 		var err error
 		if u, err = c.p.e.lookupUser(ops[0]); err != nil {
-			c.errorf("id: ‘%s’: no such user\n", ops[0])
+			c.warnf("‘%s’: no such user", ops[0])
 			return 1
 		}
 	}
@@ -132,17 +133,17 @@ func dateCmd(ctx context.Context, c *Call) int {
 		"utc": 'u', "universal": 'u', "date": 'd', "rfc-email": 'R', "iso-8601": 'I', "set": 's',
 	})
 	if !ok {
-		return 1
+		return c.usageStatus()
 	}
 	if _, ok := f.val('s'); ok {
-		c.errorf("date: cannot set date: Operation not permitted\n")
+		c.warnf("cannot set date: Operation not permitted")
 		return 1
 	}
 	t := c.Clock.Now().UTC()
 	if d, ok := f.val('d'); ok {
 		pt, good := parseDate(d, t)
 		if !good {
-			c.errorf("date: invalid date ‘%s’\n", d)
+			c.warnf("invalid date ‘%s’", d)
 			return 1
 		}
 		t = pt
@@ -159,7 +160,7 @@ func dateCmd(ctx context.Context, c *Call) int {
 			format = op[1:]
 			continue
 		}
-		c.errorf("date: invalid date ‘%s’\n", op)
+		c.warnf("invalid date ‘%s’", op)
 		return 1
 	}
 	fmt.Fprintln(c.Stdout, strftime(format, t))
@@ -378,15 +379,13 @@ func parseDuration(s string) (time.Duration, bool) {
 
 func sleepCmd(ctx context.Context, c *Call) int {
 	if len(c.Args) < 2 {
-		c.errorf("sleep: missing operand\nTry 'sleep --help' for more information.\n")
-		return 1
+		return c.usageError("missing operand")
 	}
 	var total time.Duration
 	for _, a := range c.Args[1:] {
 		d, ok := parseDuration(a)
 		if !ok {
-			c.errorf("sleep: invalid time interval ‘%s’\nTry 'sleep --help' for more information.\n", a)
-			return 1
+			return c.usageError("invalid time interval ‘%s’", a)
 		}
 		if total > math.MaxInt64-d {
 			total = math.MaxInt64
@@ -508,51 +507,28 @@ func killCmd(ctx context.Context, c *Call) int {
 }
 
 func timeoutCmd(ctx context.Context, c *Call) int {
-	args := c.Args[1:]
-	sig := syscall.SIGTERM
-	preserve := false
-	for len(args) > 0 && strings.HasPrefix(args[0], "-") {
-		a := args[0]
-		args = args[1:]
-		switch {
-		case a == "-s" || a == "--signal":
-			if len(args) == 0 {
-				c.errorf("timeout: option requires an argument -- 's'\n")
-				return 125
-			}
-			s, ok := parseSignal(args[0])
-			if !ok {
-				c.errorf("timeout: %s: invalid signal\n", args[0])
-				return 125
-			}
-			sig, args = s, args[1:]
-		case strings.HasPrefix(a, "--signal="):
-			s, ok := parseSignal(strings.TrimPrefix(a, "--signal="))
-			if !ok {
-				c.errorf("timeout: %s: invalid signal\n", a)
-				return 125
-			}
-			sig = s
-		case a == "-k" || a == "--kill-after":
-			if len(args) > 0 {
-				args = args[1:]
-			}
-		case a == "--preserve-status":
-			preserve = true
-		case a == "--foreground" || a == "-v" || a == "--verbose":
-		default:
-			c.errorf("timeout: invalid option -- '%s'\nTry 'timeout --help' for more information.\n", strings.TrimLeft(a, "-"))
-			return 125
-		}
+	f, args, ok := parseFlags(c, c.Args[1:], "+v", "k:s", map[string]byte{
+		"signal": 's', "kill-after": 'k', "preserve-status": 'P', "foreground": 'F', "verbose": 'v',
+	})
+	if !ok {
+		return c.usageStatus()
 	}
+	sig := syscall.SIGTERM
+	if v, ok := f.val('s'); ok {
+		s, ok := parseSignal(v)
+		if !ok {
+			c.warnf("‘%s’: invalid signal", v)
+			return c.usageError("")
+		}
+		sig = s
+	}
+	preserve := f.has('P')
 	if len(args) < 2 {
-		c.errorf("timeout: missing operand\nTry 'timeout --help' for more information.\n")
-		return 125
+		return c.usageError("missing operand")
 	}
 	d, ok := parseDuration(args[0])
 	if !ok {
-		c.errorf("timeout: invalid time interval ‘%s’\nTry 'timeout --help' for more information.\n", args[0])
-		return 125
+		return c.usageError("invalid time interval ‘%s’", args[0])
 	}
 	tctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -590,34 +566,28 @@ func envCmd(ctx context.Context, c *Call) int {
 		}
 		env = append(env, kv)
 	}
-	nul := false
-	for len(args) > 0 {
-		a := args[0]
-		switch {
-		case a == "-i" || a == "-" || a == "--ignore-environment":
-			env = nil
-		case a == "-0" || a == "--null":
-			nul = true
-		case a == "-u" && len(args) > 1:
-			args = args[1:]
-			for i, e := range env {
-				if strings.HasPrefix(e, args[0]+"=") {
-					env = append(env[:i], env[i+1:]...)
-					break
-				}
-			}
-		case a == "--":
-			args = args[1:]
-			goto vars
-		case strings.HasPrefix(a, "-") && len(a) > 1:
-			c.errorf("env: invalid option -- '%s'\nTry 'env --help' for more information.\n", strings.TrimLeft(a, "-"))
-			return 125
-		default:
-			goto vars
-		}
+	f, args, ok := parseFlags(c, args, "+i0", "u", map[string]byte{
+		"ignore-environment": 'i', "null": '0', "unset": 'u',
+	})
+	if !ok {
+		return c.usageStatus()
+	}
+	if len(args) > 0 && args[0] == "-" {
+		f.set('i')
 		args = args[1:]
 	}
-vars:
+	if f.has('i') {
+		env = nil
+	}
+	for _, name := range f.all('u') {
+		for i, e := range env {
+			if strings.HasPrefix(e, name+"=") {
+				env = append(env[:i], env[i+1:]...)
+				break
+			}
+		}
+	}
+	nul := f.has('0')
 	for len(args) > 0 && strings.Contains(args[0], "=") && !strings.HasPrefix(args[0], "=") {
 		set(args[0])
 		args = args[1:]
@@ -663,8 +633,7 @@ func printenvCmd(ctx context.Context, c *Call) int {
 
 func nohupCmd(ctx context.Context, c *Call) int {
 	if len(c.Args) < 2 {
-		c.errorf("nohup: missing operand\nTry 'nohup --help' for more information.\n")
-		return 125
+		return c.usageError("missing operand")
 	}
 	return c.Run(ctx, c.Args[1:])
 }
@@ -712,9 +681,9 @@ func commandVCmd(ctx context.Context, c *Call) int {
 	verbose := c.Args[1] == "-V"
 	status := 0
 	for _, name := range c.Args[2:] {
-		if interp.IsBuiltin(name) {
+		if kind := shellKind(name); kind != "" {
 			if verbose {
-				fmt.Fprintf(c.Stdout, "%s is a shell builtin\n", name)
+				fmt.Fprintf(c.Stdout, "%s is a shell %s\n", name, kind)
 			} else {
 				fmt.Fprintln(c.Stdout, name)
 			}
@@ -736,6 +705,17 @@ func commandVCmd(ctx context.Context, c *Call) int {
 	return status
 }
 
+// shellKind is "keyword" or "builtin" for names of the shell itself.
+func shellKind(name string) string {
+	switch {
+	case syntax.IsKeyword(name):
+		return "keyword"
+	case interp.IsBuiltin(name):
+		return "builtin"
+	}
+	return ""
+}
+
 func typeCmd(ctx context.Context, c *Call) int {
 	args := c.Args[1:]
 	mode := ""
@@ -745,13 +725,13 @@ func typeCmd(ctx context.Context, c *Call) int {
 	}
 	status := 0
 	for _, name := range args {
-		if interp.IsBuiltin(name) {
+		if kind := shellKind(name); kind != "" {
 			switch {
 			case strings.Contains(mode, "t"):
-				fmt.Fprintln(c.Stdout, "builtin")
+				fmt.Fprintln(c.Stdout, kind)
 			case strings.ContainsAny(mode, "pP"):
 			default:
-				fmt.Fprintf(c.Stdout, "%s is a shell builtin\n", name)
+				fmt.Fprintf(c.Stdout, "%s is a shell %s\n", name, kind)
 			}
 			continue
 		}
@@ -816,7 +796,7 @@ func exitCmd(ctx context.Context, c *Call) int {
 func psCmd(ctx context.Context, c *Call) int {
 	f, _, ok := parseFlags(c, c.Args[1:], "efaxu", "po", map[string]byte{"pid": 'p', "format": 'o'})
 	if !ok {
-		return 1
+		return c.usageStatus()
 	}
 	procs := c.p.e.Processes()
 	if pl, ok := f.val('p'); ok {

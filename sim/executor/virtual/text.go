@@ -61,13 +61,13 @@ func legacyCount(args []string) []string {
 func headCmd(ctx context.Context, c *Call) int {
 	f, ops, ok := parseFlags(c, legacyCount(c.Args[1:]), "qvz", "nc", map[string]byte{"lines": 'n', "bytes": 'c', "quiet": 'q', "verbose": 'v'})
 	if !ok {
-		return 1
+		return c.usageStatus()
 	}
 	lines, bytesMode := int64(10), false
 	if v, ok := f.val('n'); ok {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
-			c.errorf("head: invalid number of lines: ‘%s’\n", v)
+			c.warnf("invalid number of lines: ‘%s’", v)
 			return 1
 		}
 		lines = n
@@ -75,23 +75,47 @@ func headCmd(ctx context.Context, c *Call) int {
 	if v, ok := f.val('c'); ok {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
-			c.errorf("head: invalid number of bytes: ‘%s’\n", v)
+			c.warnf("invalid number of bytes: ‘%s’", v)
 			return 1
 		}
 		lines, bytesMode = n, true
 	}
+	headers := (len(ops) > 1 || f.has('v')) && !f.has('q')
+	return c.eachFile(ops, headers, func(data []byte) {
+		if bytesMode {
+			n := lines
+			if n < 0 {
+				n = max(int64(len(data))+n, 0)
+			}
+			_, _ = c.Stdout.Write(data[:min(n, int64(len(data)))])
+			return
+		}
+		ls := splitLines(data)
+		n := lines
+		if n < 0 {
+			n = max(int64(len(ls))+n, 0)
+		}
+		for _, l := range ls[:min(n, int64(len(ls)))] {
+			_, _ = c.Stdout.Write(l)
+		}
+	})
+}
+
+// eachFile reads each operand as head and tail do (standard input for
+// none or "-"), with their messages for a file that cannot be opened or
+// read, and "==> NAME <==" before each with headers; fn gets its data.
+func (c *Call) eachFile(ops []string, headers bool, fn func(data []byte)) int {
 	if len(ops) == 0 {
 		ops = []string{"-"}
 	}
-	headers := (len(ops) > 1 || f.has('v')) && !f.has('q')
 	status := 0
 	for i, op := range ops {
 		r, err := c.input(op)
 		if err != nil {
 			if isDirErr(err) {
-				c.errorf("head: error reading '%s': Is a directory\n", op)
+				c.warnf("error reading '%s': Is a directory", op)
 			} else {
-				c.errorf("head: cannot open '%s' for reading: %s\n", op, errText(err))
+				c.warnf("cannot open '%s' for reading: %s", op, errText(err))
 			}
 			status = 1
 			continue
@@ -105,25 +129,10 @@ func headCmd(ctx context.Context, c *Call) int {
 		data, err := io.ReadAll(r)
 		r.Close()
 		if err != nil {
-			c.errorf("head: error reading '%s': %s\n", op, errText(err))
+			c.warnf("error reading '%s': %s", op, errText(err))
 			status = 1
 		}
-		if bytesMode {
-			n := lines
-			if n < 0 {
-				n = max(int64(len(data))+n, 0)
-			}
-			_, _ = c.Stdout.Write(data[:min(n, int64(len(data)))])
-			continue
-		}
-		ls := splitLines(data)
-		n := lines
-		if n < 0 {
-			n = max(int64(len(ls))+n, 0)
-		}
-		for _, l := range ls[:min(n, int64(len(ls)))] {
-			_, _ = c.Stdout.Write(l)
-		}
+		fn(data)
 	}
 	return status
 }
@@ -153,7 +162,7 @@ func splitLines(data []byte) [][]byte {
 func tailCmd(ctx context.Context, c *Call) int {
 	f, ops, ok := parseFlags(c, legacyCount(c.Args[1:]), "qvzfF", "nc", map[string]byte{"lines": 'n', "bytes": 'c', "quiet": 'q', "verbose": 'v', "follow": 'f'})
 	if !ok {
-		return 1
+		return c.usageStatus()
 	}
 	count, from, bytesMode := int64(10), false, false
 	parse := func(v, what string) bool {
@@ -163,7 +172,7 @@ func tailCmd(ctx context.Context, c *Call) int {
 		}
 		n, err := strconv.ParseInt(strings.TrimPrefix(v, "-"), 10, 64)
 		if err != nil {
-			c.errorf("tail: invalid number of %s: ‘%s’\n", what, v)
+			c.warnf("invalid number of %s: ‘%s’", what, v)
 			return false
 		}
 		count = n
@@ -178,34 +187,8 @@ func tailCmd(ctx context.Context, c *Call) int {
 		}
 		bytesMode = true
 	}
-	if len(ops) == 0 {
-		ops = []string{"-"}
-	}
 	headers := (len(ops) > 1 || f.has('v')) && !f.has('q')
-	status := 0
-	for i, op := range ops {
-		r, err := c.input(op)
-		if err != nil {
-			if isDirErr(err) {
-				c.errorf("tail: error reading '%s': Is a directory\n", op)
-			} else {
-				c.errorf("tail: cannot open '%s' for reading: %s\n", op, errText(err))
-			}
-			status = 1
-			continue
-		}
-		if headers {
-			if i > 0 {
-				fmt.Fprintln(c.Stdout)
-			}
-			fmt.Fprintf(c.Stdout, "==> %s <==\n", displayName(op))
-		}
-		data, err := io.ReadAll(r)
-		r.Close()
-		if err != nil {
-			c.errorf("tail: error reading '%s': %s\n", op, errText(err))
-			status = 1
-		}
+	return c.eachFile(ops, headers, func(data []byte) {
 		if bytesMode {
 			start := int64(len(data)) - count
 			if from {
@@ -213,7 +196,7 @@ func tailCmd(ctx context.Context, c *Call) int {
 			}
 			start = max(0, min(start, int64(len(data))))
 			_, _ = c.Stdout.Write(data[start:])
-			continue
+			return
 		}
 		ls := splitLines(data)
 		start := int64(len(ls)) - count
@@ -224,14 +207,13 @@ func tailCmd(ctx context.Context, c *Call) int {
 		for _, l := range ls[start:] {
 			_, _ = c.Stdout.Write(l)
 		}
-	}
-	return status
+	})
 }
 
 func wcCmd(ctx context.Context, c *Call) int {
 	f, ops, ok := parseFlags(c, c.Args[1:], "lwcmL", "", map[string]byte{"lines": 'l', "words": 'w', "bytes": 'c', "chars": 'm'})
 	if !ok {
-		return 1
+		return c.usageStatus()
 	}
 	show := []byte{}
 	for _, b := range []byte("lwmc") {
@@ -258,7 +240,7 @@ func wcCmd(ctx context.Context, c *Call) int {
 	for _, op := range ops {
 		r, err := c.input(op)
 		if err != nil {
-			c.errorf("wc: %s: %s\n", op, errText(err))
+			c.warnf("%s: %s", op, errText(err))
 			status = 1
 			continue
 		}
@@ -270,7 +252,7 @@ func wcCmd(ctx context.Context, c *Call) int {
 		data, err := io.ReadAll(r)
 		r.Close()
 		if err != nil {
-			c.errorf("wc: %s: %s\n", op, errText(err))
+			c.warnf("%s: %s", op, errText(err))
 			status = 1
 		}
 		v := map[byte]int64{
@@ -326,43 +308,42 @@ func grepCmd(ctx context.Context, c *Call) int {
 		"max-count": 'm', "file": 'f',
 	})
 	if !ok {
-		return 2
+		return c.usageStatus()
 	}
 	switch c.name() {
 	case "egrep":
-		f.set['E']++
+		f.set('E')
 	case "fgrep":
-		f.set['F']++
+		f.set('F')
 	}
-	patterns := f.all['e']
-	for _, pf := range f.all['f'] {
+	patterns := f.all('e')
+	for _, pf := range f.all('f') {
 		r, err := c.input(pf)
 		if err != nil {
-			c.errorf("grep: %s: %s\n", pf, errText(err))
+			c.warnf("%s: %s", pf, errText(err))
 			return 2
 		}
 		data, _ := io.ReadAll(r)
 		r.Close()
 		patterns = append(patterns, strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")...)
 	}
-	if len(f.all['e']) == 0 && len(f.all['f']) == 0 {
+	if len(f.all('e')) == 0 && len(f.all('f')) == 0 {
 		if len(ops) == 0 {
-			c.errorf("Usage: grep [OPTION]... PATTERNS [FILE]...\nTry 'grep --help' for more information.\n")
-			return 2
+			return c.usageError("")
 		}
 		patterns = strings.Split(ops[0], "\n")
 		ops = ops[1:]
 	}
 	re, err := compileGrep(patterns, f)
 	if err != nil {
-		c.errorf("grep: %s\n", err)
+		c.warnf("%s", err)
 		return 2
 	}
 	maxCount := int64(-1)
 	if v, ok := f.val('m'); ok {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
-			c.errorf("grep: invalid max count\n")
+			c.warnf("invalid max count")
 			return 2
 		}
 		maxCount = n
@@ -385,7 +366,7 @@ func grepCmd(ctx context.Context, c *Call) int {
 			if fi, err := c.FS.Stat(abs); err == nil && fi.IsDir() {
 				if !recursive {
 					if !f.has('s') {
-						c.errorf("grep: %s: Is a directory\n", op)
+						c.warnf("%s: Is a directory", op)
 					}
 					errored = true
 					return true
@@ -393,7 +374,7 @@ func grepCmd(ctx context.Context, c *Call) int {
 				infos, err := c.p.readDir(abs)
 				if err != nil {
 					if !f.has('s') {
-						c.errorf("grep: %s: %s\n", op, errText(err))
+						c.warnf("%s: %s", op, errText(err))
 					}
 					errored = true
 					return true
@@ -409,7 +390,7 @@ func grepCmd(ctx context.Context, c *Call) int {
 		r, err := c.input(op)
 		if err != nil {
 			if !f.has('s') {
-				c.errorf("grep: %s: %s\n", op, errText(err))
+				c.warnf("%s: %s", op, errText(err))
 			}
 			errored = true
 			return true
@@ -425,7 +406,7 @@ func grepCmd(ctx context.Context, c *Call) int {
 			line, err := br.ReadString('\n')
 			if line == "" && err != nil {
 				if err != io.EOF {
-					c.errorf("grep: %s: %s\n", op, errText(err))
+					c.warnf("%s: %s", op, errText(err))
 					errored = true
 				}
 				break
@@ -500,16 +481,17 @@ func grepCmd(ctx context.Context, c *Call) int {
 	return 1
 }
 
+// compileGrep joins grep's patterns into one leftmost-longest expression.
 func compileGrep(patterns []string, f flags) (*regexp.Regexp, error) {
 	alts := make([]string, len(patterns))
 	for i, p := range patterns {
-		switch {
-		case f.has('F'):
+		if f.has('F') {
 			p = regexp.QuoteMeta(p)
-		case f.has('E'):
-			p = ereToRE2(p)
-		default:
-			p = breToRE2(p)
+		} else {
+			var err error
+			if p, err = posixToRE2(p, f.has('E')); err != nil {
+				return nil, err
+			}
 		}
 		if f.has('w') {
 			p = `\b(?:` + p + `)\b`
@@ -519,96 +501,7 @@ func compileGrep(patterns []string, f flags) (*regexp.Regexp, error) {
 		}
 		alts[i] = "(?:" + p + ")"
 	}
-	expr := strings.Join(alts, "|")
-	if f.has('i') || f.has('y') {
-		expr = "(?i)" + expr
-	}
-	re, err := regexp.Compile(expr)
-	if err != nil {
-		return nil, fmt.Errorf("invalid regular expression: %s", strings.TrimPrefix(err.Error(), "error parsing regexp: "))
-	}
-	return re, nil
-}
-
-// breToRE2 converts a POSIX basic regular expression to Go syntax: \( \) \{
-// \} \| \+ \? are the operators and the bare characters are literals.
-func breToRE2(p string) string {
-	var b strings.Builder
-	for i := 0; i < len(p); i++ {
-		ch := p[i]
-		switch {
-		case ch == '\\' && i+1 < len(p):
-			i++
-			switch n := p[i]; n {
-			case '(', ')', '{', '}', '|', '+', '?':
-				b.WriteByte(n)
-			case '<', '>':
-				b.WriteString(`\b`)
-			default:
-				b.WriteByte('\\')
-				b.WriteByte(n)
-			}
-		case strings.IndexByte("(){}|+?", ch) >= 0:
-			b.WriteByte('\\')
-			b.WriteByte(ch)
-		case ch == '*' && (i == 0 || (i == 1 && p[0] == '^')):
-			b.WriteString(`\*`)
-		case ch == '[':
-			j := bracketEnd(p, i)
-			b.WriteString(p[i:j])
-			i = j - 1
-		default:
-			b.WriteByte(ch)
-		}
-	}
-	return b.String()
-}
-
-// ereToRE2 converts the few ERE forms Go lacks (\< and \>).
-func ereToRE2(p string) string {
-	var b strings.Builder
-	for i := 0; i < len(p); i++ {
-		ch := p[i]
-		switch {
-		case ch == '\\' && i+1 < len(p) && (p[i+1] == '<' || p[i+1] == '>'):
-			b.WriteString(`\b`)
-			i++
-		case ch == '\\' && i+1 < len(p):
-			b.WriteString(p[i : i+2])
-			i++
-		case ch == '[':
-			j := bracketEnd(p, i)
-			b.WriteString(p[i:j])
-			i = j - 1
-		default:
-			b.WriteByte(ch)
-		}
-	}
-	return b.String()
-}
-
-// bracketEnd returns the index after the bracket expression starting at i.
-func bracketEnd(p string, i int) int {
-	j := i + 1
-	if j < len(p) && p[j] == '^' {
-		j++
-	}
-	if j < len(p) && p[j] == ']' {
-		j++
-	}
-	for j < len(p) {
-		if p[j] == '[' && j+1 < len(p) && (p[j+1] == ':' || p[j+1] == '.' || p[j+1] == '=') {
-			if k := strings.Index(p[j+2:], string(p[j+1])+"]"); k >= 0 {
-				j += k + 4
-				continue
-			}
-		}
-		if p[j] == ']' {
-			return j + 1
-		}
-		j++
-	}
-	return len(p)
+	return compileRE2(strings.Join(alts, "|"), f.has('i') || f.has('y'))
 }
 
 // ---- sort, uniq ----
@@ -623,16 +516,16 @@ func readAllInputs(c *Call, cmd string, ops []string) ([]byte, bool) {
 		if err != nil {
 			switch cmd {
 			case "sort":
-				c.errorf("sort: cannot read: %s: %s\n", op, errText(err))
+				c.warnf("cannot read: %s: %s", op, errText(err))
 			default:
-				c.errorf("%s: %s: %s\n", cmd, op, errText(err))
+				c.warnf("%s: %s", op, errText(err))
 			}
 			return nil, false
 		}
 		data, err := io.ReadAll(r)
 		r.Close()
 		if err != nil {
-			c.errorf("%s: %s: %s\n", cmd, op, errText(err))
+			c.warnf("%s: %s", op, errText(err))
 			return nil, false
 		}
 		all = append(all, data...)
@@ -649,7 +542,7 @@ func sortCmd(ctx context.Context, c *Call) int {
 		"field-separator": 't', "output": 'o', "stable": 's',
 	})
 	if !ok {
-		return 2
+		return c.usageStatus()
 	}
 	data, ok := readAllInputs(c, "sort", ops)
 	if !ok {
@@ -729,7 +622,7 @@ func sortCmd(ctx context.Context, c *Call) int {
 	if out, ok := f.val('o'); ok {
 		fh, err := c.p.openFile(c.Abs(out), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o666)
 		if err != nil {
-			c.errorf("sort: open failed: %s: %s\n", out, errText(err))
+			c.warnf("open failed: %s: %s", out, errText(err))
 			return 2
 		}
 		_, _ = io.WriteString(fh, b.String())
@@ -753,7 +646,7 @@ func leadingNumber(s string) float64 {
 func uniqCmd(ctx context.Context, c *Call) int {
 	f, ops, ok := parseFlags(c, c.Args[1:], "cdui", "", map[string]byte{"count": 'c', "repeated": 'd', "unique": 'u', "ignore-case": 'i'})
 	if !ok {
-		return 1
+		return c.usageStatus()
 	}
 	in := ops
 	var out string
@@ -794,7 +687,7 @@ func uniqCmd(ctx context.Context, c *Call) int {
 	if out != "" {
 		fh, err := c.p.openFile(c.Abs(out), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o666)
 		if err != nil {
-			c.errorf("uniq: %s: %s\n", out, errText(err))
+			c.warnf("%s: %s", out, errText(err))
 			return 1
 		}
 		defer fh.Close()
@@ -809,7 +702,7 @@ func uniqCmd(ctx context.Context, c *Call) int {
 func trCmd(ctx context.Context, c *Call) int {
 	f, ops, ok := parseFlags(c, c.Args[1:], "dscC", "", map[string]byte{"delete": 'd', "squeeze-repeats": 's', "complement": 'c'})
 	if !ok {
-		return 1
+		return c.usageStatus()
 	}
 	del, squeeze, compl := f.has('d'), f.has('s'), f.has('c') || f.has('C')
 	need := 2
@@ -818,11 +711,9 @@ func trCmd(ctx context.Context, c *Call) int {
 	}
 	if len(ops) < need {
 		if len(ops) == 0 {
-			c.errorf("tr: missing operand\nTry 'tr --help' for more information.\n")
-		} else {
-			c.errorf("tr: missing operand after ‘%s’\nTry 'tr --help' for more information.\n", ops[0])
+			return c.usageError("missing operand")
 		}
-		return 1
+		return c.usageError("missing operand after ‘%s’", ops[0])
 	}
 	set1 := expandTrSet(ops[0])
 	var set2 []byte
@@ -984,27 +875,23 @@ func seqCmd(ctx context.Context, c *Call) int {
 			equal = true
 		case a == "--":
 		case strings.HasPrefix(a, "-") && !isNumber(a):
-			c.errorf("seq: invalid option -- '%s'\nTry 'seq --help' for more information.\n", strings.TrimLeft(a, "-")[:1])
-			return 1
+			return c.usageError("invalid option -- '%s'", strings.TrimLeft(a, "-")[:1])
 		default:
 			nums = append(nums, a)
 		}
 	}
 	if len(nums) == 0 || len(nums) > 3 {
 		if len(nums) == 0 {
-			c.errorf("seq: missing operand\nTry 'seq --help' for more information.\n")
-		} else {
-			c.errorf("seq: extra operand ‘%s’\nTry 'seq --help' for more information.\n", nums[3])
+			return c.usageError("missing operand")
 		}
-		return 1
+		return c.usageError("extra operand ‘%s’", nums[3])
 	}
 	vals := make([]float64, len(nums))
 	prec := 0
 	for i, n := range nums {
 		v, err := strconv.ParseFloat(n, 64)
 		if err != nil {
-			c.errorf("seq: invalid floating point argument: ‘%s’\nTry 'seq --help' for more information.\n", n)
-			return 1
+			return c.usageError("invalid floating point argument: ‘%s’", n)
 		}
 		vals[i] = v
 		if dot := strings.IndexByte(n, '.'); dot >= 0 && i < 2 || dot >= 0 && len(nums) == 1 {
@@ -1019,8 +906,7 @@ func seqCmd(ctx context.Context, c *Call) int {
 		first, incr = vals[0], vals[1]
 	}
 	if incr == 0 {
-		c.errorf("seq: invalid Zero increment value: ‘%s’\nTry 'seq --help' for more information.\n", nums[1])
-		return 1
+		return c.usageError("invalid Zero increment value: ‘%s’", nums[1])
 	}
 	width := 0
 	if equal {
@@ -1067,7 +953,7 @@ func cutCmd(ctx context.Context, c *Call) int {
 		"delimiter": 'd', "fields": 'f', "characters": 'c', "bytes": 'b', "only-delimited": 's',
 	})
 	if !ok {
-		return 1
+		return c.usageStatus()
 	}
 	list, mode := "", byte(0)
 	for _, m := range []byte("fcb") {
@@ -1076,19 +962,16 @@ func cutCmd(ctx context.Context, c *Call) int {
 		}
 	}
 	if mode == 0 {
-		c.errorf("cut: you must specify a list of bytes, characters, or fields\nTry 'cut --help' for more information.\n")
-		return 1
+		return c.usageError("you must specify a list of bytes, characters, or fields")
 	}
 	ranges, ok := parseCutList(list)
 	if !ok {
-		c.errorf("cut: invalid field value ‘%s’\nTry 'cut --help' for more information.\n", list)
-		return 1
+		return c.usageError("invalid field value ‘%s’", list)
 	}
 	delim := "\t"
 	if d, ok := f.val('d'); ok {
 		if len(d) != 1 {
-			c.errorf("cut: the delimiter must be a single character\nTry 'cut --help' for more information.\n")
-			return 1
+			return c.usageError("the delimiter must be a single character")
 		}
 		delim = d
 	}
@@ -1244,36 +1127,18 @@ func falseCmd(context.Context, *Call) int { return 1 }
 // ---- xargs ----
 
 func xargsCmd(ctx context.Context, c *Call) int {
-	args := c.Args[1:]
-	maxArgs, noRun, nul, replace := 0, false, false, ""
-	i := 0
-	for ; i < len(args); i++ {
-		a := args[i]
-		switch {
-		case a == "-n" && i+1 < len(args):
-			i++
-			maxArgs, _ = strconv.Atoi(args[i])
-		case strings.HasPrefix(a, "-n") && len(a) > 2:
-			maxArgs, _ = strconv.Atoi(a[2:])
-		case a == "-r" || a == "--no-run-if-empty":
-			noRun = true
-		case a == "-0" || a == "--null":
-			nul = true
-		case a == "-I" && i+1 < len(args):
-			i++
-			replace = args[i]
-		case a == "--":
-			i++
-			goto done
-		case strings.HasPrefix(a, "-"):
-			c.errorf("xargs: invalid option -- '%s'\nUsage: xargs [OPTION]... COMMAND [INITIAL-ARGS]...\n", strings.TrimLeft(a, "-"))
-			return 1
-		default:
-			goto done
-		}
+	f, cmd, ok := parseFlags(c, c.Args[1:], "+r0", "nI", map[string]byte{
+		"max-args": 'n', "no-run-if-empty": 'r', "null": '0', "replace": 'I',
+	})
+	if !ok {
+		return c.usageStatus()
 	}
-done:
-	cmd := args[i:]
+	maxArgs := 0
+	if v, ok := f.val('n'); ok {
+		maxArgs, _ = strconv.Atoi(v)
+	}
+	noRun, nul := f.has('r'), f.has('0')
+	replace, _ := f.val('I')
 	if len(cmd) == 0 {
 		cmd = []string{"echo"}
 	}

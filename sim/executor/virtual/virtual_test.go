@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -539,5 +540,150 @@ func TestNoRealProcesses(t *testing.T) {
 	must(t, e.Signal(pid, syscall.SIGTERM))
 	if st := wait(t, p); st.Signal != syscall.SIGTERM {
 		t.Errorf("status %+v", st)
+	}
+}
+
+// Back-references in a pattern cannot be matched by Go's automata: grep
+// and sed refuse them with a clear message and GNU's status for a bad
+// pattern, instead of matching something else. In a replacement they work.
+func TestBackreferencesRefused(t *testing.T) {
+	const errBackref = `back-references (\1 to \9) in a pattern are not supported by the virtual host`
+	e := newExec(t, newFS(t))
+	for _, tc := range []struct {
+		script, stdout, stderr string
+		code                   int
+	}{
+		{`echo aa | grep '\(a\)\1'`, "", "grep: " + errBackref + "\n", 2},
+		{`echo aa | grep -E '(a)\1'`, "", "grep: " + errBackref + "\n", 2},
+		{`echo aa | sed 's/\(a\)\1/X/'`, "", "sed: -e expression #1, char 0: " + errBackref + "\n", 1},
+		{`echo ab | sed 's/\(a\)\(b\)/\2\1/'`, "ba\n", "", 0},
+		{`echo ab | grep '[[.a.]]'`, "", "grep: collating symbols and equivalence classes ([.x.], [=x=]) are not supported by the virtual host\n", 2},
+	} {
+		r := sh(t, e, tc.script)
+		if r.status.Code != tc.code || r.stdout != tc.stdout || r.stderr != tc.stderr {
+			t.Errorf("%s: %+v stdout %q stderr %q", tc.script, r.status, r.stdout, r.stderr)
+		}
+	}
+}
+
+// tty names the pseudo-terminal on stdin as the real host does: /dev/pts/N
+// with a pty (the lowest free number), "not a tty" and status 1 without
+// one or with stdin redirected; -s only sets the status.
+func TestTTY(t *testing.T) {
+	e := newExec(t, newFS(t))
+	r := sh(t, e, "tty; echo $?; tty -s; echo $?")
+	if r.stdout != "not a tty\n1\n1\n" || r.stderr != "" {
+		t.Fatalf("without a pty: %q %q", r.stdout, r.stderr)
+	}
+	win := &executor.Window{Term: "xterm", Width: 80, Height: 24}
+	hold, _, _ := start(t, e, context.Background(), executor.Command{User: "alice", Script: "sleep 1000", TTY: win})
+	r = run(t, e, executor.Command{User: "alice", TTY: win,
+		Script: "tty; echo $?; tty -s; echo $?; tty < /dev/null; echo x | tty; (tty)"})
+	want := "/dev/pts/1\r\n0\r\n0\r\nnot a tty\r\nnot a tty\r\n/dev/pts/1\r\n"
+	if r.stdout != want {
+		t.Fatalf("with a pty: %q, want %q", r.stdout, want)
+	}
+	if err := hold.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	wait(t, hold)
+	if r := run(t, e, executor.Command{User: "alice", TTY: win, Script: "tty"}); r.stdout != "/dev/pts/0\r\n" {
+		t.Fatalf("after the first pty closed: %q", r.stdout)
+	}
+	if r := sh(t, e, "tty x"); r.status.Code != 2 || r.stderr != "tty: extra operand ‘x’\nTry 'tty --help' for more information.\n" {
+		t.Fatalf("tty x: %+v %q", r.status, r.stderr)
+	}
+}
+
+// A shell user cannot reach the real machine's disk through process
+// substitution: its names are /dev/fd/N of the virtual host (the
+// interpreter's own FIFOs in a real temporary directory are gone, and with
+// them `echo <(true)` showing that directory and writes into it). Process
+// substitution still works: in redirections and as file operands, nested,
+// in eval'd and sourced text, in background jobs and traps, in functions
+// with local variables, and >(...).
+func TestProcSubstTouchesNoRealFile(t *testing.T) {
+	realTmp := t.TempDir()
+	t.Setenv("TMPDIR", realTmp) // where os.TempDir and the interpreter would put FIFOs
+	fs := newFS(t)
+	e := newExec(t, fs)
+	script := `p=$(echo <(true)); echo "$p"
+d=${p%/*}
+for t in "$d/sh-interp-x" "${d%/*}/sh-interp-x" "` + realTmp + `/sh-interp-x" "//sh-interp-x"; do echo pwned > "$t"; done 2>/dev/null
+cat <(echo one) <(echo two)
+while read l; do echo "got $l"; done < <(printf 'a\nb\n')
+cat <(cat <(echo nested))
+eval 'cat <(echo evald)'
+printf 'cat <(echo sourced)\n' > lib.sh; . ./lib.sh
+f() { local v=local; cat <(echo "$v"); }; f
+echo hi | tee >(tr a-z A-Z > up.txt) >/dev/null
+i=0; until [ -s up.txt ] || [ $i -gt 100000 ]; do i=$((i+1)); sleep 0.01; done; cat up.txt
+[ -p <(true) ] && echo pipe
+cat <(echo background) & wait
+trap 'cat <(echo trapped)' TERM; kill -TERM $$
+`
+	r := sh(t, e, script)
+	want := "/dev/fd/63\none\ntwo\ngot a\ngot b\nnested\nevald\nsourced\nlocal\nHI\npipe\nbackground\ntrapped\n"
+	if r.stdout != want || r.status.Code != 0 {
+		t.Errorf("stdout %q, want %q (stderr %q, %+v)", r.stdout, want, r.stderr, r.status)
+	}
+	entries, err := os.ReadDir(realTmp)
+	if err != nil || len(entries) != 0 {
+		t.Errorf("the real temporary directory holds %v (%v)", entries, err)
+	}
+	for _, p := range []string{"/sh-interp-x", "/tmp/sh-interp-x"} {
+		if _, err := os.Lstat(p); err == nil {
+			t.Errorf("%s was created on the real disk", p)
+		}
+	}
+}
+
+// command -v and type answer from the host's own PATH: a program that
+// exists only on the real machine (ssh-keygen here) is not found, while
+// the host's builtins, shell builtins, functions, keywords and the host's
+// scripts are; `. NAME` finds the host's file, not the real machine's.
+func TestCommandVLooksOnlyAtHostPath(t *testing.T) {
+	real, err := exec.LookPath("ssh-keygen")
+	if err != nil {
+		t.Skip("needs a program on the real PATH that the virtual host lacks (ssh-keygen)")
+	}
+	t.Setenv("PATH", filepath.Dir(real)+":"+os.Getenv("PATH"))
+	fs := newFS(t)
+	must(t, fs.MkdirAll("/home/alice/bin", 0o755))
+	must(t, afero.WriteFile(fs, "/home/alice/bin/mytool", []byte("echo mine\n"), 0o755))
+	must(t, afero.WriteFile(fs, "/home/alice/ssh-keygen", []byte("echo sourced from the host\n"), 0o644))
+	e := newExec(t, fs)
+	script := `PATH=/usr/bin:/bin:/home/alice/bin:` + filepath.Dir(real) + `
+command -v ssh-keygen; echo "v $?"
+command -V ssh-keygen; echo "V $?"
+type ssh-keygen; echo "type $?"
+type -P ssh-keygen; echo "P $?"
+type -t ssh-keygen; echo "t $?"
+f() { :; }
+command -v f; command -v cd; command -v if; command -v mytool; command -v grep
+type -t f; type -t cd; type -t if; type -t mytool
+. ssh-keygen
+`
+	r := sh(t, e, script)
+	want := "v 1\nV 1\ntype 1\nP 1\nt 1\nf\ncd\nif\n/home/alice/bin/mytool\n/usr/bin/grep\nfunction\nbuiltin\nkeyword\nfile\nsourced from the host\n"
+	if r.stdout != want {
+		t.Errorf("stdout %q, want %q (stderr %q)", r.stdout, want, r.stderr)
+	}
+	wantErr := "bash: line 3: command: ssh-keygen: not found\nbash: line 4: type: ssh-keygen: not found\n"
+	if r.stderr != wantErr {
+		t.Errorf("stderr %q, want %q", r.stderr, wantErr)
+	}
+}
+
+// docs/virtual-host.md lists every command a virtual host offers.
+func TestDocsListBuiltins(t *testing.T) {
+	doc, err := os.ReadFile("../../../docs/virtual-host.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range virtual.Builtins() {
+		if !strings.Contains(string(doc), "`"+name+"`") {
+			t.Errorf("docs/virtual-host.md does not list %s", name)
+		}
 	}
 }
