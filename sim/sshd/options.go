@@ -67,9 +67,12 @@ type config struct {
 	log       *slog.Logger
 	forward   ForwardPolicy
 	killGrace time.Duration
-	version   string
-	addr      string
-	acceptEnv func(string) bool
+	// killOnDisconnect: a command whose client went away is hung up,
+	// terminated and killed (WithKillOnDisconnect) instead of left running.
+	killOnDisconnect bool
+	version          string
+	addr             string
+	acceptEnv        func(string) bool
 }
 
 func (c *config) user(name string) *User {
@@ -228,8 +231,19 @@ func WithForwarding(p ForwardPolicy) Option {
 	}
 }
 
+// WithKillOnDisconnect makes the server end a command whose client went
+// away: SIGHUP at once, SIGTERM half way through the kill grace
+// (WithKillGrace) and SIGKILL at its end. OpenSSH's sshd does not do this
+// (a command without a pty runs on, one on a pty only gets its hangup), and
+// neither does the server by default; the option is for tests that want a
+// host which cleans up after vanished clients.
+func WithKillOnDisconnect() Option {
+	return func(c *config) error { c.killOnDisconnect = true; return nil }
+}
+
 // WithKillGrace sets how long a command whose client went away has before
-// SIGKILL (default 2s): it gets SIGHUP at once and SIGTERM half way.
+// SIGKILL under WithKillOnDisconnect (default 2s): it gets SIGHUP at once
+// and SIGTERM half way.
 func WithKillGrace(d time.Duration) Option {
 	return func(c *config) error {
 		if d < 0 {

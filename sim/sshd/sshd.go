@@ -21,10 +21,21 @@
 // (ssh -o SendEnv/SetEnv) are added to the command's environment, with
 // SSH_CONNECTION and SSH_CLIENT. The exit status goes back as exit-status,
 // or as exit-signal when a signal killed the command (the OpenSSH client
-// then exits 255, as with a real sshd). When the client goes away (its
-// connection, or only its channel, as a ControlMaster client does) the
-// command gets SIGHUP at once, SIGTERM half way through the kill grace
-// and SIGKILL at its end (WithKillGrace).
+// then exits 255, as with a real sshd).
+//
+// When the client goes away (its connection, or only its channel, as when a
+// ControlMaster client is killed) the server does what OpenSSH's sshd does:
+// it lets go of the command's streams and nothing more. A command without a
+// pty runs on with standard input at EOF; standard output and error are
+// pipes whose read ends the server closes, so the next write fails with
+// EPIPE (a real process gets SIGPIPE: `ssh host 'sleep 21; echo done'`
+// sleeps on and dies at the echo). A command on a pty is hung up: it gets
+// SIGHUP (sent to its process group; the kernel sends it to the session
+// leader first and to the foreground group when the leader exits) and what
+// it still writes is discarded. WithKillOnDisconnect restores the old
+// cleanup instead: SIGHUP at once, SIGTERM half way through the kill grace
+// and SIGKILL at its end (WithKillGrace). Either way Close ends every
+// command the server started, including those that outlived their client.
 //
 // # sftp
 //
@@ -71,7 +82,7 @@
 // ssh.auth per login attempt (user, method, key fingerprint, ok, reason,
 // conn), ssh.exec per command or shell (user, op, command, exit, signal,
 // duration_ms, bytes_in, bytes_out, bytes_err, pty, conn, faults, dropped,
-// error), ssh.sftp per sftp session (user, home, bytes_read, bytes_written,
+// error, client_gone_ms: when the client left, killed_on_disconnect), ssh.sftp per sftp session (user, home, bytes_read, bytes_written,
 // files, duration_ms, exit) and ssh.forward per forwarded connection
 // (user, dest, origin, bytes_up, bytes_down, ok, error). "conn" names the
 // TCP connection, so commands sharing a ControlMaster connection show it.
