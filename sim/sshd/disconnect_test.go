@@ -263,7 +263,10 @@ func TestClientGoneVirtualExecutor(t *testing.T) {
 	_ = c.Process.Kill()
 	_ = c.Wait()
 	ev := h.waitEvent(ctx, events.SSHExec, nil)
-	read := func(name string) string { b, _ := afero.ReadFile(mem, "/home/alice/"+name); return strings.TrimSpace(string(b)) }
+	read := func(name string) string {
+		b, _ := afero.ReadFile(mem, "/home/alice/"+name)
+		return strings.TrimSpace(string(b))
+	}
 	if read("stdin") != "eof 1" || read("slept") != "slept" {
 		t.Errorf("the command did not run on with stdin at EOF: stdin %q slept %q (%+v)", read("stdin"), read("slept"), ev.Fields)
 	}

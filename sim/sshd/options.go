@@ -70,6 +70,7 @@ type config struct {
 	// killOnDisconnect: a command whose client went away is hung up,
 	// terminated and killed (WithKillOnDisconnect) instead of left running.
 	killOnDisconnect bool
+	userCAs          []gossh.PublicKey // TrustedUserCAKeys
 	version          string
 	addr             string
 	acceptEnv        func(string) bool
@@ -228,6 +229,46 @@ func WithForwarding(p ForwardPolicy) Option {
 		}
 		c.forward = p
 		return nil
+	}
+}
+
+// WithTrustedUserCAKeys makes the server accept OpenSSH user certificates
+// signed by any of cas, as sshd's TrustedUserCAKeys: a certificate is
+// accepted when it is a user certificate signed by one of them, lists the
+// user among its principals and is within its validity window; an expired,
+// not yet valid or otherwise signed one is refused (ssh.auth says why).
+// Authorized plain keys keep working.
+func WithTrustedUserCAKeys(cas ...gossh.PublicKey) Option {
+	return func(c *config) error {
+		for i, k := range cas {
+			if k == nil {
+				return fmt.Errorf("WithTrustedUserCAKeys: key %d is nil", i)
+			}
+			if _, isCert := k.(*gossh.Certificate); isCert {
+				return fmt.Errorf("WithTrustedUserCAKeys: key %d is a certificate, not a CA key", i)
+			}
+		}
+		c.userCAs = append(c.userCAs, cas...)
+		return nil
+	}
+}
+
+// WithTrustedUserCAKeysFile reads the CA keys from a file in sshd's
+// TrustedUserCAKeys format (one public key per line, # comments).
+func WithTrustedUserCAKeysFile(path string) Option {
+	return func(c *config) error {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("WithTrustedUserCAKeysFile: %w", err)
+		}
+		keys, err := ParseAuthorizedKeys(b)
+		if err != nil {
+			return fmt.Errorf("WithTrustedUserCAKeysFile: %s: %w", path, err)
+		}
+		if len(keys) == 0 {
+			return fmt.Errorf("WithTrustedUserCAKeysFile: %s holds no key", path)
+		}
+		return WithTrustedUserCAKeys(keys...)(c)
 	}
 }
 
