@@ -22,6 +22,7 @@ import (
 type connState struct {
 	id   string
 	conn *trackedConn
+	pre  *preauthConn // nil when the connection did not come through serve
 
 	mu   sync.Mutex
 	auth map[string]authDecision // per user: the auth faults, checked once per connection
@@ -94,6 +95,7 @@ func (s *Server) connCallback(ctx ssh.Context, c net.Conn) net.Conn {
 	s.conns[tc] = struct{}{}
 	s.mu.Unlock()
 	cs := &connState{id: fmt.Sprintf("c%d", s.connSeq.Add(1)), conn: tc, auth: map[string]authDecision{}}
+	cs.pre, _ = c.(*preauthConn)
 	ctx.SetValue(connStateKey{}, cs)
 
 	fired := s.faultsFor(fault.Op{Layer: fault.SSH, Name: opConnect})
@@ -137,7 +139,15 @@ func (s *Server) connCallback(ctx ssh.Context, c net.Conn) net.Conn {
 }
 
 func (s *Server) serverConfig(ctx ssh.Context) *gossh.ServerConfig {
-	cfg := &gossh.ServerConfig{}
+	cfg := &gossh.ServerConfig{
+		// A login ends the connection's pre-authentication phase
+		// (LoginGraceTime, MaxStartups).
+		AuthLogCallback: func(_ gossh.ConnMetadata, _ string, err error) {
+			if cs := stateOf(ctx); err == nil && cs != nil && cs.pre != nil {
+				cs.pre.loggedIn()
+			}
+		},
+	}
 	if s.anyPassword() {
 		cfg.PasswordCallback = func(meta gossh.ConnMetadata, password []byte) (*gossh.Permissions, error) {
 			if s.checkPassword(ctx, meta.User(), password) {
@@ -165,6 +175,10 @@ func (s *Server) authFaults(ctx ssh.Context, user string) authDecision {
 	fired := s.faultsFor(fault.Op{Layer: fault.SSH, Name: opAuth, User: user})
 	wctx, stop := s.connContext(ctx)
 	defer stop()
+	if cs.pre != nil { // the login grace time ends a held login too
+		stopPre := context.AfterFunc(cs.pre.ctx, stop)
+		defer stopPre()
+	}
 	if err := s.wait(wctx, fired); err != nil {
 		d.dropped = true
 	}

@@ -71,6 +71,8 @@ type config struct {
 	// terminated and killed (WithKillOnDisconnect) instead of left running.
 	killOnDisconnect bool
 	userCAs          []gossh.PublicKey // TrustedUserCAKeys
+	loginGrace       time.Duration     // LoginGraceTime; 0: none
+	maxStartups      maxStartups
 	version          string
 	addr             string
 	acceptEnv        func(string) bool
@@ -269,6 +271,41 @@ func WithTrustedUserCAKeysFile(path string) Option {
 			return fmt.Errorf("WithTrustedUserCAKeysFile: %s holds no key", path)
 		}
 		return WithTrustedUserCAKeys(keys...)(c)
+	}
+}
+
+// WithLoginGraceTime sets how long a connection has to log in before the
+// server closes it, as sshd's LoginGraceTime (default 120s, OpenSSH's; 0
+// means no limit). The time counts from the TCP accept, so a banner held
+// by a fault counts too, as in sshd.
+func WithLoginGraceTime(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 0 {
+			return fmt.Errorf("WithLoginGraceTime: negative duration %v", d)
+		}
+		c.loginGrace = d
+		return nil
+	}
+}
+
+// WithMaxStartups limits connections that have not logged in yet, as
+// sshd's MaxStartups start:rate:full (default 10:30:100, OpenSSH's): with
+// start or more such connections a new one is dropped with probability
+// rate/100, rising linearly to certain at full. A dropped connection gets
+// "Exceeded MaxStartups\r\n" instead of the version banner and is closed,
+// as sshd does. sshd's single number N is WithMaxStartups(N, 100, N), a
+// hard limit; WithMaxStartups(0, 0, 0) turns the limit off.
+func WithMaxStartups(start, rate, full int) Option {
+	return func(c *config) error {
+		if start == 0 && rate == 0 && full == 0 {
+			c.maxStartups = maxStartups{}
+			return nil
+		}
+		if start < 1 || rate < 1 || rate > 100 || full < start {
+			return fmt.Errorf("WithMaxStartups: %d:%d:%d: want start >= 1, rate 1..100 and full >= start (as sshd)", start, rate, full)
+		}
+		c.maxStartups = maxStartups{start: start, rate: rate, full: full}
+		return nil
 	}
 }
 

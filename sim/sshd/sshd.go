@@ -126,7 +126,8 @@ type Server struct {
 	closed bool
 	wg     sync.WaitGroup // accept loops, connections, channel handlers
 
-	connSeq atomic.Int64
+	connSeq  atomic.Int64
+	startups atomic.Int64 // connections not logged in yet (MaxStartups)
 }
 
 // New builds a server from opts. It does not listen: use Serve,
@@ -137,8 +138,11 @@ func New(opts ...Option) (*Server, error) {
 		rec:       events.Discard{},
 		log:       slog.New(slog.DiscardHandler),
 		killGrace: 2 * time.Second,
-		version:   "OpenSSH_9.2p1 jobsim",
-		addr:      "127.0.0.1:0",
+		// OpenSSH's defaults: LoginGraceTime 120, MaxStartups 10:30:100.
+		loginGrace:  120 * time.Second,
+		maxStartups: maxStartups{start: 10, rate: 30, full: 100},
+		version:     "OpenSSH_9.2p1 jobsim",
+		addr:        "127.0.0.1:0",
 	}
 	for i, o := range opts {
 		if o == nil {
@@ -267,13 +271,17 @@ func (s *Server) serve(ctx context.Context, ln net.Listener) error {
 			return fmt.Errorf("sshd: accept on %s: %w", ln.Addr(), err)
 		}
 		delay = 0
+		pc, ok := s.admit(c)
+		if !ok {
+			continue
+		}
 		if !s.enter() {
-			c.Close()
+			pc.Close()
 			return ErrServerClosed
 		}
 		go func() {
 			defer s.wg.Done()
-			s.srv.HandleConn(c)
+			s.srv.HandleConn(pc)
 		}()
 	}
 }
