@@ -37,6 +37,17 @@
 // and SIGKILL at its end (WithKillGrace). Either way Close ends every
 // command the server started, including those that outlived their client.
 //
+// # Logins
+//
+// Public keys from authorized_keys, passwords when a user has one, and
+// OpenSSH user certificates signed by a CA given with
+// WithTrustedUserCAKeys (sshd's TrustedUserCAKeys: the certificate must
+// name the user among its principals and be within its validity window).
+// As in sshd, a connection has LoginGraceTime (WithLoginGraceTime, default
+// 120s) to log in, and connections not logged in yet are limited by
+// MaxStartups (WithMaxStartups, default 10:30:100): one dropped gets
+// "Exceeded MaxStartups" and is closed.
+//
 // # sftp
 //
 // The sftp subsystem serves the user's filesystem (User.FS or WithFS) as the
@@ -47,7 +58,8 @@
 // ("Permission denied"), also when creating links. Setstat, Rename (and
 // posix-rename, which OpenSSH's rename uses and which replaces the target),
 // Remove, Rmdir, Mkdir, Symlink, Readlink, Lstat and Realpath are served;
-// hard links and statvfs are not.
+// hard links and statvfs are not. The long names of a listing (the
+// client's ls -l) name owners and groups as ls -la on the host does.
 //
 // # Faults
 //
@@ -84,7 +96,10 @@
 // duration_ms, bytes_in, bytes_out, bytes_err, pty, conn, faults, dropped,
 // error, client_gone_ms: when the client left, killed_on_disconnect), ssh.sftp per sftp session (user, home, bytes_read, bytes_written,
 // files, duration_ms, exit) and ssh.forward per forwarded connection
-// (user, dest, origin, bytes_up, bytes_down, ok, error). "conn" names the
+// (user, dest, origin, bytes_up, bytes_down, ok, error), ssh.conn per
+// connection dropped before login (remote, reason: max-startups or
+// login-grace-time). ssh.auth of a certificate adds cert_id, cert_serial
+// and ca. "conn" names the
 // TCP connection, so commands sharing a ControlMaster connection show it.
 package sshd
 
