@@ -228,7 +228,7 @@ func TestKillOnDisconnect(t *testing.T) {
 			if tc.marker != "" {
 				b, _ := os.ReadFile(filepath.Join(dir, "marker"))
 				if strings.TrimSpace(string(b)) != tc.marker {
-					t.Errorf("marker %q, want %q", b, tc.marker)
+					t.Errorf("marker %q, want %q; %+v", b, tc.marker, h.events(events.SSHExec))
 				}
 			}
 			ev := h.waitEvent(ctx, events.SSHExec, func(e events.Event) bool { return e.Fields["command"] == script })

@@ -476,6 +476,9 @@ func (ss *session) runCommand(op, command string) {
 					step()
 				}
 			}
+			// Killed: what still holds the output (a process that left
+			// the group) is not waited for.
+			outs.closeReaders()
 		default:
 			f["client_gone_ms"] = time.Since(start).Milliseconds()
 			ss.clientGone(proc, stdout, outs)
