@@ -107,6 +107,25 @@ func (pc *preauthConn) finish() bool {
 	return true
 }
 
+// tcpOf finds the TCP connection under c, unwrapping through NetConn (as
+// crypto/tls.Conn offers it), or returns nil.
+func tcpOf(c net.Conn) *net.TCPConn {
+	for c != nil {
+		if tc, ok := c.(*net.TCPConn); ok {
+			return tc
+		}
+		w, ok := c.(interface{ NetConn() net.Conn })
+		if !ok {
+			return nil
+		}
+		c = w.NetConn()
+	}
+	return nil
+}
+
+// NetConn is the accepted connection (for TCP options, see quickAck).
+func (pc *preauthConn) NetConn() net.Conn { return pc.Conn }
+
 func (pc *preauthConn) Close() error {
 	pc.finish()
 	pc.cancel()

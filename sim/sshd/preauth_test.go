@@ -130,3 +130,24 @@ func TestMaxStartupsDropProbability(t *testing.T) {
 		}
 	}
 }
+
+// TestTCPOfUnwraps: the TCP options the server sets per read (quickAck)
+// reach the socket under the connection wrappers of admit.
+func TestTCPOfUnwraps(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if got := tcpOf(&preauthConn{Conn: c}); got != c {
+		t.Errorf("tcpOf(preauthConn) = %v, want the TCP connection", got)
+	}
+	if got := tcpOf(struct{ net.Conn }{c}); got != nil {
+		t.Errorf("tcpOf of an opaque wrapper = %v, want nil", got)
+	}
+}
