@@ -95,6 +95,7 @@ type config struct {
 	jobsim      string
 	seed        int64
 	logger      *slog.Logger
+	sshOpts     []sshd.Option
 }
 
 // Option configures a Host.
@@ -145,6 +146,12 @@ func WithToken(tok string) Option { return func(c *config) { c.token = tok } }
 
 // WithSSHAddr sets the ssh listen address (default 127.0.0.1:0).
 func WithSSHAddr(addr string) Option { return func(c *config) { c.sshAddr = addr } }
+
+// WithSSH passes options to the host's ssh server (sshd.WithKillOnDisconnect,
+// sshd.WithTrustedUserCAKeys, sshd.WithLoginGraceTime, sshd.WithMaxStartups).
+func WithSSH(opts ...sshd.Option) Option {
+	return func(c *config) { c.sshOpts = append(c.sshOpts, opts...) }
+}
 
 // WithControlAddr sets the control API listen address (default 127.0.0.1:0).
 func WithControlAddr(addr string) Option { return func(c *config) { c.controlAddr = addr } }
@@ -235,7 +242,7 @@ func (h *Host) startSSH() error {
 		keys := append([]gossh.PublicKey{h.keys[u].signer.PublicKey()}, h.cfg.extraKeys[u]...)
 		opts = append(opts, sshd.WithUser(sshd.User{Name: u, Keys: keys, Home: "/home/" + u, FS: h.fs}))
 	}
-	srv, err := sshd.New(opts...)
+	srv, err := sshd.New(append(opts, h.cfg.sshOpts...)...)
 	if err != nil {
 		return err
 	}

@@ -25,6 +25,7 @@ const (
 	SSHExec       Kind = "ssh.exec"
 	SSHSFTP       Kind = "ssh.sftp"
 	SSHForward    Kind = "ssh.forward"
+	SSHConn       Kind = "ssh.conn" // a connection dropped before login (MaxStartups, LoginGraceTime)
 	PBSCall       Kind = "pbs.call"
 	PBSJobState   Kind = "pbs.job"
 	FaultAdded    Kind = "fault.added"

@@ -14,6 +14,7 @@ import (
 	"github.com/jobsim/jobsim/base/clock"
 	"github.com/jobsim/jobsim/fakepbs"
 	"github.com/jobsim/jobsim/sim"
+	"github.com/jobsim/jobsim/sim/sshd"
 )
 
 // hostConfig is the file `jobsim host --config` reads; flags override it.
@@ -31,6 +32,9 @@ type hostConfig struct {
 	Token          string              `yaml:"token" json:"token"`
 	Clock          string              `yaml:"clock" json:"clock"`
 	Seed           int64               `yaml:"seed" json:"seed"`
+	// TrustedUserCAKeys is a file of CA public keys whose user certificates
+	// the ssh server accepts (sshd's TrustedUserCAKeys).
+	TrustedUserCAKeys string `yaml:"trusted_user_ca_keys" json:"trusted_user_ca_keys"`
 }
 
 // hostInfo is what `jobsim host` prints once the host is healthy.
@@ -147,6 +151,7 @@ rsync, python, cylc) whose homes live below --root.`,
 	f.StringVar(&cfg.Token, "token", "", "control API token (default: random)")
 	f.StringVar(&cfg.Clock, "clock", "real", "real, or virtual (jumps to the next event when all waits; virtual executor only)")
 	f.Int64Var(&cfg.Seed, "seed", 1, "seed of fault probability draws")
+	f.StringVar(&cfg.TrustedUserCAKeys, "trusted-user-ca-keys", "", "accept ssh user certificates signed by the CA keys in this file (sshd's TrustedUserCAKeys)")
 	f.StringVarP(&output, "output", "o", "text", "what to print at start: text or json")
 	return cmd
 }
@@ -171,6 +176,7 @@ func mergeHostConfig(file *hostConfig, flags hostConfig, cmd *cobra.Command) {
 	set("token", func() { file.Token = flags.Token })
 	set("clock", func() { file.Clock = flags.Clock })
 	set("seed", func() { file.Seed = flags.Seed })
+	set("trusted-user-ca-keys", func() { file.TrustedUserCAKeys = flags.TrustedUserCAKeys })
 	for _, d := range []struct {
 		p   *string
 		def string
@@ -212,6 +218,9 @@ func hostOptions(cfg hostConfig) ([]sim.Option, error) {
 	}
 	if cfg.Token != "" {
 		opts = append(opts, sim.WithToken(cfg.Token))
+	}
+	if cfg.TrustedUserCAKeys != "" {
+		opts = append(opts, sim.WithSSH(sshd.WithTrustedUserCAKeysFile(cfg.TrustedUserCAKeys)))
 	}
 	for user, keys := range cfg.AuthorizedKeys {
 		for _, k := range keys {

@@ -195,3 +195,36 @@ func TestRunRejectsAMalformedScenarioBeforeStarting(t *testing.T) {
 		t.Fatal("a malformed scenario still created artifacts")
 	}
 }
+
+// `jobsim host --trusted-user-ca-keys` makes the host accept a user
+// certificate signed by that CA (made by the real ssh-keygen) for a key
+// the host was never told about, as sshd's TrustedUserCAKeys.
+func TestHostCommandTrustsUserCertificates(t *testing.T) {
+	if _, err := exec.LookPath("ssh-keygen"); err != nil {
+		t.Skip("the OpenSSH ssh-keygen is not installed (make setup installs openssh-client)")
+	}
+	dir := t.TempDir()
+	keygen := func(args ...string) {
+		t.Helper()
+		c := exec.Command("ssh-keygen", args...)
+		c.Dir = dir
+		if out, err := c.CombinedOutput(); err != nil {
+			t.Fatalf("ssh-keygen %v: %v\n%s", args, err, out)
+		}
+	}
+	keygen("-q", "-t", "ed25519", "-N", "", "-f", "ca")
+	keygen("-q", "-t", "ed25519", "-N", "", "-f", "id_cert")
+	keygen("-q", "-s", "ca", "-I", "alice-cert", "-n", "alice", "-V", "+5m", "id_cert.pub")
+	info := startHostCommand(t, "--users", "alice", "--trusted-user-ca-keys", filepath.Join(dir, "ca.pub"))
+	var lines []string
+	for _, l := range strings.Split(info.SSHConfig, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(l), "IdentityFile ") {
+			l = "  IdentityFile " + filepath.Join(dir, "id_cert")
+		}
+		lines = append(lines, l)
+	}
+	info.SSHConfig = strings.Join(lines, "\n")
+	if out, errs, code := openssh(t, info, "echo in as $USER"); code != 0 || out != "in as alice\n" {
+		t.Fatalf("ssh with the certificate: %q %q exit %d\nconfig:\n%s", out, errs, code, info.SSHConfig)
+	}
+}

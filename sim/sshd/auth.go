@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 type connState struct {
 	id   string
 	conn *trackedConn
+	pre  *preauthConn // nil when the connection did not come through serve
 
 	mu   sync.Mutex
 	auth map[string]authDecision // per user: the auth faults, checked once per connection
@@ -93,6 +95,7 @@ func (s *Server) connCallback(ctx ssh.Context, c net.Conn) net.Conn {
 	s.conns[tc] = struct{}{}
 	s.mu.Unlock()
 	cs := &connState{id: fmt.Sprintf("c%d", s.connSeq.Add(1)), conn: tc, auth: map[string]authDecision{}}
+	cs.pre, _ = c.(*preauthConn)
 	ctx.SetValue(connStateKey{}, cs)
 
 	fired := s.faultsFor(fault.Op{Layer: fault.SSH, Name: opConnect})
@@ -136,7 +139,15 @@ func (s *Server) connCallback(ctx ssh.Context, c net.Conn) net.Conn {
 }
 
 func (s *Server) serverConfig(ctx ssh.Context) *gossh.ServerConfig {
-	cfg := &gossh.ServerConfig{}
+	cfg := &gossh.ServerConfig{
+		// A login ends the connection's pre-authentication phase
+		// (LoginGraceTime, MaxStartups).
+		AuthLogCallback: func(_ gossh.ConnMetadata, _ string, err error) {
+			if cs := stateOf(ctx); err == nil && cs != nil && cs.pre != nil {
+				cs.pre.loggedIn()
+			}
+		},
+	}
 	if s.anyPassword() {
 		cfg.PasswordCallback = func(meta gossh.ConnMetadata, password []byte) (*gossh.Permissions, error) {
 			if s.checkPassword(ctx, meta.User(), password) {
@@ -164,6 +175,10 @@ func (s *Server) authFaults(ctx ssh.Context, user string) authDecision {
 	fired := s.faultsFor(fault.Op{Layer: fault.SSH, Name: opAuth, User: user})
 	wctx, stop := s.connContext(ctx)
 	defer stop()
+	if cs.pre != nil { // the login grace time ends a held login too
+		stopPre := context.AfterFunc(cs.pre.ctx, stop)
+		defer stopPre()
+	}
 	if err := s.wait(wctx, fired); err != nil {
 		d.dropped = true
 	}
@@ -191,6 +206,8 @@ func (s *Server) publicKeyAuth(ctx ssh.Context, key ssh.PublicKey) bool {
 		reason = "refused by fault " + d.refused
 	} else if u, found := s.lookupUser(user); !found {
 		reason = "unknown user"
+	} else if cert, isCert := key.(*gossh.Certificate); isCert {
+		ok, reason = s.checkUserCert(ctx, user, cert)
 	} else {
 		reason = "key not authorized"
 		want := key.Marshal()
@@ -201,9 +218,79 @@ func (s *Server) publicKeyAuth(ctx ssh.Context, key ssh.PublicKey) bool {
 			}
 		}
 	}
-	fp := gossh.FingerprintSHA256(key)
-	s.recordAuth(ctx, user, "publickey", ok, reason, map[string]any{"key": fp, "key_type": key.Type()})
+	extra := map[string]any{"key": gossh.FingerprintSHA256(key), "key_type": key.Type()}
+	if cert, isCert := key.(*gossh.Certificate); isCert {
+		// As sshd logs it: the certificate's own key, its id, serial and CA.
+		extra["key"] = gossh.FingerprintSHA256(cert.Key)
+		extra["cert_id"] = cert.KeyId
+		extra["cert_serial"] = cert.Serial
+		extra["ca"] = gossh.FingerprintSHA256(cert.SignatureKey)
+	}
+	s.recordAuth(ctx, user, "publickey", ok, reason, extra)
 	return ok
+}
+
+// checkUserCert judges a user certificate as sshd does with
+// TrustedUserCAKeys (and no AuthorizedPrincipalsFile): it must be a user
+// certificate signed by a trusted CA, name user among its principals, be
+// within its validity window and carry no critical option sshd would not
+// honour. Its plain key being in authorized_keys does not make it valid
+// (the OpenSSH client offers the plain key next). A source-address option
+// is enforced by the ssh library after the callback.
+func (s *Server) checkUserCert(ctx ssh.Context, user string, cert *gossh.Certificate) (bool, string) {
+	if len(s.cfg.userCAs) == 0 {
+		return false, "certificate given but no TrustedUserCAKeys"
+	}
+	checker := gossh.CertChecker{
+		IsUserAuthority: func(auth gossh.PublicKey) bool {
+			want := auth.Marshal()
+			for _, ca := range s.cfg.userCAs {
+				if bytes.Equal(ca.Marshal(), want) {
+					return true
+				}
+			}
+			return false
+		},
+		SupportedCriticalOptions: []string{"force-command", "verify-required"},
+	}
+	if cert.CertType != gossh.UserCert {
+		return false, "certificate invalid: not a user certificate"
+	}
+	if !checker.IsUserAuthority(cert.SignatureKey) {
+		return false, "certificate signed by an untrusted CA " + gossh.FingerprintSHA256(cert.SignatureKey)
+	}
+	if err := checker.CheckCert(user, cert); err != nil {
+		return false, "certificate invalid: " + certReason(err)
+	}
+	if _, forced := cert.CriticalOptions["force-command"]; forced {
+		// sshd would run the forced command instead of the one asked for;
+		// this server does not, so it refuses rather than run the wrong one.
+		return false, "certificate invalid: force-command is not supported by jobsim's sshd"
+	}
+	if sa, ok := cert.CriticalOptions["source-address"]; ok {
+		perms := ctx.Permissions()
+		if perms.CriticalOptions == nil {
+			perms.CriticalOptions = map[string]string{}
+		}
+		perms.CriticalOptions["source-address"] = sa
+	}
+	return true, ""
+}
+
+// certReason words CertChecker's errors as sshd's log does.
+func certReason(err error) string {
+	msg := strings.TrimPrefix(err.Error(), "ssh: ")
+	switch {
+	case strings.Contains(msg, "expired"):
+		return "expired"
+	case strings.Contains(msg, "not yet valid"):
+		return "not yet valid"
+	case strings.Contains(msg, "principal"):
+		return "name is not a listed principal"
+	case strings.Contains(msg, "signature"):
+		return "signature does not verify"
+	}
+	return msg
 }
 
 func (s *Server) checkPassword(ctx ssh.Context, user string, password []byte) bool {

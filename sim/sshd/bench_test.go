@@ -33,7 +33,7 @@ type benchEnv struct {
 	realDir string // a scratch directory for the real sshd's side
 }
 
-func newBenchEnv(b *testing.B) *benchEnv {
+func newBenchEnv(b testing.TB) *benchEnv {
 	b.Helper()
 	if _, err := os.Stat(sshdPath); err != nil {
 		b.Skipf("%s is missing: the comparison needs a real OpenSSH server (apt-get install openssh-server)", sshdPath)
@@ -85,7 +85,7 @@ Host realsshd
 // startOpenSSHD runs a real sshd on a loopback port with its own config
 // and host key in dir, for the current user and clientKey, and stops it
 // when the benchmark ends.
-func startOpenSSHD(b *testing.B, dir string, clientKey gossh.PublicKey) int {
+func startOpenSSHD(b testing.TB, dir string, clientKey gossh.PublicKey) int {
 	b.Helper()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		b.Fatal(err)

@@ -67,9 +67,15 @@ type config struct {
 	log       *slog.Logger
 	forward   ForwardPolicy
 	killGrace time.Duration
-	version   string
-	addr      string
-	acceptEnv func(string) bool
+	// killOnDisconnect: a command whose client went away is hung up,
+	// terminated and killed (WithKillOnDisconnect) instead of left running.
+	killOnDisconnect bool
+	userCAs          []gossh.PublicKey // TrustedUserCAKeys
+	loginGrace       time.Duration     // LoginGraceTime; 0: none
+	maxStartups      maxStartups
+	version          string
+	addr             string
+	acceptEnv        func(string) bool
 }
 
 func (c *config) user(name string) *User {
@@ -228,8 +234,94 @@ func WithForwarding(p ForwardPolicy) Option {
 	}
 }
 
+// WithTrustedUserCAKeys makes the server accept OpenSSH user certificates
+// signed by any of cas, as sshd's TrustedUserCAKeys: a certificate is
+// accepted when it is a user certificate signed by one of them, lists the
+// user among its principals and is within its validity window; an expired,
+// not yet valid or otherwise signed one is refused (ssh.auth says why).
+// Authorized plain keys keep working.
+func WithTrustedUserCAKeys(cas ...gossh.PublicKey) Option {
+	return func(c *config) error {
+		for i, k := range cas {
+			if k == nil {
+				return fmt.Errorf("WithTrustedUserCAKeys: key %d is nil", i)
+			}
+			if _, isCert := k.(*gossh.Certificate); isCert {
+				return fmt.Errorf("WithTrustedUserCAKeys: key %d is a certificate, not a CA key", i)
+			}
+		}
+		c.userCAs = append(c.userCAs, cas...)
+		return nil
+	}
+}
+
+// WithTrustedUserCAKeysFile reads the CA keys from a file in sshd's
+// TrustedUserCAKeys format (one public key per line, # comments).
+func WithTrustedUserCAKeysFile(path string) Option {
+	return func(c *config) error {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("WithTrustedUserCAKeysFile: %w", err)
+		}
+		keys, err := ParseAuthorizedKeys(b)
+		if err != nil {
+			return fmt.Errorf("WithTrustedUserCAKeysFile: %s: %w", path, err)
+		}
+		if len(keys) == 0 {
+			return fmt.Errorf("WithTrustedUserCAKeysFile: %s holds no key", path)
+		}
+		return WithTrustedUserCAKeys(keys...)(c)
+	}
+}
+
+// WithLoginGraceTime sets how long a connection has to log in before the
+// server closes it, as sshd's LoginGraceTime (default 120s, OpenSSH's; 0
+// means no limit). The time counts from the TCP accept, so a banner held
+// by a fault counts too, as in sshd.
+func WithLoginGraceTime(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 0 {
+			return fmt.Errorf("WithLoginGraceTime: negative duration %v", d)
+		}
+		c.loginGrace = d
+		return nil
+	}
+}
+
+// WithMaxStartups limits connections that have not logged in yet, as
+// sshd's MaxStartups start:rate:full (default 10:30:100, OpenSSH's): with
+// start or more such connections a new one is dropped with probability
+// rate/100, rising linearly to certain at full. A dropped connection gets
+// "Exceeded MaxStartups\r\n" instead of the version banner and is closed,
+// as sshd does. sshd's single number N is WithMaxStartups(N, 100, N), a
+// hard limit; WithMaxStartups(0, 0, 0) turns the limit off.
+func WithMaxStartups(start, rate, full int) Option {
+	return func(c *config) error {
+		if start == 0 && rate == 0 && full == 0 {
+			c.maxStartups = maxStartups{}
+			return nil
+		}
+		if start < 1 || rate < 1 || rate > 100 || full < start {
+			return fmt.Errorf("WithMaxStartups: %d:%d:%d: want start >= 1, rate 1..100 and full >= start (as sshd)", start, rate, full)
+		}
+		c.maxStartups = maxStartups{start: start, rate: rate, full: full}
+		return nil
+	}
+}
+
+// WithKillOnDisconnect makes the server end a command whose client went
+// away: SIGHUP at once, SIGTERM half way through the kill grace
+// (WithKillGrace) and SIGKILL at its end. OpenSSH's sshd does not do this
+// (a command without a pty runs on, one on a pty only gets its hangup), and
+// neither does the server by default; the option is for tests that want a
+// host which cleans up after vanished clients.
+func WithKillOnDisconnect() Option {
+	return func(c *config) error { c.killOnDisconnect = true; return nil }
+}
+
 // WithKillGrace sets how long a command whose client went away has before
-// SIGKILL (default 2s): it gets SIGHUP at once and SIGTERM half way.
+// SIGKILL under WithKillOnDisconnect (default 2s): it gets SIGHUP at once
+// and SIGTERM half way.
 func WithKillGrace(d time.Duration) Option {
 	return func(c *config) error {
 		if d < 0 {

@@ -14,8 +14,8 @@ import (
 // Linux leaves quick-ack mode by itself, so it is asked again after each
 // read; one setsockopt per read is negligible beside the read.
 func quickAck(c net.Conn) {
-	tc, ok := c.(*net.TCPConn)
-	if !ok {
+	tc := tcpOf(c)
+	if tc == nil {
 		return
 	}
 	rc, err := tc.SyscallConn()

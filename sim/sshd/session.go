@@ -265,17 +265,30 @@ func (d *dropper) dropped() bool {
 	return d.cut
 }
 
-// countWriter counts output and applies a drop fault.
+// countWriter counts output and applies a drop fault. Once discarding
+// (a pty whose client went away) it swallows what is written, so that a
+// command that survives its hangup never blocks on a terminal nobody reads.
 type countWriter struct {
-	w    io.Writer
-	n    atomic.Int64
-	drop *dropper
+	w       io.Writer
+	n       atomic.Int64
+	drop    *dropper
+	discard atomic.Bool
+	// tty: a failed write (the channel is closed: the client left) is
+	// swallowed too, as a terminal's output has nowhere to block.
+	tty bool
 }
 
 func (c *countWriter) Write(p []byte) (int, error) {
+	if c.discard.Load() {
+		return len(p), nil
+	}
 	if c.drop == nil {
 		n, err := c.w.Write(p)
 		c.n.Add(int64(n))
+		if err != nil && c.tty {
+			c.discard.Store(true)
+			return len(p), nil
+		}
 		return n, err
 	}
 	k, more := c.drop.allow(len(p))
@@ -392,8 +405,20 @@ func (ss *session) runCommand(op, command string) {
 		Stderr: stderr,
 		TTY:    win,
 	}
+	var outs *outPipes
 	if win != nil {
 		cmd.Stderr = stdout
+		stdout.tty = true
+	} else if outs, err = newOutPipes(stdout, stderr); err != nil {
+		pr.Close()
+		pw.Close()
+		_, _ = fmt.Fprintf(ss.ch.Stderr(), "jobsim sshd: output pipes: %v\n", err)
+		ss.exit(127)
+		<-copied
+		done(127, "output pipes: %v", err)
+		return
+	} else {
+		cmd.Stdout, cmd.Stderr = outs.stdoutW, outs.stderrW
 	}
 	pctx, kill := context.WithCancel(s.base)
 	defer kill()
@@ -401,6 +426,7 @@ func (ss *session) runCommand(op, command string) {
 	if err != nil {
 		pr.Close()
 		pw.Close()
+		outs.abandon()
 		_, _ = fmt.Fprintf(ss.ch.Stderr(), "jobsim sshd: cannot run command: %v\n", err)
 		ss.exit(127)
 		<-copied
@@ -424,26 +450,48 @@ func (ss *session) runCommand(op, command string) {
 		select {
 		case <-procDone:
 			return
+		case <-s.base.Done():
+			// Close: the executor kills the command (pctx); output that
+			// an orphan still holds open is not waited for.
+			outs.abandon()
+			return
 		case <-ss.gone:
 		}
-		if drop.dropped() {
-			return // a cut network: the command is not told and runs on
-		}
-		// The client went away: hang up at once, terminate half way
-		// through the grace period, kill at its end.
-		_ = proc.Signal(syscall.SIGHUP)
-		for _, step := range []func(){func() { _ = proc.Signal(syscall.SIGTERM) }, kill} {
-			t := time.NewTimer(s.cfg.killGrace / 2)
-			select {
-			case <-procDone:
-				t.Stop()
-				return
-			case <-t.C:
-				step()
+		switch {
+		case drop.dropped():
+			// A cut network: the command is not told and runs on.
+		case s.cfg.killOnDisconnect:
+			f["client_gone_ms"] = time.Since(start).Milliseconds()
+			f["killed_on_disconnect"] = true
+			// Hang up at once, terminate half way through the grace
+			// period, kill at its end.
+			_ = proc.Signal(syscall.SIGHUP)
+			for _, step := range []func(){func() { _ = proc.Signal(syscall.SIGTERM) }, kill} {
+				t := time.NewTimer(s.cfg.killGrace / 2)
+				select {
+				case <-procDone:
+					t.Stop()
+					return
+				case <-t.C:
+					step()
+				}
 			}
+			// Killed: what still holds the output (a process that left
+			// the group) is not waited for.
+			outs.closeReaders()
+		default:
+			f["client_gone_ms"] = time.Since(start).Milliseconds()
+			ss.clientGone(proc, stdout, outs)
+		}
+		// The command may outlive its client, not the server.
+		select {
+		case <-procDone:
+		case <-s.base.Done():
+			outs.abandon()
 		}
 	}()
 	st := proc.Wait()
+	outs.wait() // the output, until every process holding it closed it (as sshd)
 	close(procDone)
 	<-watched
 	ss.mu.Lock()
@@ -476,6 +524,107 @@ func (ss *session) runCommand(op, command string) {
 		<-copied
 		done(st.Code, "")
 	}
+}
+
+// clientGone is what OpenSSH's sshd does to a command when its client goes
+// away (the connection ends, or only the channel, as when a ControlMaster
+// client is killed): it closes its side of the command's streams and
+// nothing more. Without a pty the command runs on with standard input at
+// EOF, and its next write to standard output or error fails with EPIPE
+// (SIGPIPE for a real process). With a pty, closing the terminal's master
+// hangs it up: the command gets SIGHUP (here sent to its process group)
+// and what it still writes goes nowhere.
+func (ss *session) clientGone(proc executor.Process, ptyOut *countWriter, outs *outPipes) {
+	if outs != nil {
+		outs.closeReaders()
+		return
+	}
+	ptyOut.discard.Store(true)
+	_ = proc.Signal(syscall.SIGHUP)
+}
+
+// outPipes are a command's standard output and error when it has no pty:
+// real pipes whose write ends the command holds and whose read ends the
+// server copies to the channel. Closing the read ends is how the command
+// loses its output when the client goes away, as under OpenSSH's sshd; an
+// executor that runs real processes hands the write ends to the process
+// itself, so the kernel raises SIGPIPE in whichever process writes next.
+type outPipes struct {
+	stdoutW, stderrW *os.File
+	readers          []*os.File
+	copies           sync.WaitGroup
+	closeW           sync.Once
+	closeR           sync.Once
+}
+
+// newOutPipes makes the two pipes and starts copying them to stdout and
+// stderr; a copy that cannot write any more closes its read end at once.
+func newOutPipes(stdout, stderr io.Writer) (*outPipes, error) {
+	o := &outPipes{}
+	for _, w := range []io.Writer{stdout, stderr} {
+		r, pw, err := os.Pipe()
+		if err != nil {
+			o.abandon()
+			return nil, fmt.Errorf("output pipe: %w", err)
+		}
+		if o.stdoutW == nil {
+			o.stdoutW = pw
+		} else {
+			o.stderrW = pw
+		}
+		o.readers = append(o.readers, r)
+		o.copies.Add(1)
+		go func(w io.Writer, r *os.File) {
+			defer o.copies.Done()
+			_, _ = io.Copy(w, r)
+			r.Close()
+		}(w, r)
+	}
+	return o, nil
+}
+
+// closeReaders makes the command's further writes fail (EPIPE).
+func (o *outPipes) closeReaders() {
+	if o == nil {
+		return
+	}
+	o.closeR.Do(func() {
+		for _, r := range o.readers {
+			r.Close()
+		}
+	})
+}
+
+// wait closes the server's write ends (the command has ended) and waits
+// until the output has been copied: until every process that still holds
+// it open (a background job) has closed it, as sshd waits for EOF.
+func (o *outPipes) wait() {
+	if o == nil {
+		return
+	}
+	o.closeW.Do(func() {
+		for _, w := range []*os.File{o.stdoutW, o.stderrW} {
+			if w != nil {
+				w.Close()
+			}
+		}
+	})
+	o.copies.Wait()
+}
+
+// abandon gives up the output: both ends are closed, nothing is waited for.
+func (o *outPipes) abandon() {
+	if o == nil {
+		return
+	}
+	o.closeReaders()
+	o.closeW.Do(func() {
+		for _, w := range []*os.File{o.stdoutW, o.stderrW} {
+			if w != nil {
+				w.Close()
+			}
+		}
+	})
 }
 
 // sshEnv is what sshd adds to a session's environment.

@@ -91,7 +91,7 @@ func (ss *session) runSFTP(fs afero.Fs, home string) {
 		}
 	}
 
-	h := newSFTPHandler(fs, home)
+	h := newSFTPHandler(fs, home, ss.user)
 	out := &countWriter{w: ss.ch, drop: drop}
 	// The request server closes its connection when done; the channel
 	// must stay open for the exit status, so it gets a no-op Close.
@@ -131,12 +131,13 @@ type sftpHandler struct {
 	lstat  afero.Lstater
 	rlink  afero.LinkReader
 	linker afero.Linker
+	owners *owners
 
 	read, written, files atomic.Int64
 }
 
-func newSFTPHandler(fs afero.Fs, home string) *sftpHandler {
-	h := &sftpHandler{fs: fs, home: home}
+func newSFTPHandler(fs afero.Fs, home, user string) *sftpHandler {
+	h := &sftpHandler{fs: fs, home: home, owners: newOwners(fs, user)}
 	h.lstat, _ = fs.(afero.Lstater)
 	h.rlink, _ = fs.(afero.LinkReader)
 	h.linker, _ = fs.(afero.Linker)
@@ -455,13 +456,16 @@ func (h *sftpHandler) Filelist(r *sftp.Request) (sftp.ListerAt, error) {
 		if err != nil {
 			return nil, err
 		}
+		for i, fi := range fis {
+			fis[i] = h.owners.own(fi)
+		}
 		return listerAt(fis), nil
 	case "Stat":
 		fi, err := h.fs.Stat(p)
 		if err != nil {
 			return nil, err
 		}
-		return listerAt{fi}, nil
+		return listerAt{h.owners.own(fi)}, nil
 	}
 	return nil, sftp.ErrSSHFxOpUnsupported
 }
@@ -476,7 +480,7 @@ func (h *sftpHandler) Lstat(r *sftp.Request) (sftp.ListerAt, error) {
 	if err != nil {
 		return nil, err
 	}
-	return listerAt{fi}, nil
+	return listerAt{h.owners.own(fi)}, nil
 }
 
 // Readlink implements sftp.ReadlinkFileLister.

@@ -21,10 +21,32 @@
 // (ssh -o SendEnv/SetEnv) are added to the command's environment, with
 // SSH_CONNECTION and SSH_CLIENT. The exit status goes back as exit-status,
 // or as exit-signal when a signal killed the command (the OpenSSH client
-// then exits 255, as with a real sshd). When the client goes away (its
-// connection, or only its channel, as a ControlMaster client does) the
-// command gets SIGHUP at once, SIGTERM half way through the kill grace
-// and SIGKILL at its end (WithKillGrace).
+// then exits 255, as with a real sshd).
+//
+// When the client goes away (its connection, or only its channel, as when a
+// ControlMaster client is killed) the server does what OpenSSH's sshd does:
+// it lets go of the command's streams and nothing more. A command without a
+// pty runs on with standard input at EOF; standard output and error are
+// pipes whose read ends the server closes, so the next write fails with
+// EPIPE (a real process gets SIGPIPE: `ssh host 'sleep 21; echo done'`
+// sleeps on and dies at the echo). A command on a pty is hung up: it gets
+// SIGHUP (sent to its process group; the kernel sends it to the session
+// leader first and to the foreground group when the leader exits) and what
+// it still writes is discarded. WithKillOnDisconnect restores the old
+// cleanup instead: SIGHUP at once, SIGTERM half way through the kill grace
+// and SIGKILL at its end (WithKillGrace). Either way Close ends every
+// command the server started, including those that outlived their client.
+//
+// # Logins
+//
+// Public keys from authorized_keys, passwords when a user has one, and
+// OpenSSH user certificates signed by a CA given with
+// WithTrustedUserCAKeys (sshd's TrustedUserCAKeys: the certificate must
+// name the user among its principals and be within its validity window).
+// As in sshd, a connection has LoginGraceTime (WithLoginGraceTime, default
+// 120s) to log in, and connections not logged in yet are limited by
+// MaxStartups (WithMaxStartups, default 10:30:100): one dropped gets
+// "Exceeded MaxStartups" and is closed.
 //
 // # sftp
 //
@@ -36,7 +58,8 @@
 // ("Permission denied"), also when creating links. Setstat, Rename (and
 // posix-rename, which OpenSSH's rename uses and which replaces the target),
 // Remove, Rmdir, Mkdir, Symlink, Readlink, Lstat and Realpath are served;
-// hard links and statvfs are not.
+// hard links and statvfs are not. The long names of a listing (the
+// client's ls -l) name owners and groups as ls -la on the host does.
 //
 // # Faults
 //
@@ -71,9 +94,12 @@
 // ssh.auth per login attempt (user, method, key fingerprint, ok, reason,
 // conn), ssh.exec per command or shell (user, op, command, exit, signal,
 // duration_ms, bytes_in, bytes_out, bytes_err, pty, conn, faults, dropped,
-// error), ssh.sftp per sftp session (user, home, bytes_read, bytes_written,
+// error, client_gone_ms: when the client left, killed_on_disconnect), ssh.sftp per sftp session (user, home, bytes_read, bytes_written,
 // files, duration_ms, exit) and ssh.forward per forwarded connection
-// (user, dest, origin, bytes_up, bytes_down, ok, error). "conn" names the
+// (user, dest, origin, bytes_up, bytes_down, ok, error), ssh.conn per
+// connection dropped before login (remote, reason: max-startups or
+// login-grace-time). ssh.auth of a certificate adds cert_id, cert_serial
+// and ca. "conn" names the
 // TCP connection, so commands sharing a ControlMaster connection show it.
 package sshd
 
@@ -115,7 +141,8 @@ type Server struct {
 	closed bool
 	wg     sync.WaitGroup // accept loops, connections, channel handlers
 
-	connSeq atomic.Int64
+	connSeq  atomic.Int64
+	startups atomic.Int64 // connections not logged in yet (MaxStartups)
 }
 
 // New builds a server from opts. It does not listen: use Serve,
@@ -126,8 +153,11 @@ func New(opts ...Option) (*Server, error) {
 		rec:       events.Discard{},
 		log:       slog.New(slog.DiscardHandler),
 		killGrace: 2 * time.Second,
-		version:   "OpenSSH_9.2p1 jobsim",
-		addr:      "127.0.0.1:0",
+		// OpenSSH's defaults: LoginGraceTime 120, MaxStartups 10:30:100.
+		loginGrace:  120 * time.Second,
+		maxStartups: maxStartups{start: 10, rate: 30, full: 100},
+		version:     "OpenSSH_9.2p1 jobsim",
+		addr:        "127.0.0.1:0",
 	}
 	for i, o := range opts {
 		if o == nil {
@@ -256,13 +286,17 @@ func (s *Server) serve(ctx context.Context, ln net.Listener) error {
 			return fmt.Errorf("sshd: accept on %s: %w", ln.Addr(), err)
 		}
 		delay = 0
+		pc, ok := s.admit(c)
+		if !ok {
+			continue
+		}
 		if !s.enter() {
-			c.Close()
+			pc.Close()
 			return ErrServerClosed
 		}
 		go func() {
 			defer s.wg.Done()
-			s.srv.HandleConn(c)
+			s.srv.HandleConn(pc)
 		}()
 	}
 }
