@@ -66,6 +66,11 @@ type Config struct {
 	// Traits sets any other configurable: "Class.trait" to a JSON value,
 	// for example {"JupyterHub.tornado_settings": {"slow_spawn_timeout": 0}}.
 	Traits map[string]any
+	// Imports are Python modules the configuration imports before the hub
+	// starts, as a site's jupyterhub_config.py does with `import
+	// batchspawner` (whose import adds the hub's /hub/api/batchspawner
+	// handler).
+	Imports []string
 }
 
 // Authenticator is the hub's authenticator class and its shared password.
@@ -105,6 +110,11 @@ type Spawner struct {
 	// Traits sets other traits of the spawner class, e.g.
 	// {"interrupt_timeout": 2}.
 	Traits map[string]any
+	// UserTraits sets traits of each user's spawner when it starts (in the
+	// pre_spawn_hook), from a template with {username}: for traits that are
+	// not configurable, e.g. batchspawner's req_homedir
+	// ("/home/{username}"), whose default reads the hub machine's passwd.
+	UserTraits map[string]string
 }
 
 // Role is one entry of JupyterHub's load_roles.
@@ -134,6 +144,7 @@ type spec struct {
 	Roles         []Role            `json:"roles"`
 	Services      []Service         `json:"services"`
 	Traits        map[string]any    `json:"traits,omitempty"`
+	Imports       []string          `json:"imports,omitempty"`
 }
 
 type hubSpec struct {
@@ -170,11 +181,18 @@ type spawnerSpec struct {
 	UserEnvironment map[string]map[string]string `json:"user_environment,omitempty"`
 	HomeDirTemplate string                       `json:"home_dir_template,omitempty"`
 	Traits          map[string]any               `json:"traits,omitempty"`
+	UserTraits      map[string]string            `json:"user_traits,omitempty"`
 }
 
 // validName is what the driver accepts as a user, role or service name: it
 // keeps names usable in URL paths and Unix user names.
 var validName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9._@-]*$`)
+
+// moduleName is a dotted Python module name; pyIdent a Python name.
+var (
+	moduleName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$`)
+	pyIdent    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+)
 
 // traitKey is a "Class.trait" key.
 var traitKey = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$`)
@@ -241,6 +259,16 @@ func (c Config) validate() error {
 		}
 		if len(s.APIToken) < 8 {
 			return fmt.Errorf("config: Services[%d] (%s): APIToken shorter than 8 characters (JupyterHub refuses it)", i, s.Name)
+		}
+	}
+	for _, m := range c.Imports {
+		if !moduleName.MatchString(m) {
+			return fmt.Errorf("config: Imports: %q is not a Python module name", m)
+		}
+	}
+	for k := range c.Spawner.UserTraits {
+		if !pyIdent.MatchString(k) {
+			return fmt.Errorf("config: Spawner.UserTraits key %q: want a trait name", k)
 		}
 	}
 	for k := range c.Traits {
@@ -340,10 +368,12 @@ func buildSpec(c Config, rt runtime, join func(...string) string) spec {
 			UserEnvironment: sp.UserEnvironment,
 			HomeDirTemplate: home,
 			Traits:          sp.Traits,
+			UserTraits:      sp.UserTraits,
 		},
 		Roles:    roles,
 		Services: services,
 		Traits:   c.Traits,
+		Imports:  c.Imports,
 	}
 }
 

@@ -4,6 +4,7 @@
 # (jobsim-hub.json, or the file named by $JOBSIM_HUB_SPEC), which the Go
 # driver writes from its Config structs. Keeping the data in JSON means no
 # Go value is ever pasted into Python source.
+import importlib
 import json
 import os
 
@@ -14,6 +15,11 @@ _spec_path = os.environ.get("JOBSIM_HUB_SPEC") or os.path.join(
 )
 with open(_spec_path) as _f:
     _spec = json.load(_f)
+
+# Modules a site's configuration imports (`import batchspawner` adds the
+# hub's /hub/api/batchspawner handler).
+for _module in _spec.get("imports") or []:
+    importlib.import_module(_module)
 
 # Where the hub lives: its own ports, database, secrets and pid files.
 _hub = _spec["hub"]
@@ -56,13 +62,16 @@ for _name, _value in (_sp.get("traits") or {}).items():
     setattr(_sp_section, _name, _value)
 
 _user_env = _sp.get("user_environment") or {}
-if _user_env:
+_user_traits = _sp.get("user_traits") or {}
+if _user_env or _user_traits:
 
     def _jobsim_pre_spawn_hook(spawner):
-        """Add the per-user environment the driver asked for."""
+        """Add the per-user environment and traits the driver asked for."""
         extra = _user_env.get(spawner.user.name)
         if extra:
             spawner.environment = dict(spawner.environment, **extra)
+        for name, template in _user_traits.items():
+            setattr(spawner, name, template.format(username=spawner.user.name))
 
     _sp_section.pre_spawn_hook = _jobsim_pre_spawn_hook
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	_ "embed"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -41,6 +42,10 @@ type plan struct {
 	dir     string
 	spawner hub.Spawner
 	traits  map[string]any
+	imports []string // Python modules the hub's configuration imports
+	// standIn says why a stand-in spawner runs instead of the real one
+	// ("" when the real one runs, or the spawner has no stand-in).
+	standIn string
 	record  string // the stand-in servers' request record (JSON lines)
 	env     []string
 
@@ -200,22 +205,8 @@ func makePlan(ctx context.Context, s *System) (*plan, error) {
 		p.sshConfig = filepath.Join(s.dir, "ssh_config")
 		p.env = append(p.env, "PYTHONPATH="+filepath.Join(s.dir, "python"))
 		if h.Spawner == scenario.SpawnerBatchPBS {
-			sp.Class = StandInPBSSpawner
-			sp.Traits["exec_prefix"] = fmt.Sprintf("ssh -F %s -l {username} %s", p.sshConfig, host.Name())
-			sp.Traits["req_runtime"] = "01:00:00"
-			sp.Traits["req_nprocs"] = "1"
-			sp.Traits["req_memory"] = "1gb"
-			if p.nodeAddrs == nil {
-				sp.Traits["ip"] = "127.0.0.1"
-				// The fake host's nodes are not names the hub can resolve; the
-				// jobs run on this machine. batchspawner's own knob maps them.
-				sp.Traits["state_exechost_exp"] = "127.0.0.1"
-			} else {
-				// The job runs on a node container: the server binds every
-				// address there (as batchspawner's does) and the hub reaches
-				// it at the node's IP, the stand-in's DNS.
-				sp.Traits["ip"] = "0.0.0.0"
-				sp.Traits["exechost_addresses"] = p.nodeAddrs
+			if err := p.batchPBS(ctx, &sp); err != nil {
+				return nil, err
 			}
 		} else {
 			sp.Class = StandInSSHSpawner
@@ -228,6 +219,99 @@ func makePlan(ctx context.Context, s *System) (*plan, error) {
 	}
 	p.spawner = sp
 	return p, ctx.Err()
+}
+
+// RealPBSSpawner is the import string of the real batchspawner's PBS
+// spawner.
+const RealPBSSpawner = "batchspawner.PBSSpawner"
+
+// batchPBS configures spawner batch-pbs as a site configures batchspawner
+// on a hub that reaches the PBS login node by ssh (docs/hub-spawners.md):
+// the real batchspawner.PBSSpawner where it is installed and can run, the
+// stand-in (with its reason in p.standIn) where it cannot.
+func (p *plan) batchPBS(ctx context.Context, sp *hub.Spawner) error {
+	s, host := p.s, p.host
+	sp.Traits["exec_prefix"] = fmt.Sprintf("ssh -F %s -l {username} %s", p.sshConfig, host.Name())
+	sp.Traits["req_runtime"] = "01:00:00"
+	sp.Traits["req_nprocs"] = "1"
+	sp.Traits["req_memory"] = "1gb"
+	switch {
+	case s.o.standIns:
+		p.standIn = "asked for (hubsys.WithStandIns)"
+	case p.nodeAddrs != nil:
+		p.standIn = "the job host's node containers carry no batchspawner (its batchspawner-singleuser must run in the job)"
+	case s.hasServerFaults():
+		p.standIn = "the scenario sets server faults, which only jobsim's stand-in UI server serves; batchspawner-singleuser runs Python programs only"
+	}
+	if p.standIn != "" {
+		sp.Class = StandInPBSSpawner
+		if p.nodeAddrs == nil {
+			sp.Traits["ip"] = "127.0.0.1"
+			// The fake host's nodes are not names the hub can resolve; the
+			// jobs run on this machine. batchspawner's own knob maps them.
+			sp.Traits["state_exechost_exp"] = "127.0.0.1"
+		} else {
+			// The job runs on a node container: the server binds every
+			// address there (as batchspawner's does) and the hub reaches
+			// it at the node's IP, the stand-in's DNS.
+			sp.Traits["ip"] = "0.0.0.0"
+			sp.Traits["exechost_addresses"] = p.nodeAddrs
+		}
+		return nil
+	}
+	pkg, err := hub.FindPackage(ctx, hub.PackageBatchspawner, s.o.command[0])
+	if err != nil {
+		var missing *hub.PackageMissingError
+		if errors.As(err, &missing) {
+			return &runner.SkipError{Reason: "spawner batch-pbs runs the real batchspawner.PBSSpawner: " + err.Error()}
+		}
+		return fmt.Errorf("hubsys: %w", err)
+	}
+	sp.Class = RealPBSSpawner
+	p.imports = append(p.imports, "batchspawner")
+	if pkg.Dir != "" {
+		p.env = append(p.env, "PYTHONPATH="+pkg.Dir)
+	}
+	// The job runs batchspawner-singleuser jupyterhub-singleuser, which
+	// picks a port and POSTs it to /hub/api/batchspawner; the real
+	// single-user server (Debian's) needs no UI-server record or faults.
+	sp.Cmd = []string{"jupyterhub-singleuser"}
+	delete(sp.Environment, uiserver.EnvRecord)
+	// batchspawner resets ip to 0.0.0.0 at start: the server binds the
+	// loopback address only through its own option (in-process jobs run
+	// on this machine). Jobs run as root here: the server must be told.
+	sp.Args = []string{"--ip=127.0.0.1"}
+	if os.Geteuid() == 0 {
+		sp.Args = append(sp.Args, "--allow-root")
+	}
+	// The job side finds batchspawner-singleuser and its package where
+	// setup installed them, as a site's prologue loads its module.
+	if strings.ContainsAny(pkg.Bin+pkg.Dir, " \t\n'\"\\$`;&|<>(){}*?[]#~") {
+		return fmt.Errorf("hubsys: batchspawner's folder %s has characters a job script's prologue would have to quote: install it under a plain path ($%s)", pkg.Bin, hub.EnvCache)
+	}
+	prologue := "export PATH=" + pkg.Bin + ":$PATH"
+	if pkg.Dir != "" {
+		prologue += " PYTHONPATH=" + pkg.Dir
+	}
+	sp.Traits["req_prologue"] = prologue
+	// req_homedir's default reads the hub machine's passwd (getpwnam): the
+	// fake host's users have none there. Not configurable: set per spawn.
+	sp.UserTraits = map[string]string{"req_homedir": "/home/{username}"}
+	// The fake host's nodes are not names the hub can resolve; the jobs
+	// run on this machine.
+	sp.Traits["state_exechost_exp"] = "127.0.0.1"
+	return nil
+}
+
+// hasServerFaults reports whether the scenario sets stand-in server faults
+// for any user.
+func (s *System) hasServerFaults() bool {
+	for _, u := range s.spec.Users {
+		if spec, err := s.spec.ServerFaults(u); err == nil && spec != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // write creates the hub directory and the files the configuration names.
@@ -331,6 +415,9 @@ func (p *plan) hubOptions(o options) []hub.Option {
 		hub.WithEnv(p.env...),
 		hub.WithLogger(o.logger),
 		hub.WithStartTimeout(o.startLimit),
+	}
+	if len(p.imports) > 0 {
+		opts = append(opts, hub.WithImports(p.imports...))
 	}
 	if s.spec.AllowNamedServers {
 		opts = append(opts, hub.WithNamedServers(s.spec.NamedServerLimitPerUser))

@@ -6,10 +6,12 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/jobsim/jobsim/base/events"
+	"github.com/jobsim/jobsim/scenarios/hub"
 	"github.com/jobsim/jobsim/scenarios/runner"
 	"github.com/jobsim/jobsim/scenarios/scenario"
 	"github.com/jobsim/jobsim/sim/control"
@@ -245,5 +247,83 @@ timeline: [{do: start}]
 	partial := remoteTopo{h: topo.h, addrs: map[string]string{"fakehpc": "10.0.0.2"}}
 	if _, err := New(context.Background(), f, partial, env, env.Log, WithJobsim(fakeJobsim(t)), WithHubCommand("true")); err == nil || !strings.Contains(err.Error(), "cn1") {
 		t.Errorf("node without an address: %v, want an error naming cn1", err)
+	}
+}
+
+// TestPlanBatchPBSReal: without server faults, batch-pbs runs the real
+// batchspawner.PBSSpawner, configured as a site would (docs/hub-spawners.md);
+// without the package it skips, naming the install command.
+func TestPlanBatchPBSReal(t *testing.T) {
+	const python = "/usr/bin/python3"
+	if _, err := os.Stat(python); err != nil {
+		t.Skip("Debian's python3 missing: " + InstallHint)
+	}
+	f := parse(t, `name: p
+topology: {hosts: [{name: fakehpc}]}
+system:
+  hub:
+    spawner: batch-pbs
+    users: [alice]
+timeline: [{do: start}]
+`)
+	cache := t.TempDir()
+	t.Setenv(hub.EnvCache, cache)
+	jh := filepath.Join(t.TempDir(), "jupyterhub")
+	if err := os.WriteFile(jh, []byte("#!"+python+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	env := runner.Env{Dir: t.TempDir(), Log: events.NewLog()}
+	_, err := New(context.Background(), f, oneHost{fakeHost{"fakehpc"}}, env, env.Log, WithJobsim(fakeJobsim(t)), WithHubCommand(jh))
+	var skip *runner.SkipError
+	if !errors.As(err, &skip) || !strings.Contains(skip.Reason, "batchspawner") || !strings.Contains(skip.Reason, "scripts/setup-hub.sh") {
+		t.Fatalf("batch-pbs without batchspawner: %v, want a skip naming the install command", err)
+	}
+
+	pkg := filepath.Join(cache, "spawners", "batchspawner")
+	for _, name := range []string{"__init__.py", "batchspawner.py", "singleuser.py"} {
+		p := filepath.Join(pkg, "batchspawner", name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := New(context.Background(), f, oneHost{fakeHost{"fakehpc"}}, env, env.Log, WithJobsim(fakeJobsim(t)), WithHubCommand(jh))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp := s.plan.spawner
+	if sp.Class != RealPBSSpawner || s.plan.standIn != "" {
+		t.Fatalf("class %q (stand-in because %q), want %s", sp.Class, s.plan.standIn, RealPBSSpawner)
+	}
+	if !reflect.DeepEqual(s.plan.imports, []string{"batchspawner"}) {
+		t.Errorf("imports %v: the hub's config must import batchspawner for /hub/api/batchspawner", s.plan.imports)
+	}
+	if !slices.Contains(s.plan.env, "PYTHONPATH="+pkg) {
+		t.Errorf("hub env %v: want batchspawner's folder on PYTHONPATH", s.plan.env)
+	}
+	if !reflect.DeepEqual(sp.Cmd, []string{"jupyterhub-singleuser"}) || sp.Args[0] != "--ip=127.0.0.1" {
+		t.Errorf("cmd %v args %v: want the real single-user server bound to the loopback address", sp.Cmd, sp.Args)
+	}
+	if _, ok := sp.Environment["JOBSIM_UISERVER_RECORD"]; ok {
+		t.Errorf("environment %v: no stand-in server, no record", sp.Environment)
+	}
+	wantPrologue := "export PATH=" + filepath.Join(pkg, "bin") + ":$PATH PYTHONPATH=" + pkg
+	if sp.Traits["req_prologue"] != wantPrologue {
+		t.Errorf("req_prologue %q, want %q", sp.Traits["req_prologue"], wantPrologue)
+	}
+	if sp.UserTraits["req_homedir"] != "/home/{username}" {
+		t.Errorf("user traits %v: req_homedir must not come from the hub's passwd", sp.UserTraits)
+	}
+	for k, want := range map[string]any{"req_runtime": "01:00:00", "req_nprocs": "1", "req_memory": "1gb", "state_exechost_exp": "127.0.0.1"} {
+		if sp.Traits[k] != want {
+			t.Errorf("%s = %v, want %v", k, sp.Traits[k], want)
+		}
+	}
+	// Asked for, the stand-in runs instead, and says why.
+	s, err = New(context.Background(), f, oneHost{fakeHost{"fakehpc"}}, env, env.Log, WithJobsim(fakeJobsim(t)), WithHubCommand(jh), WithStandIns())
+	if err != nil || s.plan.spawner.Class != StandInPBSSpawner || s.plan.standIn == "" {
+		t.Errorf("WithStandIns: %v, class %q, reason %q", err, s.plan.spawner.Class, s.plan.standIn)
 	}
 }

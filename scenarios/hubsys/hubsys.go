@@ -102,6 +102,7 @@ type options struct {
 	logger     *slog.Logger
 	watchEvery time.Duration
 	startLimit time.Duration
+	standIns   bool
 }
 
 // Option configures the system.
@@ -113,6 +114,11 @@ func WithJobsim(path string) Option { return func(o *options) { o.jobsim = path 
 
 // WithHubCommand sets the hub command (default: jupyterhub from PATH).
 func WithHubCommand(argv ...string) Option { return func(o *options) { o.command = argv } }
+
+// WithStandIns makes spawners batch-pbs and ssh run jobsim's stand-ins
+// even where the real spawner packages are installed: for measuring them
+// beside the real ones (BenchmarkSpawnerLife), not for judging a hub.
+func WithStandIns() Option { return func(o *options) { o.standIns = true } }
 
 // WithLogger sets the logger (default slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
@@ -262,7 +268,7 @@ func (s *System) Start(ctx context.Context) error {
 	s.hub, s.client = h, h.Client()
 	s.mu.Unlock()
 	s.log.Record(events.Event{Kind: LifecycleEvent, Msg: fmt.Sprintf("hub started at %s in %s (%s spawner)", h.URL(), h.StartupTime().Round(time.Millisecond), s.spec.Spawner),
-		Fields: map[string]any{"state": "started", "url": h.URL(), "startup_seconds": h.StartupTime().Seconds(), "spawner": s.spec.Spawner, "spawner_class": s.plan.spawner.Class}})
+		Fields: map[string]any{"state": "started", "url": h.URL(), "startup_seconds": h.StartupTime().Seconds(), "spawner": s.spec.Spawner, "spawner_class": s.plan.spawner.Class, "stand_in": s.plan.standIn}})
 	wctx, wcancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.watchStop, s.watchDone = wcancel, make(chan struct{})
 	go s.watch(wctx)
