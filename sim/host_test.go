@@ -173,6 +173,12 @@ func TestRealHostWithOpenSSHClientPBSAndRsync(t *testing.T) {
 		t.Fatalf("qsub over ssh: %q %q exit %d", out, errs, code)
 	}
 	id := strings.Fields(out)[0]
+	// A client without $JOBSIM_PBS_SERVER finds the server through the
+	// host's pbs.conf, as an OpenPBS client does.
+	conf := h.ProcessPath("/etc/pbs.conf")
+	if out, errs, code := realSSH(t, cfg, "fakehpc", "env -u JOBSIM_PBS_SERVER PBS_CONF_FILE="+conf+" qstat -B"); code != 0 || !strings.Contains(out, "fakehpc") {
+		t.Errorf("qstat through %s: %q %q exit %d", conf, out, errs, code)
+	}
 	ctx := ctxFor(t, 30*time.Second)
 	for {
 		res, err := h.RunPBS(ctx, "alice", "qstat", id)
