@@ -34,6 +34,7 @@ const (
 	EnvServer    = "PBS_SERVER"
 	EnvDefault   = "PBS_DEFAULT"
 	EnvBatchPort = "PBS_BATCH_SERVICE_PORT"
+	EnvExec      = "PBS_EXEC"
 	// EnvJobsimServer, EnvJobsimToken and EnvJobsimTokenFile are jobsim's
 	// own: the server's address, a TCP server's token, or the file whose
 	// first line is the token.
@@ -54,6 +55,9 @@ type ServerConf struct {
 	Token string
 	// File is the configuration file that was read ("" when none was).
 	File string
+	// Exec is PBS_EXEC, where the PBS commands are installed (bin/ below
+	// it), as OpenPBS's profile script puts it on PATH.
+	Exec string
 }
 
 // ErrNoServer says that neither the environment nor the configuration file
@@ -102,6 +106,10 @@ func LoadConf(getenv func(string) (string, bool), readFile func(string) ([]byte,
 	}
 
 	c.Name = fileName
+	c.Exec = file[EnvExec]
+	if v, ok := getenv(EnvExec); ok {
+		c.Exec = v
+	}
 	for _, k := range []string{EnvDefault, EnvServer} {
 		if v, ok := getenv(k); ok {
 			c.Name = v
@@ -137,7 +145,7 @@ func LoadConf(getenv func(string) (string, bool), readFile func(string) ([]byte,
 		if c.File != "" {
 			where = path + " (it names no PBS_SERVER)"
 		}
-		return c, fmt.Errorf("%w: set %s or %s, or PBS_SERVER in %s (the file $%s names, else %s)", ErrNoServer, EnvJobsimServer, EnvServer, where, EnvConfFile, DefaultConfFile)
+		return c, fmt.Errorf("%w: read %s, the file $%s names, else %s; set PBS_SERVER there or in the environment, or %s", ErrNoServer, where, EnvConfFile, DefaultConfFile, EnvJobsimServer)
 	}
 
 	c.Token = file[EnvJobsimToken]

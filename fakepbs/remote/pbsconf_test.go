@@ -33,7 +33,7 @@ func TestLoadConf(t *testing.T) {
 		want ServerConf
 		err  string
 	}{
-		{name: "etc pbs.conf, default port", want: ServerConf{Addr: "tcp:headnode:15001", Name: "headnode", File: "/etc/pbs.conf"}},
+		{name: "etc pbs.conf, default port", want: ServerConf{Addr: "tcp:headnode:15001", Name: "headnode", File: "/etc/pbs.conf", Exec: "/opt/pbs"}},
 		{name: "PBS_CONF_FILE with jobsim's keys", env: map[string]string{"PBS_CONF_FILE": "/site/pbs.conf"},
 			want: ServerConf{Addr: "unix:/run/pbs.sock", Name: "login1", Token: "s3cret", File: "/site/pbs.conf"}},
 		{name: "the later of PBS_SERVER and PBS_DEFAULT wins in the file", env: map[string]string{"PBS_CONF_FILE": "/site/default.conf"},
@@ -41,7 +41,7 @@ func TestLoadConf(t *testing.T) {
 		{name: "PBS_SERVER in the environment wins over the file", env: map[string]string{"PBS_CONF_FILE": "/site/pbs.conf", "PBS_SERVER": "other"},
 			want: ServerConf{Addr: "tcp:other:15101", Name: "other", Token: "s3cret", File: "/site/pbs.conf"}},
 		{name: "PBS_SERVER over PBS_DEFAULT in the environment", env: map[string]string{"PBS_DEFAULT": "a", "PBS_SERVER": "b:7000"},
-			want: ServerConf{Addr: "tcp:b:7000", Name: "b:7000", File: "/etc/pbs.conf"}},
+			want: ServerConf{Addr: "tcp:b:7000", Name: "b:7000", File: "/etc/pbs.conf", Exec: "/opt/pbs"}},
 		{name: "environment naming the file's own server keeps its address", env: map[string]string{"PBS_CONF_FILE": "/site/pbs.conf", "PBS_SERVER": "login1"},
 			want: ServerConf{Addr: "unix:/run/pbs.sock", Name: "login1", Token: "s3cret", File: "/site/pbs.conf"}},
 		{name: "JOBSIM_PBS_SERVER and its token win over everything",

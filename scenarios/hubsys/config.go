@@ -14,7 +14,9 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"time"
 
+	"github.com/jobsim/jobsim/fakepbs/remote"
 	"github.com/jobsim/jobsim/scenarios/hub"
 	"github.com/jobsim/jobsim/scenarios/runner"
 	"github.com/jobsim/jobsim/scenarios/scenario"
@@ -46,6 +48,10 @@ type plan struct {
 	// standIn says why a stand-in spawner runs instead of the real one
 	// ("" when the real one runs, or the spawner has no stand-in).
 	standIn string
+	// pbsConf, for a hub on the PBS login node (batch-pbs with an empty
+	// exec_prefix), is the host's pbs.conf, which the hub sees as its
+	// /etc/pbs.conf (a private mount namespace with an overlay on /etc).
+	pbsConf string
 	record  string // the stand-in servers' request record (JSON lines)
 	env     []string
 
@@ -259,6 +265,11 @@ func (p *plan) batchPBS(ctx context.Context, sp *hub.Spawner) error {
 		}
 		return nil
 	}
+	if p.onLoginNode() {
+		if err := p.loginNode(ctx, sp); err != nil {
+			return err
+		}
+	}
 	pkg, err := hub.FindPackage(ctx, hub.PackageBatchspawner, s.o.command[0])
 	if err != nil {
 		var missing *hub.PackageMissingError
@@ -303,6 +314,85 @@ func (p *plan) batchPBS(ctx context.Context, sp *hub.Spawner) error {
 	return nil
 }
 
+// loginNodeTrait is the scenario config key that puts the hub on the PBS
+// login node: an empty exec_prefix, as a site whose hub runs there sets it.
+const loginNodeTrait = "PBSSpawner.exec_prefix"
+
+// onLoginNode reports whether the scenario's hub runs on the PBS host.
+func (p *plan) onLoginNode() bool {
+	v, ok := p.traits[loginNodeTrait]
+	return ok && v == ""
+}
+
+// loginNode configures a hub on the PBS login node, as a site runs one:
+// batchspawner runs qsub itself, with only env_keep's variables (JupyterHub's
+// default list: PATH, LANG, ...), so the client finds its server the way a
+// login node's clients do, in /etc/pbs.conf; qsub is on PATH from PBS_EXEC,
+// as OpenPBS's profile script puts it. The hub sees the host's pbs.conf as
+// its /etc/pbs.conf through a private mount namespace (root, unshare and an
+// overlay mount; the scenario skips without them), and $JOBSIM_PBS_SERVER is
+// emptied so that nothing but the file can route the commands.
+func (p *plan) loginNode(ctx context.Context, sp *hub.Spawner) error {
+	conf := p.host.ProcessPath(remote.DefaultConfFile)
+	sc, err := remote.LoadConf(func(k string) (string, bool) {
+		if k == remote.EnvConfFile {
+			return conf, true
+		}
+		return "", false
+	}, os.ReadFile)
+	if err != nil || sc.File == "" || sc.Exec == "" {
+		return fmt.Errorf("hubsys: a hub on PBS host %s reads the host's pbs.conf %s: %v (PBS_EXEC %q)", p.host.Name(), conf, err, sc.Exec)
+	}
+	if err := overlayWorks(ctx, p.s.env.Dir); err != nil {
+		return &runner.SkipError{Reason: "a hub on the PBS login node (exec_prefix empty) needs the host's pbs.conf as its /etc/pbs.conf, through a private mount namespace with an overlay on /etc (run as root with unshare from util-linux): " + err.Error()}
+	}
+	p.pbsConf = conf
+	delete(sp.Traits, "env_keep")
+	p.env = append(p.env,
+		"PATH="+p.host.ProcessPath(sc.Exec+"/bin")+":"+os.Getenv("PATH"),
+		remote.EnvJobsimServer+"=")
+	return nil
+}
+
+// etcOverlay is the shell line that lays dir (upper) over /etc in the
+// current mount namespace, with work as overlayfs's work directory.
+func etcOverlay(upper, work string) string {
+	return fmt.Sprintf("mount -t overlay jobsim-etc -o lowerdir=/etc,upperdir=%s,workdir=%s /etc", upper, work)
+}
+
+// overlayWorks tries what loginCommand does, on a scratch directory below
+// dir, and says why it cannot be done.
+func overlayWorks(ctx context.Context, dir string) error {
+	if os.Geteuid() != 0 {
+		return errors.New("not root")
+	}
+	if _, err := exec.LookPath("unshare"); err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp(dir, "etc-overlay-check-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	upper, work := filepath.Join(tmp, "upper"), filepath.Join(tmp, "work")
+	for _, d := range []string{upper, work} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			return err
+		}
+	}
+	if err := os.WriteFile(filepath.Join(upper, "jobsim-check"), []byte("ok\n"), 0o644); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c",
+		etcOverlay(upper, work)+" && cat /etc/jobsim-check").CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "ok" {
+		return fmt.Errorf("unshare + overlay on /etc: %v: %s", err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
 // hasServerFaults reports whether the scenario sets stand-in server faults
 // for any user.
 func (s *System) hasServerFaults() bool {
@@ -334,6 +424,17 @@ func (p *plan) write() error {
 		}
 		if err := copyFile(p.s.o.jobsim, p.binCopy, 0o755); err != nil {
 			return fmt.Errorf("hubsys: stand-in binary: %w", err)
+		}
+	}
+	if p.pbsConf != "" {
+		// The login node's /etc/pbs.conf, laid over the hub's /etc.
+		for _, d := range []string{"etc-upper", "etc-work"} {
+			if err := os.MkdirAll(filepath.Join(p.dir, d), 0o755); err != nil {
+				return fmt.Errorf("hubsys: %w", err)
+			}
+		}
+		if err := copyFile(p.pbsConf, filepath.Join(p.dir, "etc-upper", "pbs.conf"), 0o644); err != nil {
+			return fmt.Errorf("hubsys: the login node's pbs.conf: %w", err)
 		}
 	}
 	if p.host == nil {
@@ -406,9 +507,17 @@ func (p *plan) hubOptions(o options) []hub.Option {
 	for _, r := range s.spec.Roles {
 		roles = append(roles, hub.Role{Name: r.Name, Scopes: r.Scopes, Users: r.Users})
 	}
+	command := o.command
+	if p.pbsConf != "" {
+		// The hub in a mount namespace of its own whose /etc holds the
+		// login node's pbs.conf; unshare and sh exec the hub, so it keeps
+		// the process the driver started.
+		command = append([]string{"unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c",
+			etcOverlay(filepath.Join(p.dir, "etc-upper"), filepath.Join(p.dir, "etc-work")) + ` && exec "$@"`, "jobsim-login-node"}, o.command...)
+	}
 	opts := []hub.Option{
 		hub.WithDir(p.dir),
-		hub.WithCommand(o.command...),
+		hub.WithCommand(command...),
 		hub.WithSpawner(p.spawner),
 		hub.WithUsers(s.spec.Users...),
 		hub.WithRoles(roles...),

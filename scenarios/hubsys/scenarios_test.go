@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -160,4 +161,20 @@ func TestSSHHostFaults(t *testing.T) {
 
 func TestNamedServers(t *testing.T) {
 	runScenario(t, noHosts{}, "named-servers.yaml")
+}
+
+// TestBatchPBSLoginNode: the real PBSSpawner with an empty exec_prefix (a
+// hub on the login node) reaches PBS through the node's /etc/pbs.conf only.
+func TestBatchPBSLoginNode(t *testing.T) {
+	rep := runScenario(t, hostBackend(t), "batch-pbs-login-node.yaml")
+	wantRealSpawner(t, rep, RealPBSSpawner)
+	log, err := os.ReadFile(filepath.Join(rep.Dir, "hub", "hub.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// batchspawner ran qsub itself: no ssh or sudo in front.
+	// batchspawner joins the empty exec_prefix and qsub with a space.
+	if !regexp.MustCompile(`Spawner submitting command: +qsub\n`).Match(log) || !strings.Contains(string(log), "POST /hub/api/batchspawner (alice@") {
+		t.Errorf("hub log: want batchspawner submitting with a bare qsub and the job reporting its port:\n%s", tail(string(log), 40))
+	}
 }
