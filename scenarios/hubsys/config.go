@@ -241,6 +241,14 @@ func (p *plan) batchPBS(ctx context.Context, sp *hub.Spawner) error {
 	sp.Traits["req_runtime"] = "01:00:00"
 	sp.Traits["req_nprocs"] = "1"
 	sp.Traits["req_memory"] = "1gb"
+	if p.onLoginNode() {
+		if p.nodeAddrs != nil {
+			return &runner.SkipError{Reason: fmt.Sprintf("a hub on the PBS login node (exec_prefix empty): job host %s is a container, the hub runs on the test machine", host.Name())}
+		}
+		if err := p.loginNode(ctx, sp); err != nil {
+			return err
+		}
+	}
 	switch {
 	case s.o.standIns:
 		p.standIn = "asked for (hubsys.WithStandIns)"
@@ -264,11 +272,6 @@ func (p *plan) batchPBS(ctx context.Context, sp *hub.Spawner) error {
 			sp.Traits["exechost_addresses"] = p.nodeAddrs
 		}
 		return nil
-	}
-	if p.onLoginNode() {
-		if err := p.loginNode(ctx, sp); err != nil {
-			return err
-		}
 	}
 	pkg, err := hub.FindPackage(ctx, hub.PackageBatchspawner, s.o.command[0])
 	if err != nil {

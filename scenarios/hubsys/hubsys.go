@@ -26,12 +26,16 @@
 // host's name for the test machine, and batch jobs' servers are reached at
 // their node's address (runner.Addresser); see docs/hub-spawners.md.
 //
-// batchspawner and LLNL's SSHSpawner are not packaged for Debian and PyPI
-// is out of reach here, so batch-pbs and ssh use stand-ins written in
-// Python (jobsim_spawners.py, next to this file) that run the same
-// commands, with the same parsing and errors, as the real spawners; see
-// docs/hub-spawners.md for what they are and where they differ. They are
-// not batchspawner and not SSHSpawner.
+// batch-pbs runs the real batchspawner.PBSSpawner (installed outside the
+// repository by scripts/setup-hub.sh; skipped with the install command
+// when it is not), its batchspawner-singleuser in the job reporting the
+// port to the hub; with `PBSSpawner.exec_prefix: '""'` in the scenario's
+// config the hub runs on the login node and PBS is found through
+// /etc/pbs.conf. Stand-ins written in Python (jobsim_spawners.py, next to
+// this file), which run the same commands with the same parsing and errors
+// as the real spawners, remain for what the real ones cannot run here:
+// batch-pbs on node containers, batch-pbs with stand-in server faults, and
+// the ssh spawner. See docs/hub-spawners.md.
 //
 // Register it with the runner:
 //
