@@ -48,6 +48,9 @@ type plan struct {
 	// standIn says why a stand-in spawner runs instead of the real one
 	// ("" when the real one runs, or the spawner has no stand-in).
 	standIn string
+	// nersc: NERSC's sshspawner's site files (its key certificates, the
+	// hub account's ssh config, the job host's scripts).
+	nerscSite bool
 	// pbsConf, for a hub on the PBS login node (batch-pbs with an empty
 	// exec_prefix), is the host's pbs.conf, which the hub sees as its
 	// /etc/pbs.conf (a private mount namespace with an overlay on /etc).
@@ -184,7 +187,7 @@ func makePlan(ctx context.Context, s *System) (*plan, error) {
 		}
 		p.binCopy = filepath.Join(s.dir, "bin", "jobsim")
 		sp.Cmd = []string{p.binCopy, "uiserver"}
-	case scenario.SpawnerBatchPBS, scenario.SpawnerSSH:
+	case scenario.SpawnerBatchPBS, scenario.SpawnerSSH, scenario.SpawnerSSHNERSC:
 		for _, tool := range []string{"ssh", "scp"} {
 			if _, err := exec.LookPath(tool); err != nil {
 				return nil, &runner.SkipError{Reason: fmt.Sprintf("spawner %s runs the OpenSSH client: %s not found (apt-get install openssh-client)", h.Spawner, tool)}
@@ -210,11 +213,16 @@ func makePlan(ctx context.Context, s *System) (*plan, error) {
 		}
 		p.sshConfig = filepath.Join(s.dir, "ssh_config")
 		p.env = append(p.env, "PYTHONPATH="+filepath.Join(s.dir, "python"))
-		if h.Spawner == scenario.SpawnerBatchPBS {
+		switch h.Spawner {
+		case scenario.SpawnerBatchPBS:
 			if err := p.batchPBS(ctx, &sp); err != nil {
 				return nil, err
 			}
-		} else {
+		case scenario.SpawnerSSHNERSC:
+			if err := p.nersc(ctx, &sp); err != nil {
+				return nil, err
+			}
+		default:
 			sp.Class = StandInSSHSpawner
 			sp.Traits["ssh_host"] = host.Name()
 			sp.Traits["ssh_config"] = p.sshConfig
@@ -408,7 +416,7 @@ func (s *System) hasServerFaults() bool {
 }
 
 // write creates the hub directory and the files the configuration names.
-func (p *plan) write() error {
+func (p *plan) write(ctx context.Context) error {
 	if err := os.MkdirAll(p.dir, 0o755); err != nil {
 		return fmt.Errorf("hubsys: hub dir: %w", err)
 	}
@@ -460,6 +468,11 @@ func (p *plan) write() error {
 	for u, k := range p.keys {
 		if err := copyFile(k, filepath.Join(keyDir, u), 0o600); err != nil {
 			return fmt.Errorf("hubsys: key of %s: %w", u, err)
+		}
+	}
+	if p.nerscSite {
+		if err := p.writeNERSC(ctx, keyDir); err != nil {
+			return err
 		}
 	}
 	cfg, err := p.sshConfigText(keyDir)

@@ -256,7 +256,7 @@ func (s *System) Start(ctx context.Context) error {
 		return errors.New("hubsys: the hub is already started")
 	}
 	s.mu.Unlock()
-	if err := s.plan.write(); err != nil {
+	if err := s.plan.write(ctx); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.o.startLimit)

@@ -178,3 +178,10 @@ func TestBatchPBSLoginNode(t *testing.T) {
 		t.Errorf("hub log: want batchspawner submitting with a bare qsub and the job reporting its port:\n%s", tail(string(log), 40))
 	}
 }
+
+// TestSSHNERSCLife: NERSC's real sshspawner starts, polls and stops two
+// users' servers on an in-process host.
+func TestSSHNERSCLife(t *testing.T) {
+	rep := runScenario(t, hostBackend(t), "ssh-nersc-life.yaml")
+	wantRealSpawner(t, rep, RealNERSCSSHSpawner)
+}
