@@ -185,6 +185,19 @@ func TestNamedServerConfigValidation(t *testing.T) {
 		"import dotted":       {func(c *Config) { c.Imports = []string{"batchspawner.api"} }, ""},
 		"user trait not a name": {func(c *Config) { c.Spawner.UserTraits = map[string]string{"a.b": "x"} },
 			"Spawner.UserTraits key"},
+		// A spawn form's fields are choices or patterns, named once.
+		"form field both": {func(c *Config) {
+			c.Spawner.OptionsForm = []FormField{{Name: "q", Choices: []string{"a"}, Pattern: "a"}}
+		}, "either Choices or a Pattern"},
+		"form default not a choice": {func(c *Config) {
+			c.Spawner.OptionsForm = []FormField{{Name: "q", Choices: []string{"a"}, Default: "b"}}
+		}, "not one of the choices"},
+		"form field twice": {func(c *Config) {
+			c.Spawner.OptionsForm = []FormField{{Name: "q", Pattern: "a"}, {Name: "q", Pattern: "b"}}
+		}, "twice"},
+		"form ok": {func(c *Config) {
+			c.Spawner.OptionsForm = []FormField{{Name: "queue", Choices: []string{"a", "b"}, Default: "b"}, {Name: "runtime", Pattern: "[0-9]+"}}
+		}, ""},
 	} {
 		t.Run(name, func(t *testing.T) {
 			c := base

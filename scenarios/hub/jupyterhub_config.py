@@ -75,6 +75,53 @@ if _user_env or _user_traits:
 
     _sp_section.pre_spawn_hook = _jobsim_pre_spawn_hook
 
+# A spawn form: its fields (a select of choices, or a text checked by a
+# pattern), and their answers checked and turned into user_options.
+_form = _sp.get("options_form") or []
+if _form:
+    import html as _html
+    import re as _re
+
+    def _jobsim_form_html(fields):
+        parts = []
+        for f in fields:
+            name = _html.escape(f["name"])
+            label = _html.escape(f.get("label") or f["name"])
+            default = f.get("default") or ""
+            if f.get("choices"):
+                options = "".join(
+                    '<option value="{0}"{1}>{0}</option>'.format(
+                        _html.escape(c), " selected" if c == default else ""
+                    )
+                    for c in f["choices"]
+                )
+                field = '<select class="form-control" id="{0}" name="{0}">{1}</select>'.format(name, options)
+            else:
+                field = '<input class="form-control" id="{0}" name="{0}" value="{1}">'.format(
+                    name, _html.escape(default)
+                )
+            parts.append('<div class="form-group"><label for="{0}">{1}</label>{2}</div>'.format(name, label, field))
+        return "\n".join(parts)
+
+    def _jobsim_options_from_form(formdata):
+        """Check each answer; refuse the first one a field does not allow."""
+        options = {}
+        for f in _form:
+            value = (formdata.get(f["name"]) or [f.get("default") or ""])[0].strip()
+            if f.get("choices"):
+                ok = value in f["choices"]
+            else:
+                ok = _re.fullmatch(f["pattern"], value) is not None
+            if not ok:
+                raise ValueError(
+                    f.get("message") or "{}: {!r} is not allowed".format(f.get("label") or f["name"], value)
+                )
+            options[f["name"]] = value
+        return options
+
+    _sp_section.options_form = _jobsim_form_html(_form)
+    _sp_section.options_from_form = _jobsim_options_from_form
+
 # Authorization: roles with scopes, and API-only services.
 c.JupyterHub.load_roles = _spec.get("roles") or []
 c.JupyterHub.services = _spec.get("services") or []

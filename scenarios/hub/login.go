@@ -119,3 +119,70 @@ func (s *Session) Get(ctx context.Context, path string) (int, []byte, error) {
 	}
 	return resp.StatusCode, b, nil
 }
+
+// FormRefusedError is the hub refusing a spawn form's answers: it rendered
+// the form again with the message options_from_form raised, and spawned
+// nothing.
+type FormRefusedError struct {
+	User    string
+	Message string
+}
+
+func (e *FormRefusedError) Error() string {
+	return fmt.Sprintf("spawn form for %s refused: %s", e.User, e.Message)
+}
+
+var spawnErrorRE = regexp.MustCompile(`(?s)<p class="spawn-error-msg[^"]*">\s*Error:\s*(.*?)\s*</p>`)
+
+// SpawnForm fetches the spawn form page for user (/hub/spawn/<user>): the
+// hub's page with the spawner's options_form inside.
+func (s *Session) SpawnForm(ctx context.Context, user string) (string, error) {
+	status, page, err := s.Get(ctx, "/hub/spawn/"+url.PathEscape(user))
+	if err != nil {
+		return "", err
+	}
+	if status != http.StatusOK {
+		return "", fmt.Errorf("GET /hub/spawn/%s: %d (want the form, 200): %.200s", user, status, page)
+	}
+	return string(page), nil
+}
+
+// SubmitSpawnForm posts the spawn form for user with answers, as a
+// browser does. It returns where the hub sends the browser (the
+// spawn-pending page) when it starts the spawn, or a *FormRefusedError with
+// the message the form shows.
+func (s *Session) SubmitSpawnForm(ctx context.Context, user string, answers url.Values) (string, error) {
+	form := url.Values{}
+	for k, v := range answers {
+		form[k] = append([]string(nil), v...)
+	}
+	if u, err := url.Parse(s.base + "/hub/"); err == nil && s.hc.Jar != nil {
+		for _, ck := range s.hc.Jar.Cookies(u) {
+			if ck.Name == "_xsrf" {
+				form.Set("_xsrf", ck.Value)
+			}
+		}
+	}
+	path := "/hub/spawn/" + url.PathEscape(user)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.base+path, strings.NewReader(form.Encode()))
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := s.hc.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("POST %s: %w", path, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if err != nil {
+		return "", fmt.Errorf("POST %s: %w", path, err)
+	}
+	if resp.StatusCode == http.StatusFound || resp.StatusCode == http.StatusSeeOther {
+		return resp.Header.Get("Location"), nil
+	}
+	if m := spawnErrorRE.FindSubmatch(body); m != nil {
+		return "", &FormRefusedError{User: user, Message: html.UnescapeString(string(m[1]))}
+	}
+	return "", fmt.Errorf("POST %s: %d without a redirect or the form's message: %.300s", path, resp.StatusCode, body)
+}

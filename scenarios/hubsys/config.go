@@ -231,6 +231,7 @@ func makePlan(ctx context.Context, s *System) (*plan, error) {
 	default:
 		return nil, fmt.Errorf("hubsys: spawner %q: want %s", h.Spawner, strings.Join(scenario.HubSpawners, ", "))
 	}
+	sp.OptionsForm = s.o.form
 	p.spawner = sp
 	return p, ctx.Err()
 }

@@ -107,6 +107,7 @@ type options struct {
 	watchEvery time.Duration
 	startLimit time.Duration
 	standIns   bool
+	form       []hub.FormField
 }
 
 // Option configures the system.
@@ -123,6 +124,14 @@ func WithHubCommand(argv ...string) Option { return func(o *options) { o.command
 // even where the real spawner packages are installed: for measuring them
 // beside the real ones (BenchmarkSpawnerLife), not for judging a hub.
 func WithStandIns() Option { return func(o *options) { o.standIns = true } }
+
+// WithOptionsForm gives every user's spawner a spawn form (Spawner.
+// options_form, checked by options_from_form): its answers become
+// user_options, which batchspawner renders into the job script (queue,
+// runtime, memory, nprocs).
+func WithOptionsForm(fields ...hub.FormField) Option {
+	return func(o *options) { o.form = append(o.form, fields...) }
+}
 
 // WithLogger sets the logger (default slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
