@@ -29,6 +29,7 @@ func BenchmarkSpawnerLife(b *testing.B) {
 		{"batch-pbs", "batch-pbs-life.yaml", hostBackend, nil},
 		{"batch-pbs-stand-in", "batch-pbs-life.yaml", hostBackend, []Option{WithStandIns()}},
 		{"ssh", "ssh-life.yaml", hostBackend, nil},
+		{"ssh-nersc", "ssh-nersc-life.yaml", hostBackend, nil},
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {

@@ -185,3 +185,10 @@ func TestSSHNERSCLife(t *testing.T) {
 	rep := runScenario(t, hostBackend(t), "ssh-nersc-life.yaml")
 	wantRealSpawner(t, rep, RealNERSCSSHSpawner)
 }
+
+// TestSSHNERSCHostFaults: host faults end NERSC's sshspawner's spawns in
+// the hub's failure.
+func TestSSHNERSCHostFaults(t *testing.T) {
+	rep := runScenario(t, hostBackend(t), "ssh-nersc-host-faults.yaml")
+	wantRealSpawner(t, rep, RealNERSCSSHSpawner)
+}
