@@ -119,9 +119,20 @@ func (h *Host) installPBSClient() error {
 // jobsim did not write (a site's, under a host root of /) is left alone.
 func (h *Host) writePBSConf() error {
 	conf := h.ProcessPath("/etc/pbs.conf")
-	if b, err := os.ReadFile(conf); err == nil && !strings.HasPrefix(string(b), remote.ConfHeader) {
+	b, err := os.ReadFile(conf)
+	if err == nil && !strings.HasPrefix(string(b), remote.ConfHeader) {
 		h.notes = append(h.notes, fmt.Sprintf("%s is not jobsim's: left as it is (the host's PBS clients use $JOBSIM_PBS_SERVER)", conf))
 		return nil
+	}
+	if err != nil {
+		// Written by this host: removed when it stops (a host root of /
+		// keeps no pbs.conf of a host that is gone).
+		h.closers = append(h.closers, func() error {
+			if b, err := os.ReadFile(conf); err == nil && strings.HasPrefix(string(b), remote.ConfHeader) {
+				return os.Remove(conf)
+			}
+			return nil
+		})
 	}
 	if err := os.MkdirAll(filepath.Dir(conf), 0o755); err != nil {
 		return fmt.Errorf("pbs.conf: %w", err)
