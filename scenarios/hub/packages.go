@@ -82,7 +82,7 @@ func FindPackage(ctx context.Context, name, jupyterhub string) (Package, error) 
 	}
 	py, err := hubPython(jupyterhub)
 	if err != nil {
-		return Package{}, &PackageMissingError{Name: name, Hint: InstallHintPackages, Detail: err.Error()}
+		return Package{}, &PackageMissingError{Name: name, Hint: ErrNotInstalled.Error(), Detail: "the hub's Python: " + err.Error()}
 	}
 	dir, err := CacheDir()
 	if err != nil {
@@ -109,9 +109,6 @@ func FindPackage(ctx context.Context, name, jupyterhub string) (Package, error) 
 	}
 	return Package{}, &PackageMissingError{Name: name, Hint: InstallCommand, Detail: strings.Join(reasons, "; ")}
 }
-
-// InstallHintPackages says how to get the hub's Python.
-const InstallHintPackages = "run scripts/setup-hub.sh as root (Debian's jupyterhub)"
 
 // CacheDir is $JOBSIM_CACHE, else $HOME/.cache/jobsim.
 func CacheDir() (string, error) {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/jobsim/jobsim/scenarios/hub"
 	"github.com/jobsim/jobsim/scenarios/runner"
+	"github.com/jobsim/jobsim/sim/uiserver"
 )
 
 // RealNERSCSSHSpawner is the import string of NERSC's sshspawner.
@@ -75,7 +76,7 @@ func (p *plan) nersc(ctx context.Context, sp *hub.Spawner) error {
 	p.env = append(p.env, "HOME="+filepath.Join(p.dir, "nersc-home"))
 	sp.Class = RealNERSCSSHSpawner
 	delete(sp.Traits, "env_keep")
-	delete(sp.Environment, "JOBSIM_UISERVER_RECORD")
+	delete(sp.Environment, uiserver.EnvRecord)
 	sp.Cmd = []string{p.host.ProcessPath(nerscServer)}
 	// JupyterHub 2+ passes no port: the spawner replaces a --port argument.
 	sp.Args = []string{"--port=0", "--ip=127.0.0.1"}
