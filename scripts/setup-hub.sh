@@ -1,14 +1,32 @@
 #!/usr/bin/env bash
-# setup-hub.sh: make Debian bookworm's JupyterHub 3 usable by jobsim.
+# setup-hub.sh: make Debian bookworm's JupyterHub 3 usable by jobsim, with
+# the real spawners sites use to reach job hosts.
 #
-# Installs the 'jupyterhub' package when it is missing (apt-get update only
-# when apt has no candidate for it), then checks what the hub driver
-# (scenarios/hub) relies on:
+# Installs the Debian packages when missing (apt-get update only when apt
+# has no candidate for one): jupyterhub, and what the real spawners need
+# (python3-pip to install them, python3-jinja2 and python3-requests for
+# batchspawner, python3-jupyter-server for the single-user server a batch
+# job runs, python3-asyncssh for NERSC's sshspawner, python3-pexpect for
+# LLNL's SSHSpawner). Then checks what the hub driver (scenarios/hub)
+# relies on:
 #   1. `jupyterhub --version` runs and prints a 3.x version;
 #   2. configurable-http-proxy starts and answers on its API port when run
 #      with NODE_PATH=/usr/share/nodejs (Node 20 does not search that
 #      directory by itself and the proxy dies with "Cannot find module
 #      'commander'" without it; the driver sets the same variable).
+# Finally installs the real spawners OUTSIDE the repository, each into its
+# own folder ${JOBSIM_CACHE:-$HOME/.cache/jobsim}/spawners/<name> (both ssh
+# spawners are Python packages named `sshspawner`: one folder each, and a
+# hub puts only one on its PYTHONPATH):
+#   batchspawner       jupyterhub/batchspawner
+#   nersc-sshspawner   NERSC/sshspawner
+#   llnl-sshspawner    LLNL/SSHSpawner
+# with pip where a package index answers, otherwise from the folder named
+# by $JOBSIM_SPAWNERS (a folder holding batchspawner/, nersc-sshspawner/,
+# llnl-sshspawner/ source trees; .ci/run points it at ../shared/spawners),
+# copied to a temp dir first (pip writes build/ and *.egg-info into the
+# tree it installs from). A spawner that cannot be installed is reported,
+# not fatal: the scenarios that need it skip and say how to install it.
 # Idempotent; silent when everything is in place, prints only what it
 # changed or what is wrong. Needs root for apt-get.
 # Usage: scripts/setup-hub.sh
@@ -17,17 +35,25 @@ set -euo pipefail
 say() { printf 'setup-hub: %s\n' "$*"; }
 die() { printf 'setup-hub: error: %s\n' "$*" >&2; exit 1; }
 
-# --- 1. Debian package -------------------------------------------------------
-if ! dpkg-query -W -f='${Status}' jupyterhub 2>/dev/null | grep -q 'install ok installed'; then
-    [[ $(id -u) == 0 ]] || die "package jupyterhub missing and not root: run as root or install it"
+# --- 1. Debian packages ------------------------------------------------------
+packages=(jupyterhub python3-pip python3-setuptools python3-wheel python3-jinja2 python3-requests python3-jupyter-server python3-asyncssh python3-pexpect)
+missing=()
+for pkg in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+    [[ $(id -u) == 0 ]] || die "packages missing (${missing[*]}) and not root: run as root or install them"
     export DEBIAN_FRONTEND=noninteractive
-    if ! apt-cache policy jupyterhub 2>/dev/null | grep -q 'Candidate: [0-9]'; then
-        say "apt-get update (no candidate for jupyterhub)"
-        apt-get update -qq >/dev/null || die "apt-get update failed"
-    fi
-    say "apt-get install jupyterhub"
-    apt-get install -y -qq --no-install-recommends jupyterhub >/dev/null \
-        || die "apt-get install jupyterhub failed"
+    for pkg in "${missing[@]}"; do
+        if ! apt-cache policy "$pkg" 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+            say "apt-get update (no candidate for $pkg)"
+            apt-get update -qq >/dev/null || die "apt-get update failed"
+            break
+        fi
+    done
+    say "apt-get install ${missing[*]}"
+    apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
+        || die "apt-get install ${missing[*]} failed"
 fi
 
 # --- 2. jupyterhub itself ----------------------------------------------------
@@ -63,3 +89,54 @@ for _ in $(seq 100); do
     sleep 0.1
 done
 ((up)) || die "configurable-http-proxy did not open its API port $api_port within 10 s: $(tail -5 "$log")"
+
+cleanup
+trap - EXIT
+
+# --- 4. the real spawners, outside the repository ----------------------------
+# name|import check|what pip installs from an index
+spawners=(
+    "batchspawner|import batchspawner.batchspawner, batchspawner.singleuser|batchspawner"
+    "nersc-sshspawner|import sshspawner.sshspawner; sshspawner.sshspawner.SSHSpawner.remote_port_command|git+https://github.com/NERSC/sshspawner@6c3f602c413a71f32c4f97d535480075e1bc5673"
+    "llnl-sshspawner|import sshspawner.sshspawner; sshspawner.sshspawner.SSHSpawner.ssh_opts|git+https://github.com/LLNL/SSHSpawner@2634b3ed863f1dcbc3b48d7bee1ac3d98042e75e"
+)
+# Debian's Python, the one jupyterhub runs on (not whatever python3 is first
+# on PATH).
+PY=/usr/bin/python3
+cache="${JOBSIM_CACHE:-$HOME/.cache/jobsim}/spawners"
+mkdir -p "$cache"
+pip_target() { # pip_target TARGET ARGS...: pip install --no-deps into TARGET
+    local target=$1; shift
+    timeout 300 "$PY" -m pip install -q --no-deps --no-build-isolation --disable-pip-version-check \
+        --no-warn-script-location --target "$target" "$@" >"$cache/.pip.log" 2>&1
+}
+for entry in "${spawners[@]}"; do
+    IFS='|' read -r name check spec <<<"$entry"
+    target="$cache/$name"
+    if [[ -d "$target" ]] && PYTHONPATH="$target" "$PY" -c "$check" >/dev/null 2>&1; then
+        continue
+    fi
+    rm -rf "$target.new"
+    from=""
+    # A package index, where one answers (the ordinary way in).
+    if pip_target "$target.new" --timeout 10 --retries 0 "$spec"; then
+        from="pip ($spec)"
+    elif [[ -n "${JOBSIM_SPAWNERS:-}" && -f "$JOBSIM_SPAWNERS/$name/setup.py" ]]; then
+        rm -rf "$target.new"
+        src=$(mktemp -d -t "setup-hub-$name.XXXXXX")
+        cp -a "$JOBSIM_SPAWNERS/$name/." "$src/"
+        if pip_target "$target.new" --no-index "$src"; then
+            from="$JOBSIM_SPAWNERS/$name"
+        fi
+        rm -rf "$src"
+    fi
+    if [[ -z "$from" ]] || ! PYTHONPATH="$target.new" "$PY" -c "$check" >/dev/null 2>&1; then
+        rm -rf "$target.new"
+        say "spawner $name not installed (no package index answered${JOBSIM_SPAWNERS:+, none usable in \$JOBSIM_SPAWNERS=$JOBSIM_SPAWNERS}): the hub scenarios that need it skip; set JOBSIM_SPAWNERS to a folder holding $name/ and run scripts/setup-hub.sh again"
+        continue
+    fi
+    rm -rf "$target"
+    mv "$target.new" "$target"
+    say "installed spawner $name into $target from $from"
+done
+rm -f "$cache/.pip.log"

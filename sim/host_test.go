@@ -173,6 +173,12 @@ func TestRealHostWithOpenSSHClientPBSAndRsync(t *testing.T) {
 		t.Fatalf("qsub over ssh: %q %q exit %d", out, errs, code)
 	}
 	id := strings.Fields(out)[0]
+	// A client without $JOBSIM_PBS_SERVER finds the server through the
+	// host's pbs.conf, as an OpenPBS client does.
+	conf := h.ProcessPath("/etc/pbs.conf")
+	if out, errs, code := realSSH(t, cfg, "fakehpc", "env -u JOBSIM_PBS_SERVER PBS_CONF_FILE="+conf+" qstat -B"); code != 0 || !strings.Contains(out, "fakehpc") {
+		t.Errorf("qstat through %s: %q %q exit %d", conf, out, errs, code)
+	}
 	ctx := ctxFor(t, 30*time.Second)
 	for {
 		res, err := h.RunPBS(ctx, "alice", "qstat", id)
@@ -328,5 +334,43 @@ func TestRealHostPBSServerRestart(t *testing.T) {
 	}
 	if !strings.Contains(out, id+" ") || !strings.Contains(out, " R workq") {
 		t.Fatalf("the kept job after the restart:\n%s", out)
+	}
+}
+
+// TestRealHostPBSConf: a real host writes its /etc/pbs.conf (where PBS
+// clients without $JOBSIM_PBS_SERVER find the server) and removes it when
+// it stops; a pbs.conf that is not jobsim's is left as it is.
+func TestRealHostPBSConf(t *testing.T) {
+	ctx := ctxFor(t, 30*time.Second)
+	root := t.TempDir()
+	h, err := sim.NewHost(ctx, sim.WithUsers("alice"), sim.WithJobsimBinary(jobsimBin), sim.WithExecutor(sim.Real), sim.WithRoot(root), sim.WithPBS())
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(root, "etc", "pbs.conf")
+	b, err := os.ReadFile(conf)
+	if err != nil || !strings.Contains(string(b), "\nPBS_SERVER=fakehpc\n") || !strings.Contains(string(b), "\nJOBSIM_PBS_SERVER=unix:") {
+		t.Errorf("pbs.conf %q %v: want PBS_SERVER and the socket", b, err)
+	}
+	if err := h.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(conf); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("pbs.conf after Close: %v, want it removed", err)
+	}
+
+	site := "PBS_SERVER=realpbs\n"
+	if err := os.WriteFile(conf, []byte(site), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h, err = sim.NewHost(ctx, sim.WithUsers("alice"), sim.WithJobsimBinary(jobsimBin), sim.WithExecutor(sim.Real), sim.WithRoot(root), sim.WithPBS())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(conf); err != nil || string(b) != site {
+		t.Errorf("a site's pbs.conf after a host ran: %q %v, want it untouched", b, err)
 	}
 }

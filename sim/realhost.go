@@ -110,6 +110,37 @@ func (h *Host) installPBSClient() error {
 			return fmt.Errorf("PBS client: %w", err)
 		}
 	}
+	return h.writePBSConf()
+}
+
+// writePBSConf writes the host's /etc/pbs.conf, where PBS clients that do
+// not get $JOBSIM_PBS_SERVER find the server, as OpenPBS clients do (a hub
+// on the host running qsub with a reduced environment). A pbs.conf that
+// jobsim did not write (a site's, under a host root of /) is left alone.
+func (h *Host) writePBSConf() error {
+	conf := h.ProcessPath("/etc/pbs.conf")
+	b, err := os.ReadFile(conf)
+	if err == nil && !strings.HasPrefix(string(b), remote.ConfHeader) {
+		h.notes = append(h.notes, fmt.Sprintf("%s is not jobsim's: left as it is (the host's PBS clients use $JOBSIM_PBS_SERVER)", conf))
+		return nil
+	}
+	if err != nil {
+		// Written by this host: removed when it stops (a host root of /
+		// keeps no pbs.conf of a host that is gone).
+		h.closers = append(h.closers, func() error {
+			if b, err := os.ReadFile(conf); err == nil && strings.HasPrefix(string(b), remote.ConfHeader) {
+				return os.Remove(conf)
+			}
+			return nil
+		})
+	}
+	if err := os.MkdirAll(filepath.Dir(conf), 0o755); err != nil {
+		return fmt.Errorf("pbs.conf: %w", err)
+	}
+	text := remote.FormatConf(h.name, h.pbsAddress(), filepath.Dir(pbsBinDir), "/var/spool/pbs")
+	if err := os.WriteFile(conf, text, 0o644); err != nil {
+		return fmt.Errorf("pbs.conf: %w", err)
+	}
 	return nil
 }
 

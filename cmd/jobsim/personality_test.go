@@ -210,12 +210,67 @@ func TestPBSExecutablesWithoutServer(t *testing.T) {
 		t.Errorf("qstat without a server: %v %q", err, errb.String())
 	}
 	cmd = exec.Command(filepath.Join(bin, "qsub"))
-	cmd.Env = []string{"USER=alice"}
+	absent := filepath.Join(t.TempDir(), "pbs.conf")
+	cmd.Env = []string{"USER=alice", "PBS_CONF_FILE=" + absent}
 	errb.Reset()
 	cmd.Stderr = &errb
 	err = cmd.Run()
-	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 15010&0xff || !strings.Contains(errb.String(), "JOBSIM_PBS_SERVER is not set") {
-		t.Errorf("qsub without JOBSIM_PBS_SERVER: %v %q", err, errb.String())
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 15010&0xff ||
+		!strings.HasPrefix(errb.String(), "No default server name.\nqsub: cannot connect to server  (errno=15010)\n") || !strings.Contains(errb.String(), absent+" (no such file)") {
+		t.Errorf("qsub with no server configured: %v %q", err, errb.String())
+	}
+}
+
+// TestPBSExecutablesFindServerInPBSConf: with no $JOBSIM_PBS_SERVER, the
+// client finds its server in the pbs.conf $PBS_CONF_FILE names, as a real
+// OpenPBS client does (batchspawner runs qsub with a reduced environment:
+// the file is what a login node's clients rely on); $PBS_SERVER naming
+// another server wins over the file.
+func TestPBSExecutablesFindServerInPBSConf(t *testing.T) {
+	h := startPBSHost(t)
+	conf := filepath.Join(t.TempDir(), "pbs.conf")
+	text := "# written by the test\nPBS_EXEC=/opt/pbs\nPBS_HOME=/var/spool/pbs\nPBS_SERVER=fakepbs\nJOBSIM_PBS_SERVER=unix:" + h.sock + "\n"
+	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run := func(env []string, name string, args ...string) (string, string, int) {
+		cmd := exec.Command(filepath.Join(h.bin, name), args...)
+		cmd.Dir = h.home
+		cmd.Env = append([]string{"USER=alice", "HOME=" + h.home, "PATH=/usr/bin:/bin", "PBS_CONF_FILE=" + conf}, env...)
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		err := cmd.Run()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return out.String(), errb.String(), code
+	}
+	script := filepath.Join(h.home, "job.sh")
+	if err := os.WriteFile(script, []byte("#PBS -h\nsleep 100\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, errs, code := run(nil, "qsub", script)
+	id := strings.TrimSpace(out)
+	if code != 0 || !strings.HasSuffix(id, ".fakepbs") {
+		t.Fatalf("qsub through pbs.conf: exit %d, out %q, err %q", code, out, errs)
+	}
+	if out, errs, code := run(nil, "qstat", "-f", id); code != 0 || !strings.Contains(out, "Job Id: "+id) {
+		t.Errorf("qstat -f through pbs.conf: exit %d, out %q, err %q", code, out, errs)
+	}
+	// $PBS_SERVER names another server: the client goes there (TCP, the
+	// default batch port) and says so in PBS's words.
+	if _, errs, code := run([]string{"PBS_SERVER=127.0.0.1:1"}, "qstat", id); code == 0 || !strings.Contains(errs, "cannot connect to server 127.0.0.1:1") {
+		t.Errorf("qstat with PBS_SERVER overriding the file: exit %d, err %q", code, errs)
+	}
+	// $JOBSIM_PBS_SERVER still wins over everything.
+	if _, errs, code := run([]string{"JOBSIM_PBS_SERVER=unix:" + filepath.Join(t.TempDir(), "absent.sock")}, "qstat", id); code != 255 || !strings.Contains(errs, "cannot connect to server fakepbs") {
+		t.Errorf("qstat with JOBSIM_PBS_SERVER: exit %d, err %q", code, errs)
+	}
+	if _, _, code := run(nil, "qdel", id); code != 0 {
+		t.Errorf("qdel through pbs.conf: exit %d", code)
 	}
 }
 

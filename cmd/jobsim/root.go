@@ -13,8 +13,11 @@ to OpenPBS, a filesystem with injectable faults) in-process or as containers,
 and runs scenario files that drive the real systems under test against them.
 
 Invoked as qsub, qstat, qdel, qsig, qhold, qrls or pbsnodes (for example
-through a symlink), jobsim is the PBS client of the server named by
-$JOBSIM_PBS_SERVER.`,
+through a symlink), jobsim is a PBS client. It finds its server as OpenPBS's
+clients do, in the pbs.conf named by $PBS_CONF_FILE, else /etc/pbs.conf
+(PBS_SERVER, with jobsim's own JOBSIM_PBS_SERVER=unix:/path or tcp:host:port
+for the address), the environment winning over the file; $JOBSIM_PBS_SERVER
+overrides both.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}

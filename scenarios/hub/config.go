@@ -66,6 +66,11 @@ type Config struct {
 	// Traits sets any other configurable: "Class.trait" to a JSON value,
 	// for example {"JupyterHub.tornado_settings": {"slow_spawn_timeout": 0}}.
 	Traits map[string]any
+	// Imports are Python modules the configuration imports before the hub
+	// starts, as a site's jupyterhub_config.py does with `import
+	// batchspawner` (whose import adds the hub's /hub/api/batchspawner
+	// handler).
+	Imports []string
 }
 
 // Authenticator is the hub's authenticator class and its shared password.
@@ -105,6 +110,32 @@ type Spawner struct {
 	// Traits sets other traits of the spawner class, e.g.
 	// {"interrupt_timeout": 2}.
 	Traits map[string]any
+	// OptionsForm is the spawn form a site offers (Spawner.options_form),
+	// one field after another; the hub checks the answers
+	// (options_from_form) and they become the spawner's user_options,
+	// keyed by field name (batchspawner puts them into its job script:
+	// queue, runtime, memory, nprocs). An answer a field refuses renders
+	// the form again with the field's Message, and nothing is spawned.
+	OptionsForm []FormField
+	// UserTraits sets traits of each user's spawner when it starts (in the
+	// pre_spawn_hook), from a template with {username}: for traits that are
+	// not configurable, e.g. batchspawner's req_homedir
+	// ("/home/{username}"), whose default reads the hub machine's passwd.
+	UserTraits map[string]string
+}
+
+// FormField is one field of a spawn form: a choice (Choices: a select
+// whose answer must be one of them) or a text (Pattern: the whole answer
+// must match it, a Python regular expression).
+type FormField struct {
+	Name    string   `json:"name"`
+	Label   string   `json:"label,omitempty"`
+	Choices []string `json:"choices,omitempty"`
+	Pattern string   `json:"pattern,omitempty"`
+	Default string   `json:"default,omitempty"`
+	// Message is what the form shows when the answer is refused
+	// (default: "<label>: <answer> is not allowed").
+	Message string `json:"message,omitempty"`
 }
 
 // Role is one entry of JupyterHub's load_roles.
@@ -134,6 +165,7 @@ type spec struct {
 	Roles         []Role            `json:"roles"`
 	Services      []Service         `json:"services"`
 	Traits        map[string]any    `json:"traits,omitempty"`
+	Imports       []string          `json:"imports,omitempty"`
 }
 
 type hubSpec struct {
@@ -170,11 +202,19 @@ type spawnerSpec struct {
 	UserEnvironment map[string]map[string]string `json:"user_environment,omitempty"`
 	HomeDirTemplate string                       `json:"home_dir_template,omitempty"`
 	Traits          map[string]any               `json:"traits,omitempty"`
+	UserTraits      map[string]string            `json:"user_traits,omitempty"`
+	OptionsForm     []FormField                  `json:"options_form,omitempty"`
 }
 
 // validName is what the driver accepts as a user, role or service name: it
 // keeps names usable in URL paths and Unix user names.
 var validName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9._@-]*$`)
+
+// moduleName is a dotted Python module name; pyIdent a Python name.
+var (
+	moduleName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$`)
+	pyIdent    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+)
 
 // traitKey is a "Class.trait" key.
 var traitKey = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$`)
@@ -241,6 +281,30 @@ func (c Config) validate() error {
 		}
 		if len(s.APIToken) < 8 {
 			return fmt.Errorf("config: Services[%d] (%s): APIToken shorter than 8 characters (JupyterHub refuses it)", i, s.Name)
+		}
+	}
+	for _, m := range c.Imports {
+		if !moduleName.MatchString(m) {
+			return fmt.Errorf("config: Imports: %q is not a Python module name", m)
+		}
+	}
+	seen := map[string]bool{}
+	for i, f := range c.Spawner.OptionsForm {
+		switch {
+		case !pyIdent.MatchString(f.Name):
+			return fmt.Errorf("config: Spawner.OptionsForm[%d]: name %q: want a Python name (it keys user_options)", i, f.Name)
+		case seen[f.Name]:
+			return fmt.Errorf("config: Spawner.OptionsForm[%d]: field %q twice", i, f.Name)
+		case (len(f.Choices) > 0) == (f.Pattern != ""):
+			return fmt.Errorf("config: Spawner.OptionsForm[%d] (%s): give either Choices or a Pattern", i, f.Name)
+		case len(f.Choices) > 0 && f.Default != "" && !slices.Contains(f.Choices, f.Default):
+			return fmt.Errorf("config: Spawner.OptionsForm[%d] (%s): default %q is not one of the choices %v", i, f.Name, f.Default, f.Choices)
+		}
+		seen[f.Name] = true
+	}
+	for k := range c.Spawner.UserTraits {
+		if !pyIdent.MatchString(k) {
+			return fmt.Errorf("config: Spawner.UserTraits key %q: want a trait name", k)
 		}
 	}
 	for k := range c.Traits {
@@ -340,10 +404,13 @@ func buildSpec(c Config, rt runtime, join func(...string) string) spec {
 			UserEnvironment: sp.UserEnvironment,
 			HomeDirTemplate: home,
 			Traits:          sp.Traits,
+			UserTraits:      sp.UserTraits,
+			OptionsForm:     sp.OptionsForm,
 		},
 		Roles:    roles,
 		Services: services,
 		Traits:   c.Traits,
+		Imports:  c.Imports,
 	}
 }
 

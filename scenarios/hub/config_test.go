@@ -21,12 +21,14 @@ from traitlets.config.loader import PyFileConfigLoader
 cfg = PyFileConfigLoader("jupyterhub_config.py", path=sys.argv[1]).load_config()
 sp = cfg.JupyterHub.spawner_class.rpartition(".")[2]
 section = cfg[sp]
-def hook_env(name):
+def hook(name):
     hook = section.get("pre_spawn_hook")
     s = types.SimpleNamespace(user=types.SimpleNamespace(name=name), environment={"BASE": "1"})
     if hook:
         hook(s)
-    return s.environment
+    return s
+def hook_env(name):
+    return hook(name).environment
 print(json.dumps({
     "bind_url": cfg.JupyterHub.bind_url,
     "hub_bind_url": cfg.JupyterHub.hub_bind_url,
@@ -47,6 +49,8 @@ print(json.dumps({
     "interrupt_timeout": section.get("interrupt_timeout"),
     "alice_env": hook_env("alice"),
     "bob_env": hook_env("bob"),
+    "bob_homedir": getattr(hook("bob"), "req_homedir", None),
+    "imported": "jobsim_test_import" in sys.modules,
     "roles": cfg.JupyterHub.load_roles,
     "services": cfg.JupyterHub.services,
     "tornado_settings": cfg.JupyterHub.tornado_settings,
@@ -69,7 +73,9 @@ func TestGeneratedConfigLoads(t *testing.T) {
 			Environment:     map[string]string{"A": "it's \"quoted\"\n"},
 			UserEnvironment: map[string]map[string]string{"alice": {"JOBSIM_UISERVER_FAULT": "crash-after=1s"}},
 			Traits:          map[string]any{"interrupt_timeout": 2},
+			UserTraits:      map[string]string{"req_homedir": "/home/{username}"},
 		},
+		Imports:  []string{"jobsim_test_import"},
 		Users:    []string{"bob", "alice"},
 		Admins:   []string{"root-user"},
 		Roles:    []Role{{Name: "r", Scopes: []string{"read:users!user=bob"}, Users: []string{"alice"}}},
@@ -98,7 +104,12 @@ func TestGeneratedConfigLoads(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "python3", "-c", dumpConfig, dir)
-	cmd.Env = append(os.Environ(), "JOBSIM_HUB_SPEC=") // use the file next to the loader
+	// A module the config must import, as a site's `import batchspawner`.
+	mod := t.TempDir()
+	if err := os.WriteFile(filepath.Join(mod, "jobsim_test_import.py"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Env = append(os.Environ(), "JOBSIM_HUB_SPEC=", "PYTHONPATH="+mod) // use the file next to the loader
 	out, err := cmd.Output()
 	if err != nil {
 		var ee *exec.ExitError
@@ -131,6 +142,8 @@ func TestGeneratedConfigLoads(t *testing.T) {
 		"interrupt_timeout":   2.0,
 		"alice_env":           map[string]any{"BASE": "1", "JOBSIM_UISERVER_FAULT": "crash-after=1s"},
 		"bob_env":             map[string]any{"BASE": "1"},
+		"bob_homedir":         "/home/bob",
+		"imported":            true,
 		"tornado_settings":    map[string]any{"slow_spawn_timeout": 0.0},
 
 		"allow_named_servers":         true,
@@ -167,6 +180,24 @@ func TestNamedServerConfigValidation(t *testing.T) {
 		"limit as a trait": {func(c *Config) { c.Traits = map[string]any{"JupyterHub.named_server_limit_per_user": 2} },
 			"NamedServerLimitPerUser"},
 		"allowed, no limit": {func(c *Config) { c.AllowNamedServers = true }, ""},
+		// Imports and per-user traits become Python names: only names.
+		"import not a module": {func(c *Config) { c.Imports = []string{"os; import shutil"} }, "not a Python module name"},
+		"import dotted":       {func(c *Config) { c.Imports = []string{"batchspawner.api"} }, ""},
+		"user trait not a name": {func(c *Config) { c.Spawner.UserTraits = map[string]string{"a.b": "x"} },
+			"Spawner.UserTraits key"},
+		// A spawn form's fields are choices or patterns, named once.
+		"form field both": {func(c *Config) {
+			c.Spawner.OptionsForm = []FormField{{Name: "q", Choices: []string{"a"}, Pattern: "a"}}
+		}, "either Choices or a Pattern"},
+		"form default not a choice": {func(c *Config) {
+			c.Spawner.OptionsForm = []FormField{{Name: "q", Choices: []string{"a"}, Default: "b"}}
+		}, "not one of the choices"},
+		"form field twice": {func(c *Config) {
+			c.Spawner.OptionsForm = []FormField{{Name: "q", Pattern: "a"}, {Name: "q", Pattern: "b"}}
+		}, "twice"},
+		"form ok": {func(c *Config) {
+			c.Spawner.OptionsForm = []FormField{{Name: "queue", Choices: []string{"a", "b"}, Default: "b"}, {Name: "runtime", Pattern: "[0-9]+"}}
+		}, ""},
 	} {
 		t.Run(name, func(t *testing.T) {
 			c := base

@@ -87,6 +87,12 @@ func WithTrait(key string, value any) Option {
 	}
 }
 
+// WithImports names Python modules the hub's configuration imports
+// (Config.Imports), e.g. "batchspawner".
+func WithImports(modules ...string) Option {
+	return func(o *options) { o.cfg.Imports = append(o.cfg.Imports, modules...) }
+}
+
 // WithLogLevel sets the hub's log level (DEBUG, INFO, WARN, ERROR).
 func WithLogLevel(level string) Option { return func(o *options) { o.cfg.LogLevel = level } }
 

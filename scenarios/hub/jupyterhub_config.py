@@ -4,6 +4,7 @@
 # (jobsim-hub.json, or the file named by $JOBSIM_HUB_SPEC), which the Go
 # driver writes from its Config structs. Keeping the data in JSON means no
 # Go value is ever pasted into Python source.
+import importlib
 import json
 import os
 
@@ -14,6 +15,11 @@ _spec_path = os.environ.get("JOBSIM_HUB_SPEC") or os.path.join(
 )
 with open(_spec_path) as _f:
     _spec = json.load(_f)
+
+# Modules a site's configuration imports (`import batchspawner` adds the
+# hub's /hub/api/batchspawner handler).
+for _module in _spec.get("imports") or []:
+    importlib.import_module(_module)
 
 # Where the hub lives: its own ports, database, secrets and pid files.
 _hub = _spec["hub"]
@@ -56,15 +62,65 @@ for _name, _value in (_sp.get("traits") or {}).items():
     setattr(_sp_section, _name, _value)
 
 _user_env = _sp.get("user_environment") or {}
-if _user_env:
+_user_traits = _sp.get("user_traits") or {}
+if _user_env or _user_traits:
 
     def _jobsim_pre_spawn_hook(spawner):
-        """Add the per-user environment the driver asked for."""
+        """Add the per-user environment and traits the driver asked for."""
         extra = _user_env.get(spawner.user.name)
         if extra:
             spawner.environment = dict(spawner.environment, **extra)
+        for name, template in _user_traits.items():
+            setattr(spawner, name, template.format(username=spawner.user.name))
 
     _sp_section.pre_spawn_hook = _jobsim_pre_spawn_hook
+
+# A spawn form: its fields (a select of choices, or a text checked by a
+# pattern), and their answers checked and turned into user_options.
+_form = _sp.get("options_form") or []
+if _form:
+    import html as _html
+    import re as _re
+
+    def _jobsim_form_html(fields):
+        parts = []
+        for f in fields:
+            name = _html.escape(f["name"])
+            label = _html.escape(f.get("label") or f["name"])
+            default = f.get("default") or ""
+            if f.get("choices"):
+                options = "".join(
+                    '<option value="{0}"{1}>{0}</option>'.format(
+                        _html.escape(c), " selected" if c == default else ""
+                    )
+                    for c in f["choices"]
+                )
+                field = '<select class="form-control" id="{0}" name="{0}">{1}</select>'.format(name, options)
+            else:
+                field = '<input class="form-control" id="{0}" name="{0}" value="{1}">'.format(
+                    name, _html.escape(default)
+                )
+            parts.append('<div class="form-group"><label for="{0}">{1}</label>{2}</div>'.format(name, label, field))
+        return "\n".join(parts)
+
+    def _jobsim_options_from_form(formdata):
+        """Check each answer; refuse the first one a field does not allow."""
+        options = {}
+        for f in _form:
+            value = (formdata.get(f["name"]) or [f.get("default") or ""])[0].strip()
+            if f.get("choices"):
+                ok = value in f["choices"]
+            else:
+                ok = _re.fullmatch(f["pattern"], value) is not None
+            if not ok:
+                raise ValueError(
+                    f.get("message") or "{}: {!r} is not allowed".format(f.get("label") or f["name"], value)
+                )
+            options[f["name"]] = value
+        return options
+
+    _sp_section.options_form = _jobsim_form_html(_form)
+    _sp_section.options_from_form = _jobsim_options_from_form
 
 # Authorization: roles with scopes, and API-only services.
 c.JupyterHub.load_roles = _spec.get("roles") or []

@@ -22,18 +22,21 @@ func BenchmarkSpawnerLife(b *testing.B) {
 	cases := []struct {
 		name, file string
 		backend    func(testing.TB) runner.Backend
+		opts       []Option
 	}{
-		{"local", "local-three-users.yaml", func(testing.TB) runner.Backend { return noHosts{} }},
-		{"local-unix", "local-unix-three-users.yaml", func(testing.TB) runner.Backend { return noHosts{} }},
-		{"batch-pbs", "batch-pbs-life.yaml", hostBackend},
-		{"ssh", "ssh-life.yaml", hostBackend},
+		{"local", "local-three-users.yaml", func(testing.TB) runner.Backend { return noHosts{} }, nil},
+		{"local-unix", "local-unix-three-users.yaml", func(testing.TB) runner.Backend { return noHosts{} }, nil},
+		{"batch-pbs", "batch-pbs-life.yaml", hostBackend, nil},
+		{"batch-pbs-stand-in", "batch-pbs-life.yaml", hostBackend, []Option{WithStandIns()}},
+		{"ssh", "ssh-life.yaml", hostBackend, nil},
+		{"ssh-nersc", "ssh-nersc-life.yaml", hostBackend, nil},
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
 			needHub(b)
 			var start, spawn, stop stat
 			for b.Loop() {
-				rep := runScenario(b, c.backend(b), c.file)
+				rep := runScenario(b, c.backend(b), c.file, c.opts...)
 				for _, ev := range readEvents(b, filepath.Join(rep.Dir, "events.jsonl")) {
 					switch {
 					case ev.Kind == LifecycleEvent && ev.Fields["state"] == "started":

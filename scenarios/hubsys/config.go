@@ -4,6 +4,7 @@ import (
 	"context"
 	_ "embed"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -13,7 +14,9 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"time"
 
+	"github.com/jobsim/jobsim/fakepbs/remote"
 	"github.com/jobsim/jobsim/scenarios/hub"
 	"github.com/jobsim/jobsim/scenarios/runner"
 	"github.com/jobsim/jobsim/scenarios/scenario"
@@ -41,6 +44,17 @@ type plan struct {
 	dir     string
 	spawner hub.Spawner
 	traits  map[string]any
+	imports []string // Python modules the hub's configuration imports
+	// standIn says why a stand-in spawner runs instead of the real one
+	// ("" when the real one runs, or the spawner has no stand-in).
+	standIn string
+	// nersc: NERSC's sshspawner's site files (its key certificates, the
+	// hub account's ssh config, the job host's scripts).
+	nerscSite bool
+	// pbsConf, for a hub on the PBS login node (batch-pbs with an empty
+	// exec_prefix), is the host's pbs.conf, which the hub sees as its
+	// /etc/pbs.conf (a private mount namespace with an overlay on /etc).
+	pbsConf string
 	record  string // the stand-in servers' request record (JSON lines)
 	env     []string
 
@@ -173,7 +187,7 @@ func makePlan(ctx context.Context, s *System) (*plan, error) {
 		}
 		p.binCopy = filepath.Join(s.dir, "bin", "jobsim")
 		sp.Cmd = []string{p.binCopy, "uiserver"}
-	case scenario.SpawnerBatchPBS, scenario.SpawnerSSH:
+	case scenario.SpawnerBatchPBS, scenario.SpawnerSSH, scenario.SpawnerSSHNERSC:
 		for _, tool := range []string{"ssh", "scp"} {
 			if _, err := exec.LookPath(tool); err != nil {
 				return nil, &runner.SkipError{Reason: fmt.Sprintf("spawner %s runs the OpenSSH client: %s not found (apt-get install openssh-client)", h.Spawner, tool)}
@@ -199,25 +213,16 @@ func makePlan(ctx context.Context, s *System) (*plan, error) {
 		}
 		p.sshConfig = filepath.Join(s.dir, "ssh_config")
 		p.env = append(p.env, "PYTHONPATH="+filepath.Join(s.dir, "python"))
-		if h.Spawner == scenario.SpawnerBatchPBS {
-			sp.Class = StandInPBSSpawner
-			sp.Traits["exec_prefix"] = fmt.Sprintf("ssh -F %s -l {username} %s", p.sshConfig, host.Name())
-			sp.Traits["req_runtime"] = "01:00:00"
-			sp.Traits["req_nprocs"] = "1"
-			sp.Traits["req_memory"] = "1gb"
-			if p.nodeAddrs == nil {
-				sp.Traits["ip"] = "127.0.0.1"
-				// The fake host's nodes are not names the hub can resolve; the
-				// jobs run on this machine. batchspawner's own knob maps them.
-				sp.Traits["state_exechost_exp"] = "127.0.0.1"
-			} else {
-				// The job runs on a node container: the server binds every
-				// address there (as batchspawner's does) and the hub reaches
-				// it at the node's IP, the stand-in's DNS.
-				sp.Traits["ip"] = "0.0.0.0"
-				sp.Traits["exechost_addresses"] = p.nodeAddrs
+		switch h.Spawner {
+		case scenario.SpawnerBatchPBS:
+			if err := p.batchPBS(ctx, &sp); err != nil {
+				return nil, err
 			}
-		} else {
+		case scenario.SpawnerSSHNERSC:
+			if err := p.nersc(ctx, &sp); err != nil {
+				return nil, err
+			}
+		default:
 			sp.Class = StandInSSHSpawner
 			sp.Traits["ssh_host"] = host.Name()
 			sp.Traits["ssh_config"] = p.sshConfig
@@ -226,12 +231,193 @@ func makePlan(ctx context.Context, s *System) (*plan, error) {
 	default:
 		return nil, fmt.Errorf("hubsys: spawner %q: want %s", h.Spawner, strings.Join(scenario.HubSpawners, ", "))
 	}
+	sp.OptionsForm = s.o.form
 	p.spawner = sp
 	return p, ctx.Err()
 }
 
+// RealPBSSpawner is the import string of the real batchspawner's PBS
+// spawner.
+const RealPBSSpawner = "batchspawner.PBSSpawner"
+
+// batchPBS configures spawner batch-pbs as a site configures batchspawner
+// on a hub that reaches the PBS login node by ssh (docs/hub-spawners.md):
+// the real batchspawner.PBSSpawner where it is installed and can run, the
+// stand-in (with its reason in p.standIn) where it cannot.
+func (p *plan) batchPBS(ctx context.Context, sp *hub.Spawner) error {
+	s, host := p.s, p.host
+	sp.Traits["exec_prefix"] = fmt.Sprintf("ssh -F %s -l {username} %s", p.sshConfig, host.Name())
+	sp.Traits["req_runtime"] = "01:00:00"
+	sp.Traits["req_nprocs"] = "1"
+	sp.Traits["req_memory"] = "1gb"
+	if p.onLoginNode() {
+		if p.nodeAddrs != nil {
+			return &runner.SkipError{Reason: fmt.Sprintf("a hub on the PBS login node (exec_prefix empty): job host %s is a container, the hub runs on the test machine", host.Name())}
+		}
+		if err := p.loginNode(ctx, sp); err != nil {
+			return err
+		}
+	}
+	switch {
+	case s.o.standIns:
+		p.standIn = "asked for (hubsys.WithStandIns)"
+	case p.nodeAddrs != nil:
+		p.standIn = "the job host's node containers carry no batchspawner (its batchspawner-singleuser must run in the job)"
+	case s.hasServerFaults():
+		p.standIn = "the scenario sets server faults, which only jobsim's stand-in UI server serves; batchspawner-singleuser runs Python programs only"
+	}
+	if p.standIn != "" {
+		sp.Class = StandInPBSSpawner
+		if p.nodeAddrs == nil {
+			sp.Traits["ip"] = "127.0.0.1"
+			// The fake host's nodes are not names the hub can resolve; the
+			// jobs run on this machine. batchspawner's own knob maps them.
+			sp.Traits["state_exechost_exp"] = "127.0.0.1"
+		} else {
+			// The job runs on a node container: the server binds every
+			// address there (as batchspawner's does) and the hub reaches
+			// it at the node's IP, the stand-in's DNS.
+			sp.Traits["ip"] = "0.0.0.0"
+			sp.Traits["exechost_addresses"] = p.nodeAddrs
+		}
+		return nil
+	}
+	pkg, err := hub.FindPackage(ctx, hub.PackageBatchspawner, s.o.command[0])
+	if err != nil {
+		var missing *hub.PackageMissingError
+		if errors.As(err, &missing) {
+			return &runner.SkipError{Reason: "spawner batch-pbs runs the real batchspawner.PBSSpawner: " + err.Error()}
+		}
+		return fmt.Errorf("hubsys: %w", err)
+	}
+	sp.Class = RealPBSSpawner
+	p.imports = append(p.imports, "batchspawner")
+	if pkg.Dir != "" {
+		p.env = append(p.env, "PYTHONPATH="+pkg.Dir)
+	}
+	// The job runs batchspawner-singleuser jupyterhub-singleuser, which
+	// picks a port and POSTs it to /hub/api/batchspawner; the real
+	// single-user server (Debian's) needs no UI-server record or faults.
+	sp.Cmd = []string{"jupyterhub-singleuser"}
+	delete(sp.Environment, uiserver.EnvRecord)
+	// batchspawner resets ip to 0.0.0.0 at start: the server binds the
+	// loopback address only through its own option (in-process jobs run
+	// on this machine). Jobs run as root here: the server must be told.
+	sp.Args = []string{"--ip=127.0.0.1"}
+	if os.Geteuid() == 0 {
+		sp.Args = append(sp.Args, "--allow-root")
+	}
+	// The job side finds batchspawner-singleuser and its package where
+	// setup installed them, as a site's prologue loads its module.
+	if strings.ContainsAny(pkg.Bin+pkg.Dir, " \t\n'\"\\$`;&|<>(){}*?[]#~") {
+		return fmt.Errorf("hubsys: batchspawner's folder %s has characters a job script's prologue would have to quote: install it under a plain path ($%s)", pkg.Bin, hub.EnvCache)
+	}
+	prologue := "export PATH=" + pkg.Bin + ":$PATH"
+	if pkg.Dir != "" {
+		prologue += " PYTHONPATH=" + pkg.Dir
+	}
+	sp.Traits["req_prologue"] = prologue
+	// req_homedir's default reads the hub machine's passwd (getpwnam): the
+	// fake host's users have none there. Not configurable: set per spawn.
+	sp.UserTraits = map[string]string{"req_homedir": "/home/{username}"}
+	// The fake host's nodes are not names the hub can resolve; the jobs
+	// run on this machine.
+	sp.Traits["state_exechost_exp"] = "127.0.0.1"
+	return nil
+}
+
+// loginNodeTrait is the scenario config key that puts the hub on the PBS
+// login node: an empty exec_prefix, as a site whose hub runs there sets it.
+const loginNodeTrait = "PBSSpawner.exec_prefix"
+
+// onLoginNode reports whether the scenario's hub runs on the PBS host.
+func (p *plan) onLoginNode() bool {
+	v, ok := p.traits[loginNodeTrait]
+	return ok && v == ""
+}
+
+// loginNode configures a hub on the PBS login node, as a site runs one:
+// batchspawner runs qsub itself, with only env_keep's variables (JupyterHub's
+// default list: PATH, LANG, ...), so the client finds its server the way a
+// login node's clients do, in /etc/pbs.conf; qsub is on PATH from PBS_EXEC,
+// as OpenPBS's profile script puts it. The hub sees the host's pbs.conf as
+// its /etc/pbs.conf through a private mount namespace (root, unshare and an
+// overlay mount; the scenario skips without them), and $JOBSIM_PBS_SERVER is
+// emptied so that nothing but the file can route the commands.
+func (p *plan) loginNode(ctx context.Context, sp *hub.Spawner) error {
+	conf := p.host.ProcessPath(remote.DefaultConfFile)
+	sc, err := remote.LoadConf(func(k string) (string, bool) {
+		if k == remote.EnvConfFile {
+			return conf, true
+		}
+		return "", false
+	}, os.ReadFile)
+	if err != nil || sc.File == "" || sc.Exec == "" {
+		return fmt.Errorf("hubsys: a hub on PBS host %s reads the host's pbs.conf %s: %v (PBS_EXEC %q)", p.host.Name(), conf, err, sc.Exec)
+	}
+	if err := overlayWorks(ctx, p.s.env.Dir); err != nil {
+		return &runner.SkipError{Reason: "a hub on the PBS login node (exec_prefix empty) needs the host's pbs.conf as its /etc/pbs.conf, through a private mount namespace with an overlay on /etc (run as root with unshare from util-linux): " + err.Error()}
+	}
+	p.pbsConf = conf
+	delete(sp.Traits, "env_keep")
+	p.env = append(p.env,
+		"PATH="+p.host.ProcessPath(sc.Exec+"/bin")+":"+os.Getenv("PATH"),
+		remote.EnvJobsimServer+"=")
+	return nil
+}
+
+// etcOverlay is the shell line that lays dir (upper) over /etc in the
+// current mount namespace, with work as overlayfs's work directory.
+func etcOverlay(upper, work string) string {
+	return fmt.Sprintf("mount -t overlay jobsim-etc -o lowerdir=/etc,upperdir=%s,workdir=%s /etc", upper, work)
+}
+
+// overlayWorks tries what loginCommand does, on a scratch directory below
+// dir, and says why it cannot be done.
+func overlayWorks(ctx context.Context, dir string) error {
+	if os.Geteuid() != 0 {
+		return errors.New("not root")
+	}
+	if _, err := exec.LookPath("unshare"); err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp(dir, "etc-overlay-check-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	upper, work := filepath.Join(tmp, "upper"), filepath.Join(tmp, "work")
+	for _, d := range []string{upper, work} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			return err
+		}
+	}
+	if err := os.WriteFile(filepath.Join(upper, "jobsim-check"), []byte("ok\n"), 0o644); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c",
+		etcOverlay(upper, work)+" && cat /etc/jobsim-check").CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "ok" {
+		return fmt.Errorf("unshare + overlay on /etc: %v: %s", err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// hasServerFaults reports whether the scenario sets stand-in server faults
+// for any user.
+func (s *System) hasServerFaults() bool {
+	for _, u := range s.spec.Users {
+		if spec, err := s.spec.ServerFaults(u); err == nil && spec != "" {
+			return true
+		}
+	}
+	return false
+}
+
 // write creates the hub directory and the files the configuration names.
-func (p *plan) write() error {
+func (p *plan) write(ctx context.Context) error {
 	if err := os.MkdirAll(p.dir, 0o755); err != nil {
 		return fmt.Errorf("hubsys: hub dir: %w", err)
 	}
@@ -250,6 +436,17 @@ func (p *plan) write() error {
 		}
 		if err := copyFile(p.s.o.jobsim, p.binCopy, 0o755); err != nil {
 			return fmt.Errorf("hubsys: stand-in binary: %w", err)
+		}
+	}
+	if p.pbsConf != "" {
+		// The login node's /etc/pbs.conf, laid over the hub's /etc.
+		for _, d := range []string{"etc-upper", "etc-work"} {
+			if err := os.MkdirAll(filepath.Join(p.dir, d), 0o755); err != nil {
+				return fmt.Errorf("hubsys: %w", err)
+			}
+		}
+		if err := copyFile(p.pbsConf, filepath.Join(p.dir, "etc-upper", "pbs.conf"), 0o644); err != nil {
+			return fmt.Errorf("hubsys: the login node's pbs.conf: %w", err)
 		}
 	}
 	if p.host == nil {
@@ -272,6 +469,11 @@ func (p *plan) write() error {
 	for u, k := range p.keys {
 		if err := copyFile(k, filepath.Join(keyDir, u), 0o600); err != nil {
 			return fmt.Errorf("hubsys: key of %s: %w", u, err)
+		}
+	}
+	if p.nerscSite {
+		if err := p.writeNERSC(ctx, keyDir); err != nil {
+			return err
 		}
 	}
 	cfg, err := p.sshConfigText(keyDir)
@@ -321,15 +523,26 @@ func (p *plan) hubOptions(o options) []hub.Option {
 	for _, r := range s.spec.Roles {
 		roles = append(roles, hub.Role{Name: r.Name, Scopes: r.Scopes, Users: r.Users})
 	}
+	command := o.command
+	if p.pbsConf != "" {
+		// The hub in a mount namespace of its own whose /etc holds the
+		// login node's pbs.conf; unshare and sh exec the hub, so it keeps
+		// the process the driver started.
+		command = append([]string{"unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c",
+			etcOverlay(filepath.Join(p.dir, "etc-upper"), filepath.Join(p.dir, "etc-work")) + ` && exec "$@"`, "jobsim-login-node"}, o.command...)
+	}
 	opts := []hub.Option{
 		hub.WithDir(p.dir),
-		hub.WithCommand(o.command...),
+		hub.WithCommand(command...),
 		hub.WithSpawner(p.spawner),
 		hub.WithUsers(s.spec.Users...),
 		hub.WithRoles(roles...),
 		hub.WithEnv(p.env...),
 		hub.WithLogger(o.logger),
 		hub.WithStartTimeout(o.startLimit),
+	}
+	if len(p.imports) > 0 {
+		opts = append(opts, hub.WithImports(p.imports...))
 	}
 	if s.spec.AllowNamedServers {
 		opts = append(opts, hub.WithNamedServers(s.spec.NamedServerLimitPerUser))

@@ -6,10 +6,12 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/jobsim/jobsim/base/events"
+	"github.com/jobsim/jobsim/scenarios/hub"
 	"github.com/jobsim/jobsim/scenarios/runner"
 	"github.com/jobsim/jobsim/scenarios/scenario"
 	"github.com/jobsim/jobsim/sim/control"
@@ -117,7 +119,7 @@ timeline: [{do: start}]
 	if s.plan.traits["JupyterHub.log_level"] != "DEBUG" {
 		t.Errorf("config traits %v", s.plan.traits)
 	}
-	if err := s.plan.write(); !errors.Is(err, os.ErrNotExist) {
+	if err := s.plan.write(context.Background()); !errors.Is(err, os.ErrNotExist) {
 		// The fake key files do not exist: write must say so.
 		t.Fatalf("write with missing keys: %v, want a not-exist error", err)
 	}
@@ -244,5 +246,132 @@ timeline: [{do: start}]
 	partial := remoteTopo{h: topo.h, addrs: map[string]string{"fakehpc": "10.0.0.2"}}
 	if _, err := New(context.Background(), f, partial, env, env.Log, WithJobsim(fakeJobsim(t)), WithHubCommand("true")); err == nil || !strings.Contains(err.Error(), "cn1") {
 		t.Errorf("node without an address: %v, want an error naming cn1", err)
+	}
+}
+
+// TestPlanBatchPBSReal: without server faults, batch-pbs runs the real
+// batchspawner.PBSSpawner, configured as a site would (docs/hub-spawners.md);
+// without the package it skips, naming the install command.
+func TestPlanBatchPBSReal(t *testing.T) {
+	const python = "/usr/bin/python3"
+	if _, err := os.Stat(python); err != nil {
+		t.Skip("Debian's python3 missing: " + InstallHint)
+	}
+	f := parse(t, `name: p
+topology: {hosts: [{name: fakehpc}]}
+system:
+  hub:
+    spawner: batch-pbs
+    users: [alice]
+timeline: [{do: start}]
+`)
+	cache := t.TempDir()
+	t.Setenv(hub.EnvCache, cache)
+	jh := filepath.Join(t.TempDir(), "jupyterhub")
+	if err := os.WriteFile(jh, []byte("#!"+python+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	env := runner.Env{Dir: t.TempDir(), Log: events.NewLog()}
+	_, err := New(context.Background(), f, oneHost{fakeHost{"fakehpc"}}, env, env.Log, WithJobsim(fakeJobsim(t)), WithHubCommand(jh))
+	var skip *runner.SkipError
+	if !errors.As(err, &skip) || !strings.Contains(skip.Reason, "batchspawner") || !strings.Contains(skip.Reason, "scripts/setup-hub.sh") {
+		t.Fatalf("batch-pbs without batchspawner: %v, want a skip naming the install command", err)
+	}
+
+	pkg := filepath.Join(cache, "spawners", "batchspawner")
+	for _, name := range []string{"__init__.py", "batchspawner.py", "singleuser.py"} {
+		p := filepath.Join(pkg, "batchspawner", name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := New(context.Background(), f, oneHost{fakeHost{"fakehpc"}}, env, env.Log, WithJobsim(fakeJobsim(t)), WithHubCommand(jh))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp := s.plan.spawner
+	if sp.Class != RealPBSSpawner || s.plan.standIn != "" {
+		t.Fatalf("class %q (stand-in because %q), want %s", sp.Class, s.plan.standIn, RealPBSSpawner)
+	}
+	if !reflect.DeepEqual(s.plan.imports, []string{"batchspawner"}) {
+		t.Errorf("imports %v: the hub's config must import batchspawner for /hub/api/batchspawner", s.plan.imports)
+	}
+	if !slices.Contains(s.plan.env, "PYTHONPATH="+pkg) {
+		t.Errorf("hub env %v: want batchspawner's folder on PYTHONPATH", s.plan.env)
+	}
+	if !reflect.DeepEqual(sp.Cmd, []string{"jupyterhub-singleuser"}) || sp.Args[0] != "--ip=127.0.0.1" {
+		t.Errorf("cmd %v args %v: want the real single-user server bound to the loopback address", sp.Cmd, sp.Args)
+	}
+	if _, ok := sp.Environment["JOBSIM_UISERVER_RECORD"]; ok {
+		t.Errorf("environment %v: no stand-in server, no record", sp.Environment)
+	}
+	wantPrologue := "export PATH=" + filepath.Join(pkg, "bin") + ":$PATH PYTHONPATH=" + pkg
+	if sp.Traits["req_prologue"] != wantPrologue {
+		t.Errorf("req_prologue %q, want %q", sp.Traits["req_prologue"], wantPrologue)
+	}
+	if sp.UserTraits["req_homedir"] != "/home/{username}" {
+		t.Errorf("user traits %v: req_homedir must not come from the hub's passwd", sp.UserTraits)
+	}
+	for k, want := range map[string]any{"req_runtime": "01:00:00", "req_nprocs": "1", "req_memory": "1gb", "state_exechost_exp": "127.0.0.1"} {
+		if sp.Traits[k] != want {
+			t.Errorf("%s = %v, want %v", k, sp.Traits[k], want)
+		}
+	}
+	// Asked for, the stand-in runs instead, and says why.
+	s, err = New(context.Background(), f, oneHost{fakeHost{"fakehpc"}}, env, env.Log, WithJobsim(fakeJobsim(t)), WithHubCommand(jh), WithStandIns())
+	if err != nil || s.plan.spawner.Class != StandInPBSSpawner || s.plan.standIn == "" {
+		t.Errorf("WithStandIns: %v, class %q, reason %q", err, s.plan.spawner.Class, s.plan.standIn)
+	}
+}
+
+// TestPlanSSHNERSC: spawner ssh-nersc runs NERSC's sshspawner with the
+// site settings it needs; without the package it skips naming the install
+// command.
+func TestPlanSSHNERSC(t *testing.T) {
+	const python = "/usr/bin/python3"
+	if _, err := os.Stat(python); err != nil {
+		t.Skip("Debian's python3 missing: " + InstallHint)
+	}
+	f := parse(t, `name: p
+topology: {hosts: [{name: fakehpc}]}
+system: {hub: {spawner: ssh-nersc, users: [alice]}}
+timeline: [{do: start}]
+`)
+	cache := t.TempDir()
+	t.Setenv(hub.EnvCache, cache)
+	jh := filepath.Join(t.TempDir(), "jupyterhub")
+	if err := os.WriteFile(jh, []byte("#!"+python+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	env := runner.Env{Dir: t.TempDir(), Log: events.NewLog()}
+	_, err := New(context.Background(), f, oneHost{fakeHost{"fakehpc"}}, env, env.Log, WithJobsim(fakeJobsim(t)), WithHubCommand(jh))
+	var skip *runner.SkipError
+	if !errors.As(err, &skip) || !strings.Contains(skip.Reason, "nersc-sshspawner") || !strings.Contains(skip.Reason, "scripts/setup-hub.sh") {
+		t.Fatalf("ssh-nersc without the package: %v, want a skip naming the install command", err)
+	}
+	pkg := filepath.Join(cache, "spawners", "nersc-sshspawner", "sshspawner")
+	if err := os.MkdirAll(pkg, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(pkg, "__init__.py"), nil, 0o644)
+	os.WriteFile(filepath.Join(pkg, "sshspawner.py"), []byte("class SSHSpawner:\n    remote_port_command = ''\n"), 0o644)
+	s, err := New(context.Background(), f, oneHost{fakeHost{"fakehpc"}}, env, env.Log, WithJobsim(fakeJobsim(t)), WithHubCommand(jh))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp := s.plan.spawner
+	bind, _ := s.plan.traits["JupyterHub.hub_bind_url"].(string)
+	if sp.Class != RealNERSCSSHSpawner || sp.Traits["hub_api_url"] != bind+"/hub/api" || !strings.HasPrefix(bind, "http://127.0.0.1:") {
+		t.Errorf("class %q, hub_api_url %v, hub_bind_url %q: want NERSC's spawner told the hub's API URL", sp.Class, sp.Traits["hub_api_url"], bind)
+	}
+	if !slices.Contains(sp.Args, "--port=0") || !reflect.DeepEqual(sp.Traits["remote_hosts"], []string{"fakehpc"}) ||
+		sp.Traits["ssh_keyfile"] != filepath.Join(s.dir, "keys", "{username}") {
+		t.Errorf("args %v traits %v: want a --port placeholder, the host, the users' keys", sp.Args, sp.Traits)
+	}
+	if !slices.Contains(s.plan.env, "HOME="+filepath.Join(s.dir, "nersc-home")) {
+		t.Errorf("hub env %v: asyncssh reads the port from the hub account's ~/.ssh/config", s.plan.env)
 	}
 }

@@ -26,12 +26,16 @@
 // host's name for the test machine, and batch jobs' servers are reached at
 // their node's address (runner.Addresser); see docs/hub-spawners.md.
 //
-// batchspawner and LLNL's SSHSpawner are not packaged for Debian and PyPI
-// is out of reach here, so batch-pbs and ssh use stand-ins written in
-// Python (jobsim_spawners.py, next to this file) that run the same
-// commands, with the same parsing and errors, as the real spawners; see
-// docs/hub-spawners.md for what they are and where they differ. They are
-// not batchspawner and not SSHSpawner.
+// batch-pbs runs the real batchspawner.PBSSpawner (installed outside the
+// repository by scripts/setup-hub.sh; skipped with the install command
+// when it is not), its batchspawner-singleuser in the job reporting the
+// port to the hub; with `PBSSpawner.exec_prefix: '""'` in the scenario's
+// config the hub runs on the login node and PBS is found through
+// /etc/pbs.conf. Stand-ins written in Python (jobsim_spawners.py, next to
+// this file), which run the same commands with the same parsing and errors
+// as the real spawners, remain for what the real ones cannot run here:
+// batch-pbs on node containers, batch-pbs with stand-in server faults, and
+// the ssh spawner. See docs/hub-spawners.md.
 //
 // Register it with the runner:
 //
@@ -102,6 +106,8 @@ type options struct {
 	logger     *slog.Logger
 	watchEvery time.Duration
 	startLimit time.Duration
+	standIns   bool
+	form       []hub.FormField
 }
 
 // Option configures the system.
@@ -113,6 +119,19 @@ func WithJobsim(path string) Option { return func(o *options) { o.jobsim = path 
 
 // WithHubCommand sets the hub command (default: jupyterhub from PATH).
 func WithHubCommand(argv ...string) Option { return func(o *options) { o.command = argv } }
+
+// WithStandIns makes spawners batch-pbs and ssh run jobsim's stand-ins
+// even where the real spawner packages are installed: for measuring them
+// beside the real ones (BenchmarkSpawnerLife), not for judging a hub.
+func WithStandIns() Option { return func(o *options) { o.standIns = true } }
+
+// WithOptionsForm gives every user's spawner a spawn form (Spawner.
+// options_form, checked by options_from_form): its answers become
+// user_options, which batchspawner renders into the job script (queue,
+// runtime, memory, nprocs).
+func WithOptionsForm(fields ...hub.FormField) Option {
+	return func(o *options) { o.form = append(o.form, fields...) }
+}
 
 // WithLogger sets the logger (default slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
@@ -246,7 +265,7 @@ func (s *System) Start(ctx context.Context) error {
 		return errors.New("hubsys: the hub is already started")
 	}
 	s.mu.Unlock()
-	if err := s.plan.write(); err != nil {
+	if err := s.plan.write(ctx); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.o.startLimit)
@@ -262,7 +281,7 @@ func (s *System) Start(ctx context.Context) error {
 	s.hub, s.client = h, h.Client()
 	s.mu.Unlock()
 	s.log.Record(events.Event{Kind: LifecycleEvent, Msg: fmt.Sprintf("hub started at %s in %s (%s spawner)", h.URL(), h.StartupTime().Round(time.Millisecond), s.spec.Spawner),
-		Fields: map[string]any{"state": "started", "url": h.URL(), "startup_seconds": h.StartupTime().Seconds(), "spawner": s.spec.Spawner, "spawner_class": s.plan.spawner.Class}})
+		Fields: map[string]any{"state": "started", "url": h.URL(), "startup_seconds": h.StartupTime().Seconds(), "spawner": s.spec.Spawner, "spawner_class": s.plan.spawner.Class, "stand_in": s.plan.standIn}})
 	wctx, wcancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.watchStop, s.watchDone = wcancel, make(chan struct{})
 	go s.watch(wctx)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -35,7 +36,7 @@ func (emptyTopo) Close(context.Context) error     { return nil }
 
 // runScenario runs one fixture through the runner and fails the test
 // unless it passes; a skip verdict skips the test with its reason.
-func runScenario(t testing.TB, b runner.Backend, file string) runner.Report {
+func runScenario(t testing.TB, b runner.Backend, file string, opts ...Option) runner.Report {
 	t.Helper()
 	needHub(t)
 	f, err := scenario.Load(filepath.Join(scenarioDir, file))
@@ -52,7 +53,7 @@ func runScenario(t testing.TB, b runner.Backend, file string) runner.Report {
 	}
 	var progress strings.Builder
 	r, err := runner.New(runner.WithBackend(b), runner.WithArtifacts(art), runner.WithProgress(&progress),
-		runner.WithSystem("hub", Factory(WithJobsim(jobsimBin))))
+		runner.WithSystem("hub", Factory(append([]Option{WithJobsim(jobsimBin)}, opts...)...)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,11 +116,38 @@ func hostBackend(tb testing.TB) runner.Backend {
 }
 
 func TestBatchPBSLife(t *testing.T) {
-	runScenario(t, hostBackend(t), "batch-pbs-life.yaml")
+	rep := runScenario(t, hostBackend(t), "batch-pbs-life.yaml")
+	// The real batchspawner ran: its class, and each job's
+	// batchspawner-singleuser reporting its port to the hub.
+	wantRealSpawner(t, rep, RealPBSSpawner)
+	log, err := os.ReadFile(filepath.Join(rep.Dir, "hub", "hub.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []string{"alice", "bob"} {
+		if !strings.Contains(string(log), "POST /hub/api/batchspawner ("+u+"@") {
+			t.Errorf("hub log: no POST /hub/api/batchspawner from %s's job", u)
+		}
+	}
+}
+
+// wantRealSpawner fails the test unless the scenario's hub ran class.
+func wantRealSpawner(t *testing.T, rep runner.Report, class string) {
+	t.Helper()
+	for _, ev := range readEvents(t, filepath.Join(rep.Dir, "events.jsonl")) {
+		if ev.Kind == LifecycleEvent && ev.Fields["state"] == "started" {
+			if got := ev.Fields["spawner_class"]; got != class {
+				t.Errorf("hub ran spawner %v (%v), want %s", got, ev.Fields["stand_in"], class)
+			}
+			return
+		}
+	}
+	t.Errorf("no hub start recorded")
 }
 
 func TestBatchPBSHostFaults(t *testing.T) {
-	runScenario(t, hostBackend(t), "batch-pbs-host-faults.yaml")
+	rep := runScenario(t, hostBackend(t), "batch-pbs-host-faults.yaml")
+	wantRealSpawner(t, rep, RealPBSSpawner)
 }
 
 func TestSSHLife(t *testing.T) {
@@ -133,4 +161,34 @@ func TestSSHHostFaults(t *testing.T) {
 
 func TestNamedServers(t *testing.T) {
 	runScenario(t, noHosts{}, "named-servers.yaml")
+}
+
+// TestBatchPBSLoginNode: the real PBSSpawner with an empty exec_prefix (a
+// hub on the login node) reaches PBS through the node's /etc/pbs.conf only.
+func TestBatchPBSLoginNode(t *testing.T) {
+	rep := runScenario(t, hostBackend(t), "batch-pbs-login-node.yaml")
+	wantRealSpawner(t, rep, RealPBSSpawner)
+	log, err := os.ReadFile(filepath.Join(rep.Dir, "hub", "hub.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// batchspawner ran qsub itself: no ssh or sudo in front.
+	// batchspawner joins the empty exec_prefix and qsub with a space.
+	if !regexp.MustCompile(`Spawner submitting command: +qsub\n`).Match(log) || !strings.Contains(string(log), "POST /hub/api/batchspawner (alice@") {
+		t.Errorf("hub log: want batchspawner submitting with a bare qsub and the job reporting its port:\n%s", tail(string(log), 40))
+	}
+}
+
+// TestSSHNERSCLife: NERSC's real sshspawner starts, polls and stops two
+// users' servers on an in-process host.
+func TestSSHNERSCLife(t *testing.T) {
+	rep := runScenario(t, hostBackend(t), "ssh-nersc-life.yaml")
+	wantRealSpawner(t, rep, RealNERSCSSHSpawner)
+}
+
+// TestSSHNERSCHostFaults: host faults end NERSC's sshspawner's spawns in
+// the hub's failure.
+func TestSSHNERSCHostFaults(t *testing.T) {
+	rep := runScenario(t, hostBackend(t), "ssh-nersc-host-faults.yaml")
+	wantRealSpawner(t, rep, RealNERSCSSHSpawner)
 }

@@ -39,6 +39,7 @@ func (s *System) poll(ctx context.Context) {
 	}
 	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
+	asked := time.Now()
 	list, err := c.Users(rctx)
 	if err != nil {
 		if ctx.Err() == nil {
@@ -65,12 +66,21 @@ func (s *System) poll(ctx context.Context) {
 		if !ok {
 			continue
 		}
-		s.observe(ctx, c, st, u)
+		s.observe(ctx, c, st, u, asked)
 	}
 }
 
-// observe turns one user model into a state transition of one server.
-func (s *System) observe(ctx context.Context, c *hub.Client, st *serverState, u hub.User) {
+// observe turns one user model, asked for at asked, into a state
+// transition of one server. A model older than the server's last recorded
+// state says nothing new: the answer to a spawn or stop request (201 ready,
+// 204 stopped) that came while the list was on its way is newer.
+func (s *System) observe(ctx context.Context, c *hub.Client, st *serverState, u hub.User, asked time.Time) {
+	s.mu.Lock()
+	stale := st.since.After(asked)
+	s.mu.Unlock()
+	if stale {
+		return
+	}
 	r := st.ref
 	srv, active := u.Servers[r.Name]
 	prev := s.state(st)

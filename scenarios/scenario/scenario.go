@@ -143,8 +143,10 @@ type Hub struct {
 	// Spawner is local (SimpleLocalProcessSpawner: any user names, servers
 	// run as the hub's user), local-unix (LocalProcessSpawner: the users are
 	// Unix accounts, the hub runs as root), batch-pbs (a PBS batch spawner
-	// submitting through the fake host's qsub over ssh) or ssh (an ssh
-	// spawner starting the server on the fake host through an ssh tunnel).
+	// submitting through the fake host's qsub over ssh), ssh (an ssh
+	// spawner starting the server on the fake host through an ssh tunnel)
+	// or ssh-nersc (NERSC's sshspawner: asyncssh, the server started in the
+	// background by `bash -s`, polled and stopped with kill).
 	Spawner string `yaml:"spawner"`
 	// Host is the topology host batch-pbs and ssh spawners reach (default:
 	// the only host).
@@ -186,14 +188,15 @@ const (
 	SpawnerLocalUnix = "local-unix"
 	SpawnerBatchPBS  = "batch-pbs"
 	SpawnerSSH       = "ssh"
+	SpawnerSSHNERSC  = "ssh-nersc"
 )
 
 // HubSpawners lists the spawner kinds a hub scenario may name.
-var HubSpawners = []string{SpawnerLocal, SpawnerLocalUnix, SpawnerBatchPBS, SpawnerSSH}
+var HubSpawners = []string{SpawnerLocal, SpawnerLocalUnix, SpawnerBatchPBS, SpawnerSSH, SpawnerSSHNERSC}
 
 // NeedsHost reports whether the spawner starts servers on a topology host.
 func (h *Hub) NeedsHost() bool {
-	return h.Spawner == SpawnerBatchPBS || h.Spawner == SpawnerSSH
+	return h.Spawner == SpawnerBatchPBS || h.Spawner == SpawnerSSH || h.Spawner == SpawnerSSHNERSC
 }
 
 // serverFaultKeys maps the scenario's stand-in server fault keys to the
