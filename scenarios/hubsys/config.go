@@ -486,20 +486,30 @@ func (p *plan) write(ctx context.Context) error {
 	return nil
 }
 
+// sshHostPort is where the spawners reach the job host's ssh server (the
+// same for every user: the first one's endpoint).
+func (p *plan) sshHostPort() (host, port string, err error) {
+	users := p.s.spec.Users
+	if len(users) == 0 {
+		return "", "", fmt.Errorf("hubsys: ssh to %s: the scenario has no hub users", p.host.Name())
+	}
+	ep, err := p.host.SSH(users[0])
+	if err != nil {
+		return "", "", fmt.Errorf("hubsys: ssh to %s as %s: %w", p.host.Name(), users[0], err)
+	}
+	host, port, err = net.SplitHostPort(ep.Addr)
+	if err != nil {
+		return "", "", fmt.Errorf("hubsys: ssh address %q of %s: %w", ep.Addr, p.host.Name(), err)
+	}
+	return host, port, nil
+}
+
 // sshConfigText is the OpenSSH client config the spawners use: the host
 // alias, each user's key by the remote user name (%r), and SendEnv.
 func (p *plan) sshConfigText(keyDir string) (string, error) {
-	var addr string
-	if users := p.s.spec.Users; len(users) > 0 {
-		ep, err := p.host.SSH(users[0])
-		if err != nil {
-			return "", fmt.Errorf("hubsys: ssh to %s as %s: %w", p.host.Name(), users[0], err)
-		}
-		addr = ep.Addr
-	}
-	host, port, err := net.SplitHostPort(addr)
+	host, port, err := p.sshHostPort()
 	if err != nil {
-		return "", fmt.Errorf("hubsys: ssh address %q of %s: %w", addr, p.host.Name(), err)
+		return "", err
 	}
 	return fmt.Sprintf(`# Written by jobsim's hub system: how the spawners reach job host %[1]s.
 Host %[1]s

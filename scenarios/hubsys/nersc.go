@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -127,18 +126,9 @@ func (p *plan) writeNERSC(ctx context.Context, keyDir string) error {
 			return fmt.Errorf("hubsys: certificate of %s: %w: %s", u, err, out)
 		}
 	}
-	var addr string
-	for _, u := range p.s.spec.Users {
-		ep, err := p.host.SSH(u)
-		if err != nil {
-			return fmt.Errorf("hubsys: ssh to %s as %s: %w", p.host.Name(), u, err)
-		}
-		addr = ep.Addr
-		break
-	}
-	ip, port, err := net.SplitHostPort(addr)
+	ip, port, err := p.sshHostPort()
 	if err != nil {
-		return fmt.Errorf("hubsys: ssh address %q of %s: %w", addr, p.host.Name(), err)
+		return err
 	}
 	sshDir := filepath.Join(p.dir, "nersc-home", ".ssh")
 	if err := os.MkdirAll(sshDir, 0o700); err != nil {
