@@ -152,7 +152,11 @@ func (b *Backend) Start(ctx context.Context, t scenario.Topology, env runner.Env
 	if b.requeue > 0 {
 		opts = append(opts, cluster.WithNodeFailRequeue(b.requeue))
 	}
-	tp, err := cluster.Start(ctx, img, t, opts...)
+	hosts, err := ClusterHosts(t)
+	if err != nil {
+		return nil, err
+	}
+	tp, err := cluster.Start(ctx, img, hosts, opts...)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
 			return nil, fmt.Errorf("containers: the topology did not start in time: %w", err)
@@ -160,6 +164,24 @@ func (b *Backend) Start(ctx context.Context, t scenario.Topology, env runner.Env
 		return nil, err
 	}
 	return &topology{t: tp}, nil
+}
+
+// ClusterHosts maps a scenario topology to the cluster's own host
+// configuration (the container side knows no scenario format).
+func ClusterHosts(t scenario.Topology) ([]cluster.Host, error) {
+	out := make([]cluster.Host, 0, len(t.Hosts))
+	for _, h := range t.Hosts {
+		if h.Executor == "virtual" {
+			return nil, fmt.Errorf("host %s: the containers backend runs real executors only (executor: virtual is for the in-process backend)", h.Name)
+		}
+		ch := cluster.Host{Name: h.Name, Users: h.Users, FaultMounts: h.FaultMounts, Cylc: h.Cylc}
+		if h.PBS != nil {
+			c := h.PBS.Config()
+			ch.PBS = &c
+		}
+		out = append(out, ch)
+	}
+	return out, nil
 }
 
 // topology adapts a cluster.Topology to runner.Topology and
