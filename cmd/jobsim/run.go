@@ -51,7 +51,7 @@ failed or errored, 2 when a file is malformed (nothing is started then).`,
   JOBSIM_CYLC=~/venvs/cylc-8.2/bin/cylc jobsim run fixtures/scenarios/cylc`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			files, err := scenario.LoadAll(args...)
+			files, err := vocabulary().LoadAll(args...)
 			if err != nil {
 				return exitError{code: 2, err: err}
 			}

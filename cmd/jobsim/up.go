@@ -45,7 +45,7 @@ func loadTopology(path string) (scenario.Topology, error) {
 	if err != nil {
 		return scenario.Topology{}, err
 	}
-	if f, err := scenario.Parse(path, data); err == nil {
+	if f, err := vocabulary().Parse(path, data); err == nil {
 		return f.Topology, nil
 	}
 	var uf upFile

@@ -38,7 +38,7 @@ import (
 	"github.com/jobsim/jobsim/scenarios/scenario"
 )
 
-// Event kinds this system records besides check.TaskState ("cylc.task").
+// Event kinds this system records besides TaskState ("cylc.task").
 const (
 	// SchedulerEvent is the scheduler starting and exiting. Fields: state
 	// (started, exited), pid; on exit also log_tail.
@@ -229,7 +229,7 @@ func (s *System) Start(ctx context.Context) error {
 		return errors.New("cylc: the workflow was started already")
 	}
 	s.mu.Unlock()
-	wf, err := s.env.Install(ctx, s.f.System.Cylc.Workflow, cylc.WithWorkflowName(s.f.Name))
+	wf, err := s.env.Install(ctx, ConfigOf(s.f).Workflow, cylc.WithWorkflowName(s.f.Name))
 	if err != nil {
 		return err
 	}
@@ -268,10 +268,7 @@ func (s *System) started() (*cylc.Workflow, *watcher, error) {
 // "Command ... <command>") and the database has been read after that, so
 // the next step and the settling see their effect; a scheduler that does
 // not say so within actionWait is not waited for longer.
-func (s *System) Do(ctx context.Context, step scenario.Step) error {
-	if step.Do == "start" {
-		return s.Start(ctx)
-	}
+func (s *System) Do(ctx context.Context, step scenario.Action) error {
 	wf, w, err := s.started()
 	if err != nil {
 		return err
@@ -296,30 +293,37 @@ const actionWait = 30 * time.Second
 
 // act runs the Cylc command of step and names the scheduler command it
 // queues ("" for stop, which waits for the scheduler to exit anyway).
-func (s *System) act(ctx context.Context, wf *cylc.Workflow, step scenario.Step) (string, error) {
-	switch {
-	case step.Do == "stop":
-		return "", wf.Stop(ctx, cylc.StopClean)
-	case step.Do == "stop-now":
-		return "", wf.Stop(ctx, cylc.StopNow)
-	case step.Do == "reload":
-		return "reload_workflow", wf.Reload(ctx)
-	case step.Do == "pause":
-		return "pause", wf.Pause(ctx)
-	case step.Do == "resume":
-		return "resume", wf.Resume(ctx)
-	case step.Trigger != nil:
-		return "force_trigger_tasks", wf.Trigger(ctx, taskIDs(step.Trigger)...)
-	case step.Poll != nil:
-		return "poll_tasks", wf.Poll(ctx, taskIDs(step.Poll)...)
-	case step.Kill != nil:
-		return "kill_tasks", wf.Kill(ctx, taskIDs(step.Kill)...)
-	case step.Hold != nil:
-		return "hold", wf.Hold(ctx, taskIDs(step.Hold)...)
-	case step.Release != nil:
-		return "release", wf.Release(ctx, taskIDs(step.Release)...)
+func (s *System) act(ctx context.Context, wf *cylc.Workflow, step scenario.Action) (string, error) {
+	switch a := step.(type) {
+	case WorkflowCommand:
+		switch a {
+		case "stop":
+			return "", wf.Stop(ctx, cylc.StopClean)
+		case "stop-now":
+			return "", wf.Stop(ctx, cylc.StopNow)
+		case "reload":
+			return "reload_workflow", wf.Reload(ctx)
+		case "pause":
+			return "pause", wf.Pause(ctx)
+		case "resume":
+			return "resume", wf.Resume(ctx)
+		}
+	case TaskCommand:
+		ids := taskIDs(a.Tasks)
+		switch a.Command {
+		case "trigger":
+			return "force_trigger_tasks", wf.Trigger(ctx, ids...)
+		case "poll":
+			return "poll_tasks", wf.Poll(ctx, ids...)
+		case "kill":
+			return "kill_tasks", wf.Kill(ctx, ids...)
+		case "hold":
+			return "hold", wf.Hold(ctx, ids...)
+		case "release":
+			return "release", wf.Release(ctx, ids...)
+		}
 	}
-	return "", fmt.Errorf("cylc: step is not a Cylc action (do %q)", step.Do)
+	return "", fmt.Errorf("cylc: %s is not a Cylc action", step)
 }
 
 // awaitActioned polls until a scheduler log entry after mark says the
@@ -374,9 +378,10 @@ func taskIDs(sel []string) []string {
 // Holds implements runner.System: whether a task is in a state now, read
 // from the workflow database (and recorded, so what a step saw is in the
 // history too).
-func (s *System) Holds(ctx context.Context, c scenario.Condition) (bool, error) {
-	if c.Task == "" {
-		return false, fmt.Errorf("cylc: cannot judge %+v (only task conditions)", c)
+func (s *System) Holds(ctx context.Context, p scenario.Predicate) (bool, error) {
+	c, ok := p.(TaskCondition)
+	if !ok {
+		return false, fmt.Errorf("cylc: cannot judge %s (only task conditions)", p)
 	}
 	s.mu.Lock()
 	w := s.watch
@@ -392,6 +397,9 @@ func (s *System) Holds(ctx context.Context, c scenario.Condition) (bool, error) 
 	}
 	return false, nil
 }
+
+// StateKinds implements runner.StateKinds: task states go into the transcript.
+func (s *System) StateKinds() []events.Kind { return []events.Kind{TaskState} }
 
 // Settled implements runner.System: the scheduler has exited, or every
 // task is in a final state (succeeded, failed, submit-failed, expired),

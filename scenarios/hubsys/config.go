@@ -16,7 +16,6 @@ import (
 
 	"github.com/jobsim/jobsim/scenarios/hub"
 	"github.com/jobsim/jobsim/scenarios/runner"
-	"github.com/jobsim/jobsim/scenarios/scenario"
 	"github.com/jobsim/jobsim/sim/uiserver"
 )
 
@@ -87,7 +86,7 @@ func (p *plan) placeOnHost(ctx context.Context, sp *hub.Spawner) error {
 		p.traits["JupyterHub.hub_bind_url"] = fmt.Sprintf("http://0.0.0.0:%d", port)
 		sp.Traits["hub_connect_url"] = fmt.Sprintf("http://%s:%d", harness, port)
 	}
-	if p.s.spec.Spawner != scenario.SpawnerBatchPBS {
+	if p.s.spec.Spawner != SpawnerBatchPBS {
 		return nil
 	}
 	addr, ok := p.s.topo.(runner.Addresser)
@@ -159,9 +158,9 @@ func makePlan(ctx context.Context, s *System) (*plan, error) {
 	}
 
 	switch h.Spawner {
-	case scenario.SpawnerLocal:
+	case SpawnerLocal:
 		sp.Class = hub.SimpleLocalProcessSpawner
-	case scenario.SpawnerLocalUnix:
+	case SpawnerLocalUnix:
 		sp.Class = hub.LocalProcessSpawner
 		if os.Geteuid() != 0 {
 			return nil, &runner.SkipError{Reason: "spawner local-unix (LocalProcessSpawner) switches to the users' uids: run as root"}
@@ -173,7 +172,7 @@ func makePlan(ctx context.Context, s *System) (*plan, error) {
 		}
 		p.binCopy = filepath.Join(s.dir, "bin", "jobsim")
 		sp.Cmd = []string{p.binCopy, "uiserver"}
-	case scenario.SpawnerBatchPBS, scenario.SpawnerSSH:
+	case SpawnerBatchPBS, SpawnerSSH:
 		for _, tool := range []string{"ssh", "scp"} {
 			if _, err := exec.LookPath(tool); err != nil {
 				return nil, &runner.SkipError{Reason: fmt.Sprintf("spawner %s runs the OpenSSH client: %s not found (apt-get install openssh-client)", h.Spawner, tool)}
@@ -199,7 +198,7 @@ func makePlan(ctx context.Context, s *System) (*plan, error) {
 		}
 		p.sshConfig = filepath.Join(s.dir, "ssh_config")
 		p.env = append(p.env, "PYTHONPATH="+filepath.Join(s.dir, "python"))
-		if h.Spawner == scenario.SpawnerBatchPBS {
+		if h.Spawner == SpawnerBatchPBS {
 			sp.Class = StandInPBSSpawner
 			sp.Traits["exec_prefix"] = fmt.Sprintf("ssh -F %s -l {username} %s", p.sshConfig, host.Name())
 			sp.Traits["req_runtime"] = "01:00:00"
@@ -224,7 +223,7 @@ func makePlan(ctx context.Context, s *System) (*plan, error) {
 			sp.Traits["control_dir"] = filepath.Join(s.dir, "cm")
 		}
 	default:
-		return nil, fmt.Errorf("hubsys: spawner %q: want %s", h.Spawner, strings.Join(scenario.HubSpawners, ", "))
+		return nil, fmt.Errorf("hubsys: spawner %q: want %s", h.Spawner, strings.Join(HubSpawners, ", "))
 	}
 	p.spawner = sp
 	return p, ctx.Err()

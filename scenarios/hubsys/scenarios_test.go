@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jobsim/jobsim/backend/inprocess"
+	"github.com/jobsim/jobsim/scenarios/pbsbatch"
 	"github.com/jobsim/jobsim/scenarios/runner"
 	"github.com/jobsim/jobsim/scenarios/scenario"
 )
@@ -38,7 +39,7 @@ func (emptyTopo) Close(context.Context) error     { return nil }
 func runScenario(t testing.TB, b runner.Backend, file string) runner.Report {
 	t.Helper()
 	needHub(t)
-	f, err := scenario.Load(filepath.Join(scenarioDir, file))
+	f, err := testVocabulary.Load(filepath.Join(scenarioDir, file))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +53,7 @@ func runScenario(t testing.TB, b runner.Backend, file string) runner.Report {
 	}
 	var progress strings.Builder
 	r, err := runner.New(runner.WithBackend(b), runner.WithArtifacts(art), runner.WithProgress(&progress),
-		runner.WithSystem("hub", Factory(WithJobsim(jobsimBin))))
+		runner.WithSystem("hub", Factory(WithJobsim(jobsimBin))), runner.WithHostPlugin(pbsbatch.Plugin{}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -49,7 +49,7 @@ func TestNodeStepsGoToTheBackendOrSkip(t *testing.T) {
 	}
 
 	nb := &nodeBackend{}
-	r2, err := New(WithBackend(nb), WithArtifacts(t.TempDir()), WithSystem("cylc", r.systems["cylc"]))
+	r2, err := New(WithBackend(nb), WithArtifacts(t.TempDir()), WithSystem("toy", r.systems["toy"]))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/jobsim/jobsim/internal/testbin"
 	"github.com/jobsim/jobsim/scenarios/cylcsys"
 	"github.com/jobsim/jobsim/scenarios/hubsys"
+	"github.com/jobsim/jobsim/scenarios/pbsbatch"
 	"github.com/jobsim/jobsim/scenarios/runner"
 	"github.com/jobsim/jobsim/scenarios/scenario"
 )
@@ -34,7 +35,8 @@ import (
 // malformed file fails the suite before anything starts.
 var (
 	repoRoot       = findRepoRoot()
-	files, loadErr = scenario.LoadAll(filepath.Join(repoRoot, "fixtures", "scenarios"))
+	vocabulary     = scenario.MustVocabulary(cylcsys.Plugin{}, hubsys.Plugin{}, pbsbatch.Plugin{})
+	files, loadErr = vocabulary.LoadAll(filepath.Join(repoRoot, "fixtures", "scenarios"))
 )
 
 func findRepoRoot() string {
@@ -67,8 +69,9 @@ var _ = SynchronizedBeforeSuite(func() []byte { return nil }, func([]byte) {
 	}
 	opts := []runner.Option{
 		runner.WithBackend(inprocess.New(inprocess.WithJobsimBinary(bin))),
-		runner.WithSystem("cylc", cylcsys.Factory()),
-		runner.WithSystem("hub", hubsys.Factory(hubsys.WithJobsim(bin))),
+		runner.WithSystem(cylcsys.Plugin{}.Name(), cylcsys.Factory()),
+		runner.WithSystem(hubsys.Plugin{}.Name(), hubsys.Factory(hubsys.WithJobsim(bin))),
+		runner.WithHostPlugin(pbsbatch.Plugin{}),
 		runner.WithArtifacts(artifacts),
 		runner.WithProgress(GinkgoWriter),
 	}

@@ -32,8 +32,8 @@ import (
 	tcnetwork "github.com/testcontainers/testcontainers-go/network"
 
 	"github.com/jobsim/jobsim/backend/containers/image"
-	"github.com/jobsim/jobsim/fakepbs"
 	"github.com/jobsim/jobsim/backend/containers/node"
+	"github.com/jobsim/jobsim/fakepbs"
 	"github.com/jobsim/jobsim/internal/artifact"
 	"github.com/jobsim/jobsim/sim/control"
 )
