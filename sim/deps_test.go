@@ -8,12 +8,14 @@ import (
 	"time"
 )
 
-// TestLayersImportOnlyWhatIsBelow holds two promises of the layout: a Go
-// user who embeds an in-process host (package sim, or the PBS server
-// alone) never builds the Docker client, testcontainers or the scenario
-// layer, which belong to the containers backend and the runner above it;
-// and the in-container node daemon and the cluster it runs in take their
-// own configuration, not the scenario format's types.
+// TestLayersImportOnlyWhatIsBelow holds promises of the layout: a Go user
+// who embeds an in-process host (package sim, or the PBS server alone)
+// never builds the Docker client, testcontainers or the scenario layer,
+// which belong to the containers backend and the runner above it; the
+// in-container node daemon and the cluster it runs in take their own
+// configuration, not the scenario format's types; and the executors and
+// the batch-system contract know no particular batch system (they reach
+// it through package sim/batch), so Slurm plugs in beside PBS.
 func TestLayersImportOnlyWhatIsBelow(t *testing.T) {
 	gobin, err := exec.LookPath("go")
 	if err != nil {
@@ -29,11 +31,16 @@ func TestLayersImportOnlyWhatIsBelow(t *testing.T) {
 		"github.com/jobsim/jobsim/scenarios/",
 	}
 	scenarios := []string{"github.com/jobsim/jobsim/scenarios/"}
+	pbs := []string{"github.com/jobsim/jobsim/fakepbs", "github.com/jobsim/jobsim/scenarios/"}
 	for pkg, bannedPrefixes := range map[string][]string{
 		"github.com/jobsim/jobsim/sim":                        container,
 		"github.com/jobsim/jobsim/fakepbs":                    container,
 		"github.com/jobsim/jobsim/backend/containers/node":    scenarios,
 		"github.com/jobsim/jobsim/backend/containers/cluster": scenarios,
+		"github.com/jobsim/jobsim/sim/batch":                  pbs,
+		"github.com/jobsim/jobsim/sim/executor":               pbs,
+		"github.com/jobsim/jobsim/sim/executor/real":          pbs,
+		"github.com/jobsim/jobsim/sim/executor/virtual":       pbs,
 	} {
 		out, err := exec.CommandContext(ctx, gobin, "list", "-deps", pkg).Output()
 		if err != nil {

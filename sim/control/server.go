@@ -19,7 +19,7 @@ import (
 	"github.com/jobsim/jobsim/base/clock"
 	"github.com/jobsim/jobsim/base/events"
 	"github.com/jobsim/jobsim/base/fault"
-	"github.com/jobsim/jobsim/fakepbs"
+	"github.com/jobsim/jobsim/sim/batch"
 )
 
 // Check is one readiness probe: it returns nil when the part it checks
@@ -54,7 +54,7 @@ type Server struct {
 	token  string
 	faults *fault.Set
 	log    *events.Log
-	pbs    fakepbs.Backend
+	batch  batch.System
 	clock  clock.Clock
 	checks map[string]Check
 	notes  []string
@@ -74,8 +74,9 @@ func WithFaults(f *fault.Set) Option { return func(s *Server) { s.faults = f } }
 // WithEvents serves the history.
 func WithEvents(l *events.Log) Option { return func(s *Server) { s.log = l } }
 
-// WithPBS serves the PBS server's jobs.
-func WithPBS(b fakepbs.Backend) Option { return func(s *Server) { s.pbs = b } }
+// WithBatch serves the host's batch system: its jobs and its restarts
+// (under /v1/pbs/ for a PBS server).
+func WithBatch(b batch.System) Option { return func(s *Server) { s.batch = b } }
 
 // WithClock serves the clock; a *clock.Virtual can be advanced through the API.
 func WithClock(c clock.Clock) Option { return func(s *Server) { s.clock = c } }
@@ -316,12 +317,12 @@ func (s *Server) addEvent(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) {
-	if s.pbs == nil {
+	if s.batch == nil {
 		writeError(w, http.StatusNotFound, "this host runs no PBS server")
 		return
 	}
 	history := r.URL.Query().Get("history") == "true" || r.URL.Query().Get("history") == "1"
-	writeJSON(w, http.StatusOK, s.pbs.Jobs(r.Context(), history))
+	writeJSON(w, http.StatusOK, s.batch.Jobs(r.Context(), history))
 }
 
 // PBSRestart is the body of POST /v1/pbs/restart.
@@ -331,7 +332,7 @@ type PBSRestart struct {
 }
 
 func (s *Server) restartPBS(w http.ResponseWriter, r *http.Request) {
-	if s.pbs == nil {
+	if s.batch == nil {
 		writeError(w, http.StatusNotFound, "this host runs no PBS server")
 		return
 	}
@@ -343,7 +344,7 @@ func (s *Server) restartPBS(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, `restart: want {"down": "<duration>", "lose_jobs": true|false}: %v`, err)
 		return
 	}
-	if err := s.pbs.Restart(r.Context(), fakepbs.RestartOptions{Down: req.Down.D(), LoseJobs: req.LoseJobs}); err != nil {
+	if err := s.batch.Restart(r.Context(), batch.RestartOptions{Down: req.Down.D(), LoseJobs: req.LoseJobs}); err != nil {
 		writeError(w, http.StatusConflict, "%v", err)
 		return
 	}

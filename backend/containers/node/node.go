@@ -383,7 +383,7 @@ func startMom(c Config, rec events.Recorder, logger *slog.Logger, closers *[]fun
 		return err
 	}
 	*closers = append(*closers, rx.Close)
-	srv, err := mom.NewServer(c.Name, c.Token, executor.ForPBS(rx), mom.WithRecorder(rec), mom.WithLogger(logger))
+	srv, err := mom.NewServer(c.Name, c.Token, executor.ForBatch(rx), mom.WithRecorder(rec), mom.WithLogger(logger))
 	if err != nil {
 		return err
 	}
