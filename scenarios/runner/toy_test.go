@@ -1,7 +1,9 @@
 package runner
 
 import (
+	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/jobsim/jobsim/base/events"
@@ -100,5 +102,63 @@ func (e *toyExpectation) Pending(run check.Run, now time.Time) bool {
 	return res.OK && cur == e.Never
 }
 
-// testVocabulary is the toy system and nothing else.
-var testVocabulary = scenario.MustVocabulary(toyPlugin{})
+// testVocabulary is the toy system and the toy host plug-in.
+var testVocabulary = scenario.MustVocabulary(toyPlugin{}, newToyHost())
+
+// toyHost is a host plug-in (the shape of a batch system): a step
+// {bump: HOST} it performs on the topology, and a condition {bumped: HOST}
+// that holds once it did.
+type toyHost struct {
+	mu     *sync.Mutex
+	bumped map[string]bool
+}
+
+func newToyHost() toyHost { return toyHost{mu: &sync.Mutex{}, bumped: map[string]bool{}} }
+
+func (toyHost) Name() string        { return "bumper" }
+func (toyHost) StepKeys() []string  { return []string{"bump"} }
+func (toyHost) DoActions() []string { return nil }
+
+type bump string
+
+func (b bump) String() string { return "bump " + string(b) }
+
+func (toyHost) ParseStep(f *scenario.File, key string, v scenario.Value) (scenario.Action, error) {
+	var h string
+	if err := v.Decode(&h); err != nil {
+		return nil, err
+	}
+	if _, ok := f.Host(h); !ok {
+		return nil, v.Where().Errorf("bump: no host %q", h)
+	}
+	return bump(h), nil
+}
+
+func (toyHost) ConditionKeys() []string { return []string{"bumped"} }
+
+func (toyHost) ParseCondition(f *scenario.File, key string, v scenario.Value) (scenario.Predicate, error) {
+	var c struct {
+		Bumped string `yaml:"bumped"`
+	}
+	if err := v.Decode(&c); err != nil {
+		return nil, err
+	}
+	return bump(c.Bumped), nil
+}
+
+func (t toyHost) Do(ctx context.Context, topo Topology, a scenario.Action) error {
+	h, ok := topo.Host(string(a.(bump)))
+	if !ok {
+		return fmt.Errorf("no host %s", a)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.bumped[h.Name()] = true
+	return nil
+}
+
+func (t toyHost) Holds(ctx context.Context, topo Topology, p scenario.Predicate) (bool, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.bumped[string(p.(bump))], nil
+}

@@ -227,11 +227,16 @@ func (w Where) Errorf(format string, args ...any) error { return w.pos.errorf(w.
 
 // UnknownKey is the error for a key nobody owns below w, placed at the key.
 func (w Where) UnknownKey(k, what string) error {
+	return w.KeyErrorf(k, "unknown field %q in %s (see docs/scenarios.md)", k, what)
+}
+
+// KeyErrorf is an *Error placed at the key k below w (not at its value).
+func (w Where) KeyErrorf(k, format string, args ...any) error {
 	e := w.pos.at(w.path...)
 	if n := findKeyNode(w.node(), k); n != nil {
 		e.Line, e.Column = n.Line, n.Column
 	}
-	e.Msg = fmt.Sprintf("unknown field %q in %s (see docs/scenarios.md)", k, what)
+	e.Msg = fmt.Sprintf(format, args...)
 	return e
 }
 

@@ -221,7 +221,7 @@ func (f *File) validateSystem(v *Vocabulary) error {
 	name := named[0]
 	sp, ok := v.systems[name]
 	if !ok {
-		return p.errorf([]any{"system", name}, "system %q: this jobsim knows %s", name, orList(known))
+		return f.At("system").KeyErrorf(name, "system %q: this jobsim knows %s", name, orList(known))
 	}
 	spec, err := sp.ParseSystem(f, Value{raw: s.Ext[name], where: f.At("system", name), what: "system." + name})
 	if err != nil {
