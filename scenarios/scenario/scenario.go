@@ -5,6 +5,10 @@
 // either a gate (it passes when the system behaves) or the reproducer of a
 // named bug (it passes when the bug shows). The reference page is
 // docs/scenarios.md.
+//
+// The package knows the file's frame; the systems under test and the
+// batch systems are plug-ins that parse their own parts (see plugin.go and
+// Vocabulary).
 package scenario
 
 import (
