@@ -187,6 +187,9 @@ func (Plugin) ParseCondition(f *scenario.File, key string, v scenario.Value) (sc
 	if err := v.Decode(&c); err != nil {
 		return nil, err
 	}
+	if !taskRe.MatchString(c.Task) {
+		return nil, v.Where().Key("task").Errorf("task %q: want cycle/name (1/foo) or a name", c.Task)
+	}
 	if !slices.Contains(States, c.State) {
 		return nil, v.Where().Key("state").Errorf("task state %q: want one of %s", c.State, strings.Join(States, ", "))
 	}
@@ -219,6 +222,9 @@ func (Plugin) ParseExpectation(f *scenario.File, key string, v scenario.Value) (
 		return nil, err
 	}
 	at := v.Where()
+	if !taskRe.MatchString(e.Task) {
+		return nil, at.Key("task").Errorf("task %q: want cycle/name (1/foo) or a name", e.Task)
+	}
 	if (e.Reaches == "") == (e.Never == "") {
 		return nil, at.Errorf("a task expectation says reaches: STATE (with within) or never: STATE (with longer_than)")
 	}

@@ -125,7 +125,7 @@ func (Plugin) ParseCondition(f *scenario.File, key string, v scenario.Value) (sc
 	if len(j.State) != 1 || !strings.Contains("QRHWESF", j.State) {
 		return nil, v.Where().Key("state").Errorf("PBS job state %q: want one letter of Q R H W E S F", j.State)
 	}
-	if !doublestar.ValidatePattern(j.Job) {
+	if j.Job == "" || !doublestar.ValidatePattern(j.Job) {
 		return nil, v.Where().Key("job").Errorf("job %q is not a valid glob", j.Job)
 	}
 	return j, nil

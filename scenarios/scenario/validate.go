@@ -276,6 +276,9 @@ func (f *File) validateStep(v *Vocabulary, i int) error {
 		return p.errorf(at, "step %d: one action per step, found %s", i+1, strings.Join(actions, " and "))
 	}
 	if key := actions[0]; v.steps[key] != nil {
+		if s.Ext[key] == nil {
+			return f.At(at...).KeyErrorf(key, "step %d: %s has no value (see docs/scenarios.md)", i+1, key)
+		}
 		sp := v.steps[key]
 		if f.foreignSystem(v, sp.Name()) {
 			return p.errorf(at, "step %d: %s is a %s action but the system under test is not %s", i+1, key, sp.Name(), sp.Name())

@@ -140,6 +140,7 @@ func TestPluginErrorsSayWhereAndWhat(t *testing.T) {
 		{"  - poke: hard\n", "  - prod: hard\n", "toy.yaml:7:5: step 2: prod is a gamma action but the system under test is not gamma"},
 		{"  - poke: hard\n", "  - poke: [a, b]\n", "toy.yaml:7:11: step 2: cannot unmarshal"},
 		{"  - poke: hard\n", "  - pokey: hard\n", `toy.yaml:7:5: unknown field "pokey" in a step`},
+		{"  - poke: hard\n", "  - poke:\n", `toy.yaml:7:5: step 2: poke has no value`},
 		{"  - do: nap\n", "  - do: dream\n", `toy.yaml:8:9: step 3: do "dream": want one of start, nap`},
 		{"  - zap: {}\n", "  - zap: {}\n    poke: x\n", "step 4: one action per step, found poke and zap"},
 		{"{mood: calm, within: 1s}", "{mood: calm, tone: x}", `toy.yaml:10:24: unknown field "tone" in a mood condition`},
