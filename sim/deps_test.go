@@ -13,9 +13,11 @@ import (
 // never builds the Docker client, testcontainers or the scenario layer,
 // which belong to the containers backend and the runner above it; the
 // in-container node daemon and the cluster it runs in take their own
-// configuration, not the scenario format's types; and the executors and
-// the batch-system contract know no particular batch system (they reach
-// it through package sim/batch), so Slurm plugs in beside PBS.
+// configuration, not the scenario format's types; the executors and the
+// batch-system contract know no particular batch system (they reach it
+// through package sim/batch), so Slurm plugs in beside PBS; and the
+// scenario core, checker and runner know no system under test or batch
+// system plug-in (those register with them).
 func TestLayersImportOnlyWhatIsBelow(t *testing.T) {
 	gobin, err := exec.LookPath("go")
 	if err != nil {
@@ -32,6 +34,11 @@ func TestLayersImportOnlyWhatIsBelow(t *testing.T) {
 	}
 	scenarios := []string{"github.com/jobsim/jobsim/scenarios/"}
 	pbs := []string{"github.com/jobsim/jobsim/fakepbs", "github.com/jobsim/jobsim/scenarios/"}
+	plugins := []string{
+		"github.com/jobsim/jobsim/scenarios/cylc", // and cylcsys
+		"github.com/jobsim/jobsim/scenarios/hub",  // and hubsys
+		"github.com/jobsim/jobsim/scenarios/pbsbatch",
+	}
 	for pkg, bannedPrefixes := range map[string][]string{
 		"github.com/jobsim/jobsim/sim":                        container,
 		"github.com/jobsim/jobsim/fakepbs":                    container,
@@ -41,6 +48,9 @@ func TestLayersImportOnlyWhatIsBelow(t *testing.T) {
 		"github.com/jobsim/jobsim/sim/executor":               pbs,
 		"github.com/jobsim/jobsim/sim/executor/real":          pbs,
 		"github.com/jobsim/jobsim/sim/executor/virtual":       pbs,
+		"github.com/jobsim/jobsim/scenarios/scenario":         plugins,
+		"github.com/jobsim/jobsim/scenarios/check":            plugins,
+		"github.com/jobsim/jobsim/scenarios/runner":           plugins,
 	} {
 		out, err := exec.CommandContext(ctx, gobin, "list", "-deps", pkg).Output()
 		if err != nil {

@@ -62,6 +62,7 @@ const (
 
 type options struct {
 	executable string
+	install    *cylc.Install
 	cylc       *cylc.Cylc
 	logger     *slog.Logger
 	watchEvery time.Duration
@@ -71,8 +72,12 @@ type options struct {
 // Option configures the system.
 type Option func(*options)
 
+// WithInstall drives the Cylc under test that LocateInstall found (the one
+// the backends put on the job hosts).
+func WithInstall(in *cylc.Install) Option { return func(o *options) { o.install = in } }
+
 // WithExecutable names the cylc executable to drive (default: the
-// runner's CylcInstall.Executable, else $JOBSIM_CYLC, else the wrapper of
+// install's Executable (WithInstall), else $JOBSIM_CYLC, else the wrapper of
 // scripts/setup-cylc.sh).
 func WithExecutable(path string) Option { return func(o *options) { o.executable = path } }
 
@@ -149,7 +154,7 @@ func New(ctx context.Context, f *scenario.File, topo runner.Topology, env runner
 	if log == nil {
 		return nil, errors.New("cylcsys: no event log")
 	}
-	c, err := locate(ctx, o, env)
+	c, err := locate(ctx, o)
 	if err != nil {
 		return nil, err
 	}
@@ -168,7 +173,7 @@ func New(ctx context.Context, f *scenario.File, topo runner.Topology, env runner
 	return &System{f: f, plan: p, env: e, log: log, logger: o.logger, opts: o}, nil
 }
 
-func locate(ctx context.Context, o options, env runner.Env) (*cylc.Cylc, error) {
+func locate(ctx context.Context, o options) (*cylc.Cylc, error) {
 	if o.cylc != nil {
 		return o.cylc, nil
 	}
@@ -176,8 +181,8 @@ func locate(ctx context.Context, o options, env runner.Env) (*cylc.Cylc, error) 
 	switch {
 	case o.executable != "":
 		lopts = append(lopts, cylc.WithExecutable(o.executable))
-	case env.Cylc != nil && env.Cylc.Executable != "":
-		lopts = append(lopts, cylc.WithExecutable(env.Cylc.Executable))
+	case o.install != nil && o.install.Executable != "":
+		lopts = append(lopts, cylc.WithExecutable(o.install.Executable))
 	}
 	c, err := cylc.Locate(ctx, lopts...)
 	if errors.Is(err, cylc.ErrNotFound) {
@@ -474,20 +479,20 @@ func (s *System) Stop(ctx context.Context) error {
 
 // LocateInstall locates the Cylc under test (WithExecutable, else
 // $JOBSIM_CYLC, else the wrapper of scripts/setup-cylc.sh) and describes it
-// for backends (runner.WithCylcInstall): the executable, plus the overlay
+// for backends (inprocess.WithCylc, containers.WithCylc) and the system (WithInstall): the executable, plus the overlay
 // directory when it is the self-contained layout setup-cylc.sh builds
 // (bin/cylc, lib/, and its .complete stamp), which job hosts copy so that
 // the library lies on the host. A missing cylc is a *runner.SkipError.
-func LocateInstall(ctx context.Context, opts ...Option) (*runner.CylcInstall, error) {
+func LocateInstall(ctx context.Context, opts ...Option) (*cylc.Install, error) {
 	o := options{logger: slog.Default()}
 	for _, opt := range opts {
 		opt(&o)
 	}
-	c, err := locate(ctx, o, runner.Env{})
+	c, err := locate(ctx, o)
 	if err != nil {
 		return nil, err
 	}
-	in := &runner.CylcInstall{Executable: c.Path()}
+	in := &cylc.Install{Executable: c.Path()}
 	bin := c.BinDir()
 	if filepath.Base(bin) == "bin" {
 		dir := filepath.Dir(bin)

@@ -61,7 +61,6 @@ type Runner struct {
 	progress  io.Writer
 	logger    *slog.Logger
 	user      string
-	cylc      *CylcInstall
 }
 
 // Option configures a Runner.
@@ -94,9 +93,6 @@ func WithProgress(w io.Writer) Option { return func(r *Runner) { r.progress = w 
 
 // WithLogger sets the logger.
 func WithLogger(l *slog.Logger) Option { return func(r *Runner) { r.logger = l } }
-
-// WithCylcInstall tells backends which Cylc job hosts must carry.
-func WithCylcInstall(c *CylcInstall) Option { return func(r *Runner) { r.cylc = c } }
 
 // New returns a Runner.
 func New(opts ...Option) (*Runner, error) {
@@ -172,7 +168,7 @@ func (r *Runner) Run(ctx context.Context, f *scenario.File) (rep Report) {
 		return rep.errorf("scratch dir: %v", err)
 	}
 	defer os.RemoveAll(scratch)
-	env := Env{Dir: scratch, Log: log, User: r.user, Cylc: r.cylc}
+	env := Env{Dir: scratch, Log: log, User: r.user}
 
 	r.progressf(f.Name, "starting topology (%d hosts, %s)", len(f.Topology.Hosts), r.backend.Name())
 	topo, err := r.backend.Start(ctx, f.Topology, env)

@@ -67,18 +67,20 @@ var _ = SynchronizedBeforeSuite(func() []byte { return nil }, func([]byte) {
 	if artifacts == "" {
 		artifacts = filepath.Join(repoRoot, "out", "suite")
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	in, _ := cylcsys.LocateInstall(ctx) // nil: Cylc scenarios skip, saying why
+	var copts []cylcsys.Option
+	if in != nil {
+		copts = append(copts, cylcsys.WithInstall(in))
+	}
 	opts := []runner.Option{
-		runner.WithBackend(inprocess.New(inprocess.WithJobsimBinary(bin))),
-		runner.WithSystem(cylcsys.Plugin{}.Name(), cylcsys.Factory()),
+		runner.WithBackend(inprocess.New(inprocess.WithJobsimBinary(bin), inprocess.WithCylc(in))),
+		runner.WithSystem(cylcsys.Plugin{}.Name(), cylcsys.Factory(copts...)),
 		runner.WithSystem(hubsys.Plugin{}.Name(), hubsys.Factory(hubsys.WithJobsim(bin))),
 		runner.WithHostPlugin(pbsbatch.Plugin{}),
 		runner.WithArtifacts(artifacts),
 		runner.WithProgress(GinkgoWriter),
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if in, err := cylcsys.LocateInstall(ctx); err == nil {
-		opts = append(opts, runner.WithCylcInstall(in))
 	}
 	run, err = runner.New(opts...)
 	Expect(err).NotTo(HaveOccurred())
