@@ -9,91 +9,29 @@ package fakepbs
 import (
 	"context"
 	"errors"
-	"io"
 	"os"
-	"syscall"
 	"time"
+
+	"github.com/jobsim/jobsim/sim/batch"
 )
 
-// Executor runs job scripts on the job host. The sim package provides a
-// virtual one (an embedded shell) and a real one (bash processes).
-//
-// Clock contract: the server calls Start from a clock actor (Clock.Go) and
-// ctx carries that actor; the server's goroutine then blocks in Wait and
-// handles the job's end inside the same actor, so that a virtual clock
-// cannot move between the script's end and the server seeing it. An
-// executor whose scripts wait on the host's virtual clock must therefore
-// run the top shell in a plain goroutine (not Clock.Go) and make it sleep
-// with ctx (or a context derived from it): the clock then counts the job as
-// idle while the script sleeps and busy otherwise. Work the script puts in
-// the background becomes an actor of its own (Clock.Go). An executor of
-// real processes ignores this: the clock then sees the job as busy until
-// it ends. Cancelling ctx must kill the script.
-type Executor interface {
-	Start(ctx context.Context, spec RunSpec) (Process, error)
-}
-
-// RunSpec is one job script to run.
-type RunSpec struct {
-	JobID  string
-	User   string
-	Node   string // the execution host the job was placed on
-	Script []byte // the script as submitted, directives included
-	// ScriptPath is where the server wrote Script on the host, as the job's
-	// processes see it (OpenPBS's $PBS_HOME/mom_priv/jobs/<jobid>.SC), or
-	// empty when it could not. Executors run this file rather than the
-	// text, so that $0 is a path, as under a real MoM (Cylc's job scripts
-	// re-exec "$0").
-	ScriptPath string
-	// NodeFile is the content of $PBS_NODEFILE: one line per MPI process
-	// (mpiprocs) of each chunk, naming its execution host. The server writes
-	// it on its own host; an executor on another machine writes it there.
-	NodeFile string
-	Shell    string   // interpreter; empty means the user's login shell (bash)
-	Env      []string // KEY=value, the full PBS job environment
-	Dir      string   // working directory: the user's home, as in OpenPBS
-	Stdout   io.Writer
-	Stderr   io.Writer
-}
-
-// Process is a running job script.
-type Process interface {
-	// Signal delivers sig to the script (SIGTERM, SIGKILL, SIGSTOP, SIGCONT, ...).
-	// Under a virtual clock it must not return before a script sleeping on
-	// the clock has woken up to the signal (or ignored it): the caller then
-	// lets the clock go, and a sleeper still asleep would let it jump past
-	// the signal.
-	Signal(sig syscall.Signal) error
-	// Wait blocks until the script ends and reports how.
-	Wait() ExitStatus
-}
-
-// ExitStatus is how a script ended: an exit code, or the signal that killed it.
-type ExitStatus struct {
-	Code   int
-	Signal syscall.Signal // non-zero when a signal killed the top shell
-	Usage  Usage          // what the script used; zero where the executor cannot measure it
-}
-
-// Usage is what a job's processes consumed, which a MoM reports in the
-// job's resources_used (cput, cpupercent, mem): scripts and sites read it
-// back from qstat -f to size their requests.
-type Usage struct {
-	CPU    time.Duration `json:"cpu,omitempty"`     // user+system time of the script and the children it waited for
-	MaxRSS int64         `json:"max_rss,omitempty"` // peak resident set of its largest process, in bytes
-}
+// The job-execution contract is the host's (package sim/batch), the same
+// for every batch system; these names keep fakepbs's own spelling.
+type (
+	// Executor runs job scripts on the job host (see batch.Executor).
+	Executor = batch.Executor
+	// RunSpec is one job script to run.
+	RunSpec = batch.RunSpec
+	// Process is a running job script.
+	Process = batch.Process
+	// ExitStatus is how a script ended.
+	ExitStatus = batch.ExitStatus
+	// Usage is what a job's processes consumed.
+	Usage = batch.Usage
+)
 
 // UsageOf reads the usage of an ended process from its wait status.
-func UsageOf(ps *os.ProcessState) Usage {
-	if ps == nil {
-		return Usage{}
-	}
-	u := Usage{CPU: ps.UserTime() + ps.SystemTime()}
-	if ru, ok := ps.SysUsage().(*syscall.Rusage); ok && ru != nil {
-		u.MaxRSS = ru.Maxrss * 1024 // Linux reports kilobytes
-	}
-	return u
-}
+func UsageOf(ps *os.ProcessState) Usage { return batch.UsageOf(ps) }
 
 // State is a PBS job state letter.
 type State byte

@@ -29,6 +29,7 @@ import (
 	"github.com/jobsim/jobsim/base/events"
 	"github.com/jobsim/jobsim/base/fault"
 	"github.com/jobsim/jobsim/fakepbs"
+	"github.com/jobsim/jobsim/sim/batch"
 	"github.com/jobsim/jobsim/sim/control"
 	"github.com/jobsim/jobsim/sim/executor"
 	"github.com/jobsim/jobsim/sim/netfault"
@@ -64,7 +65,8 @@ type Host struct {
 	fs       afero.Fs
 	exec     executor.Executor
 	jobExec  executor.Executor // runs PBS jobs; exec when nil
-	pbs      *fakepbs.Server
+	pbs      *fakepbs.Server   // PBS-specific wiring only (the socket real clients call)
+	batch    batch.System      // the host's batch system, as everything else reaches it
 	ssh      *sshd.Server
 	sshLn    net.Listener
 	ctlLn    net.Listener
@@ -260,8 +262,8 @@ func (h *Host) startSSH() error {
 func (h *Host) startControl() error {
 	opts := []control.Option{control.WithName(h.name), control.WithFaults(h.faults), control.WithEvents(h.log), control.WithClock(h.clock),
 		control.WithLogger(h.cfg.logger), control.WithCheck("ssh", h.checkSSH)}
-	if h.pbs != nil {
-		opts = append(opts, control.WithPBS(h.pbs), control.WithCheck("pbs", h.checkPBS))
+	if h.batch != nil {
+		opts = append(opts, control.WithBatch(h.batch), control.WithCheck(h.batch.Kind(), h.checkPBS))
 	}
 	for _, n := range h.notes {
 		opts = append(opts, control.WithNote(n))
@@ -445,8 +447,13 @@ func (h *Host) FS() afero.Fs { return h.fs }
 // Executor is the host's command runner.
 func (h *Host) Executor() executor.Executor { return h.exec }
 
-// PBS is the host's PBS server, nil without WithPBS.
+// PBS is the host's PBS server, nil without WithPBS: for PBS-specific
+// wiring (a cluster's MoM dispatcher, the PBS TCP endpoint). Everything
+// else goes through Batch.
 func (h *Host) PBS() *fakepbs.Server { return h.pbs }
+
+// Batch is the host's batch system, nil when it runs none.
+func (h *Host) Batch() batch.System { return h.batch }
 
 // Root is a real host's root directory on disk ("" for virtual hosts).
 func (h *Host) Root() string { return h.root }

@@ -6,6 +6,8 @@ import (
 
 	"github.com/jobsim/jobsim/fakepbs"
 	"github.com/jobsim/jobsim/fakepbs/cli"
+	"github.com/jobsim/jobsim/fakepbs/pbshost"
+	"github.com/jobsim/jobsim/sim/batch"
 	"github.com/jobsim/jobsim/sim/executor"
 	"github.com/jobsim/jobsim/sim/executor/virtual"
 	"github.com/jobsim/jobsim/sim/fsys"
@@ -50,10 +52,9 @@ func (h *Host) startVirtual(ctx context.Context) error {
 
 // pbsBuiltin runs a PBS command of a virtual host in-process.
 func (h *Host) pbsBuiltin(ctx context.Context, c *virtual.Call) int {
-	res := cli.Run(ctx, h.pbs, cli.Invocation{
-		Command: c.Args[0], Args: c.Args[1:], Stdin: c.Stdin, Env: c.Environ(), Cwd: c.Dir,
-		User: c.User.Name, Host: h.name, FS: h.fs,
-	}, h.cliOptions()...)
+	res := h.batch.Run(ctx, batch.Invocation{
+		Command: c.Args[0], Args: c.Args[1:], Stdin: c.Stdin, Env: c.Environ(), Cwd: c.Dir, User: c.User.Name,
+	})
 	_, _ = c.Stdout.Write(res.Stdout)
 	_, _ = c.Stderr.Write(res.Stderr)
 	return res.ExitCode
@@ -71,7 +72,7 @@ func (h *Host) startPBS(ctx context.Context, home func(string) string) error {
 	}
 	opts := append([]fakepbs.Option{
 		fakepbs.WithName(h.name), fakepbs.WithHost(h.name), fakepbs.WithClock(h.clock),
-		fakepbs.WithExecutor(executor.ForPBS(h.jobExecutor())), fakepbs.WithFS(h.pbsFS()), fakepbs.WithFaults(h.faults),
+		fakepbs.WithExecutor(executor.ForBatch(h.jobExecutor())), fakepbs.WithFS(h.pbsFS()), fakepbs.WithFaults(h.faults),
 		fakepbs.WithRecorder(h.rec), fakepbs.WithLogger(h.cfg.logger), fakepbs.WithHomeDirs(home),
 		// Paths the server hands to jobs (PBS_NODEFILE, TMPDIR, the script
 		// file) are where the job's processes see them.
@@ -82,6 +83,7 @@ func (h *Host) startPBS(ctx context.Context, home func(string) string) error {
 		return fmt.Errorf("PBS server: %w", err)
 	}
 	h.pbs = srv
+	h.batch = pbshost.New(srv, pbshost.WithHost(h.name), pbshost.WithFS(h.fs), pbshost.WithCLIOptions(h.cliOptions()...))
 	h.closers = append(h.closers, srv.Close)
 	return nil
 }
@@ -104,5 +106,6 @@ func (h *Host) RunPBS(ctx context.Context, user, command string, args ...string)
 	if h.root != "" {
 		return h.callPBS(ctx, inv)
 	}
-	return cli.Run(ctx, h.pbs, inv, h.cliOptions()...), nil
+	res := h.batch.Run(ctx, batch.Invocation{Command: inv.Command, Args: inv.Args, User: inv.User, Cwd: inv.Cwd})
+	return cli.Result{Stdout: res.Stdout, Stderr: res.Stderr, ExitCode: res.ExitCode}, nil
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/jobsim/jobsim/backend/containers/cluster"
 	"github.com/jobsim/jobsim/backend/containers/container"
 	"github.com/jobsim/jobsim/backend/containers/image"
+	"github.com/jobsim/jobsim/scenarios/cylc"
 	"github.com/jobsim/jobsim/scenarios/runner"
 	"github.com/jobsim/jobsim/scenarios/scenario"
 	"github.com/jobsim/jobsim/sim/control"
@@ -35,6 +36,7 @@ type Backend struct {
 	jobsim   string
 	userland image.Userland
 	requeue  time.Duration
+	cylc     *cylc.Install
 	logger   *slog.Logger
 	buildLog io.Writer
 	given    *image.Image
@@ -66,6 +68,11 @@ func WithNodeFailRequeue(d time.Duration) Option { return func(b *Backend) { b.r
 // WithBuildLog receives the image build's output.
 func WithBuildLog(w io.Writer) Option { return func(b *Backend) { b.buildLog = w } }
 
+// WithCylc is the Cylc under test that hosts with a `cylc:` path carry
+// there: its overlay goes into the image (without one such hosts skip
+// their scenario).
+func WithCylc(in *cylc.Install) Option { return func(b *Backend) { b.cylc = in } }
+
 // WithLogger sets the logger.
 func WithLogger(l *slog.Logger) Option { return func(b *Backend) { b.logger = l } }
 
@@ -82,7 +89,7 @@ func New(opts ...Option) *Backend {
 func (b *Backend) Name() string { return "containers" }
 
 // Image returns the image the backend runs, building it on first use.
-func (b *Backend) Image(ctx context.Context, cylc *runner.CylcInstall) (image.Image, error) {
+func (b *Backend) Image(ctx context.Context, in *cylc.Install) (image.Image, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.given != nil {
@@ -99,8 +106,8 @@ func (b *Backend) Image(ctx context.Context, cylc *runner.CylcInstall) (image.Im
 	if b.jobsim != "" {
 		opts = append(opts, image.WithJobsimBinary(b.jobsim))
 	}
-	if cylc != nil && cylc.Overlay != "" {
-		opts = append(opts, image.WithCylcOverlay(cylc.Overlay))
+	if in != nil && in.Overlay != "" {
+		opts = append(opts, image.WithCylcOverlay(in.Overlay))
 	}
 	bctx, cancel := context.WithTimeout(ctx, 15*time.Minute)
 	defer cancel()
@@ -123,7 +130,7 @@ func derefImage(p *image.Image) image.Image {
 
 // Start implements runner.Backend.
 func (b *Backend) Start(ctx context.Context, t scenario.Topology, env runner.Env) (runner.Topology, error) {
-	img, err := b.Image(ctx, env.Cylc)
+	img, err := b.Image(ctx, b.cylc)
 	if err != nil {
 		return nil, err
 	}
@@ -131,7 +138,7 @@ func (b *Backend) Start(ctx context.Context, t scenario.Topology, env runner.Env
 		if h.Cylc == "" {
 			continue
 		}
-		if env.Cylc == nil {
+		if b.cylc == nil {
 			return nil, &runner.SkipError{Reason: "the scenario needs Cylc on its job host but no Cylc was located (run make setup-cylc, or set JOBSIM_CYLC)"}
 		}
 		if !img.Overlay {
@@ -152,7 +159,11 @@ func (b *Backend) Start(ctx context.Context, t scenario.Topology, env runner.Env
 	if b.requeue > 0 {
 		opts = append(opts, cluster.WithNodeFailRequeue(b.requeue))
 	}
-	tp, err := cluster.Start(ctx, img, t, opts...)
+	hosts, err := ClusterHosts(t)
+	if err != nil {
+		return nil, err
+	}
+	tp, err := cluster.Start(ctx, img, hosts, opts...)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
 			return nil, fmt.Errorf("containers: the topology did not start in time: %w", err)
@@ -160,6 +171,24 @@ func (b *Backend) Start(ctx context.Context, t scenario.Topology, env runner.Env
 		return nil, err
 	}
 	return &topology{t: tp}, nil
+}
+
+// ClusterHosts maps a scenario topology to the cluster's own host
+// configuration (the container side knows no scenario format).
+func ClusterHosts(t scenario.Topology) ([]cluster.Host, error) {
+	out := make([]cluster.Host, 0, len(t.Hosts))
+	for _, h := range t.Hosts {
+		if h.Executor == "virtual" {
+			return nil, fmt.Errorf("host %s: the containers backend runs real executors only (executor: virtual is for the in-process backend)", h.Name)
+		}
+		ch := cluster.Host{Name: h.Name, Users: h.Users, FaultMounts: h.FaultMounts, Cylc: h.Cylc}
+		if h.PBS != nil {
+			c := h.PBS.Config()
+			ch.PBS = &c
+		}
+		out = append(out, ch)
+	}
+	return out, nil
 }
 
 // topology adapts a cluster.Topology to runner.Topology and

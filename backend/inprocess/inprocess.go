@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/jobsim/jobsim/scenarios/cylc"
 	"github.com/jobsim/jobsim/scenarios/runner"
 	"github.com/jobsim/jobsim/scenarios/scenario"
 	"github.com/jobsim/jobsim/sim"
@@ -22,6 +23,7 @@ import (
 // Backend starts in-process hosts.
 type Backend struct {
 	jobsim string
+	cylc   *cylc.Install
 	logger *slog.Logger
 }
 
@@ -31,6 +33,10 @@ type Option func(*Backend)
 // WithJobsimBinary names the jobsim executable real hosts put on PATH as
 // the PBS commands.
 func WithJobsimBinary(path string) Option { return func(b *Backend) { b.jobsim = path } }
+
+// WithCylc is the Cylc under test that hosts with a `cylc:` path carry
+// there (without it such hosts skip their scenario).
+func WithCylc(in *cylc.Install) Option { return func(b *Backend) { b.cylc = in } }
 
 // WithLogger sets the hosts' logger.
 func WithLogger(l *slog.Logger) Option { return func(b *Backend) { b.logger = l } }
@@ -86,7 +92,7 @@ func (b *Backend) startHost(ctx context.Context, spec scenario.Host, env runner.
 			return nil, fmt.Errorf("host %s: %w", spec.Name, err)
 		}
 		if spec.Cylc != "" {
-			if err := installCylc(root, spec.Cylc, env.Cylc); err != nil {
+			if err := installCylc(root, spec.Cylc, b.cylc); err != nil {
 				return nil, fmt.Errorf("host %s: %w", spec.Name, err)
 			}
 		}
@@ -98,7 +104,7 @@ func (b *Backend) startHost(ctx context.Context, spec scenario.Host, env runner.
 // installCylc makes the Cylc under test available at hostPath on the host
 // below root: a copy of the overlay (so its library lies on the host, where
 // a fault mount can cover it), or a wrapper exec'ing the executable.
-func installCylc(root, hostPath string, c *runner.CylcInstall) error {
+func installCylc(root, hostPath string, c *cylc.Install) error {
 	if c == nil {
 		return &runner.SkipError{Reason: "the scenario needs Cylc on its job host but no Cylc was located (run make setup-cylc, or set JOBSIM_CYLC)"}
 	}

@@ -57,7 +57,7 @@ failed or errored, 2 when a file is malformed (nothing is started then).`,
   JOBSIM_CYLC=~/venvs/cylc-8.2/bin/cylc jobsim run fixtures/scenarios/cylc`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			files, err := scenario.LoadAll(args...)
+			files, err := vocabulary().LoadAll(args...)
 			if err != nil {
 				return exitError{code: 2, err: err}
 			}
@@ -163,17 +163,21 @@ func runnerOptions(cmd *cobra.Command, backend string) ([]runner.Option, error) 
 	if err != nil {
 		return nil, err
 	}
+	in, err := locateCylc(cmd.Context())
+	if err != nil {
+		return nil, err
+	}
 	var opts []runner.Option
 	switch backend {
 	case "inprocess":
-		opts = append(opts, runner.WithBackend(inprocess.New(inprocess.WithJobsimBinary(self))))
+		opts = append(opts, runner.WithBackend(inprocess.New(inprocess.WithJobsimBinary(self), inprocess.WithCylc(in))))
 	case "containers":
 		bin := self
 		if p := os.Getenv("JOBSIM_BIN"); p != "" {
 			bin = p
 		}
 		quietTestcontainers(slog.Default())
-		bopts := []containers.Option{containers.WithJobsimBinary(bin)}
+		bopts := []containers.Option{containers.WithJobsimBinary(bin), containers.WithCylc(in)}
 		if u := os.Getenv("JOBSIM_USERLAND"); u != "" {
 			// bind (the test machine's /usr) or rootfs (installed packages' files)
 			bopts = append(bopts, containers.WithUserland(image.Userland(u)))
@@ -182,11 +186,7 @@ func runnerOptions(cmd *cobra.Command, backend string) ([]runner.Option, error) 
 	default:
 		return nil, exitError{code: 2, err: fmt.Errorf("--backend %q: want inprocess or containers", backend)}
 	}
-	sys, err := systemOptions(cmd.Context(), self)
-	if err != nil {
-		return nil, err
-	}
-	return append(opts, sys...), nil
+	return append(opts, systemOptions(in, self)...), nil
 }
 
 // exitError carries the process exit status of a failed command.

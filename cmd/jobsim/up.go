@@ -15,6 +15,7 @@ import (
 	tclog "github.com/testcontainers/testcontainers-go/log"
 	"gopkg.in/yaml.v3"
 
+	"github.com/jobsim/jobsim/backend/containers"
 	"github.com/jobsim/jobsim/backend/containers/cluster"
 	"github.com/jobsim/jobsim/backend/containers/container"
 	"github.com/jobsim/jobsim/backend/containers/image"
@@ -44,7 +45,7 @@ func loadTopology(path string) (scenario.Topology, error) {
 	if err != nil {
 		return scenario.Topology{}, err
 	}
-	if f, err := scenario.Parse(path, data); err == nil {
+	if f, err := vocabulary().Parse(path, data); err == nil {
 		return f.Topology, nil
 	}
 	var uf upFile
@@ -168,7 +169,12 @@ func up(ctx context.Context, out, errOut io.Writer, topo scenario.Topology, o up
 	}
 	start := time.Now()
 	sctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
-	tp, err := cluster.Start(sctx, img, topo, cluster.WithLogger(o.logger), cluster.WithNodeFailRequeue(o.requeue))
+	hosts, err := containers.ClusterHosts(topo)
+	if err != nil {
+		cancel()
+		return err
+	}
+	tp, err := cluster.Start(sctx, img, hosts, cluster.WithLogger(o.logger), cluster.WithNodeFailRequeue(o.requeue))
 	cancel()
 	if err != nil {
 		return err

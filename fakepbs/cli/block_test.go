@@ -117,7 +117,7 @@ func virtualServer(t *testing.T, clk *clock.Virtual, opts ...fakepbs.Option) (*f
 		t.Fatal(err)
 	}
 	ve := virtual.New(virtual.WithFS(fs), virtual.WithClock(clk), virtual.WithHostname("node1"))
-	all := append([]fakepbs.Option{fakepbs.WithName("pbs"), fakepbs.WithClock(clk), fakepbs.WithExecutor(executor.ForPBS(ve)),
+	all := append([]fakepbs.Option{fakepbs.WithName("pbs"), fakepbs.WithClock(clk), fakepbs.WithExecutor(executor.ForBatch(ve)),
 		fakepbs.WithNodes(fakepbs.NodeConfig{Name: "node1", NCPUs: 4}), fakepbs.WithFS(fs)}, opts...)
 	srv, err := fakepbs.NewServer(context.Background(), all...)
 	if err != nil {

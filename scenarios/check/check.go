@@ -1,7 +1,11 @@
 // Package check judges a scenario run by its recorded history, Jepsen style:
-// the runner only records (ssh commands, PBS calls and job states, fault
-// activations, task states the Cylc driver saw, hub server states), and the
-// expectations of the scenario are evaluated over that history afterwards.
+// the runner only records (ssh commands, batch-system calls and job
+// states, fault activations, what the system under test was seen doing),
+// and the expectations of the scenario are evaluated over that history
+// afterwards. It holds what every expectation shares (the history, the
+// verdict on one expectation, event matches) and the core's own
+// expectations (event counts and orders); the systems under test and the
+// batch systems bring their own Expectations as plug-ins.
 package check
 
 import (
@@ -12,19 +16,10 @@ import (
 	"time"
 
 	"github.com/jobsim/jobsim/base/events"
-	"github.com/jobsim/jobsim/scenarios/scenario"
 )
 
-// Event kinds drivers record for the checkers. Fields:
-//   - TaskState: task ("1/foo"), state, submit_num, job_id (when known), platform
-//   - ServerState: user, server (a named server's name, "" or absent for
-//     the default server), state (pending, ready, failed, stopped,
-//     refused, removed), message
-const (
-	TaskState   events.Kind = "cylc.task"
-	ServerState events.Kind = "hub.server"
-	Step        events.Kind = "scenario.step"
-)
+// Step is the kind of the events the runner records for each timeline step.
+const Step events.Kind = "scenario.step"
 
 // Result is the verdict on one expectation.
 type Result struct {
@@ -39,178 +34,69 @@ type Run struct {
 	Events     []events.Event
 }
 
-// Evaluate judges every expectation of f over run.
-func Evaluate(f *scenario.File, run Run) []Result {
-	out := make([]Result, len(f.Expect))
-	for i, e := range f.Expect {
-		out[i] = evaluate(e, run)
-		out[i].ID = e.ID
-	}
-	return out
+// Expectation is one thing a run is judged by, as its plug-in (or the
+// core) parsed it from the scenario file.
+type Expectation interface {
+	// Evaluate judges the whole history. The runner sets Result.ID.
+	Evaluate(run Run) Result
+	// Pending reports whether the run should go on, at now, for the sake
+	// of this expectation: its verdict may still change (a bound not yet
+	// passed, a watched state still held). When no expectation is pending
+	// (or the system under test has settled) the runner stops waiting.
+	Pending(run Run, now time.Time) bool
 }
 
-func evaluate(e scenario.Expectation, run Run) Result {
-	switch {
-	case e.Task != "" && e.Reaches != "":
-		return reaches(e, run)
-	case e.Task != "" && e.Never != "":
-		return never(e, run)
-	case e.Stuck != nil:
-		return stuck(*e.Stuck, run)
-	case e.Events != nil:
-		return count(*e.Events, run)
-	case len(e.Order) > 0:
-		return order(e.Order, run)
-	case e.Server != "":
-		return server(e, run)
+// Since formats t as an offset from the run's start (+3.2s).
+func Since(start, t time.Time) string { return t.Sub(start).Round(100 * time.Millisecond).String() }
+
+// OrNone joins s, or says "nothing".
+func OrNone(s []string) string {
+	if len(s) == 0 {
+		return "nothing"
 	}
-	return Result{Detail: "empty expectation"}
+	return strings.Join(s, ", ")
 }
 
-// TaskMatches reports whether a task id ("1/foo") is selected by sel ("1/foo" or "foo").
-func TaskMatches(sel, task string) bool {
-	if strings.Contains(sel, "/") {
-		return sel == task
-	}
-	_, name, _ := strings.Cut(task, "/")
-	return name == sel
+// Match selects events of the history.
+type Match struct {
+	Kind string `yaml:"kind"` // exact, or a prefix ending in "." (e.g. "ssh.")
+	Host string `yaml:"host"`
+	// Msg is a regular expression over the event's message.
+	Msg string `yaml:"msg"`
+	// Fields are regular expressions over the event's fields (as text).
+	Fields map[string]string `yaml:"fields"`
 }
 
-// interval is a span of time a task spent in one state.
-type interval struct {
-	task, state, jobID string
-	from, to           time.Time
-	open               bool // still in the state when the run ended
+// Validate checks that m names a kind and that its expressions compile.
+func (m Match) Validate() error {
+	if m.Kind == "" {
+		return fmt.Errorf("an event match needs kind (e.g. pbs.call, ssh.exec, fault.activation, cylc.task, or a prefix such as ssh.)")
+	}
+	_, err := Compile(m)
+	return err
 }
 
-// taskIntervals rebuilds, from the TaskState events, the spans each task
-// spent in each state.
-func taskIntervals(run Run) []interval {
-	var out []interval
-	current := map[string]int{} // task -> index of its open interval in out
-	for _, ev := range run.Events {
-		if ev.Kind != TaskState {
-			continue
-		}
-		task, _ := ev.Fields["task"].(string)
-		state, _ := ev.Fields["state"].(string)
-		job, _ := ev.Fields["job_id"].(string)
-		if i, ok := current[task]; ok {
-			if out[i].state == state {
-				if job != "" {
-					out[i].jobID = job
-				}
-				continue
-			}
-			out[i].to, out[i].open = ev.Time, false
-		}
-		out = append(out, interval{task: task, state: state, jobID: job, from: ev.Time, to: run.End, open: true})
-		current[task] = len(out) - 1
-	}
-	return out
+// Count bounds how many events match: the core's events expectation.
+type Count struct {
+	Match `yaml:",inline"`
+	Count *int `yaml:"count"`
+	Min   *int `yaml:"min"`
+	Max   *int `yaml:"max"`
 }
 
-func reaches(e scenario.Expectation, run Run) Result {
-	deadline := run.Start.Add(e.Within.D())
-	var seen []string
-	for _, iv := range taskIntervals(run) {
-		if !TaskMatches(e.Task, iv.task) {
-			continue
-		}
-		seen = append(seen, fmt.Sprintf("%s %s at +%s", iv.task, iv.state, since(run.Start, iv.from)))
-		if iv.state == e.Reaches {
-			if iv.from.After(deadline) {
-				return Result{Detail: fmt.Sprintf("%s reached %s at +%s, later than %s", iv.task, e.Reaches, since(run.Start, iv.from), e.Within.D())}
-			}
-			return Result{OK: true, Detail: fmt.Sprintf("%s reached %s at +%s (bound %s)", iv.task, e.Reaches, since(run.Start, iv.from), e.Within.D())}
-		}
-	}
-	if len(seen) == 0 {
-		return Result{Detail: fmt.Sprintf("task %s was never seen", e.Task)}
-	}
-	return Result{Detail: fmt.Sprintf("task %s never reached %s within %s; its states: %s", e.Task, e.Reaches, e.Within.D(), strings.Join(seen, ", "))}
-}
-
-func never(e scenario.Expectation, run Run) Result {
-	limit := e.LongerThan.D()
-	longest := time.Duration(0)
-	for _, iv := range taskIntervals(run) {
-		if !TaskMatches(e.Task, iv.task) || iv.state != e.Never {
-			continue
-		}
-		d := iv.to.Sub(iv.from)
-		if d > limit {
-			still := ""
-			if iv.open {
-				still = " and was still there when the run ended"
-			}
-			return Result{Detail: fmt.Sprintf("%s stayed in %s for %s from +%s (bound %s)%s", iv.task, iv.state, d.Round(time.Second), since(run.Start, iv.from), limit, still)}
-		}
-		longest = max(longest, d)
-	}
-	return Result{OK: true, Detail: fmt.Sprintf("%s never held %s longer than %s (longest %s)", e.Task, e.Never, limit, longest.Round(time.Millisecond))}
-}
-
-// stuck is the generic stuck detector: a task in one of the states past
-// the bound is stuck unless the batch system showed its job queued (Q, H or
-// W) at the end of that span.
-func stuck(s scenario.Stuck, run Run) Result {
-	limit := s.LongerThan.D()
-	var bad []string
-	for _, iv := range taskIntervals(run) {
-		if !slices.Contains(s.States, iv.state) || iv.to.Sub(iv.from) <= limit {
-			continue
-		}
-		if iv.jobID != "" && slices.Contains([]string{"Q", "H", "W"}, pbsStateAt(run, iv.jobID, iv.to)) {
-			continue
-		}
-		msg := fmt.Sprintf("%s in %s for %s from +%s", iv.task, iv.state, iv.to.Sub(iv.from).Round(time.Second), since(run.Start, iv.from))
-		if iv.jobID != "" {
-			msg += fmt.Sprintf(" (job %s: %s)", iv.jobID, orUnknown(pbsStateAt(run, iv.jobID, iv.to)))
-		}
-		if iv.open {
-			msg += ", still there at the end"
-		}
-		bad = append(bad, msg)
-	}
-	if len(bad) > 0 {
-		return Result{Detail: "stuck: " + strings.Join(bad, "; ")}
-	}
-	return Result{OK: true, Detail: fmt.Sprintf("no task stayed in %s longer than %s without a queued job", strings.Join(s.States, " or "), limit)}
-}
-
-func orUnknown(s string) string {
-	if s == "" {
-		return "not known to PBS"
-	}
-	return "state " + s
-}
-
-// pbsStateAt is the last state the PBS server reported for job id at or before t.
-func pbsStateAt(run Run, id string, t time.Time) string {
-	state := ""
-	seq, _, _ := strings.Cut(id, ".")
-	for _, ev := range run.Events {
-		if ev.Kind != events.PBSJobState || ev.Time.After(t) {
-			continue
-		}
-		j, _ := ev.Fields["job"].(string)
-		if js, _, _ := strings.Cut(j, "."); j == id || js == seq {
-			state, _ = ev.Fields["to"].(string)
-		}
-	}
-	return state
-}
+// Order is the core's order expectation: events like these happened in
+// this order.
+type Order []Match
 
 // Matcher is a compiled event match.
 type Matcher struct {
-	m      scenario.Match
+	m      Match
 	msg    *regexp.Regexp
 	fields map[string]*regexp.Regexp
 }
 
 // Compile prepares a match (validated by the scenario parser already).
-func Compile(m scenario.Match) (*Matcher, error) {
+func Compile(m Match) (*Matcher, error) {
 	c := &Matcher{m: m, fields: map[string]*regexp.Regexp{}}
 	var err error
 	if m.Msg != "" {
@@ -267,7 +153,8 @@ func fieldText(v any) string {
 	return fmt.Sprint(v)
 }
 
-func describeMatch(m scenario.Match) string {
+// Describe is the match as text, for results.
+func (m Match) Describe() string {
 	s := m.Kind
 	if m.Host != "" {
 		s += "@" + m.Host
@@ -286,7 +173,11 @@ func describeMatch(m scenario.Match) string {
 	return s
 }
 
-func count(c scenario.Count, run Run) Result {
+// Pending implements Expectation: a count is judged at the end only.
+func (c Count) Pending(Run, time.Time) bool { return false }
+
+// Evaluate implements Expectation.
+func (c Count) Evaluate(run Run) Result {
 	m, err := Compile(c.Match)
 	if err != nil {
 		return Result{Detail: err.Error()}
@@ -297,7 +188,7 @@ func count(c scenario.Count, run Run) Result {
 			n++
 		}
 	}
-	want := describeMatch(c.Match)
+	want := c.Match.Describe()
 	switch {
 	case c.Count != nil && n != *c.Count:
 		return Result{Detail: fmt.Sprintf("%d events %s, want exactly %d", n, want, *c.Count)}
@@ -309,7 +200,11 @@ func count(c scenario.Count, run Run) Result {
 	return Result{OK: true, Detail: fmt.Sprintf("%d events %s", n, want)}
 }
 
-func order(ms []scenario.Match, run Run) Result {
+// Pending implements Expectation: an order is judged at the end only.
+func (ms Order) Pending(Run, time.Time) bool { return false }
+
+// Evaluate implements Expectation.
+func (ms Order) Evaluate(run Run) Result {
 	i := 0
 	var at []string
 	for _, m := range ms {
@@ -327,59 +222,8 @@ func order(ms []scenario.Match, run Run) Result {
 			}
 		}
 		if !found {
-			return Result{Detail: fmt.Sprintf("no %s after %s", describeMatch(m), strings.Join(append([]string{"the start"}, at...), ", "))}
+			return Result{Detail: fmt.Sprintf("no %s after %s", m.Describe(), strings.Join(append([]string{"the start"}, at...), ", "))}
 		}
 	}
 	return Result{OK: true, Detail: "in order at " + strings.Join(at, ", ")}
 }
-
-func server(e scenario.Expectation, run Run) Result {
-	want := "ready"
-	if e.Failed != nil && *e.Failed {
-		want = "failed"
-	}
-	if e.Ready != nil && !*e.Ready {
-		want = "not ready"
-	}
-	deadline := run.Start.Add(e.Within.D())
-	ref, err := scenario.ParseServerRef(e.Server)
-	if err != nil {
-		return Result{Detail: err.Error()}
-	}
-	var seen []string
-	for _, ev := range run.Events {
-		if ev.Kind != ServerState || ev.Fields["user"] != ref.User {
-			continue
-		}
-		if name, _ := ev.Fields["server"].(string); name != ref.Name {
-			continue
-		}
-		st, _ := ev.Fields["state"].(string)
-		seen = append(seen, fmt.Sprintf("%s at +%s", st, since(run.Start, ev.Time)))
-		if want == "not ready" {
-			if st == "ready" {
-				return Result{Detail: fmt.Sprintf("server %s became ready at +%s", e.Server, since(run.Start, ev.Time))}
-			}
-			continue
-		}
-		if st == want {
-			if ev.Time.After(deadline) {
-				return Result{Detail: fmt.Sprintf("server %s was %s only at +%s (bound %s)", e.Server, want, since(run.Start, ev.Time), e.Within.D())}
-			}
-			return Result{OK: true, Detail: fmt.Sprintf("server %s %s at +%s", e.Server, want, since(run.Start, ev.Time))}
-		}
-	}
-	if want == "not ready" {
-		return Result{OK: true, Detail: fmt.Sprintf("server %s never became ready (%s)", e.Server, strings.Join(seen, ", "))}
-	}
-	return Result{Detail: fmt.Sprintf("server %s never %s within %s; seen: %s", e.Server, want, e.Within.D(), orNone(seen))}
-}
-
-func orNone(s []string) string {
-	if len(s) == 0 {
-		return "nothing"
-	}
-	return strings.Join(s, ", ")
-}
-
-func since(start, t time.Time) string { return t.Sub(start).Round(100 * time.Millisecond).String() }

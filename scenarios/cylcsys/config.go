@@ -49,7 +49,7 @@ type plan struct {
 // polling, and stall/inactivity timeouts that abort a stuck workflow once
 // the scenario's own time is up.
 func makePlan(f *scenario.File, topo runner.Topology, env runner.Env) (*plan, error) {
-	c := f.System.Cylc
+	c := ConfigOf(f)
 	if c == nil {
 		return nil, fmt.Errorf("scenario %s: system is not cylc", f.Name)
 	}

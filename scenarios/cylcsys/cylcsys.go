@@ -38,7 +38,7 @@ import (
 	"github.com/jobsim/jobsim/scenarios/scenario"
 )
 
-// Event kinds this system records besides check.TaskState ("cylc.task").
+// Event kinds this system records besides TaskState ("cylc.task").
 const (
 	// SchedulerEvent is the scheduler starting and exiting. Fields: state
 	// (started, exited), pid; on exit also log_tail.
@@ -62,6 +62,7 @@ const (
 
 type options struct {
 	executable string
+	install    *cylc.Install
 	cylc       *cylc.Cylc
 	logger     *slog.Logger
 	watchEvery time.Duration
@@ -71,8 +72,12 @@ type options struct {
 // Option configures the system.
 type Option func(*options)
 
+// WithInstall drives the Cylc under test that LocateInstall found (the one
+// the backends put on the job hosts).
+func WithInstall(in *cylc.Install) Option { return func(o *options) { o.install = in } }
+
 // WithExecutable names the cylc executable to drive (default: the
-// runner's CylcInstall.Executable, else $JOBSIM_CYLC, else the wrapper of
+// install's Executable (WithInstall), else $JOBSIM_CYLC, else the wrapper of
 // scripts/setup-cylc.sh).
 func WithExecutable(path string) Option { return func(o *options) { o.executable = path } }
 
@@ -149,7 +154,7 @@ func New(ctx context.Context, f *scenario.File, topo runner.Topology, env runner
 	if log == nil {
 		return nil, errors.New("cylcsys: no event log")
 	}
-	c, err := locate(ctx, o, env)
+	c, err := locate(ctx, o)
 	if err != nil {
 		return nil, err
 	}
@@ -168,7 +173,7 @@ func New(ctx context.Context, f *scenario.File, topo runner.Topology, env runner
 	return &System{f: f, plan: p, env: e, log: log, logger: o.logger, opts: o}, nil
 }
 
-func locate(ctx context.Context, o options, env runner.Env) (*cylc.Cylc, error) {
+func locate(ctx context.Context, o options) (*cylc.Cylc, error) {
 	if o.cylc != nil {
 		return o.cylc, nil
 	}
@@ -176,8 +181,8 @@ func locate(ctx context.Context, o options, env runner.Env) (*cylc.Cylc, error) 
 	switch {
 	case o.executable != "":
 		lopts = append(lopts, cylc.WithExecutable(o.executable))
-	case env.Cylc != nil && env.Cylc.Executable != "":
-		lopts = append(lopts, cylc.WithExecutable(env.Cylc.Executable))
+	case o.install != nil && o.install.Executable != "":
+		lopts = append(lopts, cylc.WithExecutable(o.install.Executable))
 	}
 	c, err := cylc.Locate(ctx, lopts...)
 	if errors.Is(err, cylc.ErrNotFound) {
@@ -229,7 +234,7 @@ func (s *System) Start(ctx context.Context) error {
 		return errors.New("cylc: the workflow was started already")
 	}
 	s.mu.Unlock()
-	wf, err := s.env.Install(ctx, s.f.System.Cylc.Workflow, cylc.WithWorkflowName(s.f.Name))
+	wf, err := s.env.Install(ctx, ConfigOf(s.f).Workflow, cylc.WithWorkflowName(s.f.Name))
 	if err != nil {
 		return err
 	}
@@ -268,10 +273,7 @@ func (s *System) started() (*cylc.Workflow, *watcher, error) {
 // "Command ... <command>") and the database has been read after that, so
 // the next step and the settling see their effect; a scheduler that does
 // not say so within actionWait is not waited for longer.
-func (s *System) Do(ctx context.Context, step scenario.Step) error {
-	if step.Do == "start" {
-		return s.Start(ctx)
-	}
+func (s *System) Do(ctx context.Context, step scenario.Action) error {
 	wf, w, err := s.started()
 	if err != nil {
 		return err
@@ -296,30 +298,37 @@ const actionWait = 30 * time.Second
 
 // act runs the Cylc command of step and names the scheduler command it
 // queues ("" for stop, which waits for the scheduler to exit anyway).
-func (s *System) act(ctx context.Context, wf *cylc.Workflow, step scenario.Step) (string, error) {
-	switch {
-	case step.Do == "stop":
-		return "", wf.Stop(ctx, cylc.StopClean)
-	case step.Do == "stop-now":
-		return "", wf.Stop(ctx, cylc.StopNow)
-	case step.Do == "reload":
-		return "reload_workflow", wf.Reload(ctx)
-	case step.Do == "pause":
-		return "pause", wf.Pause(ctx)
-	case step.Do == "resume":
-		return "resume", wf.Resume(ctx)
-	case step.Trigger != nil:
-		return "force_trigger_tasks", wf.Trigger(ctx, taskIDs(step.Trigger)...)
-	case step.Poll != nil:
-		return "poll_tasks", wf.Poll(ctx, taskIDs(step.Poll)...)
-	case step.Kill != nil:
-		return "kill_tasks", wf.Kill(ctx, taskIDs(step.Kill)...)
-	case step.Hold != nil:
-		return "hold", wf.Hold(ctx, taskIDs(step.Hold)...)
-	case step.Release != nil:
-		return "release", wf.Release(ctx, taskIDs(step.Release)...)
+func (s *System) act(ctx context.Context, wf *cylc.Workflow, step scenario.Action) (string, error) {
+	switch a := step.(type) {
+	case WorkflowCommand:
+		switch a {
+		case "stop":
+			return "", wf.Stop(ctx, cylc.StopClean)
+		case "stop-now":
+			return "", wf.Stop(ctx, cylc.StopNow)
+		case "reload":
+			return "reload_workflow", wf.Reload(ctx)
+		case "pause":
+			return "pause", wf.Pause(ctx)
+		case "resume":
+			return "resume", wf.Resume(ctx)
+		}
+	case TaskCommand:
+		ids := taskIDs(a.Tasks)
+		switch a.Command {
+		case "trigger":
+			return "force_trigger_tasks", wf.Trigger(ctx, ids...)
+		case "poll":
+			return "poll_tasks", wf.Poll(ctx, ids...)
+		case "kill":
+			return "kill_tasks", wf.Kill(ctx, ids...)
+		case "hold":
+			return "hold", wf.Hold(ctx, ids...)
+		case "release":
+			return "release", wf.Release(ctx, ids...)
+		}
 	}
-	return "", fmt.Errorf("cylc: step is not a Cylc action (do %q)", step.Do)
+	return "", fmt.Errorf("cylc: %s is not a Cylc action", step)
 }
 
 // awaitActioned polls until a scheduler log entry after mark says the
@@ -374,9 +383,10 @@ func taskIDs(sel []string) []string {
 // Holds implements runner.System: whether a task is in a state now, read
 // from the workflow database (and recorded, so what a step saw is in the
 // history too).
-func (s *System) Holds(ctx context.Context, c scenario.Condition) (bool, error) {
-	if c.Task == "" {
-		return false, fmt.Errorf("cylc: cannot judge %+v (only task conditions)", c)
+func (s *System) Holds(ctx context.Context, p scenario.Predicate) (bool, error) {
+	c, ok := p.(TaskCondition)
+	if !ok {
+		return false, fmt.Errorf("cylc: cannot judge %s (only task conditions)", p)
 	}
 	s.mu.Lock()
 	w := s.watch
@@ -392,6 +402,9 @@ func (s *System) Holds(ctx context.Context, c scenario.Condition) (bool, error) 
 	}
 	return false, nil
 }
+
+// StateKinds implements runner.StateKinds: task states go into the transcript.
+func (s *System) StateKinds() []events.Kind { return []events.Kind{TaskState} }
 
 // Settled implements runner.System: the scheduler has exited, or every
 // task is in a final state (succeeded, failed, submit-failed, expired),
@@ -466,20 +479,20 @@ func (s *System) Stop(ctx context.Context) error {
 
 // LocateInstall locates the Cylc under test (WithExecutable, else
 // $JOBSIM_CYLC, else the wrapper of scripts/setup-cylc.sh) and describes it
-// for backends (runner.WithCylcInstall): the executable, plus the overlay
+// for backends (inprocess.WithCylc, containers.WithCylc) and the system (WithInstall): the executable, plus the overlay
 // directory when it is the self-contained layout setup-cylc.sh builds
 // (bin/cylc, lib/, and its .complete stamp), which job hosts copy so that
 // the library lies on the host. A missing cylc is a *runner.SkipError.
-func LocateInstall(ctx context.Context, opts ...Option) (*runner.CylcInstall, error) {
+func LocateInstall(ctx context.Context, opts ...Option) (*cylc.Install, error) {
 	o := options{logger: slog.Default()}
 	for _, opt := range opts {
 		opt(&o)
 	}
-	c, err := locate(ctx, o, runner.Env{})
+	c, err := locate(ctx, o)
 	if err != nil {
 		return nil, err
 	}
-	in := &runner.CylcInstall{Executable: c.Path()}
+	in := &cylc.Install{Executable: c.Path()}
 	bin := c.BinDir()
 	if filepath.Base(bin) == "bin" {
 		dir := filepath.Dir(bin)

@@ -11,7 +11,7 @@ import (
 // The shipped Cylc scenarios load, are labelled for the suites, and each
 // says what it is about.
 func TestShippedScenariosLoad(t *testing.T) {
-	files, err := scenario.LoadAll(filepath.Join(repoRoot(t), "fixtures", "scenarios", "cylc"))
+	files, err := testVocabulary.LoadAll(filepath.Join(repoRoot(t), "fixtures", "scenarios", "cylc"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -19,7 +19,7 @@ func TestShippedScenariosLoad(t *testing.T) {
 		t.Fatalf("%d scenario files, want the eight shipped", len(files))
 	}
 	for _, f := range files {
-		if f.System.Cylc == nil {
+		if ConfigOf(f) == nil {
 			t.Errorf("%s: not a cylc scenario", f.Path)
 		}
 		if !slices.Contains(f.Labels, "cylc") {

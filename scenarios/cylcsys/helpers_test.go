@@ -15,6 +15,7 @@ import (
 	"github.com/jobsim/jobsim/base/events"
 	"github.com/jobsim/jobsim/base/fault"
 	"github.com/jobsim/jobsim/scenarios/cylc"
+	"github.com/jobsim/jobsim/scenarios/pbsbatch"
 	"github.com/jobsim/jobsim/scenarios/runner"
 	"github.com/jobsim/jobsim/scenarios/scenario"
 	"github.com/jobsim/jobsim/sim/control"
@@ -129,9 +130,12 @@ func (fakeBackend) Start(ctx context.Context, t scenario.Topology, env runner.En
 func parseScenario(t *testing.T, name, text string) *scenario.File {
 	t.Helper()
 	dir := filepath.Join(repoRoot(t), "fixtures", "workflows")
-	f, err := scenario.Parse(filepath.Join(dir, name+".yaml"), []byte(text))
+	f, err := testVocabulary.Parse(filepath.Join(dir, name+".yaml"), []byte(text))
 	if err != nil {
 		t.Fatalf("scenario: %v", err)
 	}
 	return f
 }
+
+// testVocabulary is what the Cylc scenarios use: this plug-in and PBS.
+var testVocabulary = scenario.MustVocabulary(Plugin{}, pbsbatch.Plugin{})

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/jobsim/jobsim/base/events"
-	"github.com/jobsim/jobsim/scenarios/check"
+	"github.com/jobsim/jobsim/scenarios/pbsbatch"
 	"github.com/jobsim/jobsim/scenarios/runner"
 	"github.com/jobsim/jobsim/scenarios/scenario"
 )
@@ -31,7 +31,7 @@ func runLocal(t *testing.T, f *scenario.File) (runner.Report, *System, string) {
 		}
 		return s, nil
 	}
-	r, err := runner.New(runner.WithBackend(fakeBackend{}), runner.WithSystem("cylc", factory), runner.WithArtifacts(art), runner.WithLogger(testLogger()))
+	r, err := runner.New(runner.WithBackend(fakeBackend{}), runner.WithSystem("cylc", factory), runner.WithHostPlugin(pbsbatch.Plugin{}), runner.WithArtifacts(art), runner.WithLogger(testLogger()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +75,7 @@ func readEvents(t *testing.T, dir string) []events.Event {
 func taskStates(evs []events.Event, task string) []string {
 	var out []string
 	for _, e := range evs {
-		if e.Kind == check.TaskState && e.Fields["task"] == task {
+		if e.Kind == TaskState && e.Fields["task"] == task {
 			out = append(out, e.Fields["state"].(string))
 		}
 	}

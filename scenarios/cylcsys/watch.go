@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/jobsim/jobsim/base/events"
-	"github.com/jobsim/jobsim/scenarios/check"
 	"github.com/jobsim/jobsim/scenarios/cylc"
 )
 
@@ -225,7 +224,7 @@ func (c change) event() events.Event {
 	if !c.first {
 		f["from"] = c.was.state
 	}
-	return events.Event{Kind: check.TaskState, Msg: msg, Fields: f}
+	return events.Event{Kind: TaskState, Msg: msg, Fields: f}
 }
 
 // logTailer reads the scheduler log as it grows and yields its entries

@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/jobsim/jobsim/base/events"
-	"github.com/jobsim/jobsim/scenarios/check"
 	"github.com/jobsim/jobsim/scenarios/runner"
 )
 
@@ -41,9 +40,9 @@ func BenchmarkSpawnerLife(b *testing.B) {
 					switch {
 					case ev.Kind == LifecycleEvent && ev.Fields["state"] == "started":
 						start.add(ev.Fields["startup_seconds"])
-					case ev.Kind == check.ServerState && ev.Fields["state"] == StateReady:
+					case ev.Kind == ServerState && ev.Fields["state"] == StateReady:
 						spawn.add(ev.Fields["since_spawn_seconds"])
-					case ev.Kind == check.ServerState && ev.Fields["state"] == StateStopped:
+					case ev.Kind == ServerState && ev.Fields["state"] == StateStopped:
 						stop.add(ev.Fields["since_stop_seconds"])
 					}
 				}

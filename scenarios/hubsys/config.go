@@ -19,7 +19,6 @@ import (
 	"github.com/jobsim/jobsim/fakepbs/remote"
 	"github.com/jobsim/jobsim/scenarios/hub"
 	"github.com/jobsim/jobsim/scenarios/runner"
-	"github.com/jobsim/jobsim/scenarios/scenario"
 	"github.com/jobsim/jobsim/sim/uiserver"
 )
 
@@ -101,7 +100,7 @@ func (p *plan) placeOnHost(ctx context.Context, sp *hub.Spawner) error {
 		p.traits["JupyterHub.hub_bind_url"] = fmt.Sprintf("http://0.0.0.0:%d", port)
 		sp.Traits["hub_connect_url"] = fmt.Sprintf("http://%s:%d", harness, port)
 	}
-	if p.s.spec.Spawner != scenario.SpawnerBatchPBS {
+	if p.s.spec.Spawner != SpawnerBatchPBS {
 		return nil
 	}
 	addr, ok := p.s.topo.(runner.Addresser)
@@ -173,9 +172,9 @@ func makePlan(ctx context.Context, s *System) (*plan, error) {
 	}
 
 	switch h.Spawner {
-	case scenario.SpawnerLocal:
+	case SpawnerLocal:
 		sp.Class = hub.SimpleLocalProcessSpawner
-	case scenario.SpawnerLocalUnix:
+	case SpawnerLocalUnix:
 		sp.Class = hub.LocalProcessSpawner
 		if os.Geteuid() != 0 {
 			return nil, &runner.SkipError{Reason: "spawner local-unix (LocalProcessSpawner) switches to the users' uids: run as root"}
@@ -187,7 +186,7 @@ func makePlan(ctx context.Context, s *System) (*plan, error) {
 		}
 		p.binCopy = filepath.Join(s.dir, "bin", "jobsim")
 		sp.Cmd = []string{p.binCopy, "uiserver"}
-	case scenario.SpawnerBatchPBS, scenario.SpawnerSSH, scenario.SpawnerSSHNERSC:
+	case SpawnerBatchPBS, SpawnerSSH, SpawnerSSHNERSC:
 		for _, tool := range []string{"ssh", "scp"} {
 			if _, err := exec.LookPath(tool); err != nil {
 				return nil, &runner.SkipError{Reason: fmt.Sprintf("spawner %s runs the OpenSSH client: %s not found (apt-get install openssh-client)", h.Spawner, tool)}
@@ -214,11 +213,11 @@ func makePlan(ctx context.Context, s *System) (*plan, error) {
 		p.sshConfig = filepath.Join(s.dir, "ssh_config")
 		p.env = append(p.env, "PYTHONPATH="+filepath.Join(s.dir, "python"))
 		switch h.Spawner {
-		case scenario.SpawnerBatchPBS:
+		case SpawnerBatchPBS:
 			if err := p.batchPBS(ctx, &sp); err != nil {
 				return nil, err
 			}
-		case scenario.SpawnerSSHNERSC:
+		case SpawnerSSHNERSC:
 			if err := p.nersc(ctx, &sp); err != nil {
 				return nil, err
 			}
@@ -229,7 +228,7 @@ func makePlan(ctx context.Context, s *System) (*plan, error) {
 			sp.Traits["control_dir"] = filepath.Join(s.dir, "cm")
 		}
 	default:
-		return nil, fmt.Errorf("hubsys: spawner %q: want %s", h.Spawner, strings.Join(scenario.HubSpawners, ", "))
+		return nil, fmt.Errorf("hubsys: spawner %q: want %s", h.Spawner, strings.Join(HubSpawners, ", "))
 	}
 	sp.OptionsForm = s.o.form
 	p.spawner = sp

@@ -64,7 +64,7 @@ func (oneHost) Close(context.Context) error { return nil }
 
 func parse(t *testing.T, src string) *scenario.File {
 	t.Helper()
-	f, err := scenario.Parse("test.yaml", []byte(src))
+	f, err := testVocabulary.Parse("test.yaml", []byte(src))
 	if err != nil {
 		t.Fatal(err)
 	}

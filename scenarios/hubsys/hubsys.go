@@ -8,7 +8,7 @@
 // (pending, ready, failed with the hub's message, stopped, refused with
 // the hub's 4xx and message, removed) for the checkers of package
 // scenarios/check. With system.hub.allow_named_servers a user's named
-// servers are named USER/NAME (scenario.ServerRef) and tracked beside
+// servers are named USER/NAME (ServerRef) and tracked beside
 // the default one.
 //
 // Spawners (system.hub.spawner):
@@ -58,7 +58,6 @@ import (
 	"time"
 
 	"github.com/jobsim/jobsim/base/events"
-	"github.com/jobsim/jobsim/scenarios/check"
 	"github.com/jobsim/jobsim/scenarios/hub"
 	"github.com/jobsim/jobsim/scenarios/runner"
 	"github.com/jobsim/jobsim/scenarios/scenario"
@@ -74,7 +73,7 @@ const LifecycleEvent events.Kind = "hub.lifecycle"
 // /user/bob/api/status"), status, want, ok (status == want), note.
 const RequestEvent events.Kind = "hub.request"
 
-// Server states recorded in check.ServerState ("hub.server") events.
+// Server states recorded in ServerState ("hub.server") events.
 const (
 	StatePending = "pending"
 	StateReady   = "ready"
@@ -162,7 +161,7 @@ func Factory(opts ...Option) runner.SystemFactory {
 // calls Version, Start, Do, Holds, Settled, Stop and CollectArtifacts.
 type System struct {
 	f    *scenario.File
-	spec *scenario.Hub
+	spec *Config
 	topo runner.Topology
 	env  runner.Env
 	log  *events.Log
@@ -187,7 +186,7 @@ type System struct {
 
 // serverState is what the system last recorded about one server.
 type serverState struct {
-	ref           scenario.ServerRef
+	ref           ServerRef
 	state         string // "" before anything was seen
 	since         time.Time
 	spawnAt       time.Time
@@ -200,7 +199,7 @@ type serverState struct {
 // that the hub and the stand-in server are there (a missing jupyterhub is
 // a *runner.SkipError naming scripts/setup-hub.sh) and writes nothing yet.
 func New(ctx context.Context, f *scenario.File, topo runner.Topology, env runner.Env, log *events.Log, opts ...Option) (*System, error) {
-	if f.System.Hub == nil {
+	if ConfigOf(f) == nil {
 		return nil, errors.New("hubsys: the scenario's system is not hub")
 	}
 	o := options{command: []string{"jupyterhub"}, logger: slog.Default(), watchEvery: DefaultWatchInterval, startLimit: 2 * time.Minute}
@@ -230,10 +229,10 @@ func New(ctx context.Context, f *scenario.File, topo runner.Topology, env runner
 	if env.Dir == "" {
 		return nil, errors.New("hubsys: the runner gave no scratch directory (Env.Dir)")
 	}
-	s := &System{f: f, spec: f.System.Hub, topo: topo, env: env, log: log, o: o,
+	s := &System{f: f, spec: ConfigOf(f), topo: topo, env: env, log: log, o: o,
 		dir: filepath.Join(env.Dir, "hub"), servers: map[string]*serverState{}, tokens: map[string]string{}}
 	for _, u := range s.spec.Users {
-		s.servers[u] = &serverState{ref: scenario.ServerRef{User: u}}
+		s.servers[u] = &serverState{ref: ServerRef{User: u}}
 	}
 	if s.plan, err = makePlan(ctx, s); err != nil {
 		return nil, err
@@ -292,26 +291,32 @@ func (s *System) Start(ctx context.Context) error {
 // for all the servers it names (USER or USER/NAME) go out at once; the
 // step returns when the hub has answered each. A spawn the hub reports
 // failed, or refuses with a 4xx, is recorded, not returned as an error.
-func (s *System) Do(ctx context.Context, step scenario.Step) error {
+func (s *System) Do(ctx context.Context, step scenario.Action) error {
 	c, err := s.started()
 	if err != nil {
 		return err
 	}
 	var refs []string
 	var act func(context.Context, *hub.Client, *serverState) error
-	switch {
-	case step.Spawn != nil:
-		refs, act = step.Spawn, s.spawn
-	case step.StopServer != nil:
-		refs, act = step.StopServer, s.stopServer
-	case step.RemoveServer != nil:
-		refs, act = step.RemoveServer, s.removeServer
-	case step.Request != nil:
-		return s.requests(ctx, c, step.Request)
-	case step.Do == "stop" || step.Do == "stop-now":
+	switch a := step.(type) {
+	case ServerAction:
+		refs = a.Servers
+		switch a.Verb {
+		case "spawn":
+			act = s.spawn
+		case "stop_server":
+			act = s.stopServer
+		case "remove_server":
+			act = s.removeServer
+		default:
+			return fmt.Errorf("hubsys: the hub has no action %q", a.Verb)
+		}
+	case Requests:
+		return s.requests(ctx, c, a)
+	case Stop:
 		return s.Stop(ctx)
 	default:
-		return fmt.Errorf("hubsys: the hub has no action %q (it knows spawn, stop_server, remove_server and stop)", describe(step))
+		return fmt.Errorf("hubsys: the hub has no action %q (it knows spawn, stop_server, remove_server, request and stop)", step)
 	}
 	states := make([]*serverState, len(refs))
 	for i, r := range refs {
@@ -333,7 +338,7 @@ func (s *System) Do(ctx context.Context, step scenario.Step) error {
 // server returns the state of a server the scenario names ("alice",
 // "alice/lab"), tracking a named server from its first mention.
 func (s *System) server(ref string) (*serverState, error) {
-	r, err := scenario.ParseServerRef(ref)
+	r, err := ParseServerRef(ref)
 	if err != nil {
 		return nil, fmt.Errorf("hubsys: %w", err)
 	}
@@ -347,7 +352,7 @@ func (s *System) server(ref string) (*serverState, error) {
 }
 
 // track returns the state of server r, adding it if new.
-func (s *System) track(r scenario.ServerRef) *serverState {
+func (s *System) track(r ServerRef) *serverState {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st, ok := s.servers[r.String()]
@@ -356,24 +361,6 @@ func (s *System) track(r scenario.ServerRef) *serverState {
 		s.servers[r.String()] = st
 	}
 	return st
-}
-
-func describe(step scenario.Step) string {
-	switch {
-	case step.Do != "":
-		return step.Do
-	case step.Trigger != nil:
-		return "trigger"
-	case step.Poll != nil:
-		return "poll"
-	case step.Kill != nil:
-		return "kill"
-	case step.Hold != nil:
-		return "hold"
-	case step.Release != nil:
-		return "release"
-	}
-	return "?"
 }
 
 func (s *System) started() (*hub.Client, error) {
@@ -468,7 +455,7 @@ func (s *System) requestStop(st *serverState) {
 }
 
 // label names a server in messages, as the hub client does.
-func label(r scenario.ServerRef) string { return hub.ServerLabel(r.User, r.Name) }
+func label(r ServerRef) string { return hub.ServerLabel(r.User, r.Name) }
 
 // transition records a hub.server event when a server's state changes.
 // Fields: user, server (the name, "" for the default server), state,
@@ -500,7 +487,7 @@ func (s *System) transition(st *serverState, state, msg string, extra map[string
 	if msg != "" {
 		text += ": " + msg
 	}
-	s.log.Record(events.Event{Kind: check.ServerState, Msg: text, Fields: fields})
+	s.log.Record(events.Event{Kind: ServerState, Msg: text, Fields: fields})
 }
 
 // state returns a server's last recorded state.
@@ -513,9 +500,10 @@ func (s *System) state(st *serverState) string {
 // Holds implements runner.System for server conditions: {server: alice,
 // ready: true|false} and {server: alice, failed: true} (alice/lab for a
 // named server), on the states recorded so far.
-func (s *System) Holds(ctx context.Context, c scenario.Condition) (bool, error) {
-	if c.Server == "" {
-		return false, fmt.Errorf("hubsys: the hub answers server conditions only")
+func (s *System) Holds(ctx context.Context, p scenario.Predicate) (bool, error) {
+	c, ok := p.(ServerCondition)
+	if !ok {
+		return false, fmt.Errorf("hubsys: the hub answers server conditions only, not %s", p)
 	}
 	srv, err := s.server(c.Server)
 	if err != nil {
@@ -530,6 +518,9 @@ func (s *System) Holds(ctx context.Context, c scenario.Condition) (bool, error) 
 	}
 	return false, fmt.Errorf("hubsys: server condition on %s says neither ready nor failed", c.Server)
 }
+
+// StateKinds implements runner.StateKinds: server states go into the transcript.
+func (s *System) StateKinds() []events.Kind { return []events.Kind{ServerState} }
 
 // Settled reports that nothing will change on its own: no spawn or stop
 // is being answered, and no server is pending or running (a running

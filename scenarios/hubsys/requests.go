@@ -8,14 +8,13 @@ import (
 
 	"github.com/jobsim/jobsim/base/events"
 	"github.com/jobsim/jobsim/scenarios/hub"
-	"github.com/jobsim/jobsim/scenarios/scenario"
 )
 
 // requests makes each request with its user's own token (created through
 // the driver on first use) and records a hub.request event per answer.
 // Only a request that gets no answer at all is an error; statuses are
 // judged by the scenario's expectations.
-func (s *System) requests(ctx context.Context, c *hub.Client, reqs []scenario.Request) error {
+func (s *System) requests(ctx context.Context, c *hub.Client, reqs []Request) error {
 	for _, r := range reqs {
 		tok, err := s.token(ctx, c, r.As)
 		if err != nil {
@@ -35,7 +34,7 @@ func (s *System) requests(ctx context.Context, c *hub.Client, reqs []scenario.Re
 				s.o.logger.Warn("a request the scenario expected to be refused was carried out", "as", r.As, "request", what, "status", status)
 			}
 		} else {
-			ref, perr := scenario.ParseServerRef(r.Server)
+			ref, perr := ParseServerRef(r.Server)
 			if perr != nil {
 				return fmt.Errorf("request as %s: %w", r.As, perr)
 			}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jobsim/jobsim/backend/inprocess"
+	"github.com/jobsim/jobsim/scenarios/pbsbatch"
 	"github.com/jobsim/jobsim/scenarios/runner"
 	"github.com/jobsim/jobsim/scenarios/scenario"
 )
@@ -39,7 +40,7 @@ func (emptyTopo) Close(context.Context) error     { return nil }
 func runScenario(t testing.TB, b runner.Backend, file string, opts ...Option) runner.Report {
 	t.Helper()
 	needHub(t)
-	f, err := scenario.Load(filepath.Join(scenarioDir, file))
+	f, err := testVocabulary.Load(filepath.Join(scenarioDir, file))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +54,7 @@ func runScenario(t testing.TB, b runner.Backend, file string, opts ...Option) ru
 	}
 	var progress strings.Builder
 	r, err := runner.New(runner.WithBackend(b), runner.WithArtifacts(art), runner.WithProgress(&progress),
-		runner.WithSystem("hub", Factory(append([]Option{WithJobsim(jobsimBin)}, opts...)...)))
+		runner.WithSystem("hub", Factory(append([]Option{WithJobsim(jobsimBin)}, opts...)...)), runner.WithHostPlugin(pbsbatch.Plugin{}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/jobsim/jobsim/scenarios/hub"
-	"github.com/jobsim/jobsim/scenarios/scenario"
 )
 
 // watch records every user's server state until ctx ends.
@@ -57,7 +56,7 @@ func (s *System) poll(ctx context.Context) {
 		// is tracked from now on.
 		for name := range u.Servers {
 			if name != "" {
-				s.track(scenario.ServerRef{User: u.Name, Name: name})
+				s.track(ServerRef{User: u.Name, Name: name})
 			}
 		}
 	}

@@ -28,21 +28,6 @@ type Env struct {
 	Log *events.Log
 	// User is the default user of hosts that name none.
 	User string
-	// Cylc, when set, is the Cylc installation hosts with a `cylc:` path must
-	// provide at that path.
-	Cylc *CylcInstall
-}
-
-// CylcInstall describes the Cylc under test so a job host can carry it.
-type CylcInstall struct {
-	// Executable is the cylc executable on the test machine.
-	Executable string
-	// Overlay, when set, is a self-contained directory (bin/cylc finding its
-	// lib/ relative to itself, as scripts/setup-cylc.sh builds) that a host
-	// copies to its `cylc:` path, so the library lies on the host and can be
-	// put under the fault layer. Without it the host's bin/cylc only execs
-	// Executable, and library faults cannot reach it.
-	Overlay string
 }
 
 // Topology is a started set of hosts.

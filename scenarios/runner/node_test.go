@@ -49,7 +49,7 @@ func TestNodeStepsGoToTheBackendOrSkip(t *testing.T) {
 	}
 
 	nb := &nodeBackend{}
-	r2, err := New(WithBackend(nb), WithArtifacts(t.TempDir()), WithSystem("cylc", r.systems["cylc"]))
+	r2, err := New(WithBackend(nb), WithArtifacts(t.TempDir()), WithSystem("toy", r.systems["toy"]))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,5 +59,31 @@ func TestNodeStepsGoToTheBackendOrSkip(t *testing.T) {
 	}
 	if got := strings.Join(nb.actions, " "); got != "fakehpc:pause fakehpc:unpause" {
 		t.Errorf("node actions %q", got)
+	}
+}
+
+// Steps and conditions of a host plug-in (a batch system) go to the
+// plug-in the runner was given; a runner without it fails the step and
+// says which plug-in is missing.
+func TestHostPluginStepsGoToTheirPlugin(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	steps := "  - bump: fakehpc\n  - wait: {bumped: fakehpc, within: 2s}"
+
+	var sys *fakeCylc
+	r, _, _ := newRunner(t, "8.0.3", &sys)
+	rep := r.Run(ctx, load(t, "no-bumper", "", steps))
+	if rep.Verdict != Fail || !strings.Contains(rep.Reason, `no plug-in "bumper" in this runner performs bump fakehpc`) {
+		t.Fatalf("without the host plug-in: verdict %s (%s)", rep.Verdict, rep.Reason)
+	}
+
+	th := newToyHost()
+	r2, err := New(WithBackend(&fakeBackend{}), WithArtifacts(t.TempDir()), WithSystem("toy", r.systems["toy"]), WithHostPlugin(th))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep = r2.Run(ctx, load(t, "bumper", "", steps))
+	if rep.Verdict != Pass || !th.bumped["fakehpc"] {
+		t.Fatalf("with the host plug-in: verdict %s (%s), bumped %v", rep.Verdict, rep.Reason, th.bumped)
 	}
 }

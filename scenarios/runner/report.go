@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -135,7 +136,7 @@ func WriteJUnit(w io.Writer, suite string, reps []Report) error {
 
 // writeTranscript writes transcript.md: the one page a developer attaches
 // to a bug report.
-func writeTranscript(dir string, f *scenario.File, rep *Report, hist []events.Event) {
+func writeTranscript(dir string, f *scenario.File, rep *Report, hist []events.Event, states []events.Kind) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# %s\n\n", f.Name)
 	if f.Description != "" {
@@ -171,7 +172,7 @@ func writeTranscript(dir string, f *scenario.File, rep *Report, hist []events.Ev
 	fired := activationCounts(hist)
 	shown := map[string]bool{}
 	for _, e := range hist {
-		if !transcriptWorthy(e) {
+		if !transcriptWorthy(e, states) {
 			continue
 		}
 		msg := oneLine(e.Msg)
@@ -412,12 +413,16 @@ func faultRuleID(e events.Event) string {
 }
 
 // transcriptWorthy keeps the events a reader of an incident needs: steps,
-// faults, task and job state changes, hub server states, ssh or PBS calls
+// faults, the system under test's state changes (states: its StateKinds,
+// such as task or server states), job state changes, ssh or PBS calls
 // that failed, the system under test starting and stopping, and its
 // warnings and errors.
-func transcriptWorthy(e events.Event) bool {
+func transcriptWorthy(e events.Event, states []events.Kind) bool {
+	if slices.Contains(states, e.Kind) {
+		return true
+	}
 	switch e.Kind {
-	case check.Step, check.TaskState, check.ServerState, events.PBSJobState, events.FaultAdded, events.FaultCleared, events.FaultActivate, events.Note, events.HostLifecycle:
+	case check.Step, events.PBSJobState, events.FaultAdded, events.FaultCleared, events.FaultActivate, events.Note, events.HostLifecycle:
 		return true
 	case events.SSHExec, events.PBSCall:
 		code, ok := e.Fields["exit"]

@@ -115,7 +115,7 @@ func TestTranscriptReadsAsTheIncident(t *testing.T) {
 		{Seq: 11, Time: at(7), Kind: events.SSHExec, Host: "fakehpc", Msg: `exec "true" by alice: exit 0`, Fields: map[string]any{"exit": 0}},
 	}
 	rep := Report{Name: "lib", Verdict: Pass, Started: t0, Duration: 8 * time.Second}
-	writeTranscript(dir, &scenario.File{Name: "lib", Path: "lib.yaml"}, &rep, hist)
+	writeTranscript(dir, &scenario.File{Name: "lib", Path: "lib.yaml"}, &rep, hist, []events.Kind{"cylc.task"})
 	b, err := os.ReadFile(filepath.Join(dir, "transcript.md"))
 	if err != nil {
 		t.Fatal(err)

@@ -55,12 +55,12 @@ type Report struct {
 type Runner struct {
 	backend   Backend
 	systems   map[string]SystemFactory
+	hosts     map[string]HostPlugin
 	artifacts string
 	parallel  int
 	progress  io.Writer
 	logger    *slog.Logger
 	user      string
-	cylc      *CylcInstall
 }
 
 // Option configures a Runner.
@@ -72,6 +72,12 @@ func WithBackend(b Backend) Option { return func(r *Runner) { r.backend = b } }
 // WithSystem registers the factory for a system under test ("cylc", "hub").
 func WithSystem(name string, f SystemFactory) Option {
 	return func(r *Runner) { r.systems[name] = f }
+}
+
+// WithHostPlugin adds a plug-in that acts on the hosts (a batch system):
+// steps and conditions whose Owner is its name go to it.
+func WithHostPlugin(p HostPlugin) Option {
+	return func(r *Runner) { r.hosts[p.Name()] = p }
 }
 
 // WithArtifacts sets the folder that receives one subfolder per scenario
@@ -88,12 +94,9 @@ func WithProgress(w io.Writer) Option { return func(r *Runner) { r.progress = w 
 // WithLogger sets the logger.
 func WithLogger(l *slog.Logger) Option { return func(r *Runner) { r.logger = l } }
 
-// WithCylcInstall tells backends which Cylc job hosts must carry.
-func WithCylcInstall(c *CylcInstall) Option { return func(r *Runner) { r.cylc = c } }
-
 // New returns a Runner.
 func New(opts ...Option) (*Runner, error) {
-	r := &Runner{systems: map[string]SystemFactory{}, artifacts: filepath.Join("out", "scenarios"), parallel: 1, progress: io.Discard, logger: slog.Default()}
+	r := &Runner{systems: map[string]SystemFactory{}, hosts: map[string]HostPlugin{}, artifacts: filepath.Join("out", "scenarios"), parallel: 1, progress: io.Discard, logger: slog.Default()}
 	if u, err := user.Current(); err == nil {
 		r.user = u.Username
 	}
@@ -129,15 +132,7 @@ func (r *Runner) progressf(name, format string, args ...any) {
 	fmt.Fprintf(r.progress, "%s  %-32s %s\n", time.Now().Format("15:04:05"), name, fmt.Sprintf(format, args...))
 }
 
-func systemName(f *scenario.File) string {
-	switch {
-	case f.System.Cylc != nil:
-		return "cylc"
-	case f.System.Hub != nil:
-		return "hub"
-	}
-	return ""
-}
+func systemName(f *scenario.File) string { return f.System.Name }
 
 // Run runs one scenario and judges it. Nothing it started is left running
 // when it returns, whatever the outcome.
@@ -173,7 +168,7 @@ func (r *Runner) Run(ctx context.Context, f *scenario.File) (rep Report) {
 		return rep.errorf("scratch dir: %v", err)
 	}
 	defer os.RemoveAll(scratch)
-	env := Env{Dir: scratch, Log: log, User: r.user, Cylc: r.cylc}
+	env := Env{Dir: scratch, Log: log, User: r.user}
 
 	r.progressf(f.Name, "starting topology (%d hosts, %s)", len(f.Topology.Hosts), r.backend.Name())
 	topo, err := r.backend.Start(ctx, f.Topology, env)
@@ -213,8 +208,12 @@ func (r *Runner) Run(ctx context.Context, f *scenario.File) (rep Report) {
 		if err := sys.CollectArtifacts(sctx, rep.Dir); err != nil {
 			r.logger.Warn("collecting artifacts", "scenario", f.Name, "err", err)
 		}
+		var states []events.Kind
+		if sk, ok := sys.(StateKinds); ok {
+			states = sk.StateKinds()
+		}
 		hist := log.All()
-		writeTranscript(rep.Dir, f, &rep, hist)
+		writeTranscript(rep.Dir, f, &rep, hist, states)
 		if err := writeHTMLReport(rep.Dir, f, &rep, hist); err != nil {
 			r.logger.Warn("writing the HTML report", "scenario", f.Name, "err", err)
 		}
@@ -237,9 +236,19 @@ func (r *Runner) Run(ctx context.Context, f *scenario.File) (rep Report) {
 		pl.settle(runCtx)
 	}
 	end := time.Now()
-	rep.Results = check.Evaluate(f, check.Run{Start: pl.start, End: end, Events: log.All()})
+	rep.Results = evaluate(f, check.Run{Start: pl.start, End: end, Events: log.All()})
 	rep.judge(f, stepErr)
 	return rep
+}
+
+// evaluate judges every expectation of f over run.
+func evaluate(f *scenario.File, run check.Run) []check.Result {
+	out := make([]check.Result, len(f.Expect))
+	for i, e := range f.Expect {
+		out[i] = e.Judge.Evaluate(run)
+		out[i].ID = e.ID
+	}
+	return out
 }
 
 func reasonSuffix(s string) string {

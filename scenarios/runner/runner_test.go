@@ -74,9 +74,9 @@ func (b *fakeBackend) Start(ctx context.Context, t scenario.Topology, env Env) (
 	return topo, nil
 }
 
-// fakeCylc plays a tiny scheduler: on start, 1/foo goes preparing; it is
-// submitted and succeeds 300 ms later unless a pbs qsub fault is armed, in
-// which case (the bug) it stays in preparing forever.
+// fakeCylc plays a tiny scheduler, the toy system: on start it goes
+// preparing; it is submitted and succeeds 300 ms later unless a pbs qsub
+// fault is armed, in which case (the bug) it stays in preparing forever.
 type fakeCylc struct {
 	mu      sync.Mutex
 	log     *events.Log
@@ -86,7 +86,7 @@ type fakeCylc struct {
 	version string
 }
 
-func (s *fakeCylc) Name() string                            { return "cylc" }
+func (s *fakeCylc) Name() string                            { return "toy" }
 func (s *fakeCylc) Version(context.Context) (string, error) { return s.version, nil }
 func (s *fakeCylc) CollectArtifacts(_ context.Context, d string) error {
 	return os.WriteFile(filepath.Join(d, "log"), []byte("scheduler log\n"), 0o644)
@@ -95,7 +95,7 @@ func (s *fakeCylc) set(st string) {
 	s.mu.Lock()
 	s.state = st
 	s.mu.Unlock()
-	s.log.Record(events.Event{Kind: check.TaskState, Msg: "1/foo " + st, Fields: map[string]any{"task": "1/foo", "state": st}})
+	s.log.Record(events.Event{Kind: toyState, Msg: "toy " + st, Fields: map[string]any{"state": st}})
 }
 func (s *fakeCylc) Start(ctx context.Context) error {
 	s.set("preparing")
@@ -109,12 +109,13 @@ func (s *fakeCylc) Start(ctx context.Context) error {
 	}()
 	return nil
 }
-func (s *fakeCylc) Do(ctx context.Context, st scenario.Step) error { return nil }
-func (s *fakeCylc) Holds(ctx context.Context, c scenario.Condition) (bool, error) {
+func (s *fakeCylc) Do(ctx context.Context, a scenario.Action) error { return nil }
+func (s *fakeCylc) Holds(ctx context.Context, p scenario.Predicate) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return c.Task != "" && s.state == c.State, nil
+	return s.state == p.(toyCondition).State, nil
 }
+func (s *fakeCylc) StateKinds() []events.Kind { return []events.Kind{toyState} }
 func (s *fakeCylc) Settled(context.Context) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -123,30 +124,28 @@ func (s *fakeCylc) Settled(context.Context) (bool, error) {
 func (s *fakeCylc) Stop(context.Context) error { s.stopped = true; return nil }
 
 const scenarioText = `name: NAME
-labels: [gate, cylc]
+labels: [gate, toy]
 MODE
 timeout: 20s
 topology:
   hosts: [{name: fakehpc}]
 system:
-  cylc: {workflow: wf}
+  toy: {}
 timeline:
   - do: start
 FAULT
 expect:
-  - {id: done, task: 1/foo, reaches: succeeded, within: 3s}
-  - {id: not-stuck, task: 1/foo, never: preparing, longer_than: 1s}
+  - {id: done, reaches: succeeded, within: 3s}
+  - {id: not-stuck, never: preparing, longer_than: 1s}
 `
 
 func load(t *testing.T, name, mode, faultStep string) *scenario.File {
 	t.Helper()
 	dir := t.TempDir()
-	os.MkdirAll(filepath.Join(dir, "wf"), 0o755)
-	os.WriteFile(filepath.Join(dir, "wf", "flow.cylc"), []byte("[scheduling]\n"), 0o644)
 	body := strings.NewReplacer("NAME", name, "MODE", mode, "FAULT", faultStep).Replace(scenarioText)
 	p := filepath.Join(dir, name+".yaml")
 	os.WriteFile(p, []byte(body), 0o644)
-	f, err := scenario.Load(p)
+	f, err := testVocabulary.Load(p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +155,7 @@ func load(t *testing.T, name, mode, faultStep string) *scenario.File {
 func newRunner(t *testing.T, version string, sys **fakeCylc) (*Runner, *fakeBackend, string) {
 	b := &fakeBackend{}
 	art := t.TempDir()
-	r, err := New(WithBackend(b), WithArtifacts(art), WithSystem("cylc", func(ctx context.Context, f *scenario.File, topo Topology, env Env, log *events.Log) (System, error) {
+	r, err := New(WithBackend(b), WithArtifacts(art), WithSystem("toy", func(ctx context.Context, f *scenario.File, topo Topology, env Env, log *events.Log) (System, error) {
 		h, _ := topo.Host("fakehpc")
 		*sys = &fakeCylc{log: log, host: h.(*fakeHost), version: version}
 		return *sys, nil
@@ -190,7 +189,7 @@ func TestGatePassesAndLeavesArtifacts(t *testing.T) {
 		}
 	}
 	tr, _ := os.ReadFile(filepath.Join(art, "happy", "transcript.md"))
-	if !strings.Contains(string(tr), "1/foo succeeded") || !strings.Contains(string(tr), "verdict: **PASS**") {
+	if !strings.Contains(string(tr), "toy succeeded") || !strings.Contains(string(tr), "verdict: **PASS**") {
 		t.Errorf("transcript lacks the task's states or verdict:\n%s", tr)
 	}
 }
@@ -237,8 +236,8 @@ func TestWaitThatNeverHoldsFailsTheRunWithItsBound(t *testing.T) {
 	defer cancel()
 	var sys *fakeCylc
 	r, b, _ := newRunner(t, "8.0.3", &sys)
-	rep := r.Run(ctx, load(t, "wait", "", rejectQsub+"\n  - wait: {task: 1/foo, state: succeeded, within: 1s}"))
-	if rep.Verdict != Fail || !strings.Contains(rep.Reason, "step 3 (wait until task 1/foo is succeeded): task 1/foo is succeeded did not happen within 1s") {
+	rep := r.Run(ctx, load(t, "wait", "", rejectQsub+"\n  - wait: {state: succeeded, within: 1s}"))
+	if rep.Verdict != Fail || !strings.Contains(rep.Reason, "step 3 (wait until toy is succeeded): toy is succeeded did not happen within 1s") {
 		t.Fatalf("verdict %s: %s", rep.Verdict, rep.Reason)
 	}
 	if !sys.stopped || b.closed != 1 {

@@ -19,10 +19,12 @@ type System interface {
 	Version(ctx context.Context) (string, error)
 	// Start starts the system against the topology.
 	Start(ctx context.Context) error
-	// Do performs one action step (reload, trigger, spawn, ...).
-	Do(ctx context.Context, step scenario.Step) error
-	// Holds reports whether a task or server condition holds now.
-	Holds(ctx context.Context, c scenario.Condition) (bool, error)
+	// Do performs one action its plug-in parsed (reload, trigger, spawn,
+	// stop, ...): the steps whose Owner is the system's name.
+	Do(ctx context.Context, a scenario.Action) error
+	// Holds reports whether a condition its plug-in parsed (a task's
+	// state, a server's) holds now.
+	Holds(ctx context.Context, p scenario.Predicate) (bool, error)
 	// Settled reports that nothing more will happen on its own (every task
 	// finished, the scheduler stopped), so the run need not wait longer.
 	Settled(ctx context.Context) (bool, error)
@@ -35,3 +37,20 @@ type System interface {
 
 // SystemFactory builds the system under test of a scenario over a started topology.
 type SystemFactory func(ctx context.Context, f *scenario.File, topo Topology, env Env, log *events.Log) (System, error)
+
+// StateKinds is implemented by systems that record state changes (a Cylc
+// task's, a hub server's) under kinds of their own: the transcript shows
+// those events.
+type StateKinds interface {
+	StateKinds() []events.Kind
+}
+
+// HostPlugin is a plug-in that acts on and observes the topology's hosts
+// rather than the system under test: a batch system (PBS, Slurm). It
+// performs the steps and judges the conditions its scenario plug-in
+// parsed (Owner is its Name), through the hosts' control APIs.
+type HostPlugin interface {
+	Name() string
+	Do(ctx context.Context, topo Topology, a scenario.Action) error
+	Holds(ctx context.Context, topo Topology, p scenario.Predicate) (bool, error)
+}

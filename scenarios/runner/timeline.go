@@ -3,16 +3,13 @@ package runner
 import (
 	"context"
 	"fmt"
-	"path"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/jobsim/jobsim/base/events"
-	"github.com/jobsim/jobsim/base/fault"
 	"github.com/jobsim/jobsim/scenarios/check"
 	"github.com/jobsim/jobsim/scenarios/scenario"
-	"github.com/jobsim/jobsim/sim/control"
 )
 
 // pollEvery is how often conditions are re-evaluated.
@@ -49,18 +46,10 @@ func (p *play) timeline(ctx context.Context) error {
 
 func describeStep(s scenario.Step) string {
 	switch {
+	case s.Action != nil:
+		return s.Action.String()
 	case s.Do != "":
 		return s.Do
-	case s.Trigger != nil:
-		return "trigger " + strings.Join(s.Trigger, " ")
-	case s.Poll != nil:
-		return "poll " + strings.Join(s.Poll, " ")
-	case s.Kill != nil:
-		return "kill " + strings.Join(s.Kill, " ")
-	case s.Hold != nil:
-		return "hold " + strings.Join(s.Hold, " ")
-	case s.Release != nil:
-		return "release " + strings.Join(s.Release, " ")
 	case s.Fault != nil:
 		r := s.Fault.Rule
 		return fmt.Sprintf("fault %s on %s: %s %s", r.ID, s.Fault.Host, r.Layer, r.Effect.Kind)
@@ -70,40 +59,20 @@ func describeStep(s scenario.Step) string {
 		return "wait " + s.Wait.For.D().String()
 	case s.Wait != nil:
 		return "wait until " + describeCondition(s.Wait.Condition)
-	case s.Spawn != nil:
-		return "spawn " + strings.Join(s.Spawn, " ")
-	case s.StopServer != nil:
-		return "stop server " + strings.Join(s.StopServer, " ")
-	case s.RemoveServer != nil:
-		return "remove server " + strings.Join(s.RemoveServer, " ")
-	case s.Request != nil:
-		return fmt.Sprintf("request (%d)", len(s.Request))
 	case s.Note != "":
 		return "note: " + s.Note
 	case s.Node != nil:
 		return fmt.Sprintf("node %s: %s", s.Node.Name, s.Node.Action)
-	case s.PBS != nil:
-		jobs := s.PBS.Jobs
-		if jobs == "" {
-			jobs = "kept"
-		}
-		return fmt.Sprintf("pbs %s on %s (jobs %s)", s.PBS.Action, s.PBS.Host, jobs)
 	}
 	return "?"
 }
 
 func describeCondition(c scenario.Condition) string {
 	switch {
-	case c.Task != "":
-		return fmt.Sprintf("task %s is %s", c.Task, c.State)
-	case c.Job != "":
-		return fmt.Sprintf("PBS job %s is %s", c.Job, c.State)
+	case c.Predicate != nil:
+		return c.Predicate.String()
 	case c.Event != nil:
 		return "an event " + c.Event.Kind
-	case c.Server != "" && c.Failed != nil:
-		return fmt.Sprintf("server %s failed", c.Server)
-	case c.Server != "":
-		return fmt.Sprintf("server %s ready=%v", c.Server, *c.Ready)
 	}
 	return "?"
 }
@@ -180,24 +149,17 @@ func (p *play) holds(ctx context.Context, c scenario.Condition, sinceSeq int64) 
 			}
 		}
 		return false, nil
-	case c.Job != "":
-		for _, h := range p.topo.Hosts() {
-			jobs, err := h.Control().PBSJobs(ctx, true)
-			if err != nil {
-				if ctx.Err() != nil {
-					return false, nil
-				}
-				return false, fmt.Errorf("PBS jobs of %s: %w", h.Name(), err)
-			}
-			for _, j := range jobs {
-				if ok, _ := path.Match(c.Job, j.Name); ok && j.State.String() == c.State {
-					return true, nil
-				}
-			}
-		}
-		return false, nil
 	}
-	ok, err := p.sys.Holds(ctx, c)
+	var ok bool
+	var err error
+	switch {
+	case c.Owner == p.sys.Name():
+		ok, err = p.sys.Holds(ctx, c.Predicate)
+	case p.r.hosts[c.Owner] != nil:
+		ok, err = p.r.hosts[c.Owner].Holds(ctx, p.topo, c.Predicate)
+	default:
+		return false, fmt.Errorf("no plug-in %q in this runner judges %s", c.Owner, describeCondition(c))
+	}
 	if err != nil && ctx.Err() != nil {
 		return false, nil
 	}
@@ -250,21 +212,17 @@ func (p *play) act(ctx context.Context, s scenario.Step) error {
 			return fmt.Errorf("the %s backend cannot act on nodes", p.r.backend.Name())
 		}
 		return nc.NodeAction(ctx, s.Node.Name, s.Node.Action)
-	case s.PBS != nil:
-		h, ok := p.topo.Host(s.PBS.Host)
-		if !ok {
-			return fmt.Errorf("no host %q", s.PBS.Host)
-		}
-		return h.Control().RestartPBS(ctx, control.PBSRestart{Down: fault.Duration(s.PBS.Down.D()), LoseJobs: s.PBS.Jobs == "lost"})
+	case s.Owner == p.sys.Name():
+		return p.sys.Do(ctx, s.Action)
+	case p.r.hosts[s.Owner] != nil:
+		return p.r.hosts[s.Owner].Do(ctx, p.topo, s.Action)
 	}
-	return p.sys.Do(ctx, s)
+	return fmt.Errorf("no plug-in %q in this runner performs %s", s.Owner, describeStep(s))
 }
 
-// settle waits, after the timeline, until every expectation can be decided:
-// each `reaches` and `server` expectation has held or passed its bound, and
-// no task sits in a state a `never`/`stuck` expectation watches unless that
-// expectation has already failed; or until the system says nothing more
-// will happen.
+// settle waits, after the timeline, until every expectation can be decided
+// (none is Pending: a bound not passed yet, a watched state still held),
+// or until the system says nothing more will happen.
 func (p *play) settle(ctx context.Context) {
 	for {
 		if p.decided(ctx) {
@@ -285,42 +243,9 @@ func (p *play) decided(ctx context.Context) bool {
 		return true
 	}
 	for _, e := range p.f.Expect {
-		res := check.Evaluate(&scenario.File{Expect: []scenario.Expectation{e}}, run)[0]
-		switch {
-		case e.Reaches != "" || e.Server != "":
-			if !res.OK && now.Before(p.start.Add(e.Within.D())) {
-				return false
-			}
-		case e.Never != "" || e.Stuck != nil:
-			if res.OK && inWatchedState(e, run) {
-				return false
-			}
+		if e.Judge.Pending(run, now) {
+			return false
 		}
 	}
 	return true
-}
-
-// inWatchedState reports whether some task is currently in a state the
-// expectation watches.
-func inWatchedState(e scenario.Expectation, run check.Run) bool {
-	states := []string{e.Never}
-	if e.Stuck != nil {
-		states = e.Stuck.States
-	}
-	current := map[string]string{}
-	for _, ev := range run.Events {
-		if ev.Kind == check.TaskState {
-			t, _ := ev.Fields["task"].(string)
-			s, _ := ev.Fields["state"].(string)
-			if e.Task == "" || check.TaskMatches(e.Task, t) {
-				current[t] = s
-			}
-		}
-	}
-	for _, s := range current {
-		if slices.Contains(states, s) {
-			return true
-		}
-	}
-	return false
 }

@@ -1,21 +1,23 @@
-package scenario
+package scenario_test
 
 import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jobsim/jobsim/scenarios/pbsbatch"
 )
 
 func TestNodeStepsNameAMachineAndAnAction(t *testing.T) {
 	body := strings.Replace(good, "  - do: reload\n", "  - node: {name: cn1, action: disconnect}\n  - node: {name: fakehpc, action: restart}\n  - do: reload\n", 1)
-	f, err := Load(write(t, body))
+	f, err := vocab.Load(write(t, body))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !f.HasNodeSteps() || f.Timeline[2].Node.Name != "cn1" || f.Timeline[2].Node.Action != "disconnect" {
 		t.Fatalf("node step not parsed: %+v", f.Timeline[2])
 	}
-	if g, _ := Load(write(t, good)); g.HasNodeSteps() {
+	if g, _ := vocab.Load(write(t, good)); g.HasNodeSteps() {
 		t.Error("a timeline without node steps says it has some")
 	}
 	for _, c := range []struct{ step, want string }{
@@ -24,7 +26,7 @@ func TestNodeStepsNameAMachineAndAnAction(t *testing.T) {
 		{"  - node: {name: cn1, action: kill}\n    note: x\n", "one action per step, found note and node"},
 	} {
 		body := strings.Replace(good, "  - do: reload\n", c.step, 1)
-		_, err := Load(write(t, body))
+		_, err := vocab.Load(write(t, body))
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("step %q: error %v, want %q", c.step, err, c.want)
 		}
@@ -33,11 +35,11 @@ func TestNodeStepsNameAMachineAndAnAction(t *testing.T) {
 
 func TestPBSStepsRestartAHostsServer(t *testing.T) {
 	body := strings.Replace(good, "  - do: reload\n", "  - pbs: {action: restart, down: 10s, jobs: lost}\n  - do: reload\n", 1)
-	f, err := Load(write(t, body))
+	f, err := vocab.Load(write(t, body))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ps := f.Timeline[2].PBS
+	ps, _ := f.Timeline[2].Action.(*pbsbatch.Step)
 	if ps == nil || ps.Host != "fakehpc" || ps.Action != "restart" || ps.Down.D() != 10*time.Second || ps.Jobs != "lost" {
 		t.Fatalf("pbs step not parsed (or its host not defaulted to the only PBS host): %+v", ps)
 	}
@@ -51,7 +53,7 @@ func TestPBSStepsRestartAHostsServer(t *testing.T) {
 		{"  - pbs: {action: restart}\n    note: x\n", "one action per step, found note and pbs"},
 	} {
 		body := strings.Replace(good, "  - do: reload\n", c.step, 1)
-		_, err := Load(write(t, body))
+		_, err := vocab.Load(write(t, body))
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("step %q: error %v, want %q", c.step, err, c.want)
 		}

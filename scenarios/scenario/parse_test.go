@@ -1,11 +1,18 @@
-package scenario
+package scenario_test
 
 import (
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/jobsim/jobsim/scenarios/cylcsys"
+	"github.com/jobsim/jobsim/scenarios/pbsbatch"
+	"github.com/jobsim/jobsim/scenarios/scenario"
 )
+
+// vocab is the vocabulary of the tests: Cylc and PBS as plug-ins.
+var vocab = scenario.MustVocabulary(cylcsys.Plugin{}, pbsbatch.Plugin{})
 
 const good = `name: reload-in-flight
 description: A reload while a submission is slow leaves no task in preparing.
@@ -46,14 +53,14 @@ func write(t *testing.T, body string) string {
 }
 
 func TestParseGoodScenarioFillsDefaults(t *testing.T) {
-	f, err := Load(write(t, good))
+	f, err := vocab.Load(write(t, good))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f.Mode != Gate || f.Timeout.D().Minutes() != 5 {
+	if f.Mode != scenario.Gate || f.Timeout.D().Minutes() != 5 {
 		t.Errorf("mode %q timeout %v", f.Mode, f.Timeout.D())
 	}
-	c := f.System.Cylc
+	c := cylcsys.ConfigOf(f)
 	if c.Platform.Host != "fakehpc" || c.Platform.Runner != "pbs" || c.Platform.Name != "fakehpc" {
 		t.Errorf("platform defaults %+v", c.Platform)
 	}
@@ -63,7 +70,7 @@ func TestParseGoodScenarioFillsDefaults(t *testing.T) {
 	if fs := f.Timeline[1].Fault; fs.Host != "fakehpc" || fs.Effect.Latency.D().Seconds() != 20 {
 		t.Errorf("fault step %+v", fs)
 	}
-	if got := f.Expect[1].Stuck.States; strings.Join(got, ",") != "preparing,submitted" {
+	if got := f.Expect[1].Judge.(*cylcsys.Stuck).States; strings.Join(got, ",") != "preparing,submitted" {
 		t.Errorf("stuck states default %v", got)
 	}
 	if f.Expect[2].ID != "expect-3" {
@@ -77,7 +84,7 @@ func TestMalformedScenariosSayWhereAndWhat(t *testing.T) {
 	}{
 		{"unknown field", "  - do: reload\n", "  - do: reload\n    retries: 3\n", `s.yaml:17:5: unknown field "retries" in a step`},
 		{"unknown fault kind", "kind: latency, latency: 20s", "kind: explode", "s.yaml:15:12: step 2: fault: effect.kind: \"explode\" is not a pbs effect"},
-		{"bad duration", "within: 3m}", "within: soon}", "s.yaml:21:57: duration \"soon\""},
+		{"bad duration", "within: 3m}", "within: soon}", "s.yaml:21:57: expectation done: duration \"soon\""},
 		{"two actions", "  - do: reload\n", "  - do: reload\n    note: hi\n", "s.yaml:16:5: step 3: one action per step, found do and note"},
 		{"bad task state", "state: preparing}", "state: cooking}", "s.yaml:14:32: task state \"cooking\""},
 		{"unknown host", "name: fakehpc\n", "name: fakehpc\n    - name: other\n", "system.cylc.platform.host \"\" is not a topology host"},
@@ -91,7 +98,7 @@ func TestMalformedScenariosSayWhereAndWhat(t *testing.T) {
 			if body == good {
 				t.Fatalf("replacement %q not found", c.from)
 			}
-			_, err := Load(write(t, body))
+			_, err := vocab.Load(write(t, body))
 			if err == nil {
 				t.Fatalf("no error, want %q", c.want)
 			}
@@ -109,7 +116,7 @@ reproduces:
   affects: ">=8.0.0, <8.0.3"
   shows: [done]
 labels:`, 1)
-	f, err := Load(write(t, body))
+	f, err := vocab.Load(write(t, body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +127,7 @@ labels:`, 1)
 		}
 	}
 	bad := strings.Replace(body, "shows: [done]", "shows: [nope]", 1)
-	if _, err := Load(write(t, bad)); err == nil || !strings.Contains(err.Error(), `no expectation has id "nope"`) {
+	if _, err := vocab.Load(write(t, bad)); err == nil || !strings.Contains(err.Error(), `no expectation has id "nope"`) {
 		t.Fatalf("shows naming a missing expectation: %v", err)
 	}
 }
@@ -129,7 +136,7 @@ func TestLoadAllReportsEveryBadFile(t *testing.T) {
 	p1 := write(t, good)
 	p2 := write(t, strings.Replace(good, "do: reload", "do: relaod", 1))
 	p3 := write(t, "name: [")
-	_, err := LoadAll(p1, p2, p3)
+	_, err := vocab.LoadAll(p1, p2, p3)
 	if err == nil || !strings.Contains(err.Error(), "relaod") || !strings.Contains(err.Error(), p3) {
 		t.Fatalf("LoadAll error %v", err)
 	}

@@ -2,29 +2,18 @@ package scenario
 
 import "github.com/jobsim/jobsim/fakepbs"
 
-// ServerOptions maps a host's PBS block to the PBS server's options, the
+// Config maps a host's PBS block to the PBS server's configuration, the
 // same for every backend.
-func (p PBS) ServerOptions() []fakepbs.Option {
-	var opts []fakepbs.Option
-	if p.Server != "" {
-		opts = append(opts, fakepbs.WithName(p.Server))
+func (p PBS) Config() fakepbs.Config {
+	c := fakepbs.Config{Server: p.Server, History: p.History, NodeFailRequeue: p.NodeFailRequeue.D()}
+	for _, q := range p.Queues {
+		c.Queues = append(c.Queues, fakepbs.QueueConfig{Name: q.Name, Disabled: q.Disabled})
 	}
-	if p.History {
-		opts = append(opts, fakepbs.WithHistory(true, 0))
+	for _, n := range p.Nodes {
+		c.Nodes = append(c.Nodes, fakepbs.NodeConfig{Name: n.Name, NCPUs: n.NCPUs, Mem: n.Mem})
 	}
-	if len(p.Queues) > 0 {
-		qs := make([]fakepbs.Queue, len(p.Queues))
-		for i, q := range p.Queues {
-			qs[i] = fakepbs.Queue{Name: q.Name, Enabled: !q.Disabled, Started: true}
-		}
-		opts = append(opts, fakepbs.WithQueues(qs...), fakepbs.WithDefaultQueue(qs[0].Name))
-	}
-	if len(p.Nodes) > 0 {
-		ns := make([]fakepbs.NodeConfig, len(p.Nodes))
-		for i, n := range p.Nodes {
-			ns[i] = fakepbs.NodeConfig{Name: n.Name, NCPUs: n.NCPUs, Mem: n.Mem}
-		}
-		opts = append(opts, fakepbs.WithNodes(ns...))
-	}
-	return opts
+	return c
 }
+
+// ServerOptions maps a host's PBS block to the PBS server's options.
+func (p PBS) ServerOptions() []fakepbs.Option { return p.Config().Options() }

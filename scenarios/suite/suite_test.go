@@ -27,6 +27,7 @@ import (
 	"github.com/jobsim/jobsim/internal/testbin"
 	"github.com/jobsim/jobsim/scenarios/cylcsys"
 	"github.com/jobsim/jobsim/scenarios/hubsys"
+	"github.com/jobsim/jobsim/scenarios/pbsbatch"
 	"github.com/jobsim/jobsim/scenarios/runner"
 	"github.com/jobsim/jobsim/scenarios/scenario"
 )
@@ -35,7 +36,8 @@ import (
 // malformed file fails the suite before anything starts.
 var (
 	repoRoot           = findRepoRoot()
-	files, loadErr     = scenario.LoadAll(filepath.Join(repoRoot, "fixtures", "scenarios"))
+	vocabulary         = scenario.MustVocabulary(cylcsys.Plugin{}, hubsys.Plugin{}, pbsbatch.Plugin{})
+	files, loadErr     = vocabulary.LoadAll(filepath.Join(repoRoot, "fixtures", "scenarios"))
 	selected, shardErr = shardFiles()
 )
 
@@ -68,17 +70,20 @@ var _ = SynchronizedBeforeSuite(func() []byte { return nil }, func([]byte) {
 	if artifacts == "" {
 		artifacts = filepath.Join(repoRoot, "out", "suite")
 	}
-	opts := []runner.Option{
-		runner.WithBackend(inprocess.New(inprocess.WithJobsimBinary(bin))),
-		runner.WithSystem("cylc", cylcsys.Factory()),
-		runner.WithSystem("hub", hubsys.Factory(hubsys.WithJobsim(bin))),
-		runner.WithArtifacts(artifacts),
-		runner.WithProgress(GinkgoWriter),
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if in, err := cylcsys.LocateInstall(ctx); err == nil {
-		opts = append(opts, runner.WithCylcInstall(in))
+	in, _ := cylcsys.LocateInstall(ctx) // nil: Cylc scenarios skip, saying why
+	var copts []cylcsys.Option
+	if in != nil {
+		copts = append(copts, cylcsys.WithInstall(in))
+	}
+	opts := []runner.Option{
+		runner.WithBackend(inprocess.New(inprocess.WithJobsimBinary(bin), inprocess.WithCylc(in))),
+		runner.WithSystem(cylcsys.Plugin{}.Name(), cylcsys.Factory(copts...)),
+		runner.WithSystem(hubsys.Plugin{}.Name(), hubsys.Factory(hubsys.WithJobsim(bin))),
+		runner.WithHostPlugin(pbsbatch.Plugin{}),
+		runner.WithArtifacts(artifacts),
+		runner.WithProgress(GinkgoWriter),
 	}
 	run, err = runner.New(opts...)
 	Expect(err).NotTo(HaveOccurred())

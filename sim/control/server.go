@@ -17,8 +17,8 @@ import (
 	"github.com/jobsim/jobsim/base/clock"
 	"github.com/jobsim/jobsim/base/events"
 	"github.com/jobsim/jobsim/base/fault"
-	"github.com/jobsim/jobsim/fakepbs"
 	"github.com/jobsim/jobsim/internal/httpx"
+	"github.com/jobsim/jobsim/sim/batch"
 )
 
 // DefaultMaxBody bounds a request body (a fault rule, an event): a larger
@@ -57,7 +57,7 @@ type Server struct {
 	token   string
 	faults  *fault.Set
 	log     *events.Log
-	pbs     fakepbs.Backend
+	batch   batch.System
 	clock   clock.Clock
 	checks  map[string]Check
 	notes   []string
@@ -78,8 +78,9 @@ func WithFaults(f *fault.Set) Option { return func(s *Server) { s.faults = f } }
 // WithEvents serves the history.
 func WithEvents(l *events.Log) Option { return func(s *Server) { s.log = l } }
 
-// WithPBS serves the PBS server's jobs.
-func WithPBS(b fakepbs.Backend) Option { return func(s *Server) { s.pbs = b } }
+// WithBatch serves the host's batch system: its jobs and its restarts
+// (under /v1/pbs/ for a PBS server).
+func WithBatch(b batch.System) Option { return func(s *Server) { s.batch = b } }
 
 // WithClock serves the clock; a *clock.Virtual can be advanced through the API.
 func WithClock(c clock.Clock) Option { return func(s *Server) { s.clock = c } }
@@ -309,12 +310,12 @@ func (s *Server) addEvent(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) {
-	if s.pbs == nil {
+	if s.batch == nil {
 		httpx.WriteError(w, http.StatusNotFound, "this host runs no PBS server")
 		return
 	}
 	history := r.URL.Query().Get("history") == "true" || r.URL.Query().Get("history") == "1"
-	httpx.WriteJSON(w, http.StatusOK, s.pbs.Jobs(r.Context(), history))
+	httpx.WriteJSON(w, http.StatusOK, s.batch.Jobs(r.Context(), history))
 }
 
 // PBSRestart is the body of POST /v1/pbs/restart.
@@ -324,7 +325,7 @@ type PBSRestart struct {
 }
 
 func (s *Server) restartPBS(w http.ResponseWriter, r *http.Request) {
-	if s.pbs == nil {
+	if s.batch == nil {
 		httpx.WriteError(w, http.StatusNotFound, "this host runs no PBS server")
 		return
 	}
@@ -336,7 +337,7 @@ func (s *Server) restartPBS(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, http.StatusBadRequest, "restart: down %v is negative", req.Down.D())
 		return
 	}
-	if err := s.pbs.Restart(r.Context(), fakepbs.RestartOptions{Down: req.Down.D(), LoseJobs: req.LoseJobs}); err != nil {
+	if err := s.batch.Restart(r.Context(), batch.RestartOptions{Down: req.Down.D(), LoseJobs: req.LoseJobs}); err != nil {
 		httpx.WriteError(w, http.StatusConflict, "%v", err)
 		return
 	}

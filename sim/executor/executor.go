@@ -11,7 +11,7 @@ import (
 	"io"
 	"syscall"
 
-	"github.com/jobsim/jobsim/fakepbs"
+	"github.com/jobsim/jobsim/sim/batch"
 )
 
 // Executor starts commands on a host.
@@ -63,5 +63,5 @@ type Status struct {
 	Code   int            // exit code; 128+n when killed by signal n, as a shell reports it
 	Signal syscall.Signal // the signal that killed it, when one did
 	Err    error          // a failure to run at all (not a non-zero exit)
-	Usage  fakepbs.Usage  // CPU time and peak memory, where the executor measures them (real processes)
+	Usage  batch.Usage    // CPU time and peak memory, where the executor measures them (real processes)
 }

@@ -34,7 +34,7 @@ import (
 	"github.com/jobsim/jobsim/backend/containers/mom"
 	"github.com/jobsim/jobsim/backend/containers/node"
 	"github.com/jobsim/jobsim/base/events"
-	"github.com/jobsim/jobsim/scenarios/scenario"
+	"github.com/jobsim/jobsim/fakepbs"
 )
 
 // Option configures Start.
@@ -100,9 +100,28 @@ type Topology struct {
 	closed  bool
 }
 
-// Start brings the topology up from the image and returns once every
+// Host is one job host of a topology: a container of its own, and, when
+// its PBS configuration lists nodes, the login node of a cluster with one
+// compute container per node. The runner's containers backend maps a
+// scenario's topology into Hosts; this package knows no scenario format.
+type Host struct {
+	Name string
+	// Users are the host's users (default: the harness's user).
+	Users []string
+	// FaultMounts are host paths under the FUSE fault layer.
+	FaultMounts []string
+	// Cylc is where the image's Cylc overlay is copied on the host ("": none).
+	Cylc string
+	// PBS runs a PBS server on the host (nil: none).
+	PBS *fakepbs.Config
+}
+
+// NodeActions are what NodeAction can do to a machine.
+var NodeActions = []string{"disconnect", "reconnect", "pause", "unpause", "kill", "restart"}
+
+// Start brings the hosts up from the image and returns once every
 // machine is healthy. ctx bounds the start. On error nothing is left.
-func Start(ctx context.Context, img image.Image, topo scenario.Topology, opts ...Option) (_ *Topology, err error) {
+func Start(ctx context.Context, img image.Image, hosts []Host, opts ...Option) (_ *Topology, err error) {
 	tcenv.DisableRyuk()
 	c := config{logger: slog.Default(), user: os.Getenv("USER"), startTimout: 90 * time.Second}
 	for _, o := range opts {
@@ -132,7 +151,7 @@ func Start(ctx context.Context, img image.Image, topo scenario.Topology, opts ..
 	if t.keys, err = container.NewKeys(filepath.Join(t.cfg.dir, "keys")); err != nil {
 		return nil, err
 	}
-	if len(topo.Hosts) == 0 {
+	if len(hosts) == 0 {
 		return t, nil
 	}
 	t.net, err = tcnetwork.New(ctx, tcnetwork.WithLabels(map[string]string{container.LabelRun: c.run, container.LabelPID: strconv.Itoa(os.Getpid())}))
@@ -146,10 +165,7 @@ func Start(ctx context.Context, img image.Image, topo scenario.Topology, opts ..
 		opts []container.Option
 	}
 	var plans []plan
-	for _, h := range topo.Hosts {
-		if h.Executor == "virtual" {
-			return nil, fmt.Errorf("cluster: host %s: the containers backend runs real executors only (executor: virtual is for the in-process backend)", h.Name)
-		}
+	for _, h := range hosts {
 		users := h.Users
 		if len(users) == 0 {
 			users = []string{c.user}
@@ -186,7 +202,7 @@ func Start(ctx context.Context, img image.Image, topo scenario.Topology, opts ..
 		if c.requeue > 0 {
 			requeue = c.requeue.String()
 		}
-		if d := h.PBS.NodeFailRequeue.D(); d > 0 {
+		if d := h.PBS.NodeFailRequeue; d > 0 {
 			requeue = d.String() // the scenario's own wins
 		}
 		login := append(hostOpts, container.WithPBS(*h.PBS), container.WithHome(home), container.WithNode(func(nc *node.Config) {
@@ -316,7 +332,7 @@ func (t *Topology) NodeAction(ctx context.Context, name, action string) error {
 			m.stream.restart()
 		}
 	default:
-		return fmt.Errorf("cluster: node action %q: want one of %v", action, scenario.NodeActions)
+		return fmt.Errorf("cluster: node action %q: want one of %v", action, NodeActions)
 	}
 	if err != nil {
 		return err

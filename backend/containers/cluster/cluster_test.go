@@ -15,7 +15,7 @@ import (
 	"github.com/jobsim/jobsim/backend/containers/image"
 	"github.com/jobsim/jobsim/backend/containers/internal/testenv"
 	"github.com/jobsim/jobsim/base/events"
-	"github.com/jobsim/jobsim/scenarios/scenario"
+	"github.com/jobsim/jobsim/fakepbs"
 )
 
 var (
@@ -34,8 +34,8 @@ func startCluster(t *testing.T, log *events.Log, requeue time.Duration) *cluster
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	topo := scenario.Topology{Hosts: []scenario.Host{{Name: "login", Executor: "real", Users: []string{"alice"},
-		PBS: &scenario.PBS{History: true, Nodes: []scenario.Node{{Name: "cn1", NCPUs: 1}, {Name: "cn2", NCPUs: 1}}}}}}
+	topo := []cluster.Host{{Name: "login", Users: []string{"alice"},
+		PBS: &fakepbs.Config{History: true, Nodes: []fakepbs.NodeConfig{{Name: "cn1", NCPUs: 1}, {Name: "cn2", NCPUs: 1}}}}}
 	run := container.NewRunID()
 	tp, err := cluster.Start(ctx, testImage, topo, cluster.WithRun(run), cluster.WithEventLog(log), cluster.WithNodeFailRequeue(requeue))
 	if err != nil {

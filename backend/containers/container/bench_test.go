@@ -8,7 +8,7 @@ import (
 	"github.com/jobsim/jobsim/backend/containers/container"
 	"github.com/jobsim/jobsim/backend/containers/image"
 	"github.com/jobsim/jobsim/backend/containers/internal/testenv"
-	"github.com/jobsim/jobsim/scenarios/scenario"
+	"github.com/jobsim/jobsim/fakepbs"
 )
 
 // BenchmarkRunToHealthy measures container.Run, from the call to a passing
@@ -39,7 +39,7 @@ func BenchmarkRunToHealthy(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			opts := []container.Option{container.WithImage(img), container.WithUsers("alice"), container.WithPBS(scenario.PBS{}), container.WithFaultMounts("/opt/lib")}
+			opts := []container.Option{container.WithImage(img), container.WithUsers("alice"), container.WithPBS(fakepbs.Config{}), container.WithFaultMounts("/opt/lib")}
 			if img.Overlay {
 				opts = append(opts, container.WithCylc("/opt/cylc"))
 			}

@@ -33,8 +33,8 @@ import (
 
 	"github.com/jobsim/jobsim/backend/containers/image"
 	"github.com/jobsim/jobsim/backend/containers/node"
+	"github.com/jobsim/jobsim/fakepbs"
 	"github.com/jobsim/jobsim/internal/artifact"
-	"github.com/jobsim/jobsim/scenarios/scenario"
 	"github.com/jobsim/jobsim/sim/control"
 )
 
@@ -67,7 +67,7 @@ func WithName(name string) Option { return func(c *runConfig) { c.node.Name = na
 func WithUsers(users ...string) Option { return func(c *runConfig) { c.node.Users = users } }
 
 // WithPBS runs a PBS server on the host.
-func WithPBS(p scenario.PBS) Option { return func(c *runConfig) { c.node.PBS = &p } }
+func WithPBS(p fakepbs.Config) Option { return func(c *runConfig) { c.node.PBS = &p } }
 
 // WithFaultMounts puts the FUSE fault layer over these host paths; the
 // container gets /dev/fuse and CAP_SYS_ADMIN for it.

@@ -15,7 +15,7 @@ import (
 	"github.com/jobsim/jobsim/backend/containers/image"
 	"github.com/jobsim/jobsim/backend/containers/internal/testenv"
 	"github.com/jobsim/jobsim/base/fault"
-	"github.com/jobsim/jobsim/scenarios/scenario"
+	"github.com/jobsim/jobsim/fakepbs"
 )
 
 // The image every test of this package runs, built once in TestMain (or
@@ -86,7 +86,7 @@ func sshRun(t *testing.T, c *container.Container, user, command string) (string,
 }
 
 func TestHostRunsPBSJobsOverSSH(t *testing.T) {
-	c := runHost(t, container.WithName("fakehpc"), container.WithUsers("alice"), container.WithPBS(scenario.PBS{History: true}))
+	c := runHost(t, container.WithName("fakehpc"), container.WithUsers("alice"), container.WithPBS(fakepbs.Config{History: true}))
 	t.Logf("healthy in %s", c.StartedIn())
 	out, code := sshRun(t, c, "alice", `hostname; id -un; echo 'echo hello from $PBS_JOBID on $(hostname)' | qsub -N hello`)
 	if code != 0 {

@@ -7,7 +7,7 @@
 // Run starts one job host, in the style of a testcontainers module:
 //
 //	img, _ := image.Build(ctx, image.WithJobsimBinary("bin/jobsim"))
-//	c, err := container.Run(ctx, container.WithImage(img), container.WithUsers("alice"), container.WithPBS(scenario.PBS{}))
+//	c, err := container.Run(ctx, container.WithImage(img), container.WithUsers("alice"), container.WithPBS(fakepbs.Config{}))
 //	defer c.Close(ctx)
 //	ssh -i $(c.KeyFile("alice")) -p <port of c.SSHAddr()> alice@127.0.0.1 qstat
 //

@@ -19,6 +19,7 @@ import (
 	"github.com/jobsim/jobsim/base/events"
 	"github.com/jobsim/jobsim/fakepbs"
 	"github.com/jobsim/jobsim/internal/httpx"
+	"github.com/jobsim/jobsim/sim/batch"
 )
 
 // DefaultNodeFailRequeue is OpenPBS's default node_fail_requeue: how long a
@@ -288,8 +289,8 @@ func statusError(resp *http.Response) error {
 	return &httpStatusError{code: resp.StatusCode, msg: msg}
 }
 
-// Start implements fakepbs.Executor: the job is sent to its node's MoM.
-func (d *Dispatcher) Start(ctx context.Context, spec fakepbs.RunSpec) (fakepbs.Process, error) {
+// Start implements batch.Executor: the job is sent to its node's MoM.
+func (d *Dispatcher) Start(ctx context.Context, spec batch.RunSpec) (batch.Process, error) {
 	w, ok := d.nodes[spec.Node]
 	if !ok {
 		return nil, fmt.Errorf("job %s: node %q has no MoM (nodes: %s)", spec.JobID, spec.Node, d.nodeNames())
@@ -355,11 +356,11 @@ type remoteProc struct {
 	outAt, errAt   int
 
 	done   chan struct{}
-	status fakepbs.ExitStatus
+	status batch.ExitStatus
 	once   sync.Once
 }
 
-func (p *remoteProc) finish(st fakepbs.ExitStatus) {
+func (p *remoteProc) finish(st batch.ExitStatus) {
 	p.once.Do(func() {
 		p.status = st
 		close(p.done)
@@ -369,13 +370,13 @@ func (p *remoteProc) finish(st fakepbs.ExitStatus) {
 	})
 }
 
-// Wait implements fakepbs.Process.
-func (p *remoteProc) Wait() fakepbs.ExitStatus {
+// Wait implements batch.Process.
+func (p *remoteProc) Wait() batch.ExitStatus {
 	<-p.done
 	return p.status
 }
 
-// Signal implements fakepbs.Process: the signal goes to the job's MoM
+// Signal implements batch.Process: the signal goes to the job's MoM
 // (a node known to be down is not waited for).
 func (p *remoteProc) Signal(sig syscall.Signal) error {
 	if !p.w.down().IsZero() {
@@ -396,7 +397,7 @@ func (p *remoteProc) forget() {
 // follow streams the job's output until it ends, resuming after broken
 // streams, and gives the job up when its node stays down too long.
 func (p *remoteProc) follow(ctx context.Context) {
-	defer p.finish(fakepbs.ExitStatus{Signal: syscall.SIGKILL}) // only if nothing else finished it
+	defer p.finish(batch.ExitStatus{Signal: syscall.SIGKILL}) // only if nothing else finished it
 	killed := false
 	for {
 		ended, lost, err := p.attach(ctx)
@@ -449,7 +450,7 @@ func (p *remoteProc) giveUp(why string) {
 				p.d.record(events.Event{Kind: EventNode, Msg: fmt.Sprintf("job %s: %s; %s", p.id, why, reason),
 					Fields: map[string]any{"node": p.w.Name, "job": p.id, "state": "requeued", "exit_status": exit}})
 				cancel()
-				p.finish(fakepbs.ExitStatus{Code: exit})
+				p.finish(batch.ExitStatus{Code: exit})
 				return
 			}
 		}
@@ -457,7 +458,7 @@ func (p *remoteProc) giveUp(why string) {
 	}
 	p.d.record(events.Event{Kind: EventNode, Msg: fmt.Sprintf("job %s: %s; Job deleted, execution node %s down (Exit_status %d)", p.id, why, p.w.Name, exit),
 		Fields: map[string]any{"node": p.w.Name, "job": p.id, "state": "deleted", "exit_status": exit}})
-	p.finish(fakepbs.ExitStatus{Code: exit})
+	p.finish(batch.ExitStatus{Code: exit})
 }
 
 // attach reads one stream of the job from the current offsets. It returns
@@ -503,7 +504,7 @@ func (p *remoteProc) attach(ctx context.Context) (ended bool, lost string, err e
 		p.outAt += len(f.Out)
 		p.errAt += len(f.Err)
 		if f.Exit != nil {
-			p.finish(fakepbs.ExitStatus{Code: f.Exit.Code, Signal: f.Exit.Signal, Usage: f.Exit.Usage})
+			p.finish(batch.ExitStatus{Code: f.Exit.Code, Signal: f.Exit.Signal, Usage: f.Exit.Usage})
 			return true, "", nil
 		}
 		if f.Lost != "" {

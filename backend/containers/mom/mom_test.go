@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"github.com/jobsim/jobsim/base/events"
-	"github.com/jobsim/jobsim/fakepbs"
+	"github.com/jobsim/jobsim/sim/batch"
 	"github.com/jobsim/jobsim/sim/executor"
 	"github.com/jobsim/jobsim/sim/executor/real"
 )
@@ -45,7 +45,7 @@ func newTestNode(t *testing.T, name string) *testNode {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := NewServer(name, "tok", executor.ForPBS(rx), WithSpool(filepath.Join(root, "spool")))
+	m, err := NewServer(name, "tok", executor.ForBatch(rx), WithSpool(filepath.Join(root, "spool")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,26 +116,26 @@ func dispatcher(t *testing.T, n *testNode, opts ...DispatcherOption) (*Dispatche
 
 var jobSeq atomic.Int64
 
-func start(t *testing.T, d *Dispatcher, ctx context.Context, script string, out, errb *syncBuf) fakepbs.Process {
+func start(t *testing.T, d *Dispatcher, ctx context.Context, script string, out, errb *syncBuf) batch.Process {
 	t.Helper()
 	id := strconv.FormatInt(jobSeq.Add(1), 10) + ".login"
-	p, err := d.Start(ctx, fakepbs.RunSpec{JobID: id, User: "alice", Node: "cn1", Script: []byte(script), Env: []string{"PBS_JOBID=" + id, "JOBSIM_PBS_SERVER=unix:/login/only"}, Stdout: out, Stderr: errb})
+	p, err := d.Start(ctx, batch.RunSpec{JobID: id, User: "alice", Node: "cn1", Script: []byte(script), Env: []string{"PBS_JOBID=" + id, "JOBSIM_PBS_SERVER=unix:/login/only"}, Stdout: out, Stderr: errb})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return p
 }
 
-func waitStatus(t *testing.T, p fakepbs.Process, within time.Duration) fakepbs.ExitStatus {
+func waitStatus(t *testing.T, p batch.Process, within time.Duration) batch.ExitStatus {
 	t.Helper()
-	ch := make(chan fakepbs.ExitStatus, 1)
+	ch := make(chan batch.ExitStatus, 1)
 	go func() { ch <- p.Wait() }()
 	select {
 	case st := <-ch:
 		return st
 	case <-time.After(within):
 		t.Fatalf("the job did not end within %s", within)
-		return fakepbs.ExitStatus{}
+		return batch.ExitStatus{}
 	}
 }
 
@@ -154,7 +154,7 @@ func TestJobRunsOnItsNodeWithOutputAndStatus(t *testing.T) {
 	if got := errb.String(); got != "oops\n" {
 		t.Errorf("stderr %q", got)
 	}
-	if _, err := d.Start(context.Background(), fakepbs.RunSpec{JobID: "2.login", User: "alice", Node: "cn7"}); err == nil || !strings.Contains(err.Error(), `node "cn7" has no MoM`) {
+	if _, err := d.Start(context.Background(), batch.RunSpec{JobID: "2.login", User: "alice", Node: "cn7"}); err == nil || !strings.Contains(err.Error(), `node "cn7" has no MoM`) {
 		t.Errorf("a job for an unknown node: %v", err)
 	}
 }
@@ -167,7 +167,7 @@ func TestJobScriptRunsFromAFileWithNodeFileAndTmpdir(t *testing.T) {
 	// Cylc's job scripts re-exec "$0"; the node file and TMPDIR are the MoM's to make.
 	// The node file is the server's: one line per MPI process of each chunk.
 	script := "#!/bin/bash -l\nif [[ $1 != again ]]; then exec bash -l \"$0\" again; fi\necho \"args=$1 nodefile=$(paste -sd, $PBS_NODEFILE) tmpdir=$(test -d $TMPDIR && echo yes)\"\n"
-	p, err := d.Start(context.Background(), fakepbs.RunSpec{JobID: "77.login", User: "alice", Node: "cn1", Script: []byte(script), NodeFile: "cn1\ncn1\ncn2\ncn2\n",
+	p, err := d.Start(context.Background(), batch.RunSpec{JobID: "77.login", User: "alice", Node: "cn1", Script: []byte(script), NodeFile: "cn1\ncn1\ncn2\ncn2\n",
 		Env: []string{"PBS_NODEFILE=" + filepath.Join(dir, "aux", "77.login"), "TMPDIR=" + filepath.Join(dir, "tmp", "pbs.77.login")}, Stdout: &out, Stderr: &errb})
 	if err != nil {
 		t.Fatal(err)

@@ -2,8 +2,8 @@
 // placed them on. A compute node serves the MoM endpoint (Server): it starts
 // a job's script on its own real executor, keeps the job's output and exit
 // status, and streams them to whoever attaches. The login node's PBS server
-// runs jobs through a Dispatcher, a fakepbs.Executor that sends each job to
-// the MoM of RunSpec.Node and turns the stream back into a fakepbs.Process.
+// runs jobs through a Dispatcher, a batch.Executor that sends each job to
+// the MoM of RunSpec.Node and turns the stream back into a batch.Process.
 //
 // The Dispatcher also watches every node's MoM the way pbs_server watches
 // its MoMs: a node that stops answering is marked down in the PBS server
@@ -25,11 +25,11 @@ package mom
 import (
 	"syscall"
 
-	"github.com/jobsim/jobsim/fakepbs"
+	"github.com/jobsim/jobsim/sim/batch"
 )
 
 // JobRequest is a job as the Dispatcher sends it to a MoM: the fields of
-// fakepbs.RunSpec that cross the wire.
+// batch.RunSpec that cross the wire.
 type JobRequest struct {
 	JobID  string `json:"job_id"`
 	User   string `json:"user"`
@@ -57,7 +57,7 @@ type Frame struct {
 type ExitStatus struct {
 	Code   int            `json:"code"`
 	Signal syscall.Signal `json:"signal,omitempty"`
-	Usage  fakepbs.Usage  `json:"usage"`
+	Usage  batch.Usage    `json:"usage"`
 }
 
 // SignalRequest is the body of POST /v1/mom/jobs/{id}/signal.

@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"github.com/jobsim/jobsim/base/events"
-	"github.com/jobsim/jobsim/fakepbs"
 	"github.com/jobsim/jobsim/internal/httpx"
+	"github.com/jobsim/jobsim/sim/batch"
 )
 
 // maxOutput bounds the output a MoM keeps per job stream (stdout, stderr);
@@ -40,7 +40,7 @@ type Server struct {
 	node   string
 	token  string
 	spool  string
-	exec   fakepbs.Executor
+	exec   batch.Executor
 	rec    events.Recorder
 	log    *slog.Logger
 	mux    http.Handler
@@ -69,8 +69,8 @@ func WithSpool(dir string) ServerOption { return func(s *Server) { s.spool = dir
 const EventMom events.Kind = "pbs.mom"
 
 // NewServer returns the MoM of node, running jobs on exec (a real executor
-// adapted with executor.ForPBS). token protects every request.
-func NewServer(node, token string, exec fakepbs.Executor, opts ...ServerOption) (*Server, error) {
+// adapted with executor.ForBatch). token protects every request.
+func NewServer(node, token string, exec batch.Executor, opts ...ServerOption) (*Server, error) {
 	if token == "" {
 		return nil, errors.New("mom: a token is required")
 	}
@@ -108,7 +108,7 @@ func (s *Server) Close() error {
 // momJob is one job on this node.
 type momJob struct {
 	id     string
-	proc   fakepbs.Process
+	proc   batch.Process
 	cancel context.CancelFunc
 
 	mu       sync.Mutex
@@ -180,7 +180,7 @@ func (s *Server) start(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithCancel(s.life)
 	j.cancel = cancel
 	files, scriptPath := s.prepare(req)
-	proc, err := s.exec.Start(ctx, fakepbs.RunSpec{
+	proc, err := s.exec.Start(ctx, batch.RunSpec{
 		JobID: req.JobID, User: req.User, Node: req.Node, Script: req.Script, ScriptPath: scriptPath, Shell: req.Shell,
 		Env: req.Env, Dir: req.Dir, Stdout: sink{j: j}, Stderr: sink{j: j, stderr: true},
 	})

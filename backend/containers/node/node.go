@@ -35,7 +35,6 @@ import (
 	"github.com/jobsim/jobsim/fakepbs"
 	"github.com/jobsim/jobsim/fakepbs/cli"
 	"github.com/jobsim/jobsim/fakepbs/remote"
-	"github.com/jobsim/jobsim/scenarios/scenario"
 	"github.com/jobsim/jobsim/sim"
 	"github.com/jobsim/jobsim/sim/executor"
 	"github.com/jobsim/jobsim/sim/executor/real"
@@ -80,8 +79,8 @@ type Config struct {
 	// harness holds the private halves.
 	AuthorizedKeys map[string][]string `json:"authorized_keys,omitempty"`
 	// PBS runs a PBS server (roles host and login).
-	PBS         *scenario.PBS `json:"pbs,omitempty"`
-	FaultMounts []string      `json:"fault_mounts,omitempty"`
+	PBS         *fakepbs.Config `json:"pbs,omitempty"`
+	FaultMounts []string        `json:"fault_mounts,omitempty"`
 	// Token protects the control API, the MoM and the PBS TCP endpoint.
 	Token string `json:"token"`
 	// Nodes are the compute nodes' MoMs (role login).
@@ -217,7 +216,7 @@ func Run(ctx context.Context, c Config, out io.Writer, logger *slog.Logger) erro
 	switch c.Role {
 	case RoleHost:
 		if c.PBS != nil {
-			opts = append(opts, sim.WithPBS(c.PBS.ServerOptions()...))
+			opts = append(opts, sim.WithPBS(c.PBS.Options()...))
 		}
 	case RoleLogin:
 		requeue := mom.DefaultNodeFailRequeue
@@ -229,7 +228,7 @@ func Run(ctx context.Context, c Config, out io.Writer, logger *slog.Logger) erro
 			return fmt.Errorf("node %s: %w", c.Name, err)
 		}
 		closers = append(closers, disp.Close)
-		pbsOpts := append(c.PBS.ServerOptions(), fakepbs.WithExecutor(disp))
+		pbsOpts := append(c.PBS.Options(), fakepbs.WithExecutor(disp))
 		opts = append(opts, sim.WithPBS(pbsOpts...))
 	case RoleCompute:
 		if err := installPBSClient(self); err != nil {
@@ -384,7 +383,7 @@ func startMom(c Config, rec events.Recorder, logger *slog.Logger, closers *[]fun
 		return err
 	}
 	*closers = append(*closers, rx.Close)
-	srv, err := mom.NewServer(c.Name, c.Token, executor.ForPBS(rx), mom.WithRecorder(rec), mom.WithLogger(logger))
+	srv, err := mom.NewServer(c.Name, c.Token, executor.ForBatch(rx), mom.WithRecorder(rec), mom.WithLogger(logger))
 	if err != nil {
 		return err
 	}

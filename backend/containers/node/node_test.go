@@ -7,11 +7,11 @@ import (
 	"testing"
 
 	"github.com/jobsim/jobsim/backend/containers/mom"
-	"github.com/jobsim/jobsim/scenarios/scenario"
+	"github.com/jobsim/jobsim/fakepbs"
 )
 
 func TestConfigValidationSaysWhatIsMissing(t *testing.T) {
-	ok := Config{Name: "login", Role: RoleLogin, Users: []string{"alice"}, Token: "t", PBS: &scenario.PBS{}, Nodes: []mom.Node{{Name: "cn1", URL: "http://cn1:7071"}}}
+	ok := Config{Name: "login", Role: RoleLogin, Users: []string{"alice"}, Token: "t", PBS: &fakepbs.Config{}, Nodes: []mom.Node{{Name: "cn1", URL: "http://cn1:7071"}}}
 	if err := ok.Validate(); err != nil {
 		t.Fatal(err)
 	}

@@ -31,7 +31,7 @@ import (
 
 	"github.com/creack/pty"
 
-	"github.com/jobsim/jobsim/fakepbs"
+	"github.com/jobsim/jobsim/sim/batch"
 	"github.com/jobsim/jobsim/sim/executor"
 )
 
@@ -485,7 +485,7 @@ func (p *process) wait() {
 		default:
 			st.Code = ps.ExitCode()
 		}
-		st.Usage = fakepbs.UsageOf(ps)
+		st.Usage = batch.UsageOf(ps)
 	} else if err != nil {
 		st.Err = err
 		st.Code = -1

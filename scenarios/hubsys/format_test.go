@@ -1,4 +1,4 @@
-package scenario
+package hubsys
 
 import (
 	"strings"
@@ -23,11 +23,11 @@ expect:
 `
 
 func TestHubBatchPBSDefaults(t *testing.T) {
-	f, err := Parse("hub.yaml", []byte(hubPBS))
+	f, err := testVocabulary.Parse("hub.yaml", []byte(hubPBS))
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := f.System.Hub
+	h := ConfigOf(f)
 	if h.Host != "fakehpc" {
 		t.Errorf("host %q, want the only host", h.Host)
 	}
@@ -52,12 +52,12 @@ topology: {hosts: []}
 system: {hub: {users: [alice]}}
 timeline: [{do: start}]
 `
-	f, err := Parse("local.yaml", []byte(src))
+	f, err := testVocabulary.Parse("local.yaml", []byte(src))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f.System.Hub.Spawner != SpawnerLocal {
-		t.Errorf("spawner %q, want the default local", f.System.Hub.Spawner)
+	if ConfigOf(f).Spawner != SpawnerLocal {
+		t.Errorf("spawner %q, want the default local", ConfigOf(f).Spawner)
 	}
 }
 
@@ -74,7 +74,7 @@ func TestHubErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			src := strings.Replace(hubPBS, tc.replace, tc.with, 1)
-			_, err := Parse("hub.yaml", []byte(src))
+			_, err := testVocabulary.Parse("hub.yaml", []byte(src))
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error %v, want it to contain %q", err, tc.want)
 			}

@@ -1,9 +1,11 @@
-package scenario
+package hubsys
 
 import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/jobsim/jobsim/scenarios/scenario"
 )
 
 // ServerRef names one server of a hub user, as a scenario writes it:
@@ -58,20 +60,17 @@ var namedServerTraits = map[string]string{
 }
 
 // validateNamedServers checks system.hub's named-server fields.
-func (f *File) validateNamedServers() error {
-	p := f.pos
-	h := f.System.Hub
-	at := []any{"system", "hub"}
+func validateNamedServers(h *Config, at scenario.Where) error {
 	for k := range h.Config {
 		if field, ok := namedServerTraits[k]; ok {
-			return p.errorf(append(at, "config", k), "config %s: set system.hub.%s instead (the scenario's steps are checked against it)", k, field)
+			return at.Key("config").Key(k).Errorf("config %s: set system.hub.%s instead (the scenario's steps are checked against it)", k, field)
 		}
 	}
 	if h.NamedServerLimitPerUser < 0 {
-		return p.errorf(append(at, "named_server_limit_per_user"), "named_server_limit_per_user %d: want 0 (no limit) or more", h.NamedServerLimitPerUser)
+		return at.Key("named_server_limit_per_user").Errorf("named_server_limit_per_user %d: want 0 (no limit) or more", h.NamedServerLimitPerUser)
 	}
 	if h.NamedServerLimitPerUser > 0 && !h.AllowNamedServers {
-		return p.errorf(append(at, "named_server_limit_per_user"), "named_server_limit_per_user needs allow_named_servers: true")
+		return at.Key("named_server_limit_per_user").Errorf("named_server_limit_per_user needs allow_named_servers: true")
 	}
 	return nil
 }
@@ -80,12 +79,11 @@ func (f *File) validateNamedServers() error {
 // that its user is a hub user, and that a named server is allowed by
 // system.hub.allow_named_servers. removing: the reference is to be
 // removed, which only a named server can be.
-func (f *File) validateServerRef(s string, removing bool) error {
+func validateServerRef(h *Config, s string, removing bool) error {
 	r, err := ParseServerRef(s)
 	if err != nil {
 		return err
 	}
-	h := f.System.Hub
 	if !slices.Contains(h.Users, r.User) {
 		return fmt.Errorf("%q is not one of the hub users %v", r.User, h.Users)
 	}

@@ -16,7 +16,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/jobsim/jobsim/base/clock"
-	"github.com/jobsim/jobsim/fakepbs"
+	"github.com/jobsim/jobsim/sim/batch"
 	"github.com/jobsim/jobsim/sim/executor"
 	"github.com/jobsim/jobsim/sim/executor/real"
 	"github.com/jobsim/jobsim/sim/executor/virtual"
@@ -41,7 +41,7 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-func virtualHost(t *testing.T, clk clock.Clock) fakepbs.Executor {
+func virtualHost(t *testing.T, clk clock.Clock) batch.Executor {
 	t.Helper()
 	fs := afero.NewMemMapFs()
 	if err := fs.MkdirAll("/home/alice", 0o755); err != nil {
@@ -52,14 +52,14 @@ func virtualHost(t *testing.T, clk clock.Clock) fakepbs.Executor {
 	}
 	e := virtual.New(virtual.WithFS(fs), virtual.WithClock(clk), virtual.WithHostname("node1"))
 	t.Cleanup(func() { _ = e.Close() })
-	return executor.ForPBS(e)
+	return executor.ForBatch(e)
 }
 
 // runJob starts spec from a clock actor that waits for the job, as the PBS
 // server does, and returns how the job ended.
-func runJob(t *testing.T, clk clock.Clock, x fakepbs.Executor, spec fakepbs.RunSpec, started func(fakepbs.Process)) fakepbs.ExitStatus {
+func runJob(t *testing.T, clk clock.Clock, x batch.Executor, spec batch.RunSpec, started func(batch.Process)) batch.ExitStatus {
 	t.Helper()
-	done := make(chan fakepbs.ExitStatus, 1)
+	done := make(chan batch.ExitStatus, 1)
 	errc := make(chan error, 1)
 	clk.Go(context.Background(), func(ctx context.Context) {
 		p, err := x.Start(ctx, spec)
@@ -80,15 +80,15 @@ func runJob(t *testing.T, clk clock.Clock, x fakepbs.Executor, spec fakepbs.RunS
 	case <-time.After(20 * time.Second):
 		t.Fatal("job did not end within 20s")
 	}
-	return fakepbs.ExitStatus{}
+	return batch.ExitStatus{}
 }
 
-func TestForPBSVirtualJobOnVirtualClock(t *testing.T) {
+func TestForBatchVirtualJobOnVirtualClock(t *testing.T) {
 	t0 := time.Date(2026, 5, 6, 7, 0, 0, 0, time.UTC)
 	clk := clock.NewVirtual(t0, clock.AutoAdvance())
 	x := virtualHost(t, clk)
 	var out, errb lockedBuffer
-	st := runJob(t, clk, x, fakepbs.RunSpec{
+	st := runJob(t, clk, x, batch.RunSpec{
 		JobID: "1.server", User: "alice", Node: "node1",
 		Script: []byte("#!/bin/bash\n#PBS -N sleeper\necho \"$PBS_JOBID $FROM_PROFILE\"\nsleep 600\necho done >&2\nexit 3\n"),
 		Env:    []string{"PBS_JOBID=1.server"}, Dir: "/home/alice", Stdout: &out, Stderr: &errb,
@@ -106,15 +106,15 @@ func TestForPBSVirtualJobOnVirtualClock(t *testing.T) {
 
 // The PBS server lets the clock go as soon as Signal returns: a sleeping
 // script must have woken up by then.
-func TestForPBSSignalWakesSleeperBeforeReturning(t *testing.T) {
+func TestForBatchSignalWakesSleeperBeforeReturning(t *testing.T) {
 	t0 := time.Date(2026, 5, 6, 7, 0, 0, 0, time.UTC)
 	clk := clock.NewVirtual(t0) // moves only by Advance
 	x := virtualHost(t, clk)
 	var out lockedBuffer
 	checked := make(chan struct{})
-	st := runJob(t, clk, x, fakepbs.RunSpec{
+	st := runJob(t, clk, x, batch.RunSpec{
 		JobID: "2.server", User: "alice", Script: []byte("trap 'echo caught; exit 7' TERM\nsleep 3600\n"), Stdout: &out, Stderr: &out,
-	}, func(p fakepbs.Process) {
+	}, func(p batch.Process) {
 		go func() {
 			defer close(checked)
 			for clk.Pending() == 0 {
@@ -133,7 +133,7 @@ func TestForPBSSignalWakesSleeperBeforeReturning(t *testing.T) {
 	}
 	// The check above must not see the next job's sleep on the shared clock.
 	<-checked
-	st = runJob(t, clk, x, fakepbs.RunSpec{JobID: "3.server", User: "alice", Script: []byte("sleep 3600\n")}, func(p fakepbs.Process) {
+	st = runJob(t, clk, x, batch.RunSpec{JobID: "3.server", User: "alice", Script: []byte("sleep 3600\n")}, func(p batch.Process) {
 		go func() {
 			for clk.Pending() == 0 {
 				time.Sleep(time.Millisecond)
@@ -148,7 +148,7 @@ func TestForPBSSignalWakesSleeperBeforeReturning(t *testing.T) {
 
 // A job runs its script file, as under a MoM: $0 is the file, and the
 // script's own traps still see the server's signals.
-func TestForPBSScriptFile(t *testing.T) {
+func TestForBatchScriptFile(t *testing.T) {
 	clk := clock.NewVirtual(time.Date(2026, 5, 6, 7, 0, 0, 0, time.UTC))
 	fs := afero.NewMemMapFs()
 	must(t, fs.MkdirAll("/home/alice", 0o755))
@@ -160,8 +160,8 @@ func TestForPBSScriptFile(t *testing.T) {
 	e := virtual.New(virtual.WithFS(fs), virtual.WithClock(clk))
 	t.Cleanup(func() { _ = e.Close() })
 	var out lockedBuffer
-	st := runJob(t, clk, executor.ForPBS(e), fakepbs.RunSpec{JobID: "6.server", User: "alice", Script: []byte("unused"), ScriptPath: path, Dir: "/home/alice", Stdout: &out, Stderr: &out},
-		func(p fakepbs.Process) {
+	st := runJob(t, clk, executor.ForBatch(e), batch.RunSpec{JobID: "6.server", User: "alice", Script: []byte("unused"), ScriptPath: path, Dir: "/home/alice", Stdout: &out, Stderr: &out},
+		func(p batch.Process) {
 			go func() {
 				for clk.Pending() == 0 {
 					time.Sleep(time.Millisecond)
@@ -183,16 +183,16 @@ func must(t *testing.T, err error) {
 	}
 }
 
-func TestForPBSStartError(t *testing.T) {
+func TestForBatchStartError(t *testing.T) {
 	clk := clock.NewVirtual(time.Now())
 	x := virtualHost(t, clk)
-	_, err := x.Start(context.Background(), fakepbs.RunSpec{JobID: "4.server", User: "nobody-here", Script: []byte("true"), Dir: "/home/nobody-here"})
+	_, err := x.Start(context.Background(), batch.RunSpec{JobID: "4.server", User: "nobody-here", Script: []byte("true"), Dir: "/home/nobody-here"})
 	if err == nil || !strings.Contains(err.Error(), "4.server") {
 		t.Errorf("err = %v", err)
 	}
 }
 
-func TestForPBSRealJob(t *testing.T) {
+func TestForBatchRealJob(t *testing.T) {
 	if _, err := exec.LookPath("bash"); err != nil {
 		t.Skip("bash not found: apt-get install bash")
 	}
@@ -207,7 +207,7 @@ func TestForPBSRealJob(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = e.Close() })
 	var out lockedBuffer
-	st := runJob(t, clock.Real{}, executor.ForPBS(e), fakepbs.RunSpec{
+	st := runJob(t, clock.Real{}, executor.ForBatch(e), batch.RunSpec{
 		JobID: "5.server", User: "alice", Script: []byte("#PBS -l walltime=1:00\necho $PBS_JOBID; shopt -q login_shell && echo login; pwd\nexit 2\n"),
 		Env: []string{"PBS_JOBID=5.server"}, Dir: home, Stdout: &out, Stderr: &out,
 	}, nil)
@@ -218,8 +218,8 @@ func TestForPBSRealJob(t *testing.T) {
 	path := filepath.Join(root, "7.server.SC")
 	must(t, os.WriteFile(path, []byte("trap 'echo term; exit 9' TERM\necho $0\nsleep 1000 & wait\n"), 0o700))
 	out = lockedBuffer{}
-	st = runJob(t, clock.Real{}, executor.ForPBS(e), fakepbs.RunSpec{JobID: "7.server", User: "alice", ScriptPath: path, Dir: home, Stdout: &out, Stderr: &out},
-		func(p fakepbs.Process) {
+	st = runJob(t, clock.Real{}, executor.ForBatch(e), batch.RunSpec{JobID: "7.server", User: "alice", ScriptPath: path, Dir: home, Stdout: &out, Stderr: &out},
+		func(p batch.Process) {
 			go func() {
 				for !strings.Contains(out.String(), path) {
 					time.Sleep(5 * time.Millisecond)

@@ -1,4 +1,4 @@
-package scenario
+package hubsys
 
 import (
 	"strings"
@@ -24,25 +24,29 @@ expect:
 `
 
 func TestHubNamedServers(t *testing.T) {
-	f, err := Parse("named.yaml", []byte(hubNamed))
+	f, err := testVocabulary.Parse("named.yaml", []byte(hubNamed))
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := f.System.Hub
+	h := ConfigOf(f)
 	if !h.AllowNamedServers || h.NamedServerLimitPerUser != 2 {
 		t.Errorf("hub %+v: want named servers allowed, limit 2", h)
 	}
 	var refs []ServerRef
-	for _, s := range f.Timeline[1].Spawn {
+	spawn := f.Timeline[1].Action.(ServerAction).Servers
+	for _, s := range spawn {
 		refs = append(refs, MustServerRef(s))
 	}
 	want := []ServerRef{{User: "alice"}, {User: "alice", Name: "lab"}, {User: "bob", Name: "pbs"}}
 	for i := range want {
-		if refs[i] != want[i] || refs[i].String() != f.Timeline[1].Spawn[i] || refs[i].Named() != (want[i].Name != "") {
+		if refs[i] != want[i] || refs[i].String() != spawn[i] || refs[i].Named() != (want[i].Name != "") {
 			t.Errorf("ref %d = %+v (%s), want %+v", i, refs[i], refs[i], want[i])
 		}
 	}
-	if got := f.Timeline[5].RemoveServer; len(got) != 1 || got[0] != "alice/lab" {
+	if got := f.Timeline[5].Action.(ServerAction); got.Verb != "remove_server" || len(got.Servers) != 1 || got.Servers[0] != "alice/lab" {
+		t.Errorf("remove_server %v", got)
+	}
+	if got := f.Timeline[5].Action.(ServerAction).Servers; len(got) != 1 || got[0] != "alice/lab" {
 		t.Errorf("remove_server %v", got)
 	}
 }
@@ -76,7 +80,7 @@ func TestHubNamedServerErrors(t *testing.T) {
 			if src == hubNamed {
 				t.Fatalf("replacing %q changed nothing", tc.replace)
 			}
-			_, err := Parse("named.yaml", []byte(src))
+			_, err := testVocabulary.Parse("named.yaml", []byte(src))
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error %v, want it to contain %q", err, tc.want)
 			}
@@ -97,7 +101,7 @@ timeline:
 expect:
   - {server: alice/lab, ready: true, within: 30s}
 `
-	_, err := Parse("cond.yaml", []byte(src))
+	_, err := testVocabulary.Parse("cond.yaml", []byte(src))
 	want := "cond.yaml:8:14: expectation expect-1: alice/lab is a named server (lab of alice), but system.hub.allow_named_servers is not true"
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("error %v, want it to contain %q", err, want)

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/jobsim/jobsim/fakepbs"
+	"github.com/jobsim/jobsim/sim/batch"
 )
 
 type callerActorKey struct{}
@@ -27,16 +27,17 @@ func CallerActor(ctx context.Context) bool {
 	return v
 }
 
-// ForPBS adapts an Executor to the PBS server's job executor: a job script
-// runs as its owner in a login shell (as OpenPBS's MoM starts it), in the
-// job's working directory with the PBS environment on top of the user's.
-func ForPBS(e Executor) fakepbs.Executor { return pbsExecutor{e} }
+// ForBatch adapts an Executor to a batch server's job executor: a job
+// script runs as its owner in a login shell (as OpenPBS's MoM and Slurm's
+// slurmd start it), in the job's working directory with the job's
+// environment on top of the user's.
+func ForBatch(e Executor) batch.Executor { return batchExecutor{e} }
 
-type pbsExecutor struct{ e Executor }
+type batchExecutor struct{ e Executor }
 
-func (x pbsExecutor) Start(ctx context.Context, spec fakepbs.RunSpec) (fakepbs.Process, error) {
+func (x batchExecutor) Start(ctx context.Context, spec batch.RunSpec) (batch.Process, error) {
 	if x.e == nil {
-		return nil, errors.New("PBS job executor: no executor")
+		return nil, errors.New("batch job executor: no executor")
 	}
 	script := string(spec.Script)
 	if spec.ScriptPath != "" {
@@ -70,12 +71,12 @@ func (p pbsProcess) Signal(sig syscall.Signal) error { return p.p.Signal(sig) }
 // Wait reports the script's exit code or the signal that killed it. A
 // script that could not be run at all ends with code -1, as OpenPBS's
 // JOB_EXEC_FAIL1 does.
-func (p pbsProcess) Wait() fakepbs.ExitStatus {
+func (p pbsProcess) Wait() batch.ExitStatus {
 	st := p.p.Wait()
 	if st.Err != nil && st.Code == 0 && st.Signal == 0 {
-		return fakepbs.ExitStatus{Code: -1}
+		return batch.ExitStatus{Code: -1}
 	}
-	return fakepbs.ExitStatus{Code: st.Code, Signal: st.Signal, Usage: st.Usage}
+	return batch.ExitStatus{Code: st.Code, Signal: st.Signal, Usage: st.Usage}
 }
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
