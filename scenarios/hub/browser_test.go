@@ -211,3 +211,52 @@ func TestBrowserLoginSpawnAuthz(t *testing.T) {
 	}
 	t.Logf("%d screenshots in %s", len(b.Shots())+len(b2.Shots()), dir)
 }
+
+// TestBrowserNeverReady is the hub-side face of a stuck server: the
+// person's server never answers (the stand-in's never-ready fault), the
+// pending page waits, and when the hub gives up (http_timeout) the page
+// shows the hub's failure; nothing is left pending.
+func TestBrowserNeverReady(t *testing.T) {
+	needHub(t)
+	if _, err := browser.Find(); err != nil {
+		t.Skip(err)
+	}
+	ctx := testCtx(t, 2*time.Minute)
+	sp := standIn()
+	sp.HTTPTimeout = 3 * time.Second
+	sp.Environment = map[string]string{uiserver.EnvFault: "never-ready=nobind"}
+	h := startHub(t, WithSpawner(sp), WithUsers("alice"))
+	b := openBrowser(t, ctx, h, shotsDir(t))
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			b.Screenshot(ctx, "failed")
+			t.Fatal(err)
+		}
+	}
+	must(b.LoginForm(ctx, "alice", "any"))
+	loc, err := b.WaitText(ctx, "Your server is starting up")
+	must(err)
+	if !strings.HasPrefix(loc, "/hub/spawn-pending/alice") {
+		t.Errorf("pending page at %s", loc)
+	}
+	_, err = b.Screenshot(ctx, "pending")
+	must(err)
+	_, err = b.WaitText(ctx, "Spawn failed")
+	must(err)
+	page, err := b.Text(ctx)
+	must(err)
+	if !strings.Contains(page, "didn't respond in 3 seconds") {
+		t.Errorf("the failed pending page shows %q, want the hub's words on the timeout", page)
+	}
+	_, err = b.Screenshot(ctx, "spawn-failed")
+	must(err)
+	st, err := h.Client().ServerStatus(ctx, "alice")
+	must(err)
+	if st.Active || st.Pending != "" {
+		t.Errorf("after the failure alice's server is %+v, want stopped with nothing pending", st)
+	}
+	if left := standIns(t, h); len(left) > 0 {
+		t.Errorf("stand-in servers left running: %v", left)
+	}
+}
