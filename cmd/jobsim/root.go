@@ -24,7 +24,7 @@ overrides both.`,
 	root.AddCommand(
 		newHostCommand(), newUpCommand(), newNodeCommand(), newSweepCommand(),
 		newFaultCommand(), newEventsCommand(), newPBSCommand(),
-		newRunCommand(), newReportCommand(), newUIServerCommand(),
+		newRunCommand(), newReportCommand(), newUIServerCommand(), newAuthzServiceCommand(),
 	)
 	return root
 }

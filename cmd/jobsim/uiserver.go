@@ -33,7 +33,12 @@ report activity), JUPYTERHUB_ACTIVITY_URL, JUPYTERHUB_USER and
 JUPYTERHUB_OAUTH_ACCESS_SCOPES.
 
 It answers under the prefix:
-  <prefix>             200, for the hub's readiness check
+  <prefix>             200, for the hub's readiness check; a browser (no
+                       token) is logged in through the hub's OAuth when the
+                       hub gave a client (JUPYTERHUB_CLIENT_ID): the hub's
+                       authorize page, <prefix>oauth_callback, then a page
+                       naming the owner and who is signed in, or 403 when
+                       the hub no longer grants access
   <prefix>api          {"version": "6.4.12"}, like the notebook server
   <prefix>api/status   needs a token (Authorization: token T, or ?token=T)
   <prefix>api/me       that the hub says grants access to this server;

@@ -2,10 +2,13 @@ package hub
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"testing"
 	"time"
+
+	"github.com/jobsim/jobsim/internal/browser"
 )
 
 // BenchmarkHubStart measures Start (launch to GET /hub/api/ answering
@@ -83,4 +86,55 @@ func BenchmarkSpawnStop(b *testing.B) {
 			b.ReportMetric(float64(stop.Milliseconds())/float64(b.N), "stop-ms")
 		})
 	}
+}
+
+// BenchmarkBrowserLoginSpawn measures what a person waits for in
+// Chromium: from submitting the hub's login form, through the spawn form,
+// to their own server's page (the stand-in, logged in through the hub's
+// OAuth). Between rounds the server is stopped and the browser logs out.
+//
+//	go test -run '^$' -bench BrowserLoginSpawn -benchtime 5x ./scenarios/hub
+func BenchmarkBrowserLoginSpawn(b *testing.B) {
+	needHub(b)
+	sp := standIn()
+	sp.OptionsForm = []FormField{{Name: "memory", Label: "Memory", Choices: []string{"1gb", "2gb"}, Default: "1gb"}}
+	h := startHub(b, WithSpawner(sp), WithUsers("alice"))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	br, closeBrowser, err := OpenBrowser(ctx, h.URL(), b.TempDir())
+	if errors.Is(err, browser.ErrNoChromium) {
+		b.Skip(err)
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer closeBrowser()
+	c := h.Client()
+	var total time.Duration
+	for b.Loop() {
+		t0 := time.Now()
+		if err := br.LoginForm(ctx, "alice", "any"); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := br.WaitText(ctx, "Server Options"); err != nil {
+			b.Fatal(err)
+		}
+		if err := br.Click(ctx, `#spawn_form input[type="submit"]`); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := br.WaitText(ctx, "UI server of alice"); err != nil {
+			b.Fatal(err)
+		}
+		total += time.Since(t0)
+		if _, err := c.StopServer(ctx, "alice"); err != nil {
+			b.Fatal(err)
+		}
+		if err := c.WaitStopped(ctx, "alice"); err != nil {
+			b.Fatal(err)
+		}
+		if err := br.Visit(ctx, "/hub/logout"); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "login-spawn-ms")
 }

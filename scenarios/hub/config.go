@@ -51,7 +51,8 @@ type Config struct {
 	// Roles are JupyterHub's load_roles; users and services named in them
 	// are created at startup.
 	Roles []Role
-	// Services are extra API-only services; the driver's own is added.
+	// Services are extra services, API-only or hub-managed (Command set);
+	// the driver's own is added.
 	Services []Service
 	// LogLevel of the hub: DEBUG, INFO (default), WARN, ERROR.
 	LogLevel string
@@ -148,10 +149,28 @@ type Role struct {
 	Groups      []string `json:"groups,omitempty"`
 }
 
-// Service is an API-only service: a name and the token it uses.
+// Service is one of the hub's services (JupyterHub.services): API-only
+// (a name and the token it uses) or, with Command, hub-managed: the hub
+// starts Command with the service's environment (JUPYTERHUB_SERVICE_URL,
+// _PREFIX, JUPYTERHUB_API_URL, _API_TOKEN and its OAuth client), proxies
+// URL at /services/<name>/ and logs users into it with OAuth, as a site
+// runs its own services.
 type Service struct {
-	Name     string `json:"name"`
-	APIToken string `json:"api_token"`
+	Name string `json:"name"`
+	// APIToken is the service's token; a managed service may leave it
+	// empty (the hub makes one).
+	APIToken string `json:"api_token,omitempty"`
+	// Command starts a managed service.
+	Command []string `json:"command,omitempty"`
+	// URL is where a managed service listens (default: the driver picks
+	// http://127.0.0.1:<free port>).
+	URL string `json:"url,omitempty"`
+	// Environment is added to a managed service's environment.
+	Environment map[string]string `json:"environment,omitempty"`
+	// OAuthNoConfirm skips the hub's "authorize access" page when a user
+	// logs in to the service (oauth_no_confirm), as for a site's own
+	// services.
+	OAuthNoConfirm bool `json:"oauth_no_confirm,omitempty"`
 }
 
 //go:embed jupyterhub_config.py
@@ -279,7 +298,7 @@ func (c Config) validate() error {
 		if s.Name == DriverService {
 			return fmt.Errorf("config: Services[%d]: the name %q is the driver's own service", i, s.Name)
 		}
-		if len(s.APIToken) < 8 {
+		if len(s.APIToken) < 8 && !(len(s.Command) > 0 && s.APIToken == "") {
 			return fmt.Errorf("config: Services[%d] (%s): APIToken shorter than 8 characters (JupyterHub refuses it)", i, s.Name)
 		}
 	}
@@ -371,7 +390,17 @@ func buildSpec(c Config, rt runtime, join func(...string) string) spec {
 		Scopes:      DriverScopes,
 		Services:    []string{DriverService},
 	}}, c.Roles...)
-	services := append([]Service{{Name: DriverService, APIToken: rt.driverToken}}, c.Services...)
+	services := []Service{{Name: DriverService, APIToken: rt.driverToken}}
+	for _, s := range c.Services {
+		if len(s.Command) > 0 {
+			// The driver finds what a managed service leaves behind by
+			// the hub's marker, as for servers.
+			env := map[string]string{MarkerEnv: rt.marker}
+			maps.Copy(env, s.Environment)
+			s.Environment = env
+		}
+		services = append(services, s)
+	}
 	return spec{
 		Hub: hubSpec{
 			BindURL:          rt.publicURL,

@@ -22,6 +22,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -229,9 +230,19 @@ func start(ctx context.Context, o options) (h *Hub, err error) {
 		return h, fmt.Errorf("hub: dir: %w", err)
 	}
 
-	ports, err := freePorts(3)
+	var unplaced []int // managed services without a URL
+	for i, s := range o.cfg.Services {
+		if len(s.Command) > 0 && s.URL == "" {
+			unplaced = append(unplaced, i)
+		}
+	}
+	ports, err := freePorts(3 + len(unplaced))
 	if err != nil {
 		return h, fmt.Errorf("hub: %w", err)
+	}
+	o.cfg.Services = slices.Clone(o.cfg.Services)
+	for j, i := range unplaced {
+		o.cfg.Services[i].URL = fmt.Sprintf("http://127.0.0.1:%d", ports[3+j])
 	}
 	rt := runtime{
 		dir:            h.dir,

@@ -2,7 +2,9 @@ package hubsys
 
 import (
 	"context"
+	"crypto/rand"
 	_ "embed"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -66,6 +68,8 @@ type plan struct {
 	// batch-pbs on hosts with addresses of their own (containers): the IP
 	// the hub reaches each PBS node at, by node name.
 	nodeAddrs map[string]string
+	// authz is the site-authorization service, if the system has one.
+	authz *hub.SiteAuthz
 }
 
 // placeOnHost adapts the spawner to a job host that is not the test machine
@@ -142,6 +146,11 @@ func freePort() (int, error) {
 func makePlan(ctx context.Context, s *System) (*plan, error) {
 	h := s.spec
 	p := &plan{s: s, dir: s.dir, traits: map[string]any{}, record: filepath.Join(s.dir, "uiserver-requests.jsonl"), keys: map[string]string{}}
+	authz, err := siteAuthz(s.o, h.Users)
+	if err != nil {
+		return nil, err
+	}
+	p.authz = authz
 	cmd := []string{s.o.jobsim, "uiserver"}
 	sp := hub.Spawner{
 		Cmd:          cmd,
@@ -559,7 +568,36 @@ func (p *plan) hubOptions(o options) []hub.Option {
 	for k, v := range p.traits {
 		opts = append(opts, hub.WithTrait(k, v))
 	}
+	if p.authz != nil {
+		opts = append(opts, hub.WithSiteAuthz(*p.authz))
+	}
 	return opts
+}
+
+// siteAuthz completes the site-authorization service of o, if any: the
+// stand-in's command, the owners, a token.
+func siteAuthz(o options, users []string) (*hub.SiteAuthz, error) {
+	if o.authz == nil {
+		return nil, nil
+	}
+	a := *o.authz
+	if len(a.Command) == 0 {
+		if o.authzFile == "" {
+			return nil, fmt.Errorf("hub: site authorization: give the stand-in a site file, or the site's own command")
+		}
+		a.Command = []string{o.jobsim, "authz-service", "--config", o.authzFile}
+	}
+	if a.Owners == nil {
+		a.Owners = users
+	}
+	if a.Token == "" {
+		b := make([]byte, 16)
+		if _, err := rand.Read(b); err != nil {
+			return nil, fmt.Errorf("hub: site authorization token: %w", err)
+		}
+		a.Token = hex.EncodeToString(b)
+	}
+	return &a, nil
 }
 
 // pythonLiteral reads a config value written as JSON or as a Python

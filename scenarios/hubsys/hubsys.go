@@ -107,6 +107,8 @@ type options struct {
 	startLimit time.Duration
 	standIns   bool
 	form       []hub.FormField
+	authz      *hub.SiteAuthz
+	authzFile  string
 }
 
 // Option configures the system.
@@ -130,6 +132,14 @@ func WithStandIns() Option { return func(o *options) { o.standIns = true } }
 // runtime, memory, nprocs).
 func WithOptionsForm(fields ...hub.FormField) Option {
 	return func(o *options) { o.form = append(o.form, fields...) }
+}
+
+// WithSiteAuthz runs a site-authorization service as a hub-managed
+// service: jobsim's stand-in (`jobsim authz-service`) reading siteFile
+// when a.Command is empty, or the site's own command. Owners default to
+// the scenario's users and the token to a random one (System.AuthzToken).
+func WithSiteAuthz(a hub.SiteAuthz, siteFile string) Option {
+	return func(o *options) { o.authz, o.authzFile = &a, siteFile }
 }
 
 // WithLogger sets the logger (default slog.Default()).
@@ -602,6 +612,15 @@ func (s *System) Hub() *hub.Hub {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.hub
+}
+
+// AuthzToken is the API token of the site-authorization service
+// (WithSiteAuthz), which also authorizes its reload; "" without one.
+func (s *System) AuthzToken() string {
+	if s.plan == nil || s.plan.authz == nil {
+		return ""
+	}
+	return s.plan.authz.Token
 }
 
 // Dir is the hub's directory (configuration, database, log).

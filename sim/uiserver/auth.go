@@ -2,12 +2,11 @@ package uiserver
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
-	"io"
 	"net/http"
 	"regexp"
 	"strings"
+
+	"github.com/jobsim/jobsim/internal/huboauth"
 )
 
 // Token sources, as recorded in Record.TokenSource.
@@ -33,49 +32,17 @@ func requestToken(r *http.Request) (token, source string) {
 	return "", ""
 }
 
-// Identity is what the hub says about a token: the owner's kind ("user" or
-// "service"), name, and the token's scopes.
-type Identity struct {
-	Kind   string   `json:"kind"`
-	Name   string   `json:"name"`
-	Scopes []string `json:"scopes"`
-}
+// Identity is what the hub says about a token (huboauth.Identity).
+type Identity = huboauth.Identity
 
 // errInvalidToken is returned by identify when the hub does not know the
 // token (it answers 403).
-var errInvalidToken = fmt.Errorf("token not recognised by the hub")
+var errInvalidToken = huboauth.ErrInvalidToken
 
 // identify asks the hub who owns token: GET <api>/user with the token
 // itself, as jupyterhub-singleuser's HubAuth.user_for_token does.
 func (s *Server) identify(ctx context.Context, token string) (*Identity, error) {
-	if s.cfg.apiURL == "" {
-		return nil, fmt.Errorf("no hub API URL configured (%s), cannot check tokens", EnvAPIURL)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.cfg.apiURL+"/user", nil)
-	if err != nil {
-		return nil, fmt.Errorf("identify token: %w", err)
-	}
-	req.Header.Set("Authorization", "token "+token)
-	resp, err := s.client.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("identify token with the hub: %w", err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return nil, fmt.Errorf("identify token with the hub: read reply: %w", err)
-	}
-	switch {
-	case resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusUnauthorized:
-		return nil, errInvalidToken
-	case resp.StatusCode != http.StatusOK:
-		return nil, fmt.Errorf("identify token with the hub: GET %s/user: %s: %.200s", s.cfg.apiURL, resp.Status, body)
-	}
-	var id Identity
-	if err := json.Unmarshal(body, &id); err != nil {
-		return nil, fmt.Errorf("identify token with the hub: reply is not a user model: %w", err)
-	}
-	return &id, nil
+	return huboauth.Identify(ctx, s.client, s.cfg.apiURL, token)
 }
 
 // requiredScopes are the scopes of which a caller must hold one; nil means

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jobsim/jobsim/base/fault"
+	"github.com/jobsim/jobsim/internal/huboauth"
 )
 
 // Environment variables read by FromEnv. The JUPYTERHUB_* ones are what a
@@ -52,6 +53,7 @@ type config struct {
 	recordPath       string
 	record           io.Writer
 	logger           *slog.Logger
+	oauth            *huboauth.Config
 }
 
 // Option configures a Server; an option that gets bad input returns an
@@ -210,6 +212,19 @@ func WithLogger(l *slog.Logger) Option {
 	}
 }
 
+// WithOAuth makes the server log browsers in through the hub's OAuth, as
+// jupyterhub-singleuser does: a request to the prefix without a token and
+// without a session is sent to the hub's authorize page (where the hub
+// refuses, 403, a user without access to this server), and the callback
+// at cfg.CallbackURL starts a session. FromEnv sets it from the hub's
+// JUPYTERHUB_CLIENT_ID and JUPYTERHUB_OAUTH_CALLBACK_URL.
+func WithOAuth(cfg huboauth.Config) Option {
+	return func(c *config) error {
+		c.oauth = &cfg
+		return nil
+	}
+}
+
 // FromEnv reads the JUPYTERHUB_* variables a spawner sets and jobsim's
 // JOBSIM_UISERVER_FAULT and JOBSIM_UISERVER_RECORD through lookup
 // (os.LookupEnv in a real process). Unset variables leave the settings
@@ -266,6 +281,13 @@ func FromEnv(lookup func(string) (string, bool)) Option {
 		}
 		if v, ok := get(EnvRecord); ok {
 			c.recordPath = v
+		}
+		oc, ok, err := huboauth.ConfigFromEnv(lookup)
+		if err != nil {
+			return err
+		}
+		if ok {
+			c.oauth = &oc
 		}
 		return nil
 	}

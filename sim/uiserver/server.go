@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html"
 	"io"
 	"log/slog"
 	"net"
@@ -28,6 +29,7 @@ import (
 
 	"github.com/jobsim/jobsim/base/fault"
 	"github.com/jobsim/jobsim/internal/httpx"
+	"github.com/jobsim/jobsim/internal/huboauth"
 )
 
 // The operations of the "ui" fault layer (fault.LayerOps[fault.UI]).
@@ -85,6 +87,9 @@ type Server struct {
 
 	recMu sync.Mutex
 	rec   io.Writer
+
+	// oauth logs browsers in through the hub (nil: no OAuth client).
+	oauth *huboauth.Client
 }
 
 // New returns a server configured by opts. Without options it binds
@@ -118,14 +123,25 @@ func New(opts ...Option) (*Server, error) {
 			return nil, fmt.Errorf("uiserver: faults: %w", err)
 		}
 	}
-	return &Server{
+	srv := &Server{
 		cfg:    cfg,
 		log:    log.With("server", cfg.prefix),
 		client: &http.Client{Timeout: 10 * time.Second},
 		faults: set,
 		ready:  make(chan struct{}),
 		rec:    cfg.record,
-	}, nil
+	}
+	if cfg.oauth != nil {
+		oc := *cfg.oauth
+		if oc.CookiePath == "" {
+			oc.CookiePath = cfg.prefix
+		}
+		var err error
+		if srv.oauth, err = huboauth.New(oc, srv.client); err != nil {
+			return nil, fmt.Errorf("uiserver: %w", err)
+		}
+	}
+	return srv, nil
 }
 
 // Faults is the set of fault rules the server acts on: the rules of its
@@ -373,6 +389,21 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
+	// A browser (no token) is logged in through the hub's OAuth, as
+	// jupyterhub-singleuser does, when the hub gave an OAuth client.
+	if token == "" && s.oauth != nil {
+		switch {
+		case r.URL.Path == s.oauth.CallbackPath():
+			sw := &statusWriter{ResponseWriter: w}
+			s.oauth.Callback(sw, r)
+			rec.Status = sw.status
+			return
+		case rest == "":
+			s.browserPage(w, r, &rec)
+			return
+		}
+	}
+
 	switch rest {
 	case "":
 		reply(http.StatusOK, map[string]string{"server": "jobsim-uiserver", "user": s.cfg.user, "prefix": prefix})
@@ -416,6 +447,47 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	case "api/me":
 		reply(http.StatusOK, map[string]any{"identity": map[string]string{"username": id.Name, "kind": id.Kind}})
 	}
+}
+
+// browserPage answers a browser at the prefix: without a session it goes
+// to the hub's authorize page; with one, the hub says who it is now and
+// the server admits it if its token's scopes grant access to this server
+// (as jupyterhub-singleuser checks JUPYTERHUB_OAUTH_ACCESS_SCOPES).
+func (s *Server) browserPage(w http.ResponseWriter, r *http.Request, rec *Record) {
+	id, err := s.oauth.User(r)
+	if err != nil {
+		rec.Status = http.StatusBadGateway
+		http.Error(w, "cannot ask the hub who you are: "+err.Error(), rec.Status)
+		return
+	}
+	if id == nil {
+		rec.Status = http.StatusFound
+		s.oauth.Login(w, r)
+		return
+	}
+	rec.Caller, rec.CallerKind = id.Name, id.Kind
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	if req := s.requiredScopes(); req != nil && !ScopesGrant(req, id.Scopes) {
+		rec.Status = http.StatusForbidden
+		w.WriteHeader(rec.Status)
+		fmt.Fprintf(w, "<!DOCTYPE html><title>403 Forbidden</title><h1>403 Forbidden</h1><p id=\"refused\">%s %s may not access the server of %s.</p>\n",
+			html.EscapeString(id.Kind), html.EscapeString(id.Name), html.EscapeString(s.cfg.user))
+		return
+	}
+	rec.Status = http.StatusOK
+	fmt.Fprintf(w, "<!DOCTYPE html><title>%[1]s's UI server</title><h1 id=\"owner\">UI server of %[1]s</h1><p id=\"viewer\">Signed in as %[2]s</p>\n",
+		html.EscapeString(s.cfg.user), html.EscapeString(id.Name))
+}
+
+// statusWriter remembers the status written, for the request record.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
 }
 
 // record writes one request record, if recording.
