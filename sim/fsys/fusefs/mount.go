@@ -184,7 +184,7 @@ func Mount(ctx context.Context, backingDir, mountpoint string, set *fault.Set, o
 		Logger:          slog.NewLogLogger(m.log.Handler(), slog.LevelWarn),
 	}
 	m.ctx, m.cancel = context.WithCancel(context.WithoutCancel(ctx))
-	server, err := gofs.Mount(mp, rootNode, fopts)
+	server, err := mountNoInherit(mp, rootNode, fopts)
 	if err != nil {
 		m.cancel()
 		m.closeHold()
@@ -202,6 +202,64 @@ func Mount(ctx context.Context, backingDir, mountpoint string, set *fault.Set, o
 		}
 	}()
 	return m, nil
+}
+
+// mountNoInherit mounts so that no child process inherits /dev/fuse: a
+// child holding it keeps the FUSE connection open after this process
+// dies, and every access to the mountpoint then hangs for ever. go-fuse
+// (v2.12) opens /dev/fuse without O_CLOEXEC, and on its direct-mount path
+// never sets close-on-exec at all (fuse/mount_linux.go returns before
+// CloseOnExec). So the mount is made holding syscall.ForkLock for reading,
+// the runtime's rule for descriptors made without O_CLOEXEC (no fork
+// happens meanwhile), and every /dev/fuse descriptor of this process is
+// then marked close-on-exec before the lock is released. As root the
+// mount is direct only (no fallback on fusermount, which forks and so
+// cannot run under the lock); otherwise go-fuse runs fusermount, which
+// hands the descriptor over, and it is marked right after.
+func mountNoInherit(mp string, root gofs.InodeEmbedder, o *gofs.Options) (*fuse.Server, error) {
+	// gofs.Mount, with the descriptor made under the lock.
+	direct := os.Geteuid() == 0
+	if direct {
+		o.MountOptions.DirectMountStrict = true
+		syscall.ForkLock.RLock()
+	}
+	server, err := fuse.NewServer(gofs.NewNodeFS(root, o), mp, &o.MountOptions)
+	cerr := devFuseCloseOnExec()
+	if direct {
+		syscall.ForkLock.RUnlock()
+	}
+	if err != nil {
+		return nil, err
+	}
+	if cerr != nil {
+		_ = server.Unmount()
+		return nil, cerr
+	}
+	go server.Serve()
+	if err := server.WaitMount(); err != nil {
+		return nil, err
+	}
+	return server, nil
+}
+
+// devFuseCloseOnExec marks every /dev/fuse descriptor of this process
+// close-on-exec.
+func devFuseCloseOnExec() error {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return fmt.Errorf("fuse: list descriptors: %w", err)
+	}
+	for _, e := range ents {
+		if l, err := os.Readlink("/proc/self/fd/" + e.Name()); err != nil || l != "/dev/fuse" {
+			continue
+		}
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		syscall.CloseOnExec(fd)
+	}
+	return nil
 }
 
 func realDir(what, p string) (string, error) {
@@ -238,7 +296,7 @@ func (m *FS) Unmount() error {
 		err := m.server.Unmount()
 		if err != nil {
 			m.log.Warn("unmount busy; detaching lazily", "err", err)
-			if lerr := lazyUnmount(m.mountpoint); lerr != nil {
+			if lerr := LazyUnmount(m.mountpoint); lerr != nil {
 				m.unmountErr = fmt.Errorf("unmount %s: %w; lazy unmount: %w", m.mountpoint, err, lerr)
 			}
 		} else {
@@ -256,8 +314,10 @@ func (m *FS) closeHold() {
 	}
 }
 
-// lazyUnmount detaches the mount at mp even while in use.
-func lazyUnmount(mp string) error {
+// LazyUnmount detaches the mount at mp even while in use (as root by
+// umount2(MNT_DETACH), else with fusermount3 -u -z). The watcher and
+// `jobsim sweep` use it on the mounts of dead runs.
+func LazyUnmount(mp string) error {
 	if os.Geteuid() == 0 {
 		if err := syscall.Unmount(mp, syscall.MNT_DETACH); err == nil {
 			return nil
@@ -287,7 +347,7 @@ func cleanStale(mp string, log *slog.Logger) error {
 			continue
 		}
 		log.Warn("removing a stale fuse mount", "mountpoint", mp, "source", e.Source)
-		if err := lazyUnmount(mp); err != nil {
+		if err := LazyUnmount(mp); err != nil {
 			return fmt.Errorf("stale fuse mount at %s: %w", mp, err)
 		}
 	}
