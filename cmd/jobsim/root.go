@@ -20,7 +20,7 @@ $JOBSIM_PBS_SERVER.`,
 	}
 	root.AddCommand(
 		newHostCommand(), newUpCommand(), newNodeCommand(), newSweepCommand(),
-		newFaultCommand(), newEventsCommand(), newPBSCommand(),
+		newFaultCommand(), newEventsCommand(), newPBSCommand(), newWatchCommand(),
 		newRunCommand(), newUIServerCommand(),
 	)
 	return root

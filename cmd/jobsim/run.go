@@ -74,6 +74,11 @@ failed or errored, 2 when a file is malformed (nothing is started then).`,
 			if output != "table" && output != "json" {
 				return exitError{code: 2, err: fmt.Errorf("--output %q: want table or json", output)}
 			}
+			end, _, err := ownRun(cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			defer end() // after every scenario's hosts and systems are gone
 			opts, err := runnerOptions(cmd, backend)
 			if err != nil {
 				return err

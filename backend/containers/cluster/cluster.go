@@ -19,7 +19,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
 
@@ -136,7 +135,7 @@ func Start(ctx context.Context, img image.Image, topo scenario.Topology, opts ..
 	if len(topo.Hosts) == 0 {
 		return t, nil
 	}
-	t.net, err = tcnetwork.New(ctx, tcnetwork.WithLabels(map[string]string{container.LabelRun: c.run, container.LabelPID: strconv.Itoa(os.Getpid())}))
+	t.net, err = tcnetwork.New(ctx, tcnetwork.WithLabels(container.RunLabels(c.run)))
 	if err != nil {
 		return nil, fmt.Errorf("cluster: network: %w", err)
 	}

@@ -1,0 +1,165 @@
+// Package reaper finds and removes what a jobsim run left on this machine:
+// its processes (they carry the run id in $JOBSIM_RUN), the FUSE mounts
+// under its folder, its containers and networks (labelled with the run id
+// as owner) and its folder, which holds every temporary folder of the run
+// ($TMPDIR). It is what the watcher (`jobsim watch`) does when its run
+// dies, and what `jobsim sweep` does for runs whose watcher died too.
+//
+// It never decides whether a run is dead: callers take the run's lock
+// first (package internal/runreg).
+package reaper
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/jobsim/jobsim/backend/containers/container"
+	"github.com/jobsim/jobsim/internal/runreg"
+	"github.com/jobsim/jobsim/sim/fsys/fusefs"
+)
+
+// Things is what a run left.
+type Things struct {
+	Run        string
+	Processes  []Process
+	Mounts     []string           // FUSE mountpoints under the run's folder
+	Folder     string             // the run's folder, "" when gone
+	Containers []container.Object // its containers and networks
+}
+
+// Empty reports whether nothing is left.
+func (t Things) Empty() bool {
+	return len(t.Processes) == 0 && len(t.Mounts) == 0 && t.Folder == "" && len(t.Containers) == 0
+}
+
+// Lines describe the things one per line ("process 123 cylc play ...",
+// "mount /tmp/...", "folder /tmp/...", "container NAME", "network NAME"),
+// each ending with run=<id>.
+func (t Things) Lines() []string {
+	var out []string
+	sfx := " run=" + t.Run
+	for _, p := range t.Processes {
+		out = append(out, fmt.Sprintf("process %d %s%s", p.PID, p.Command, sfx))
+	}
+	for _, m := range t.Mounts {
+		out = append(out, "mount "+m+sfx)
+	}
+	if t.Folder != "" {
+		out = append(out, "folder "+t.Folder+sfx)
+	}
+	for _, o := range t.Containers {
+		out = append(out, o.Kind+" "+o.Name+sfx)
+	}
+	return out
+}
+
+// Options says where to look.
+type Options struct {
+	// Docker looks for containers and networks too (skipped when no
+	// engine answers).
+	Docker bool
+}
+
+// Find lists what run id of registry dir left, touching nothing.
+func Find(ctx context.Context, dir, id string, o Options) (Things, error) {
+	t := Things{Run: id}
+	var errs []error
+	procs, err := Marked(runreg.EnvVar, id)
+	errs = append(errs, err)
+	t.Processes = procs
+	t.Mounts, err = mountsUnder(runreg.TempDir(dir, id))
+	errs = append(errs, err)
+	if _, err := os.Lstat(runreg.TempDir(dir, id)); err == nil {
+		t.Folder = runreg.TempDir(dir, id)
+	}
+	if o.Docker {
+		objs, err := containersOf(ctx, id)
+		errs = append(errs, err)
+		t.Containers = objs
+	}
+	return t, errors.Join(errs...)
+}
+
+// Reap removes what run id left, in the order that lets each step work:
+// processes first (no one then holds the FUSE connections or uses the
+// containers), then mounts (lazily), containers and networks, and the
+// folder last. It returns what it found. The caller holds the run's lock.
+func Reap(ctx context.Context, dir, id string, o Options) (Things, error) {
+	t := Things{Run: id}
+	var errs []error
+	killCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	procs, err := KillMarked(killCtx, runreg.EnvVar, id)
+	cancel()
+	t.Processes = procs
+	errs = append(errs, err)
+
+	folder := runreg.TempDir(dir, id)
+	mounts, err := mountsUnder(folder)
+	errs = append(errs, err)
+	// Deepest first: a mount inside another goes before it.
+	for i := len(mounts) - 1; i >= 0; i-- {
+		if err := fusefs.LazyUnmount(mounts[i]); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		t.Mounts = append(t.Mounts, mounts[i])
+	}
+	if o.Docker {
+		objs, err := containersOf(ctx, id)
+		errs = append(errs, err)
+		if len(objs) > 0 {
+			_, err := container.SweepOwner(ctx, id)
+			errs = append(errs, err)
+			t.Containers = objs
+		}
+	}
+	if _, err := os.Lstat(folder); err == nil {
+		t.Folder = folder
+		if err := os.RemoveAll(folder); err != nil {
+			errs = append(errs, fmt.Errorf("remove the folder of run %s: %w", id, err))
+		}
+	}
+	return t, errors.Join(errs...)
+}
+
+// mountsUnder lists the jobsimfs mounts at or below folder, in mount-table
+// order (parents before children).
+func mountsUnder(folder string) ([]string, error) {
+	if _, err := os.Stat("/proc/self/mountinfo"); err != nil {
+		return nil, nil
+	}
+	ms, err := fusefs.ListMounts()
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, m := range ms {
+		if m.Mountpoint == folder || strings.HasPrefix(m.Mountpoint, folder+"/") {
+			out = append(out, m.Mountpoint)
+		}
+	}
+	return out, nil
+}
+
+// containersOf lists the containers and networks owned by run id, or
+// nothing when no Docker engine answers.
+func containersOf(ctx context.Context, id string) ([]container.Object, error) {
+	if container.DockerAvailable(ctx) != nil {
+		return nil, nil
+	}
+	objs, err := container.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []container.Object
+	for _, o := range objs {
+		if o.Owner == id && o.Kind != "image" {
+			out = append(out, o)
+		}
+	}
+	return out, nil
+}
