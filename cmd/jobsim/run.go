@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
+	"syscall"
 
 	"github.com/onsi/ginkgo/v2/types"
 	"github.com/spf13/cobra"
@@ -39,7 +41,9 @@ Every scenario leaves <artifacts>/<name>/ with events.jsonl, the scheduler
 or hub log, job logs, the generated configs and transcript.md.
 
 The exit status is 0 when every scenario passed or was skipped, 1 when any
-failed or errored, 2 when a file is malformed (nothing is started then).`,
+failed or errored, 2 when a file is malformed (nothing is started then),
+130 (SIGINT) or 143 (SIGTERM) when a signal stopped the run: the scenarios
+it cut short are reported as interrupted, not as failures of the system.`,
 		Example: `  # Every gate scenario, JUnit for CI
   jobsim run --label-filter gate --junit out/junit.xml fixtures/scenarios
 
@@ -113,6 +117,16 @@ failed or errored, 2 when a file is malformed (nothing is started then).`,
 				}
 				if err := f.Close(); err != nil {
 					return err
+				}
+			}
+			for _, rep := range reps {
+				if rep.Verdict == runner.Interrupted {
+					// As a shell reports a command a signal stopped.
+					code := 128 + int(syscall.SIGINT)
+					if strings.Contains(rep.Reason, "terminated") {
+						code = 128 + int(syscall.SIGTERM)
+					}
+					return exitError{code: code, err: fmt.Errorf("interrupted (see %s)", artifacts)}
 				}
 			}
 			for _, rep := range reps {
