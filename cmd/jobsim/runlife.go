@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -44,7 +43,7 @@ func ownRun(stderr io.Writer) (end func(), id string, err error) {
 	w := exec.Command(self, "watch", "--run", r.ID())
 	w.Env = append(withoutVar(os.Environ(), runreg.EnvVar), runreg.DirEnv+"="+r.RegistryDir())
 	w.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	logf, err := os.OpenFile(filepath.Join(r.RegistryDir(), r.ID()+".watch.log"), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	logf, err := os.OpenFile(runreg.WatchLog(r.RegistryDir(), r.ID()), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
 	if err != nil {
 		r.Close()
 		return nil, "", fmt.Errorf("watcher log: %w", err)
@@ -125,11 +124,9 @@ func newWatchCommand() *cobra.Command {
 			}
 			log.Info("run over, nothing left", "took", time.Since(start))
 			if res.dead != nil {
-				if err := res.dead.Done(); err != nil {
-					return err
-				}
+				return res.dead.Done()
 			}
-			_ = os.Remove(filepath.Join(dir, id+".watch.log"))
+			_ = os.Remove(runreg.WatchLog(dir, id))
 			return nil
 		},
 	}

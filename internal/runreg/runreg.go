@@ -16,6 +16,7 @@
 //
 //	<id>.lock   the lock file, held by the live run (removed last)
 //	<id>/       the run's temporary directory (its $TMPDIR)
+//	<id>.watch.log  what its watcher did (kept when it could not finish)
 package runreg
 
 import (
@@ -137,6 +138,10 @@ func TempDir(dir, id string) string { return filepath.Join(dir, id) }
 
 func lockPath(dir, id string) string { return filepath.Join(dir, id+".lock") }
 
+// WatchLog is where the watcher of run id logs; it is removed with the
+// registry entry once the run's things are all gone, and kept otherwise.
+func WatchLog(dir, id string) string { return filepath.Join(dir, id+".watch.log") }
+
 // Dead is the lock of a dead run, taken: while it is held, no one else
 // (another sweep, a watcher) cleans the same run. Release it with Done
 // once the run's things are gone, or Close to give up.
@@ -203,9 +208,13 @@ func WaitDead(dir, id string) (*Dead, error) {
 func (d *Dead) TempDir() string { return TempDir(d.dir, d.ID) }
 
 // Done removes the dead run from the registry (its folder must be clean
-// by now: it is removed with what is left) and releases the lock.
+// by now: it is removed with what is left; and its watcher's log) and
+// releases the lock.
 func (d *Dead) Done() error {
 	err := os.RemoveAll(d.TempDir())
+	if rerr := os.Remove(WatchLog(d.dir, d.ID)); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+		err = errors.Join(err, rerr)
+	}
 	if rerr := os.Remove(lockPath(d.dir, d.ID)); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
 		err = errors.Join(err, rerr)
 	}

@@ -1,0 +1,417 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jobsim/jobsim/backend/containers/container"
+	"github.com/jobsim/jobsim/internal/reaper"
+	"github.com/jobsim/jobsim/internal/runreg"
+	"github.com/jobsim/jobsim/sim/fsys/fusefs"
+)
+
+// What a CI runner does at its time limit and the kernel on OOM: SIGKILL
+// the jobsim process, at some moment of its run. Within seconds, and with
+// no further command, nothing of the run may be left: no process, mount,
+// temporary folder, container or network. Each test gives its run a
+// registry of its own ($JOBSIM_RUNS_DIR), so that it looks only at its
+// own run and never at other runs on the machine.
+
+// cleanWithin bounds the time from the kill to nothing left.
+const cleanWithin = 20 * time.Second
+
+// killRounds is how many runs each kill test kills ($JOBSIM_KILL_ROUNDS,
+// default 1): the measure of leftovers and kill-to-clean times.
+func killRounds(t *testing.T) int {
+	if v := os.Getenv("JOBSIM_KILL_ROUNDS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			t.Fatalf("JOBSIM_KILL_ROUNDS=%q: want a positive number", v)
+		}
+		return n
+	}
+	return 1
+}
+
+// killable is one jobsim run started for killing.
+type killable struct {
+	t      *testing.T
+	reg    string // its registry
+	id     string // its run id
+	cmd    *exec.Cmd
+	out    string // stdout and stderr file
+	docker bool
+}
+
+func startKillable(t *testing.T, docker bool, args ...string) *killable {
+	t.Helper()
+	bin := buildJobsim(t)
+	reg, err := os.MkdirTemp("", "jr") // short: Unix sockets live below
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := &killable{t: t, reg: reg, docker: docker, out: filepath.Join(t.TempDir(), "output")}
+	f, err := os.Create(k.out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	k.cmd = exec.Command(bin, args...)
+	k.cmd.Env = append(os.Environ(), runreg.DirEnv+"="+reg, "JOBSIM_BIN="+bin)
+	k.cmd.Stdout, k.cmd.Stderr = f, f
+	k.cmd.Dir = repoRoot(t)
+	if err := k.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(k.cleanup)
+	k.waitFor("the run registered", 10*time.Second, func() bool {
+		ents, _ := runreg.List(reg)
+		if len(ents) == 1 && ents[0].Alive {
+			k.id = ents[0].ID
+			return true
+		}
+		return false
+	})
+	return k
+}
+
+// cleanup leaves nothing even when the test failed: the run killed, its
+// things removed as sweep would, its registry removed.
+func (k *killable) cleanup() {
+	if k.cmd.ProcessState == nil {
+		_ = k.cmd.Process.Kill()
+		_ = k.cmd.Wait()
+	}
+	for _, w := range k.watchers() {
+		_ = syscall.Kill(w, syscall.SIGKILL)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if k.id != "" {
+		if d, err := runreg.TryDead(k.reg, k.id); err == nil {
+			_, _ = reaper.Reap(ctx, k.reg, k.id, reaper.Options{Docker: k.docker})
+			_ = d.Done()
+		}
+	}
+	_ = os.RemoveAll(k.reg)
+}
+
+func (k *killable) output() string {
+	b, _ := os.ReadFile(k.out)
+	return string(b)
+}
+
+func (k *killable) waitFor(what string, limit time.Duration, cond func() bool) {
+	k.t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if k.cmd.ProcessState != nil || time.Now().After(deadline) {
+			k.t.Fatalf("%s: not within %s\n%s", what, limit, k.output())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// processes lists the run's live processes: those carrying its id, and
+// its watcher (which carries the registry, not the id).
+func (k *killable) processes() []reaper.Process {
+	out, _ := reaper.Marked(runreg.EnvVar, k.id)
+	byReg, _ := reaper.Marked(runreg.DirEnv, k.reg)
+	for _, p := range byReg {
+		if strings.HasSuffix(p.Command, " watch --run "+k.id) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func (k *killable) watchers() []int {
+	var out []int
+	for _, p := range k.processes() {
+		if strings.HasSuffix(p.Command, " watch --run "+k.id) {
+			out = append(out, p.PID)
+		}
+	}
+	return out
+}
+
+// leftovers is everything of the run still there: processes, mounts under
+// the registry, files in it (the run's folder, lock and watcher log),
+// containers and networks it owns.
+func (k *killable) leftovers() []string {
+	var out []string
+	for _, p := range k.processes() {
+		out = append(out, fmt.Sprintf("process %d %s", p.PID, p.Command))
+	}
+	if ms, err := fusefs.ListMounts(); err == nil {
+		for _, m := range ms {
+			if strings.HasPrefix(m.Mountpoint, k.reg+"/"+k.id+"/") {
+				out = append(out, "mount "+m.Mountpoint)
+			}
+		}
+	}
+	ents, _ := os.ReadDir(k.reg)
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), k.id) {
+			out = append(out, "file "+filepath.Join(k.reg, e.Name()))
+		}
+	}
+	if k.docker {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		objs, err := container.List(ctx)
+		if err != nil {
+			out = append(out, "docker: "+err.Error())
+		}
+		for _, o := range objs {
+			if o.Owner == k.id {
+				out = append(out, o.Kind+" "+o.Name)
+			}
+		}
+	}
+	return out
+}
+
+// kill SIGKILLs the run's process (only it: what it started is left to
+// the mechanisms under test) and returns how long until nothing is left.
+func (k *killable) kill() time.Duration {
+	k.t.Helper()
+	if k.cmd.ProcessState != nil {
+		k.t.Fatalf("the run ended before it was killed:\n%s", k.output())
+	}
+	before := k.leftovers()
+	if err := k.cmd.Process.Kill(); err != nil {
+		k.t.Fatal(err)
+	}
+	killed := time.Now()
+	_ = k.cmd.Wait()
+	var left []string
+	for time.Since(killed) < cleanWithin {
+		if left = k.leftovers(); len(left) == 0 {
+			took := time.Since(killed)
+			k.t.Logf("run %s killed with %d things of it live (%s); nothing left after %s", k.id, len(before), summarize(before), took.Round(time.Millisecond))
+			return took
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	log, _ := os.ReadFile(filepath.Join(k.reg, k.id+".watch.log"))
+	k.t.Fatalf("%s after killing run %s, still there:\n  %s\nwatcher log:\n%s\nrun output:\n%s", cleanWithin, k.id, strings.Join(left, "\n  "), log, k.output())
+	return 0
+}
+
+// summarize counts leftovers by kind ("3 process, 1 mount, ...").
+func summarize(things []string) string {
+	counts := map[string]int{}
+	for _, s := range things {
+		kind, _, _ := strings.Cut(s, " ")
+		counts[kind]++
+	}
+	var parts []string
+	for k, n := range counts {
+		parts = append(parts, fmt.Sprintf("%d %s", n, k))
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, ", ")
+}
+
+// report logs the measure over the rounds of one kind of run.
+func report(t *testing.T, kind string, took []time.Duration) {
+	if len(took) == 0 {
+		return
+	}
+	slices.Sort(took)
+	t.Logf("MEASURE %s: %d runs killed, 0 left anything behind; kill to clean: min %s, median %s, max %s",
+		kind, len(took), took[0].Round(time.Millisecond), took[len(took)/2].Round(time.Millisecond), took[len(took)-1].Round(time.Millisecond))
+}
+
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Clean(filepath.Join(wd, "..", ".."))
+}
+
+// A killed `jobsim host` with real processes and a FUSE fault mount: what
+// its ssh users started in the background (a detached session too) and a
+// queued PBS job die, the mount goes, the folders go.
+func TestKilledHostLeavesNothing(t *testing.T) {
+	if err := fusefs.Available(); err != nil {
+		t.Skipf("FUSE: %v", err)
+	}
+	if _, err := exec.LookPath("ssh"); err != nil {
+		t.Skip("the OpenSSH client is not installed (make setup installs openssh-client)")
+	}
+	var took []time.Duration
+	for range killRounds(t) {
+		k := startKillable(t, false, "host", "-o", "json", "--executor", "real", "--pbs", "--users", "alice", "--fault-mount", "/opt/lib")
+		startBackground(t, k)
+		took = append(took, k.kill())
+	}
+	report(t, "jobsim host (real executor, FUSE mount, ssh background processes, a PBS job)", took)
+}
+
+// startBackground waits for the killable `jobsim host` to print its
+// details, then over ssh starts two background processes (one in a new
+// session) and queues a PBS job, and waits until the three run.
+func startBackground(t *testing.T, k *killable) {
+	t.Helper()
+	var info hostInfo
+	k.waitFor("the host printed its details", time.Minute, func() bool {
+		return json.Unmarshal([]byte(firstLine(k.output())), &info) == nil && info.SSHConfig != ""
+	})
+	cfg := filepath.Join(t.TempDir(), "ssh_config")
+	if err := os.WriteFile(cfg, []byte(info.SSHConfig), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	out, err := exec.CommandContext(ctx, "ssh", "-F", cfg, "-o", "BatchMode=yes", info.Name,
+		`nohup sleep 300 >/dev/null 2>&1 </dev/null & setsid sleep 301 >/dev/null 2>&1 </dev/null & echo "sleep 302" | qsub`).CombinedOutput()
+	cancel()
+	if err != nil {
+		t.Fatalf("ssh: %v\n%s", err, out)
+	}
+	k.waitFor("the background processes and the job run", 30*time.Second, func() bool {
+		n := 0
+		for _, p := range k.processes() {
+			if strings.HasPrefix(p.Command, "sleep 30") {
+				n++
+			}
+		}
+		return n == 3
+	})
+}
+
+func firstLine(s string) string {
+	// -o json prints one indented object first; the log follows on stderr
+	// into the same file, so cut at the closing brace of the object.
+	start := strings.Index(s, "{\n")
+	end := strings.Index(s, "\n}\n")
+	if start < 0 || end < start {
+		return ""
+	}
+	return s[start : end+2]
+}
+
+// A killed watcher cannot clean: `jobsim sweep` then finds the dead run's
+// things by its free lock, lists them without touching them, removes them,
+// and leaves a live run of the same registry alone.
+func TestSweepCleansARunWhoseWatcherWasKilled(t *testing.T) {
+	if err := fusefs.Available(); err != nil {
+		t.Skipf("FUSE: %v", err)
+	}
+	if _, err := exec.LookPath("ssh"); err != nil {
+		t.Skip("the OpenSSH client is not installed (make setup installs openssh-client)")
+	}
+	dead := startKillable(t, false, "host", "-o", "json", "--executor", "real", "--pbs", "--users", "alice", "--fault-mount", "/opt/lib")
+	startBackground(t, dead)
+	// A live run in the same registry.
+	live := exec.Command(buildJobsim(t), "host", "-o", "json", "--users", "bob")
+	live.Env = append(os.Environ(), runreg.DirEnv+"="+dead.reg)
+	var liveOut syncBuffer
+	live.Stdout, live.Stderr = &liveOut, &liveOut
+	if err := live.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = live.Process.Signal(syscall.SIGTERM); _ = live.Wait() })
+	var liveID string
+	defer func() {
+		if liveID == "" {
+			ents, err := runreg.List(dead.reg)
+			t.Logf("registry: %+v %v; live run output: %s", ents, err, liveOut.String())
+		}
+	}()
+	dead.waitFor("the live run registered", 10*time.Second, func() bool {
+		ents, _ := runreg.List(dead.reg)
+		for _, e := range ents {
+			if e.ID != dead.id && e.Alive {
+				liveID = e.ID
+			}
+		}
+		return liveID != "" && strings.Contains(liveOut.String(), "ssh_config")
+	})
+
+	ws := dead.watchers()
+	if len(ws) != 1 {
+		t.Fatalf("watchers of run %s: %v", dead.id, ws)
+	}
+	_ = syscall.Kill(ws[0], syscall.SIGKILL)
+	dead.waitFor("the watcher died", 10*time.Second, func() bool { return len(dead.watchers()) == 0 })
+	_ = dead.cmd.Process.Kill()
+	_ = dead.cmd.Wait()
+	time.Sleep(time.Second) // the time a watcher would have needed
+	left := dead.leftovers()
+	if !slices.ContainsFunc(left, func(s string) bool { return strings.HasPrefix(s, "mount ") }) ||
+		!slices.ContainsFunc(left, func(s string) bool { return strings.HasSuffix(s, " setsid sleep 301") || strings.HasSuffix(s, " sleep 301") }) {
+		t.Fatalf("with its watcher killed too, the run should have left its mount and the detached process: %v", left)
+	}
+
+	sweep := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(buildJobsim(t), append([]string{"sweep"}, args...)...)
+		cmd.Env = append(os.Environ(), runreg.DirEnv+"="+dead.reg)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("jobsim sweep %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	listed := sweep("--list")
+	if !strings.Contains(listed, "mount "+dead.reg+"/"+dead.id+"/") || !strings.Contains(listed, "folder "+dead.reg+"/"+dead.id+" run="+dead.id) ||
+		!strings.Contains(listed, " sleep 301 run="+dead.id) {
+		t.Fatalf("sweep --list does not show the dead run's mount and folder:\n%s", listed)
+	}
+	if strings.Contains(listed, liveID) {
+		t.Fatalf("sweep --list shows the live run %s:\n%s", liveID, listed)
+	}
+	if l2 := dead.leftovers(); len(l2) < len(left) {
+		t.Fatalf("sweep --list removed things: before %v, after %v", left, l2)
+	}
+	start := time.Now()
+	removed := sweep()
+	if !strings.Contains(removed, "removed mount ") || !strings.Contains(removed, " sleep 301 run="+dead.id) {
+		t.Fatalf("sweep output:\n%s", removed)
+	}
+	if l := dead.leftovers(); len(l) > 0 {
+		t.Fatalf("after sweep, still there: %v\nsweep said:\n%s", l, removed)
+	}
+	t.Logf("sweep removed the dead run's things in %s:\n%s", time.Since(start).Round(time.Millisecond), removed)
+	if !runreg.Alive(dead.reg, liveID) {
+		t.Fatal("sweep touched the live run")
+	}
+	if _, err := os.Stat(runreg.TempDir(dead.reg, liveID)); err != nil {
+		t.Fatalf("the live run's folder: %v", err)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a process's output and a reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
