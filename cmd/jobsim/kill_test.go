@@ -356,7 +356,9 @@ func TestSweepCleansARunWhoseWatcherWasKilled(t *testing.T) {
 	time.Sleep(time.Second) // the time a watcher would have needed
 	left := dead.leftovers()
 	if !slices.ContainsFunc(left, func(s string) bool { return strings.HasPrefix(s, "mount ") }) ||
-		!slices.ContainsFunc(left, func(s string) bool { return strings.HasSuffix(s, " setsid sleep 301") || strings.HasSuffix(s, " sleep 301") }) {
+		!slices.ContainsFunc(left, func(s string) bool {
+			return strings.HasSuffix(s, " setsid sleep 301") || strings.HasSuffix(s, " sleep 301")
+		}) {
 		t.Fatalf("with its watcher killed too, the run should have left its mount and the detached process: %v", left)
 	}
 
