@@ -20,6 +20,7 @@ import (
 	"github.com/jobsim/jobsim/backend/containers/container"
 	"github.com/jobsim/jobsim/internal/reaper"
 	"github.com/jobsim/jobsim/internal/runreg"
+	"github.com/jobsim/jobsim/scenarios/cylcsys"
 	"github.com/jobsim/jobsim/sim/fsys/fusefs"
 )
 
@@ -98,6 +99,11 @@ func (k *killable) cleanup() {
 	for _, w := range k.watchers() {
 		_ = syscall.Kill(w, syscall.SIGKILL)
 	}
+	if k.id != "" {
+		for _, p := range inFolder(runreg.TempDir(k.reg, k.id)) {
+			_ = syscall.Kill(p.PID, syscall.SIGKILL)
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if k.id != "" {
@@ -156,6 +162,13 @@ func (k *killable) leftovers() []string {
 	for _, p := range k.processes() {
 		out = append(out, fmt.Sprintf("process %d %s", p.PID, p.Command))
 	}
+	// Independently of the marker: processes that name the run's folder on
+	// their command line or work in it.
+	for _, p := range inFolder(runreg.TempDir(k.reg, k.id)) {
+		if !slices.ContainsFunc(k.processes(), func(q reaper.Process) bool { return q.PID == p.PID }) {
+			out = append(out, fmt.Sprintf("process %d %s (unmarked)", p.PID, p.Command))
+		}
+	}
 	if ms, err := fusefs.ListMounts(); err == nil {
 		for _, m := range ms {
 			if strings.HasPrefix(m.Mountpoint, k.reg+"/"+k.id+"/") {
@@ -210,6 +223,26 @@ func (k *killable) kill() time.Duration {
 	log, _ := os.ReadFile(filepath.Join(k.reg, k.id+".watch.log"))
 	k.t.Fatalf("%s after killing run %s, still there:\n  %s\nwatcher log:\n%s\nrun output:\n%s", cleanWithin, k.id, strings.Join(left, "\n  "), log, k.output())
 	return 0
+}
+
+// inFolder lists the processes whose command line names folder or whose
+// working directory is in it.
+func inFolder(folder string) []reaper.Process {
+	ents, _ := os.ReadDir("/proc")
+	var out []reaper.Process
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		cwd, _ := os.Readlink(filepath.Join("/proc", e.Name(), "cwd"))
+		cmd := strings.TrimSpace(string(bytes.ReplaceAll(cmdline, []byte{0}, []byte{' '})))
+		if strings.Contains(cmd, folder+"/") || strings.HasSuffix(cmd, folder) || cwd == folder || strings.HasPrefix(cwd, folder+"/") {
+			out = append(out, reaper.Process{PID: pid, Command: cmd})
+		}
+	}
+	return out
 }
 
 // summarize counts leftovers by kind ("3 process, 1 mount, ...").
@@ -416,4 +449,85 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// moment is a point of a run to kill it at: when cond first holds.
+type moment struct {
+	name string
+	cond func(k *killable) bool
+}
+
+func hasProcess(substr string) func(k *killable) bool {
+	return func(k *killable) bool {
+		has := func(p reaper.Process) bool { return strings.Contains(p.Command, substr) }
+		return slices.ContainsFunc(k.processes(), has) || slices.ContainsFunc(inFolder(runreg.TempDir(k.reg, k.id)), has)
+	}
+}
+
+func hasMount(k *killable) bool {
+	ms, _ := fusefs.ListMounts()
+	return slices.ContainsFunc(ms, func(m fusefs.MountEntry) bool { return strings.HasPrefix(m.Mountpoint, k.reg+"/"+k.id+"/") })
+}
+
+func after(d time.Duration, c func(k *killable) bool) func(k *killable) bool {
+	var since time.Time
+	return func(k *killable) bool {
+		if !c(k) {
+			return false
+		}
+		if since.IsZero() {
+			since = time.Now()
+		}
+		return time.Since(since) >= d
+	}
+}
+
+// killScenarioRuns runs `jobsim run args...` once per moment and round,
+// kills it at the moment, and checks that nothing of it is left.
+func killScenarioRuns(t *testing.T, kind string, docker bool, moments []moment, args ...string) {
+	var took []time.Duration
+	for range killRounds(t) {
+		for _, m := range moments {
+			k := startKillable(t, docker, append([]string{"run", "--parallel", "1", "--artifacts", t.TempDir()}, args...)...)
+			k.waitFor(m.name, 3*time.Minute, func() bool { return m.cond(k) })
+			t.Logf("killing at: %s", m.name)
+			took = append(took, k.kill())
+		}
+	}
+	report(t, kind, took)
+}
+
+// A scenario run in-process with a FUSE fault mount and the real Cylc,
+// killed while its topology starts, while its scheduler (a daemon in a
+// session of its own) runs, and once jobs have run.
+func TestKilledCylcRunLeavesNothing(t *testing.T) {
+	if err := fusefs.Available(); err != nil {
+		t.Skipf("FUSE: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := cylcsys.LocateInstall(ctx); err != nil {
+		t.Skipf("Cylc: %v", err)
+	}
+	killScenarioRuns(t, "jobsim run (in-process, FUSE, Cylc)", false, []moment{
+		{"the FUSE fault mount is up", hasMount},
+		{"the Cylc scheduler runs", hasProcess("cylc play")},
+		{"the scheduler has run for 2s", after(2*time.Second, hasProcess("cylc play"))},
+	}, "fixtures/scenarios/cylc/unlistable-lib.yaml")
+}
+
+// A hub scenario killed while JupyterHub starts, once its proxy runs, and
+// once the users' servers (started by the hub's spawner, with an
+// environment of the spawner's making) run.
+func TestKilledHubRunLeavesNothing(t *testing.T) {
+	for _, tool := range []string{"jupyterhub", "configurable-http-proxy"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s is not installed (make setup-hub installs it)", tool)
+		}
+	}
+	killScenarioRuns(t, "jobsim run (hub, local spawner)", false, []moment{
+		{"JupyterHub starts", hasProcess("jupyterhub -f")},
+		{"the proxy runs", hasProcess("configurable-http-proxy")},
+		{"the users' servers run", hasProcess(" uiserver")},
+	}, "fixtures/scenarios/hub/local-three-users.yaml")
 }
