@@ -531,3 +531,114 @@ func TestKilledHubRunLeavesNothing(t *testing.T) {
 		{"the users' servers run", hasProcess(" uiserver")},
 	}, "fixtures/scenarios/hub/local-three-users.yaml")
 }
+
+func hasObject(kind string) func(k *killable) bool {
+	return func(k *killable) bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		objs, _ := container.List(ctx)
+		return slices.ContainsFunc(objs, func(o container.Object) bool { return o.Owner == k.id && o.Kind == kind })
+	}
+}
+
+func requireDocker(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := container.DockerAvailable(ctx); err != nil {
+		t.Skipf("needs a Docker engine: %v", err)
+	}
+}
+
+// `jobsim up` (a login node and a compute node on a private network),
+// killed while its containers start and once it serves: the containers
+// and the network go.
+func TestKilledUpLeavesNothing(t *testing.T) {
+	requireDocker(t)
+	var took []time.Duration
+	for range killRounds(t) {
+		for _, m := range []moment{
+			{"the network exists", hasObject("network")},
+			{"the first container exists", hasObject("container")},
+			{"the cluster serves", func(k *killable) bool { return strings.Contains(k.output(), "ssh_config") }},
+		} {
+			k := startKillable(t, true, "up", "-o", "json", "--name", "killhpc", "--users", "alice", "--nodes", "killcn1")
+			k.waitFor(m.name, 5*time.Minute, func() bool { return m.cond(k) })
+			t.Logf("killing at: %s", m.name)
+			took = append(took, k.kill())
+		}
+	}
+	report(t, "jobsim up (containers, network)", took)
+}
+
+// A scenario run on the containers backend with the real Cylc, killed as
+// its job host's container comes up and while the scheduler runs.
+func TestKilledContainersRunLeavesNothing(t *testing.T) {
+	requireDocker(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := cylcsys.LocateInstall(ctx); err != nil {
+		t.Skipf("Cylc: %v", err)
+	}
+	killScenarioRuns(t, "jobsim run --backend containers (Cylc)", true, []moment{
+		{"the job host's container exists", hasObject("container")},
+		{"the Cylc scheduler runs", hasProcess("cylc play")},
+	}, "--backend", "containers", "fixtures/scenarios/cylc/happy-poll.yaml")
+}
+
+// With containers: `jobsim up` and its watcher both killed, sweep --list
+// shows the run's containers and network (and jobsim's images, but not
+// an image of another name carrying jobsim's labels), sweep removes them.
+func TestSweepRemovesContainersOfARunWhoseWatcherWasKilled(t *testing.T) {
+	requireDocker(t)
+	k := startKillable(t, true, "up", "-o", "json", "--name", "sweephpc", "--users", "alice")
+	k.waitFor("the host serves", 5*time.Minute, func() bool { return strings.Contains(k.output(), "ssh_config") })
+	var info upInfo
+	if err := json.Unmarshal([]byte(firstLine(k.output())), &info); err != nil {
+		t.Fatalf("%v\n%s", err, k.output())
+	}
+	// Someone else's image that carries jobsim's labels (the same image
+	// under another name).
+	foreign := "jobsimtest/foreign:" + k.id
+	if out, err := exec.Command("docker", "tag", info.Image, foreign).CombinedOutput(); err != nil {
+		t.Fatalf("docker tag: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("docker", "rmi", foreign).Run() })
+
+	for _, w := range k.watchers() {
+		_ = syscall.Kill(w, syscall.SIGKILL)
+	}
+	k.waitFor("the watcher died", 10*time.Second, func() bool { return len(k.watchers()) == 0 })
+	_ = k.cmd.Process.Kill()
+	_ = k.cmd.Wait()
+	time.Sleep(3 * time.Second) // what the watcher would have needed
+	sweep := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(buildJobsim(t), append([]string{"sweep"}, args...)...)
+		cmd.Env = append(os.Environ(), runreg.DirEnv+"="+k.reg)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("jobsim sweep %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	listed := sweep("--list")
+	if !strings.Contains(listed, "container ") ||
+		!strings.Contains(listed, "network ") || !strings.Contains(listed, "run="+k.id) ||
+		!strings.Contains(listed, "image "+info.Image) || strings.Contains(listed, foreign) {
+		t.Fatalf("sweep --list:\n%s", listed)
+	}
+	if !hasObject("container")(k) {
+		t.Fatal("sweep --list removed the container")
+	}
+	removed := sweep()
+	if !strings.Contains(removed, "removed container ") || !strings.Contains(removed, "removed network ") {
+		t.Fatalf("sweep:\n%s", removed)
+	}
+	if l := k.leftovers(); len(l) > 0 {
+		t.Fatalf("after sweep, still there: %v", l)
+	}
+	if out, err := exec.Command("docker", "image", "inspect", foreign).CombinedOutput(); err != nil {
+		t.Fatalf("sweep touched the foreign image: %v\n%s", err, out)
+	}
+}

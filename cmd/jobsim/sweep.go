@@ -20,6 +20,7 @@ func newSweepCommand() *cobra.Command {
 	var (
 		run  string
 		list bool
+		all  bool
 	)
 	cmd := &cobra.Command{
 		Use:   "sweep",
@@ -47,6 +48,12 @@ org.jobsim.run label of containers and networks (a topology).`,
 			docker := container.DockerAvailable(ctx) == nil
 			opts := reaper.Options{Docker: docker}
 			dir := runreg.Dir()
+			if all {
+				if !list {
+					return exitError{code: 2, err: fmt.Errorf("--all goes with --list: sweep removes the things of dead runs only")}
+				}
+				return listAll(ctx, out, dir, docker)
+			}
 			if run != "" && !runreg.ValidID(run) {
 				return sweepTopology(ctx, out, dir, run, list)
 			}
@@ -110,6 +117,7 @@ org.jobsim.run label of containers and networks (a topology).`,
 	}
 	cmd.Flags().StringVar(&run, "run", "", "sweep only this run: a run id (r and 8 hex digits), or a topology's org.jobsim.run label")
 	cmd.Flags().BoolVar(&list, "list", false, "remove nothing: list the leftovers of dead runs, and the cached job-host images")
+	cmd.Flags().BoolVar(&all, "all", false, "with --list: list the things of live runs too (each line says alive or dead), and labelled containers and networks of no registered run")
 	return cmd
 }
 
@@ -141,4 +149,42 @@ func sweepTopology(ctx context.Context, out io.Writer, dir, run string, list boo
 		fmt.Fprintf(out, "removed network %s\n", n)
 	}
 	return err
+}
+
+// listAll prints what every registered run has (alive or dead), then the
+// labelled containers and networks no registered run owns, then the
+// cached images.
+func listAll(ctx context.Context, out io.Writer, dir string, docker bool) error {
+	entries, err := runreg.List(dir)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	known := map[string]bool{}
+	for _, e := range entries {
+		known[e.ID] = true
+		t, err := reaper.Find(ctx, dir, e.ID, reaper.Options{Docker: docker})
+		errs = append(errs, err)
+		state := " (dead)"
+		if e.Alive {
+			state = " (alive)"
+		}
+		for _, l := range t.Lines() {
+			fmt.Fprintln(out, l+state)
+		}
+	}
+	if !docker {
+		return errors.Join(errs...)
+	}
+	objs, err := container.List(ctx)
+	errs = append(errs, err)
+	for _, o := range objs {
+		switch {
+		case o.Kind == "image":
+			fmt.Fprintf(out, "image %s (%s)\n", o.Name, o.State)
+		case !known[o.Owner]:
+			fmt.Fprintf(out, "%s %s topology=%s (no registered run)\n", o.Kind, o.Name, o.Run)
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -62,6 +62,16 @@ type Options struct {
 	// Docker looks for containers and networks too (skipped when no
 	// engine answers).
 	Docker bool
+	// Settle is how long Reap waits before its second look for containers
+	// and networks (default 2s).
+	Settle time.Duration
+}
+
+func (o Options) settle() time.Duration {
+	if o.Settle > 0 {
+		return o.Settle
+	}
+	return 2 * time.Second
 }
 
 // Find lists what run id of registry dir left, touching nothing.
@@ -109,12 +119,22 @@ func Reap(ctx context.Context, dir, id string, o Options) (Things, error) {
 		t.Mounts = append(t.Mounts, mounts[i])
 	}
 	if o.Docker {
-		objs, err := containersOf(ctx, id)
-		errs = append(errs, err)
-		if len(objs) > 0 {
-			_, err := container.SweepOwner(ctx, id)
+		// Twice: the engine may finish creating a container or network
+		// the run asked for just before it died after the first look.
+		for i, wait := range []time.Duration{0, o.settle()} {
+			if i > 0 {
+				select {
+				case <-ctx.Done():
+				case <-time.After(wait):
+				}
+			}
+			objs, err := containersOf(ctx, id)
 			errs = append(errs, err)
-			t.Containers = objs
+			if len(objs) > 0 {
+				_, err := container.SweepOwner(ctx, id)
+				errs = append(errs, err)
+				t.Containers = append(t.Containers, objs...)
+			}
 		}
 	}
 	if _, err := os.Lstat(folder); err == nil {
