@@ -34,17 +34,18 @@ import (
 // cleanWithin bounds the time from the kill to nothing left.
 const cleanWithin = 20 * time.Second
 
-// killRounds is how many runs each kill test kills ($JOBSIM_KILL_ROUNDS,
-// default 1): the measure of leftovers and kill-to-clean times.
-func killRounds(t *testing.T) int {
-	if v := os.Getenv("JOBSIM_KILL_ROUNDS"); v != "" {
+// killRuns is how many runs of one kind a kill test kills: one per moment,
+// or $JOBSIM_KILL_RUNS (the measure: leftovers after that many killed
+// runs, kill-to-clean times), the moments taken in turn.
+func killRuns(t *testing.T, moments int) int {
+	if v := os.Getenv("JOBSIM_KILL_RUNS"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
-			t.Fatalf("JOBSIM_KILL_ROUNDS=%q: want a positive number", v)
+			t.Fatalf("JOBSIM_KILL_RUNS=%q: want a positive number", v)
 		}
 		return n
 	}
-	return 1
+	return moments
 }
 
 // killable is one jobsim run started for killing.
@@ -55,6 +56,29 @@ type killable struct {
 	cmd    *exec.Cmd
 	out    string // stdout and stderr file
 	docker bool
+	exited chan struct{} // closed once the process is reaped
+}
+
+func (k *killable) ended() bool {
+	select {
+	case <-k.exited:
+		return true
+	default:
+		return false
+	}
+}
+
+// killAndReap SIGKILLs the run's process and waits until it is reaped; a
+// process stuck exiting (see reaper.Unstick) is not waited for beyond
+// the watcher's or the cleanup's unsticking.
+func (k *killable) killAndReap(limit time.Duration) bool {
+	_ = k.cmd.Process.Kill()
+	select {
+	case <-k.exited:
+		return true
+	case <-time.After(limit):
+		return false
+	}
 }
 
 func startKillable(t *testing.T, docker bool, args ...string) *killable {
@@ -64,7 +88,7 @@ func startKillable(t *testing.T, docker bool, args ...string) *killable {
 	if err != nil {
 		t.Fatal(err)
 	}
-	k := &killable{t: t, reg: reg, docker: docker, out: filepath.Join(t.TempDir(), "output")}
+	k := &killable{t: t, reg: reg, docker: docker, out: filepath.Join(t.TempDir(), "output"), exited: make(chan struct{})}
 	f, err := os.Create(k.out)
 	if err != nil {
 		t.Fatal(err)
@@ -77,6 +101,7 @@ func startKillable(t *testing.T, docker bool, args ...string) *killable {
 	if err := k.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	go func() { _ = k.cmd.Wait(); close(k.exited) }()
 	t.Cleanup(k.cleanup)
 	k.waitFor("the run registered", 10*time.Second, func() bool {
 		ents, _ := runreg.List(reg)
@@ -92,9 +117,9 @@ func startKillable(t *testing.T, docker bool, args ...string) *killable {
 // cleanup leaves nothing even when the test failed: the run killed, its
 // things removed as sweep would, its registry removed.
 func (k *killable) cleanup() {
-	if k.cmd.ProcessState == nil {
-		_ = k.cmd.Process.Kill()
-		_ = k.cmd.Wait()
+	if !k.killAndReap(time.Second) && k.id != "" {
+		_, _ = reaper.Unstick(k.reg, k.id)
+		k.killAndReap(10 * time.Second)
 	}
 	for _, w := range k.watchers() {
 		_ = syscall.Kill(w, syscall.SIGKILL)
@@ -124,7 +149,7 @@ func (k *killable) waitFor(what string, limit time.Duration, cond func() bool) {
 	k.t.Helper()
 	deadline := time.Now().Add(limit)
 	for !cond() {
-		if k.cmd.ProcessState != nil || time.Now().After(deadline) {
+		if k.ended() || time.Now().After(deadline) {
 			k.t.Fatalf("%s: not within %s\n%s", what, limit, k.output())
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -159,6 +184,9 @@ func (k *killable) watchers() []int {
 // containers and networks it owns.
 func (k *killable) leftovers() []string {
 	var out []string
+	if !k.ended() {
+		out = append(out, fmt.Sprintf("process %d (the run itself, not yet exited)", k.cmd.Process.Pid))
+	}
 	for _, p := range k.processes() {
 		out = append(out, fmt.Sprintf("process %d %s", p.PID, p.Command))
 	}
@@ -202,7 +230,7 @@ func (k *killable) leftovers() []string {
 // the mechanisms under test) and returns how long until nothing is left.
 func (k *killable) kill() time.Duration {
 	k.t.Helper()
-	if k.cmd.ProcessState != nil {
+	if k.ended() {
 		k.t.Fatalf("the run ended before it was killed:\n%s", k.output())
 	}
 	before := k.leftovers()
@@ -210,7 +238,6 @@ func (k *killable) kill() time.Duration {
 		k.t.Fatal(err)
 	}
 	killed := time.Now()
-	_ = k.cmd.Wait()
 	var left []string
 	for time.Since(killed) < cleanWithin {
 		if left = k.leftovers(); len(left) == 0 {
@@ -290,7 +317,7 @@ func TestKilledHostLeavesNothing(t *testing.T) {
 		t.Skip("the OpenSSH client is not installed (make setup installs openssh-client)")
 	}
 	var took []time.Duration
-	for range killRounds(t) {
+	for range killRuns(t, 1) {
 		k := startKillable(t, false, "host", "-o", "json", "--executor", "real", "--pbs", "--users", "alice", "--fault-mount", "/opt/lib")
 		startBackground(t, k)
 		took = append(took, k.kill())
@@ -384,8 +411,7 @@ func TestSweepCleansARunWhoseWatcherWasKilled(t *testing.T) {
 	}
 	_ = syscall.Kill(ws[0], syscall.SIGKILL)
 	dead.waitFor("the watcher died", 10*time.Second, func() bool { return len(dead.watchers()) == 0 })
-	_ = dead.cmd.Process.Kill()
-	_ = dead.cmd.Wait()
+	dead.killAndReap(10 * time.Second)
 	time.Sleep(time.Second) // the time a watcher would have needed
 	left := dead.leftovers()
 	if !slices.ContainsFunc(left, func(s string) bool { return strings.HasPrefix(s, "mount ") }) ||
@@ -486,13 +512,12 @@ func after(d time.Duration, c func(k *killable) bool) func(k *killable) bool {
 // kills it at the moment, and checks that nothing of it is left.
 func killScenarioRuns(t *testing.T, kind string, docker bool, moments []moment, args ...string) {
 	var took []time.Duration
-	for range killRounds(t) {
-		for _, m := range moments {
-			k := startKillable(t, docker, append([]string{"run", "--parallel", "1", "--artifacts", t.TempDir()}, args...)...)
-			k.waitFor(m.name, 3*time.Minute, func() bool { return m.cond(k) })
-			t.Logf("killing at: %s", m.name)
-			took = append(took, k.kill())
-		}
+	for i := range killRuns(t, len(moments)) {
+		m := moments[i%len(moments)]
+		k := startKillable(t, docker, append([]string{"run", "--parallel", "1", "--artifacts", t.TempDir()}, args...)...)
+		k.waitFor(m.name, 3*time.Minute, func() bool { return m.cond(k) })
+		t.Logf("killing at: %s", m.name)
+		took = append(took, k.kill())
 	}
 	report(t, kind, took)
 }
@@ -556,17 +581,17 @@ func requireDocker(t *testing.T) {
 func TestKilledUpLeavesNothing(t *testing.T) {
 	requireDocker(t)
 	var took []time.Duration
-	for range killRounds(t) {
-		for _, m := range []moment{
-			{"the network exists", hasObject("network")},
-			{"the first container exists", hasObject("container")},
-			{"the cluster serves", func(k *killable) bool { return strings.Contains(k.output(), "ssh_config") }},
-		} {
-			k := startKillable(t, true, "up", "-o", "json", "--name", "killhpc", "--users", "alice", "--nodes", "killcn1")
-			k.waitFor(m.name, 5*time.Minute, func() bool { return m.cond(k) })
-			t.Logf("killing at: %s", m.name)
-			took = append(took, k.kill())
-		}
+	moments := []moment{
+		{"the network exists", hasObject("network")},
+		{"the first container exists", hasObject("container")},
+		{"the cluster serves", func(k *killable) bool { return strings.Contains(k.output(), "ssh_config") }},
+	}
+	for i := range killRuns(t, len(moments)) {
+		m := moments[i%len(moments)]
+		k := startKillable(t, true, "up", "-o", "json", "--name", "killhpc", "--users", "alice", "--nodes", "killcn1")
+		k.waitFor(m.name, 5*time.Minute, func() bool { return m.cond(k) })
+		t.Logf("killing at: %s", m.name)
+		took = append(took, k.kill())
 	}
 	report(t, "jobsim up (containers, network)", took)
 }
@@ -609,8 +634,7 @@ func TestSweepRemovesContainersOfARunWhoseWatcherWasKilled(t *testing.T) {
 		_ = syscall.Kill(w, syscall.SIGKILL)
 	}
 	k.waitFor("the watcher died", 10*time.Second, func() bool { return len(k.watchers()) == 0 })
-	_ = k.cmd.Process.Kill()
-	_ = k.cmd.Wait()
+	k.killAndReap(10 * time.Second)
 	time.Sleep(3 * time.Second) // what the watcher would have needed
 	sweep := func(args ...string) string {
 		t.Helper()
@@ -641,4 +665,88 @@ func TestSweepRemovesContainersOfARunWhoseWatcherWasKilled(t *testing.T) {
 	if out, err := exec.Command("docker", "image", "inspect", foreign).CombinedOutput(); err != nil {
 		t.Fatalf("sweep touched the foreign image: %v\n%s", err, out)
 	}
+}
+
+// stuckRunEnv makes the test binary a run that mounts the fault layer and
+// keeps a file of its own mount open (see TestKilledRunStuckOnItsOwnMount).
+const stuckRunEnv = "JOBSIM_TEST_STUCK_RUN"
+
+// A run killed while it has a file open on its own FUSE mount cannot
+// finish exiting: closing the file asks the FUSE server, which died with
+// it, so a thread waits for ever and the run's lock stays held (a Cylc
+// run killed as it copied into its mount did so). The watcher sees the
+// holder of the lock is a zombie, aborts the run's FUSE connections, and
+// the run then goes, with all it left.
+func TestKilledRunStuckOnItsOwnMount(t *testing.T) {
+	if os.Getenv(stuckRunEnv) != "" {
+		stuckRun()
+		return
+	}
+	if err := fusefs.Available(); err != nil {
+		t.Skipf("FUSE: %v", err)
+	}
+	bin := buildJobsim(t)
+	reg, err := os.MkdirTemp("", "jr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := &killable{t: t, reg: reg, out: filepath.Join(t.TempDir(), "output"), exited: make(chan struct{})}
+	f, err := os.Create(k.out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	k.cmd = exec.Command(os.Args[0], "-test.run=^TestKilledRunStuckOnItsOwnMount$")
+	k.cmd.Env = append(os.Environ(), stuckRunEnv+"=1", runreg.DirEnv+"="+reg)
+	k.cmd.Stdout, k.cmd.Stderr = f, f
+	if err := k.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = k.cmd.Wait(); close(k.exited) }()
+	t.Cleanup(k.cleanup)
+	k.waitFor("the run has its file open on its mount", 30*time.Second, func() bool {
+		if i := strings.Index(k.output(), "open "); i >= 0 {
+			k.id = strings.Fields(k.output()[i+5:])[0]
+			return true
+		}
+		return false
+	})
+	w := exec.Command(bin, "watch", "--run", k.id)
+	w.Env = append(os.Environ(), runreg.DirEnv+"="+reg)
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = w.Wait() }()
+	t.Cleanup(func() { _ = w.Process.Kill() })
+	k.kill()
+}
+
+// stuckRun is the child of TestKilledRunStuckOnItsOwnMount.
+func stuckRun() {
+	r, err := runreg.Start("")
+	if err != nil {
+		fmt.Println(err)
+		os.Exit(2)
+	}
+	dir := filepath.Join(r.TempDir(), "lib")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		fmt.Println(err)
+		os.Exit(2)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "data"), []byte("x"), 0o644); err != nil {
+		fmt.Println(err)
+		os.Exit(2)
+	}
+	if _, err := fusefs.Mount(context.Background(), dir, dir, nil); err != nil {
+		fmt.Println(err)
+		os.Exit(2)
+	}
+	f, err := os.Open(filepath.Join(dir, "data"))
+	if err != nil {
+		fmt.Println(err)
+		os.Exit(2)
+	}
+	defer f.Close()
+	fmt.Println("open", r.ID())
+	time.Sleep(10 * time.Minute)
 }

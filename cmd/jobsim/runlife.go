@@ -98,10 +98,22 @@ func newWatchCommand() *cobra.Command {
 				got <- result{d, err}
 			}()
 			var res result
-			select {
-			case res = <-got:
-			case <-cmd.Context().Done():
-				return cmd.Context().Err()
+			tick := time.NewTicker(100 * time.Millisecond)
+			defer tick.Stop()
+		wait:
+			for {
+				select {
+				case res = <-got:
+					break wait
+				case <-cmd.Context().Done():
+					return cmd.Context().Err()
+				case <-tick.C:
+					// Killed, but a thread stuck on the run's own FUSE
+					// mount keeps it (and the lock) from going.
+					if stuck, err := reaper.Unstick(dir, id); stuck {
+						log.Warn("the run was killed but is stuck exiting on its FUSE mount; aborted the connection", "err", err)
+					}
+				}
 			}
 			if res.err != nil && !errors.Is(res.err, os.ErrNotExist) {
 				return res.err
@@ -124,10 +136,16 @@ func newWatchCommand() *cobra.Command {
 			}
 			log.Info("run over, nothing left", "took", time.Since(start))
 			if res.dead != nil {
-				return res.dead.Done()
+				err = res.dead.Done()
+			} else {
+				_ = os.Remove(runreg.WatchLog(dir, id))
 			}
-			_ = os.Remove(runreg.WatchLog(dir, id))
-			return nil
+			// A container or network the engine finished creating after
+			// the run died and we looked.
+			if late, lerr := reaper.LateContainers(ctx, id, 2*time.Second); len(late) > 0 || lerr != nil {
+				fmt.Fprintf(cmd.ErrOrStderr(), "jobsim watch: run %s: removed late %v: %v\n", id, late, lerr)
+			}
+			return err
 		},
 	}
 	cmd.Flags().StringVar(&id, "run", "", "the run id to watch")

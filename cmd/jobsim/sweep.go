@@ -58,6 +58,7 @@ org.jobsim.run label of containers and networks (a topology).`,
 				return sweepTopology(ctx, out, dir, run, list)
 			}
 			var ids []string
+			var errs []error
 			if run != "" {
 				if runreg.Alive(dir, run) {
 					return fmt.Errorf("run %s is alive (its lock is held): not touched", run)
@@ -71,10 +72,20 @@ org.jobsim.run label of containers and networks (a topology).`,
 				for _, e := range entries {
 					if !e.Alive {
 						ids = append(ids, e.ID)
+						continue
+					}
+					// Alive by its lock, but killed and stuck exiting on
+					// its own FUSE mount: free it (not with --list).
+					if !list {
+						if stuck, err := reaper.Unstick(dir, e.ID); stuck {
+							errs = append(errs, err)
+							if waitUnlocked(ctx, dir, e.ID) {
+								ids = append(ids, e.ID)
+							}
+						}
 					}
 				}
 			}
-			var errs []error
 			for _, id := range ids {
 				if list {
 					t, err := reaper.Find(ctx, dir, id, opts)
@@ -187,4 +198,16 @@ func listAll(ctx context.Context, out io.Writer, dir string, docker bool) error 
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// waitUnlocked waits a few seconds for run id's lock to be released.
+func waitUnlocked(ctx context.Context, dir, id string) bool {
+	deadline := time.Now().Add(5 * time.Second)
+	for runreg.Alive(dir, id) {
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return false
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return true
 }

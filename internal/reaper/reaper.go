@@ -14,7 +14,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/jobsim/jobsim/backend/containers/container"
@@ -62,16 +64,24 @@ type Options struct {
 	// Docker looks for containers and networks too (skipped when no
 	// engine answers).
 	Docker bool
-	// Settle is how long Reap waits before its second look for containers
-	// and networks (default 2s).
-	Settle time.Duration
 }
 
-func (o Options) settle() time.Duration {
-	if o.Settle > 0 {
-		return o.Settle
+// LateContainers looks once more for containers and networks of run id,
+// after wait, and removes them: the engine may finish creating one the
+// run asked for just before it died, after Reap looked. The watcher calls
+// it once the rest is clean.
+func LateContainers(ctx context.Context, id string, wait time.Duration) ([]container.Object, error) {
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-time.After(wait):
 	}
-	return 2 * time.Second
+	objs, err := containersOf(ctx, id)
+	if err != nil || len(objs) == 0 {
+		return nil, err
+	}
+	_, err = container.SweepOwner(ctx, id)
+	return objs, err
 }
 
 // Find lists what run id of registry dir left, touching nothing.
@@ -119,22 +129,12 @@ func Reap(ctx context.Context, dir, id string, o Options) (Things, error) {
 		t.Mounts = append(t.Mounts, mounts[i])
 	}
 	if o.Docker {
-		// Twice: the engine may finish creating a container or network
-		// the run asked for just before it died after the first look.
-		for i, wait := range []time.Duration{0, o.settle()} {
-			if i > 0 {
-				select {
-				case <-ctx.Done():
-				case <-time.After(wait):
-				}
-			}
-			objs, err := containersOf(ctx, id)
+		objs, err := containersOf(ctx, id)
+		errs = append(errs, err)
+		if len(objs) > 0 {
+			_, err := container.SweepOwner(ctx, id)
 			errs = append(errs, err)
-			if len(objs) > 0 {
-				_, err := container.SweepOwner(ctx, id)
-				errs = append(errs, err)
-				t.Containers = append(t.Containers, objs...)
-			}
+			t.Containers = objs
 		}
 	}
 	if _, err := os.Lstat(folder); err == nil {
@@ -144,6 +144,63 @@ func Reap(ctx context.Context, dir, id string, o Options) (Things, error) {
 		}
 	}
 	return t, errors.Join(errs...)
+}
+
+// Unstick frees run id if it is killed but stuck exiting (see AbortFUSE
+// and runreg.Exiting), and says whether it was: the lock is released as
+// soon as the process has finished exiting.
+func Unstick(dir, id string) (bool, error) {
+	pid := runreg.Holder(dir, id)
+	if pid == 0 || !runreg.Exiting(pid) {
+		return false, nil
+	}
+	_, err := AbortFUSE(runreg.TempDir(dir, id))
+	return true, err
+}
+
+// AbortFUSE aborts the FUSE connections of the jobsimfs mounts at or below
+// folder, so that every request waiting on them fails at once. It is what
+// frees a killed run stuck exiting: a thread of it waits for an answer
+// from its own FUSE server, which died with it, and holds the run's lock
+// meanwhile. As root a forced unmount aborts the connection (the kernel
+// aborts, then finds the mount busy: it stays, for Reap to detach);
+// otherwise the connection's abort file under /sys/fs/fuse/connections
+// (when fusectl is mounted). It returns the mountpoints it aborted.
+func AbortFUSE(folder string) ([]string, error) {
+	mounts, err := mountsUnder(folder)
+	if err != nil {
+		return nil, err
+	}
+	var done []string
+	var errs []error
+	for _, mp := range mounts {
+		err := syscall.Unmount(mp, syscall.MNT_FORCE)
+		if err == nil || errors.Is(err, syscall.EBUSY) {
+			done = append(done, mp)
+			continue
+		}
+		if aerr := abortConnection(mp); aerr != nil {
+			errs = append(errs, fmt.Errorf("abort the FUSE connection of %s: forced unmount: %w; %w", mp, err, aerr))
+			continue
+		}
+		done = append(done, mp)
+	}
+	return done, errors.Join(errs...)
+}
+
+// abortConnection writes to the fusectl abort file of the mount at mp.
+func abortConnection(mp string) error {
+	ms, err := fusefs.ListMounts()
+	if err != nil {
+		return err
+	}
+	for _, m := range ms {
+		if m.Mountpoint == mp && m.Dev != "" {
+			_, minor, _ := strings.Cut(m.Dev, ":")
+			return os.WriteFile(filepath.Join("/sys/fs/fuse/connections", minor, "abort"), []byte("1"), 0)
+		}
+	}
+	return fmt.Errorf("%s: not in the mount table", mp)
 }
 
 // mountsUnder lists the jobsimfs mounts at or below folder, in mount-table

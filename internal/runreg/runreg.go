@@ -211,7 +211,11 @@ func (d *Dead) TempDir() string { return TempDir(d.dir, d.ID) }
 // by now: it is removed with what is left; and its watcher's log) and
 // releases the lock.
 func (d *Dead) Done() error {
-	err := os.RemoveAll(d.TempDir())
+	if err := os.RemoveAll(d.TempDir()); err != nil {
+		// Kept in the registry, for sweep to try again.
+		return errors.Join(fmt.Errorf("run %s: remove its folder: %w", d.ID, err), d.lock.Close())
+	}
+	var err error
 	if rerr := os.Remove(WatchLog(d.dir, d.ID)); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
 		err = errors.Join(err, rerr)
 	}
@@ -265,4 +269,65 @@ func Alive(dir, id string) bool {
 	defer f.Close()
 	err = syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB)
 	return errors.Is(err, syscall.EWOULDBLOCK)
+}
+
+// Holder is the pid of the process holding run id's lock, from
+// /proc/locks (0 when the lock is free or the table cannot be read). A pid
+// is not freed while its process holds a lock, so it names that process.
+func Holder(dir, id string) int {
+	var st syscall.Stat_t
+	if err := syscall.Stat(lockPath(dir, id), &st); err != nil {
+		return 0
+	}
+	locks, err := os.ReadFile("/proc/locks")
+	if err != nil {
+		return 0
+	}
+	// 1: FLOCK  ADVISORY  WRITE 17734 fe:00:9994529 0 EOF
+	// (a waiter's line has "->" after the number: the watcher's)
+	want := ":" + strconv.FormatUint(st.Ino, 10)
+	for _, line := range strings.Split(string(locks), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 6 || f[1] != "FLOCK" || !strings.HasSuffix(f[5], want) {
+			continue
+		}
+		maj, min := st.Dev>>8&0xfff, st.Dev&0xff|(st.Dev>>12)&0xfff00
+		if f[5] != fmt.Sprintf("%02x:%02x%s", maj, min, want) {
+			continue
+		}
+		pid, err := strconv.Atoi(f[4])
+		if err == nil {
+			return pid
+		}
+	}
+	return 0
+}
+
+// Exiting reports whether process pid has been killed but not yet
+// finished exiting: it is a zombie whose other threads still run, or its
+// kernel flags say it is exiting (PF_EXITING), typically stuck in a FUSE
+// request that its own, now dead, FUSE server would have answered (closing
+// a file of its mount). Such a process still holds its lock, so the
+// cleaner must free what it is stuck on.
+func Exiting(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	// pid (comm) state ppid pgrp session tty_nr tpgid flags ...: the
+	// fields after the last ")"
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return false
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 7 {
+		return false
+	}
+	if f[0] == "Z" || f[0] == "X" {
+		return true
+	}
+	const pfExiting = 0x4
+	flags, err := strconv.ParseUint(f[6], 10, 64)
+	return err == nil && flags&pfExiting != 0
 }

@@ -499,7 +499,7 @@ func TestParseMountinfo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 1 || got[0].Mountpoint != "/tmp/with space" || got[0].Source != "/srv/back ing" {
+	if len(got) != 1 || got[0].Mountpoint != "/tmp/with space" || got[0].Source != "/srv/back ing" || got[0].Dev != "0:50" {
 		t.Fatalf("%+v", got)
 	}
 }

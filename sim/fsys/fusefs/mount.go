@@ -358,6 +358,7 @@ func cleanStale(mp string, log *slog.Logger) error {
 type MountEntry struct {
 	Mountpoint string
 	Source     string // the backing directory
+	Dev        string // major:minor; the minor names the connection under /sys/fs/fuse/connections
 }
 
 // ListMounts lists the jobsimfs mounts of this mount namespace, from
@@ -385,7 +386,7 @@ func parseMountinfo(r io.Reader) ([]MountEntry, error) {
 		if len(pf) < 5 || len(qf) < 2 || qf[0] != "fuse."+fsType {
 			continue
 		}
-		out = append(out, MountEntry{Mountpoint: unescape(pf[4]), Source: unescape(qf[1])})
+		out = append(out, MountEntry{Mountpoint: unescape(pf[4]), Source: unescape(qf[1]), Dev: pf[2]})
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("reading the mount table: %w", err)
