@@ -57,6 +57,7 @@ type killable struct {
 	out    string // stdout and stderr file
 	docker bool
 	exited chan struct{} // closed once the process is reaped
+	ownReg bool          // the registry is this run's alone: removed at the end
 }
 
 func (k *killable) ended() bool {
@@ -83,11 +84,21 @@ func (k *killable) killAndReap(limit time.Duration) bool {
 
 func startKillable(t *testing.T, docker bool, args ...string) *killable {
 	t.Helper()
-	bin := buildJobsim(t)
 	reg, err := os.MkdirTemp("", "jr") // short: Unix sockets live below
 	if err != nil {
 		t.Fatal(err)
 	}
+	k := startKillableIn(t, reg, docker, args...)
+	k.ownReg = true
+	return k
+}
+
+// startKillableIn starts the run in registry reg, which may hold other
+// runs (the first new one is this one).
+func startKillableIn(t *testing.T, reg string, docker bool, args ...string) *killable {
+	t.Helper()
+	bin := buildJobsim(t)
+	before, _ := runreg.List(reg)
 	k := &killable{t: t, reg: reg, docker: docker, out: filepath.Join(t.TempDir(), "output"), exited: make(chan struct{})}
 	f, err := os.Create(k.out)
 	if err != nil {
@@ -105,9 +116,11 @@ func startKillable(t *testing.T, docker bool, args ...string) *killable {
 	t.Cleanup(k.cleanup)
 	k.waitFor("the run registered", 10*time.Second, func() bool {
 		ents, _ := runreg.List(reg)
-		if len(ents) == 1 && ents[0].Alive {
-			k.id = ents[0].ID
-			return true
+		for _, e := range ents {
+			if e.Alive && !slices.ContainsFunc(before, func(b runreg.Entry) bool { return b.ID == e.ID }) {
+				k.id = e.ID
+				return true
+			}
 		}
 		return false
 	})
@@ -137,7 +150,9 @@ func (k *killable) cleanup() {
 			_ = d.Done()
 		}
 	}
-	_ = os.RemoveAll(k.reg)
+	if k.ownReg {
+		_ = os.RemoveAll(k.reg)
+	}
 }
 
 func (k *killable) output() string {
@@ -377,11 +392,16 @@ func TestSweepCleansARunWhoseWatcherWasKilled(t *testing.T) {
 	if _, err := exec.LookPath("ssh"); err != nil {
 		t.Skip("the OpenSSH client is not installed (make setup installs openssh-client)")
 	}
-	dead := startKillable(t, false, "host", "-o", "json", "--executor", "real", "--pbs", "--users", "alice", "--fault-mount", "/opt/lib")
-	startBackground(t, dead)
-	// A live run in the same registry.
+	// A live run in the registry, started first: its watcher's check of
+	// earlier dead runs is over before the dead run dies (this test is
+	// about sweep, not about a later run's watcher cleaning up).
+	reg, err := os.MkdirTemp("", "jr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(reg) })
 	live := exec.Command(buildJobsim(t), "host", "-o", "json", "--users", "bob")
-	live.Env = append(os.Environ(), runreg.DirEnv+"="+dead.reg)
+	live.Env = append(os.Environ(), runreg.DirEnv+"="+reg)
 	var liveOut syncBuffer
 	live.Stdout, live.Stderr = &liveOut, &liveOut
 	if err := live.Start(); err != nil {
@@ -389,21 +409,22 @@ func TestSweepCleansARunWhoseWatcherWasKilled(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = live.Process.Signal(syscall.SIGTERM); _ = live.Wait() })
 	var liveID string
-	defer func() {
-		if liveID == "" {
-			ents, err := runreg.List(dead.reg)
-			t.Logf("registry: %+v %v; live run output: %s", ents, err, liveOut.String())
-		}
-	}()
-	dead.waitFor("the live run registered", 10*time.Second, func() bool {
-		ents, _ := runreg.List(dead.reg)
-		for _, e := range ents {
-			if e.ID != dead.id && e.Alive {
-				liveID = e.ID
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if ents, _ := runreg.List(reg); len(ents) == 1 {
+			liveID = ents[0].ID
+			if b, _ := os.ReadFile(runreg.WatchLog(reg, liveID)); strings.Contains(string(b), "earlier dead runs checked") && strings.Contains(liveOut.String(), "ssh_config") {
+				break
 			}
 		}
-		return liveID != "" && strings.Contains(liveOut.String(), "ssh_config")
-	})
+		if time.Now().After(deadline) {
+			t.Fatalf("the live run did not come up: %s", liveOut.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	dead := startKillableIn(t, reg, false, "host", "-o", "json", "--executor", "real", "--pbs", "--users", "alice", "--fault-mount", "/opt/lib")
+	startBackground(t, dead)
 
 	ws := dead.watchers()
 	if len(ws) != 1 {
@@ -418,7 +439,13 @@ func TestSweepCleansARunWhoseWatcherWasKilled(t *testing.T) {
 		!slices.ContainsFunc(left, func(s string) bool {
 			return strings.HasSuffix(s, " setsid sleep 301") || strings.HasSuffix(s, " sleep 301")
 		}) {
-		t.Fatalf("with its watcher killed too, the run should have left its mount and the detached process: %v", left)
+		logs, _ := filepath.Glob(filepath.Join(dead.reg, "*.watch.log"))
+		var b strings.Builder
+		for _, l := range logs {
+			c, _ := os.ReadFile(l)
+			fmt.Fprintf(&b, "%s:\n%s\n", l, c)
+		}
+		t.Fatalf("with its watcher killed too, the run should have left its mount and the detached process: %v\n%s", left, b.String())
 	}
 
 	sweep := func(args ...string) string {
@@ -690,7 +717,7 @@ func TestKilledRunStuckOnItsOwnMount(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	k := &killable{t: t, reg: reg, out: filepath.Join(t.TempDir(), "output"), exited: make(chan struct{})}
+	k := &killable{t: t, reg: reg, out: filepath.Join(t.TempDir(), "output"), exited: make(chan struct{}), ownReg: true}
 	f, err := os.Create(k.out)
 	if err != nil {
 		t.Fatal(err)
@@ -749,4 +776,39 @@ func stuckRun() {
 	defer f.Close()
 	fmt.Println("open", r.ID())
 	time.Sleep(10 * time.Minute)
+}
+
+// A run killed with its watcher leaves its things; the next run started
+// on the machine (here a jobsim host in the same registry) removes them
+// with no sweep: its watcher first cleans after earlier dead runs.
+func TestNextRunCleansAfterADeadRunWhoseWatcherWasKilled(t *testing.T) {
+	if err := fusefs.Available(); err != nil {
+		t.Skipf("FUSE: %v", err)
+	}
+	if _, err := exec.LookPath("ssh"); err != nil {
+		t.Skip("the OpenSSH client is not installed (make setup installs openssh-client)")
+	}
+	dead := startKillable(t, false, "host", "-o", "json", "--executor", "real", "--pbs", "--users", "alice", "--fault-mount", "/opt/lib")
+	startBackground(t, dead)
+	for _, w := range dead.watchers() {
+		_ = syscall.Kill(w, syscall.SIGKILL)
+	}
+	dead.waitFor("the watcher died", 10*time.Second, func() bool { return len(dead.watchers()) == 0 })
+	dead.killAndReap(10 * time.Second)
+	time.Sleep(time.Second)
+	if left := dead.leftovers(); len(left) == 0 {
+		t.Fatal("with its watcher killed too, the run should have left things")
+	}
+	next := startKillableIn(t, dead.reg, false, "host", "-o", "json", "--users", "bob")
+	start := time.Now()
+	for len(dead.leftovers()) > 0 {
+		if time.Since(start) > cleanWithin {
+			t.Fatalf("the next run's watcher did not clean after the dead run: %v", dead.leftovers())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("the next run's watcher removed the dead run's things %s after it started", time.Since(start).Round(time.Millisecond))
+	if !runreg.Alive(next.reg, next.id) {
+		t.Fatal("the next run is not alive")
+	}
 }

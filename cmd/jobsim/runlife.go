@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -97,6 +98,23 @@ func newWatchCommand() *cobra.Command {
 				d, err := runreg.WaitDead(dir, id)
 				got <- result{d, err}
 			}()
+			// Meanwhile, what other dead runs of the registry left (their
+			// watchers died too): a later run cleans after earlier ones.
+			others := make(chan struct{})
+			go func() {
+				defer close(others)
+				octx, cancel := context.WithTimeout(cmd.Context(), 2*time.Minute)
+				defer cancel()
+				ids, _ := deadRuns(octx, dir, true)
+				ids = slices.DeleteFunc(ids, func(s string) bool { return s == id })
+				var b strings.Builder
+				_ = reapRuns(octx, dir, ids, reaper.Options{Docker: true}, &b)
+				if b.Len() > 0 {
+					log.Info("removed what earlier dead runs left:\n" + b.String())
+				}
+				log.Info("earlier dead runs checked", "dead", len(ids))
+			}()
+			defer func() { <-others }()
 			var res result
 			tick := time.NewTicker(100 * time.Millisecond)
 			defer tick.Stop()
@@ -142,8 +160,10 @@ func newWatchCommand() *cobra.Command {
 			}
 			// A container or network the engine finished creating after
 			// the run died and we looked.
-			if late, lerr := reaper.LateContainers(ctx, id, 2*time.Second); len(late) > 0 || lerr != nil {
-				fmt.Fprintf(cmd.ErrOrStderr(), "jobsim watch: run %s: removed late %v: %v\n", id, late, lerr)
+			if t.UsedDocker {
+				if late, lerr := reaper.LateContainers(ctx, id, 2*time.Second); len(late) > 0 || lerr != nil {
+					fmt.Fprintf(cmd.ErrOrStderr(), "jobsim watch: run %s: removed late %v: %v\n", id, late, lerr)
+				}
 			}
 			return err
 		},

@@ -65,54 +65,18 @@ org.jobsim.run label of containers and networks (a topology).`,
 				}
 				ids = []string{run}
 			} else {
-				entries, err := runreg.List(dir)
-				if err != nil {
-					return err
-				}
-				for _, e := range entries {
-					if !e.Alive {
-						ids = append(ids, e.ID)
-						continue
-					}
-					// Alive by its lock, but killed and stuck exiting on
-					// its own FUSE mount: free it (not with --list).
-					if !list {
-						if stuck, err := reaper.Unstick(dir, e.ID); stuck {
-							errs = append(errs, err)
-							if waitUnlocked(ctx, dir, e.ID) {
-								ids = append(ids, e.ID)
-							}
-						}
-					}
-				}
+				ids, errs = deadRuns(ctx, dir, !list)
 			}
-			for _, id := range ids {
-				if list {
+			if list {
+				for _, id := range ids {
 					t, err := reaper.Find(ctx, dir, id, opts)
 					errs = append(errs, err)
 					for _, l := range t.Lines() {
 						fmt.Fprintln(out, l)
 					}
-					continue
 				}
-				dead, err := runreg.TryDead(dir, id)
-				if errors.Is(err, runreg.ErrAlive) {
-					continue // another sweep or the watcher is at it
-				}
-				if err != nil {
-					errs = append(errs, err)
-					continue
-				}
-				t, err := reaper.Reap(ctx, dir, id, opts)
-				for _, l := range t.Lines() {
-					fmt.Fprintln(out, "removed "+l)
-				}
-				if err != nil {
-					errs = append(errs, err)
-					dead.Close()
-					continue
-				}
-				errs = append(errs, dead.Done())
+			} else {
+				errs = append(errs, reapRuns(ctx, dir, ids, opts, out)...)
 			}
 			if list && docker {
 				objs, err := container.List(ctx)
@@ -210,4 +174,59 @@ func waitUnlocked(ctx context.Context, dir, id string) bool {
 		time.Sleep(50 * time.Millisecond)
 	}
 	return true
+}
+
+// deadRuns lists the dead runs of registry dir; with unstick, also those
+// alive by their lock but killed and stuck exiting on their own FUSE
+// mount, which it frees first (reaper.Unstick).
+func deadRuns(ctx context.Context, dir string, unstick bool) ([]string, []error) {
+	entries, err := runreg.List(dir)
+	if err != nil {
+		return nil, []error{err}
+	}
+	var ids []string
+	var errs []error
+	for _, e := range entries {
+		if !e.Alive {
+			ids = append(ids, e.ID)
+			continue
+		}
+		if !unstick {
+			continue
+		}
+		if stuck, err := reaper.Unstick(dir, e.ID); stuck {
+			errs = append(errs, err)
+			if waitUnlocked(ctx, dir, e.ID) {
+				ids = append(ids, e.ID)
+			}
+		}
+	}
+	return ids, errs
+}
+
+// reapRuns removes what the dead runs ids left, each under its lock (a run
+// another cleaner holds is skipped), and says what it removed on out.
+func reapRuns(ctx context.Context, dir string, ids []string, opts reaper.Options, out io.Writer) []error {
+	var errs []error
+	for _, id := range ids {
+		dead, err := runreg.TryDead(dir, id)
+		if errors.Is(err, runreg.ErrAlive) {
+			continue // another sweep or the watcher is at it
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		t, err := reaper.Reap(ctx, dir, id, opts)
+		for _, l := range t.Lines() {
+			fmt.Fprintln(out, "removed "+l)
+		}
+		if err != nil {
+			errs = append(errs, err)
+			dead.Close()
+			continue
+		}
+		errs = append(errs, dead.Done())
+	}
+	return errs
 }

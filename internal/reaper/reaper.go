@@ -31,6 +31,11 @@ type Things struct {
 	Mounts     []string           // FUSE mountpoints under the run's folder
 	Folder     string             // the run's folder, "" when gone
 	Containers []container.Object // its containers and networks
+	// UsedDocker says the run was making containers: they were found, or
+	// its folder holds what the container backend makes first (a
+	// topology's or a container's key folder, an image build context,
+	// the containers folder of a scenario run).
+	UsedDocker bool
 }
 
 // Empty reports whether nothing is left.
@@ -137,6 +142,7 @@ func Reap(ctx context.Context, dir, id string, o Options) (Things, error) {
 			t.Containers = objs
 		}
 	}
+	t.UsedDocker = len(t.Containers) > 0 || usedDocker(folder)
 	if _, err := os.Lstat(folder); err == nil {
 		t.Folder = folder
 		if err := os.RemoveAll(folder); err != nil {
@@ -201,6 +207,17 @@ func abortConnection(mp string) error {
 		}
 	}
 	return fmt.Errorf("%s: not in the mount table", mp)
+}
+
+// usedDocker reports whether folder holds what the container backend
+// makes before it asks the engine for anything.
+func usedDocker(folder string) bool {
+	for _, pat := range []string{"jobsim-topology-*", "jobsim-keys-*", "jobsim-image-context-*", "jobsim-run-*/containers"} {
+		if m, _ := filepath.Glob(filepath.Join(folder, pat)); len(m) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // mountsUnder lists the jobsimfs mounts at or below folder, in mount-table
