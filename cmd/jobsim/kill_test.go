@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/jobsim/jobsim/backend/containers/container"
+	"github.com/jobsim/jobsim/internal/procmark"
 	"github.com/jobsim/jobsim/internal/reaper"
 	"github.com/jobsim/jobsim/internal/runreg"
 	"github.com/jobsim/jobsim/scenarios/cylcsys"
@@ -173,9 +174,9 @@ func (k *killable) waitFor(what string, limit time.Duration, cond func() bool) {
 
 // processes lists the run's live processes: those carrying its id, and
 // its watcher (which carries the registry, not the id).
-func (k *killable) processes() []reaper.Process {
-	out, _ := reaper.Marked(runreg.EnvVar, k.id)
-	byReg, _ := reaper.Marked(runreg.DirEnv, k.reg)
+func (k *killable) processes() []procmark.Process {
+	out, _ := procmark.Marked(runreg.EnvVar, k.id)
+	byReg, _ := procmark.Marked(runreg.DirEnv, k.reg)
 	for _, p := range byReg {
 		if strings.HasSuffix(p.Command, " watch --run "+k.id) {
 			out = append(out, p)
@@ -208,7 +209,7 @@ func (k *killable) leftovers() []string {
 	// Independently of the marker: processes that name the run's folder on
 	// their command line or work in it.
 	for _, p := range inFolder(runreg.TempDir(k.reg, k.id)) {
-		if !slices.ContainsFunc(k.processes(), func(q reaper.Process) bool { return q.PID == p.PID }) {
+		if !slices.ContainsFunc(k.processes(), func(q procmark.Process) bool { return q.PID == p.PID }) {
 			out = append(out, fmt.Sprintf("process %d %s (unmarked)", p.PID, p.Command))
 		}
 	}
@@ -269,9 +270,9 @@ func (k *killable) kill() time.Duration {
 
 // inFolder lists the processes whose command line names folder or whose
 // working directory is in it.
-func inFolder(folder string) []reaper.Process {
+func inFolder(folder string) []procmark.Process {
 	ents, _ := os.ReadDir("/proc")
-	var out []reaper.Process
+	var out []procmark.Process
 	for _, e := range ents {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil || pid == os.Getpid() {
@@ -281,7 +282,7 @@ func inFolder(folder string) []reaper.Process {
 		cwd, _ := os.Readlink(filepath.Join("/proc", e.Name(), "cwd"))
 		cmd := strings.TrimSpace(string(bytes.ReplaceAll(cmdline, []byte{0}, []byte{' '})))
 		if strings.Contains(cmd, folder+"/") || strings.HasSuffix(cmd, folder) || cwd == folder || strings.HasPrefix(cwd, folder+"/") {
-			out = append(out, reaper.Process{PID: pid, Command: cmd})
+			out = append(out, procmark.Process{PID: pid, Command: cmd})
 		}
 	}
 	return out
@@ -512,7 +513,7 @@ type moment struct {
 
 func hasProcess(substr string) func(k *killable) bool {
 	return func(k *killable) bool {
-		has := func(p reaper.Process) bool { return strings.Contains(p.Command, substr) }
+		has := func(p procmark.Process) bool { return strings.Contains(p.Command, substr) }
 		return slices.ContainsFunc(k.processes(), has) || slices.ContainsFunc(inFolder(runreg.TempDir(k.reg, k.id)), has)
 	}
 }

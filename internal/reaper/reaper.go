@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/jobsim/jobsim/backend/containers/container"
+	"github.com/jobsim/jobsim/internal/procmark"
 	"github.com/jobsim/jobsim/internal/runreg"
 	"github.com/jobsim/jobsim/sim/fsys/fusefs"
 )
@@ -27,7 +28,7 @@ import (
 // Things is what a run left.
 type Things struct {
 	Run        string
-	Processes  []Process
+	Processes  []procmark.Process
 	Mounts     []string           // FUSE mountpoints under the run's folder
 	Folder     string             // the run's folder, "" when gone
 	Containers []container.Object // its containers and networks
@@ -93,7 +94,7 @@ func LateContainers(ctx context.Context, id string, wait time.Duration) ([]conta
 func Find(ctx context.Context, dir, id string, o Options) (Things, error) {
 	t := Things{Run: id}
 	var errs []error
-	procs, err := Marked(runreg.EnvVar, id)
+	procs, err := procmark.Marked(runreg.EnvVar, id)
 	errs = append(errs, err)
 	t.Processes = procs
 	t.Mounts, err = mountsUnder(runreg.TempDir(dir, id))
@@ -117,7 +118,7 @@ func Reap(ctx context.Context, dir, id string, o Options) (Things, error) {
 	t := Things{Run: id}
 	var errs []error
 	killCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	procs, err := KillMarked(killCtx, runreg.EnvVar, id)
+	procs, err := procmark.KillMarked(killCtx, runreg.EnvVar, id)
 	cancel()
 	t.Processes = procs
 	errs = append(errs, err)

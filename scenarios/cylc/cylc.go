@@ -251,10 +251,8 @@ func (c *Cylc) run(ctx context.Context, env []string, dir string, stdin []byte, 
 	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	// Own process group, so a cut-off command takes its children with it;
-	// and it dies with jobsim (a scheduler that detaches is not this
-	// process any more: the run's watcher finds it by $JOBSIM_RUN).
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	// Own process group, so a cut-off command takes its children with it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	// A daemon that kept our pipes open must not hang us.
 	cmd.WaitDelay = 5 * time.Second

@@ -1,6 +1,10 @@
 //go:build linux
 
-package reaper
+// Package procmark finds processes by a variable of their environment,
+// the mark a process keeps across fork, exec and new sessions: how jobsim
+// finds what a run, a Cylc environment or a hub started, where a process
+// group or a parent pid would lose track (daemons, reused pids).
+package procmark
 
 import (
 	"bytes"
@@ -56,6 +60,22 @@ func Marked(name, value string) ([]Process, error) {
 		}
 	}
 	return out, nil
+}
+
+// Has reports whether process pid's environment sets name=value (false
+// for a zombie, a process gone, or one this process may not read).
+func Has(pid int, name, value string) bool {
+	env, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
+	if err != nil {
+		return false
+	}
+	want := []byte(name + "=" + value)
+	for _, kv := range bytes.Split(env, []byte{0}) {
+		if bytes.Equal(kv, want) {
+			return true
+		}
+	}
+	return false
 }
 
 // KillMarked SIGKILLs every process whose environment sets name=value

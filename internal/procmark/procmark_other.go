@@ -1,6 +1,6 @@
 //go:build !linux
 
-package reaper
+package procmark
 
 import "context"
 
@@ -16,3 +16,6 @@ func Marked(name, value string) ([]Process, error) { return nil, nil }
 
 // KillMarked kills nothing where /proc is not Linux's.
 func KillMarked(ctx context.Context, name, value string) ([]Process, error) { return nil, nil }
+
+// Has is false where /proc is not Linux's.
+func Has(pid int, name, value string) bool { return false }
