@@ -215,7 +215,7 @@ func (k *killable) leftovers() []string {
 	}
 	if ms, err := fusefs.ListMounts(); err == nil {
 		for _, m := range ms {
-			if strings.HasPrefix(m.Mountpoint, k.reg+"/"+k.id+"/") {
+			if strings.HasPrefix(m.Mountpoint, k.reg+"/"+k.id+"/") || m.Run == k.id {
 				out = append(out, "mount "+m.Mountpoint)
 			}
 		}
@@ -333,9 +333,23 @@ func TestKilledHostLeavesNothing(t *testing.T) {
 		t.Skip("the OpenSSH client is not installed (make setup installs openssh-client)")
 	}
 	var took []time.Duration
-	for range killRuns(t, 1) {
-		k := startKillable(t, false, "host", "-o", "json", "--executor", "real", "--pbs", "--users", "alice", "--fault-mount", "/opt/lib")
+	for i := range killRuns(t, 2) {
+		args := []string{"host", "-o", "json", "--executor", "real", "--pbs", "--users", "alice", "--fault-mount", "/opt/lib"}
+		if i%2 == 1 {
+			// The host's root (and its mount) outside the run's folder:
+			// the mount is found by the run id in its source.
+			root, err := os.MkdirTemp("", "jroot")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { os.RemoveAll(root) })
+			args = append(args, "--root", root)
+		}
+		k := startKillable(t, false, args...)
 		startBackground(t, k)
+		if !slices.ContainsFunc(k.leftovers(), func(s string) bool { return strings.HasPrefix(s, "mount ") }) {
+			t.Fatalf("the run's mount is not found as the run's: %v", k.leftovers())
+		}
 		took = append(took, k.kill())
 	}
 	report(t, "jobsim host (real executor, FUSE mount, ssh background processes, a PBS job)", took)

@@ -97,7 +97,7 @@ func Find(ctx context.Context, dir, id string, o Options) (Things, error) {
 	procs, err := procmark.Marked(runreg.EnvVar, id)
 	errs = append(errs, err)
 	t.Processes = procs
-	t.Mounts, err = mountsUnder(runreg.TempDir(dir, id))
+	t.Mounts, err = mountsOf(runreg.TempDir(dir, id), id)
 	errs = append(errs, err)
 	if _, err := os.Lstat(runreg.TempDir(dir, id)); err == nil {
 		t.Folder = runreg.TempDir(dir, id)
@@ -124,7 +124,7 @@ func Reap(ctx context.Context, dir, id string, o Options) (Things, error) {
 	errs = append(errs, err)
 
 	folder := runreg.TempDir(dir, id)
-	mounts, err := mountsUnder(folder)
+	mounts, err := mountsOf(folder, id)
 	errs = append(errs, err)
 	// Deepest first: a mount inside another goes before it.
 	for i := len(mounts) - 1; i >= 0; i-- {
@@ -161,20 +161,20 @@ func Unstick(dir, id string) (bool, error) {
 	if pid == 0 || !runreg.Exiting(pid) {
 		return false, nil
 	}
-	_, err := AbortFUSE(runreg.TempDir(dir, id))
+	_, err := AbortFUSE(runreg.TempDir(dir, id), id)
 	return true, err
 }
 
-// AbortFUSE aborts the FUSE connections of the jobsimfs mounts at or below
-// folder, so that every request waiting on them fails at once. It is what
+// AbortFUSE aborts the FUSE connections of run id's jobsimfs mounts (see
+// mountsOf), so that every request waiting on them fails at once. It is what
 // frees a killed run stuck exiting: a thread of it waits for an answer
 // from its own FUSE server, which died with it, and holds the run's lock
 // meanwhile. As root a forced unmount aborts the connection (the kernel
 // aborts, then finds the mount busy: it stays, for Reap to detach);
 // otherwise the connection's abort file under /sys/fs/fuse/connections
 // (when fusectl is mounted). It returns the mountpoints it aborted.
-func AbortFUSE(folder string) ([]string, error) {
-	mounts, err := mountsUnder(folder)
+func AbortFUSE(folder, id string) ([]string, error) {
+	mounts, err := mountsOf(folder, id)
 	if err != nil {
 		return nil, err
 	}
@@ -221,9 +221,10 @@ func usedDocker(folder string) bool {
 	return false
 }
 
-// mountsUnder lists the jobsimfs mounts at or below folder, in mount-table
-// order (parents before children).
-func mountsUnder(folder string) ([]string, error) {
+// mountsOf lists the jobsimfs mounts of run id: those it made (their
+// source names it) and any at or below its folder, in mount-table order
+// (parents before children).
+func mountsOf(folder, id string) ([]string, error) {
 	if _, err := os.Stat("/proc/self/mountinfo"); err != nil {
 		return nil, nil
 	}
@@ -233,7 +234,7 @@ func mountsUnder(folder string) ([]string, error) {
 	}
 	var out []string
 	for _, m := range ms {
-		if m.Mountpoint == folder || strings.HasPrefix(m.Mountpoint, folder+"/") {
+		if m.Run == id || m.Mountpoint == folder || strings.HasPrefix(m.Mountpoint, folder+"/") {
 			out = append(out, m.Mountpoint)
 		}
 	}

@@ -494,12 +494,14 @@ func TestParseMountinfo(t *testing.T) {
 	in := `22 27 0:21 / /proc rw,relatime - proc proc rw
 95 27 0:50 / /tmp/with\040space rw,nosuid,nodev,relatime - fuse.jobsimfs /srv/back\040ing rw,user_id=0,group_id=0,default_permissions,allow_other
 96 27 0:51 / /tmp/other rw - fuse.sshfs host:/ rw
+97 27 0:52 / /opt/lib rw - fuse.jobsimfs jobsim-run:r0123abcd:/tmp/r/lib rw
 `
 	got, err := parseMountinfo(strings.NewReader(in))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 1 || got[0].Mountpoint != "/tmp/with space" || got[0].Source != "/srv/back ing" || got[0].Dev != "0:50" {
+	if len(got) != 2 || got[0].Mountpoint != "/tmp/with space" || got[0].Source != "/srv/back ing" || got[0].Dev != "0:50" || got[0].Run != "" ||
+		got[1] != (MountEntry{Mountpoint: "/opt/lib", Source: "/tmp/r/lib", Dev: "0:52", Run: "r0123abcd"}) {
 		t.Fatalf("%+v", got)
 	}
 }

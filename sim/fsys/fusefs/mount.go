@@ -42,6 +42,7 @@ import (
 	"github.com/hanwen/go-fuse/v2/fuse"
 
 	"github.com/jobsim/jobsim/base/fault"
+	"github.com/jobsim/jobsim/internal/runreg"
 )
 
 // fsType is the name after "fuse." in /proc/self/mountinfo; stale mounts
@@ -171,7 +172,7 @@ func Mount(ctx context.Context, backingDir, mountpoint string, set *fault.Set, o
 	fopts := &gofs.Options{
 		MountOptions: fuse.MountOptions{
 			AllowOther:  true,
-			FsName:      backing,
+			FsName:      fsName(backing),
 			Name:        fsType,
 			DirectMount: true,
 			Options:     []string{"default_permissions"},
@@ -359,6 +360,23 @@ type MountEntry struct {
 	Mountpoint string
 	Source     string // the backing directory
 	Dev        string // major:minor; the minor names the connection under /sys/fs/fuse/connections
+	// Run is the jobsim run whose process mounted it ($JOBSIM_RUN then,
+	// package internal/runreg), so that its watcher finds it wherever it
+	// is; "" for a mount made outside a run.
+	Run string
+}
+
+// runSourcePrefix starts the mount source of a mount made by a jobsim run:
+// jobsim-run:<id>:<backing directory>.
+const runSourcePrefix = "jobsim-run:"
+
+// fsName is the mount source: the backing directory, with the run id in
+// front under a jobsim run.
+func fsName(backing string) string {
+	if run := os.Getenv(runreg.EnvVar); run != "" {
+		return runSourcePrefix + run + ":" + backing
+	}
+	return backing
 }
 
 // ListMounts lists the jobsimfs mounts of this mount namespace, from
@@ -386,7 +404,13 @@ func parseMountinfo(r io.Reader) ([]MountEntry, error) {
 		if len(pf) < 5 || len(qf) < 2 || qf[0] != "fuse."+fsType {
 			continue
 		}
-		out = append(out, MountEntry{Mountpoint: unescape(pf[4]), Source: unescape(qf[1]), Dev: pf[2]})
+		e := MountEntry{Mountpoint: unescape(pf[4]), Source: unescape(qf[1]), Dev: pf[2]}
+		if rest, ok := strings.CutPrefix(e.Source, runSourcePrefix); ok {
+			if run, backing, ok := strings.Cut(rest, ":"); ok {
+				e.Run, e.Source = run, backing
+			}
+		}
+		out = append(out, e)
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("reading the mount table: %w", err)
