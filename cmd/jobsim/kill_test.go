@@ -827,3 +827,47 @@ func TestNextRunCleansAfterADeadRunWhoseWatcherWasKilled(t *testing.T) {
 		t.Fatal("the next run is not alive")
 	}
 }
+
+// Ctrl-C in the middle of a scenario: the run says interrupted (summary,
+// JUnit, exit status 130), not that the system under test failed, and
+// leaves nothing behind.
+func TestInterruptedRunIsReportedAsInterrupted(t *testing.T) {
+	for _, tool := range []string{"jupyterhub", "configurable-http-proxy"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s is not installed (make setup-hub installs it)", tool)
+		}
+	}
+	junit := filepath.Join(t.TempDir(), "junit.xml")
+	k := startKillable(t, false, "run", "--junit", junit, "--artifacts", t.TempDir(), "fixtures/scenarios/hub/local-three-users.yaml")
+	servers := hasProcess(" uiserver")
+	k.waitFor("the users' servers run", 3*time.Minute, func() bool { return servers(k) })
+	if err := k.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-k.exited:
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("jobsim run did not end on SIGINT:\n%s", k.output())
+	}
+	if code := k.cmd.ProcessState.ExitCode(); code != 130 {
+		t.Fatalf("exit status %d, want 130:\n%s", code, k.output())
+	}
+	out := k.output()
+	if !strings.Contains(out, "INTERRUPTED") || !strings.Contains(out, "0 failed, 0 errored, 0 skipped, 1 interrupted") {
+		t.Fatalf("summary:\n%s", out)
+	}
+	x, err := os.ReadFile(junit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(x), `<error message="interrupted by signal: interrupt signal received"`) || strings.Contains(string(x), "<failure") {
+		t.Fatalf("junit:\n%s", x)
+	}
+	deadline := time.Now().Add(cleanWithin)
+	for len(k.leftovers()) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("left after SIGINT: %v", k.leftovers())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
