@@ -40,9 +40,10 @@ export JOBSIM_BIN="$PWD/$JOBSIM"
 
 # What a run may leave behind, one line per thing, in a stable order.
 leftovers() {
-    # Containers and networks labelled org.jobsim.run (what docker ps -a and
-    # docker network ls would show of them).
-    "$JOBSIM" sweep --list | grep -v '^image ' || true
+    # What every jobsim run on this machine has (processes, FUSE mounts,
+    # folders, containers and networks, alive or dead: jobsim sweep --help),
+    # and labelled containers and networks of no registered run.
+    "$JOBSIM" sweep --list --all | grep -v '^image ' || true
     grep -E 'jobsim|fusefs' /proc/mounts | sed 's/^/mount /' || true
     # Processes the run starts: job-host nodes, fake hosts, UI servers,
     # schedulers and hubs working in a run's scratch directory.
@@ -54,7 +55,9 @@ before=$(leftovers)
 
 finish() {
     local rc=$?
-    # A crashed runner leaves containers labelled with its (dead) pid.
+    # A crashed runner's watcher removes what it left; sweep is for a
+    # runner whose watcher died too (dead runs only: live ones are not
+    # touched).
     "$JOBSIM" sweep >>"$OUT/leftovers.txt" 2>&1 || true
     local after
     after=$(leftovers)

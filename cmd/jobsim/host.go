@@ -98,6 +98,11 @@ rsync, python, cylc) whose homes live below --root.`,
 			if err != nil {
 				return err
 			}
+			end, _, err := ownRun(cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			defer end() // last: after the host is closed
 			start := time.Now()
 			h, err := sim.NewHost(cmd.Context(), opts...)
 			if err != nil {

@@ -23,7 +23,7 @@ overrides both.`,
 	}
 	root.AddCommand(
 		newHostCommand(), newUpCommand(), newNodeCommand(), newSweepCommand(),
-		newFaultCommand(), newEventsCommand(), newPBSCommand(),
+		newFaultCommand(), newEventsCommand(), newPBSCommand(), newWatchCommand(),
 		newRunCommand(), newReportCommand(), newUIServerCommand(), newAuthzServiceCommand(),
 	)
 	return root

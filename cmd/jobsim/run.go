@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
+	"syscall"
 
 	"github.com/onsi/ginkgo/v2/types"
 	"github.com/spf13/cobra"
@@ -42,7 +44,9 @@ or hub log, job logs, the generated configs, transcript.md and report.html
 (the run as a picture); <artifacts>/index.html links them all.
 
 The exit status is 0 when every scenario passed or was skipped, 1 when any
-failed or errored, 2 when a file is malformed (nothing is started then).`,
+failed or errored, 2 when a file is malformed (nothing is started then),
+130 (SIGINT) or 143 (SIGTERM) when a signal stopped the run: the scenarios
+it cut short are reported as interrupted, not as failures of the system.`,
 		Example: `  # Every gate scenario, JUnit for CI
   jobsim run --label-filter gate --junit out/junit.xml fixtures/scenarios
 
@@ -92,6 +96,11 @@ failed or errored, 2 when a file is malformed (nothing is started then).`,
 			if output != "table" && output != "json" {
 				return exitError{code: 2, err: fmt.Errorf("--output %q: want table or json", output)}
 			}
+			end, _, err := ownRun(cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			defer end() // after every scenario's hosts and systems are gone
 			opts, err := runnerOptions(cmd, backend)
 			if err != nil {
 				return err
@@ -138,6 +147,16 @@ failed or errored, 2 when a file is malformed (nothing is started then).`,
 				return err
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "report: %s\n", filepath.Join(artifacts, "index.html"))
+			for _, rep := range reps {
+				if rep.Verdict == runner.Interrupted {
+					// As a shell reports a command a signal stopped.
+					code := 128 + int(syscall.SIGINT)
+					if strings.Contains(rep.Reason, "terminated") {
+						code = 128 + int(syscall.SIGTERM)
+					}
+					return exitError{code: code, err: fmt.Errorf("interrupted (see %s)", artifacts)}
+				}
+			}
 			for _, rep := range reps {
 				if rep.Verdict == runner.Fail || rep.Verdict == runner.Error {
 					return exitError{code: 1, err: fmt.Errorf("not every scenario passed (see %s)", artifacts)}

@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -17,7 +16,6 @@ import (
 
 	"github.com/jobsim/jobsim/backend/containers"
 	"github.com/jobsim/jobsim/backend/containers/cluster"
-	"github.com/jobsim/jobsim/backend/containers/container"
 	"github.com/jobsim/jobsim/backend/containers/image"
 	"github.com/jobsim/jobsim/scenarios/cylcsys"
 	"github.com/jobsim/jobsim/scenarios/scenario"
@@ -116,6 +114,11 @@ private network sharing /home with it, jobs run on the node PBS chose.`,
 			if output != "text" && output != "json" {
 				return exitError{code: 2, err: fmt.Errorf("--output %q: want text or json", output)}
 			}
+			end, _, err := ownRun(cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			defer end() // after up has removed its containers
 			return up(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), topo, upOptions{userland: image.Userland(userland), requeue: requeue, json: output == "json", logger: logger})
 		},
 	}
@@ -250,55 +253,6 @@ type upMachine struct {
 	Token    string            `json:"token"`
 	KeyFiles map[string]string `json:"key_files"`
 	Notes    []string          `json:"notes,omitempty"`
-}
-
-func newSweepCommand() *cobra.Command {
-	var (
-		run  string
-		list bool
-	)
-	cmd := &cobra.Command{
-		Use:   "sweep",
-		Short: "Remove job-host containers and networks left by crashed runs",
-		Long: `Remove the containers and networks jobsim labelled (org.jobsim.run) whose
-creating process is gone, or those of one run with --run. The cached
-job-host image stays. With --list, print what exists (containers and
-networks of any run, and the cached images) and remove nothing.`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			quietTestcontainers(slog.New(slog.NewTextHandler(io.Discard, nil)))
-			ctx, cancel := context.WithTimeout(cmd.Context(), 2*time.Minute)
-			defer cancel()
-			if list {
-				objs, err := container.List(ctx)
-				if err != nil {
-					return err
-				}
-				for _, o := range objs {
-					line := o.Kind + " " + o.Name
-					if o.Run != "" {
-						line += " run=" + o.Run
-					}
-					if o.State != "" {
-						line += " (" + o.State + ")"
-					}
-					fmt.Fprintln(cmd.OutOrStdout(), line)
-				}
-				return nil
-			}
-			rep, err := container.Sweep(ctx, run)
-			for _, c := range rep.Containers {
-				fmt.Fprintf(cmd.OutOrStdout(), "removed container %s\n", strings.TrimPrefix(c, "/"))
-			}
-			for _, n := range rep.Networks {
-				fmt.Fprintf(cmd.OutOrStdout(), "removed network %s\n", n)
-			}
-			return err
-		},
-	}
-	cmd.Flags().StringVar(&run, "run", "", "remove this run's containers and networks (default: every run whose process is gone)")
-	cmd.Flags().BoolVar(&list, "list", false, "remove nothing: list every labelled container and network, and the cached job-host images")
-	return cmd
 }
 
 func writeJSON(w io.Writer, v any) error {

@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"os"
 	"regexp"
 	"slices"
 	"time"
+
+	"github.com/jobsim/jobsim/internal/runreg"
 )
 
 // Import strings of the classes the driver knows by name.
@@ -376,6 +379,11 @@ func buildSpec(c Config, rt runtime, join func(...string) string) spec {
 	env := map[string]string{}
 	maps.Copy(env, sp.Environment)
 	env[MarkerEnv] = rt.marker
+	if run := os.Getenv(runreg.EnvVar); run != "" {
+		// Spawners pass servers only the environment they are given: the
+		// jobsim run's watcher finds the servers by this if the run dies.
+		env[runreg.EnvVar] = run
+	}
 	home := sp.HomeDirTemplate
 	if home == "" && sp.Class == SimpleLocalProcessSpawner {
 		home = join(rt.dir, "home", "{username}")

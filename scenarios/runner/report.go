@@ -33,7 +33,13 @@ func WriteSummary(w io.Writer, reps []Report) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	_, err := fmt.Fprintf(w, "\nscenarios: %d passed, %d failed, %d errored, %d skipped\n", counts[Pass], counts[Fail], counts[Error], counts[Skip])
+	_, err := fmt.Fprintf(w, "\nscenarios: %d passed, %d failed, %d errored, %d skipped", counts[Pass], counts[Fail], counts[Error], counts[Skip])
+	if err == nil && counts[Interrupted] > 0 {
+		_, err = fmt.Fprintf(w, ", %d interrupted", counts[Interrupted])
+	}
+	if err == nil {
+		_, err = fmt.Fprintln(w)
+	}
 	return err
 }
 
@@ -108,7 +114,7 @@ func WriteJUnit(w io.Writer, suite string, reps []Report) error {
 		case Fail:
 			c.Failure = msg
 			s.Failures++
-		case Error:
+		case Error, Interrupted:
 			c.Error = msg
 			s.Errors++
 		case Skip:

@@ -48,6 +48,8 @@ type Report struct {
 	Started  time.Time      `json:"started"`
 	Duration time.Duration  `json:"duration"`
 	Dir      string         `json:"artifacts,omitempty"`
+
+	judgedWhole bool // judged with the caller's context still live (see interrupt)
 }
 
 // Runner runs scenarios. Configure it with options; it is safe to call Run
@@ -138,6 +140,7 @@ func systemName(f *scenario.File) string { return f.System.Name }
 // when it returns, whatever the outcome.
 func (r *Runner) Run(ctx context.Context, f *scenario.File) (rep Report) {
 	rep = Report{Name: f.Name, File: f.Path, Labels: f.Labels, Mode: f.Mode, JudgedAs: scenario.Gate, Started: time.Now()}
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, f.Timeout.D()+2*time.Minute) // headroom for setup and teardown
 	defer cancel()
 	rep.Dir = filepath.Join(r.artifacts, f.Name)
@@ -145,6 +148,7 @@ func (r *Runner) Run(ctx context.Context, f *scenario.File) (rep Report) {
 		rep.Duration = time.Since(rep.Started)
 		r.progressf(f.Name, "%s in %s%s", rep.Verdict, rep.Duration.Round(100*time.Millisecond), reasonSuffix(rep.Reason))
 	}()
+	defer rep.interrupt(parent)
 	if err := os.RemoveAll(rep.Dir); err != nil {
 		return rep.errorf("clear artifacts: %v", err)
 	}
@@ -208,6 +212,7 @@ func (r *Runner) Run(ctx context.Context, f *scenario.File) (rep Report) {
 		if err := sys.CollectArtifacts(sctx, rep.Dir); err != nil {
 			r.logger.Warn("collecting artifacts", "scenario", f.Name, "err", err)
 		}
+		rep.interrupt(parent)
 		var states []events.Kind
 		if sk, ok := sys.(StateKinds); ok {
 			states = sk.StateKinds()
@@ -238,6 +243,7 @@ func (r *Runner) Run(ctx context.Context, f *scenario.File) (rep Report) {
 	end := time.Now()
 	rep.Results = evaluate(f, check.Run{Start: pl.start, End: end, Events: log.All()})
 	rep.judge(f, stepErr)
+	rep.judgedWhole = parent.Err() == nil
 	return rep
 }
 

@@ -19,7 +19,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
 
@@ -154,7 +153,7 @@ func Start(ctx context.Context, img image.Image, hosts []Host, opts ...Option) (
 	if len(hosts) == 0 {
 		return t, nil
 	}
-	t.net, err = tcnetwork.New(ctx, tcnetwork.WithLabels(map[string]string{container.LabelRun: c.run, container.LabelPID: strconv.Itoa(os.Getpid())}))
+	t.net, err = tcnetwork.New(ctx, tcnetwork.WithLabels(container.RunLabels(c.run)))
 	if err != nil {
 		return nil, fmt.Errorf("cluster: network: %w", err)
 	}

@@ -207,7 +207,8 @@ func Run(ctx context.Context, opts ...Option) (_ *Container, err error) {
 		return nil, err
 	}
 
-	labels := map[string]string{LabelRun: c.run, LabelHost: c.node.Name, LabelRole: string(c.node.Role), LabelPID: strconv.Itoa(os.Getpid())}
+	labels := RunLabels(c.run)
+	labels[LabelHost], labels[LabelRole] = c.node.Name, string(c.node.Role)
 	var mounts []mount.Mount
 	for _, m := range c.img.Mounts {
 		mounts = append(mounts, mount.Mount{Type: mount.TypeBind, Source: m.Source, Target: m.Target, ReadOnly: true})

@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -34,7 +35,9 @@ import (
 	"github.com/testcontainers/testcontainers-go"
 	tclog "github.com/testcontainers/testcontainers-go/log"
 
+	"github.com/jobsim/jobsim/backend/containers/image"
 	"github.com/jobsim/jobsim/backend/containers/internal/tcenv"
+	"github.com/jobsim/jobsim/internal/runreg"
 )
 
 // Labels on every container and network this package creates.
@@ -46,10 +49,25 @@ const (
 	LabelHost = "org.jobsim.host"
 	// LabelRole is host, login or compute (containers).
 	LabelRole = "org.jobsim.role"
-	// LabelPID is the process that created the object, for sweeping the
-	// leftovers of dead processes.
+	// LabelPID is the process that created the object (for people reading
+	// docker ps; pids are reused, so nothing is removed by it).
 	LabelPID = "org.jobsim.pid"
+	// LabelOwner is the id of the jobsim run (package internal/runreg)
+	// whose process created the object, when it was created under one
+	// ($JOBSIM_RUN): the watcher and `jobsim sweep` remove the objects of
+	// a run whose lock is free.
+	LabelOwner = "org.jobsim.owner"
 )
+
+// RunLabels are the labels of every container and network of run: the
+// run, the creating process, and the owning jobsim run if there is one.
+func RunLabels(run string) map[string]string {
+	l := map[string]string{LabelRun: run, LabelPID: strconv.Itoa(os.Getpid())}
+	if owner := os.Getenv(runreg.EnvVar); owner != "" {
+		l[LabelOwner] = owner
+	}
+	return l
+}
 
 // NewRunID returns a fresh run id: jobsim-<8 hex digits>.
 func NewRunID() string {
@@ -103,31 +121,38 @@ type SweepReport struct {
 	Networks   []string
 }
 
-// Sweep removes the containers and networks labelled with run ("" for
-// every run whose creating process is gone, the leftovers of crashed runs).
-// ctx bounds it.
+// Sweep removes the containers and networks labelled with run (LabelRun,
+// one topology or container). ctx bounds it.
 func Sweep(ctx context.Context, run string) (SweepReport, error) {
+	if run == "" {
+		return SweepReport{}, errors.New("sweep: no run named")
+	}
+	return sweepLabel(ctx, LabelRun+"="+run)
+}
+
+// SweepOwner removes the containers and networks owned by the jobsim run
+// owner (LabelOwner). ctx bounds it.
+func SweepOwner(ctx context.Context, owner string) (SweepReport, error) {
+	if owner == "" {
+		return SweepReport{}, errors.New("sweep: no owner named")
+	}
+	return sweepLabel(ctx, LabelOwner+"="+owner)
+}
+
+func sweepLabel(ctx context.Context, label string) (SweepReport, error) {
 	var rep SweepReport
 	dc, err := dockerClient(ctx)
 	if err != nil {
 		return rep, err
 	}
 	defer dc.Close()
-	f := make(client.Filters)
-	if run != "" {
-		f.Add("label", LabelRun+"="+run)
-	} else {
-		f.Add("label", LabelRun)
-	}
+	f := make(client.Filters).Add("label", label)
 	cs, err := dc.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
 	if err != nil {
 		return rep, fmt.Errorf("sweep: list containers: %w", err)
 	}
 	var errs []error
 	for _, c := range cs.Items {
-		if run == "" && processAlive(c.Labels[LabelPID]) {
-			continue
-		}
 		if _, err := dc.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !cerrdefs.IsNotFound(err) {
 			errs = append(errs, fmt.Errorf("remove container %s: %w", c.ID[:12], err))
 			continue
@@ -143,9 +168,6 @@ func Sweep(ctx context.Context, run string) (SweepReport, error) {
 		return rep, errors.Join(append(errs, fmt.Errorf("sweep: list networks: %w", err))...)
 	}
 	for _, n := range ns.Items {
-		if run == "" && processAlive(n.Labels[LabelPID]) {
-			continue
-		}
 		if _, err := dc.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
 			errs = append(errs, fmt.Errorf("remove network %s: %w", n.Name, err))
 			continue
@@ -160,6 +182,9 @@ type Object struct {
 	Kind string // container, network or image
 	Name string
 	Run  string // the org.jobsim.run label (none on images)
+	// Owner is the org.jobsim.owner label: the jobsim run whose process
+	// created it ("" when created outside one, and on images).
+	Owner string
 	// State is a container's status ("Up 3 seconds", "Exited (137)"), an
 	// image's size.
 	State string
@@ -184,33 +209,27 @@ func List(ctx context.Context) ([]Object, error) {
 		if len(c.Names) > 0 {
 			name = strings.TrimPrefix(c.Names[0], "/")
 		}
-		out = append(out, Object{Kind: "container", Name: name, Run: c.Labels[LabelRun], State: c.Status})
+		out = append(out, Object{Kind: "container", Name: name, Run: c.Labels[LabelRun], Owner: c.Labels[LabelOwner], State: c.Status})
 	}
 	ns, err := dc.NetworkList(ctx, client.NetworkListOptions{Filters: f})
 	if err != nil {
 		return nil, fmt.Errorf("list networks: %w", err)
 	}
 	for _, n := range ns.Items {
-		out = append(out, Object{Kind: "network", Name: n.Name, Run: n.Labels[LabelRun]})
+		out = append(out, Object{Kind: "network", Name: n.Name, Run: n.Labels[LabelRun], Owner: n.Labels[LabelOwner]})
 	}
-	ims, err := dc.ImageList(ctx, client.ImageListOptions{Filters: make(client.Filters).Add("label", "org.jobsim.image")})
+	ims, err := dc.ImageList(ctx, client.ImageListOptions{Filters: make(client.Filters).Add("label", image.LabelImage+"=job-host")})
 	if err != nil {
 		return nil, fmt.Errorf("list images: %w", err)
 	}
 	for _, im := range ims.Items {
 		for _, tag := range im.RepoTags {
-			out = append(out, Object{Kind: "image", Name: tag, State: fmt.Sprintf("%d MB", im.Size/1_000_000)})
+			// The label alone is not proof: an image built elsewhere may
+			// carry it. jobsim's are named by image.Build.
+			if image.IsJobsimRef(tag, im.Labels) {
+				out = append(out, Object{Kind: "image", Name: tag, State: fmt.Sprintf("%d MB", im.Size/1_000_000)})
+			}
 		}
 	}
 	return out, nil
-}
-
-// processAlive reports whether the process with this pid (as a label
-// value) still runs on this machine.
-func processAlive(pid string) bool {
-	if pid == "" {
-		return false
-	}
-	_, err := os.Stat("/proc/" + pid)
-	return err == nil
 }

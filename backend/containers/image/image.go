@@ -34,6 +34,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -232,7 +234,21 @@ func Build(ctx context.Context, opts ...Option) (Image, error) {
 	return img, nil
 }
 
-// prune removes job-host images of the same userland other than keep.
+// refPattern is the tag Build gives: <userland>-<16 hex digits of the
+// build context's hash>.
+var refPattern = regexp.MustCompile(`^` + regexp.QuoteMeta(Repo) + `:(bind|rootfs)-[0-9a-f]{16}$`)
+
+// IsJobsimRef reports whether an image named ref with these labels is a
+// job-host image Build made: the label alone is not enough (an image from
+// elsewhere may carry it), the name and the userland label must agree
+// with what Build gives.
+func IsJobsimRef(ref string, labels map[string]string) bool {
+	m := refPattern.FindStringSubmatch(ref)
+	return m != nil && labels[LabelImage] == "job-host" && labels[LabelUserland] == m[1]
+}
+
+// prune removes job-host images of the same userland other than keep
+// (only those IsJobsimRef recognises).
 func prune(ctx context.Context, dc client.APIClient, keep string, u Userland) error {
 	res, err := dc.ImageList(ctx, client.ImageListOptions{Filters: make(client.Filters).Add("label", LabelImage+"=job-host", LabelUserland+"="+string(u))})
 	if err != nil {
@@ -240,7 +256,7 @@ func prune(ctx context.Context, dc client.APIClient, keep string, u Userland) er
 	}
 	var errs []error
 	for _, im := range res.Items {
-		if contains(im.RepoTags, keep) {
+		if contains(im.RepoTags, keep) || !slices.ContainsFunc(im.RepoTags, func(t string) bool { return IsJobsimRef(t, im.Labels) }) {
 			continue
 		}
 		if _, err := dc.ImageRemove(ctx, im.ID, client.ImageRemoveOptions{PruneChildren: true}); err != nil {

@@ -11,6 +11,14 @@
 // period. Processes run as the uid of the harness (root or not): the
 // executor never changes user, so USER, LOGNAME and HOME say who the
 // command runs for while `id -u` tells the truth.
+//
+// A command dies with the process that started it: it gets SIGKILL from
+// the kernel when jobsim dies (the parent-death signal; Linux sends it
+// when the creating OS thread exits, and Go ends a thread only when a
+// goroutine locked to it with runtime.LockOSThread returns, which no
+// caller of Start does). Under a jobsim run ($JOBSIM_RUN, package
+// internal/runreg) commands carry the run id in their environment, so
+// that the run's watcher also finds what they started in new sessions.
 package real
 
 import (
@@ -31,6 +39,7 @@ import (
 
 	"github.com/creack/pty"
 
+	"github.com/jobsim/jobsim/internal/runreg"
 	"github.com/jobsim/jobsim/sim/batch"
 	"github.com/jobsim/jobsim/sim/executor"
 )
@@ -167,6 +176,11 @@ func (e *Executor) environ(cmd executor.Command, shell string) []string {
 			// PATH; put the bin directory back before the first prompt.
 			env = append(env, "PROMPT_COMMAND="+e.pathFix())
 		}
+	}
+	if run := os.Getenv(runreg.EnvVar); run != "" {
+		// The jobsim run this host belongs to: its watcher finds the
+		// command (and what it starts) by it if the run is killed.
+		env = append(env, runreg.EnvVar+"="+run)
 	}
 	env = append(env, e.env...)
 	return mergeEnv(env, cmd.Env)
@@ -353,7 +367,7 @@ type process struct {
 // caller's reader does or when nobody reads the pipe any more.
 func (p *process) startPipes(cmd executor.Command) error {
 	c := p.cmd
-	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	var childEnds []*os.File
 	closeAll := func(fs []*os.File) {
 		for _, f := range fs {
@@ -445,7 +459,7 @@ func (p *process) startPTY(cmd executor.Command) error {
 	}
 	c := p.cmd
 	c.Stdin, c.Stdout, c.Stderr = tty, tty, tty
-	c.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	c.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0, Pdeathsig: syscall.SIGKILL}
 	err = c.Start()
 	tty.Close()
 	if err != nil {

@@ -42,6 +42,7 @@ import (
 	"github.com/hanwen/go-fuse/v2/fuse"
 
 	"github.com/jobsim/jobsim/base/fault"
+	"github.com/jobsim/jobsim/internal/runreg"
 )
 
 // fsType is the name after "fuse." in /proc/self/mountinfo; stale mounts
@@ -173,7 +174,7 @@ func Mount(ctx context.Context, backingDir, mountpoint string, set *fault.Set, o
 	fopts := &gofs.Options{
 		MountOptions: fuse.MountOptions{
 			AllowOther:  true,
-			FsName:      backing,
+			FsName:      fsName(backing),
 			Name:        fsType,
 			DirectMount: true,
 			Options:     []string{"default_permissions"},
@@ -186,7 +187,7 @@ func Mount(ctx context.Context, backingDir, mountpoint string, set *fault.Set, o
 		Logger:          slog.NewLogLogger(m.log.Handler(), slog.LevelWarn),
 	}
 	m.ctx, m.cancel = context.WithCancel(context.WithoutCancel(ctx))
-	server, err := gofs.Mount(mp, rootNode, fopts)
+	server, err := mountNoInherit(mp, rootNode, fopts)
 	if err != nil {
 		m.cancel()
 		m.closeHold()
@@ -204,6 +205,64 @@ func Mount(ctx context.Context, backingDir, mountpoint string, set *fault.Set, o
 		}
 	}()
 	return m, nil
+}
+
+// mountNoInherit mounts so that no child process inherits /dev/fuse: a
+// child holding it keeps the FUSE connection open after this process
+// dies, and every access to the mountpoint then hangs for ever. go-fuse
+// (v2.12) opens /dev/fuse without O_CLOEXEC, and on its direct-mount path
+// never sets close-on-exec at all (fuse/mount_linux.go returns before
+// CloseOnExec). So the mount is made holding syscall.ForkLock for reading,
+// the runtime's rule for descriptors made without O_CLOEXEC (no fork
+// happens meanwhile), and every /dev/fuse descriptor of this process is
+// then marked close-on-exec before the lock is released. As root the
+// mount is direct only (no fallback on fusermount, which forks and so
+// cannot run under the lock); otherwise go-fuse runs fusermount, which
+// hands the descriptor over, and it is marked right after.
+func mountNoInherit(mp string, root gofs.InodeEmbedder, o *gofs.Options) (*fuse.Server, error) {
+	// gofs.Mount, with the descriptor made under the lock.
+	direct := os.Geteuid() == 0
+	if direct {
+		o.MountOptions.DirectMountStrict = true
+		syscall.ForkLock.RLock()
+	}
+	server, err := fuse.NewServer(gofs.NewNodeFS(root, o), mp, &o.MountOptions)
+	cerr := devFuseCloseOnExec()
+	if direct {
+		syscall.ForkLock.RUnlock()
+	}
+	if err != nil {
+		return nil, err
+	}
+	if cerr != nil {
+		_ = server.Unmount()
+		return nil, cerr
+	}
+	go server.Serve()
+	if err := server.WaitMount(); err != nil {
+		return nil, err
+	}
+	return server, nil
+}
+
+// devFuseCloseOnExec marks every /dev/fuse descriptor of this process
+// close-on-exec.
+func devFuseCloseOnExec() error {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return fmt.Errorf("fuse: list descriptors: %w", err)
+	}
+	for _, e := range ents {
+		if l, err := os.Readlink("/proc/self/fd/" + e.Name()); err != nil || l != "/dev/fuse" {
+			continue
+		}
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		syscall.CloseOnExec(fd)
+	}
+	return nil
 }
 
 func realDir(what, p string) (string, error) {
@@ -240,7 +299,7 @@ func (m *FS) Unmount() error {
 		err := m.server.Unmount()
 		if err != nil {
 			m.log.Warn("unmount busy; detaching lazily", "err", err)
-			if lerr := lazyUnmount(m.mountpoint); lerr != nil {
+			if lerr := LazyUnmount(m.mountpoint); lerr != nil {
 				m.unmountErr = fmt.Errorf("unmount %s: %w; lazy unmount: %w", m.mountpoint, err, lerr)
 			}
 		} else {
@@ -258,8 +317,10 @@ func (m *FS) closeHold() {
 	}
 }
 
-// lazyUnmount detaches the mount at mp even while in use.
-func lazyUnmount(mp string) error {
+// LazyUnmount detaches the mount at mp even while in use (as root by
+// umount2(MNT_DETACH), else with fusermount3 -u -z). The watcher and
+// `jobsim sweep` use it on the mounts of dead runs.
+func LazyUnmount(mp string) error {
 	if os.Geteuid() == 0 {
 		if err := syscall.Unmount(mp, syscall.MNT_DETACH); err == nil {
 			return nil
@@ -289,7 +350,7 @@ func cleanStale(mp string, log *slog.Logger) error {
 			continue
 		}
 		log.Warn("removing a stale fuse mount", "mountpoint", mp, "source", e.Source)
-		if err := lazyUnmount(mp); err != nil {
+		if err := LazyUnmount(mp); err != nil {
 			return fmt.Errorf("stale fuse mount at %s: %w", mp, err)
 		}
 	}
@@ -300,6 +361,24 @@ func cleanStale(mp string, log *slog.Logger) error {
 type MountEntry struct {
 	Mountpoint string
 	Source     string // the backing directory
+	Dev        string // major:minor; the minor names the connection under /sys/fs/fuse/connections
+	// Run is the jobsim run whose process mounted it ($JOBSIM_RUN then,
+	// package internal/runreg), so that its watcher finds it wherever it
+	// is; "" for a mount made outside a run.
+	Run string
+}
+
+// runSourcePrefix starts the mount source of a mount made by a jobsim run:
+// jobsim-run:<id>:<backing directory>.
+const runSourcePrefix = "jobsim-run:"
+
+// fsName is the mount source: the backing directory, with the run id in
+// front under a jobsim run.
+func fsName(backing string) string {
+	if run := os.Getenv(runreg.EnvVar); run != "" {
+		return runSourcePrefix + run + ":" + backing
+	}
+	return backing
 }
 
 // ListMounts lists the jobsimfs mounts of this mount namespace, from
@@ -327,7 +406,13 @@ func parseMountinfo(r io.Reader) ([]MountEntry, error) {
 		if len(pf) < 5 || len(qf) < 2 || qf[0] != "fuse."+fsType {
 			continue
 		}
-		out = append(out, MountEntry{Mountpoint: unescape(pf[4]), Source: unescape(qf[1])})
+		e := MountEntry{Mountpoint: unescape(pf[4]), Source: unescape(qf[1]), Dev: pf[2]}
+		if rest, ok := strings.CutPrefix(e.Source, runSourcePrefix); ok {
+			if run, backing, ok := strings.Cut(rest, ":"); ok {
+				e.Run, e.Source = run, backing
+			}
+		}
+		out = append(out, e)
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("reading the mount table: %w", err)
