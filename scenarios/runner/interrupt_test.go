@@ -24,7 +24,7 @@ func TestSignalledRunIsInterruptedNotFailed(t *testing.T) {
 	// What signal.NotifyContext does on SIGTERM.
 	sigCtx, interrupt := context.WithCancelCause(ctx)
 	time.AfterFunc(500*time.Millisecond, func() { interrupt(errors.New("terminated signal received")) })
-	rep := r.Run(sigCtx, load(t, "cut", "", rejectQsub+"\n  - wait: {task: 1/foo, state: succeeded, within: 10s}"))
+	rep := r.Run(sigCtx, load(t, "cut", "", rejectQsub+"\n  - wait: {state: succeeded, within: 10s}"))
 	if rep.Verdict != Interrupted || rep.Reason != "interrupted by signal: terminated signal received" {
 		t.Fatalf("verdict %s: %s", rep.Verdict, rep.Reason)
 	}
