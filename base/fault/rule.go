@@ -28,6 +28,8 @@ const (
 	SSH Layer = "ssh"
 	PBS Layer = "pbs"
 	Net Layer = "net"
+	// Slurm is the Slurm batch system (fakeslurm): its commands and its jobs.
+	Slurm Layer = "slurm"
 )
 
 // Kind is what a rule does when it fires.
@@ -65,6 +67,9 @@ const (
 	Stuck Kind = "stuck"
 	// TruncateIDs cuts job ids short in qstat's table output (pbs).
 	TruncateIDs Kind = "truncate-ids"
+	// NodeFail fails the node under the selected running job (slurm): the
+	// job ends NODE_FAIL or is requeued, and the node goes DOWN.
+	NodeFail Kind = "node-fail"
 )
 
 // LayerKinds lists the effect kinds each layer accepts.
@@ -73,6 +78,9 @@ var LayerKinds = map[Layer][]Kind{
 	SSH: {RefuseAuth, Latency, Hang, Drop, Exit, SlowBanner},
 	PBS: {Exit, Latency, Hang, Garbage, Unreachable, Vanish, Stuck, TruncateIDs},
 	Net: {Latency, Drop, Hang},
+	// Slurm's unreachable styles: "refused" (slurmctld down: connect
+	// failure) and "cannot-connect" (slurmctld hung: socket timed out).
+	Slurm: {Exit, Latency, Hang, Garbage, Unreachable, Vanish, NodeFail},
 }
 
 // LayerOps lists the operation names a rule of each layer may select. An
@@ -80,9 +88,10 @@ var LayerKinds = map[Layer][]Kind{
 var LayerOps = map[Layer][]string{
 	FS: {"open", "create", "read", "write", "readdir", "opendir", "stat", "lstat", "mkdir",
 		"remove", "rename", "chmod", "chown", "chtimes", "truncate", "sync", "readlink", "symlink"},
-	SSH: {"connect", "auth", "exec", "shell", "sftp", "forward"},
-	PBS: {"qsub", "qstat", "qdel", "qsig", "qhold", "qrls", "pbsnodes", "run"},
-	Net: {"connect"},
+	SSH:   {"connect", "auth", "exec", "shell", "sftp", "forward"},
+	PBS:   {"qsub", "qstat", "qdel", "qsig", "qhold", "qrls", "pbsnodes", "run"},
+	Net:   {"connect"},
+	Slurm: {"sbatch", "squeue", "scancel", "sacct", "sinfo", "scontrol", "srun", "run"},
 }
 
 // Rule is one fault. The zero values of the selector fields select
@@ -133,7 +142,7 @@ type Effect struct {
 func (r *Rule) Validate() error {
 	kinds, ok := LayerKinds[r.Layer]
 	if !ok {
-		return fmt.Errorf("layer: unknown layer %q (want one of fs, ssh, pbs, net)", r.Layer)
+		return fmt.Errorf("layer: unknown layer %q (want one of fs, ssh, pbs, net, slurm)", r.Layer)
 	}
 	if !slices.Contains(kinds, r.Effect.Kind) {
 		return fmt.Errorf("effect.kind: %q is not a %s effect (want one of %s)", r.Effect.Kind, r.Layer, joinKinds(kinds))
