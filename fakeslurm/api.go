@@ -125,6 +125,7 @@ const (
 	ErrInvalidNodeCount  = 2006 // ESLURM_INVALID_NODE_COUNT
 	ErrJobScriptMissing  = 2009 // ESLURM_JOB_SCRIPT_MISSING
 	ErrNodeConfig        = 2014 // ESLURM_REQUESTED_NODE_CONFIG_UNAVAILABLE
+	ErrPartConfig        = 2015 // ESLURM_REQUESTED_PART_CONFIG_UNAVAILABLE
 	ErrInvalidJobID      = 2017 // ESLURM_INVALID_JOB_ID
 	ErrInvalidNodeName   = 2018 // ESLURM_INVALID_NODE_NAME
 	ErrAlreadyDone       = 2021 // ESLURM_ALREADY_DONE
@@ -144,6 +145,7 @@ var errText = map[int]string{
 	ErrAccessDenied:      "Access/permission denied",
 	ErrInvalidPartition:  "Invalid partition name specified",
 	ErrNodeConfig:        "Requested node configuration is not available",
+	ErrPartConfig:        "Requested partition configuration not available now",
 	ErrInvalidTimeLimit:  "Requested time limit is invalid (missing or exceeds some limit)",
 	ErrInvalidJobID:      "Invalid job id specified",
 	ErrAlreadyDone:       "Job/step already completing or completed",
@@ -246,6 +248,7 @@ type Job struct {
 	LastSched   time.Time
 	Suspended   time.Duration
 	Nodes       int // requested or allocated node count
+	NodesGiven  bool
 	NodeList    string
 	BatchHost   string
 	NumCPUs     int

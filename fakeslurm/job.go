@@ -99,7 +99,9 @@ func (s *Server) Submit(_ context.Context, req SubmitRequest) (int, error) {
 		return 0, Errno(ErrCtldConnect)
 	}
 	if req.Array != "" {
-		// MaxArraySize=0: job arrays are disabled (_valid_array_inx).
+		// MaxArraySize=0: job arrays are disabled (_valid_array_inx). The
+		// attempt still uses up a priority, as in slurmctld.
+		s.prioSeq++
 		return 0, Errno(ErrInvalidArray)
 	}
 	p := s.defPart
@@ -120,7 +122,8 @@ func (s *Server) Submit(_ context.Context, req SubmitRequest) (int, error) {
 		begin: req.BeginTime, outPat: req.Output, errPat: req.Error, submitDir: req.SubmitDir}
 	j.ID = s.nextID
 	s.nextID++
-	j.seq = len(s.history)
+	j.seq = s.prioSeq
+	s.prioSeq++
 	j.Name = req.Name
 	j.User, j.Group, j.UID, j.GID = req.User, req.Group, req.UID, req.GID
 	if j.Group == "" {
@@ -147,6 +150,7 @@ func (s *Server) Submit(_ context.Context, req SubmitRequest) (int, error) {
 	j.NumCPUs = max(j.nodesReq, j.NumTasks*j.CPUsPerTask)
 	j.cpusNode = (j.NumCPUs + j.nodesReq - 1) / j.nodesReq
 	j.Nodes = j.nodesReq
+	j.NodesGiven = req.NodesGiven
 	j.MemMB = req.MemMB
 	j.memNode = req.MemMB
 	j.Requeue = s.c.requeue
@@ -197,7 +201,9 @@ func (s *Server) Submit(_ context.Context, req SubmitRequest) (int, error) {
 		j.Reason = "BadConstraints"
 		j.ExitCode, j.ExitSignal = 0, 1
 		j.Start, j.End = now, now
-		j.Eligible = now
+		j.Eligible, j.LastSched = now, now
+		j.Accrue = time.Time{}
+		j.NumTasks = 0 // N/A
 		s.record(j, "rejected: requested node configuration is not available")
 		return j.ID, Errno(ErrNodeConfig)
 	}

@@ -129,6 +129,15 @@ func (s *Server) Hold(_ context.Context, user string, id int) error {
 		j.Reason = "JobHeldUser"
 	}
 	s.record(j, "held by "+user)
+	return partConfigErr(j)
+}
+
+// partConfigErr is what slurmctld answers a hold or release of a job its
+// partition cannot run (the update is made all the same).
+func partConfigErr(j *job) error {
+	if j.State == Pending && partitionReason(j) == "PartitionConfig" {
+		return Errno(ErrPartConfig)
+	}
 	return nil
 }
 
@@ -153,10 +162,15 @@ func (s *Server) Release(_ context.Context, user string, id int) error {
 	j.Priority = basePriority - 1 - int64(j.seq)
 	if j.Reason == "JobHeldAdmin" || j.Reason == "JobHeldUser" {
 		j.Reason = "None"
+		if j.State == Pending {
+			if r := partitionReason(j); r != "" {
+				j.Reason = r
+			}
+		}
 	}
 	s.record(j, "released by "+user)
 	s.kick()
-	return nil
+	return partConfigErr(j)
 }
 
 // Partitions returns the partitions in slurm.conf order.

@@ -80,16 +80,11 @@ func (s *Server) schedule() []launch {
 			continue
 		}
 		p := j.part
+		if r := partitionReason(j); r != "" {
+			j.Reason = r
+			continue
+		}
 		switch {
-		case !p.Up:
-			j.Reason = "PartitionDown"
-			continue
-		case j.nodesReq > len(p.nodes):
-			j.Reason = "PartitionConfig"
-			continue
-		case p.MaxTime != Unlimited && (j.TimeLimit == Unlimited || j.TimeLimit > p.MaxTime):
-			j.Reason = "PartitionTimeLimit"
-			continue
 		case blocked[p]:
 			j.Reason = "Priority"
 			continue
@@ -115,6 +110,21 @@ func (s *Server) schedule() []launch {
 		})
 	}
 	return starts
+}
+
+// partitionReason is why j cannot run in its partition as configured
+// (PartitionDown, PartitionConfig, PartitionTimeLimit), or "".
+func partitionReason(j *job) string {
+	p := j.part
+	switch {
+	case !p.Up:
+		return "PartitionDown"
+	case j.nodesReq > len(p.nodes):
+		return "PartitionConfig"
+	case p.MaxTime != Unlimited && (j.TimeLimit == Unlimited || j.TimeLimit > p.MaxTime):
+		return "PartitionTimeLimit"
+	}
+	return ""
 }
 
 // place picks nodes for j in its partition, or nil.

@@ -224,7 +224,7 @@ func (r *run) sbatch() error {
 	ps, operands, err := getopt("sbatch", sbatchOpts, r.inv.Args, true)
 	if err != nil {
 		fmt.Fprintf(&r.stderr, "%v\nTry \"sbatch --help\" for more information\n", err)
-		return exit(1)
+		return exit(255)
 	}
 	st := &sbatchState{}
 	for _, p := range ps {

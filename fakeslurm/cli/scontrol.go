@@ -196,7 +196,15 @@ func jobRecord(r *run, j fakeslurm.Job, now time.Time, nodeMem int64) []string {
 	exit := fmt.Sprintf("%d:%d", j.ExitCode, j.ExitSignal)
 	accrue, start, end := r.stamp(j.Accrue), r.stamp(j.Start), r.stamp(j.End)
 	if pending {
-		accrue, start, end = "Unknown", "Unknown", "Unknown"
+		start, end = "Unknown", "Unknown"
+	}
+	tasks := strconv.Itoa(j.NumTasks)
+	if j.NumTasks == 0 {
+		tasks = "N/A"
+	}
+	nodes := strconv.Itoa(j.Nodes)
+	if pending && j.NodesGiven {
+		nodes += "-" + nodes
 	}
 	if j.State == fakeslurm.Running && j.TimeLimit == fakeslurm.Unlimited {
 		end = "Unknown"
@@ -213,7 +221,7 @@ func jobRecord(r *run, j fakeslurm.Job, now time.Time, nodeMem int64) []string {
 	if pending {
 		m := j.MemMB
 		if m == 0 {
-			m = nodeMem
+			m = nodeMem * int64(j.Nodes)
 		}
 		tres = fmt.Sprintf("cpu=%d,mem=%dM,node=%d,billing=%d", j.NumCPUs, m, j.Nodes, j.NumCPUs)
 	} else if j.MemMB > 0 {
@@ -250,7 +258,7 @@ func jobRecord(r *run, j fakeslurm.Job, now time.Time, nodeMem int64) []string {
 		lines = append(lines, "BatchHost="+j.BatchHost)
 	}
 	lines = append(lines,
-		fmt.Sprintf("NumNodes=%d NumCPUs=%d NumTasks=%d CPUs/Task=%d ReqB:S:C:T=0:0:*:*", j.Nodes, j.NumCPUs, j.NumTasks, j.CPUsPerTask),
+		fmt.Sprintf("NumNodes=%s NumCPUs=%d NumTasks=%s CPUs/Task=%d ReqB:S:C:T=0:0:*:*", nodes, j.NumCPUs, tasks, j.CPUsPerTask),
 		"TRES="+tres,
 		"Socks/Node=* NtasksPerN:B:S:C=0:0:*:* CoreSpec=*",
 		fmt.Sprintf("MinCPUsNode=%d MinMemoryNode=%s MinTmpDiskNode=0", j.CPUsPerTask, mem),

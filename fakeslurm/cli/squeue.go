@@ -14,7 +14,7 @@ var squeueOpts = []opt{
 	{'h', "noheader", noArg, "h"},
 	{'o', "format", reqArg, "o"},
 	{'O', "Format", reqArg, "O"},
-	{'j', "jobs", optArg, "j"},
+	{'j', "jobs", reqArg, "j"},
 	{'u', "user", reqArg, "u"},
 	{0, "me", noArg, "me"},
 	{'t', "states", reqArg, "t"},

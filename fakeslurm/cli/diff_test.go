@@ -1,0 +1,312 @@
+package cli_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/afero"
+
+	"github.com/jobsim/jobsim/base/fault"
+	"github.com/jobsim/jobsim/fakeslurm"
+	"github.com/jobsim/jobsim/fakeslurm/cli"
+	"github.com/jobsim/jobsim/fakeslurm/realslurm"
+	"github.com/jobsim/jobsim/sim/executor/virtual"
+)
+
+// twin is the same Slurm twice: Debian's real daemons and the fake, set up
+// alike (one node "localhost" with 2 CPUs and 1000 MB, partition debug,
+// MessageTimeout 2s, job arrays off, no accounting).
+type twin struct {
+	real   *realslurm.Cluster
+	fake   *fakeslurm.Server
+	fs     afero.Fs
+	faults *fault.Set
+}
+
+const diffMsgTimeout = 2 * time.Second
+
+func startTwin(t *testing.T) *twin {
+	t.Helper()
+	if err := realslurm.Available(); err != nil {
+		t.Skipf("real Slurm cannot run here: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	rc, err := realslurm.Start(ctx, realslurm.Options{MessageTimeout: diffMsgTimeout, KillWait: 2 * time.Second})
+	if err != nil {
+		t.Skipf("real Slurm does not start here: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := rc.Close(); err != nil {
+			t.Errorf("stop real Slurm: %v", err)
+		}
+		if _, err := os.Stat(rc.Dir); !os.IsNotExist(err) {
+			t.Errorf("real Slurm's directory %s is left behind", rc.Dir)
+		}
+	})
+	fs := afero.NewMemMapFs()
+	if err := fs.MkdirAll(rc.Work, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	set := fault.NewSet()
+	e := virtual.New(virtual.WithFS(fs), virtual.WithHostname("localhost"))
+	srv, err := fakeslurm.NewServer(context.Background(), fakeslurm.WithFS(fs), fakeslurm.WithExecutor(e),
+		fakeslurm.WithControlHost(rc.Host), fakeslurm.WithMessageTimeout(diffMsgTimeout), fakeslurm.WithAccounting(false),
+		fakeslurm.WithKillWait(2*time.Second), fakeslurm.WithFaults(set))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = srv.Close()
+		_ = e.Close()
+	})
+	return &twin{real: rc, fake: srv, fs: fs, faults: set}
+}
+
+// result is one command's output on one side.
+type result struct {
+	out, err string
+	code     int
+	took     time.Duration
+}
+
+func (tw *twin) runReal(t *testing.T, stdin string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var in []byte
+	if stdin != "" || args[0] == "sbatch" {
+		in = []byte(stdin)
+	}
+	start := time.Now()
+	out, errs, code, err := tw.real.Exec(ctx, in, args[0], args[1:]...)
+	if err != nil {
+		t.Fatalf("real %v: %v", args, err)
+	}
+	return result{out, errs, code, time.Since(start)}
+}
+
+func (tw *twin) runFake(t *testing.T, stdin string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	start := time.Now()
+	res := cli.Run(ctx, tw.fake, cli.Invocation{
+		Command: args[0], Args: args[1:], Stdin: strings.NewReader(stdin),
+		Env: []string{"HOME=/root", "PATH=/usr/bin:/bin", "SLURM_CONF=" + tw.real.Conf},
+		Cwd: tw.real.Work, User: "root", Host: "localhost", FS: tw.fs,
+	}, cli.WithFaults(tw.faults))
+	return result{string(res.Stdout), string(res.Stderr), res.ExitCode, time.Since(start)}
+}
+
+var (
+	stampRE   = regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d`)
+	runTimeRE = regexp.MustCompile(`RunTime=\S+`)
+	sidRE     = regexp.MustCompile(`AllocNode:Sid=\S+`)
+	nodeRE    = regexp.MustCompile(`(CPULoad|FreeMem|BootTime|SlurmdStartTime|LastBusyTime)=[^\n]*?( [A-Z]|\n)`)
+	osRE      = regexp.MustCompile(`OS=[^\n]*`)
+)
+
+// normalize removes what differs run to run (times, the submitting
+// session), as reference/slurm.md lists.
+func normalize(s string) string {
+	s = stampRE.ReplaceAllString(s, "<TIME>")
+	s = runTimeRE.ReplaceAllString(s, "RunTime=<RUN>")
+	s = sidRE.ReplaceAllString(s, "AllocNode:Sid=<SID>")
+	s = nodeRE.ReplaceAllString(s, "$1=<X>$2")
+	s = osRE.ReplaceAllString(s, "OS=<X>")
+	// A cancelled dash script exits 143:0 when its child gets the SIGTERM
+	// before it does, 0:15 otherwise: a race in the real Slurm.
+	s = strings.ReplaceAll(s, "ExitCode=143:0", "ExitCode=0:15")
+	return s
+}
+
+// squeueTime blanks the TIME column (the 10 characters after the ST
+// column) of squeue's default table.
+func squeueTime(s string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		if len(l) >= 61 {
+			lines[i] = l[:50] + "<TIME>    " + l[60:]
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+// same runs args on both sides and requires equal output after norm.
+func (tw *twin) same(t *testing.T, stdin string, norm func(string) string, args ...string) (result, result) {
+	t.Helper()
+	r := tw.runReal(t, stdin, args...)
+	f := tw.runFake(t, stdin, args...)
+	n := func(s string) string {
+		s = normalize(s)
+		if norm != nil {
+			s = norm(s)
+		}
+		return s
+	}
+	if n(r.out) != n(f.out) || n(r.err) != n(f.err) || r.code != f.code {
+		t.Errorf("%s\n--- real (exit %d)\nstdout:\n%s\nstderr:\n%s\n--- fake (exit %d)\nstdout:\n%s\nstderr:\n%s",
+			strings.Join(args, " "), r.code, r.out, r.err, f.code, f.out, f.err)
+	}
+	return r, f
+}
+
+// waitBoth polls `squeue -h -t all -o FORMAT` on both sides until want
+// (after normalising) shows on each.
+func (tw *twin) waitBoth(t *testing.T, format, want string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for _, side := range []func(*testing.T, string, ...string) result{tw.runReal, tw.runFake} {
+		for {
+			got := side(t, "", "squeue", "-h", "-t", "all", "-o", format).out
+			if strings.Contains(got, want) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("waiting for %q in squeue -o %q; last: %q", want, format, got)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+}
+
+// TestDifferential runs one command sequence — submissions accepted and
+// rejected, queries, holds, cancels, failures, unknown ids, and a
+// controller that is down or hung — against Debian's real Slurm and the
+// fake, and requires the same output and exit status from both.
+func TestDifferential(t *testing.T) {
+	tw := startTwin(t)
+	tw.same(t, "", nil, "sinfo")
+	tw.same(t, "", nil, "sinfo", "-h", "-o", "%P %a %D %T %N")
+	tw.same(t, "", nil, "sbatch", "--wrap", "sleep 300")
+	tw.same(t, "", nil, "sbatch", "--parsable", "-J", "spawner-jupyterhub", "-t", "10", "--wrap", "sleep 300")
+	tw.same(t, "", nil, "sbatch", "-N", "5", "--wrap", "true")
+	tw.same(t, "", nil, "sbatch", "-p", "nosuch", "--wrap", "true")
+	tw.same(t, "", nil, "sbatch", "--mem=99999", "--wrap", "true")
+	tw.same(t, "", nil, "sbatch", "--array=0-3", "--wrap", "true")
+	tw.same(t, "", nil, "sbatch", "--time=abc", "--wrap", "true")
+	tw.same(t, "echo no shebang\n", nil, "sbatch")
+	tw.same(t, "", nil, "sbatch")
+	tw.same(t, "", nil, "sbatch", "nosuch.sh")
+	tw.same(t, "", nil, "sbatch", "--bogus")
+	tw.same(t, "", nil, "squeue", "--bogus")
+	tw.same(t, "", nil, "scancel", "--bogus")
+	tw.same(t, "", nil, "scontrol", "--bogus")
+	tw.same(t, "", nil, "sinfo", "--bogus")
+
+	tw.waitBoth(t, "%i %T", "2 RUNNING")
+	tw.waitBoth(t, "%i %T", "1 RUNNING")
+	tw.waitBoth(t, "%i %r", "3 PartitionConfig")
+	tw.same(t, "", squeueTime, "squeue")
+	tw.same(t, "", nil, "squeue", "-h", "-j", "1", "-o", "%T %B")
+	tw.same(t, "", squeueTime, "squeue", "-h", "-j", "1,2,999")
+	tw.same(t, "", nil, "squeue", "-j", "999")
+	tw.same(t, "", nil, "squeue", "-j", "abc")
+	tw.same(t, "", nil, "squeue", "-t", "bogus")
+	tw.same(t, "", nil, "squeue", "-t", "all", "-o", "%i|%P|%j|%u|%t|%T|%l|%D|%C|%R|%r|%B|%N|%m|%Q|%o|%a|%E")
+	tw.same(t, "", nil, "squeue", "-O", "JobID,Name:5,State:.12,TimeLimit,NumCPUs,MinMemory,Partition,UserName,Reason")
+	tw.same(t, "", nil, "scontrol", "show", "job", "1")
+	tw.same(t, "", nil, "scontrol", "show", "job", "2")
+	tw.same(t, "", nil, "scontrol", "show", "job", "3")
+	tw.same(t, "", nil, "scontrol", "show", "job", "4")
+	tw.same(t, "", nil, "scontrol", "show", "job", "999")
+	tw.same(t, "", nil, "scontrol", "hold", "3")
+	tw.same(t, "", nil, "squeue", "-h", "-j", "3", "-o", "%T %r %Q")
+	tw.same(t, "", nil, "scontrol", "release", "3")
+	tw.same(t, "", nil, "scontrol", "hold", "999")
+	tw.same(t, "", nil, "scontrol", "show", "partition")
+	tw.same(t, "", nil, "scontrol", "show", "node", "localhost")
+	tw.same(t, "", nil, "scontrol", "show", "node", "nosuch")
+	tw.same(t, "", nil, "scontrol", "bogus")
+	tw.same(t, "", nil, "scontrol", "ping")
+	tw.same(t, "", nil, "sacct")
+
+	// Cancel a running job: CANCELLED with 0:15 and slurmstepd's line.
+	tw.same(t, "", nil, "scancel", "2")
+	tw.waitBoth(t, "%i %T", "2 CANCELLED")
+	tw.same(t, "", nil, "scontrol", "show", "job", "2")
+	tw.same(t, "", nil, "squeue", "-h", "-j", "2", "-o", "%T %B")
+	tw.same(t, "", nil, "scancel", "2")
+	tw.same(t, "", nil, "scancel", "999")
+	tw.same(t, "", nil, "scancel", "-v", "999")
+	tw.same(t, "", nil, "scancel", "abc")
+	tw.same(t, "", nil, "scancel")
+	tw.same(t, "", nil, "scancel", "-s", "BOGUS", "1")
+	tw.same(t, "", nil, "scancel", "3")
+
+	// A failing job and output patterns.
+	tw.same(t, "", nil, "sbatch", "--wrap", "echo to-out; echo to-err >&2; exit 3")
+	tw.same(t, "#!/bin/bash\n#SBATCH -J named\n#SBATCH --output=out-%j-%x.txt\necho hello $SLURM_JOB_ID $SLURM_JOB_NAME $SLURM_JOB_NODELIST\n", nil, "sbatch")
+	tw.waitBoth(t, "%i %T", "5 FAILED")
+	tw.waitBoth(t, "%i %T", "6 COMPLETED")
+	tw.same(t, "", nil, "scontrol", "show", "job", "5")
+	tw.same(t, "", nil, "scontrol", "show", "job", "6")
+	for _, f := range []string{"slurm-5.out", "out-6-named.txt", "slurm-2.out"} {
+		realOut, err := os.ReadFile(filepath.Join(tw.real.Work, f))
+		if err != nil {
+			t.Errorf("real: %v", err)
+		}
+		fakeOut, err := afero.ReadFile(tw.fs, filepath.Join(tw.real.Work, f))
+		if err != nil {
+			t.Errorf("fake: %v", err)
+		}
+		r := strings.ReplaceAll(normalize(string(realOut)), "slurmstepd-"+tw.real.Host, "slurmstepd-localhost")
+		// dash's report of its child killed by SIGTERM; the virtual shell
+		// the fake's jobs run in does not print it.
+		r = strings.ReplaceAll(r, "Terminated\n", "")
+		if r != normalize(string(fakeOut)) {
+			t.Errorf("%s: real %q, fake %q", f, realOut, fakeOut)
+		}
+	}
+	tw.same(t, "", nil, "squeue", "-t", "all", "-o", "%i %T %r")
+
+	// The controller away: each command's message, exit status and the
+	// time it spends trying (MessageTimeout-1s; twice for one job id).
+	tw.real.StopController()
+	rule, err := tw.faults.Add(fault.Rule{Layer: fault.Slurm, Effect: fault.Effect{Kind: fault.Unreachable, Style: "refused"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"squeue"}, {"squeue", "-h", "-j", "1"}, {"sinfo"}, {"sbatch", "--wrap", "true"}, {"scancel", "1"},
+		{"scontrol", "show", "job", "1"}, {"scontrol", "ping"},
+	} {
+		r, f := tw.same(t, "", func(s string) string { return strings.ReplaceAll(s, tw.real.Host, "<host>") }, args...)
+		if d := r.took - f.took; d > 700*time.Millisecond || d < -700*time.Millisecond {
+			t.Errorf("%v took %v on the real Slurm, %v on the fake", args, r.took, f.took)
+		}
+	}
+	tw.faults.Remove(rule.ID)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := tw.real.StartController(ctx); err != nil {
+		t.Fatal(err)
+	}
+	tw.same(t, "", nil, "scontrol", "ping")
+
+	// A hung controller (SIGSTOP): socket timeouts, scancel exits 140.
+	tw.real.PauseController()
+	rule, err = tw.faults.Add(fault.Rule{Layer: fault.Slurm, Effect: fault.Effect{Kind: fault.Unreachable, Style: "cannot-connect"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"squeue"}, {"scancel", "1"}} {
+		r, f := tw.same(t, "", nil, args...)
+		if d := r.took - f.took; d > 700*time.Millisecond || d < -700*time.Millisecond {
+			t.Errorf("%v took %v on the real Slurm, %v on the fake", args, r.took, f.took)
+		}
+	}
+	tw.faults.Remove(rule.ID)
+	tw.real.ResumeController()
+}
+
+var _ = bytes.Equal
+var _ = fmt.Sprint
