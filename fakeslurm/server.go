@@ -58,7 +58,7 @@ type Server struct {
 	nodeByName map[string]*node
 
 	nextID    int
-	prioSeq   int // jobs that took a priority (priority/basic counts down)
+	prioSeq   int          // jobs that took a priority (priority/basic counts down)
 	jobs      map[int]*job // every job slurmctld still holds (until MinJobAge after its end)
 	order     []*job       // in id order; purged entries compacted lazily
 	purged    int
