@@ -412,3 +412,22 @@ func splitWords(s string) []string {
 	}
 	return out
 }
+
+// SbatchInput says what sbatch with args reads: the script file operand
+// (as given), or standard input (no operand and no --wrap). A remote client
+// reads these on its own side and sends them.
+func SbatchInput(args []string) (script string, stdin bool) {
+	ps, operands, err := getopt("sbatch", sbatchOpts, args, true)
+	if err != nil {
+		return "", false
+	}
+	for _, p := range ps {
+		if p.key == "wrap" || p.key == "help" || p.key == "usage" {
+			return "", false
+		}
+	}
+	if len(operands) > 0 {
+		return operands[0], false
+	}
+	return "", true
+}
