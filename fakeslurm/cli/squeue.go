@@ -1,8 +1,9 @@
 package cli
 
 import (
+	"cmp"
 	"fmt"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -137,8 +138,9 @@ func (r *run) squeue() error {
 	for _, id := range ids {
 		want[id] = true
 	}
-	shown := jobs[:0:0]
-	for _, j := range jobs {
+	shown := make([]*fakeslurm.Job, 0, len(jobs))
+	for i := range jobs {
+		j := &jobs[i]
 		if idsGiven && !want[j.ID] {
 			continue
 		}
@@ -154,7 +156,7 @@ func (r *run) squeue() error {
 		switch {
 		case allStates:
 		case states != nil:
-			if !states[stateName(j)] && !(j.Completing && states[j.State.String()]) {
+			if !states[stateName(*j)] && !(j.Completing && states[j.State.String()]) {
 				continue
 			}
 		default:
@@ -164,15 +166,14 @@ func (r *run) squeue() error {
 		}
 		shown = append(shown, j)
 	}
-	sort.SliceStable(shown, func(a, b int) bool {
-		sa, sb := stateName(shown[a]), stateName(shown[b])
-		if sa != sb {
-			return sa < sb
+	slices.SortStableFunc(shown, func(a, b *fakeslurm.Job) int {
+		if sa, sb := stateName(*a), stateName(*b); sa != sb {
+			return strings.Compare(sa, sb)
 		}
-		if shown[a].Priority != shown[b].Priority {
-			return shown[a].Priority > shown[b].Priority
+		if a.Priority != b.Priority {
+			return cmp.Compare(b.Priority, a.Priority)
 		}
-		return shown[a].ID < shown[b].ID
+		return cmp.Compare(a.ID, b.ID)
 	})
 	now := r.now()
 	var line []byte
@@ -180,8 +181,9 @@ func (r *run) squeue() error {
 		line = r.row(line[:0], fields, nil, now)
 		r.stdout.Write(line)
 	}
-	for i := range shown {
-		line = r.row(line[:0], fields, &shown[i], now)
+	r.stdout.Grow(len(shown) * (len(line) + 8))
+	for _, j := range shown {
+		line = r.row(line[:0], fields, j, now)
 		r.stdout.Write(line)
 	}
 	return nil
