@@ -357,9 +357,10 @@ func (s *Server) Restart(_ context.Context, o RestartOptions) error {
 		s.purged = 0
 		s.nextID = s.c.firstID
 	}
-	s.after(o.Down, func() {
+	s.upStop = s.after(o.Down, func() {
 		s.mu.Lock()
 		defer s.mu.Unlock()
+		s.upStop = nil
 		s.down = false
 		s.rec.Record(events.Event{Time: s.clock.Now(), Kind: SlurmNode, Msg: "slurmctld back"})
 		s.kick()

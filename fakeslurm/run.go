@@ -48,7 +48,14 @@ func (s *Server) runJob(ctx context.Context, j *job, r *runState) {
 	outPath, errPath := j.StdOut, j.StdErr
 	truncate := true
 	s.mu.Unlock()
-	defer func() { _ = s.fs.RemoveAll(spool) }()
+	defer func() {
+		// A requeued job's next run spools to the same place: leave it.
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if j.run == nil || j.run == r {
+			_ = s.fs.RemoveAll(spool)
+		}
+	}()
 
 	if x, ok := fault.First(fired, fault.Exit); ok {
 		code := 1

@@ -65,6 +65,7 @@ type Server struct {
 	history   []*job // every job ever, for sacct (the accounting database)
 	schedStop func()
 	wakeStop  func() // the pass at the next --begin time
+	upStop    func() // the end of a restart
 	started   time.Time
 	purgeAt   time.Time // when the next finished job is due to be purged; zero: none
 }
@@ -446,9 +447,13 @@ func (s *Server) Close() error {
 		s.wakeStop()
 		s.wakeStop = nil
 	}
+	if s.upStop != nil {
+		s.upStop()
+		s.upStop = nil
+	}
 	for _, j := range s.order {
 		j.stopTimers()
-		if j.run != nil {
+		if j.run != nil && j.run.cancel != nil {
 			j.run.cancel()
 		}
 	}
