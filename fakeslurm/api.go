@@ -200,6 +200,8 @@ type SubmitRequest struct {
 	Nodes       int // -N minimum; 0: 1
 	NodesGiven  bool
 	Tasks       int // -n; 0: 1 per node
+	TasksGiven  bool
+	GetUserEnv  bool // --get-user-env
 	CPUsPerTask int // -c; 0: 1
 	MemMB       int64
 	Output      string // -o pattern as given; empty: slurm-%j.out

@@ -26,6 +26,8 @@ type job struct {
 	script    []byte
 	env       []string
 	export    string
+	tasksSet  bool
+	userEnv   bool
 	nodesReq  int
 	cpusNode  int // CPUs the job needs on each node
 	memNode   int64
@@ -44,6 +46,7 @@ type job struct {
 	purged    bool
 	lost      bool // removed by a vanish fault: gone without a trace
 	seq       int  // creation order, for priorities
+	hasSeq    bool // seq was given (a job submitted held takes one when released)
 }
 
 // dep is one dependency of a job.
@@ -119,11 +122,14 @@ func (s *Server) Submit(_ context.Context, req SubmitRequest) (int, error) {
 	}
 	now := s.clock.Now()
 	j := &job{part: p, script: req.Script, env: req.Env, export: req.Export, deps: deps, depAny: anyDep,
+		tasksSet: req.TasksGiven, userEnv: req.GetUserEnv,
 		begin: req.BeginTime, outPat: req.Output, errPat: req.Error, submitDir: req.SubmitDir}
 	j.ID = s.nextID
 	s.nextID++
-	j.seq = s.prioSeq
-	s.prioSeq++
+	if !req.Hold {
+		j.seq, j.hasSeq = s.prioSeq, true
+		s.prioSeq++
+	}
 	j.Name = req.Name
 	j.User, j.Group, j.UID, j.GID = req.User, req.Group, req.UID, req.GID
 	if j.Group == "" {
@@ -133,7 +139,11 @@ func (s *Server) Submit(_ context.Context, req SubmitRequest) (int, error) {
 	j.State = Pending
 	j.Reason = "None"
 	j.Priority = basePriority - 1 - int64(j.seq)
-	j.Submit, j.Eligible, j.Accrue = now, now, now
+	j.Submit = now
+	if !req.Hold && len(deps) == 0 && (req.BeginTime.IsZero() || !req.BeginTime.After(now)) {
+		// Eligible at once; held and dependent jobs become eligible later.
+		j.Eligible, j.Accrue = now, now
+	}
 	j.TimeLimit = req.TimeLimit
 	if j.TimeLimit == 0 {
 		j.TimeLimit = p.DefTime
@@ -203,6 +213,8 @@ func (s *Server) Submit(_ context.Context, req SubmitRequest) (int, error) {
 		j.Start, j.End = now, now
 		j.Eligible, j.LastSched = now, now
 		j.Accrue = time.Time{}
+		j.seq, j.hasSeq = s.prioSeq-1, true
+		j.Priority = basePriority - 1 - int64(j.seq)
 		j.NumTasks = 0 // N/A
 		s.record(j, "rejected: requested node configuration is not available")
 		return j.ID, Errno(ErrNodeConfig)
@@ -310,6 +322,40 @@ func (s *Server) oneDep(j *job, d dep) (ok, never bool) {
 		return o.State != Completed, o.State == Completed
 	}
 	return o.State.Finished(), false
+}
+
+// depText is the Dependency field as scontrol and squeue show it: the
+// dependencies still in force, each marked (unfulfilled) or (failed), and
+// (null) once they are met. Called with s.mu held.
+func (s *Server) depText(j *job) string {
+	if j.State != Pending {
+		return "(null)"
+	}
+	if ok, _ := s.depState(j); ok {
+		return "(null)"
+	}
+	var parts []string
+	for _, d := range j.deps {
+		good, bad := s.oneDep(j, d)
+		if good {
+			continue
+		}
+		item := d.kind
+		if d.kind != "singleton" {
+			item += ":" + strconv.Itoa(d.id)
+		}
+		if bad {
+			item += "(failed)"
+		} else {
+			item += "(unfulfilled)"
+		}
+		parts = append(parts, item)
+	}
+	sep := ","
+	if j.depAny {
+		sep = "?"
+	}
+	return strings.Join(parts, sep)
 }
 
 // expandPath fills in an output pattern (%j, %x, %u, %N, %A, %a, %%) and
@@ -429,6 +475,9 @@ func (s *Server) History(context.Context) ([]Job, error) {
 // snapshot copies j's public part, with the times that move. Called with s.mu held.
 func (s *Server) snapshot(j *job) Job {
 	out := j.Job
+	if len(j.deps) > 0 {
+		out.Dependency = s.depText(j)
+	}
 	if out.State == Running && !out.Start.IsZero() {
 		if j.TimeLimit == Unlimited {
 			out.End = out.Start.Add(365 * 24 * time.Hour)

@@ -159,6 +159,11 @@ func (s *Server) Release(_ context.Context, user string, id int) error {
 		return Errno(ErrAccessDenied)
 	}
 	j.adminHold, j.userHold = false, false
+	if !j.hasSeq {
+		// Submitted held: it takes its priority now.
+		j.seq, j.hasSeq = s.prioSeq, true
+		s.prioSeq++
+	}
 	j.Priority = basePriority - 1 - int64(j.seq)
 	if j.Reason == "JobHeldAdmin" || j.Reason == "JobHeldUser" {
 		j.Reason = "None"

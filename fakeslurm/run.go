@@ -204,6 +204,12 @@ func (s *Server) jobEnv(j *job) []string {
 	if j.CPUsPerTask > 1 {
 		add("SLURM_CPUS_PER_TASK", strconv.Itoa(j.CPUsPerTask))
 	}
+	if j.export != "" {
+		add("SLURM_EXPORT_ENV", j.export)
+	}
+	if j.userEnv || (j.export != "" && j.export != "ALL") {
+		add("SLURM_GET_USER_ENV", "1")
+	}
 	add("SLURM_GTIDS", "0")
 	add("SLURM_JOBID", strconv.Itoa(j.ID))
 	add("SLURM_JOB_CPUS_PER_NODE", cpus)
@@ -223,7 +229,7 @@ func (s *Server) jobEnv(j *job) []string {
 	add("SLURM_NODEID", "0")
 	add("SLURM_NODELIST", j.NodeList)
 	add("SLURM_NODE_ALIASES", "(null)")
-	if j.NumTasks > 0 {
+	if j.tasksSet {
 		add("SLURM_NPROCS", strconv.Itoa(j.NumTasks))
 		add("SLURM_NTASKS", strconv.Itoa(j.NumTasks))
 	}
@@ -232,6 +238,7 @@ func (s *Server) jobEnv(j *job) []string {
 	add("SLURM_SUBMIT_DIR", j.submitDir)
 	add("SLURM_SUBMIT_HOST", j.SubmitHost)
 	add("SLURM_TASKS_PER_NODE", tasksPerNode)
+	add("SLURM_TASK_PID", strconv.Itoa(10000+j.ID)) // the script's pid is not known before it starts
 	add("SLURM_TOPOLOGY_ADDR", node)
 	add("SLURM_TOPOLOGY_ADDR_PATTERN", "node")
 	add("SLURM_WORKING_CLUSTER", s.c.cluster+":"+s.c.ctlHost+":6817:9728:109")

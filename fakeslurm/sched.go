@@ -79,6 +79,9 @@ func (s *Server) schedule() []launch {
 			}
 			continue
 		}
+		if j.Eligible.IsZero() {
+			j.Eligible, j.Accrue = now, now
+		}
 		p := j.part
 		if r := partitionReason(j); r != "" {
 			j.Reason = r

@@ -308,5 +308,48 @@ func TestDifferential(t *testing.T) {
 	tw.real.ResumeController()
 }
 
+// TestDifferentialJobs compares what jobs see and how the queue shows
+// them: the job environment, --export, held submissions, dependencies,
+// time limit formats and resource requests.
+func TestDifferentialJobs(t *testing.T) {
+	tw := startTwin(t)
+	envScript := "#!/bin/bash\n#SBATCH -J envjob\n#SBATCH -c 2\n#SBATCH --mem=100\nenv | grep -E '^(SLURM|SLURMD)_' | sort; echo FOO=${FOO-unset} BAR=${BAR-unset}\n"
+	tw.same(t, envScript, nil, "sbatch", "--export=ALL,FOO=foo")
+	tw.same(t, "", nil, "sbatch", "-H", "--wrap", "true")
+	tw.same(t, "", nil, "sbatch", "-d", "afterok:1", "-t", "1-2:03", "--wrap", "true")
+	tw.same(t, "", nil, "sbatch", "-d", "afternotok:1", "-t", "90", "-n", "2", "--wrap", "true")
+	tw.same(t, "", nil, "sbatch", "-d", "bogus:1", "--wrap", "true")
+	tw.waitBoth(t, "%i %T", "1 COMPLETED")
+	tw.waitBoth(t, "%i %T", "3 COMPLETED")
+	tw.same(t, "", nil, "squeue", "-t", "all", "-o", "%i %T %r %l %D %C %m %E %Q")
+	tw.same(t, "", nil, "scontrol", "show", "job", "2")
+	tw.same(t, "", nil, "scontrol", "show", "job", "4")
+	tw.same(t, "", nil, "scontrol", "release", "2")
+	tw.waitBoth(t, "%i %T", "2 COMPLETED")
+	realOut, err := os.ReadFile(filepath.Join(tw.real.Work, "slurm-1.out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fakeOut, err := afero.ReadFile(tw.fs, filepath.Join(tw.real.Work, "slurm-1.out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	norm := func(s string) string {
+		var keep []string
+		for _, l := range strings.Split(s, "\n") {
+			k, _, _ := strings.Cut(l, "=")
+			switch k {
+			case "SLURM_TASK_PID", "SLURM_WORKING_CLUSTER", "SLURM_SUBMIT_HOST", "SLURM_CONF":
+				l = k + "=<varies>"
+			}
+			keep = append(keep, l)
+		}
+		return strings.Join(keep, "\n")
+	}
+	if norm(string(realOut)) != norm(string(fakeOut)) {
+		t.Errorf("job environment differs:\n--- real\n%s\n--- fake\n%s", realOut, fakeOut)
+	}
+}
+
 var _ = bytes.Equal
 var _ = fmt.Sprint

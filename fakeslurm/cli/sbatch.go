@@ -30,7 +30,7 @@ var sbatchOpts = []opt{
 	{0, "mem", reqArg, "mem"},
 	{0, "mem-per-cpu", reqArg, "mem-per-cpu"},
 	{0, "export", reqArg, "export"},
-	{0, "get-user-env", optArg, "ignore"},
+	{0, "get-user-env", optArg, "get-user-env"},
 	{'D', "chdir", reqArg, "D"},
 	{'d', "dependency", reqArg, "d"},
 	{'H', "hold", noArg, "H"},
@@ -107,6 +107,9 @@ func (st *sbatchState) apply(p parsed) error {
 		q.NodesGiven = true
 	case "n":
 		q.Tasks, err = num("--ntasks")
+		q.TasksGiven = true
+	case "get-user-env":
+		q.GetUserEnv = true
 	case "c":
 		q.CPUsPerTask, err = num("--cpus-per-task")
 	case "ntasks-per-node":
@@ -312,6 +315,7 @@ func (r *run) sbatch() error {
 	}
 	if st.perNode > 0 && q.Tasks == 0 {
 		q.Tasks = st.perNode * max(1, q.Nodes)
+		q.TasksGiven = true
 	}
 	if st.perCPU > 0 && q.MemMB == 0 {
 		q.MemMB = st.perCPU * int64(max(1, q.CPUsPerTask)*max(1, q.Tasks))
