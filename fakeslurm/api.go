@@ -202,7 +202,7 @@ type SubmitRequest struct {
 	Tasks       int // -n; 0: 1 per node
 	TasksGiven  bool
 	GetUserEnv  bool // --get-user-env
-	CPUsPerTask int // -c; 0: 1
+	CPUsPerTask int  // -c; 0: 1
 	MemMB       int64
 	Output      string // -o pattern as given; empty: slurm-%j.out
 	Error       string // -e pattern as given; empty: as Output
