@@ -118,6 +118,9 @@ func (s *Server) Submit(_ context.Context, req SubmitRequest) (int, error) {
 	}
 	deps, anyDep, err := parseDependency(req.Dependency)
 	if err != nil {
+		// slurmctld finds a bad dependency after it took a job id: the
+		// id is used up, no job is kept.
+		s.nextID++
 		return 0, err
 	}
 	now := s.clock.Now()

@@ -47,6 +47,9 @@ func startTwin(t *testing.T) *twin {
 		if err := rc.Close(); err != nil {
 			t.Errorf("stop real Slurm: %v", err)
 		}
+		if left := rc.Leftovers(); len(left) > 0 {
+			t.Errorf("processes of the real Slurm left running: %v", left)
+		}
 		if _, err := os.Stat(rc.Dir); !os.IsNotExist(err) {
 			t.Errorf("real Slurm's directory %s is left behind", rc.Dir)
 		}
@@ -163,7 +166,7 @@ func (tw *twin) same(t *testing.T, stdin string, norm func(string) string, args 
 // (after normalising) shows on each.
 func (tw *twin) waitBoth(t *testing.T, format, want string) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for _, side := range []func(*testing.T, string, ...string) result{tw.runReal, tw.runFake} {
 		for {
 			got := side(t, "", "squeue", "-h", "-t", "all", "-o", format).out
@@ -250,21 +253,7 @@ func TestDifferential(t *testing.T) {
 	tw.same(t, "", nil, "scontrol", "show", "job", "5")
 	tw.same(t, "", nil, "scontrol", "show", "job", "6")
 	for _, f := range []string{"slurm-5.out", "out-6-named.txt", "slurm-2.out"} {
-		realOut, err := os.ReadFile(filepath.Join(tw.real.Work, f))
-		if err != nil {
-			t.Errorf("real: %v", err)
-		}
-		fakeOut, err := afero.ReadFile(tw.fs, filepath.Join(tw.real.Work, f))
-		if err != nil {
-			t.Errorf("fake: %v", err)
-		}
-		r := strings.ReplaceAll(normalize(string(realOut)), "slurmstepd-"+tw.real.Host, "slurmstepd-localhost")
-		// dash's report of its child killed by SIGTERM; the virtual shell
-		// the fake's jobs run in does not print it.
-		r = strings.ReplaceAll(r, "Terminated\n", "")
-		if r != normalize(string(fakeOut)) {
-			t.Errorf("%s: real %q, fake %q", f, realOut, fakeOut)
-		}
+		compareFile(t, tw, f)
 	}
 	tw.same(t, "", nil, "squeue", "-t", "all", "-o", "%i %T %r")
 
@@ -280,7 +269,7 @@ func TestDifferential(t *testing.T) {
 		{"scontrol", "show", "job", "1"}, {"scontrol", "ping"},
 	} {
 		r, f := tw.same(t, "", func(s string) string { return strings.ReplaceAll(s, tw.real.Host, "<host>") }, args...)
-		if d := r.took - f.took; d > 700*time.Millisecond || d < -700*time.Millisecond {
+		if d := r.took - f.took; d > 900*time.Millisecond || d < -900*time.Millisecond {
 			t.Errorf("%v took %v on the real Slurm, %v on the fake", args, r.took, f.took)
 		}
 	}
@@ -300,12 +289,32 @@ func TestDifferential(t *testing.T) {
 	}
 	for _, args := range [][]string{{"squeue"}, {"scancel", "1"}} {
 		r, f := tw.same(t, "", nil, args...)
-		if d := r.took - f.took; d > 700*time.Millisecond || d < -700*time.Millisecond {
+		if d := r.took - f.took; d > 900*time.Millisecond || d < -900*time.Millisecond {
 			t.Errorf("%v took %v on the real Slurm, %v on the fake", args, r.took, f.took)
 		}
 	}
 	tw.faults.Remove(rule.ID)
 	tw.real.ResumeController()
+}
+
+// compareFile requires a job's output file to be the same on both sides.
+func compareFile(t *testing.T, tw *twin, name string) {
+	t.Helper()
+	realOut, err := os.ReadFile(filepath.Join(tw.real.Work, name))
+	if err != nil {
+		t.Errorf("real: %v", err)
+	}
+	fakeOut, err := afero.ReadFile(tw.fs, filepath.Join(tw.real.Work, name))
+	if err != nil {
+		t.Errorf("fake: %v", err)
+	}
+	r := strings.ReplaceAll(normalize(string(realOut)), "slurmstepd-"+tw.real.Host, "slurmstepd-localhost")
+	// dash's report of its child killed by SIGTERM; the virtual shell
+	// the fake's jobs run in does not print it.
+	r = strings.ReplaceAll(r, "Terminated\n", "")
+	if r != normalize(string(fakeOut)) {
+		t.Errorf("%s: real %q, fake %q", name, realOut, fakeOut)
+	}
 }
 
 // TestDifferentialJobs compares what jobs see and how the queue shows
@@ -326,6 +335,20 @@ func TestDifferentialJobs(t *testing.T) {
 	tw.same(t, "", nil, "scontrol", "show", "job", "4")
 	tw.same(t, "", nil, "scontrol", "release", "2")
 	tw.waitBoth(t, "%i %T", "2 COMPLETED")
+
+	// Signals: without -b a signal reaches job steps only (none here);
+	// with -b the batch shell gets it and its trap runs.
+	trap := "#!/bin/bash\ntrap 'echo got USR1; exit 0' USR1\nsleep 300 &\nwait\nwait\necho woke\n"
+	// (job 5 is the id the bad dependency used up)
+	tw.same(t, trap, nil, "sbatch")
+	tw.waitBoth(t, "%i %T", "6 RUNNING")
+	tw.same(t, "", nil, "scancel", "-s", "USR1", "6")
+	tw.same(t, "", nil, "squeue", "-h", "-j", "6", "-o", "%T")
+	tw.same(t, "", nil, "scancel", "-b", "-s", "USR1", "6")
+	tw.waitBoth(t, "%i %T", "6 COMPLETED")
+	tw.same(t, "", nil, "scontrol", "show", "job", "6")
+	compareFile(t, tw, "slurm-6.out")
+
 	realOut, err := os.ReadFile(filepath.Join(tw.real.Work, "slurm-1.out"))
 	if err != nil {
 		t.Fatal(err)

@@ -315,37 +315,59 @@ func alive(pid int) bool {
 func (c *Cluster) Close() error {
 	if c.env != nil && c.pid("slurmctld") > 0 {
 		c.ResumeController()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		_, _, _, _ = c.Exec(ctx, nil, "scancel", "-u", "root")
+		// Let slurmd end the jobs' processes before it goes.
+		for ctx.Err() == nil {
+			out, _, code, _ := c.Exec(ctx, nil, "squeue", "-h", "-o", "%i")
+			if code != 0 || strings.TrimSpace(out) == "" {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
 		cancel()
 	}
 	stop(c.pid("slurmd"))
 	stop(c.pid("slurmctld"))
-	c.killSteps()
 	stop(c.pid("munged"))
+	for round := 0; round < 3 && len(c.Leftovers()) > 0; round++ {
+		for _, pid := range c.Leftovers() {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	return os.RemoveAll(c.Dir)
 }
 
-// killSteps kills the slurmstepd processes that hold files of this cluster
-// (they outlive slurmd).
-func (c *Cluster) killSteps() {
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
+// Leftovers lists the processes still tied to this cluster's directory —
+// slurmstepd (which outlives slurmd) and job processes it left behind —
+// found by working directory, command line or open files. Close kills
+// them; after Close it must be empty.
+func (c *Cluster) Leftovers() []int {
+	prefix := c.Dir + "/"
+	tied := func(pid int) bool {
+		if cwd, _ := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid)); strings.HasPrefix(cwd+"/", prefix) {
+			return true
 		}
-		comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
-		if !strings.HasPrefix(string(comm), "slurmstepd") {
-			continue
+		if cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); strings.Contains(string(cmd), prefix) {
+			return true
 		}
 		fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
 		for _, fd := range fds {
-			target, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name()))
-			if strings.HasPrefix(target, c.Dir+"/") {
-				_ = syscall.Kill(pid, syscall.SIGKILL)
-				break
+			if target, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name())); strings.HasPrefix(target, prefix) {
+				return true
 			}
 		}
+		return false
 	}
+	var pids []int
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() || !alive(pid) || !tied(pid) {
+			continue
+		}
+		pids = append(pids, pid)
+	}
+	return pids
 }
