@@ -440,6 +440,27 @@ func (s *Server) Job(_ context.Context, id int) (Job, error) {
 	return s.snapshot(j), nil
 }
 
+// Status returns a job by id wherever it still is: in slurmctld, or (after
+// MinJobAge) in the accounting history. A lost job (vanish fault, restart
+// that lost the state) or an unknown id gives ErrInvalidJobID. This is the
+// host adapter's view; the commands use Job, Jobs and History.
+func (s *Server) Status(_ context.Context, id int) (Job, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if j := s.jobs[id]; j != nil && !j.purged {
+		return s.snapshot(j), nil
+	}
+	for i := len(s.history) - 1; i >= 0; i-- {
+		if j := s.history[i]; j.ID == id {
+			if j.lost {
+				break
+			}
+			return s.snapshot(j), nil
+		}
+	}
+	return Job{}, Errno(ErrInvalidJobID)
+}
+
 // Jobs returns every job slurmctld still holds, in id order: pending,
 // running and completing ones, and finished ones until MinJobAge passed.
 func (s *Server) Jobs(context.Context) ([]Job, error) {

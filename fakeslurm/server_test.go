@@ -329,6 +329,9 @@ func TestMinJobAgeAndHistory(t *testing.T) {
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
+	if j, err := c.s.Status(context.Background(), id); err != nil || j.State != fakeslurm.Completed {
+		t.Errorf("Status of a purged job: %+v %v", j, err)
+	}
 	h, err := c.s.History(context.Background())
 	if err != nil || len(h) != 2 || h[0].ID != id || h[0].State != fakeslurm.Completed {
 		t.Errorf("history %+v %v", h, err)
