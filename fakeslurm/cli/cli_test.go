@@ -234,3 +234,38 @@ func TestDirectivesAndCommandLine(t *testing.T) {
 		t.Errorf("array: %q", r.Stderr)
 	}
 }
+
+// A hang rule holds the command until the rule is cleared (or the caller
+// gives up: the command then ends as if killed).
+func TestCommandHangs(t *testing.T) {
+	l := newLocal(t)
+	rule, err := l.faults.Add(fault.Rule{Layer: fault.Slurm, Ops: []string{"squeue"}, Effect: fault.Effect{Kind: fault.Hang}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan cli.Result, 1)
+	go func() { done <- l.run(t, "", "squeue", "-h") }()
+	select {
+	case r := <-done:
+		t.Fatalf("squeue did not hang: %+v", r)
+	case <-time.After(50 * time.Millisecond):
+	}
+	l.faults.Remove(rule.ID)
+	select {
+	case r := <-done:
+		if r.ExitCode != 0 {
+			t.Errorf("squeue after the hang cleared: exit %d %q", r.ExitCode, r.Stderr)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("squeue still hangs after the rule was cleared")
+	}
+	if _, err := l.faults.Add(fault.Rule{Layer: fault.Slurm, Ops: []string{"scancel"}, Effect: fault.Effect{Kind: fault.Hang}}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	r := cli.Run(ctx, l.srv, cli.Invocation{Command: "scancel", Args: []string{"1"}, User: "alice"}, cli.WithFaults(l.faults))
+	if r.ExitCode != 137 {
+		t.Errorf("scancel given up on: exit %d", r.ExitCode)
+	}
+}

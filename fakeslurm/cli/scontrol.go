@@ -97,12 +97,8 @@ func (r *run) scontrol() error {
 					fmt.Fprintf(&r.stderr, "Invalid job id specified for job %s\n", s)
 					continue
 				}
-				user := r.inv.User
-				if keyword(cmd, "uhold", 2) {
-					user = "\x00user" // a user hold even for root
-				}
 				if hold {
-					err = r.hold(user, id)
+					err = r.hold(id, keyword(cmd, "uhold", 2))
 				} else {
 					err = r.b.Release(r.ctx, r.inv.User, id)
 				}
@@ -122,15 +118,13 @@ func (r *run) scontrol() error {
 	return exit(1)
 }
 
-func (r *run) hold(user string, id int) error {
-	if user == "\x00user" {
-		user = r.inv.User
-		if user == "root" {
-			// uhold by root still sets a user hold; the backend decides by
-			// name, so act as the job's owner.
-			if j, err := r.b.Job(r.ctx, id); err == nil {
-				user = j.User
-			}
+// hold holds a job: an admin hold when root asks, a user hold otherwise
+// and for uhold (asked, then, in the owner's name).
+func (r *run) hold(id int, userHold bool) error {
+	user := r.inv.User
+	if userHold && user == "root" {
+		if j, err := r.b.Job(r.ctx, id); err == nil {
+			user = j.User
 		}
 	}
 	return r.b.Hold(r.ctx, user, id)

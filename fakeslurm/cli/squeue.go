@@ -108,6 +108,11 @@ func (r *run) squeue() error {
 					states["COMPLETING"] = true
 				}
 			}
+		case "json":
+			// Slurm 22.05's openapi/v0.0.38 dump is not modelled: say so
+			// rather than print something a client would misread.
+			r.stderr.WriteString("squeue: error: --json is not implemented by fakeslurm\n")
+			return exit(1)
 		case "help":
 			r.stdout.WriteString("Usage: squeue [OPTIONS]\n")
 			return nil
