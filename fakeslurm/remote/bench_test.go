@@ -59,3 +59,32 @@ func BenchmarkRealSlurmRoundTrip(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkStartToReady is how long a fake controller takes from nothing
+// to answering sinfo through the executable; BenchmarkRealStartToReady the
+// same for Debian's real Slurm (munged, slurmctld, slurmd, node idle).
+func BenchmarkStartToReady(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		h := startHost(b)
+		if out, errs, code, _ := h.run(b, []string{remote.ServerEnv + "=unix:" + h.sock}, "", "sinfo", "-h", "-o", "%T"); out != "idle\n" || code != 0 {
+			b.Fatalf("sinfo: %q %q", out, errs)
+		}
+	}
+}
+
+func BenchmarkRealStartToReady(b *testing.B) {
+	if err := realslurm.Available(); err != nil {
+		b.Skipf("real Slurm cannot run here: %v", err)
+	}
+	for i := 0; i < b.N; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		c, err := realslurm.Start(ctx, realslurm.Options{})
+		cancel()
+		if err != nil {
+			b.Skipf("real Slurm does not start here: %v", err)
+		}
+		b.StopTimer()
+		_ = c.Close()
+		b.StartTimer()
+	}
+}
