@@ -17,6 +17,7 @@ package fakeslurm
 import (
 	"errors"
 	"fmt"
+	"syscall"
 	"time"
 )
 
@@ -218,12 +219,16 @@ type SubmitRequest struct {
 	Comment     string
 	Account     string
 	BeginTime   time.Time
-	Signal      string // --signal as given (e.g. "B:USR1@60")
-	OpenMode    string // append or truncate
-	Exclusive   bool
-	NodeList    string // -w
-	Exclude     string // -x
-	Argv        []string
+	// Signal is --signal: SIG sent Before seconds before the time limit,
+	// to the batch shell when Batch (B:), else to the job's steps.
+	Signal    syscall.Signal
+	SigBefore time.Duration
+	SigBatch  bool
+	OpenMode  string   // "append", or truncate (the default)
+	Exclusive bool     // whole nodes
+	NodeList  []string // -w: nodes the job must have
+	Exclude   []string // -x: nodes it must not have
+	Argv      []string // the script's arguments
 }
 
 // Unlimited is the TimeLimit of a job without a limit.
@@ -248,8 +253,8 @@ type Job struct {
 	Start       time.Time
 	End         time.Time // for running jobs with a limit: the expected end
 	LastSched   time.Time
-	Suspended   time.Duration
-	Nodes       int // requested or allocated node count
+	Suspended   time.Duration // time spent suspended (the fake does not suspend: 0)
+	Nodes       int           // requested or allocated node count
 	NodesGiven  bool
 	NodeList    string
 	BatchHost   string
@@ -259,7 +264,6 @@ type Job struct {
 	MemMB       int64
 	ExitCode    int // of the batch script
 	ExitSignal  int
-	DerivedExit int
 	Requeue     bool
 	Restarts    int
 	Command     string
@@ -272,13 +276,12 @@ type Job struct {
 	Account     string
 	SubmitHost  string
 	AllocSID    int
-	Held        bool
 	CancelledBy int  // uid of the canceller, -1 when not cancelled
 	Ran         bool // the batch script was started at least once
 	Scheduler   string
 }
 
-// Pending reports whether the job is shown by a default squeue: pending,
+// Active reports whether a default squeue shows the job: pending,
 // running, suspended or completing.
 func (j Job) Active() bool { return !j.State.Finished() || j.Completing }
 

@@ -28,6 +28,15 @@ type job struct {
 	export    string
 	tasksSet  bool
 	userEnv   bool
+	argv      []string
+	appendOut bool
+	exclusive bool
+	include   []string
+	exclude   map[string]bool
+	sig       syscall.Signal
+	sigBefore time.Duration
+	sigBatch  bool
+	sigStop   func()
 	nodesReq  int
 	cpusNode  int // CPUs the job needs on each node
 	memNode   int64
@@ -83,6 +92,10 @@ func (j *job) stopTimers() {
 		j.killStop()
 		j.killStop = nil
 	}
+	if j.sigStop != nil {
+		j.sigStop()
+		j.sigStop = nil
+	}
 }
 
 // Submit creates a batch job, as sbatch's RPC does: the job id on success,
@@ -116,6 +129,7 @@ func (s *Server) Submit(_ context.Context, req SubmitRequest) (int, error) {
 	if len(req.Script) == 0 {
 		return 0, Errno(ErrJobScriptMissing)
 	}
+
 	deps, anyDep, err := parseDependency(req.Dependency)
 	if err != nil {
 		// slurmctld finds a bad dependency after it took a job id: the
@@ -125,7 +139,8 @@ func (s *Server) Submit(_ context.Context, req SubmitRequest) (int, error) {
 	}
 	now := s.clock.Now()
 	j := &job{part: p, script: req.Script, env: req.Env, export: req.Export, deps: deps, depAny: anyDep,
-		tasksSet: req.TasksGiven, userEnv: req.GetUserEnv,
+		tasksSet: req.TasksGiven, userEnv: req.GetUserEnv, argv: req.Argv, appendOut: req.OpenMode == "append",
+		exclusive: req.Exclusive, include: req.NodeList, sig: req.Signal, sigBefore: req.SigBefore, sigBatch: req.SigBatch,
 		begin: req.BeginTime, outPat: req.Output, errPat: req.Error, submitDir: req.SubmitDir}
 	j.ID = s.nextID
 	s.nextID++
@@ -198,14 +213,27 @@ func (s *Server) Submit(_ context.Context, req SubmitRequest) (int, error) {
 	j.CancelledBy = -1
 	j.Scheduler = "Main"
 	j.userHold = req.Hold
+	if len(req.Exclude) > 0 {
+		j.exclude = map[string]bool{}
+		for _, n := range req.Exclude {
+			j.exclude[n] = true
+		}
+	}
+	// -w names the real Slurm does not know are dropped (it runs the job
+	// elsewhere, as seen with Debian's 22.05).
+	j.include = slices.DeleteFunc(slices.Clone(j.include), func(n string) bool { return s.nodeByName[n] == nil })
+	if len(j.include) > j.nodesReq {
+		j.nodesReq = len(j.include)
+	}
 	s.jobs[j.ID] = j
 	s.order = append(s.order, j)
 	s.history = append(s.history, j)
 
-	// Resources no node of the partition has: created and failed at once.
+	// Resources no node of the partition has (or -x excluded them all):
+	// created and failed at once.
 	fits := false
 	for _, n := range p.nodes {
-		if n.cpus >= j.cpusNode && (j.memNode == 0 || n.mem >= j.memNode) {
+		if n.cpus >= j.cpusNode && (j.memNode == 0 || n.mem >= j.memNode) && !j.exclude[n.name] {
 			fits = true
 		}
 	}

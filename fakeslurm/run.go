@@ -46,7 +46,8 @@ func (s *Server) runJob(ctx context.Context, j *job, r *runState) {
 	cmd := executor.Command{User: j.User, Dir: j.WorkDir, Env: s.jobEnv(j)}
 	script := j.script
 	outPath, errPath := j.StdOut, j.StdErr
-	truncate := true
+	truncate := !j.appendOut
+	argv := j.argv
 	s.mu.Unlock()
 	defer func() {
 		// A requeued job's next run spools to the same place: leave it.
@@ -88,6 +89,9 @@ func (s *Server) runJob(ctx context.Context, j *job, r *runState) {
 	}
 	interp := interpreter(script)
 	cmd.Script = "exec " + interp + " " + shellQuote(scriptPath)
+	for _, a := range argv {
+		cmd.Script += " " + shellQuote(a)
+	}
 	cmd.Stdout, cmd.Stderr = out, errf
 	proc, err := s.exec.Start(executor.InCallerActor(ctx), cmd)
 	if err != nil {
@@ -190,7 +194,13 @@ func (s *Server) jobEnv(j *job) []string {
 		}
 	}
 	node := j.BatchHost
-	cpus := strconv.Itoa(j.cpusNode)
+	onNode := j.cpusNode
+	if len(j.alloc) > 0 {
+		if c, ok := j.alloc[0].jobs[j]; ok {
+			onNode = c // --exclusive: the whole node
+		}
+	}
+	cpus := strconv.Itoa(onNode)
 	nn := strconv.Itoa(len(j.alloc))
 	tasksPerNode := strconv.Itoa(max(1, j.NumTasks/max(1, len(j.alloc))))
 	if len(j.alloc) > 1 {
@@ -200,7 +210,7 @@ func (s *Server) jobEnv(j *job) []string {
 	add := func(k, v string) { env = append(env, k+"="+v) }
 	add("SLURMD_NODENAME", node)
 	add("SLURM_CLUSTER_NAME", s.c.cluster)
-	add("SLURM_CPUS_ON_NODE", strconv.Itoa(j.cpusNode))
+	add("SLURM_CPUS_ON_NODE", strconv.Itoa(onNode))
 	if j.CPUsPerTask > 1 {
 		add("SLURM_CPUS_PER_TASK", strconv.Itoa(j.CPUsPerTask))
 	}

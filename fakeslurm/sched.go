@@ -2,6 +2,8 @@ package fakeslurm
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -130,32 +132,56 @@ func partitionReason(j *job) string {
 	return ""
 }
 
-// place picks nodes for j in its partition, or nil.
+// place picks nodes for j in its partition, or nil: the nodes -w named
+// first, never those -x excluded, whole idle nodes for --exclusive.
 func (s *Server) place(j *job) []*node {
-	var got []*node
-	for _, n := range j.part.nodes {
-		if n.down || n.drain {
-			continue
+	fits := func(n *node) bool {
+		if n.down || n.drain || j.exclude[n.name] {
+			return false
 		}
-		if n.cpus-n.alloc < j.cpusNode || (j.memNode > 0 && n.mem-n.allocMem < j.memNode) {
-			continue
+		if j.exclusive && n.alloc > 0 {
+			return false
+		}
+		return n.cpus-n.alloc >= j.cpusNode && (j.memNode == 0 || n.mem-n.allocMem >= j.memNode)
+	}
+	var got []*node
+	taken := map[*node]bool{}
+	for _, name := range j.include {
+		n := s.nodeByName[name]
+		if n == nil || !fits(n) || !slices.Contains(j.part.nodes, n) {
+			return nil
 		}
 		got = append(got, n)
-		if len(got) == j.nodesReq {
-			return got
+		taken[n] = true
+	}
+	for _, n := range j.part.nodes {
+		if len(got) >= j.nodesReq {
+			break
+		}
+		if !taken[n] && fits(n) {
+			got = append(got, n)
 		}
 	}
-	return nil
+	if len(got) < j.nodesReq {
+		return nil
+	}
+	return got
 }
 
 // commit gives j its nodes and makes it RUNNING. Called with s.mu held.
 func (s *Server) commit(j *job, nodes []*node, now time.Time) launch {
 	j.alloc = nodes
 	names := make([]string, len(nodes))
+	total := 0
 	for i, n := range nodes {
-		n.alloc += j.cpusNode
+		c := j.cpusNode
+		if j.exclusive {
+			c = n.cpus
+		}
+		total += c
+		n.alloc += c
 		n.allocMem += j.memNode
-		n.jobs[j] = j.cpusNode
+		n.jobs[j] = c
 		n.lastBusy = now
 		names[i] = n.name
 	}
@@ -166,7 +192,7 @@ func (s *Server) commit(j *job, nodes []*node, now time.Time) launch {
 	j.NodeList = Hostlist(names)
 	j.BatchHost = nodes[0].name
 	j.Nodes = len(nodes)
-	j.NumCPUs = j.cpusNode * len(nodes)
+	j.NumCPUs = total
 	j.Ran = true
 	j.Completing = false
 	j.StdOut = s.expandPath(j, j.outPat)
@@ -175,6 +201,19 @@ func (s *Server) commit(j *job, nodes []*node, now time.Time) launch {
 	j.run = r
 	if j.TimeLimit != Unlimited {
 		j.limitStop = s.after(j.TimeLimit+s.c.limitSlack, func() { s.timeLimit(j, r) })
+		if j.sig != 0 && j.sigBatch {
+			// --signal=B:SIG@T: the batch shell gets SIG T before the
+			// limit. Without B: it goes to the job's steps, which the
+			// fake does not have apart from the script.
+			j.sigStop = s.after(max(0, j.TimeLimit-j.sigBefore), func() {
+				s.mu.Lock()
+				defer s.mu.Unlock()
+				j.sigStop = nil
+				if j.run == r && !r.ended {
+					s.signal(r, j.sig)
+				}
+			})
+		}
 	}
 	s.record(j, "started on "+j.NodeList)
 	return launch{j: j, r: r}
@@ -276,4 +315,51 @@ func Hostlist(names []string) string {
 		i = k
 	}
 	return strings.Join(out, ",")
+}
+
+// ExpandHostlist expands a Slurm host list ("node[1-3,5],login") into
+// names, the inverse of Hostlist.
+func ExpandHostlist(s string) ([]string, error) {
+	var out []string
+	for len(s) > 0 {
+		i := strings.IndexAny(s, ",[")
+		if i < 0 {
+			out = append(out, s)
+			break
+		}
+		if s[i] == ',' {
+			if i > 0 {
+				out = append(out, s[:i])
+			}
+			s = s[i+1:]
+			continue
+		}
+		prefix := s[:i]
+		end := strings.IndexByte(s[i:], ']')
+		if end < 0 {
+			return nil, fmt.Errorf("host list %q: unclosed '['", s)
+		}
+		inner := s[i+1 : i+end]
+		s = strings.TrimPrefix(s[i+end+1:], ",")
+		for _, r := range strings.Split(inner, ",") {
+			lo, hi, isRange := strings.Cut(r, "-")
+			a, err1 := strconv.Atoi(lo)
+			b := a
+			var err2 error
+			if isRange {
+				b, err2 = strconv.Atoi(hi)
+			}
+			if err1 != nil || err2 != nil || b < a {
+				return nil, fmt.Errorf("host list: bad range %q", r)
+			}
+			for n := a; n <= b; n++ {
+				v := strconv.Itoa(n)
+				for len(v) < len(lo) {
+					v = "0" + v
+				}
+				out = append(out, prefix+v)
+			}
+		}
+	}
+	return out, nil
 }

@@ -349,6 +349,25 @@ func TestDifferentialJobs(t *testing.T) {
 	tw.same(t, "", nil, "scontrol", "show", "job", "6")
 	compareFile(t, tw, "slurm-6.out")
 
+	// Script arguments, node lists, append mode.
+	args := "#!/bin/sh\necho args: \"$@\" $#\n"
+	if err := os.WriteFile(filepath.Join(tw.real.Work, "args.sh"), []byte(args), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := afero.WriteFile(tw.fs, filepath.Join(tw.real.Work, "args.sh"), []byte(args), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tw.same(t, "", nil, "sbatch", "-o", "args.out", "args.sh", "one", "two three")
+	tw.same(t, "", nil, "sbatch", "-w", "nosuch", "--wrap", "true")
+	tw.same(t, "", nil, "sbatch", "-x", "localhost", "--wrap", "true")
+	tw.same(t, "", nil, "sbatch", "-w", "localhost", "--exclusive", "--open-mode=append", "-o", "app.out", "--wrap", "echo x")
+	tw.same(t, "", nil, "sbatch", "--open-mode=append", "-o", "app.out", "--wrap", "echo y")
+	tw.waitBoth(t, "%i %T", "7 COMPLETED")
+	tw.waitBoth(t, "%i %T", "11 COMPLETED")
+	tw.same(t, "", nil, "squeue", "-t", "all", "-o", "%i %T %r %C")
+	compareFile(t, tw, "args.out")
+	compareFile(t, tw, "app.out")
+
 	realOut, err := os.ReadFile(filepath.Join(tw.real.Work, "slurm-1.out"))
 	if err != nil {
 		t.Fatal(err)

@@ -154,15 +154,47 @@ func (st *sbatchState) apply(p parsed) error {
 			return fmt.Errorf("Invalid time specification %s", p.val)
 		}
 	case "signal":
-		q.Signal = p.val
+		spec := p.val
+		if rest, ok := strings.CutPrefix(spec, "B:"); ok {
+			q.SigBatch, spec = true, rest
+		} else {
+			spec = strings.TrimPrefix(spec, "R:")
+		}
+		name, at, hasAt := strings.Cut(spec, "@")
+		sig, ok := ParseSignal(name)
+		secs := 60
+		if hasAt {
+			n, err := strconv.Atoi(at)
+			if err != nil || n < 0 {
+				ok = false
+			}
+			secs = n
+		}
+		if !ok {
+			return fmt.Errorf("Invalid --signal specification")
+		}
+		q.Signal, q.SigBefore = sig, time.Duration(secs)*time.Second
 	case "open-mode":
-		q.OpenMode = p.val
+		switch p.val {
+		case "append", "a":
+			q.OpenMode = "append"
+		case "truncate", "t":
+			q.OpenMode = "truncate"
+		default:
+			return fmt.Errorf("Invalid --open-mode argument: %s. Ignored", p.val)
+		}
 	case "exclusive":
 		q.Exclusive = true
-	case "w":
-		q.NodeList = p.val
-	case "x":
-		q.Exclude = p.val
+	case "w", "x":
+		names, err := fakeslurm.ExpandHostlist(p.val)
+		if err != nil {
+			return fmt.Errorf("Invalid node list %s", p.val)
+		}
+		if p.key == "w" {
+			q.NodeList = names
+		} else {
+			q.Exclude = names
+		}
 	case "help", "usage":
 		st.help = true
 	}

@@ -130,7 +130,11 @@ func TestCylc(t *testing.T) {
 		j.StdErr != "/home/alice/cylc-run/w/log/job/1/t/01/job.err" || j.Command != jobPath {
 		t.Errorf("Cylc's directives not applied: %+v", j)
 	}
-	other := s.run(t, "", "sbatch", jobPath)
+	otherPath := "/home/alice/cylc-run/w/log/job/1/t/01/job-u"
+	if err := afero.WriteFile(s.fs, otherPath, []byte(strings.ReplaceAll(script, "job.out", "job-u.out")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	other := s.run(t, "", "sbatch", otherPath)
 	otherID, _ := cylcID(string(other.Stdout))
 	s.waitState(t, id, fakeslurm.Running)
 	poll := s.run(t, "", "squeue", "-h", "-j", strconv.Itoa(id)+","+strconv.Itoa(otherID)+",999")
