@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -373,5 +374,22 @@ func TestHostlist(t *testing.T) {
 		if got := fakeslurm.Hostlist(strings.Split(in, ",")); got != want {
 			t.Errorf("Hostlist(%s) = %s, want %s", in, got, want)
 		}
+	}
+}
+
+// --signal=B:USR1@60 reaches the batch shell a minute before the limit.
+func TestSignalBeforeLimit(t *testing.T) {
+	c := newCluster(t)
+	id := c.submit(t, "trap 'echo got USR1' USR1\nfor i in 1 2 3 4 5; do sleep 60; done", func(r *fakeslurm.SubmitRequest) {
+		r.TimeLimit = 2 * time.Minute
+		r.Signal, r.SigBefore, r.SigBatch = syscall.SIGUSR1, time.Minute, true
+	})
+	j := c.wait(t, id, "finished", final)
+	if j.State != fakeslurm.Timeout {
+		t.Errorf("state %v", j.State)
+	}
+	out := c.read(t, "/home/alice/slurm-1.out")
+	if !strings.HasPrefix(out, "got USR1\nslurmstepd-localhost: error: *** JOB 1 ON localhost CANCELLED AT 2026-12-06T07:43:16 DUE TO TIME LIMIT ***") {
+		t.Errorf("output %q (job %+v)", out, j)
 	}
 }
