@@ -247,6 +247,7 @@ type Job struct {
 	Reason      string
 	Priority    int64
 	TimeLimit   time.Duration // Unlimited or a duration
+	LimitGiven  bool          // -t was given (else the partition's limit applies)
 	Submit      time.Time
 	Eligible    time.Time
 	Accrue      time.Time

@@ -163,6 +163,7 @@ func (s *Server) Submit(_ context.Context, req SubmitRequest) (int, error) {
 		j.Eligible, j.Accrue = now, now
 	}
 	j.TimeLimit = req.TimeLimit
+	j.LimitGiven = req.TimeLimit != 0
 	if j.TimeLimit == 0 {
 		j.TimeLimit = p.DefTime
 		if j.TimeLimit == 0 {

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # setup-slurm.sh: install Debian's real Slurm 22.05 (slurmctld, slurmd, the
-# client commands) and MUNGE, the reference fakeslurm's differential tests
-# compare against (fakeslurm/realslurm starts them on a loopback config in a
-# temp dir; see /work/shared/reference/slurm.md "Running Debian's real Slurm
-# here"). The packages' own services are not started: a policy-rc.d refuses
-# them while apt-get runs, and the tests start their own daemons.
+# client commands, slurmdbd with MariaDB for sacct) and MUNGE, the reference
+# fakeslurm's differential tests compare against (fakeslurm/realslurm starts
+# them on a loopback config in a temp dir; see /work/shared/reference/
+# slurm.md "Running Debian's real Slurm here"). The packages' own services
+# are not started: a policy-rc.d refuses them while apt-get runs, and the
+# tests start their own daemons.
 # Idempotent and quiet when everything is present. Needs root for apt-get.
 # Usage: scripts/setup-slurm.sh
 set -euo pipefail
@@ -12,7 +13,8 @@ set -euo pipefail
 say() { printf 'setup-slurm: %s\n' "$*"; }
 die() { printf 'setup-slurm: error: %s\n' "$*" >&2; exit 1; }
 
-packages=(slurmctld slurmd slurm-client munge)
+# slurmdbd and mariadb-server give sacct its accounting database.
+packages=(slurmctld slurmd slurm-client munge slurmdbd mariadb-server)
 missing=()
 for pkg in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")

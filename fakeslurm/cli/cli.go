@@ -130,6 +130,8 @@ type run struct {
 	env    map[string]string
 	info   *fakeslurm.Info
 	fired  []fault.Rule
+	// nodeMem is the first node's RealMemory, for sacct's ReqMem.
+	nodeMem int64
 }
 
 // exitError ends a command with a status after its messages were written.

@@ -32,14 +32,22 @@ type twin struct {
 
 const diffMsgTimeout = 2 * time.Second
 
-func startTwin(t *testing.T) *twin {
+func startTwin(t *testing.T) *twin { return startTwinWith(t, false) }
+
+// startTwinWith starts the twin, with accounting (slurmdbd and MariaDB on
+// the real side, sacct's history on the fake) or without (sacct refused).
+func startTwinWith(t *testing.T, accounting bool) *twin {
 	t.Helper()
-	if err := realslurm.Available(); err != nil {
+	avail := realslurm.Available
+	if accounting {
+		avail = realslurm.AccountingAvailable
+	}
+	if err := avail(); err != nil {
 		t.Skipf("real Slurm cannot run here: %v", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	rc, err := realslurm.Start(ctx, realslurm.Options{MessageTimeout: diffMsgTimeout, KillWait: 2 * time.Second})
+	rc, err := realslurm.Start(ctx, realslurm.Options{MessageTimeout: diffMsgTimeout, KillWait: 2 * time.Second, Accounting: accounting})
 	if err != nil {
 		t.Skipf("real Slurm does not start here: %v", err)
 	}
@@ -61,7 +69,7 @@ func startTwin(t *testing.T) *twin {
 	set := fault.NewSet()
 	e := virtual.New(virtual.WithFS(fs), virtual.WithHostname("localhost"))
 	srv, err := fakeslurm.NewServer(context.Background(), fakeslurm.WithFS(fs), fakeslurm.WithExecutor(e),
-		fakeslurm.WithControlHost(rc.Host), fakeslurm.WithMessageTimeout(diffMsgTimeout), fakeslurm.WithAccounting(false),
+		fakeslurm.WithControlHost(rc.Host), fakeslurm.WithMessageTimeout(diffMsgTimeout), fakeslurm.WithAccounting(accounting),
 		fakeslurm.WithKillWait(2*time.Second), fakeslurm.WithFaults(set))
 	if err != nil {
 		t.Fatal(err)
@@ -391,6 +399,33 @@ func TestDifferentialJobs(t *testing.T) {
 	if norm(string(realOut)) != norm(string(fakeOut)) {
 		t.Errorf("job environment differs:\n--- real\n%s\n--- fake\n%s", realOut, fakeOut)
 	}
+}
+
+// TestDifferentialSacct compares sacct, with slurmdbd and MariaDB behind
+// the real one: the default table, parsable forms, steps, cancelled and
+// failed jobs, unknown ids.
+func TestDifferentialSacct(t *testing.T) {
+	tw := startTwinWith(t, true)
+	tw.same(t, "", nil, "sbatch", "--wrap", "true")
+	tw.same(t, "", nil, "sbatch", "--wrap", "exit 3")
+	tw.same(t, "", nil, "sbatch", "-J", "spawner-jupyterhub", "--wrap", "sleep 300")
+	tw.same(t, "", nil, "sbatch", "-N", "5", "--wrap", "true")
+	tw.waitBoth(t, "%i %T", "3 RUNNING")
+	tw.waitBoth(t, "%i %T", "2 FAILED")
+	tw.waitBoth(t, "%i %T", "1 COMPLETED")
+	tw.same(t, "", nil, "scancel", "3", "4")
+	tw.waitBoth(t, "%i %T", "3 CANCELLED")
+	time.Sleep(2 * time.Second) // slurmctld sends job ends to slurmdbd on its own time
+	elapsed := regexp.MustCompile(`\d\d:\d\d:\d\d`)
+	noElapsed := func(s string) string { return elapsed.ReplaceAllString(s, "<ELAPSED>") }
+	tw.same(t, "", nil, "sacct")
+	tw.same(t, "", nil, "sacct", "-n", "-X", "-P", "-j", "1,2,3,4", "-o", "JobID,State,ExitCode")
+	tw.same(t, "", nil, "sacct", "-j", "3")
+	tw.same(t, "", nil, "sacct", "-n", "-j", "999")
+	tw.same(t, "", nil, "sacct", "-j", "999")
+	tw.same(t, "", noElapsed, "sacct", "-P", "-o", "JobID,JobName,Partition,Account,AllocCPUS,State,ExitCode,Elapsed,NNodes,NodeList,User,Timelimit")
+	tw.same(t, "", noElapsed, "sacct", "-p", "-X", "-o", "JobIDRaw,Start,End,Submit,ReqMem,ReqCPUS")
+	tw.same(t, "", nil, "sacct", "-b")
 }
 
 var _ = bytes.Equal

@@ -185,6 +185,9 @@ func (r *run) sacct() error {
 		}
 	}
 	now := r.now()
+	if nodes, err := r.b.Nodes(r.ctx); err == nil && len(nodes) > 0 {
+		r.nodeMem = nodes[0].MemMB
+	}
 	for _, j := range hist {
 		if ids != nil && !ids[j.ID] {
 			continue
@@ -294,8 +297,11 @@ func (r *run) sacctValue(name string, j fakeslurm.Job, step bool, now time.Time,
 	case "cputimeraw":
 		return strconv.FormatInt(int64(j.RunTime(now)/time.Second)*int64(max(1, j.NumCPUs)), 10)
 	case "start":
-		if j.State == fakeslurm.Pending {
+		switch {
+		case j.State == fakeslurm.Pending:
 			return "Unknown"
+		case !j.Ran:
+			return "None"
 		}
 		return stamp(j.Start)
 	case "end":
@@ -326,8 +332,12 @@ func (r *run) sacctValue(name string, j fakeslurm.Job, step bool, now time.Time,
 	case "nnodes", "reqnodes":
 		return strconv.Itoa(j.Nodes)
 	case "timelimit":
-		if step {
+		switch {
+		case step:
 			return ""
+		case !j.Ran && !j.LimitGiven:
+			// Never started, no -t: the limit was never resolved.
+			return "Partition_Limit"
 		}
 		return clockLimit(j.TimeLimit)
 	case "reason":
@@ -337,10 +347,12 @@ func (r *run) sacctValue(name string, j fakeslurm.Job, step bool, now time.Time,
 	case "comment":
 		return j.Comment
 	case "reqmem":
-		if j.MemMB == 0 {
-			return "0"
+		m := j.MemMB
+		if m == 0 {
+			// No --mem: the whole node's memory (DefMemPerNode=UNLIMITED).
+			m = r.nodeMem * int64(max(1, j.Nodes))
 		}
-		return strconv.FormatInt(j.MemMB, 10) + "M"
+		return strconv.FormatInt(m, 10) + "M"
 	case "priority":
 		return strconv.FormatInt(j.Priority, 10)
 	}

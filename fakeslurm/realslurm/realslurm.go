@@ -32,6 +32,9 @@ type Options struct {
 	MinJobAge      time.Duration // default 300s
 	KillWait       time.Duration // default 30s
 	Extra          []string      // more slurm.conf lines
+	// Accounting runs MariaDB and slurmdbd so that sacct works (the
+	// cluster is registered with sacctmgr before slurmctld starts).
+	Accounting bool
 }
 
 // Cluster is a running real Slurm.
@@ -41,14 +44,28 @@ type Cluster struct {
 	Work string // a directory for job submissions
 	Host string // the short host name slurmctld answers as
 	env  []string
+	db   *exec.Cmd // mariadbd, when Accounting
 }
 
 // Available says why real Slurm cannot run here, or nil.
 func Available() error {
+	return available("slurmctld", "slurmd", "munged", "mungekey", "sbatch", "squeue", "scancel", "scontrol", "sinfo")
+}
+
+// AccountingAvailable says why real Slurm with accounting (slurmdbd,
+// MariaDB, sacct) cannot run here, or nil.
+func AccountingAvailable() error {
+	if err := Available(); err != nil {
+		return err
+	}
+	return available("slurmdbd", "sacctmgr", "sacct", "mariadbd", "mariadb-install-db", "mariadb")
+}
+
+func available(bins ...string) error {
 	if os.Geteuid() != 0 {
 		return errors.New("real Slurm needs root (SlurmUser=root, munged)")
 	}
-	for _, b := range []string{"slurmctld", "slurmd", "munged", "mungekey", "sbatch", "squeue", "scancel", "scontrol", "sinfo"} {
+	for _, b := range bins {
 		if _, err := exec.LookPath(b); err != nil {
 			return fmt.Errorf("%s is not installed (run scripts/setup-slurm.sh): %w", b, err)
 		}
@@ -68,7 +85,11 @@ func freePort() (int, error) {
 // Start starts munged, slurmctld and slurmd and waits until the node is
 // idle. ctx bounds the start only.
 func Start(ctx context.Context, o Options) (c *Cluster, err error) {
-	if err := Available(); err != nil {
+	avail := Available
+	if o.Accounting {
+		avail = AccountingAvailable
+	}
+	if err := avail(); err != nil {
 		return nil, err
 	}
 	if o.CPUs == 0 {
@@ -127,6 +148,7 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 		"--log-file="+filepath.Join(dir, "log", "munged.log"), "--seed-file="+filepath.Join(dir, "munge", "seed")); err != nil {
 		return nil, err
 	}
+	c.env = append(os.Environ(), "SLURM_CONF="+c.Conf)
 	secs := func(d time.Duration) int { return int(d / time.Second) }
 	conf := []string{
 		"ClusterName=fakecluster",
@@ -155,6 +177,22 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 		"SlurmctldLogFile=" + filepath.Join(dir, "log", "slurmctld.log"),
 		"SlurmdLogFile=" + filepath.Join(dir, "log", "slurmd.log"),
 	}
+	if o.Accounting {
+		dbdPort, err := c.startAccounting(ctx, sock)
+		if err != nil {
+			return nil, err
+		}
+		for i, l := range conf {
+			switch {
+			case strings.HasPrefix(l, "AccountingStorageType="):
+				conf[i] = "AccountingStorageType=accounting_storage/slurmdbd"
+			case strings.HasPrefix(l, "JobAcctGatherType="):
+				conf[i] = "JobAcctGatherType=jobacct_gather/linux"
+			}
+		}
+		conf = append(conf, "AccountingStorageHost=localhost", "AccountingStoragePort="+strconv.Itoa(dbdPort),
+			"AccountingStoragePass="+sock)
+	}
 	conf = append(conf, o.Extra...)
 	conf = append(conf,
 		fmt.Sprintf("NodeName=localhost CPUs=%d RealMemory=%d Sockets=1 CoresPerSocket=%d State=UNKNOWN", o.CPUs, o.MemMB, o.CPUs),
@@ -163,7 +201,12 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 	if err := os.WriteFile(c.Conf, []byte(strings.Join(conf, "\n")+"\n"), 0o644); err != nil {
 		return nil, fmt.Errorf("realslurm: %w", err)
 	}
-	c.env = append(os.Environ(), "SLURM_CONF="+c.Conf)
+	if o.Accounting {
+		// The cluster must be known to slurmdbd before slurmctld starts.
+		if err := c.run(ctx, "sacctmgr", "-i", "add", "cluster", "fakecluster"); err != nil {
+			return nil, err
+		}
+	}
 	if err := c.StartController(ctx); err != nil {
 		return nil, err
 	}
@@ -183,9 +226,83 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 	}
 }
 
+// startAccounting starts MariaDB (a private instance in the cluster's
+// directory) and slurmdbd, and returns slurmdbd's port.
+func (c *Cluster) startAccounting(ctx context.Context, mungeSock string) (int, error) {
+	dbDir := filepath.Join(c.Dir, "db")
+	dbSock := filepath.Join(c.Dir, "run", "mysqld.sock")
+	if err := c.run(ctx, "mariadb-install-db", "--user=root", "--datadir="+dbDir,
+		"--auth-root-authentication-method=normal", "--skip-test-db"); err != nil {
+		return 0, err
+	}
+	dbPort, err := freePort()
+	if err != nil {
+		return 0, fmt.Errorf("realslurm: %w", err)
+	}
+	db := exec.Command("mariadbd", "--no-defaults", "--user=root", "--datadir="+dbDir, "--socket="+dbSock,
+		"--bind-address=127.0.0.1", "--port="+strconv.Itoa(dbPort), "--skip-log-bin",
+		"--pid-file="+filepath.Join(c.Dir, "run", "mariadbd.pid"), "--log-error="+filepath.Join(c.Dir, "log", "mariadbd.log"))
+	db.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := db.Start(); err != nil {
+		return 0, fmt.Errorf("realslurm: mariadbd: %w", err)
+	}
+	c.db = db
+	const pass = "realslurm"
+	sql := "CREATE USER 'slurm'@'127.0.0.1' IDENTIFIED BY '" + pass + "'; CREATE USER 'slurm'@'localhost' IDENTIFIED BY '" + pass + "'; " +
+		"GRANT ALL ON slurm_acct_db.* TO 'slurm'@'127.0.0.1'; GRANT ALL ON slurm_acct_db.* TO 'slurm'@'localhost';"
+	for {
+		cmd := exec.CommandContext(ctx, "mariadb", "--no-defaults", "-S", dbSock, "-u", "root", "-e", sql)
+		if err := cmd.Run(); err == nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return 0, fmt.Errorf("realslurm: MariaDB does not answer: %w (%s)", ctx.Err(), c.logTail())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	dbdPort, err := freePort()
+	if err != nil {
+		return 0, fmt.Errorf("realslurm: %w", err)
+	}
+	conf := strings.Join([]string{
+		"AuthType=auth/munge",
+		"AuthInfo=socket=" + mungeSock,
+		"DbdHost=localhost",
+		"DbdPort=" + strconv.Itoa(dbdPort),
+		"SlurmUser=root",
+		"StorageType=accounting_storage/mysql",
+		"StorageHost=127.0.0.1",
+		"StoragePort=" + strconv.Itoa(dbPort),
+		"StorageUser=slurm",
+		"StoragePass=" + pass,
+		"StorageLoc=slurm_acct_db",
+		"PidFile=" + filepath.Join(c.Dir, "run", "slurmdbd.pid"),
+		"LogFile=" + filepath.Join(c.Dir, "log", "slurmdbd.log"),
+	}, "\n") + "\n"
+	// slurmdbd has no -f: it reads slurmdbd.conf beside $SLURM_CONF.
+	if err := os.WriteFile(filepath.Join(c.Dir, "slurmdbd.conf"), []byte(conf), 0o600); err != nil {
+		return 0, fmt.Errorf("realslurm: %w", err)
+	}
+	if err := c.run(ctx, "slurmdbd"); err != nil {
+		return 0, err
+	}
+	for {
+		if conn, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(dbdPort), time.Second); err == nil {
+			_ = conn.Close()
+			return dbdPort, nil
+		}
+		select {
+		case <-ctx.Done():
+			return 0, fmt.Errorf("realslurm: slurmdbd does not listen: %w (%s)", ctx.Err(), c.logTail())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
 func (c *Cluster) logTail() string {
 	var b strings.Builder
-	for _, f := range []string{"slurmctld.log", "slurmd.log", "munged.log"} {
+	for _, f := range []string{"slurmctld.log", "slurmd.log", "munged.log", "slurmdbd.log", "mariadbd.log"} {
 		data, _ := os.ReadFile(filepath.Join(c.Dir, "log", f))
 		lines := strings.Split(strings.TrimSpace(string(data)), "\n")
 		if len(lines) > 5 {
@@ -329,6 +446,18 @@ func (c *Cluster) Close() error {
 	}
 	stop(c.pid("slurmd"))
 	stop(c.pid("slurmctld"))
+	stop(c.pid("slurmdbd"))
+	if c.db != nil && c.db.Process != nil {
+		_ = c.db.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = c.db.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = syscall.Kill(-c.db.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+	}
 	stop(c.pid("munged"))
 	for round := 0; round < 3 && len(c.Leftovers()) > 0; round++ {
 		for _, pid := range c.Leftovers() {
