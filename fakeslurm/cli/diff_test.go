@@ -329,6 +329,7 @@ func compareFile(t *testing.T, tw *twin, name string) {
 // them: the job environment, --export, held submissions, dependencies,
 // time limit formats and resource requests.
 func TestDifferentialJobs(t *testing.T) {
+	t.Parallel()
 	tw := startTwin(t)
 	envScript := "#!/bin/bash\n#SBATCH -J envjob\n#SBATCH -c 2\n#SBATCH --mem=100\nenv | grep -E '^(SLURM|SLURMD)_' | sort; echo FOO=${FOO-unset} BAR=${BAR-unset}\n"
 	tw.same(t, envScript, nil, "sbatch", "--export=ALL,FOO=foo")
@@ -401,21 +402,42 @@ func TestDifferentialJobs(t *testing.T) {
 	}
 }
 
+// waitSacct waits until the real accounting database has the job ends
+// (slurmctld sends them to slurmdbd on its own time): want is a suffix of
+// `sacct -n -X -P -o JobID,State`.
+func (tw *twin) waitSacct(t *testing.T, want string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out := tw.runReal(t, "", "sacct", "-n", "-X", "-P", "-o", "JobID,State").out
+		if strings.HasSuffix(out, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sacct never showed %q; last %q", want, out)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
 // TestDifferentialSacct compares sacct, with slurmdbd and MariaDB behind
 // the real one: the default table, parsable forms, steps, cancelled and
 // failed jobs, unknown ids.
 func TestDifferentialSacct(t *testing.T) {
+	t.Parallel()
 	tw := startTwinWith(t, true)
 	tw.same(t, "", nil, "sbatch", "--wrap", "true")
 	tw.same(t, "", nil, "sbatch", "--wrap", "exit 3")
-	tw.same(t, "", nil, "sbatch", "-J", "spawner-jupyterhub", "--wrap", "sleep 300")
+	// exec: the batch process itself gets the SIGTERM (with a shell in
+	// between, the real Slurm races between 0:15 and the shell's 143).
+	tw.same(t, "", nil, "sbatch", "-J", "spawner-jupyterhub", "--wrap", "exec sleep 300")
 	tw.same(t, "", nil, "sbatch", "-N", "5", "--wrap", "true")
 	tw.waitBoth(t, "%i %T", "3 RUNNING")
 	tw.waitBoth(t, "%i %T", "2 FAILED")
 	tw.waitBoth(t, "%i %T", "1 COMPLETED")
 	tw.same(t, "", nil, "scancel", "3", "4")
 	tw.waitBoth(t, "%i %T", "3 CANCELLED")
-	time.Sleep(2 * time.Second) // slurmctld sends job ends to slurmdbd on its own time
+	tw.waitSacct(t, "3|CANCELLED by 0\n4|CANCELLED by 0\n")
 	elapsed := regexp.MustCompile(`\d\d:\d\d:\d\d`)
 	noElapsed := func(s string) string { return elapsed.ReplaceAllString(s, "<ELAPSED>") }
 	tw.same(t, "", nil, "sacct")
@@ -426,6 +448,36 @@ func TestDifferentialSacct(t *testing.T) {
 	tw.same(t, "", noElapsed, "sacct", "-P", "-o", "JobID,JobName,Partition,Account,AllocCPUS,State,ExitCode,Elapsed,NNodes,NodeList,User,Timelimit")
 	tw.same(t, "", noElapsed, "sacct", "-p", "-X", "-o", "JobIDRaw,Start,End,Submit,ReqMem,ReqCPUS")
 	tw.same(t, "", nil, "sacct", "-b")
+}
+
+// TestDifferentialTimeLimit runs a job past a one-minute limit on both
+// sides (the real slurmctld notices up to half a minute late): TIMEOUT,
+// Reason=TimeLimit, 0:15, slurmstepd's line, and sacct's view of it.
+func TestDifferentialTimeLimit(t *testing.T) {
+	t.Parallel()
+	tw := startTwinWith(t, realslurm.AccountingAvailable() == nil)
+	tw.same(t, "", nil, "sbatch", "-t", "1", "-J", "limited", "--wrap", "sleep 600")
+	tw.waitBoth(t, "%i %T", "1 RUNNING")
+	deadline := time.Now().Add(3 * time.Minute)
+	for _, side := range []func(*testing.T, string, ...string) result{tw.runReal, tw.runFake} {
+		for {
+			if out := side(t, "", "squeue", "-h", "-t", "all", "-o", "%T").out; out == "TIMEOUT\n" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the job does not time out")
+			}
+			time.Sleep(time.Second)
+		}
+	}
+	tw.same(t, "", nil, "scontrol", "show", "job", "1")
+	tw.same(t, "", nil, "squeue", "-h", "-t", "all", "-o", "%i %T %r %l %R")
+	compareFile(t, tw, "slurm-1.out")
+	if realslurm.AccountingAvailable() == nil {
+		tw.waitSacct(t, "1|TIMEOUT\n")
+		tw.same(t, "", func(s string) string { return regexp.MustCompile(`\d\d:\d\d:\d\d`).ReplaceAllString(s, "<ELAPSED>") },
+			"sacct", "-o", "JobID,JobName,State,ExitCode,Timelimit,Elapsed")
+	}
 }
 
 var _ = bytes.Equal

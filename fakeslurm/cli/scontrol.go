@@ -222,6 +222,14 @@ func jobRecord(r *run, j fakeslurm.Job, now time.Time, nodeMem int64) []string {
 		tres = fmt.Sprintf("cpu=%d,mem=%dM,node=%d,billing=%d", j.NumCPUs, j.MemMB, j.Nodes, j.NumCPUs)
 	}
 	account, qos := "(null)", "(null)"
+	if r.info0().Accounting {
+		// slurmdbd gives the job its association: root's default account
+		// is root, and every job gets the normal QOS.
+		qos = "normal"
+		if j.User == "root" {
+			account = "root"
+		}
+	}
 	if j.Account != "" {
 		account = j.Account
 	}
