@@ -64,9 +64,8 @@ type Server struct {
 	purged    int
 	history   []*job // every job ever, for sacct (the accounting database)
 	schedStop func()
-	wakeStop  func() // the pass at the next --begin time
-	upStop    func() // the end of a restart
-	started   time.Time
+	wakeStop  func()    // the pass at the next --begin time
+	upStop    func()    // the end of a restart
 	purgeAt   time.Time // when the next finished job is due to be purged; zero: none
 }
 
@@ -358,7 +357,6 @@ func NewServer(ctx context.Context, opts ...Option) (*Server, error) {
 		nextID: c.firstID, jobs: map[int]*job{},
 	}
 	now := s.clock.Now()
-	s.started = now
 	for _, nc := range c.nodes {
 		n := &node{name: nc.Name, addr: nc.Addr, cpus: nc.CPUs, sockets: nc.Sockets, cores: nc.Cores, mem: nc.MemMB,
 			boot: now, slurmUp: now, lastBusy: now, jobs: map[*job]int{}}

@@ -1,9 +1,7 @@
 package cli_test
 
 import (
-	"bytes"
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -479,6 +477,3 @@ func TestDifferentialTimeLimit(t *testing.T) {
 			"sacct", "-o", "JobID,JobName,State,ExitCode,Timelimit,Elapsed")
 	}
 }
-
-var _ = bytes.Equal
-var _ = fmt.Sprint
