@@ -24,9 +24,11 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/user"
 	"path"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/afero"
@@ -65,10 +67,12 @@ type Response struct {
 type Option func(*serveConfig)
 
 type serveConfig struct {
-	token   string
-	host    string
-	cliOpts []cli.Option
-	log     *slog.Logger
+	token    string
+	host     string
+	cliOpts  []cli.Option
+	log      *slog.Logger
+	peerAuth bool
+	lookup   func(uid uint32) (string, error)
 }
 
 // WithToken requires every request to carry token (Authorization: Bearer).
@@ -85,6 +89,50 @@ func WithCLIOptions(opts ...cli.Option) Option {
 // WithLogger logs refused requests.
 func WithLogger(l *slog.Logger) Option { return func(c *serveConfig) { c.log = l } }
 
+// WithPeerAuth turns the unix-socket user check on (the default) or off: a
+// request naming a user or uid other than the connecting process's is
+// refused, root excepted — as munge stops a Slurm client lying about who
+// it is.
+func WithPeerAuth(on bool) Option { return func(c *serveConfig) { c.peerAuth = on } }
+
+// WithUserLookup replaces how a peer's uid becomes a user name (default:
+// the host's user database).
+func WithUserLookup(f func(uid uint32) (string, error)) Option {
+	return func(c *serveConfig) { c.lookup = f }
+}
+
+type peerKey struct{}
+
+// peer is the credential of a unix-socket client (SO_PEERCRED). The same
+// check guards fakepbs/remote; the two could share it from one package.
+type peer struct {
+	uid uint32
+	ok  bool
+}
+
+func peerOf(c *net.UnixConn) peer {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return peer{}
+	}
+	var cred *syscall.Ucred
+	var cerr error
+	if err := raw.Control(func(fd uintptr) {
+		cred, cerr = syscall.GetsockoptUcred(int(fd), syscall.SOL_SOCKET, syscall.SO_PEERCRED)
+	}); err != nil || cerr != nil || cred == nil {
+		return peer{}
+	}
+	return peer{uid: cred.Uid, ok: true}
+}
+
+func lookupUID(uid uint32) (string, error) {
+	u, err := user.LookupId(strconv.FormatUint(uint64(uid), 10))
+	if err != nil {
+		return "", fmt.Errorf("uid %d: %w", uid, err)
+	}
+	return u.Username, nil
+}
+
 // Listen opens a listener for addr ("unix:/path", "tcp:host:port" or
 // "host:port"), as fakepbs/remote does.
 func Listen(addr string, mode os.FileMode) (net.Listener, error) { return pbsremote.Listen(addr, mode) }
@@ -92,13 +140,19 @@ func Listen(addr string, mode os.FileMode) (net.Listener, error) { return pbsrem
 // Serve answers Slurm command requests on ln until ctx ends or ln is
 // closed; it then waits up to 5s for the requests in progress.
 func Serve(ctx context.Context, ln net.Listener, backend cli.Backend, opts ...Option) error {
-	cfg := serveConfig{log: slog.New(slog.DiscardHandler)}
+	cfg := serveConfig{log: slog.New(slog.DiscardHandler), peerAuth: true, lookup: lookupUID}
 	for _, o := range opts {
 		o(&cfg)
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+runPath, func(w http.ResponseWriter, r *http.Request) { handle(w, r, backend, &cfg) })
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx },
+		ConnContext: func(c context.Context, conn net.Conn) context.Context {
+			if uc, ok := conn.(*net.UnixConn); ok {
+				return context.WithValue(c, peerKey{}, peerOf(uc))
+			}
+			return c
+		}}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -135,6 +189,20 @@ func handle(w http.ResponseWriter, r *http.Request, backend cli.Backend, cfg *se
 	if !cli.IsCommand(req.Command) {
 		http.Error(w, fmt.Sprintf("%q is not a Slurm command", req.Command), http.StatusBadRequest)
 		return
+	}
+	if p, ok := r.Context().Value(peerKey{}).(peer); ok && cfg.peerAuth {
+		if !p.ok {
+			http.Error(w, "cannot read the peer's credentials", http.StatusForbidden)
+			return
+		}
+		if p.uid != 0 {
+			name, err := cfg.lookup(p.uid)
+			if err != nil || name != req.User || uint32(req.UID) != p.uid {
+				cfg.log.Warn("remote: request in another user's name refused", "uid", p.uid, "user", req.User, "err", err)
+				http.Error(w, fmt.Sprintf("uid %d may not act as %q (uid %d)", p.uid, req.User, req.UID), http.StatusForbidden)
+				return
+			}
+		}
 	}
 	fs := afero.NewMemMapFs()
 	for p, b := range req.Files {

@@ -3,10 +3,12 @@ package remote_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -31,7 +33,7 @@ type host struct {
 	fs             afero.Fs
 }
 
-func startHost(t testing.TB) *host {
+func startHost(t testing.TB, opts ...remote.Option) *host {
 	t.Helper()
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "bin")
@@ -51,13 +53,13 @@ func startHost(t testing.TB) *host {
 		t.Fatal(err)
 	}
 	sock := filepath.Join(dir, "slurmctld.sock")
-	ln, err := remote.Listen("unix:"+sock, 0o600)
+	ln, err := remote.Listen("unix:"+sock, 0o666)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- remote.Serve(ctx, ln, srv) }()
+	go func() { done <- remote.Serve(ctx, ln, srv, opts...) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -175,5 +177,52 @@ func TestSrun(t *testing.T) {
 	}
 	if _, errs, code, _ = h.run(t, nil, "", "srun", "true"); code != 1 || !strings.Contains(errs, "SLURM_JOB_ID") {
 		t.Errorf("srun outside a job: %q exit %d", errs, code)
+	}
+}
+
+// On a unix socket the controller knows the caller's uid, as munge tells
+// slurmctld: a process may act only in its own name.
+func TestPeerCredentials(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run a client under another uid")
+	}
+	const nobody = 65534
+	h := startHost(t, remote.WithUserLookup(func(uid uint32) (string, error) {
+		if uid == nobody {
+			return "alice", nil
+		}
+		return "", fmt.Errorf("uid %d unknown", uid)
+	}))
+	for d := h.dir; d != "/" && d != os.TempDir(); d = filepath.Dir(d) {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	as := func(user string) (string, string, int) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, filepath.Join(h.bin, "sbatch"), "--wrap", "true")
+		cmd.Dir = "/"
+		cmd.Env = []string{"USER=" + user, "PATH=/usr/bin:/bin", remote.ServerEnv + "=unix:" + h.sock, "SLURM_CONF=/nonexistent"}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		err := cmd.Run()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return out.String(), errb.String(), code
+	}
+	if out, errs, code := as("alice"); out != "Submitted batch job 1\n" || code != 0 {
+		t.Errorf("own name: %q %q exit %d", out, errs, code)
+	}
+	if out, errs, code := as("bob"); code != 1 || out != "" || errs != "sbatch: error: Access/permission denied\n" {
+		t.Errorf("another user's name: %q %q exit %d", out, errs, code)
+	}
+	if j, err := h.srv.Job(context.Background(), 1); err != nil || j.User != "alice" || j.UID != nobody {
+		t.Errorf("job 1: %+v %v", j, err)
 	}
 }
