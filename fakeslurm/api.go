@@ -329,6 +329,7 @@ type Node struct {
 	// ALLOCATED, DOWN, DRAIN (with +flags such as IDLE+DRAIN).
 	State      string
 	Reason     string
+	ReasonTime time.Time // when Reason was set
 	Partitions []string
 	Boot       time.Time
 	SlurmdUp   time.Time

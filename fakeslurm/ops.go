@@ -10,6 +10,9 @@ import (
 	"github.com/jobsim/jobsim/base/fault"
 )
 
+// requeueDelay is how long a requeued job waits before it is eligible again.
+const requeueDelay = 2 * time.Minute
+
 // More Slurm errno values for job operations.
 const (
 	ErrJobPending  = 2024 // ESLURM_JOB_PENDING
@@ -204,7 +207,7 @@ func (s *Server) Nodes(context.Context) ([]Node, error) {
 	for i, n := range s.nodes {
 		out[i] = Node{Name: n.name, Addr: n.addr, CPUs: n.cpus, AllocCPUs: n.alloc, Sockets: n.sockets, Cores: n.cores,
 			Threads: 1, MemMB: n.mem, AllocMemMB: n.allocMem, State: n.stateName(), Reason: n.reason,
-			Partitions: append([]string(nil), n.parts...), Boot: n.boot, SlurmdUp: n.slurmUp, LastBusy: n.lastBusy}
+			Partitions: append([]string(nil), n.parts...), Boot: n.boot, SlurmdUp: n.slurmUp, LastBusy: n.lastBusy, ReasonTime: n.reasonAt}
 	}
 	return out, nil
 }
@@ -247,8 +250,8 @@ func (s *Server) failNode(n *node, reason string) {
 	if reason == "" {
 		reason = "Not responding"
 	}
-	n.down, n.reason = true, reason
 	now := s.clock.Now()
+	n.down, n.reason, n.reasonAt = true, reason, now
 	for j := range n.jobs {
 		r := j.run
 		j.run = nil
@@ -261,12 +264,15 @@ func (s *Server) failNode(n *node, reason string) {
 			}
 		}
 		if j.Requeue {
+			// A requeued batch job waits two minutes before it may run
+			// again (Reason=BeginTime), as slurmctld makes it.
 			j.State = Pending
 			j.Reason = "BeginTime"
 			j.Restarts++
 			j.Start, j.End = time.Time{}, time.Time{}
 			j.NodeList, j.BatchHost = "", ""
-			j.Eligible = now
+			j.begin = now.Add(requeueDelay)
+			j.Eligible, j.Accrue = j.begin, j.begin
 			s.record(j, "requeued: node "+n.name+" failed")
 			continue
 		}
@@ -309,6 +315,9 @@ func (s *Server) DrainNode(_ context.Context, name, reason string) error {
 		return Errno(ErrInvalidNodeName)
 	}
 	n.drain, n.reason = true, reason
+	n.reasonAt = s.clock.Now()
+	s.rec.Record(events.Event{Time: n.reasonAt, Kind: SlurmNode, Msg: "node " + n.name + " drained: " + reason,
+		Fields: map[string]any{"node": n.name, "state": n.stateName(), "reason": reason}})
 	return nil
 }
 

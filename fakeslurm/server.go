@@ -84,6 +84,7 @@ type node struct {
 	allocMem      int64
 	down, drain   bool
 	reason        string
+	reasonAt      time.Time
 	boot, slurmUp time.Time
 	lastBusy      time.Time
 	parts         []string

@@ -286,6 +286,10 @@ func TestNodeFailure(t *testing.T) {
 	if err := c.s.ResumeNode(context.Background(), "localhost"); err != nil {
 		t.Fatal(err)
 	}
+	if j, _ = c.s.Job(context.Background(), rq); j.Reason != "BeginTime" || !j.Eligible.Equal(epoch.Add(time.Second+2*time.Minute)) {
+		t.Errorf("requeued job waits 2 minutes: %s eligible %v", j.Reason, j.Eligible)
+	}
+	c.clk.Advance(2 * time.Minute)
 	c.running(t, rq)
 }
 

@@ -65,7 +65,25 @@ type Backend interface {
 	Partitions(ctx context.Context) ([]fakeslurm.Partition, error)
 }
 
-var _ Backend = (*fakeslurm.Server)(nil)
+// NodeAdmin is implemented by backends whose nodes `scontrol update
+// NodeName=... State=...` can change; *fakeslurm.Server implements it.
+type NodeAdmin interface {
+	FailNode(ctx context.Context, name, reason string) error
+	DrainNode(ctx context.Context, name, reason string) error
+	ResumeNode(ctx context.Context, name string) error
+}
+
+// StatusReader is implemented by backends that find a job after slurmctld
+// forgot it (sbatch --wait uses it); *fakeslurm.Server implements it.
+type StatusReader interface {
+	Status(ctx context.Context, id int) (fakeslurm.Job, error)
+}
+
+var (
+	_ Backend      = (*fakeslurm.Server)(nil)
+	_ NodeAdmin    = (*fakeslurm.Server)(nil)
+	_ StatusReader = (*fakeslurm.Server)(nil)
+)
 
 // Invocation is one run of a Slurm command: what a real process would get
 // from its argv, environment, working directory, credentials and stdin.

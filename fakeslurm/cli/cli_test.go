@@ -269,3 +269,63 @@ func TestCommandHangs(t *testing.T) {
 		t.Errorf("scancel given up on: exit %d", r.ExitCode)
 	}
 }
+
+// scontrol update drains, downs and resumes a node (root only, a reason
+// for DOWN and DRAIN); a node taken down under a job requeues it.
+func TestScontrolUpdateNode(t *testing.T) {
+	l := newLocalOn(t, clock.NewVirtual(epoch))
+	root := func(args ...string) cli.Result {
+		return cli.Run(context.Background(), l.srv, cli.Invocation{Command: args[0], Args: args[1:], User: "root", Cwd: "/home/alice", FS: l.fs},
+			cli.WithClock(l.clk), cli.WithLocation(time.UTC))
+	}
+	if r := l.run(t, "", "scontrol", "update", "NodeName=localhost", "State=DRAIN", "Reason=x"); r.ExitCode != 1 ||
+		string(r.Stderr) != "slurm_update error: Access/permission denied\n" {
+		t.Errorf("non-root update: %q exit %d", r.Stderr, r.ExitCode)
+	}
+	if r := root("scontrol", "update", "NodeName=localhost", "State=DOWN"); r.ExitCode != 1 || !strings.HasPrefix(string(r.Stderr), "You must specify a reason") {
+		t.Errorf("DOWN without a reason: %q", r.Stderr)
+	}
+	if r := root("scontrol", "update", "NodeName=localhost", "State=DRAIN", "Reason=maint"); r.ExitCode != 0 {
+		t.Fatalf("drain: %q", r.Stderr)
+	}
+	if r := root("sinfo", "-h", "-o", "%t %N"); string(r.Stdout) != "drain localhost\n" {
+		t.Errorf("sinfo after drain: %q", r.Stdout)
+	}
+	if r := root("scontrol", "show", "node", "localhost"); !strings.Contains(string(r.Stdout), "   Reason=maint [root@2026-12-06T07:41:15]\n") {
+		t.Errorf("show node after drain: %s", r.Stdout)
+	}
+	root("scontrol", "update", "NodeName=localhost", "State=RESUME")
+	l.run(t, "", "sbatch", "--wrap", "sleep 600")
+	l.clk.Advance(time.Second)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if j, _ := l.srv.Job(context.Background(), 1); j.State == fakeslurm.Running {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("job 1 does not start")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	if r := root("scontrol", "update", "NodeName=localhost", "State=DOWN", "Reason=broken"); r.ExitCode != 0 {
+		t.Fatalf("down: %q", r.Stderr)
+	}
+	if r := root("squeue", "-h", "-o", "%i %T %r"); string(r.Stdout) != "1 PENDING BeginTime\n" {
+		t.Errorf("job on the downed node: %q", r.Stdout)
+	}
+	if r := root("sinfo", "-h", "-o", "%t"); string(r.Stdout) != "down*\n" {
+		t.Errorf("sinfo after down: %q", r.Stdout)
+	}
+}
+
+// sbatch --wait returns when the job has ended, with its exit code.
+func TestSbatchWait(t *testing.T) {
+	l := newLocal(t)
+	r := l.run(t, "", "sbatch", "-W", "--wrap", "sleep 30; exit 3")
+	if string(r.Stdout) != "Submitted batch job 1\n" || r.ExitCode != 3 {
+		t.Errorf("sbatch -W: %q exit %d", r.Stdout, r.ExitCode)
+	}
+	if r := l.run(t, "", "sbatch", "--wait", "--wrap", "true"); r.ExitCode != 0 {
+		t.Errorf("sbatch --wait of a good job: exit %d", r.ExitCode)
+	}
+}

@@ -303,6 +303,26 @@ func TestDifferential(t *testing.T) {
 	tw.real.ResumeController()
 }
 
+// waitFile waits until a job's output file holds want on both sides.
+func (tw *twin) waitFile(t *testing.T, name, want string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for _, read := range []func() ([]byte, error){
+		func() ([]byte, error) { return os.ReadFile(filepath.Join(tw.real.Work, name)) },
+		func() ([]byte, error) { return afero.ReadFile(tw.fs, filepath.Join(tw.real.Work, name)) },
+	} {
+		for {
+			if b, _ := read(); strings.Contains(string(b), want) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s never held %q", name, want)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+}
+
 // compareFile requires a job's output file to be the same on both sides.
 func compareFile(t *testing.T, tw *twin, name string) {
 	t.Helper()
@@ -345,10 +365,11 @@ func TestDifferentialJobs(t *testing.T) {
 
 	// Signals: without -b a signal reaches job steps only (none here);
 	// with -b the batch shell gets it and its trap runs.
-	trap := "#!/bin/bash\ntrap 'echo got USR1; exit 0' USR1\nsleep 300 &\nwait\nwait\necho woke\n"
+	trap := "#!/bin/bash\ntrap 'echo got USR1; exit 0' USR1\necho ready\nsleep 300 &\nwait\nwait\necho woke\n"
 	// (job 5 is the id the bad dependency used up)
 	tw.same(t, trap, nil, "sbatch")
 	tw.waitBoth(t, "%i %T", "6 RUNNING")
+	tw.waitFile(t, "slurm-6.out", "ready\n") // the trap is set
 	tw.same(t, "", nil, "scancel", "-s", "USR1", "6")
 	tw.same(t, "", nil, "squeue", "-h", "-j", "6", "-o", "%T")
 	tw.same(t, "", nil, "scancel", "-b", "-s", "USR1", "6")
@@ -374,6 +395,18 @@ func TestDifferentialJobs(t *testing.T) {
 	tw.same(t, "", nil, "squeue", "-t", "all", "-o", "%i %T %r %C")
 	compareFile(t, tw, "args.out")
 	compareFile(t, tw, "app.out")
+
+	// sbatch --wait exits with the job's exit code; node administration.
+	tw.same(t, "", nil, "sbatch", "-W", "--wrap", "exit 3")
+	tw.same(t, "", nil, "scontrol", "update", "NodeName=localhost", "State=DRAIN", "Reason=maint")
+	tw.same(t, "", nil, "sinfo")
+	tw.same(t, "", nil, "scontrol", "show", "node", "localhost")
+	// (right after a resume the real sinfo shows idle* until slurmctld
+	// has pinged slurmd: not compared)
+	tw.same(t, "", nil, "scontrol", "update", "NodeName=localhost", "State=RESUME")
+	tw.same(t, "", nil, "scontrol", "update", "NodeName=nosuch", "State=RESUME")
+	tw.same(t, "", nil, "scontrol", "update", "NodeName=localhost", "State=BOGUS")
+	tw.same(t, "", nil, "scontrol", "update", "NodeName=localhost", "State=DOWN")
 
 	realOut, err := os.ReadFile(filepath.Join(tw.real.Work, "slurm-1.out"))
 	if err != nil {

@@ -56,7 +56,7 @@ var sbatchOpts = []opt{
 	{'M', "clusters", reqArg, "ignore"},
 	{'Q', "quiet", noArg, "ignore"},
 	{'v', "verbose", noArg, "ignore"},
-	{'W', "wait", noArg, "ignore"},
+	{'W', "wait", noArg, "wait"},
 	{'C', "constraint", reqArg, "ignore"},
 	{0, "propagate", optArg, "ignore"},
 	{0, "nice", optArg, "ignore"},
@@ -67,6 +67,7 @@ var sbatchOpts = []opt{
 type sbatchState struct {
 	req      fakeslurm.SubmitRequest
 	wrap     string
+	wait     bool
 	parsable bool
 	perCPU   int64
 	perNode  int
@@ -144,6 +145,8 @@ func (st *sbatchState) apply(p parsed) error {
 		st.wrap = p.val
 	case "parsable":
 		st.parsable = true
+	case "wait":
+		st.wait = true
 	case "A":
 		q.Account = p.val
 	case "comment":
@@ -372,7 +375,41 @@ func (r *run) sbatch() error {
 	} else {
 		fmt.Fprintf(&r.stdout, "Submitted batch job %d\n", id)
 	}
+	if st.wait {
+		return r.waitJob(id)
+	}
 	return nil
+}
+
+// waitJob is sbatch --wait: poll until the job has ended, then exit with
+// its exit code (1 for a job that failed without one), as sbatch does.
+func (r *run) waitJob(id int) error {
+	sr, _ := r.b.(StatusReader)
+	for {
+		var j fakeslurm.Job
+		var err error
+		if sr != nil {
+			j, err = sr.Status(r.ctx, id)
+		} else {
+			j, err = r.b.Job(r.ctx, id)
+		}
+		if err != nil {
+			fmt.Fprintf(&r.stderr, "sbatch: error: %s\n", errText(err))
+			return exit(1)
+		}
+		if j.State.Finished() && !j.Completing {
+			switch {
+			case j.State == fakeslurm.Completed:
+				return nil
+			case j.ExitCode != 0:
+				return exit(j.ExitCode)
+			}
+			return exit(1)
+		}
+		if err := r.cfg.clock.Sleep(r.ctx, time.Second); err != nil {
+			return exit(128 + 15)
+		}
+	}
 }
 
 // directives reads the #SBATCH lines at the top of a script, up to the

@@ -114,8 +114,72 @@ func (r *run) scontrol() error {
 		}
 		return nil
 	}
+	if keyword(cmd, "update", 1) {
+		if code, done := r.controllerDown(); done {
+			return exit(code)
+		}
+		return r.updateNode(ops[1:])
+	}
 	fmt.Fprintf(&r.stderr, "invalid keyword: %s\n", cmd)
 	return exit(1)
+}
+
+// updateNode is `scontrol update NodeName=N State=S [Reason=R]`, the node
+// part of scontrol update that the fake implements.
+func (r *run) updateNode(args []string) error {
+	var node, state, reason string
+	for _, a := range args {
+		k, v, ok := strings.Cut(a, "=")
+		if !ok {
+			fmt.Fprintf(&r.stderr, "Invalid input: %s\nRequest aborted\n", a)
+			return exit(1)
+		}
+		switch strings.ToLower(k) {
+		case "nodename", "node":
+			node = v
+		case "state":
+			state = strings.ToUpper(v)
+		case "reason":
+			reason = v
+		default:
+			fmt.Fprintf(&r.stderr, "scontrol: error: fakeslurm's scontrol update changes node states only (NodeName=... State=... Reason=...), not %s\n", k)
+			return exit(1)
+		}
+	}
+	admin, ok := r.b.(NodeAdmin)
+	if node == "" || !ok {
+		r.stderr.WriteString("scontrol: error: fakeslurm's scontrol update needs NodeName= and State=\n")
+		return exit(1)
+	}
+	switch state {
+	case "DOWN", "DRAIN", "RESUME", "UNDRAIN", "IDLE":
+	default:
+		fmt.Fprintf(&r.stderr, "Invalid input: State=%s\nRequest aborted\nValid states are: NoResp DRAIN FAIL FUTURE RESUME POWER_DOWN POWER_UP UNDRAIN\nNot all states are valid given a node's prior state\n", state)
+		return exit(1)
+	}
+	if (state == "DOWN" || state == "DRAIN") && reason == "" {
+		r.stderr.WriteString("You must specify a reason when DOWNING or DRAINING a node. Request denied\n")
+		return exit(1)
+	}
+	if r.inv.User != "root" {
+		fmt.Fprintf(&r.stderr, "slurm_update error: %s\n", fakeslurm.Errno(fakeslurm.ErrAccessDenied).Text)
+		return exit(1)
+	}
+	var err error
+	switch state {
+	case "DOWN":
+		err = admin.FailNode(r.ctx, node, reason)
+	case "DRAIN":
+		err = admin.DrainNode(r.ctx, node, reason)
+	default:
+		err = admin.ResumeNode(r.ctx, node)
+	}
+	if err != nil {
+		// What Debian's 22.05 says for an unknown node name.
+		r.stderr.WriteString("slurm_update error: Invalid node state specified\n")
+		return exit(1)
+	}
+	return nil
 }
 
 // hold holds a job: an admin hold when root asks, a user hold otherwise
@@ -291,7 +355,7 @@ func (r *run) showNodes(name string, oneLine bool) error {
 		found = true
 		reason := ""
 		if n.Reason != "" {
-			reason = fmt.Sprintf("Reason=%s [root@%s]", n.Reason, r.stamp(n.SlurmdUp))
+			reason = fmt.Sprintf("Reason=%s [root@%s]", n.Reason, r.stamp(n.ReasonTime))
 		}
 		alloc := "AllocTRES="
 		if n.AllocCPUs > 0 {

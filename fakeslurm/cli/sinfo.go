@@ -42,7 +42,7 @@ func compactNodeState(n fakeslurm.Node) string {
 	case "MIXED":
 		return "mix"
 	case "DOWN":
-		return "down"
+		return "down*" // not responding, as sinfo marks a failed node
 	}
 	return "idle"
 }
@@ -183,7 +183,7 @@ func sinfoValue(spec byte, row *sinfoRow) string {
 		cpus += n.CPUs
 		alloc += n.AllocCPUs
 		mem = n.MemMB
-		if row.state == "down" || row.state == "drain" {
+		if row.state == "down*" || row.state == "drain" {
 			other += n.CPUs - n.AllocCPUs
 		}
 	}
