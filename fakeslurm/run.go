@@ -289,6 +289,12 @@ func (s *Server) scriptEnded(j *job, r *runState, st executor.Status) {
 	switch {
 	case r.howSet:
 		j.State = r.how
+	case j.MemMB > 0 && st.Usage.MaxRSS > j.MemMB<<20:
+		// Over its --mem: task/cgroup would have killed it; the fake sees
+		// it afterwards, from what the executor measured.
+		j.State = OutOfMemory
+		j.Reason = "OutOfMemory"
+		j.ExitCode, j.ExitSignal = 0, 125
 	case code == 0 && sig == 0:
 		j.State = Completed
 		j.Reason = "None"

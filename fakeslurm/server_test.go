@@ -13,7 +13,9 @@ import (
 
 	"github.com/jobsim/jobsim/base/clock"
 	"github.com/jobsim/jobsim/base/fault"
+	"github.com/jobsim/jobsim/fakepbs"
 	"github.com/jobsim/jobsim/fakeslurm"
+	"github.com/jobsim/jobsim/sim/executor"
 	"github.com/jobsim/jobsim/sim/executor/virtual"
 )
 
@@ -395,5 +397,35 @@ func TestSignalBeforeLimit(t *testing.T) {
 	out := c.read(t, "/home/alice/slurm-1.out")
 	if !strings.HasPrefix(out, "got USR1\nslurmstepd-localhost: error: *** JOB 1 ON localhost CANCELLED AT 2026-12-06T07:43:16 DUE TO TIME LIMIT ***") {
 		t.Errorf("output %q (job %+v)", out, j)
+	}
+}
+
+// usageExec is an executor whose scripts end at once, reporting a peak
+// memory use (as the real executor measures it).
+type usageExec struct{ rss int64 }
+
+func (e usageExec) Start(context.Context, executor.Command) (executor.Process, error) {
+	return usageProc{e.rss}, nil
+}
+
+type usageProc struct{ rss int64 }
+
+func (usageProc) Signal(syscall.Signal) error  { return nil }
+func (usageProc) Resize(executor.Window) error { return nil }
+func (p usageProc) Wait() executor.Status {
+	return executor.Status{Usage: fakepbs.Usage{MaxRSS: p.rss}}
+}
+
+// A job that used more memory than its --mem ends OUT_OF_MEMORY.
+func TestOutOfMemory(t *testing.T) {
+	c := newCluster(t, fakeslurm.WithExecutor(usageExec{rss: 200 << 20}))
+	over := c.submit(t, "true", func(r *fakeslurm.SubmitRequest) { r.MemMB = 100 })
+	j := c.wait(t, over, "finished", final)
+	if j.State != fakeslurm.OutOfMemory || j.Reason != "OutOfMemory" || j.ExitSignal != 125 {
+		t.Errorf("over --mem: %v %s %d:%d", j.State, j.Reason, j.ExitCode, j.ExitSignal)
+	}
+	under := c.submit(t, "true", func(r *fakeslurm.SubmitRequest) { r.MemMB = 500 })
+	if j := c.wait(t, under, "finished", final); j.State != fakeslurm.Completed {
+		t.Errorf("within --mem: %v", j.State)
 	}
 }
