@@ -93,8 +93,13 @@ func (s *Server) runJob(ctx context.Context, j *job, r *runState) {
 		cmd.Script += " " + shellQuote(a)
 	}
 	cmd.Stdout, cmd.Stderr = out, errf
+	// The clock must not move between the script's start and the server
+	// knowing its process: a script that sleeps at once would otherwise
+	// let time limits and signals pass while they cannot reach it.
+	hold := s.clock.Hold()
 	proc, err := s.exec.Start(executor.InCallerActor(ctx), cmd)
 	if err != nil {
+		hold()
 		s.log.Warn("fakeslurm: job script failed to start", "job", j.ID, "err", err)
 		fmt.Fprintf(errf, "slurmstepd-%s: error: execve(): %s: %v\n", j.BatchHost, scriptPath, err)
 		s.scriptEnded(j, r, executor.Status{Code: 1})
@@ -102,14 +107,12 @@ func (s *Server) runJob(ctx context.Context, j *job, r *runState) {
 	}
 	s.mu.Lock()
 	r.proc = proc
-	pending := r.pending
+	for _, sig := range r.pending {
+		s.signal(r, sig)
+	}
 	r.pending = nil
 	s.mu.Unlock()
-	for _, sig := range pending {
-		s.mu.Lock()
-		s.signal(r, sig)
-		s.mu.Unlock()
-	}
+	hold()
 	st := proc.Wait()
 	s.scriptEnded(j, r, st)
 }

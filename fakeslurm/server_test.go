@@ -191,7 +191,15 @@ func TestPendingReasons(t *testing.T) {
 			t.Errorf("job %d: %v %s, want PENDING %s", id, j.State, j.Reason, reason)
 		}
 	}
-	// The first end lets d start (and e then waits on Resources).
+	// The first end lets d start (and e then waits on Resources). Both
+	// scripts must be asleep on the clock before it moves.
+	deadline := time.Now().Add(10 * time.Second)
+	for c.clk.Pending() < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("the running jobs never sleep")
+		}
+		time.Sleep(time.Millisecond)
+	}
 	c.clk.Advance(100 * time.Second)
 	c.wait(t, a, "finished", final)
 	c.running(t, d)
@@ -386,7 +394,7 @@ func TestHostlist(t *testing.T) {
 // --signal=B:USR1@60 reaches the batch shell a minute before the limit.
 func TestSignalBeforeLimit(t *testing.T) {
 	c := newCluster(t)
-	id := c.submit(t, "trap 'echo got USR1' USR1\nfor i in 1 2 3 4 5; do sleep 60; done", func(r *fakeslurm.SubmitRequest) {
+	id := c.submit(t, "trap 'echo got USR1' USR1\nfor i in 1 2 3 4 5; do sleep 45; done", func(r *fakeslurm.SubmitRequest) {
 		r.TimeLimit = 2 * time.Minute
 		r.Signal, r.SigBefore, r.SigBatch = syscall.SIGUSR1, time.Minute, true
 	})
