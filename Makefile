@@ -10,14 +10,14 @@ TESTFLAGS ?=
 OUT       ?= out
 export JOBSIM_CACHE ?= $(HOME)/.cache/jobsim
 
-.PHONY: all build setup setup-base setup-cylc setup-hub test e2e bench lint fmt vet staticcheck clean
+.PHONY: all build setup setup-base setup-cylc setup-hub setup-slurm test e2e bench lint fmt vet staticcheck clean
 
 all: build
 
 build: ## The static jobsim binary (what the job-host image carries).
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(JOBSIM) ./cmd/jobsim
 
-setup: setup-base setup-cylc setup-hub ## Install everything the tests and e2e suites use.
+setup: setup-base setup-cylc setup-hub setup-slurm ## Install everything the tests and e2e suites use.
 
 setup-base:
 	@bash scripts/setup.sh
@@ -27,6 +27,9 @@ setup-cylc:
 
 setup-hub:
 	@bash scripts/setup-hub.sh
+
+setup-slurm:
+	@bash scripts/setup-slurm.sh
 
 test: setup lint ## Unit, contract, golden and integration tests (race detector on).
 	$(GO) test -race -count=1 -timeout 30m $(TESTFLAGS) $(PKGS)

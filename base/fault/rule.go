@@ -36,6 +36,8 @@ const (
 	// UI is the stand-in per-user UI server a JupyterHub spawner starts
 	// (sim/uiserver): binding its address, answering requests, running.
 	UI Layer = "ui"
+	// Slurm is the Slurm batch system (fakeslurm): its commands and its jobs.
+	Slurm Layer = "slurm"
 )
 
 // Kind is what a rule does when it fires.
@@ -75,6 +77,9 @@ const (
 	TruncateIDs Kind = "truncate-ids"
 	// HTTPStatus answers a request with the HTTP status Effect.Status (ui).
 	HTTPStatus Kind = "status"
+	// NodeFail fails the node under the selected running job (slurm): the
+	// job ends NODE_FAIL or is requeued, and the node goes DOWN.
+	NodeFail Kind = "node-fail"
 )
 
 // LayerKinds lists the effect kinds each layer accepts.
@@ -84,6 +89,9 @@ var LayerKinds = map[Layer][]Kind{
 	PBS: {Exit, Latency, Hang, Garbage, Unreachable, Vanish, Stuck, TruncateIDs},
 	Net: {Latency, Drop, Hang},
 	UI:  {Latency, Hang, HTTPStatus, Exit},
+	// Slurm's unreachable styles: "refused" (slurmctld down: connect
+	// failure) and "cannot-connect" (slurmctld hung: socket timed out).
+	Slurm: {Exit, Latency, Hang, Garbage, Unreachable, Vanish, NodeFail},
 }
 
 // LayerOps lists the operation names a rule of each layer may select. An
@@ -91,10 +99,11 @@ var LayerKinds = map[Layer][]Kind{
 var LayerOps = map[Layer][]string{
 	FS: {"open", "create", "read", "write", "readdir", "opendir", "stat", "lstat", "mkdir",
 		"remove", "rename", "chmod", "chown", "chtimes", "truncate", "sync", "readlink", "symlink"},
-	SSH: {"connect", "auth", "exec", "shell", "sftp", "forward"},
-	PBS: {"qsub", "qstat", "qdel", "qsig", "qhold", "qrls", "pbsnodes", "run"},
-	Net: {"connect"},
-	UI:  {"listen", "request", "run"},
+	SSH:   {"connect", "auth", "exec", "shell", "sftp", "forward"},
+	PBS:   {"qsub", "qstat", "qdel", "qsig", "qhold", "qrls", "pbsnodes", "run"},
+	Net:   {"connect"},
+	UI:    {"listen", "request", "run"},
+	Slurm: {"sbatch", "squeue", "scancel", "sacct", "sinfo", "scontrol", "srun", "run"},
 }
 
 // Rule is one fault. The zero values of the selector fields select

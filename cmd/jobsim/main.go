@@ -1,6 +1,7 @@
 // Command jobsim is the one binary of the project: it serves fake job hosts,
 // brings up topologies, adds and clears faults, runs scenarios, and, when
-// invoked under a PBS command name (qsub, qstat, ...), is the PBS client.
+// invoked under a PBS command name (qsub, qstat, ...), is the PBS client,
+// and under a Slurm command name (sbatch, squeue, ...) the Slurm client.
 package main
 
 import (
@@ -10,6 +11,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	slurmremote "github.com/jobsim/jobsim/fakeslurm/remote"
 )
 
 func main() {
@@ -23,6 +26,9 @@ func main() {
 // falls back to the cobra command tree.
 func run(ctx context.Context, args []string) int {
 	if code, ok := runPersonality(ctx, args); ok {
+		return code
+	}
+	if code, ok := slurmremote.Personality(ctx, args, os.Stdin, os.Stdout, os.Stderr); ok {
 		return code
 	}
 	root := newRootCommand()
