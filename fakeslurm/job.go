@@ -78,9 +78,8 @@ type runState struct {
 	ended    bool
 	// how is what ended the job from outside: Cancelled, Timeout or
 	// NodeFail; zero (Pending) when the script ends by itself.
-	how     State
-	howSet  bool
-	requeue bool // the end puts the job back to PENDING
+	how    State
+	howSet bool
 }
 
 func (j *job) stopTimers() {

@@ -173,10 +173,8 @@ func (s *Server) jobEnv(j *job) []string {
 	var env []string
 	exp := j.export
 	all := exp == "" || exp == "ALL" || strings.HasPrefix(exp, "ALL,")
-	switch {
-	case all:
+	if all { // NONE: no variable of the submitter's but those named after it
 		env = append(env, j.env...)
-	case exp == "NONE" || strings.HasPrefix(exp, "NONE,"):
 	}
 	if !all || strings.HasPrefix(exp, "ALL,") {
 		for _, item := range strings.Split(exp, ",") {

@@ -306,6 +306,7 @@ func parseFormatLong(f string) ([]field, error) {
 		name, w, hasW := strings.Cut(item, ":")
 		spec, ok := longFields[strings.ToLower(name)]
 		if !ok {
+			//lint:ignore ST1005 squeue's own message, byte for byte
 			return nil, fmt.Errorf("Invalid job format specification: %s", name)
 		}
 		fd := field{spec: spec, width: 20, long: true}

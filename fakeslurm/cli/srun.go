@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -56,7 +57,8 @@ func SrunCommand(args, env []string) ([]string, error) {
 		return nil, fmt.Errorf("srun: error: fakeslurm runs srun only inside a batch job (SLURM_JOB_ID is not set)")
 	}
 	if len(operands) == 0 {
-		return nil, fmt.Errorf("srun: fatal: No command given to execute.")
+		//lint:ignore ST1005 srun's own message, byte for byte
+		return nil, errors.New("srun: fatal: No command given to execute.")
 	}
 	return operands, nil
 }
