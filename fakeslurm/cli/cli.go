@@ -145,7 +145,6 @@ type run struct {
 	prog   string
 	stdout bytes.Buffer
 	stderr bytes.Buffer
-	env    map[string]string
 	info   *fakeslurm.Info
 	fired  []fault.Rule
 	// nodeMem is the first node's RealMemory, for sacct's ReqMem.
@@ -494,19 +493,6 @@ func garbage(rule fault.Rule) []byte {
 		b[i] = byte(rng.UintN(256))
 	}
 	return b
-}
-
-func (r *run) getenv(k string) (string, bool) {
-	if r.env == nil {
-		r.env = make(map[string]string, len(r.inv.Env))
-		for _, kv := range r.inv.Env {
-			if key, v, ok := strings.Cut(kv, "="); ok {
-				r.env[key] = v
-			}
-		}
-	}
-	v, ok := r.env[k]
-	return v, ok
 }
 
 func (r *run) info0() fakeslurm.Info {
