@@ -4,15 +4,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	gossh "golang.org/x/crypto/ssh"
-	"gopkg.in/yaml.v3"
 
 	"github.com/jobsim/jobsim/base/clock"
 	"github.com/jobsim/jobsim/fakepbs"
+	"github.com/jobsim/jobsim/internal/yamlfile"
 	"github.com/jobsim/jobsim/sim"
 )
 
@@ -82,10 +81,8 @@ rsync, python, cylc) whose homes live below --root.`,
 				if err != nil {
 					return err
 				}
-				dec := yaml.NewDecoder(strings.NewReader(string(data)))
-				dec.KnownFields(true)
-				if err := dec.Decode(&fileCfg); err != nil {
-					return fmt.Errorf("%s: %w", configFile, err)
+				if err := yamlfile.Unmarshal(configFile, data, &fileCfg); err != nil {
+					return err
 				}
 				mergeHostConfig(&fileCfg, cfg, cmd)
 				cfg = fileCfg

@@ -13,11 +13,11 @@ import (
 
 	"github.com/spf13/cobra"
 	tclog "github.com/testcontainers/testcontainers-go/log"
-	"gopkg.in/yaml.v3"
 
 	"github.com/jobsim/jobsim/backend/containers/cluster"
 	"github.com/jobsim/jobsim/backend/containers/container"
 	"github.com/jobsim/jobsim/backend/containers/image"
+	"github.com/jobsim/jobsim/internal/yamlfile"
 	"github.com/jobsim/jobsim/scenarios/cylcsys"
 	"github.com/jobsim/jobsim/scenarios/scenario"
 )
@@ -44,12 +44,21 @@ func loadTopology(path string) (scenario.Topology, error) {
 	if err != nil {
 		return scenario.Topology{}, err
 	}
-	if f, err := scenario.Parse(path, data); err == nil {
+	root, err := yamlfile.Parse(path, data)
+	if err != nil {
+		return scenario.Topology{}, err
+	}
+	if yamlfile.Child(root, "system") != nil || yamlfile.Child(root, "timeline") != nil {
+		// A scenario file: its own errors say best what is wrong.
+		f, err := scenario.Parse(path, data)
+		if err != nil {
+			return scenario.Topology{}, err
+		}
 		return f.Topology, nil
 	}
 	var uf upFile
-	if err := yaml.Unmarshal(data, &uf); err != nil {
-		return scenario.Topology{}, fmt.Errorf("%s: %w", path, err)
+	if err := yamlfile.Decode(path, root, &uf); err != nil {
+		return scenario.Topology{}, err
 	}
 	switch {
 	case uf.Topology != nil:
