@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # setup.sh: install the Debian packages jobsim's tests use as real parts:
 # the OpenSSH client and server (the sshd reference in benchmarks), rsync,
-# FUSE 3 (fusermount3 for the fault layer under real processes) and sqlite3.
+# FUSE 3 (fusermount3 for the fault layer under real processes), sqlite3,
+# and curl and jq (the documentation's examples use them; internal/doctest
+# runs those).
 # Idempotent and quiet when everything is present. Needs root for apt-get.
 # Usage: scripts/setup.sh
 set -euo pipefail
@@ -9,7 +11,7 @@ set -euo pipefail
 say() { printf 'setup: %s\n' "$*"; }
 die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
 
-packages=(openssh-client openssh-server rsync fuse3 sqlite3 procps)
+packages=(openssh-client openssh-server rsync fuse3 sqlite3 procps curl jq)
 missing=()
 for pkg in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")

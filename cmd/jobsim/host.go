@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -44,6 +45,9 @@ type hostInfo struct {
 	Notes      []string          `json:"notes,omitempty"`
 	PBSServer  string            `json:"pbs,omitempty"`
 	StartedFor string            `json:"started_in"`
+
+	// SSHConfigFile holds SSHConfig when --ssh-config names it.
+	SSHConfigFile string `json:"ssh_config_file,omitempty"`
 }
 
 func newHostCommand() *cobra.Command {
@@ -51,6 +55,7 @@ func newHostCommand() *cobra.Command {
 		cfg        hostConfig
 		configFile string
 		output     string
+		sshFile    string
 	)
 	cmd := &cobra.Command{
 		Use:   "host",
@@ -63,16 +68,18 @@ mount it started.
 With --executor virtual (default) commands run in an embedded shell over an
 in-memory filesystem; with --executor real they are real processes (bash,
 rsync, python, cylc) whose homes live below --root.`,
-		Example: `  # A throwaway PBS login node
-  jobsim host --pbs --users alice > host.txt
-  ssh -F <(sed -n '/^Host/,$p' host.txt) fakehpc 'echo sleep 1 | qsub; qstat'
+		Example: `  # A throwaway PBS login node; ssh reads the config from the file
+  jobsim host --pbs --users alice --ssh-config host.ssh > host.txt &
+  until [ -e host.ssh ]; do sleep 0.1; done   # written once the host is up
+  ssh -F host.ssh fakehpc 'echo sleep 1 | qsub; qstat'
 
-  # Real processes, the library directory under the FUSE fault layer
-  jobsim host --executor real --pbs --root /tmp/hpc --fault-mount /opt/lib
+  # Make qsub fail while it runs (the exports are in host.txt)
+  eval "$(grep ^export host.txt)"
+  jobsim fault add pbs exit --ops qsub --exit-code 38 --stderr 'qsub: Job rejected by all possible destinations'
+  ssh -F host.ssh fakehpc 'echo sleep 1 | qsub' || echo "qsub failed with $?"
 
-  # Make the library unlistable while it runs (in another shell)
-  export JOBSIM_CONTROL=... JOBSIM_TOKEN=...   # as printed
-  jobsim fault add fs errno --path /opt/lib --ops readdir --errno EIO`,
+  # Real processes, the library directory under the FUSE fault layer (needs FUSE, until Ctrl-C)
+  jobsim host --executor real --pbs --root /tmp/hpc --fault-mount /opt/lib`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if configFile != "" {
@@ -110,6 +117,11 @@ rsync, python, cylc) whose homes live below --root.`,
 			if h.PBS() != nil {
 				info.PBSServer = h.PBS().Info(cmd.Context()).Name
 			}
+			if sshFile != "" {
+				if info.SSHConfigFile, err = filepath.Abs(sshFile); err != nil {
+					return fmt.Errorf("--ssh-config: %w", err)
+				}
+			}
 			out := cmd.OutOrStdout()
 			if output == "json" {
 				enc := json.NewEncoder(out)
@@ -123,7 +135,17 @@ rsync, python, cylc) whose homes live below --root.`,
 				for _, n := range info.Notes {
 					fmt.Fprintf(out, "# note: %s\n", n)
 				}
+				if f := info.SSHConfigFile; f != "" {
+					fmt.Fprintf(out, "# ssh config in %s: ssh -F %s %s (or Include %s in ~/.ssh/config)\n", f, f, info.Name, f)
+				}
 				fmt.Fprintf(out, "\n%s", info.SSHConfig)
+			}
+			if info.SSHConfigFile != "" {
+				remove, err := writeSSHConfig(info.SSHConfigFile, info.SSHConfig)
+				if err != nil {
+					return err
+				}
+				defer remove()
 			}
 			<-cmd.Context().Done()
 			fmt.Fprintf(cmd.ErrOrStderr(), "jobsim host %s: stopping\n", info.Name)
@@ -145,6 +167,7 @@ rsync, python, cylc) whose homes live below --root.`,
 	f.StringVar(&cfg.Clock, "clock", "real", "real, or virtual (jumps to the next event when all waits; virtual executor only)")
 	f.Int64Var(&cfg.Seed, "seed", 1, "seed of fault probability draws")
 	f.StringVarP(&output, "output", "o", "text", "what to print at start: text or json")
+	f.StringVar(&sshFile, "ssh-config", "", "also write the ssh config to this file once the host is up, for ssh -F FILE or an Include line (removed on exit)")
 	return cmd
 }
 

@@ -38,17 +38,17 @@ names shows on the releases it affects (on others it runs as a gate).
 Every scenario leaves <artifacts>/<name>/ with events.jsonl, the scheduler
 or hub log, job logs, the generated configs and transcript.md.
 
+The Cylc under test is any cylc executable: JOBSIM_CYLC=/path/to/bin/cylc
+(default: the Cylc 8.0.2 that make setup installs).
+
 The exit status is 0 when every scenario passed or was skipped, 1 when any
 failed or errored, 2 when a file is malformed (nothing is started then).`,
-		Example: `  # Every gate scenario, JUnit for CI
+		Example: `  # Every gate scenario, JUnit for CI (long run)
   jobsim run --label-filter gate --junit out/junit.xml fixtures/scenarios
 
-  # One incident, its transcript afterwards
+  # One incident, its transcript afterwards (long run)
   jobsim run fixtures/scenarios/cylc/unlistable-lib.yaml
-  less out/scenarios/unlistable-lib/transcript.md
-
-  # The Cylc under test is any cylc executable
-  JOBSIM_CYLC=~/venvs/cylc-8.2/bin/cylc jobsim run fixtures/scenarios/cylc`,
+  less out/scenarios/unlistable-lib/transcript.md`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			files, err := scenario.LoadAll(args...)

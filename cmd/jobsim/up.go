@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -80,6 +81,7 @@ func newUpCommand() *cobra.Command {
 		requeue  time.Duration
 		output   string
 		debug    bool
+		sshFile  string
 	)
 	cmd := &cobra.Command{
 		Use:   "up [TOPOLOGY.yaml]",
@@ -93,11 +95,12 @@ Ctrl-C, when it removes every container and network it made.
 
 A host with PBS nodes is a cluster: its compute nodes are containers on a
 private network sharing /home with it, jobs run on the node PBS chose.`,
-		Example: `  # A login node with two compute nodes
-  jobsim up --name fakehpc --users alice --nodes cn1,cn2 > cluster.txt &
-  ssh -F <(sed -n '/^Host /,$p' cluster.txt) fakehpc 'echo hostname | qsub; pbsnodes -a'
+		Example: `  # A login node with two compute nodes; ssh reads the config from the file (needs Docker)
+  jobsim up --name fakehpc --users alice --nodes cn1,cn2 --ssh-config cluster.ssh > cluster.txt &
+  until [ -e cluster.ssh ]; do sleep 1; done   # written once every machine is up
+  ssh -F cluster.ssh fakehpc 'echo hostname | qsub; pbsnodes -a'
 
-  # The machines of a scenario
+  # The machines of a scenario (needs Docker, until Ctrl-C)
   jobsim up fixtures/scenarios/cylc/unlistable-lib.yaml`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -124,7 +127,14 @@ private network sharing /home with it, jobs run on the node PBS chose.`,
 			if output != "text" && output != "json" {
 				return exitError{code: 2, err: fmt.Errorf("--output %q: want text or json", output)}
 			}
-			return up(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), topo, upOptions{userland: image.Userland(userland), requeue: requeue, json: output == "json", logger: logger})
+			o := upOptions{userland: image.Userland(userland), requeue: requeue, json: output == "json", logger: logger}
+			if sshFile != "" {
+				var err error
+				if o.sshConfigFile, err = filepath.Abs(sshFile); err != nil {
+					return exitError{code: 2, err: fmt.Errorf("--ssh-config: %w", err)}
+				}
+			}
+			return up(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), topo, o)
 		},
 	}
 	f := cmd.Flags()
@@ -137,6 +147,7 @@ private network sharing /home with it, jobs run on the node PBS chose.`,
 	f.DurationVar(&requeue, "node-fail-requeue", 0, "node_fail_requeue of clusters (default OpenPBS's 310s)")
 	f.StringVarP(&output, "output", "o", "text", "what to print once up: text or json")
 	f.BoolVar(&debug, "debug", false, "log at debug level")
+	f.StringVar(&sshFile, "ssh-config", "", "also write the ssh config to this file once every machine is up, for ssh -F FILE or an Include line (removed on exit)")
 	return cmd
 }
 
@@ -145,6 +156,8 @@ type upOptions struct {
 	requeue  time.Duration
 	json     bool
 	logger   *slog.Logger
+	// sshConfigFile (absolute) gets the ssh config once all is up.
+	sshConfigFile string
 }
 
 // up builds the image, starts the topology, prints how to reach it and
@@ -208,6 +221,7 @@ func up(ctx context.Context, out, errOut io.Writer, topo scenario.Topology, o up
 		info.Machines = append(info.Machines, mi)
 	}
 	info.SSHConfig = sshConfig.String()
+	info.SSHConfigFile = o.sshConfigFile
 	if o.json {
 		if err := writeJSON(out, info); err != nil {
 			return err
@@ -227,7 +241,17 @@ func up(ctx context.Context, out, errOut io.Writer, topo scenario.Topology, o up
 		if len(info.Machines) > 0 {
 			fmt.Fprintf(out, "# e.g. export JOBSIM_CONTROL=%s JOBSIM_TOKEN=%s; jobsim fault add ...\n", info.Machines[0].Control, info.Machines[0].Token)
 		}
+		if f := info.SSHConfigFile; f != "" && len(info.Machines) > 0 {
+			fmt.Fprintf(out, "# ssh config in %s: ssh -F %s %s (or Include %s in ~/.ssh/config)\n", f, f, info.Machines[0].Name, f)
+		}
 		fmt.Fprintf(out, "\n%s", info.SSHConfig)
+	}
+	if info.SSHConfigFile != "" {
+		remove, err := writeSSHConfig(info.SSHConfigFile, info.SSHConfig)
+		if err != nil {
+			return err
+		}
+		defer remove()
 	}
 	<-ctx.Done()
 	fmt.Fprintln(errOut, "jobsim up: removing the containers")
@@ -241,6 +265,8 @@ type upInfo struct {
 	StartedIn string      `json:"started_in"`
 	Machines  []upMachine `json:"machines"`
 	SSHConfig string      `json:"ssh_config"`
+	// SSHConfigFile holds SSHConfig when --ssh-config names it.
+	SSHConfigFile string `json:"ssh_config_file,omitempty"`
 }
 
 type upMachine struct {
