@@ -79,7 +79,7 @@ rsync, python, cylc) whose homes live below --root.`,
   ssh -F host.ssh fakehpc 'echo sleep 1 | qsub' || echo "qsub failed with $?"
 
   # Real processes, the library directory under the FUSE fault layer (needs FUSE, until Ctrl-C)
-  jobsim host --executor real --pbs --root /tmp/hpc --fault-mount /opt/lib`,
+  jobsim host --executor real --pbs --root hpc --fault-mount /opt/lib`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if configFile != "" {
