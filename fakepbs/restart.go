@@ -67,7 +67,7 @@ func (s *Server) Restart(_ context.Context, o RestartOptions) error {
 			}
 		}
 	}
-	s.after(o.Down, s.comeUp)
+	s.stopComeUp = s.after(o.Down, s.comeUp)
 	s.unlock()
 	if lost > 0 {
 		s.log.Info("PBS server restart lost its jobs", "server", s.name, "jobs", lost)

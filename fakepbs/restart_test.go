@@ -109,3 +109,26 @@ func TestRestartRejectsNegativeDown(t *testing.T) {
 		t.Fatalf("negative down: err %v, down %v", err, srv.Down())
 	}
 }
+
+// Stopping a host while its PBS server is down for a restart stops at once,
+// not when the down time is over (jobsim host after `pbs restart --down
+// 30s` took those 30 s to stop on Ctrl-C).
+func TestCloseDuringARestartDoesNotWaitItOut(t *testing.T) {
+	srv, err := fakepbs.NewServer(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Restart(context.Background(), fakepbs.RestartOptions{Down: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Close() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("Close is waiting for the restart's hour of down time")
+	}
+}

@@ -32,6 +32,9 @@ type Server struct {
 	wg     sync.WaitGroup // every goroutine and timer callback the server started
 	closed bool
 	down   bool // restarting: clients get no answer, nothing is scheduled
+	// stopComeUp cancels the pending end of a restart, so Close does not
+	// wait out the down time.
+	stopComeUp func()
 
 	name, host, shortHost, version string
 	clock                          clock.Clock
@@ -487,6 +490,9 @@ func (s *Server) Close() error {
 		if j.run != nil {
 			s.kill(j.run)
 		}
+	}
+	if s.stopComeUp != nil {
+		s.stopComeUp()
 	}
 	s.unlock()
 	s.cancel()

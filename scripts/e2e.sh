@@ -8,6 +8,10 @@
 #   scenarios/NAME/ each scenario's artifacts: events.jsonl, transcript.md,
 #                   scheduler or hub log, job logs, generated configs
 #   run.log         the runner's progress and summary table
+#   doctest.log     the documentation run as a reader types it: README.md's
+#                   and docs/'s shell blocks and every --help example,
+#                   those needing Docker, FUSE or a long run included
+#                   (internal/doctest with JOBSIM_DOCTEST=all)
 #   leftovers.txt   what was checked after the run (containers, networks,
 #                   FUSE mounts, processes) and what was found
 #   summary.txt     verdict counts, wall time, the job-host image
@@ -94,5 +98,10 @@ say "$JOBSIM ${args[*]} fixtures/scenarios"
 set +e
 "$JOBSIM" "${args[@]}" fixtures/scenarios 2>&1 | tee "$OUT/run.log"
 status=${PIPESTATUS[0]}
+say "the documentation, as typed by a reader (JOBSIM_DOCTEST=all go test ./internal/doctest)"
+JOBSIM_DOCTEST=all "${GO:-go}" test -count=1 -timeout 120m -v ./internal/doctest/ >"$OUT/doctest.log" 2>&1
+doc_status=$?
+grep -E '^(--- |ok|FAIL)|^    --- (FAIL|SKIP)' "$OUT/doctest.log" >&2 || true
 set -e
+(( status != 0 )) || status=$doc_status
 exit "$status"

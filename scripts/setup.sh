@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # setup.sh: install the Debian packages jobsim's tests use as real parts:
 # the OpenSSH client and server (the sshd reference in benchmarks), rsync,
-# FUSE 3 (fusermount3 for the fault layer under real processes), sqlite3, and
-# Chromium (headless: the browser the HTML report and hub pages are tested in).
+# FUSE 3 (fusermount3 for the fault layer under real processes), sqlite3,
+# Chromium (headless: the browser the HTML report and hub pages are tested
+# in), and curl and jq (the documentation's examples use them;
+# internal/doctest runs those).
 # Idempotent and quiet when everything is present. Needs root for apt-get.
 # Usage: scripts/setup.sh
 set -euo pipefail
@@ -10,7 +12,7 @@ set -euo pipefail
 say() { printf 'setup: %s\n' "$*"; }
 die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
 
-packages=(openssh-client openssh-server rsync fuse3 sqlite3 procps chromium)
+packages=(openssh-client openssh-server rsync fuse3 sqlite3 procps chromium curl jq)
 missing=()
 for pkg in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")

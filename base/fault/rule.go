@@ -21,7 +21,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/bmatcuk/doublestar/v4"
-	"gopkg.in/yaml.v3"
+	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/token"
 )
 
 // Layer is the part of the host a rule applies to.
@@ -372,12 +374,53 @@ func (d *Duration) UnmarshalText(b []byte) error {
 	return nil
 }
 
-// UnmarshalYAML reads a duration string, reporting the line of a bad one.
-func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
-	if err := d.UnmarshalText([]byte(n.Value)); err != nil {
-		return fmt.Errorf("line %d: %w", n.Line, err)
+// UnmarshalYAML reads a duration string. A value that is not one (a
+// list, a mapping, a word) or a negative duration is refused with the
+// node's line and column: no duration of a rule or a scenario (within,
+// timeout, for, after, longer_than, ...) counts backwards.
+func (d *Duration) UnmarshalYAML(n ast.Node) error {
+	tok := n.GetToken()
+	switch n.Type() {
+	case ast.StringType, ast.IntegerType, ast.FloatType:
+	case ast.NullType:
+		*d = 0
+		return nil
+	case ast.SequenceType:
+		return &yamlValueError{"want a duration such as 500ms, 20s or 1h, got a list", tok}
+	case ast.MappingType, ast.MappingValueType:
+		return &yamlValueError{"want a duration such as 500ms, 20s or 1h, got a mapping", tok}
+	default:
+		return &yamlValueError{fmt.Sprintf("want a duration such as 500ms, 20s or 1h, got %s", n.Type()), tok}
 	}
+	text := tok.Value
+	var v Duration
+	if err := v.UnmarshalText([]byte(text)); err != nil {
+		return &yamlValueError{err.Error(), tok}
+	}
+	if v < 0 {
+		return &yamlValueError{fmt.Sprintf("duration %q: must not be negative", text), tok}
+	}
+	*d = v
 	return nil
+}
+
+// yamlValueError is a bad value at a token of a YAML document. It
+// satisfies yaml.Error, so decoders report where it is.
+type yamlValueError struct {
+	msg string
+	tok *token.Token
+}
+
+func (e *yamlValueError) GetMessage() string     { return e.msg }
+func (e *yamlValueError) GetToken() *token.Token { return e.tok }
+func (e *yamlValueError) FormatError(colored, inclSource bool) string {
+	return yaml.FormatErrorWithToken(e.msg, e.tok, colored, inclSource)
+}
+func (e *yamlValueError) Error() string {
+	if e.tok == nil || e.tok.Position == nil {
+		return e.msg
+	}
+	return fmt.Sprintf("line %d column %d: %s", e.tok.Position.Line, e.tok.Position.Column, e.msg)
 }
 
 // UnmarshalJSON accepts a duration string, or a number of seconds.

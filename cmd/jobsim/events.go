@@ -27,7 +27,10 @@ func newEventsCommand() *cobra.Command {
 every PBS call with its output, every job state change and every fault
 activation, in order. With --follow, keep printing new events until Ctrl-C.
 With --output json, one JSON object per line (the format of artifact files).`,
-		Example: `  jobsim events --follow
+		Example: `  # The history so far, then each new event as it comes (until Ctrl-C)
+  jobsim events --follow
+
+  # The fault activations after event #120, as JSON
   jobsim events --since 120 -o json | jq 'select(.kind=="fault.activation")'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -112,8 +115,11 @@ By default the jobs survive, as with OpenPBS's qterm -t quick: running jobs
 keep running and their ends are kept. With --lose-jobs the server comes back
 with an empty datastore: every job and the history are gone (running scripts
 killed), and clients asking about them get "Unknown Job Id".`,
-		Example: `  jobsim pbs restart --down 30s
-  jobsim pbs restart --lose-jobs`,
+		Example: `  # Away for 2 s (the default), back with an empty datastore: every job and the history gone
+  jobsim pbs restart --lose-jobs
+
+  # Once it is back (a restart while it is down is refused): away for 30 s, its jobs kept
+  sleep 3; jobsim pbs restart --down 30s`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := cf.client()

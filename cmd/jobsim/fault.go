@@ -57,7 +57,8 @@ Operations a rule may select (--ops, default all):
   # qstat answers as if the server were down (older PBS wording)
   jobsim fault add pbs unreachable --ops qstat --style refused
 
-  # A rule from JSON (the control API's format), from a file or stdin
+  # A rule from JSON (the control API's format), from a file or - for stdin
+  echo '{"layer": "fs", "ops": ["open"], "path": "/opt/lib/**", "effect": {"kind": "latency", "latency": "2s"}}' > rule.json
   jobsim fault add -f rule.json`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if file != "" {

@@ -4,15 +4,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"strings"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
 	gossh "golang.org/x/crypto/ssh"
-	"gopkg.in/yaml.v3"
 
 	"github.com/jobsim/jobsim/base/clock"
 	"github.com/jobsim/jobsim/fakepbs"
+	"github.com/jobsim/jobsim/internal/yamlfile"
 	"github.com/jobsim/jobsim/sim"
 	"github.com/jobsim/jobsim/sim/sshd"
 )
@@ -49,6 +49,9 @@ type hostInfo struct {
 	Notes      []string          `json:"notes,omitempty"`
 	PBSServer  string            `json:"pbs,omitempty"`
 	StartedFor string            `json:"started_in"`
+
+	// SSHConfigFile holds SSHConfig when --ssh-config names it.
+	SSHConfigFile string `json:"ssh_config_file,omitempty"`
 }
 
 func newHostCommand() *cobra.Command {
@@ -56,6 +59,7 @@ func newHostCommand() *cobra.Command {
 		cfg        hostConfig
 		configFile string
 		output     string
+		sshFile    string
 	)
 	cmd := &cobra.Command{
 		Use:   "host",
@@ -68,16 +72,18 @@ mount it started.
 With --executor virtual (default) commands run in an embedded shell over an
 in-memory filesystem; with --executor real they are real processes (bash,
 rsync, python, cylc) whose homes live below --root.`,
-		Example: `  # A throwaway PBS login node
-  jobsim host --pbs --users alice > host.txt
-  ssh -F <(sed -n '/^Host/,$p' host.txt) fakehpc 'echo sleep 1 | qsub; qstat'
+		Example: `  # A throwaway PBS login node; ssh reads the config from the file
+  jobsim host --pbs --users alice --ssh-config host.ssh > host.txt &
+  until [ -e host.ssh ]; do sleep 0.1; done   # written once the host is up
+  ssh -F host.ssh fakehpc 'echo sleep 1 | qsub; qstat'
 
-  # Real processes, the library directory under the FUSE fault layer
-  jobsim host --executor real --pbs --root /tmp/hpc --fault-mount /opt/lib
+  # Make qsub fail while it runs (the exports are in host.txt)
+  eval "$(grep ^export host.txt)"
+  jobsim fault add pbs exit --ops qsub --exit-code 38 --stderr 'qsub: Job rejected by all possible destinations'
+  ssh -F host.ssh fakehpc 'echo sleep 1 | qsub' || echo "qsub failed with $?"
 
-  # Make the library unlistable while it runs (in another shell)
-  export JOBSIM_CONTROL=... JOBSIM_TOKEN=...   # as printed
-  jobsim fault add fs errno --path /opt/lib --ops readdir --errno EIO`,
+  # Real processes, the library directory under the FUSE fault layer (needs FUSE, until Ctrl-C)
+  jobsim host --executor real --pbs --root hpc --fault-mount /opt/lib`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if configFile != "" {
@@ -86,10 +92,8 @@ rsync, python, cylc) whose homes live below --root.`,
 				if err != nil {
 					return err
 				}
-				dec := yaml.NewDecoder(strings.NewReader(string(data)))
-				dec.KnownFields(true)
-				if err := dec.Decode(&fileCfg); err != nil {
-					return fmt.Errorf("%s: %w", configFile, err)
+				if err := yamlfile.Unmarshal(configFile, data, &fileCfg); err != nil {
+					return err
 				}
 				mergeHostConfig(&fileCfg, cfg, cmd)
 				cfg = fileCfg
@@ -122,6 +126,11 @@ rsync, python, cylc) whose homes live below --root.`,
 			if h.PBS() != nil {
 				info.PBSServer = h.PBS().Info(cmd.Context()).Name
 			}
+			if sshFile != "" {
+				if info.SSHConfigFile, err = filepath.Abs(sshFile); err != nil {
+					return fmt.Errorf("--ssh-config: %w", err)
+				}
+			}
 			out := cmd.OutOrStdout()
 			if output == "json" {
 				enc := json.NewEncoder(out)
@@ -135,7 +144,17 @@ rsync, python, cylc) whose homes live below --root.`,
 				for _, n := range info.Notes {
 					fmt.Fprintf(out, "# note: %s\n", n)
 				}
+				if f := info.SSHConfigFile; f != "" {
+					fmt.Fprintf(out, "# ssh config in %s: ssh -F %s %s (or Include %s in ~/.ssh/config)\n", f, f, info.Name, f)
+				}
 				fmt.Fprintf(out, "\n%s", info.SSHConfig)
+			}
+			if info.SSHConfigFile != "" {
+				remove, err := writeSSHConfig(info.SSHConfigFile, info.SSHConfig)
+				if err != nil {
+					return err
+				}
+				defer remove()
 			}
 			<-cmd.Context().Done()
 			fmt.Fprintf(cmd.ErrOrStderr(), "jobsim host %s: stopping\n", info.Name)
@@ -158,6 +177,7 @@ rsync, python, cylc) whose homes live below --root.`,
 	f.Int64Var(&cfg.Seed, "seed", 1, "seed of fault probability draws")
 	f.StringVar(&cfg.TrustedUserCAKeys, "trusted-user-ca-keys", "", "accept ssh user certificates signed by the CA keys in this file (sshd's TrustedUserCAKeys)")
 	f.StringVarP(&output, "output", "o", "text", "what to print at start: text or json")
+	f.StringVar(&sshFile, "ssh-config", "", "also write the ssh config to this file once the host is up, for ssh -F FILE or an Include line (removed on exit)")
 	return cmd
 }
 

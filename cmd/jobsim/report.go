@@ -26,11 +26,10 @@ report.html drawn again, and optionally one JUnit file.
 This is the merge step of a suite spread over several machines with
 jobsim run --shard K/N: copy each machine's artifacts folder into one place
 and run jobsim report over them.`,
-		Example: `  # Two machines ran half the gates each
-  jobsim run --shard 1/2 --artifacts out/shard1 fixtures/scenarios   # machine 1
-  jobsim run --shard 2/2 --artifacts out/shard2 fixtures/scenarios   # machine 2
-  jobsim report --out out --junit out/junit.xml out/shard1 out/shard2
-  chromium out/index.html`,
+		Example: `  # Two machines ran half of a suite each; one report for both (long run)
+  jobsim run --shard 1/2 --artifacts out/shard1 fixtures/scenarios/hub/local-three-users.yaml fixtures/scenarios/hub/named-servers.yaml
+  jobsim run --shard 2/2 --artifacts out/shard2 fixtures/scenarios/hub/local-three-users.yaml fixtures/scenarios/hub/named-servers.yaml
+  jobsim report --out out --junit out/junit.xml out/shard1 out/shard2   # then open out/index.html`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			reps, err := runner.LoadReports(args...)

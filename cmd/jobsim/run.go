@@ -43,22 +43,22 @@ Every scenario leaves <artifacts>/<name>/ with events.jsonl, the scheduler
 or hub log, job logs, the generated configs, transcript.md and report.html
 (the run as a picture); <artifacts>/index.html links them all.
 
+The Cylc under test is any cylc executable: JOBSIM_CYLC=/path/to/bin/cylc
+(default: the Cylc 8.0.2 that make setup installs).
+
 The exit status is 0 when every scenario passed or was skipped, 1 when any
 failed or errored, 2 when a file is malformed (nothing is started then),
 130 (SIGINT) or 143 (SIGTERM) when a signal stopped the run: the scenarios
 it cut short are reported as interrupted, not as failures of the system.`,
-		Example: `  # Every gate scenario, JUnit for CI
+		Example: `  # Every gate scenario, JUnit for CI (long run)
   jobsim run --label-filter gate --junit out/junit.xml fixtures/scenarios
 
-  # One incident, its transcript afterwards
+  # One incident, its transcript afterwards (long run)
   jobsim run fixtures/scenarios/cylc/unlistable-lib.yaml
   less out/scenarios/unlistable-lib/transcript.md
 
-  # Half of the gates on this machine, the other half elsewhere (jobsim report merges)
-  jobsim run --label-filter gate --shard 1/2 --artifacts out/shard1 fixtures/scenarios
-
-  # The Cylc under test is any cylc executable
-  JOBSIM_CYLC=~/venvs/cylc-8.2/bin/cylc jobsim run fixtures/scenarios/cylc`,
+  # This machine's half of a suite split over two (jobsim report merges the halves) (long run)
+  jobsim run --shard 1/2 --artifacts out/shard1 fixtures/scenarios/hub/local-three-users.yaml fixtures/scenarios/hub/named-servers.yaml`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			files, err := vocabulary().LoadAll(args...)

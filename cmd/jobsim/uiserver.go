@@ -51,26 +51,34 @@ same keys as the flags below: slow-start, never-ready, crash-after,
 exit-code, http-error, http-error-after) or from --fault; the single flags
 override single keys. JOBSIM_UISERVER_RECORD or --record names a JSON-lines
 file that gets one line per request: path, status, the token used and where
-it came from, and the caller the hub named for it.`,
-		Example: `  # In jupyterhub_config.py: every user's server is the stand-in,
-  # and alice's crashes 5 s after it starts.
+it came from, and the caller the hub named for it.
+
+In jupyterhub_config.py, every user's server the stand-in, and alice's
+crashing 5 s after it starts:
+
   c.Spawner.cmd = ["/usr/local/bin/jobsim", "uiserver"]
   c.Spawner.environment = {"JOBSIM_UISERVER_RECORD": "/tmp/requests.jsonl"}
   def pre_spawn_hook(spawner):
       if spawner.user.name == "alice":
           spawner.environment = dict(spawner.environment,
               JOBSIM_UISERVER_FAULT="crash-after=5s,exit-code=3")
-  c.Spawner.pre_spawn_hook = pre_spawn_hook
+  c.Spawner.pre_spawn_hook = pre_spawn_hook`,
+		Example: `  # By hand, outside a hub: answer under /user/alice/ on port 8888
+  jobsim uiserver --addr 127.0.0.1:8888 --prefix /user/alice/ &
+  until curl -s http://127.0.0.1:8888/user/alice/api; do sleep 0.2; done   # {"version":"6.4.12"}
+  kill $!; wait
 
-  # By hand, outside a hub: answer under /user/alice/ on port 8888.
-  jobsim uiserver --addr 127.0.0.1:8888 --prefix /user/alice/
-  curl http://127.0.0.1:8888/user/alice/api
+  # A server the hub never sees ready: it binds, but answers 503
+  JOBSIM_UISERVER_FAULT=never-ready=http jobsim uiserver &
+  until curl -s -o /dev/null http://127.0.0.1:8888/; do sleep 0.2; done
+  curl -s -o /dev/null -w '%{http_code}\n' http://127.0.0.1:8888/   # 503
+  kill $!; wait
 
-  # A server the hub never sees ready (it binds, but answers 503).
-  JOBSIM_UISERVER_FAULT=never-ready=http jobsim uiserver
-
-  # Slow to start, then fine for one request, then 502 for every other.
-  jobsim uiserver --slow-start 3s --http-error 502 --http-error-after 1`,
+  # Slow to start, then fine for one request, then 502 for every other
+  jobsim uiserver --slow-start 3s --http-error 502 --http-error-after 1 &
+  until curl -s -o /dev/null http://127.0.0.1:8888/; do sleep 0.2; done   # 200, once it is up
+  curl -s -o /dev/null -w '%{http_code}\n' http://127.0.0.1:8888/api   # 502
+  kill $!; wait`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var level slog.Level

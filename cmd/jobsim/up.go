@@ -8,15 +8,16 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
 	tclog "github.com/testcontainers/testcontainers-go/log"
-	"gopkg.in/yaml.v3"
 
 	"github.com/jobsim/jobsim/backend/containers"
 	"github.com/jobsim/jobsim/backend/containers/cluster"
 	"github.com/jobsim/jobsim/backend/containers/image"
+	"github.com/jobsim/jobsim/internal/yamlfile"
 	"github.com/jobsim/jobsim/scenarios/cylcsys"
 	"github.com/jobsim/jobsim/scenarios/scenario"
 )
@@ -43,12 +44,21 @@ func loadTopology(path string) (scenario.Topology, error) {
 	if err != nil {
 		return scenario.Topology{}, err
 	}
-	if f, err := vocabulary().Parse(path, data); err == nil {
+	root, err := yamlfile.Parse(path, data)
+	if err != nil {
+		return scenario.Topology{}, err
+	}
+	if yamlfile.Child(root, "system") != nil || yamlfile.Child(root, "timeline") != nil {
+		// A scenario file: its own errors say best what is wrong.
+		f, err := vocabulary().Parse(path, data)
+		if err != nil {
+			return scenario.Topology{}, err
+		}
 		return f.Topology, nil
 	}
 	var uf upFile
-	if err := yaml.Unmarshal(data, &uf); err != nil {
-		return scenario.Topology{}, fmt.Errorf("%s: %w", path, err)
+	if err := yamlfile.Decode(path, root, &uf); err != nil {
+		return scenario.Topology{}, err
 	}
 	switch {
 	case uf.Topology != nil:
@@ -70,6 +80,7 @@ func newUpCommand() *cobra.Command {
 		requeue  time.Duration
 		output   string
 		debug    bool
+		sshFile  string
 	)
 	cmd := &cobra.Command{
 		Use:   "up [TOPOLOGY.yaml]",
@@ -83,11 +94,12 @@ Ctrl-C, when it removes every container and network it made.
 
 A host with PBS nodes is a cluster: its compute nodes are containers on a
 private network sharing /home with it, jobs run on the node PBS chose.`,
-		Example: `  # A login node with two compute nodes
-  jobsim up --name fakehpc --users alice --nodes cn1,cn2 > cluster.txt &
-  ssh -F <(sed -n '/^Host /,$p' cluster.txt) fakehpc 'echo hostname | qsub; pbsnodes -a'
+		Example: `  # A login node with two compute nodes; ssh reads the config from the file (needs Docker)
+  jobsim up --name fakehpc --users alice --nodes cn1,cn2 --ssh-config cluster.ssh > cluster.txt &
+  until [ -e cluster.ssh ]; do sleep 1; done   # written once every machine is up
+  ssh -F cluster.ssh fakehpc 'echo hostname | qsub; pbsnodes -a'
 
-  # The machines of a scenario
+  # The machines of a scenario (needs Docker, until Ctrl-C)
   jobsim up fixtures/scenarios/cylc/unlistable-lib.yaml`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -119,7 +131,13 @@ private network sharing /home with it, jobs run on the node PBS chose.`,
 				return err
 			}
 			defer end() // after up has removed its containers
-			return up(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), topo, upOptions{userland: image.Userland(userland), requeue: requeue, json: output == "json", logger: logger})
+			o := upOptions{userland: image.Userland(userland), requeue: requeue, json: output == "json", logger: logger}
+			if sshFile != "" {
+				if o.sshConfigFile, err = filepath.Abs(sshFile); err != nil {
+					return exitError{code: 2, err: fmt.Errorf("--ssh-config: %w", err)}
+				}
+			}
+			return up(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), topo, o)
 		},
 	}
 	f := cmd.Flags()
@@ -132,6 +150,7 @@ private network sharing /home with it, jobs run on the node PBS chose.`,
 	f.DurationVar(&requeue, "node-fail-requeue", 0, "node_fail_requeue of clusters (default OpenPBS's 310s)")
 	f.StringVarP(&output, "output", "o", "text", "what to print once up: text or json")
 	f.BoolVar(&debug, "debug", false, "log at debug level")
+	f.StringVar(&sshFile, "ssh-config", "", "also write the ssh config to this file once every machine is up, for ssh -F FILE or an Include line (removed on exit)")
 	return cmd
 }
 
@@ -140,6 +159,8 @@ type upOptions struct {
 	requeue  time.Duration
 	json     bool
 	logger   *slog.Logger
+	// sshConfigFile (absolute) gets the ssh config once all is up.
+	sshConfigFile string
 }
 
 // up builds the image, starts the topology, prints how to reach it and
@@ -208,6 +229,7 @@ func up(ctx context.Context, out, errOut io.Writer, topo scenario.Topology, o up
 		info.Machines = append(info.Machines, mi)
 	}
 	info.SSHConfig = sshConfig.String()
+	info.SSHConfigFile = o.sshConfigFile
 	if o.json {
 		if err := writeJSON(out, info); err != nil {
 			return err
@@ -227,7 +249,17 @@ func up(ctx context.Context, out, errOut io.Writer, topo scenario.Topology, o up
 		if len(info.Machines) > 0 {
 			fmt.Fprintf(out, "# e.g. export JOBSIM_CONTROL=%s JOBSIM_TOKEN=%s; jobsim fault add ...\n", info.Machines[0].Control, info.Machines[0].Token)
 		}
+		if f := info.SSHConfigFile; f != "" && len(info.Machines) > 0 {
+			fmt.Fprintf(out, "# ssh config in %s: ssh -F %s %s (or Include %s in ~/.ssh/config)\n", f, f, info.Machines[0].Name, f)
+		}
 		fmt.Fprintf(out, "\n%s", info.SSHConfig)
+	}
+	if info.SSHConfigFile != "" {
+		remove, err := writeSSHConfig(info.SSHConfigFile, info.SSHConfig)
+		if err != nil {
+			return err
+		}
+		defer remove()
 	}
 	<-ctx.Done()
 	fmt.Fprintln(errOut, "jobsim up: removing the containers")
@@ -241,6 +273,8 @@ type upInfo struct {
 	StartedIn string      `json:"started_in"`
 	Machines  []upMachine `json:"machines"`
 	SSHConfig string      `json:"ssh_config"`
+	// SSHConfigFile holds SSHConfig when --ssh-config names it.
+	SSHConfigFile string `json:"ssh_config_file,omitempty"`
 }
 
 type upMachine struct {

@@ -14,8 +14,8 @@ import (
 	"github.com/jobsim/jobsim/fakepbs"
 	"github.com/jobsim/jobsim/fakepbs/bashexec"
 	"github.com/jobsim/jobsim/fakepbs/cli"
+	"github.com/jobsim/jobsim/internal/yamlfile"
 	"github.com/spf13/afero"
-	"gopkg.in/yaml.v3"
 )
 
 const clientsDir = "../../fixtures/pbs/clients"
@@ -80,10 +80,8 @@ func loadSpecs(t *testing.T) []clientSpec {
 			t.Fatal(err)
 		}
 		var s clientSpec
-		dec := yaml.NewDecoder(strings.NewReader(string(b)))
-		dec.KnownFields(true)
-		if err := dec.Decode(&s); err != nil {
-			t.Fatalf("%s: %v", f, err)
+		if err := yamlfile.Unmarshal(f, b, &s); err != nil {
+			t.Fatal(err)
 		}
 		if s.Name == "" || len(s.Submit.Argv) == 0 || len(s.Kill.Argv) == 0 {
 			t.Fatalf("%s: name, submit.argv and kill.argv are required", f)

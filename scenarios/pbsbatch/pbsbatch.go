@@ -86,9 +86,6 @@ func validateStep(f *scenario.File, ps *Step) (string, error) {
 	if ps.Jobs != "" && ps.Jobs != "kept" && ps.Jobs != "lost" {
 		return "jobs", fmt.Errorf("jobs %q: want kept or lost", ps.Jobs)
 	}
-	if ps.Down < 0 {
-		return "down", fmt.Errorf("down %v: want a positive duration", ps.Down.D())
-	}
 	var withPBS []string
 	for _, h := range f.Topology.Hosts {
 		if h.PBS != nil {

@@ -49,7 +49,7 @@ func TestParsesItsStepAndCondition(t *testing.T) {
 		{`job: "jupyterhub*"`, `job: ""`, `job "" is not a valid glob`},
 		{"state: R, within", "state: R, queue: workq, within", `p.yaml:8:42: unknown field "queue" in a job condition`},
 		{"jobs: lost", "jobs: some", `p.yaml:9:44: step 3: pbs: jobs "some": want kept or lost`},
-		{"down: 2s", "down: -2s", `step 3: pbs: down -2s: want a positive duration`},
+		{"down: 2s", "down: -2s", `p.yaml:9:34: step 3: duration "-2s": must not be negative`},
 		{"action: restart", "action: reboot", `p.yaml:9:19: step 3: pbs: action "reboot": want one of restart`},
 	} {
 		src := strings.Replace(hubPBS, tc.from, tc.to, 1)

@@ -1,33 +1,21 @@
 package scenario
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 
-	"gopkg.in/yaml.v3"
+	"github.com/goccy/go-yaml/ast"
+
+	"github.com/jobsim/jobsim/internal/yamlfile"
 )
 
 // Error is a problem in a scenario file, located by file, line and column.
-type Error struct {
-	File         string
-	Line, Column int
-	Msg          string
-}
-
-func (e *Error) Error() string {
-	if e.Line == 0 {
-		return fmt.Sprintf("%s: %s", e.File, e.Msg)
-	}
-	return fmt.Sprintf("%s:%d:%d: %s", e.File, e.Line, e.Column, e.Msg)
-}
+type Error = yamlfile.Error
 
 // Load reads and validates one scenario file.
 func (v *Vocabulary) Load(path string) (*File, error) {
@@ -85,119 +73,33 @@ func (v *Vocabulary) LoadAll(paths ...string) ([]*File, error) {
 	return out, errors.Join(errs...)
 }
 
-var (
-	reLine         = regexp.MustCompile(`line (\d+): (.*)`)
-	reQuoted       = regexp.MustCompile(`"([^"]*)"`)
-	reUnknownField = regexp.MustCompile(`field (\S+) not found in type (\S+)`)
-)
-
 // Parse decodes and validates a scenario; name is used in error messages and
-// to resolve relative paths.
+// to resolve relative paths. The file is parsed once: the decoder reads the
+// syntax tree the validation later locates its findings in, and the
+// plug-ins decode their parts from the same tree.
 func (v *Vocabulary) Parse(name string, data []byte) (*File, error) {
-	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, yamlError(name, err, nil)
+	root, err := yamlfile.Parse(name, data)
+	if err != nil {
+		return nil, err
 	}
-	if len(root.Content) == 0 {
+	if root == nil {
 		return nil, &Error{File: name, Msg: "empty file: a scenario needs at least name, topology, system and timeline"}
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
 	f := &File{Path: name}
-	if err := dec.Decode(f); err != nil {
-		return nil, yamlError(name, err, &root)
+	if err := yamlfile.Decode(name, root, f); err != nil {
+		return nil, err
 	}
-	f.pos = positions{file: name, root: root.Content[0]}
+	f.pos = positions{file: name, root: root}
 	if err := f.validate(v); err != nil {
 		return nil, err
 	}
 	return f, nil
 }
 
-// yamlError turns a yaml error into located Errors (the first of them, with
-// the rest appended), finding the column of unknown fields in the tree.
-func yamlError(name string, err error, root *yaml.Node) error {
-	var te *yaml.TypeError
-	msgs := []string{err.Error()}
-	if errors.As(err, &te) {
-		msgs = te.Errors
-	}
-	var out []error
-	for _, m := range msgs {
-		m = strings.TrimPrefix(m, "yaml: ")
-		e := &Error{File: name, Msg: m}
-		if sub := reLine.FindStringSubmatch(m); sub != nil {
-			e.Line, _ = strconv.Atoi(sub[1])
-			e.Column = 1
-			e.Msg = sub[2]
-			if u := reUnknownField.FindStringSubmatch(sub[2]); u != nil {
-				e.Msg = fmt.Sprintf("unknown field %q in %s (see docs/scenarios.md)", u[1], friendlyType(u[2]))
-				if col := findKey(root, e.Line, u[1]); col > 0 {
-					e.Column = col
-				}
-			} else if q := reQuoted.FindStringSubmatch(sub[2]); q != nil {
-				if col := findValue(root, e.Line, q[1]); col > 0 {
-					e.Column = col
-				}
-			}
-		}
-		out = append(out, e)
-	}
-	if len(out) == 1 {
-		return out[0]
-	}
-	return errors.Join(out...)
-}
-
-func friendlyType(t string) string {
-	t = strings.TrimPrefix(t, "scenario.")
-	switch t {
-	case "File":
-		return "the scenario"
-	case "FaultStep", "Rule":
-		return "a fault rule"
-	}
-	return "a " + strings.ToLower(t[:1]) + t[1:]
-}
-
-func findValue(n *yaml.Node, line int, value string) int {
-	if n == nil {
-		return 0
-	}
-	if n.Kind == yaml.ScalarNode && n.Line == line && n.Value == value {
-		return n.Column
-	}
-	for _, c := range n.Content {
-		if col := findValue(c, line, value); col > 0 {
-			return col
-		}
-	}
-	return 0
-}
-
-func findKey(n *yaml.Node, line int, key string) int {
-	if n == nil {
-		return 0
-	}
-	if n.Kind == yaml.MappingNode {
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			if k := n.Content[i]; k.Line == line && k.Value == key {
-				return k.Column
-			}
-		}
-	}
-	for _, c := range n.Content {
-		if col := findKey(c, line, key); col > 0 {
-			return col
-		}
-	}
-	return 0
-}
-
 // positions finds the line and column of a value by its path in the tree.
 type positions struct {
 	file string
-	root *yaml.Node
+	root ast.Node
 }
 
 // at locates the node at path (map keys as strings, sequence indexes as
@@ -205,7 +107,7 @@ type positions struct {
 func (p positions) at(path ...any) *Error {
 	n := p.root
 	for _, step := range path {
-		next := child(n, step)
+		next := yamlfile.Child(n, step)
 		if next == nil {
 			break
 		}
@@ -213,31 +115,9 @@ func (p positions) at(path ...any) *Error {
 	}
 	e := &Error{File: p.file}
 	if n != nil {
-		e.Line, e.Column = n.Line, n.Column
+		e.Line, e.Column = yamlfile.Pos(n)
 	}
 	return e
-}
-
-func child(n *yaml.Node, step any) *yaml.Node {
-	if n == nil {
-		return nil
-	}
-	switch s := step.(type) {
-	case string:
-		if n.Kind != yaml.MappingNode {
-			return nil
-		}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			if n.Content[i].Value == s {
-				return n.Content[i+1]
-			}
-		}
-	case int:
-		if n.Kind == yaml.SequenceNode && s < len(n.Content) {
-			return n.Content[s]
-		}
-	}
-	return nil
 }
 
 func (p positions) errorf(path []any, format string, args ...any) error {

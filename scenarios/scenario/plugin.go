@@ -1,14 +1,14 @@
 package scenario
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 
-	"gopkg.in/yaml.v3"
+	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
 
+	"github.com/jobsim/jobsim/internal/yamlfile"
 	"github.com/jobsim/jobsim/scenarios/check"
 )
 
@@ -233,17 +233,18 @@ func (w Where) UnknownKey(k, what string) error {
 // KeyErrorf is an *Error placed at the key k below w (not at its value).
 func (w Where) KeyErrorf(k, format string, args ...any) error {
 	e := w.pos.at(w.path...)
-	if n := findKeyNode(w.node(), k); n != nil {
-		e.Line, e.Column = n.Line, n.Column
+	if n := findKey(w.node(), k); n != nil {
+		e.Line, e.Column = yamlfile.Pos(n)
 	}
 	e.Msg = fmt.Sprintf(format, args...)
 	return e
 }
 
-func (w Where) node() *yaml.Node {
+// node is the node at w, or the deepest part of its path the file has.
+func (w Where) node() ast.Node {
 	n := w.pos.root
 	for _, step := range w.path {
-		next := child(n, step)
+		next := yamlfile.Child(n, step)
 		if next == nil {
 			return n
 		}
@@ -252,9 +253,10 @@ func (w Where) node() *yaml.Node {
 	return n
 }
 
-// Value is a YAML value a plug-in owns, with where it sits.
+// Value is a YAML value a plug-in owns: its node in the file's syntax
+// tree, with where it sits.
 type Value struct {
-	raw   any
+	node  ast.Node
 	where Where
 	what  string // for messages: "a step", "a task condition"
 }
@@ -262,88 +264,55 @@ type Value struct {
 // Where is the place of the value.
 func (v Value) Where() Where { return v.where }
 
-// Raw is the value as decoded generically (maps, slices, scalars).
-func (v Value) Raw() any { return v.raw }
+// Node is the value's syntax-tree node (nil when the key has no value),
+// for a plug-in that reads more than Decode gives.
+func (v Value) Node() ast.Node { return v.node }
 
 // Decode decodes the value strictly into out (unknown fields are errors),
-// placing errors at the file's line and column.
+// from the file's own syntax tree, so that every error sits at the
+// file's line and column of the token at fault. A key without a value
+// leaves out as it is.
 func (v Value) Decode(out any) error {
-	data, err := yaml.Marshal(v.raw)
-	if err != nil {
-		return v.where.Errorf("%v", err)
+	if v.node == nil || v.node.Type() == ast.NullType {
+		return nil
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(out); err != nil {
-		return v.decodeError(err)
+	err := yamlfile.Decode(v.where.pos.file, v.node, out)
+	var e *Error
+	if err == nil || !errors.As(err, &e) {
+		return err
 	}
-	return nil
+	if e.Line == 0 {
+		at := v.where.pos.at(v.where.path...)
+		e.Line, e.Column = at.Line, at.Column
+	}
+	var unknown *yaml.UnknownFieldError
+	if errors.As(err, &unknown) && unknown.GetToken() != nil {
+		e.Msg = fmt.Sprintf("unknown field %q in %s (see docs/scenarios.md)", unknown.GetToken().Value, v.what)
+	}
+	return e
 }
 
-// decodeError places a decoding error of v in the file: an unknown field
-// at its key, a bad value at the value, anything else at v.
-func (v Value) decodeError(err error) error {
-	var te *yaml.TypeError
-	msgs := []string{err.Error()}
-	if errors.As(err, &te) {
-		msgs = te.Errors
-	}
-	n := v.where.node()
-	var out []error
-	for _, m := range msgs {
-		m = strings.TrimPrefix(m, "yaml: ")
-		if sub := reLine.FindStringSubmatch(m); sub != nil {
-			m = sub[2]
-		}
-		e := v.where.pos.at(v.where.path...)
-		e.Msg = m
-		if u := reUnknownField.FindStringSubmatch(m); u != nil {
-			e.Msg = fmt.Sprintf("unknown field %q in %s (see docs/scenarios.md)", u[1], v.what)
-			if k := findKeyNode(n, u[1]); k != nil {
-				e.Line, e.Column = k.Line, k.Column
-			}
-		} else if q := reQuoted.FindStringSubmatch(m); q != nil {
-			if s := findScalar(n, q[1]); s != nil {
-				e.Line, e.Column = s.Line, s.Column
-			}
-		}
-		out = append(out, e)
-	}
-	if len(out) == 1 {
-		return out[0]
-	}
-	return errors.Join(out...)
-}
-
-func findKeyNode(n *yaml.Node, key string) *yaml.Node {
+// findKey is the key node k of the mapping n, or else of the first
+// mapping below n that has one.
+func findKey(n ast.Node, k string) ast.Node {
 	if n == nil {
 		return nil
 	}
-	if n.Kind == yaml.MappingNode {
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			if n.Content[i].Value == key {
-				return n.Content[i]
+	for _, mv := range yamlfile.Pairs(n) {
+		if yamlfile.Key(mv) == k {
+			return mv.Key
+		}
+	}
+	for _, mv := range yamlfile.Pairs(n) {
+		if found := findKey(mv.Value, k); found != nil {
+			return found
+		}
+	}
+	if seq, ok := n.(*ast.SequenceNode); ok {
+		for _, item := range seq.Values {
+			if found := findKey(item, k); found != nil {
+				return found
 			}
-		}
-	}
-	for _, c := range n.Content {
-		if k := findKeyNode(c, key); k != nil {
-			return k
-		}
-	}
-	return nil
-}
-
-func findScalar(n *yaml.Node, value string) *yaml.Node {
-	if n == nil {
-		return nil
-	}
-	if n.Kind == yaml.ScalarNode && n.Value == value {
-		return n
-	}
-	for _, c := range n.Content {
-		if s := findScalar(c, value); s != nil {
-			return s
 		}
 	}
 	return nil

@@ -117,8 +117,9 @@ type System struct {
 	// (filled in by parsing).
 	Name string `yaml:"-"`
 	Spec any    `yaml:"-"`
-	// Ext holds the YAML as written, for the plug-in to decode.
-	Ext map[string]any `yaml:",inline"`
+	// ext is the one key naming the plug-in, with its configuration as
+	// written, for the plug-in to decode.
+	ext ext
 }
 
 // Step is one entry of the timeline. Its trigger (at most one of At, After,
@@ -147,8 +148,8 @@ type Step struct {
 	// freeze it, kill or restart it (the containers backend).
 	Node *NodeStep `yaml:"node"`
 
-	// Ext holds the plug-ins' step keys as written.
-	Ext map[string]any `yaml:",inline"`
+	// ext holds the plug-ins' step keys as written.
+	ext ext
 	// Owner names the plug-in whose action this step is ("" for the
 	// core's), and Action is that action as the plug-in parsed it (a
 	// plug-in's do: value included). Both are filled in by parsing.
@@ -183,8 +184,8 @@ type Wait struct {
 	For    Duration `yaml:"for"`
 	Within Duration `yaml:"within"`
 	Event  *Match   `yaml:"event"`
-	// Ext holds the plug-ins' condition keys as written.
-	Ext map[string]any `yaml:",inline"`
+	// ext holds the plug-ins' condition keys as written.
+	ext ext
 	// Condition is the condition waited for (filled in by parsing).
 	Condition Condition `yaml:"-"`
 }
@@ -194,8 +195,8 @@ type Wait struct {
 // server state), named by one key of that plug-in.
 type Condition struct {
 	Event *Match `yaml:"event"` // an event like this has been recorded
-	// Ext holds the plug-ins' condition keys as written.
-	Ext map[string]any `yaml:",inline"`
+	// ext holds the plug-ins' condition keys as written.
+	ext ext
 	// Owner names the plug-in that judges the condition ("" for an
 	// event), and Predicate is what it parsed. Both are filled in by
 	// parsing.
@@ -204,7 +205,7 @@ type Condition struct {
 }
 
 // IsZero reports whether no condition is set.
-func (c Condition) IsZero() bool { return c.Event == nil && len(c.Ext) == 0 }
+func (c Condition) IsZero() bool { return c.Event == nil && c.ext.empty() }
 
 // Match selects events of the history.
 type Match = check.Match
@@ -222,8 +223,8 @@ type Expectation struct {
 	Events *Count      `yaml:"events"`
 	Order  check.Order `yaml:"order"`
 
-	// Ext holds the plug-ins' expectation keys as written.
-	Ext map[string]any `yaml:",inline"`
+	// ext holds the plug-ins' expectation keys as written.
+	ext ext
 	// Judge is the expectation as parsed (filled in by parsing).
 	Judge check.Expectation `yaml:"-"`
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/jobsim/jobsim/base/fault"
@@ -26,7 +25,7 @@ func (f *File) validate(v *Vocabulary) error {
 	// the problem (the companions of a plug-in's condition and
 	// expectation keys are its own to check).
 	for i, s := range f.Timeline {
-		for _, k := range sortedKeys(s.Ext) {
+		for _, k := range s.ext.keys() {
 			if v.steps[k] == nil {
 				return f.At("timeline", i).UnknownKey(k, "a step")
 			}
@@ -210,7 +209,7 @@ func (f *File) validateSystem(v *Vocabulary) error {
 	p := f.pos
 	s := &f.System
 	known := v.Systems()
-	named := sortedKeys(s.Ext)
+	named := s.ext.keys()
 	switch len(named) {
 	case 0:
 		return p.errorf(nil, "system: required, %s", orList(known))
@@ -223,7 +222,7 @@ func (f *File) validateSystem(v *Vocabulary) error {
 	if !ok {
 		return f.At("system").KeyErrorf(name, "system %q: this jobsim knows %s", name, orList(known))
 	}
-	spec, err := sp.ParseSystem(f, Value{raw: s.Ext[name], where: f.At("system", name), what: "system." + name})
+	spec, err := sp.ParseSystem(f, Value{node: s.ext.value(name), where: f.At("system", name), what: "system." + name})
 	if err != nil {
 		return err
 	}
@@ -267,7 +266,7 @@ func (f *File) validateStep(v *Vocabulary, i int) error {
 	add(s.Wait != nil, "wait")
 	add(s.Note != "", "note")
 	add(s.Node != nil, "node")
-	actions = append(actions, sortedKeys(s.Ext)...)
+	actions = append(actions, s.ext.keys()...)
 	switch len(actions) {
 	case 0:
 		return p.errorf(at, "step %d: no action (want one of %s)", i+1, strings.Join(append(slices.Clone(coreStepKeys), v.stepKeys...), ", "))
@@ -276,14 +275,14 @@ func (f *File) validateStep(v *Vocabulary, i int) error {
 		return p.errorf(at, "step %d: one action per step, found %s", i+1, strings.Join(actions, " and "))
 	}
 	if key := actions[0]; v.steps[key] != nil {
-		if s.Ext[key] == nil {
+		if s.ext.value(key) == nil {
 			return f.At(at...).KeyErrorf(key, "step %d: %s has no value (see docs/scenarios.md)", i+1, key)
 		}
 		sp := v.steps[key]
 		if f.foreignSystem(v, sp.Name()) {
 			return p.errorf(at, "step %d: %s is a %s action but the system under test is not %s", i+1, key, sp.Name(), sp.Name())
 		}
-		a, err := sp.ParseStep(f, key, Value{raw: s.Ext[key], where: f.At(append(at, key)...), what: "a " + key + " step"})
+		a, err := sp.ParseStep(f, key, Value{node: s.ext.value(key), where: f.At(append(at, key)...), what: "a " + key + " step"})
 		if err != nil {
 			return prefixed(err, fmt.Sprintf("step %d: ", i+1))
 		}
@@ -303,7 +302,7 @@ func (f *File) validateStep(v *Vocabulary, i int) error {
 		if sp == nil {
 			return p.errorf(at, "step %d: %s is a %s action but the system under test is not %s", i+1, s.Do, owners[0].Name(), owners[0].Name())
 		}
-		a, err := sp.ParseStep(f, "do", Value{raw: s.Do, where: f.At(append(at, "do")...), what: "do"})
+		a, err := sp.ParseStep(f, "do", Value{node: f.At(append(at, "do")...).node(), where: f.At(append(at, "do")...), what: "do"})
 		if err != nil {
 			return prefixed(err, fmt.Sprintf("step %d: ", i+1))
 		}
@@ -329,7 +328,7 @@ func (f *File) validateStep(v *Vocabulary, i int) error {
 		}
 	}
 	if w := s.Wait; w != nil {
-		w.Condition = Condition{Event: w.Event, Ext: w.Ext}
+		w.Condition = Condition{Event: w.Event, ext: w.ext}
 		if w.For == 0 && w.Condition.IsZero() {
 			return p.errorf(append(at, "wait"), "step %d: wait needs for: DURATION or a condition (%s)", i+1, strings.Join(append(slices.Clone(coreCondKeys), v.condKeys...), ", "))
 		}
@@ -351,7 +350,7 @@ func (f *File) validateCondition(v *Vocabulary, c *Condition, at []any) error {
 	if c.Event != nil {
 		kinds = append(kinds, "event")
 	}
-	ext := sortedKeys(c.Ext)
+	ext := c.ext.keys()
 	for _, k := range ext {
 		if v.conditions[k] != nil {
 			kinds = append(kinds, k)
@@ -374,7 +373,7 @@ func (f *File) validateCondition(v *Vocabulary, c *Condition, at []any) error {
 	if f.foreignSystem(v, cp.Name()) {
 		return p.errorf(at, "a %s condition needs the %s system", key, cp.Name())
 	}
-	pred, err := cp.ParseCondition(f, key, Value{raw: c.Ext, where: f.At(at...), what: "a " + key + " condition"})
+	pred, err := cp.ParseCondition(f, key, Value{node: c.ext.mapping(), where: f.At(at...), what: "a " + key + " condition"})
 	if err != nil {
 		return err
 	}
@@ -407,7 +406,7 @@ func (f *File) validateExpectation(v *Vocabulary, i int, ids map[string]bool) er
 	if e.Order != nil {
 		groups = append(groups, "order")
 	}
-	ext := sortedKeys(e.Ext)
+	ext := e.ext.keys()
 	for _, k := range ext {
 		if v.expectations[k] != nil {
 			groups = append(groups, k)
@@ -448,7 +447,7 @@ func (f *File) validateExpectation(v *Vocabulary, i int, ids map[string]bool) er
 		if f.foreignSystem(v, ep.Name()) {
 			return p.errorf(at, "expectation %s: %s expectations need the %s system", e.ID, key, ep.Name())
 		}
-		j, err := ep.ParseExpectation(f, key, Value{raw: e.Ext, where: f.At(at...), what: "a " + key + " expectation"})
+		j, err := ep.ParseExpectation(f, key, Value{node: e.ext.mapping(), where: f.At(at...), what: "a " + key + " expectation"})
 		if err != nil {
 			return prefixed(err, "expectation "+e.ID+": ")
 		}
@@ -470,13 +469,4 @@ func prefixed(err error, prefix string) error {
 		return &c
 	}
 	return fmt.Errorf("%s%w", prefix, err)
-}
-
-func sortedKeys(m map[string]any) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

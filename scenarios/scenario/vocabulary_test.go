@@ -138,7 +138,7 @@ func TestPluginErrorsSayWhereAndWhat(t *testing.T) {
 		{"level: 2", "lvl: 2", `toy.yaml:4:11: unknown field "lvl" in system.alpha`},
 		{"alpha: {level: 2}", "delta: {}", `toy.yaml:4:3: system "delta": this jobsim knows alpha or gamma`},
 		{"  - poke: hard\n", "  - prod: hard\n", "toy.yaml:7:5: step 2: prod is a gamma action but the system under test is not gamma"},
-		{"  - poke: hard\n", "  - poke: [a, b]\n", "toy.yaml:7:11: step 2: cannot unmarshal"},
+		{"  - poke: hard\n", "  - poke: [a, b]\n", "toy.yaml:7:11: step 2: want a string, got a list"},
 		{"  - poke: hard\n", "  - pokey: hard\n", `toy.yaml:7:5: unknown field "pokey" in a step`},
 		{"  - poke: hard\n", "  - poke:\n", `toy.yaml:7:5: step 2: poke has no value`},
 		{"  - do: nap\n", "  - do: dream\n", `toy.yaml:8:9: step 3: do "dream": want one of start, nap`},

@@ -30,9 +30,10 @@ import (
 	"syscall"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"github.com/goccy/go-yaml"
 
 	"github.com/jobsim/jobsim/base/fault"
+	"github.com/jobsim/jobsim/internal/yamlfile"
 )
 
 // Contract is one spawner's contract (one fixtures/spawners/*.yaml file).
@@ -48,13 +49,12 @@ type Contract struct {
 	User string `yaml:"user"`
 	// Vars are templates available to every step as {name}; they may use
 	// the built-in variables and earlier vars.
-	Vars yaml.Node `yaml:"vars"`
+	Vars yaml.MapSlice `yaml:"vars"`
 	// Files are written into {local_dir} before a case starts (mode 0700),
 	// after template expansion: what the spawner writes on the hub side.
 	Files map[string]string `yaml:"files"`
 	Cases []Case            `yaml:"cases"`
-	// Extra holds x-* keys: YAML anchors shared by steps.
-	Extra map[string]any `yaml:",inline"`
+	// Keys starting with x- are free: YAML anchors shared by steps.
 
 	vars [][2]string // Vars in file order
 }
@@ -134,27 +134,20 @@ func Load(path string) (*Contract, error) {
 	if err != nil {
 		return nil, fmt.Errorf("contract: %w", err)
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
 	c := &Contract{Path: path}
-	if err := dec.Decode(c); err != nil {
-		return nil, fmt.Errorf("contract %s: %w", path, err)
+	if err := yamlfile.Unmarshal(path, b, c, yaml.AllowFieldPrefixes("x-")); err != nil {
+		return nil, fmt.Errorf("contract: %w", err)
 	}
 	if c.User == "" {
 		c.User = "alice"
 	}
-	for k := range c.Extra {
-		if !strings.HasPrefix(k, "x-") {
-			return nil, fmt.Errorf("contract %s: unknown key %q (extra keys for anchors start with x-)", path, k)
+	for _, kv := range c.Vars {
+		k, kok := kv.Key.(string)
+		v, vok := kv.Value.(string)
+		if !kok || !vok {
+			return nil, fmt.Errorf("contract %s: vars: want a mapping of name: template, got %v: %v", path, kv.Key, kv.Value)
 		}
-	}
-	if c.Vars.Kind != 0 {
-		if c.Vars.Kind != yaml.MappingNode {
-			return nil, fmt.Errorf("contract %s:%d: vars: want a mapping of name: template", path, c.Vars.Line)
-		}
-		for i := 0; i+1 < len(c.Vars.Content); i += 2 {
-			c.vars = append(c.vars, [2]string{c.Vars.Content[i].Value, c.Vars.Content[i+1].Value})
-		}
+		c.vars = append(c.vars, [2]string{k, v})
 	}
 	if c.Name == "" || len(c.Cases) == 0 {
 		return nil, fmt.Errorf("contract %s: needs a name and at least one case", path)

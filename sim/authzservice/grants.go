@@ -15,16 +15,13 @@
 package authzservice
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"regexp"
 	"slices"
 	"sort"
 
-	yaml "go.yaml.in/yaml/v3"
+	"github.com/jobsim/jobsim/internal/yamlfile"
 )
 
 // Everyone in a viewer's list stands for every user of the hub.
@@ -89,65 +86,46 @@ func LoadFile(path string) (Grants, error) {
 	if err != nil {
 		return nil, fmt.Errorf("authz site file: %w", err)
 	}
-	g, err := Parse(b)
-	if err != nil {
-		return nil, fmt.Errorf("authz site file %s: %w", path, err)
-	}
-	return g, nil
+	return Parse(path, b)
 }
 
-// Parse reads a site file's contents; errors name the line.
-func Parse(b []byte) (Grants, error) {
-	var root yaml.Node
-	if err := yaml.Unmarshal(b, &root); err != nil {
+// Parse reads a site file's contents (name is for messages); errors say
+// name:line:col and what.
+func Parse(name string, b []byte) (Grants, error) {
+	root, err := yamlfile.Parse(name, b)
+	if err != nil {
 		return nil, err
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
+	if root == nil {
+		return nil, &yamlfile.Error{File: name, Msg: "empty: want a may_view: mapping of viewer to the users whose servers they may open"}
+	}
 	var f siteFile
-	if err := dec.Decode(&f); err != nil {
-		if errors.Is(err, io.EOF) || len(bytes.TrimSpace(b)) == 0 {
-			return nil, errors.New("empty: want a may_view: mapping of viewer to the users whose servers they may open")
-		}
+	if err := yamlfile.Decode(name, root, &f); err != nil {
 		return nil, err
 	}
-	if f.MayView == nil {
-		return nil, errors.New("no may_view: mapping (viewer: [users whose servers they may open])")
+	mv := yamlfile.Child(root, "may_view")
+	if f.MayView == nil || mv == nil {
+		return nil, &yamlfile.Error{File: name, Line: 1, Column: 1, Msg: "no may_view: mapping (viewer: [users whose servers they may open])"}
 	}
-	lines := viewerLines(&root)
 	g := Grants{}
-	for viewer, owners := range f.MayView {
-		at := fmt.Sprintf("line %d: may_view: %s", lines[viewer], viewer)
+	for _, pair := range yamlfile.Pairs(mv) {
+		viewer := yamlfile.Key(pair)
+		owners := f.MayView[viewer]
+		line, col := yamlfile.Pos(pair.Key)
+		at := func(format string, args ...any) error {
+			return &yamlfile.Error{File: name, Line: line, Column: col, Msg: "may_view: " + viewer + ": " + fmt.Sprintf(format, args...)}
+		}
 		if !userName.MatchString(viewer) {
-			return nil, fmt.Errorf("%s: %q is not a user name", at, viewer)
+			return nil, at("%q is not a user name", viewer)
 		}
 		for _, o := range owners {
 			if o != Everyone && !userName.MatchString(o) {
-				return nil, fmt.Errorf("%s: %q is not a user name (or %q for everyone)", at, o, Everyone)
+				return nil, at("%q is not a user name (or %q for everyone)", o, Everyone)
 			}
 		}
 		g[viewer] = append([]string(nil), owners...)
 	}
 	return g, nil
-}
-
-// viewerLines maps each key of may_view to its line, for messages.
-func viewerLines(root *yaml.Node) map[string]int {
-	out := map[string]int{}
-	if root == nil || len(root.Content) == 0 {
-		return out
-	}
-	doc := root.Content[0]
-	for i := 0; i+1 < len(doc.Content); i += 2 {
-		if doc.Content[i].Value != "may_view" {
-			continue
-		}
-		m := doc.Content[i+1]
-		for j := 0; j+1 < len(m.Content); j += 2 {
-			out[m.Content[j].Value] = m.Content[j].Line
-		}
-	}
-	return out
 }
 
 // Viewable lists, sorted, the users among users whose servers viewer may

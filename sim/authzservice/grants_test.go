@@ -7,7 +7,7 @@ import (
 )
 
 func TestParseGrants(t *testing.T) {
-	g, err := Parse([]byte("# site\nmay_view:\n  alice: [bob, carol]\n  helpdesk: [\"*\"]\n  bob: []\n"))
+	g, err := Parse("site.yaml", []byte("# site\nmay_view:\n  alice: [bob, carol]\n  helpdesk: [\"*\"]\n  bob: []\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,13 +36,13 @@ func TestParseGrants(t *testing.T) {
 func TestParseGrantsErrors(t *testing.T) {
 	for _, c := range []struct{ in, want string }{
 		{"", "empty"},
-		{"viewers:\n  alice: [bob]\n", "field viewers not found"},
-		{"may_view:\n  alice: [bob\n", "line"},
-		{"may_view:\n  alice: [bob]\n  'x y': [bob]\n", `line 3: may_view: x y: "x y" is not a user name`},
-		{"may_view:\n  alice: [\"b/c\"]\n", `line 2: may_view: alice: "b/c" is not a user name (or "*" for everyone)`},
+		{"viewers:\n  alice: [bob]\n", `site.yaml:1:1: unknown field "viewers"`},
+		{"may_view:\n  alice: [bob\n", "site.yaml:2:"},
+		{"may_view:\n  alice: [bob]\n  'x y': [bob]\n", `site.yaml:3:3: may_view: x y: "x y" is not a user name`},
+		{"may_view:\n  alice: [\"b/c\"]\n", `site.yaml:2:3: may_view: alice: "b/c" is not a user name (or "*" for everyone)`},
 		{"may_view:\n", "no may_view"},
 	} {
-		_, err := Parse([]byte(c.in))
+		_, err := Parse("site.yaml", []byte(c.in))
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("Parse(%q) = %v, want an error with %q", c.in, err, c.want)
 		}
