@@ -268,3 +268,21 @@ func TestJUnitReport(t *testing.T) {
 		t.Fatalf("summary:\n%s", sum.String())
 	}
 }
+
+// A step waits for an event that happened before it began waiting:
+// since: start counts it, the default (since the step) does not.
+func TestEventConditionSinceStartSeesWhatHappenedBefore(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var sys *fakeCylc
+	const step = "  - wait: {for: 1s}\n  - wait: {event: {kind: toy.state, fields: {state: ^preparing$}}, since: start, within: 1s}"
+	r, _, _ := newRunner(t, "8.0.3", &sys)
+	if rep := r.Run(ctx, load(t, "since-start", "", step)); rep.Verdict != Pass {
+		t.Fatalf("since: start: verdict %s: %s", rep.Verdict, rep.Reason)
+	}
+	r2, _, _ := newRunner(t, "8.0.3", &sys)
+	rep := r2.Run(ctx, load(t, "since-step", "", strings.Replace(step, ", since: start", "", 1)))
+	if rep.Verdict != Fail || !strings.Contains(rep.Reason, "did not happen within 1s") {
+		t.Fatalf("since the step: verdict %s: %s", rep.Verdict, rep.Reason)
+	}
+}

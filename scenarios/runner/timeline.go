@@ -71,8 +71,10 @@ func describeCondition(c scenario.Condition) string {
 	switch {
 	case c.Predicate != nil:
 		return c.Predicate.String()
+	case c.Event != nil && c.Since == scenario.SinceStart:
+		return "an event " + c.Event.Describe() + " since the start"
 	case c.Event != nil:
-		return "an event " + c.Event.Kind
+		return "an event " + c.Event.Describe()
 	}
 	return "?"
 }
@@ -107,10 +109,11 @@ func sleepUntil(ctx context.Context, t time.Time) error {
 
 // waitFor polls until c holds, within bound (0: until ctx ends).
 func (p *play) waitFor(ctx context.Context, c scenario.Condition, bound time.Duration) error {
-	since := p.log.Since(0)
-	var seq int64
-	if len(since) > 0 {
-		seq = since[len(since)-1].Seq
+	var seq int64 // events after this one count
+	if c.Since != scenario.SinceStart {
+		if since := p.log.Since(0); len(since) > 0 {
+			seq = since[len(since)-1].Seq
+		}
 	}
 	if bound > 0 {
 		var cancel context.CancelFunc

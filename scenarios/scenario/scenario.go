@@ -183,6 +183,8 @@ type Wait struct {
 	For    Duration `yaml:"for"`
 	Within Duration `yaml:"within"`
 	Event  *Match   `yaml:"event"`
+	// Since says where an event condition starts counting (see Condition).
+	Since Since `yaml:"since"`
 	// Ext holds the plug-ins' condition keys as written.
 	Ext map[string]any `yaml:",inline"`
 	// Condition is the condition waited for (filled in by parsing).
@@ -194,6 +196,12 @@ type Wait struct {
 // server state), named by one key of that plug-in.
 type Condition struct {
 	Event *Match `yaml:"event"` // an event like this has been recorded
+	// Since says from when an event condition counts: SinceStep (the
+	// default) from the moment the step begins waiting, SinceStart from the
+	// start of the run ("once X has happened", which may be before the
+	// step). Only event conditions take it: the plug-ins' conditions are
+	// states, judged now.
+	Since Since `yaml:"since"`
 	// Ext holds the plug-ins' condition keys as written.
 	Ext map[string]any `yaml:",inline"`
 	// Owner names the plug-in that judges the condition ("" for an
@@ -202,6 +210,15 @@ type Condition struct {
 	Owner     string    `yaml:"-"`
 	Predicate Predicate `yaml:"-"`
 }
+
+// Since is where an event condition starts counting.
+type Since string
+
+// The values of Since.
+const (
+	SinceStep  Since = "step"  // from when the step begins waiting (the default)
+	SinceStart Since = "start" // from the start of the run
+)
 
 // IsZero reports whether no condition is set.
 func (c Condition) IsZero() bool { return c.Event == nil && len(c.Ext) == 0 }

@@ -329,11 +329,11 @@ func (f *File) validateStep(v *Vocabulary, i int) error {
 		}
 	}
 	if w := s.Wait; w != nil {
-		w.Condition = Condition{Event: w.Event, Ext: w.Ext}
+		w.Condition = Condition{Event: w.Event, Since: w.Since, Ext: w.Ext}
 		if w.For == 0 && w.Condition.IsZero() {
 			return p.errorf(append(at, "wait"), "step %d: wait needs for: DURATION or a condition (%s)", i+1, strings.Join(append(slices.Clone(coreCondKeys), v.condKeys...), ", "))
 		}
-		if w.For != 0 && !w.Condition.IsZero() {
+		if w.For != 0 && (!w.Condition.IsZero() || w.Since != "") {
 			return p.errorf(append(at, "wait"), "step %d: wait takes for: or a condition with within:, not both", i+1)
 		}
 		if !w.Condition.IsZero() {
@@ -359,6 +359,16 @@ func (f *File) validateCondition(v *Vocabulary, c *Condition, at []any) error {
 	}
 	if len(kinds) != 1 {
 		return p.errorf(at, "a condition names exactly one of %s", orAnd(append(slices.Clone(coreCondKeys), v.condKeys...)))
+	}
+	switch c.Since {
+	case "":
+		c.Since = SinceStep
+	case SinceStep, SinceStart:
+	default:
+		return p.errorf(append(at, "since"), "since %q: want start (count events from the start of the run) or step (from when the step begins waiting, the default)", c.Since)
+	}
+	if c.Event == nil && c.Since == SinceStart {
+		return p.errorf(append(at, "since"), "since: start is for event conditions; a %s condition is a state, judged when the step waits", kinds[0])
 	}
 	if c.Event != nil {
 		for _, k := range ext {
