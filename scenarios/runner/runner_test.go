@@ -84,6 +84,9 @@ type fakeCylc struct {
 	state   string
 	stopped bool
 	version string
+	// archive, when set, records a toy.archived event this long after
+	// the system settled (a job that ends after its task did).
+	archive time.Duration
 }
 
 func (s *fakeCylc) Name() string                            { return "toy" }
@@ -106,6 +109,10 @@ func (s *fakeCylc) Start(ctx context.Context) error {
 		}
 		s.set("submitted")
 		s.set("succeeded")
+		if s.archive > 0 {
+			time.Sleep(s.archive)
+			s.log.Record(events.Event{Kind: "toy.archived", Msg: "toy archived"})
+		}
 	}()
 	return nil
 }
@@ -285,4 +292,46 @@ func TestEventConditionSinceStartSeesWhatHappenedBefore(t *testing.T) {
 	if rep.Verdict != Fail || !strings.Contains(rep.Reason, "did not happen within 1s") {
 		t.Fatalf("since the step: verdict %s: %s", rep.Verdict, rep.Reason)
 	}
+}
+
+// An order whose last event comes after the system settled: judged when
+// the timeline ends it fails; with linger the run waits for it, and only
+// as long as it is pending.
+func TestLingerWaitsForPendingCoreExpectations(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	run := func(name, linger string) Report {
+		b := &fakeBackend{}
+		r, err := New(WithBackend(b), WithArtifacts(t.TempDir()), WithSystem("toy", func(ctx context.Context, f *scenario.File, topo Topology, env Env, log *events.Log) (System, error) {
+			h, _ := topo.Host("fakehpc")
+			return &fakeCylc{log: log, host: h.(*fakeHost), version: "8.0.3", archive: 1500 * time.Millisecond}, nil
+		}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := load(t, name, linger, "")
+		f.Expect = append(f.Expect, mustExpect(t, "archived", "{order: [{kind: toy.state, fields: {state: succeeded}}, {kind: toy.archived}]}"))
+		return r.Run(ctx, f)
+	}
+	if rep := run("no-linger", ""); rep.Verdict != Fail || !strings.Contains(rep.Reason, "archived") {
+		t.Fatalf("without linger: verdict %s: %s", rep.Verdict, rep.Reason)
+	}
+	rep := run("linger", "linger: 20s")
+	if rep.Verdict != Pass {
+		t.Fatalf("with linger: verdict %s: %s %+v", rep.Verdict, rep.Reason, rep.Results)
+	}
+	if rep.Duration > 10*time.Second {
+		t.Errorf("the run lingered %s, past the moment nothing was pending", rep.Duration)
+	}
+}
+
+// mustExpect parses one expectation of the core.
+func mustExpect(t *testing.T, id, body string) scenario.Expectation {
+	t.Helper()
+	src := strings.NewReplacer("NAME", "x", "MODE", "", "FAULT", "").Replace(scenarioText) + "  - {id: " + id + ", " + strings.TrimPrefix(body, "{")
+	f, err := testVocabulary.Parse("x.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f.Expect[len(f.Expect)-1]
 }

@@ -224,11 +224,14 @@ func (p *play) act(ctx context.Context, s scenario.Step) error {
 }
 
 // settle waits, after the timeline, until every expectation can be decided
-// (none is Pending: a bound not passed yet, a watched state still held),
-// or until the system says nothing more will happen.
+// (none is Pending: a bound not passed yet, a watched state still held, an
+// order or a count not yet complete), within the scenario's linger: the
+// core's expectations hold the run only within linger, the plug-ins' (which
+// carry their own bounds) until the system settles and linger has passed.
 func (p *play) settle(ctx context.Context) {
+	lingerEnd := time.Now().Add(p.f.Linger.D())
 	for {
-		if p.decided(ctx) {
+		if p.decided(ctx, lingerEnd) {
 			return
 		}
 		select {
@@ -239,14 +242,17 @@ func (p *play) settle(ctx context.Context) {
 	}
 }
 
-func (p *play) decided(ctx context.Context) bool {
+func (p *play) decided(ctx context.Context, lingerEnd time.Time) bool {
 	now := time.Now()
+	lingering := now.Before(lingerEnd)
 	run := check.Run{Start: p.start, End: now, Events: p.log.All()}
-	if settled, err := p.sys.Settled(ctx); err == nil && settled {
-		return true
+	if !lingering {
+		if settled, err := p.sys.Settled(ctx); err == nil && settled {
+			return true
+		}
 	}
 	for _, e := range p.f.Expect {
-		if e.Judge.Pending(run, now) {
+		if (e.Owner != "" || lingering) && e.Judge.Pending(run, now) {
 			return false
 		}
 	}

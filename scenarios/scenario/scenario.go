@@ -41,7 +41,14 @@ type File struct {
 	// Reproduces names the bug a reproducer shows.
 	Reproduces *Bug `yaml:"reproduces"`
 	// Timeout bounds the whole run (default 5m).
-	Timeout  Duration      `yaml:"timeout"`
+	Timeout Duration `yaml:"timeout"`
+	// Linger is how long the run may go on after the timeline for
+	// expectations still pending: the core's (an order or a count not yet
+	// complete, a during interval still open), and the plug-ins' even
+	// once the system under test has settled. Default 0: the core's
+	// expectations are judged when the timeline ends, the plug-ins' hold
+	// the run only while the system has not settled.
+	Linger   Duration      `yaml:"linger"`
 	Topology Topology      `yaml:"topology"`
 	System   System        `yaml:"system"`
 	Timeline []Step        `yaml:"timeline"`
@@ -230,17 +237,22 @@ type Match = check.Match
 type Count = check.Count
 
 // Expectation is one thing the run is judged by: an event count (Events),
-// an order of events (Order), or one key of a plug-in (a Cylc task, the
+// an order of events (Order), what happens or holds during an interval
+// (During), or one key of a plug-in (a Cylc task, the
 // stuck detector, a hub server).
 type Expectation struct {
 	// ID names the expectation, for reports and for Bug.Shows.
 	ID string `yaml:"id"`
 
-	Events *Count      `yaml:"events"`
-	Order  check.Order `yaml:"order"`
+	Events *Count        `yaml:"events"`
+	Order  check.Order   `yaml:"order"`
+	During *check.During `yaml:"during"`
 
 	// Ext holds the plug-ins' expectation keys as written.
 	Ext map[string]any `yaml:",inline"`
-	// Judge is the expectation as parsed (filled in by parsing).
+	// Judge is the expectation as parsed, and Owner the plug-in that
+	// parsed it ("" for the core's events, order and during). Both are
+	// filled in by parsing.
 	Judge check.Expectation `yaml:"-"`
+	Owner string            `yaml:"-"`
 }

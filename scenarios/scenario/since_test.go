@@ -1,6 +1,9 @@
 package scenario
 
 import (
+	"time"
+
+	"github.com/jobsim/jobsim/scenarios/check"
 	"strings"
 	"testing"
 )
@@ -33,6 +36,33 @@ func TestEventConditionsCountSinceStartOrStep(t *testing.T) {
 		src := strings.Replace(toy, "{mood: calm, within: 1s}", c.to, 1)
 		_, err := v.Parse("toy.yaml", []byte(src))
 		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: error %v\n  want it to contain %q", c.to, err, c.want)
+		}
+	}
+}
+
+// during is a core expectation (no owner), checked at load time; linger
+// is a duration of 0 or more.
+func TestDuringExpectationAndLingerParse(t *testing.T) {
+	v := MustVocabulary(alpha{}, beta{}, gamma{})
+	src := strings.Replace(toy, "  - {events: {kind: x., min: 1}}\n", "  - {id: w, during: {from: {kind: a}, until: {kind: b}, happens: {kind: c}}}\n", 1)
+	f, err := v.Parse("toy.yaml", []byte("linger: 30s\n"+src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, ok := f.Expect[1].Judge.(check.During); !ok || d.Happens.Kind != "c" || f.Expect[1].Owner != "" || f.Expect[0].Owner != "alpha" {
+		t.Errorf("expectations %+v", f.Expect)
+	}
+	if f.Linger.D() != 30*time.Second {
+		t.Errorf("linger %v", f.Linger)
+	}
+	for _, c := range []struct{ from, to, want string }{
+		{"happens: {kind: c}", "happens: {kind: c}, never: {kind: d}", "toy.yaml:16:21: expectation w: during: give exactly one of happens, never and holds"},
+		{"happens: {kind: c}", "happens: {kind: c}, also: 1", `unknown field "also"`},
+		{"linger: 30s", "linger: -1s", "linger -1s: want a duration of 0 or more"},
+	} {
+		bad := strings.Replace("linger: 30s\n"+src, c.from, c.to, 1)
+		if _, err := v.Parse("toy.yaml", []byte(bad)); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%q: error %v\n  want it to contain %q", c.to, err, c.want)
 		}
 	}

@@ -65,6 +65,9 @@ func (f *File) validate(v *Vocabulary) error {
 			return p.errorf([]any{"reproduces"}, "reproduces.shows: name the expectation ids that fail when the bug shows")
 		}
 	}
+	if f.Linger < 0 {
+		return p.errorf([]any{"linger"}, "linger %s: want a duration of 0 or more", f.Linger.D())
+	}
 	if f.Timeout == 0 {
 		f.Timeout = Duration(5 * 60 * 1e9)
 	}
@@ -417,6 +420,9 @@ func (f *File) validateExpectation(v *Vocabulary, i int, ids map[string]bool) er
 	if e.Order != nil {
 		groups = append(groups, "order")
 	}
+	if e.During != nil {
+		groups = append(groups, "during")
+	}
 	ext := sortedKeys(e.Ext)
 	for _, k := range ext {
 		if v.expectations[k] != nil {
@@ -427,7 +433,7 @@ func (f *File) validateExpectation(v *Vocabulary, i int, ids map[string]bool) er
 		return p.errorf(at, "expectation %s: give exactly one of %s", e.ID, orAnd(append(slices.Clone(coreExpectKeys), v.expectKeys...)))
 	}
 	switch groups[0] {
-	case "events", "order":
+	case "events", "order", "during":
 		for _, k := range ext {
 			return f.At(at...).UnknownKey(k, "an expectation")
 		}
@@ -452,6 +458,11 @@ func (f *File) validateExpectation(v *Vocabulary, i int, ids map[string]bool) er
 			}
 		}
 		e.Judge = e.Order
+	case e.During != nil:
+		if err := e.During.Validate(); err != nil {
+			return p.errorf(append(at, "during"), "expectation %s: %v", e.ID, err)
+		}
+		e.Judge = *e.During
 	default:
 		key := groups[0]
 		ep := v.expectations[key]
@@ -462,7 +473,7 @@ func (f *File) validateExpectation(v *Vocabulary, i int, ids map[string]bool) er
 		if err != nil {
 			return prefixed(err, "expectation "+e.ID+": ")
 		}
-		e.Judge = j
+		e.Judge, e.Owner = j, ep.Name()
 	}
 	return nil
 }
