@@ -21,6 +21,12 @@ import (
 // Step is the kind of the events the runner records for each timeline step.
 const Step events.Kind = "scenario.step"
 
+// Waiting is the kind of the events the runner records while a wait
+// blocks (a wait: or when: condition, or the settling after the
+// timeline): what it is waiting for and since when, so that a run that
+// hangs says why.
+const Waiting events.Kind = "scenario.waiting"
+
 // Result is the verdict on one expectation.
 type Result struct {
 	ID     string `json:"id"`

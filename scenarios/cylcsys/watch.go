@@ -314,14 +314,14 @@ func (w *watcher) logMark() int {
 	return len(w.entries)
 }
 
-// logSince reports whether an entry after mark matches re.
-func (w *watcher) logSince(mark int, re *regexp.Regexp) bool {
+// logFind returns the first entry after mark that matches re.
+func (w *watcher) logFind(mark int, re *regexp.Regexp) (string, bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, e := range w.entries[min(mark, len(w.entries)):] {
 		if re.MatchString(e) {
-			return true
+			return e, true
 		}
 	}
-	return false
+	return "", false
 }

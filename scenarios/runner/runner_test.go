@@ -335,3 +335,78 @@ func mustExpect(t *testing.T, id, body string) scenario.Expectation {
 	}
 	return f.Expect[len(f.Expect)-1]
 }
+
+// A wait that blocks says, now and then, what it waits for: the step's
+// condition, then the expectations still pending after the timeline.
+func TestBlockedWaitsSayWhatTheyWaitFor(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var sys *fakeCylc
+	art := t.TempDir()
+	r, err := New(WithBackend(&fakeBackend{}), WithArtifacts(art), WithWaitNotice(300*time.Millisecond), WithSystem("toy", func(ctx context.Context, f *scenario.File, topo Topology, env Env, log *events.Log) (System, error) {
+		h, _ := topo.Host("fakehpc")
+		sys = &fakeCylc{log: log, host: h.(*fakeHost), version: "8.0.3"}
+		return sys, nil
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The qsub fault keeps the toy preparing: the wait blocks for its
+	// bound, and the never: preparing expectation keeps the run going.
+	rep := r.Run(ctx, load(t, "blocked", "", rejectQsub+"\n  - wait: {state: succeeded, within: 1500ms}"))
+	if rep.Verdict != Fail {
+		t.Fatalf("verdict %s: %s", rep.Verdict, rep.Reason)
+	}
+	data, err := os.ReadFile(filepath.Join(art, "blocked", "events.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs, err := events.ReadJSONLines(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range evs {
+		if e.Kind == check.Waiting {
+			n++
+			if e.Fields["waiting_for"] != "toy is succeeded" || !strings.HasPrefix(e.Msg, "waiting for: toy is succeeded (") {
+				t.Errorf("waiting event %+v", e)
+			}
+		}
+	}
+	if n < 2 {
+		t.Errorf("%d waiting events during a 1.5 s wait noticed every 300 ms", n)
+	}
+	tr, _ := os.ReadFile(filepath.Join(art, "blocked", "transcript.md"))
+	if !strings.Contains(string(tr), "waiting for: toy is succeeded") {
+		t.Errorf("the transcript does not say what the run waited for:\n%s", tr)
+	}
+}
+
+// After the timeline, the run waiting for pending expectations names them.
+func TestSettlingSaysWhichExpectationsItWaitsFor(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var sys *fakeCylc
+	art := t.TempDir()
+	r, err := New(WithBackend(&fakeBackend{}), WithArtifacts(art), WithWaitNotice(300*time.Millisecond), WithSystem("toy", func(ctx context.Context, f *scenario.File, topo Topology, env Env, log *events.Log) (System, error) {
+		h, _ := topo.Host("fakehpc")
+		sys = &fakeCylc{log: log, host: h.(*fakeHost), version: "8.0.3"}
+		return sys, nil
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := load(t, "settling", "linger: 1500ms", "")
+	f.Expect = append(f.Expect, mustExpect(t, "never-comes", "{events: {kind: toy.never, min: 1}}"))
+	r.Run(ctx, f)
+	data, _ := os.ReadFile(filepath.Join(art, "settling", "events.jsonl"))
+	evs, _ := events.ReadJSONLines(bytes.NewReader(data))
+	var saw bool
+	for _, e := range evs {
+		saw = saw || e.Kind == check.Waiting && e.Fields["waiting_for"] == "expectations to be decided: never-comes"
+	}
+	if !saw {
+		t.Errorf("no waiting event naming the pending expectation in %d events", len(evs))
+	}
+}

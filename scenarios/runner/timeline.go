@@ -120,6 +120,7 @@ func (p *play) waitFor(ctx context.Context, c scenario.Condition, bound time.Dur
 		ctx, cancel = context.WithTimeout(ctx, bound)
 		defer cancel()
 	}
+	n := p.notices(describeCondition(c))
 	for {
 		ok, err := p.holds(ctx, c, seq)
 		if err != nil {
@@ -128,6 +129,7 @@ func (p *play) waitFor(ctx context.Context, c scenario.Condition, bound time.Dur
 		if ok {
 			return nil
 		}
+		n.tick()
 		select {
 		case <-ctx.Done():
 			if bound > 0 {
@@ -230,10 +232,14 @@ func (p *play) act(ctx context.Context, s scenario.Step) error {
 // carry their own bounds) until the system settles and linger has passed.
 func (p *play) settle(ctx context.Context) {
 	lingerEnd := time.Now().Add(p.f.Linger.D())
+	n := p.notices("")
 	for {
-		if p.decided(ctx, lingerEnd) {
+		pending, done := p.decided(ctx, lingerEnd)
+		if done {
 			return
 		}
+		n.what = "expectations to be decided: " + strings.Join(pending, ", ")
+		n.tick()
 		select {
 		case <-ctx.Done():
 			return
@@ -242,19 +248,47 @@ func (p *play) settle(ctx context.Context) {
 	}
 }
 
-func (p *play) decided(ctx context.Context, lingerEnd time.Time) bool {
+// decided reports whether the run may end, and else the ids of the
+// expectations it waits for.
+func (p *play) decided(ctx context.Context, lingerEnd time.Time) ([]string, bool) {
 	now := time.Now()
 	lingering := now.Before(lingerEnd)
 	run := check.Run{Start: p.start, End: now, Events: p.log.All()}
 	if !lingering {
 		if settled, err := p.sys.Settled(ctx); err == nil && settled {
-			return true
+			return nil, true
 		}
 	}
+	var pending []string
 	for _, e := range p.f.Expect {
 		if (e.Owner != "" || lingering) && e.Judge.Pending(run, now) {
-			return false
+			pending = append(pending, e.ID)
 		}
 	}
-	return true
+	return pending, len(pending) == 0
+}
+
+// notice records, every r.notice while a wait blocks, what it waits for.
+type notice struct {
+	p     *play
+	what  string
+	began time.Time
+	next  time.Time
+}
+
+func (p *play) notices(what string) *notice {
+	now := time.Now()
+	return &notice{p: p, what: what, began: now, next: now.Add(p.r.notice)}
+}
+
+// tick records a check.Waiting event when one is due.
+func (n *notice) tick() {
+	now := time.Now()
+	if now.Before(n.next) {
+		return
+	}
+	n.next = now.Add(n.p.r.notice)
+	waited := now.Sub(n.began).Round(time.Second)
+	n.p.log.Record(events.Event{Kind: check.Waiting, Msg: fmt.Sprintf("waiting for: %s (%s so far)", n.what, waited),
+		Fields: map[string]any{"waiting_for": n.what, "waited_s": waited.Seconds()}})
 }
