@@ -236,19 +236,20 @@ func (s *System) Version(ctx context.Context) (string, error) {
 }
 
 // Start implements runner.System: `cylc install` of the scenario's
-// workflow, `cylc play` (detached), and the watcher.
+// workflow, `cylc play` (detached), and the watcher; a second start (after
+// a stop step) plays the installed run again, which Cylc restarts.
 func (s *System) Start(ctx context.Context) error {
 	s.mu.Lock()
-	if s.wf != nil {
-		s.mu.Unlock()
-		return errors.New("cylc: the workflow was started already")
-	}
+	wf, w := s.wf, s.watch
 	s.mu.Unlock()
+	if wf != nil {
+		return s.restart(ctx, wf, w)
+	}
 	wf, err := s.env.Install(ctx, ConfigOf(s.f).Workflow, cylc.WithWorkflowName(s.f.Name))
 	if err != nil {
 		return err
 	}
-	w := newWatcher(wf, s.log, s.plan.platform)
+	w = newWatcher(wf, s.log, s.plan.platform)
 	s.mu.Lock()
 	s.wf, s.watch, s.lastAction = wf, w, time.Now()
 	s.mu.Unlock()
@@ -265,6 +266,26 @@ func (s *System) Start(ctx context.Context) error {
 		defer close(done)
 		w.run(wctx, s.opts.watchEvery)
 	}()
+	return nil
+}
+
+// restart starts the stopped workflow again from its run (`cylc play` on
+// an existing run: Cylc restarts it from its database, jobs still running
+// on the hosts included); the watcher goes on.
+func (s *System) restart(ctx context.Context, wf *cylc.Workflow, w *watcher) error {
+	if wf.Running() {
+		return errors.New("cylc: the workflow is still running: stop it before starting it again")
+	}
+	s.touch()
+	defer s.touch()
+	s.recordCommand("play (restart)", "", "sent", "timeline", nil)
+	start := time.Now()
+	err := wf.Play(ctx)
+	s.recordCommand("play (restart)", "", "returned", "timeline", map[string]any{"exit": exitText(err), "duration_ms": msSince(start)})
+	if err != nil {
+		return err
+	}
+	w.schedulerStarted(wf.SchedulerPID())
 	return nil
 }
 
@@ -390,6 +411,8 @@ func (s *System) act(ctx context.Context, wf *cylc.Workflow, step scenario.Actio
 			return wf.Stop(ctx, cylc.StopClean)
 		case "stop-now":
 			return wf.Stop(ctx, cylc.StopNow)
+		case "kill-scheduler":
+			return s.killScheduler(ctx, wf)
 		case "reload":
 			return wf.Reload(ctx)
 		case "pause":
@@ -623,6 +646,24 @@ func (s *System) stopScheduler(ctx context.Context, wf *cylc.Workflow, w *watche
 	if w != nil {
 		w.poll(ctx)
 	}
+}
+
+// killScheduler is the kill-scheduler step: SIGKILL to the scheduler, as
+// a crash or an out-of-memory kill would end it (its jobs run on), and
+// wait until it is gone.
+func (s *System) killScheduler(ctx context.Context, wf *cylc.Workflow) error {
+	pid := wf.SchedulerPID()
+	if !wf.Running() {
+		return fmt.Errorf("cylc: kill-scheduler: the scheduler (pid %d) is not running", pid)
+	}
+	s.log.Record(events.Event{Kind: SchedulerEvent, Msg: fmt.Sprintf("timeline sent SIGKILL to the scheduler (pid %d)", pid),
+		Fields: map[string]any{"state": "signalled", "signal": "SIGKILL", "pid": pid, "workflow": wf.ID(), "why": "a kill-scheduler step"}})
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return fmt.Errorf("cylc: kill-scheduler: %w", err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, killWait)
+	defer cancel()
+	return wf.WaitStopped(wctx)
 }
 
 // waitClients waits for the command-line clients still running in the

@@ -67,3 +67,13 @@ func TestDuringExpectationAndLingerParse(t *testing.T) {
 		}
 	}
 }
+
+// A system plug-in that is no Restarter cannot be started twice: refused
+// at load time.
+func TestSecondStartNeedsARestarter(t *testing.T) {
+	v := MustVocabulary(alpha{}, beta{}, gamma{})
+	src := strings.Replace(toy, "  - poke: hard\n", "  - poke: hard\n  - do: start\n", 1)
+	if _, err := v.Parse("toy.yaml", []byte(src)); err == nil || !strings.Contains(err.Error(), "toy.yaml:8:9: step 3: do: start again, but the alpha system cannot be restarted") {
+		t.Errorf("error %v", err)
+	}
+}

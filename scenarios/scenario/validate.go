@@ -85,6 +85,9 @@ func (f *File) validate(v *Vocabulary) error {
 			return err
 		}
 	}
+	if err := f.validateRestarts(v); err != nil {
+		return err
+	}
 	ids := map[string]bool{}
 	for i := range f.Expect {
 		if err := f.validateExpectation(v, i, ids); err != nil {
