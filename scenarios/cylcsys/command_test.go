@@ -32,6 +32,7 @@ timeline:
   - when: {task: 1/foo, state: succeeded}
     within: 60s
     release: [bar]
+  - wait: {event: {kind: cylc.command, fields: {command: ^hold 1/bar$, state: ^returned$}}, since: start, within: 30s}
 expect:
   - {id: bar-done, task: 1/bar, reaches: succeeded, within: 90s}
   - id: timeline-goes-on-once-actioned
