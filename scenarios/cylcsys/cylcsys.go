@@ -355,6 +355,9 @@ func (s *System) recordCommand(what, name, state, by string, extra map[string]an
 		f["scheduler_command"] = name
 	}
 	msg := what + ": " + state
+	if by == "harness" {
+		msg = "harness: " + msg
+	}
 	for k, v := range extra {
 		f[k] = v
 		if k == "exit" && v != "ok" {
