@@ -523,7 +523,7 @@ func TestJobStateEvents(t *testing.T) {
 	for _, e := range log.All() {
 		if e.Kind == events.PBSJobState {
 			got = append(got, e.Fields["from"].(string)+">"+e.Fields["to"].(string))
-			if e.Fields["job"] != "1.fakepbs" || e.Fields["reason"] == "" {
+			if e.Fields["job"] != "1.fakepbs" || e.Fields["name"] != "ev" || e.Fields["reason"] == "" {
 				t.Fatalf("event fields %v", e.Fields)
 			}
 		}

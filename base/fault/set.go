@@ -97,7 +97,7 @@ func (s *Set) Add(r Rule) (Rule, error) {
 	s.rules = append(s.rules, a)
 	subs := s.subscribers()
 	s.mu.Unlock()
-	s.rec.Record(events.Event{Kind: events.FaultAdded, Msg: describe(r), Fields: map[string]any{"rule": r}})
+	s.rec.Record(events.Event{Kind: events.FaultAdded, Msg: describe(r), Fields: ruleFields(r)})
 	ch := Change{Added: []Rule{r}}
 	for _, fn := range subs {
 		fn(ch)
@@ -205,7 +205,7 @@ func (s *Set) remove(match func(*Rule) bool) int {
 	}
 	s.mu.Unlock()
 	for _, r := range removed {
-		s.rec.Record(events.Event{Kind: events.FaultCleared, Msg: r.ID, Fields: map[string]any{"id": r.ID}})
+		s.rec.Record(events.Event{Kind: events.FaultCleared, Msg: r.ID, Fields: ruleFields(r)})
 	}
 	if len(removed) > 0 {
 		ch := Change{Removed: removed}
@@ -214,6 +214,22 @@ func (s *Set) remove(match func(*Rule) bool) int {
 		}
 	}
 	return len(removed)
+}
+
+// ruleFields are the fields of a fault.added or fault.cleared event: the
+// rule whole (rule), and its id, layer, selector (those set) and effect
+// kind one by one, so that a scenario's event match can select them.
+func ruleFields(r Rule) map[string]any {
+	f := map[string]any{"rule": r, "id": r.ID, "layer": string(r.Layer), "effect": string(r.Effect.Kind)}
+	if len(r.Ops) > 0 {
+		f["ops"] = slices.Clone(r.Ops)
+	}
+	for k, v := range map[string]string{"path": r.Path, "command": r.Command, "user": r.User, "job": r.Job} {
+		if v != "" {
+			f[k] = v
+		}
+	}
+	return f
 }
 
 func containsLayer(ls []Layer, l Layer) bool {

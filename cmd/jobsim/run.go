@@ -15,6 +15,8 @@ import (
 	containers "github.com/jobsim/jobsim/backend/containers"
 	"github.com/jobsim/jobsim/backend/containers/image"
 	"github.com/jobsim/jobsim/backend/inprocess"
+	"github.com/jobsim/jobsim/scenarios/cylc"
+	"github.com/jobsim/jobsim/scenarios/cylcsys"
 	"github.com/jobsim/jobsim/scenarios/htmlreport"
 	"github.com/jobsim/jobsim/scenarios/runner"
 	"github.com/jobsim/jobsim/scenarios/scenario"
@@ -29,6 +31,7 @@ func newRunCommand() *cobra.Command {
 		backend     string
 		output      string
 		shard       string
+		cylcs       []string
 	)
 	cmd := &cobra.Command{
 		Use:   "run FILE|DIR...",
@@ -101,7 +104,24 @@ it cut short are reported as interrupted, not as failures of the system.`,
 				return err
 			}
 			defer end() // after every scenario's hosts and systems are gone
-			opts, err := runnerOptions(cmd, backend)
+			if len(cylcs) == 0 {
+				if v := os.Getenv(cylc.EnvExecutable); strings.Contains(v, string(os.PathListSeparator)) {
+					cylcs = filepath.SplitList(v)
+				}
+			}
+			if len(cylcs) > 1 {
+				return runMatrix(cmd, files, cylcs, backend, artifacts, junit, parallel)
+			}
+			var in *cylc.Install
+			if len(cylcs) == 1 {
+				in, err = cylcsys.LocateInstall(cmd.Context(), cylcsys.WithExecutable(cylcs[0]))
+			} else {
+				in, err = locateCylc(cmd.Context())
+			}
+			if err != nil {
+				return err
+			}
+			opts, err := runnerOptions(cmd, backend, in)
 			if err != nil {
 				return err
 			}
@@ -122,18 +142,7 @@ it cut short are reported as interrupted, not as failures of the system.`,
 				return err
 			}
 			if junit != "" {
-				if err := os.MkdirAll(filepath.Dir(junit), 0o755); err != nil {
-					return err
-				}
-				f, err := os.Create(junit)
-				if err != nil {
-					return err
-				}
-				if err := runner.WriteJUnit(f, "jobsim", reps); err != nil {
-					f.Close()
-					return err
-				}
-				if err := f.Close(); err != nil {
+				if err := writeJUnitFile(junit, reps); err != nil {
 					return err
 				}
 			}
@@ -173,16 +182,14 @@ it cut short are reported as interrupted, not as failures of the system.`,
 	f.StringVar(&labelFilter, "label-filter", "", "run only scenarios whose labels match (Ginkgo syntax: 'gate && cylc', '!slow')")
 	f.StringVar(&backend, "backend", "inprocess", "where fake hosts run: inprocess, or containers (a Docker engine; $JOBSIM_USERLAND=bind|rootfs)")
 	f.StringVarP(&output, "output", "o", "table", "summary format: table or json")
+	f.StringArrayVar(&cylcs, "cylc", nil, "the cylc under test (default $JOBSIM_CYLC, else the one make setup-cylc prepares); given twice or more (or $JOBSIM_CYLC as a:b), a version matrix: the suite runs against each, artifacts in <artifacts>/<version>/, and a table gives each scenario's verdict on each")
 	return cmd
 }
 
-// runnerOptions builds the backend and the systems under test.
-func runnerOptions(cmd *cobra.Command, backend string) ([]runner.Option, error) {
+// runnerOptions builds the backend and the systems under test, with in
+// the Cylc under test (nil: none; Cylc scenarios skip).
+func runnerOptions(cmd *cobra.Command, backend string, in *cylc.Install) ([]runner.Option, error) {
 	self, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
-	in, err := locateCylc(cmd.Context())
 	if err != nil {
 		return nil, err
 	}
@@ -216,3 +223,84 @@ type exitError struct {
 
 func (e exitError) Error() string { return e.err.Error() }
 func (e exitError) Unwrap() error { return e.err }
+
+// runMatrix runs the files against each cylc in turn (artifacts and JUnit
+// per install, below a folder named after its version) and prints the
+// matrix of verdicts. It fails when any scenario failed or errored on any
+// install.
+func runMatrix(cmd *cobra.Command, files []*scenario.File, paths []string, backend, artifacts, junit string, parallel int) error {
+	ctx := cmd.Context()
+	var cols []runner.Column
+	labels := map[string]bool{}
+	bad := false
+	for _, p := range paths {
+		in, err := cylcsys.LocateInstall(ctx, cylcsys.WithExecutable(p))
+		if err != nil {
+			return exitError{code: 2, err: fmt.Errorf("--cylc %s: %w", p, err)}
+		}
+		c, err := cylc.Locate(ctx, cylc.WithExecutable(in.Executable))
+		if err != nil {
+			return exitError{code: 2, err: fmt.Errorf("--cylc %s: %w", p, err)}
+		}
+		label, err := c.Version(ctx)
+		if err != nil {
+			return exitError{code: 2, err: fmt.Errorf("--cylc %s: version: %w", p, err)}
+		}
+		if labels[label] {
+			label += " (" + p + ")"
+		}
+		labels[label] = true
+		dir := filepath.Join(artifacts, "cylc-"+strings.Map(func(r rune) rune {
+			if r == '/' || r == ' ' || r == '(' || r == ')' {
+				return '_'
+			}
+			return r
+		}, label))
+		opts, err := runnerOptions(cmd, backend, in)
+		if err != nil {
+			return err
+		}
+		opts = append(opts, runner.WithArtifacts(dir), runner.WithParallel(parallel), runner.WithProgress(cmd.ErrOrStderr()))
+		r, err := runner.New(opts...)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(cmd.ErrOrStderr(), "running %d scenarios against cylc %s (%s); artifacts in %s\n", len(files), label, in.Executable, dir)
+		reps := r.RunAll(ctx, files)
+		if err := runner.WriteHTMLIndex(dir, reps); err != nil {
+			return err
+		}
+		if junit != "" {
+			if err := writeJUnitFile(filepath.Join(dir, filepath.Base(junit)), reps); err != nil {
+				return err
+			}
+		}
+		for _, rep := range reps {
+			bad = bad || rep.Verdict == runner.Fail || rep.Verdict == runner.Error
+		}
+		cols = append(cols, runner.Column{Label: label, Reports: reps})
+	}
+	if err := runner.WriteMatrix(cmd.OutOrStdout(), cols); err != nil {
+		return err
+	}
+	if bad {
+		return exitError{code: 1, err: fmt.Errorf("not every scenario passed on every install (see %s)", artifacts)}
+	}
+	return nil
+}
+
+// writeJUnitFile writes the reports as JUnit XML to path.
+func writeJUnitFile(path string, reps []runner.Report) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := runner.WriteJUnit(f, "jobsim", reps); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}

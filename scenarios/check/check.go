@@ -21,6 +21,12 @@ import (
 // Step is the kind of the events the runner records for each timeline step.
 const Step events.Kind = "scenario.step"
 
+// Waiting is the kind of the events the runner records while a wait
+// blocks (a wait: or when: condition, or the settling after the
+// timeline): what it is waiting for and since when, so that a run that
+// hangs says why.
+const Waiting events.Kind = "scenario.waiting"
+
 // Result is the verdict on one expectation.
 type Result struct {
 	ID     string `json:"id"`
@@ -173,8 +179,31 @@ func (m Match) Describe() string {
 	return s
 }
 
-// Pending implements Expectation: a count is judged at the end only.
-func (c Count) Pending(Run, time.Time) bool { return false }
+// Pending implements Expectation: a count below its count or min may
+// still rise to it (a max only, or one reached, is decided).
+func (c Count) Pending(run Run, _ time.Time) bool {
+	want := -1
+	switch {
+	case c.Count != nil:
+		want = *c.Count
+	case c.Min != nil:
+		want = *c.Min
+	}
+	if want < 0 {
+		return false
+	}
+	m, err := Compile(c.Match)
+	if err != nil {
+		return false
+	}
+	n := 0
+	for _, ev := range run.Events {
+		if m.Matches(ev) {
+			n++
+		}
+	}
+	return n < want
+}
 
 // Evaluate implements Expectation.
 func (c Count) Evaluate(run Run) Result {
@@ -200,8 +229,8 @@ func (c Count) Evaluate(run Run) Result {
 	return Result{OK: true, Detail: fmt.Sprintf("%d events %s", n, want)}
 }
 
-// Pending implements Expectation: an order is judged at the end only.
-func (ms Order) Pending(Run, time.Time) bool { return false }
+// Pending implements Expectation: an order not yet complete may still be.
+func (ms Order) Pending(run Run, _ time.Time) bool { return !ms.Evaluate(run).OK }
 
 // Evaluate implements Expectation.
 func (ms Order) Evaluate(run Run) Result {

@@ -30,6 +30,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/jobsim/jobsim/base/events"
@@ -48,6 +49,14 @@ const (
 	// ("Reload completed", "Could not connect to fakehpc"). Fields: level,
 	// text (the whole entry, continuation lines included).
 	LogEvent events.Kind = "cylc.log"
+	// CommandEvent is a command sent to the scheduler, by a timeline step
+	// or by the harness itself (by: timeline, harness): state sent when
+	// the command-line client starts, actioned when the scheduler log
+	// says it actioned it (entry: that log entry), returned when the
+	// client exits (exit: ok or its error, duration_ms). The timeline
+	// goes on once the command is actioned: a client that returns late
+	// does not hold it up.
+	CommandEvent events.Kind = "cylc.command"
 )
 
 // Defaults of the options.
@@ -138,6 +147,7 @@ type System struct {
 	lastAction time.Time
 	version    string
 	stopped    bool
+	clients    sync.WaitGroup // command-line clients still running in the background
 }
 
 var _ runner.System = (*System)(nil)
@@ -226,19 +236,20 @@ func (s *System) Version(ctx context.Context) (string, error) {
 }
 
 // Start implements runner.System: `cylc install` of the scenario's
-// workflow, `cylc play` (detached), and the watcher.
+// workflow, `cylc play` (detached), and the watcher; a second start (after
+// a stop step) plays the installed run again, which Cylc restarts.
 func (s *System) Start(ctx context.Context) error {
 	s.mu.Lock()
-	if s.wf != nil {
-		s.mu.Unlock()
-		return errors.New("cylc: the workflow was started already")
-	}
+	wf, w := s.wf, s.watch
 	s.mu.Unlock()
+	if wf != nil {
+		return s.restart(ctx, wf, w)
+	}
 	wf, err := s.env.Install(ctx, ConfigOf(s.f).Workflow, cylc.WithWorkflowName(s.f.Name))
 	if err != nil {
 		return err
 	}
-	w := newWatcher(wf, s.log, s.plan.platform)
+	w = newWatcher(wf, s.log, s.plan.platform)
 	s.mu.Lock()
 	s.wf, s.watch, s.lastAction = wf, w, time.Now()
 	s.mu.Unlock()
@@ -258,6 +269,26 @@ func (s *System) Start(ctx context.Context) error {
 	return nil
 }
 
+// restart starts the stopped workflow again from its run (`cylc play` on
+// an existing run: Cylc restarts it from its database, jobs still running
+// on the hosts included); the watcher goes on.
+func (s *System) restart(ctx context.Context, wf *cylc.Workflow, w *watcher) error {
+	if wf.Running() {
+		return errors.New("cylc: the workflow is still running: stop it before starting it again")
+	}
+	s.touch()
+	defer s.touch()
+	s.recordCommand("play (restart)", "", "sent", "timeline", nil)
+	start := time.Now()
+	err := wf.Play(ctx)
+	s.recordCommand("play (restart)", "", "returned", "timeline", map[string]any{"exit": exitText(err), "duration_ms": msSince(start)})
+	if err != nil {
+		return err
+	}
+	w.schedulerStarted(wf.SchedulerPID())
+	return nil
+}
+
 // started returns the workflow and watcher, or an error before Start.
 func (s *System) started() (*cylc.Workflow, *watcher, error) {
 	s.mu.Lock()
@@ -268,75 +299,157 @@ func (s *System) started() (*cylc.Workflow, *watcher, error) {
 	return s.wf, s.watch, nil
 }
 
-// Do implements runner.System: one action step. Task and workflow
-// commands return once the scheduler has actioned them (its log says
-// "Command ... <command>") and the database has been read after that, so
-// the next step and the settling see their effect; a scheduler that does
-// not say so within actionWait is not waited for longer.
+// Do implements runner.System: one action step. A task or workflow
+// command's client runs in the background: Do returns once the scheduler
+// has actioned the command (its log says "Command ... <command>") and the
+// database has been read after that, so the next step and the settling
+// see its effect, without waiting for a client that returns late; or when
+// the client failed first, with its error; or, when the scheduler does not
+// say so within actionWait, without waiting longer. The history has the
+// command's sending, actioning and the client's return (CommandEvent). A
+// stop waits for the scheduler to exit.
 func (s *System) Do(ctx context.Context, step scenario.Action) error {
 	wf, w, err := s.started()
 	if err != nil {
 		return err
 	}
-	s.mu.Lock()
-	s.lastAction = time.Now()
-	s.mu.Unlock()
-	mark := w.logMark()
-	cmd, err := s.act(ctx, wf, step)
-	s.mu.Lock()
-	s.lastAction = time.Now()
-	s.mu.Unlock()
-	if err == nil && cmd != "" {
-		s.awaitActioned(ctx, w, mark, cmd)
+	s.touch()
+	defer s.touch()
+	name := schedulerCommand(step)
+	if name == "" {
+		s.recordCommand(step.String(), "", "sent", "timeline", nil)
+		start := time.Now()
+		err := s.act(ctx, wf, step)
+		s.recordCommand(step.String(), "", "returned", "timeline", map[string]any{"exit": exitText(err), "duration_ms": msSince(start)})
+		w.poll(context.WithoutCancel(ctx))
+		return err
 	}
+	mark := w.logMark()
+	s.recordCommand(step.String(), name, "sent", "timeline", nil)
+	returned := make(chan error, 1)
+	s.clients.Add(1)
+	go func() {
+		defer s.clients.Done()
+		start := time.Now()
+		err := s.act(ctx, wf, step)
+		s.touch()
+		s.recordCommand(step.String(), name, "returned", "timeline", map[string]any{"exit": exitText(err), "duration_ms": msSince(start)})
+		returned <- err
+	}()
+	err = s.awaitActioned(ctx, w, mark, step.String(), name, returned)
 	w.poll(context.WithoutCancel(ctx))
 	return err
 }
 
+// touch notes an action, for Settled's grace period.
+func (s *System) touch() {
+	s.mu.Lock()
+	s.lastAction = time.Now()
+	s.mu.Unlock()
+}
+
+// recordCommand records a CommandEvent.
+func (s *System) recordCommand(what, name, state, by string, extra map[string]any) {
+	f := map[string]any{"command": what, "state": state, "by": by, "progress": true} // progress: the transcript shows it
+	if name != "" {
+		f["scheduler_command"] = name
+	}
+	msg := what + ": " + state
+	if by == "harness" {
+		msg = "harness: " + msg
+	}
+	for k, v := range extra {
+		f[k] = v
+		if k == "exit" && v != "ok" {
+			msg += " (" + fmt.Sprint(v) + ")"
+		}
+	}
+	s.log.Record(events.Event{Kind: CommandEvent, Msg: msg, Fields: f})
+}
+
+func exitText(err error) string {
+	if err == nil {
+		return "ok"
+	}
+	return err.Error()
+}
+
+func msSince(t time.Time) float64 { return float64(time.Since(t).Microseconds()) / 1000 }
+
 // actionWait bounds how long Do waits for the scheduler to action a command.
 const actionWait = 30 * time.Second
 
-// act runs the Cylc command of step and names the scheduler command it
-// queues ("" for stop, which waits for the scheduler to exit anyway).
-func (s *System) act(ctx context.Context, wf *cylc.Workflow, step scenario.Action) (string, error) {
+// schedulerCommand names the scheduler command a step queues, as its log
+// names it ("" for stop, which waits for the scheduler to exit anyway).
+func schedulerCommand(step scenario.Action) string {
+	switch a := step.(type) {
+	case WorkflowCommand:
+		switch a {
+		case "reload":
+			return "reload_workflow"
+		case "pause", "resume":
+			return string(a)
+		}
+	case TaskCommand:
+		switch a.Command {
+		case "trigger":
+			return "force_trigger_tasks"
+		case "poll":
+			return "poll_tasks"
+		case "kill":
+			return "kill_tasks"
+		case "hold", "release":
+			return a.Command
+		}
+	}
+	return ""
+}
+
+// act runs the Cylc command-line client of step.
+func (s *System) act(ctx context.Context, wf *cylc.Workflow, step scenario.Action) error {
 	switch a := step.(type) {
 	case WorkflowCommand:
 		switch a {
 		case "stop":
-			return "", wf.Stop(ctx, cylc.StopClean)
+			return wf.Stop(ctx, cylc.StopClean)
 		case "stop-now":
-			return "", wf.Stop(ctx, cylc.StopNow)
+			return wf.Stop(ctx, cylc.StopNow)
+		case "kill-scheduler":
+			return s.killScheduler(ctx, wf)
 		case "reload":
-			return "reload_workflow", wf.Reload(ctx)
+			return wf.Reload(ctx)
 		case "pause":
-			return "pause", wf.Pause(ctx)
+			return wf.Pause(ctx)
 		case "resume":
-			return "resume", wf.Resume(ctx)
+			return wf.Resume(ctx)
 		}
 	case TaskCommand:
 		ids := taskIDs(a.Tasks)
 		switch a.Command {
 		case "trigger":
-			return "force_trigger_tasks", wf.Trigger(ctx, ids...)
+			return wf.Trigger(ctx, ids...)
 		case "poll":
-			return "poll_tasks", wf.Poll(ctx, ids...)
+			return wf.Poll(ctx, ids...)
 		case "kill":
-			return "kill_tasks", wf.Kill(ctx, ids...)
+			return wf.Kill(ctx, ids...)
 		case "hold":
-			return "hold", wf.Hold(ctx, ids...)
+			return wf.Hold(ctx, ids...)
 		case "release":
-			return "release", wf.Release(ctx, ids...)
+			return wf.Release(ctx, ids...)
 		}
 	}
-	return "", fmt.Errorf("cylc: %s is not a Cylc action", step)
+	return fmt.Errorf("cylc: %s is not a Cylc action", step)
 }
 
 // awaitActioned polls until a scheduler log entry after mark says the
 // command was actioned: "Command succeeded: force_trigger_tasks(...)" (8.0),
-// `Command "force_trigger_tasks" actioned` (8.2+), or the command failed.
-// Then it reads the database once more after the scheduler's end-of-cycle
-// write. It gives up quietly after actionWait or when the scheduler exits.
-func (s *System) awaitActioned(ctx context.Context, w *watcher, mark int, cmd string) {
+// `Command "force_trigger_tasks" actioned` (8.2+), or the command failed;
+// it records that entry. Then it reads the database once more after the
+// scheduler's end-of-cycle write. A client that fails before the scheduler
+// actioned the command ends the wait with its error; one that succeeds
+// leaves the wait to the log. It gives up quietly after actionWait or when
+// the scheduler exits.
+func (s *System) awaitActioned(ctx context.Context, w *watcher, mark int, what, cmd string, returned <-chan error) error {
 	re := regexp.MustCompile(`Command\b.*\b` + regexp.QuoteMeta(cmd) + `\b`)
 	ctx, cancel := context.WithTimeout(ctx, actionWait)
 	defer cancel()
@@ -344,16 +457,22 @@ func (s *System) awaitActioned(ctx context.Context, w *watcher, mark int, cmd st
 	defer t.Stop()
 	for {
 		_, running := w.poll(ctx)
-		if w.logSince(mark, re) {
+		if entry, ok := w.logFind(mark, re); ok {
+			s.recordCommand(what, cmd, "actioned", "timeline", map[string]any{"entry": entry})
 			break
 		}
 		if !running {
-			return
+			return nil
 		}
 		select {
+		case err := <-returned:
+			if err != nil {
+				return err
+			}
+			returned = nil // the client is done; the log decides
 		case <-ctx.Done():
 			s.logger.Warn("cylc: the scheduler did not say it actioned the command", "command", cmd, "waited", actionWait)
-			return
+			return nil
 		case <-t.C:
 		}
 	}
@@ -363,6 +482,7 @@ func (s *System) awaitActioned(ctx context.Context, w *watcher, mark int, cmd st
 	case <-ctx.Done():
 	case <-time.After(1200 * time.Millisecond):
 	}
+	return nil
 }
 
 // taskIDs turns the scenario's task selectors into Cylc task ids: "1/foo"
@@ -446,10 +566,11 @@ func taskMatches(sel, id string) bool {
 }
 
 // Stop implements runner.System: it records the last states, stops the
-// scheduler (`cylc stop --now --now`, then SIGKILL) and kills every
-// process the environment started (ssh clients, local jobs). Processes on
-// the job host are the host's to end when the topology closes. Safe to call
-// more than once, and before Start.
+// scheduler and kills every process the environment started (ssh
+// clients, local jobs, command-line clients still running). Processes on
+// the job host are the host's to end when the topology closes. Safe to
+// call more than once, and before Start. What it does to the scheduler is
+// in the history (stopScheduler).
 func (s *System) Stop(ctx context.Context) error {
 	s.mu.Lock()
 	if s.stopped {
@@ -457,7 +578,7 @@ func (s *System) Stop(ctx context.Context) error {
 		return nil
 	}
 	s.stopped = true
-	w, cancel, done := s.watch, s.stopWatch, s.watchDone
+	wf, w, cancel, done := s.wf, s.watch, s.stopWatch, s.watchDone
 	s.mu.Unlock()
 	if cancel != nil {
 		cancel()
@@ -466,7 +587,11 @@ func (s *System) Stop(ctx context.Context) error {
 	if w != nil {
 		w.poll(ctx) // the last state before the scheduler goes
 	}
+	if wf != nil {
+		s.stopScheduler(ctx, wf, w)
+	}
 	err := s.env.Close(ctx)
+	s.waitClients(ctx)
 	if w != nil {
 		w.poll(ctx)
 		w.finish()
@@ -475,6 +600,88 @@ func (s *System) Stop(ctx context.Context) error {
 		return fmt.Errorf("cylc: stop: %w", err)
 	}
 	return nil
+}
+
+// Escalation bounds of stopScheduler.
+const (
+	stopNowWait = 15 * time.Second // for `cylc stop --now --now` to end the scheduler
+	termWait    = 10 * time.Second // after SIGTERM, before SIGKILL
+	killWait    = 5 * time.Second  // after SIGKILL
+)
+
+// stopScheduler ends a scheduler still running at the end of the run and
+// records each thing it does, so that the history tells a scheduler that
+// exited by itself from one the harness stopped or killed: the stop
+// request (CommandEvent by harness), then, while the scheduler lives on,
+// SIGTERM and SIGKILL (SchedulerEvent state signalled, with signal, pid
+// and why).
+func (s *System) stopScheduler(ctx context.Context, wf *cylc.Workflow, w *watcher) {
+	if !wf.Running() {
+		return
+	}
+	const what = "stop --now --now"
+	s.recordCommand(what, "", "sent", "harness", map[string]any{"why": "the run is over and the scheduler is still running"})
+	start := time.Now()
+	sctx, cancel := context.WithTimeout(ctx, stopNowWait)
+	err := wf.Stop(sctx, cylc.StopNowNow)
+	cancel()
+	s.recordCommand(what, "", "returned", "harness", map[string]any{"exit": exitText(err), "duration_ms": msSince(start)})
+	for _, sig := range []struct {
+		sig  syscall.Signal
+		name string
+		wait time.Duration
+	}{{syscall.SIGTERM, "SIGTERM", termWait}, {syscall.SIGKILL, "SIGKILL", killWait}} {
+		if !wf.Running() {
+			break
+		}
+		pid := wf.SchedulerPID()
+		why := fmt.Sprintf("the scheduler still ran %s after %q", time.Since(start).Round(100*time.Millisecond), what)
+		s.logger.Warn("cylc: signalling the scheduler", "pid", pid, "signal", sig.name, "why", why)
+		s.log.Record(events.Event{Kind: SchedulerEvent, Msg: fmt.Sprintf("harness sent %s to the scheduler (pid %d): %s", sig.name, pid, why),
+			Fields: map[string]any{"state": "signalled", "signal": sig.name, "pid": pid, "workflow": wf.ID(), "why": why}})
+		if err := syscall.Kill(pid, sig.sig); err != nil && !errors.Is(err, syscall.ESRCH) {
+			s.logger.Warn("cylc: signal", "pid", pid, "err", err)
+		}
+		wctx, cancel := context.WithTimeout(ctx, sig.wait)
+		_ = wf.WaitStopped(wctx)
+		cancel()
+	}
+	if w != nil {
+		w.poll(ctx)
+	}
+}
+
+// killScheduler is the kill-scheduler step: SIGKILL to the scheduler, as
+// a crash or an out-of-memory kill would end it (its jobs run on), and
+// wait until it is gone.
+func (s *System) killScheduler(ctx context.Context, wf *cylc.Workflow) error {
+	pid := wf.SchedulerPID()
+	if !wf.Running() {
+		return fmt.Errorf("cylc: kill-scheduler: the scheduler (pid %d) is not running", pid)
+	}
+	s.log.Record(events.Event{Kind: SchedulerEvent, Msg: fmt.Sprintf("timeline sent SIGKILL to the scheduler (pid %d)", pid),
+		Fields: map[string]any{"state": "signalled", "signal": "SIGKILL", "pid": pid, "workflow": wf.ID(), "why": "a kill-scheduler step"}})
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return fmt.Errorf("cylc: kill-scheduler: %w", err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, killWait)
+	defer cancel()
+	return wf.WaitStopped(wctx)
+}
+
+// waitClients waits for the command-line clients still running in the
+// background (the environment's close has killed them), within ctx.
+func (s *System) waitClients(ctx context.Context) {
+	done := make(chan struct{})
+	go func() {
+		s.clients.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		s.logger.Warn("cylc: command-line clients still running after the stop")
+	}
 }
 
 // LocateInstall locates the Cylc under test (WithExecutable, else

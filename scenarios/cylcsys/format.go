@@ -130,7 +130,25 @@ func (Plugin) ParseSystem(f *scenario.File, v scenario.Value) (any, error) {
 func (Plugin) StepKeys() []string { return []string{"trigger", "poll", "kill", "hold", "release"} }
 
 // DoActions implements scenario.StepParser: the workflow commands.
-func (Plugin) DoActions() []string { return []string{"stop", "stop-now", "reload", "pause", "resume"} }
+func (Plugin) DoActions() []string {
+	return []string{"stop", "stop-now", "kill-scheduler", "reload", "pause", "resume"}
+}
+
+// stops are the do: actions after which the scheduler is gone.
+var stops = []string{"stop", "stop-now", "kill-scheduler"}
+
+// CheckRestart implements scenario.Restarter: the workflow can be started
+// again (`cylc play` on its existing run: a restart, jobs still running on
+// the hosts included) once a step between the two starts has stopped the
+// scheduler (stop, stop-now, or kill-scheduler: SIGKILL, as a crash).
+func (Plugin) CheckRestart(f *scenario.File, prev, i int) error {
+	for _, s := range f.Timeline[prev+1 : i] {
+		if c, ok := s.Action.(WorkflowCommand); ok && slices.Contains(stops, string(c)) {
+			return nil
+		}
+	}
+	return f.At("timeline", i, "do").Errorf("do: start again needs the scheduler stopped first: a do: %s step between steps %d and %d (Cylc refuses to play a workflow that is running)", strings.Join(stops, ", "), prev+1, i+1)
+}
 
 // TaskCommand is a task step: Command (trigger, poll, kill, hold,
 // release) on Tasks ("1/foo", or "foo" for every cycle).
@@ -142,7 +160,7 @@ type TaskCommand struct {
 func (c TaskCommand) String() string { return c.Command + " " + strings.Join(c.Tasks, " ") }
 
 // WorkflowCommand is a do: action on the workflow (stop, stop-now,
-// reload, pause, resume).
+// kill-scheduler, reload, pause, resume).
 type WorkflowCommand string
 
 func (c WorkflowCommand) String() string { return string(c) }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jobsim/jobsim/base/events"
+	"github.com/jobsim/jobsim/scenarios/cylc"
 	"github.com/jobsim/jobsim/scenarios/pbsbatch"
 	"github.com/jobsim/jobsim/scenarios/runner"
 	"github.com/jobsim/jobsim/scenarios/scenario"
@@ -20,7 +21,12 @@ import (
 // fake topology. It returns the report, the system and the artifacts dir.
 func runLocal(t *testing.T, f *scenario.File) (runner.Report, *System, string) {
 	t.Helper()
-	c := locateOrSkip(t)
+	return runLocalWith(t, f, locateOrSkip(t))
+}
+
+// runLocalWith is runLocal with the given cylc.
+func runLocalWith(t *testing.T, f *scenario.File, c *cylc.Cylc) (runner.Report, *System, string) {
+	t.Helper()
 	art := t.TempDir()
 	var sys *System
 	factory := func(ctx context.Context, f *scenario.File, topo runner.Topology, env runner.Env, log *events.Log) (runner.System, error) {

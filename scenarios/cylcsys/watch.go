@@ -58,9 +58,13 @@ func newWatcher(wf *cylc.Workflow, log *events.Log, platform string) *watcher {
 func (w *watcher) schedulerStarted(pid int) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.pid, w.ran = pid, true
-	w.log.Record(events.Event{Kind: SchedulerEvent, Msg: fmt.Sprintf("scheduler of %s started (pid %d)", w.wf.ID(), pid),
-		Fields: map[string]any{"state": "started", "pid": pid, "workflow": w.wf.ID()}})
+	f := map[string]any{"state": "started", "pid": pid, "workflow": w.wf.ID()}
+	what := "started"
+	if w.ran {
+		f["restart"], what = true, "restarted"
+	}
+	w.pid, w.ran, w.exited = pid, true, false
+	w.log.Record(events.Event{Kind: SchedulerEvent, Msg: fmt.Sprintf("scheduler of %s %s (pid %d)", w.wf.ID(), what, pid), Fields: f})
 }
 
 func (w *watcher) everRan() bool {
@@ -232,8 +236,9 @@ func (c change) event() events.Event {
 type logTailer struct {
 	path    string
 	offset  int64
-	partial []byte   // an incomplete last line
-	entry   []string // the entry being assembled
+	partial []byte      // an incomplete last line
+	entry   []string    // the entry being assembled
+	file    os.FileInfo // the file last read, to see a new one replace it
 }
 
 var logEntryRE = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\S+ (DEBUG|INFO|WARNING|ERROR|CRITICAL) - `)
@@ -276,8 +281,17 @@ func (t *logTailer) read(flush bool) [][]string {
 	f, err := os.Open(t.path)
 	if err == nil {
 		defer f.Close()
-		if st, err := f.Stat(); err == nil && st.Size() < t.offset {
-			t.offset, t.partial = 0, nil // a new log file replaced the old
+		if st, err := f.Stat(); err == nil {
+			if t.file != nil && !os.SameFile(t.file, st) || st.Size() < t.offset {
+				// A new log file replaced the old (a restart's log, to
+				// which the log link now points).
+				if len(t.entry) > 0 {
+					out = append(out, t.entry)
+					t.entry = nil
+				}
+				t.offset, t.partial = 0, nil
+			}
+			t.file = st
 		}
 		if _, err := f.Seek(t.offset, io.SeekStart); err == nil {
 			data, _ := io.ReadAll(io.LimitReader(f, 4<<20))
@@ -314,14 +328,14 @@ func (w *watcher) logMark() int {
 	return len(w.entries)
 }
 
-// logSince reports whether an entry after mark matches re.
-func (w *watcher) logSince(mark int, re *regexp.Regexp) bool {
+// logFind returns the first entry after mark that matches re.
+func (w *watcher) logFind(mark int, re *regexp.Regexp) (string, bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, e := range w.entries[min(mark, len(w.entries)):] {
 		if re.MatchString(e) {
-			return true
+			return e, true
 		}
 	}
-	return false
+	return "", false
 }

@@ -428,7 +428,7 @@ func transcriptWorthy(e events.Event, states []events.Kind) bool {
 		return true
 	}
 	switch e.Kind {
-	case check.Step, events.PBSJobState, events.FaultAdded, events.FaultCleared, events.FaultActivate, events.Note, events.HostLifecycle:
+	case check.Step, check.Waiting, events.PBSJobState, events.FaultAdded, events.FaultCleared, events.FaultActivate, events.Note, events.HostLifecycle:
 		return true
 	case events.SSHExec, events.PBSCall:
 		code, ok := e.Fields["exit"]

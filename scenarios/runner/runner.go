@@ -63,6 +63,7 @@ type Runner struct {
 	progress  io.Writer
 	logger    *slog.Logger
 	user      string
+	notice    time.Duration // how often a blocked wait says what it waits for
 }
 
 // Option configures a Runner.
@@ -93,12 +94,19 @@ func WithParallel(n int) Option { return func(r *Runner) { r.parallel = max(1, n
 // WithProgress writes one line per step and per verdict to w as the run goes.
 func WithProgress(w io.Writer) Option { return func(r *Runner) { r.progress = w } }
 
+// WithWaitNotice sets how often a wait that blocks records what it is
+// waiting for (a check.Waiting event; default DefaultWaitNotice).
+func WithWaitNotice(d time.Duration) Option { return func(r *Runner) { r.notice = max(d, pollEvery) } }
+
+// DefaultWaitNotice is how often a blocked wait says what it waits for.
+const DefaultWaitNotice = 10 * time.Second
+
 // WithLogger sets the logger.
 func WithLogger(l *slog.Logger) Option { return func(r *Runner) { r.logger = l } }
 
 // New returns a Runner.
 func New(opts ...Option) (*Runner, error) {
-	r := &Runner{systems: map[string]SystemFactory{}, hosts: map[string]HostPlugin{}, artifacts: filepath.Join("out", "scenarios"), parallel: 1, progress: io.Discard, logger: slog.Default()}
+	r := &Runner{systems: map[string]SystemFactory{}, hosts: map[string]HostPlugin{}, artifacts: filepath.Join("out", "scenarios"), parallel: 1, progress: io.Discard, logger: slog.Default(), notice: DefaultWaitNotice}
 	if u, err := user.Current(); err == nil {
 		r.user = u.Username
 	}

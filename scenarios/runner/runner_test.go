@@ -84,6 +84,9 @@ type fakeCylc struct {
 	state   string
 	stopped bool
 	version string
+	// archive, when set, records a toy.archived event this long after
+	// the system settled (a job that ends after its task did).
+	archive time.Duration
 }
 
 func (s *fakeCylc) Name() string                            { return "toy" }
@@ -106,6 +109,10 @@ func (s *fakeCylc) Start(ctx context.Context) error {
 		}
 		s.set("submitted")
 		s.set("succeeded")
+		if s.archive > 0 {
+			time.Sleep(s.archive)
+			s.log.Record(events.Event{Kind: "toy.archived", Msg: "toy archived"})
+		}
 	}()
 	return nil
 }
@@ -266,5 +273,140 @@ func TestJUnitReport(t *testing.T) {
 	WriteSummary(&sum, reps)
 	if !strings.Contains(sum.String(), "1 passed, 1 failed, 0 errored, 1 skipped") {
 		t.Fatalf("summary:\n%s", sum.String())
+	}
+}
+
+// A step waits for an event that happened before it began waiting:
+// since: start counts it, the default (since the step) does not.
+func TestEventConditionSinceStartSeesWhatHappenedBefore(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var sys *fakeCylc
+	const step = "  - wait: {for: 1s}\n  - wait: {event: {kind: toy.state, fields: {state: ^preparing$}}, since: start, within: 1s}"
+	r, _, _ := newRunner(t, "8.0.3", &sys)
+	if rep := r.Run(ctx, load(t, "since-start", "", step)); rep.Verdict != Pass {
+		t.Fatalf("since: start: verdict %s: %s", rep.Verdict, rep.Reason)
+	}
+	r2, _, _ := newRunner(t, "8.0.3", &sys)
+	rep := r2.Run(ctx, load(t, "since-step", "", strings.Replace(step, ", since: start", "", 1)))
+	if rep.Verdict != Fail || !strings.Contains(rep.Reason, "did not happen within 1s") {
+		t.Fatalf("since the step: verdict %s: %s", rep.Verdict, rep.Reason)
+	}
+}
+
+// An order whose last event comes after the system settled: judged when
+// the timeline ends it fails; with linger the run waits for it, and only
+// as long as it is pending.
+func TestLingerWaitsForPendingCoreExpectations(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	run := func(name, linger string) Report {
+		b := &fakeBackend{}
+		r, err := New(WithBackend(b), WithArtifacts(t.TempDir()), WithSystem("toy", func(ctx context.Context, f *scenario.File, topo Topology, env Env, log *events.Log) (System, error) {
+			h, _ := topo.Host("fakehpc")
+			return &fakeCylc{log: log, host: h.(*fakeHost), version: "8.0.3", archive: 1500 * time.Millisecond}, nil
+		}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := load(t, name, linger, "")
+		f.Expect = append(f.Expect, mustExpect(t, "archived", "{order: [{kind: toy.state, fields: {state: succeeded}}, {kind: toy.archived}]}"))
+		return r.Run(ctx, f)
+	}
+	if rep := run("no-linger", ""); rep.Verdict != Fail || !strings.Contains(rep.Reason, "archived") {
+		t.Fatalf("without linger: verdict %s: %s", rep.Verdict, rep.Reason)
+	}
+	rep := run("linger", "linger: 20s")
+	if rep.Verdict != Pass {
+		t.Fatalf("with linger: verdict %s: %s %+v", rep.Verdict, rep.Reason, rep.Results)
+	}
+	if rep.Duration > 10*time.Second {
+		t.Errorf("the run lingered %s, past the moment nothing was pending", rep.Duration)
+	}
+}
+
+// mustExpect parses one expectation of the core.
+func mustExpect(t *testing.T, id, body string) scenario.Expectation {
+	t.Helper()
+	src := strings.NewReplacer("NAME", "x", "MODE", "", "FAULT", "").Replace(scenarioText) + "  - {id: " + id + ", " + strings.TrimPrefix(body, "{")
+	f, err := testVocabulary.Parse("x.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f.Expect[len(f.Expect)-1]
+}
+
+// A wait that blocks says, now and then, what it waits for: the step's
+// condition, then the expectations still pending after the timeline.
+func TestBlockedWaitsSayWhatTheyWaitFor(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var sys *fakeCylc
+	art := t.TempDir()
+	r, err := New(WithBackend(&fakeBackend{}), WithArtifacts(art), WithWaitNotice(300*time.Millisecond), WithSystem("toy", func(ctx context.Context, f *scenario.File, topo Topology, env Env, log *events.Log) (System, error) {
+		h, _ := topo.Host("fakehpc")
+		sys = &fakeCylc{log: log, host: h.(*fakeHost), version: "8.0.3"}
+		return sys, nil
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The qsub fault keeps the toy preparing: the wait blocks for its
+	// bound, and the never: preparing expectation keeps the run going.
+	rep := r.Run(ctx, load(t, "blocked", "", rejectQsub+"\n  - wait: {state: succeeded, within: 1500ms}"))
+	if rep.Verdict != Fail {
+		t.Fatalf("verdict %s: %s", rep.Verdict, rep.Reason)
+	}
+	data, err := os.ReadFile(filepath.Join(art, "blocked", "events.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs, err := events.ReadJSONLines(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range evs {
+		if e.Kind == check.Waiting {
+			n++
+			if e.Fields["waiting_for"] != "toy is succeeded" || !strings.HasPrefix(e.Msg, "waiting for: toy is succeeded (") {
+				t.Errorf("waiting event %+v", e)
+			}
+		}
+	}
+	if n < 2 {
+		t.Errorf("%d waiting events during a 1.5 s wait noticed every 300 ms", n)
+	}
+	tr, _ := os.ReadFile(filepath.Join(art, "blocked", "transcript.md"))
+	if !strings.Contains(string(tr), "waiting for: toy is succeeded") {
+		t.Errorf("the transcript does not say what the run waited for:\n%s", tr)
+	}
+}
+
+// After the timeline, the run waiting for pending expectations names them.
+func TestSettlingSaysWhichExpectationsItWaitsFor(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var sys *fakeCylc
+	art := t.TempDir()
+	r, err := New(WithBackend(&fakeBackend{}), WithArtifacts(art), WithWaitNotice(300*time.Millisecond), WithSystem("toy", func(ctx context.Context, f *scenario.File, topo Topology, env Env, log *events.Log) (System, error) {
+		h, _ := topo.Host("fakehpc")
+		sys = &fakeCylc{log: log, host: h.(*fakeHost), version: "8.0.3"}
+		return sys, nil
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := load(t, "settling", "linger: 1500ms", "")
+	f.Expect = append(f.Expect, mustExpect(t, "never-comes", "{events: {kind: toy.never, min: 1}}"))
+	r.Run(ctx, f)
+	data, _ := os.ReadFile(filepath.Join(art, "settling", "events.jsonl"))
+	evs, _ := events.ReadJSONLines(bytes.NewReader(data))
+	var saw bool
+	for _, e := range evs {
+		saw = saw || e.Kind == check.Waiting && e.Fields["waiting_for"] == "expectations to be decided: never-comes"
+	}
+	if !saw {
+		t.Errorf("no waiting event naming the pending expectation in %d events", len(evs))
 	}
 }

@@ -71,8 +71,10 @@ func describeCondition(c scenario.Condition) string {
 	switch {
 	case c.Predicate != nil:
 		return c.Predicate.String()
+	case c.Event != nil && c.Since == scenario.SinceStart:
+		return "an event " + c.Event.Describe() + " since the start"
 	case c.Event != nil:
-		return "an event " + c.Event.Kind
+		return "an event " + c.Event.Describe()
 	}
 	return "?"
 }
@@ -107,16 +109,18 @@ func sleepUntil(ctx context.Context, t time.Time) error {
 
 // waitFor polls until c holds, within bound (0: until ctx ends).
 func (p *play) waitFor(ctx context.Context, c scenario.Condition, bound time.Duration) error {
-	since := p.log.Since(0)
-	var seq int64
-	if len(since) > 0 {
-		seq = since[len(since)-1].Seq
+	var seq int64 // events after this one count
+	if c.Since != scenario.SinceStart {
+		if since := p.log.Since(0); len(since) > 0 {
+			seq = since[len(since)-1].Seq
+		}
 	}
 	if bound > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, bound)
 		defer cancel()
 	}
+	n := p.notices(describeCondition(c))
 	for {
 		ok, err := p.holds(ctx, c, seq)
 		if err != nil {
@@ -125,6 +129,7 @@ func (p *play) waitFor(ctx context.Context, c scenario.Condition, bound time.Dur
 		if ok {
 			return nil
 		}
+		n.tick()
 		select {
 		case <-ctx.Done():
 			if bound > 0 {
@@ -221,13 +226,20 @@ func (p *play) act(ctx context.Context, s scenario.Step) error {
 }
 
 // settle waits, after the timeline, until every expectation can be decided
-// (none is Pending: a bound not passed yet, a watched state still held),
-// or until the system says nothing more will happen.
+// (none is Pending: a bound not passed yet, a watched state still held, an
+// order or a count not yet complete), within the scenario's linger: the
+// core's expectations hold the run only within linger, the plug-ins' (which
+// carry their own bounds) until the system settles and linger has passed.
 func (p *play) settle(ctx context.Context) {
+	lingerEnd := time.Now().Add(p.f.Linger.D())
+	n := p.notices("")
 	for {
-		if p.decided(ctx) {
+		pending, done := p.decided(ctx, lingerEnd)
+		if done {
 			return
 		}
+		n.what = "expectations to be decided: " + strings.Join(pending, ", ")
+		n.tick()
 		select {
 		case <-ctx.Done():
 			return
@@ -236,16 +248,47 @@ func (p *play) settle(ctx context.Context) {
 	}
 }
 
-func (p *play) decided(ctx context.Context) bool {
+// decided reports whether the run may end, and else the ids of the
+// expectations it waits for.
+func (p *play) decided(ctx context.Context, lingerEnd time.Time) ([]string, bool) {
 	now := time.Now()
+	lingering := now.Before(lingerEnd)
 	run := check.Run{Start: p.start, End: now, Events: p.log.All()}
-	if settled, err := p.sys.Settled(ctx); err == nil && settled {
-		return true
-	}
-	for _, e := range p.f.Expect {
-		if e.Judge.Pending(run, now) {
-			return false
+	if !lingering {
+		if settled, err := p.sys.Settled(ctx); err == nil && settled {
+			return nil, true
 		}
 	}
-	return true
+	var pending []string
+	for _, e := range p.f.Expect {
+		if (e.Owner != "" || lingering) && e.Judge.Pending(run, now) {
+			pending = append(pending, e.ID)
+		}
+	}
+	return pending, len(pending) == 0
+}
+
+// notice records, every r.notice while a wait blocks, what it waits for.
+type notice struct {
+	p     *play
+	what  string
+	began time.Time
+	next  time.Time
+}
+
+func (p *play) notices(what string) *notice {
+	now := time.Now()
+	return &notice{p: p, what: what, began: now, next: now.Add(p.r.notice)}
+}
+
+// tick records a check.Waiting event when one is due.
+func (n *notice) tick() {
+	now := time.Now()
+	if now.Before(n.next) {
+		return
+	}
+	n.next = now.Add(n.p.r.notice)
+	waited := now.Sub(n.began).Round(time.Second)
+	n.p.log.Record(events.Event{Kind: check.Waiting, Msg: fmt.Sprintf("waiting for: %s (%s so far)", n.what, waited),
+		Fields: map[string]any{"waiting_for": n.what, "waited_s": waited.Seconds()}})
 }

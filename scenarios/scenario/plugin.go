@@ -112,7 +112,7 @@ var (
 	coreStepKeys   = []string{"do", "fault", "clear", "wait", "note", "node"}
 	coreDo         = "start"
 	coreCondKeys   = []string{"event"}
-	coreExpectKeys = []string{"events", "order"}
+	coreExpectKeys = []string{"events", "order", "during"}
 )
 
 // NewVocabulary returns the vocabulary of the plug-ins. Two plug-ins may

@@ -41,7 +41,14 @@ type File struct {
 	// Reproduces names the bug a reproducer shows.
 	Reproduces *Bug `yaml:"reproduces"`
 	// Timeout bounds the whole run (default 5m).
-	Timeout  Duration      `yaml:"timeout"`
+	Timeout Duration `yaml:"timeout"`
+	// Linger is how long the run may go on after the timeline for
+	// expectations still pending: the core's (an order or a count not yet
+	// complete, a during interval still open), and the plug-ins' even
+	// once the system under test has settled. Default 0: the core's
+	// expectations are judged when the timeline ends, the plug-ins' hold
+	// the run only while the system has not settled.
+	Linger   Duration      `yaml:"linger"`
 	Topology Topology      `yaml:"topology"`
 	System   System        `yaml:"system"`
 	Timeline []Step        `yaml:"timeline"`
@@ -184,6 +191,8 @@ type Wait struct {
 	For    Duration `yaml:"for"`
 	Within Duration `yaml:"within"`
 	Event  *Match   `yaml:"event"`
+	// Since says where an event condition starts counting (see Condition).
+	Since Since `yaml:"since"`
 	// ext holds the plug-ins' condition keys as written.
 	ext ext
 	// Condition is the condition waited for (filled in by parsing).
@@ -195,6 +204,12 @@ type Wait struct {
 // server state), named by one key of that plug-in.
 type Condition struct {
 	Event *Match `yaml:"event"` // an event like this has been recorded
+	// Since says from when an event condition counts: SinceStep (the
+	// default) from the moment the step begins waiting, SinceStart from the
+	// start of the run ("once X has happened", which may be before the
+	// step). Only event conditions take it: the plug-ins' conditions are
+	// states, judged now.
+	Since Since `yaml:"since"`
 	// ext holds the plug-ins' condition keys as written.
 	ext ext
 	// Owner names the plug-in that judges the condition ("" for an
@@ -203,6 +218,15 @@ type Condition struct {
 	Owner     string    `yaml:"-"`
 	Predicate Predicate `yaml:"-"`
 }
+
+// Since is where an event condition starts counting.
+type Since string
+
+// The values of Since.
+const (
+	SinceStep  Since = "step"  // from when the step begins waiting (the default)
+	SinceStart Since = "start" // from the start of the run
+)
 
 // IsZero reports whether no condition is set.
 func (c Condition) IsZero() bool { return c.Event == nil && c.ext.empty() }
@@ -214,17 +238,22 @@ type Match = check.Match
 type Count = check.Count
 
 // Expectation is one thing the run is judged by: an event count (Events),
-// an order of events (Order), or one key of a plug-in (a Cylc task, the
+// an order of events (Order), what happens or holds during an interval
+// (During), or one key of a plug-in (a Cylc task, the
 // stuck detector, a hub server).
 type Expectation struct {
 	// ID names the expectation, for reports and for Bug.Shows.
 	ID string `yaml:"id"`
 
-	Events *Count      `yaml:"events"`
-	Order  check.Order `yaml:"order"`
+	Events *Count        `yaml:"events"`
+	Order  check.Order   `yaml:"order"`
+	During *check.During `yaml:"during"`
 
 	// ext holds the plug-ins' expectation keys as written.
 	ext ext
-	// Judge is the expectation as parsed (filled in by parsing).
+	// Judge is the expectation as parsed, and Owner the plug-in that
+	// parsed it ("" for the core's events, order and during). Both are
+	// filled in by parsing.
 	Judge check.Expectation `yaml:"-"`
+	Owner string            `yaml:"-"`
 }

@@ -64,6 +64,9 @@ func (f *File) validate(v *Vocabulary) error {
 			return p.errorf([]any{"reproduces"}, "reproduces.shows: name the expectation ids that fail when the bug shows")
 		}
 	}
+	if f.Linger < 0 {
+		return p.errorf([]any{"linger"}, "linger %s: want a duration of 0 or more", f.Linger.D())
+	}
 	if f.Timeout == 0 {
 		f.Timeout = Duration(5 * 60 * 1e9)
 	}
@@ -80,6 +83,9 @@ func (f *File) validate(v *Vocabulary) error {
 		if err := f.validateStep(v, i); err != nil {
 			return err
 		}
+	}
+	if err := f.validateRestarts(v); err != nil {
+		return err
 	}
 	ids := map[string]bool{}
 	for i := range f.Expect {
@@ -328,11 +334,11 @@ func (f *File) validateStep(v *Vocabulary, i int) error {
 		}
 	}
 	if w := s.Wait; w != nil {
-		w.Condition = Condition{Event: w.Event, ext: w.ext}
+		w.Condition = Condition{Event: w.Event, Since: w.Since, ext: w.ext}
 		if w.For == 0 && w.Condition.IsZero() {
 			return p.errorf(append(at, "wait"), "step %d: wait needs for: DURATION or a condition (%s)", i+1, strings.Join(append(slices.Clone(coreCondKeys), v.condKeys...), ", "))
 		}
-		if w.For != 0 && !w.Condition.IsZero() {
+		if w.For != 0 && (!w.Condition.IsZero() || w.Since != "") {
 			return p.errorf(append(at, "wait"), "step %d: wait takes for: or a condition with within:, not both", i+1)
 		}
 		if !w.Condition.IsZero() {
@@ -358,6 +364,16 @@ func (f *File) validateCondition(v *Vocabulary, c *Condition, at []any) error {
 	}
 	if len(kinds) != 1 {
 		return p.errorf(at, "a condition names exactly one of %s", orAnd(append(slices.Clone(coreCondKeys), v.condKeys...)))
+	}
+	switch c.Since {
+	case "":
+		c.Since = SinceStep
+	case SinceStep, SinceStart:
+	default:
+		return p.errorf(append(at, "since"), "since %q: want start (count events from the start of the run) or step (from when the step begins waiting, the default)", c.Since)
+	}
+	if c.Event == nil && c.Since == SinceStart {
+		return p.errorf(append(at, "since"), "since: start is for event conditions; a %s condition is a state, judged when the step waits", kinds[0])
 	}
 	if c.Event != nil {
 		for _, k := range ext {
@@ -406,6 +422,9 @@ func (f *File) validateExpectation(v *Vocabulary, i int, ids map[string]bool) er
 	if e.Order != nil {
 		groups = append(groups, "order")
 	}
+	if e.During != nil {
+		groups = append(groups, "during")
+	}
 	ext := e.ext.keys()
 	for _, k := range ext {
 		if v.expectations[k] != nil {
@@ -416,7 +435,7 @@ func (f *File) validateExpectation(v *Vocabulary, i int, ids map[string]bool) er
 		return p.errorf(at, "expectation %s: give exactly one of %s", e.ID, orAnd(append(slices.Clone(coreExpectKeys), v.expectKeys...)))
 	}
 	switch groups[0] {
-	case "events", "order":
+	case "events", "order", "during":
 		for _, k := range ext {
 			return f.At(at...).UnknownKey(k, "an expectation")
 		}
@@ -441,6 +460,11 @@ func (f *File) validateExpectation(v *Vocabulary, i int, ids map[string]bool) er
 			}
 		}
 		e.Judge = e.Order
+	case e.During != nil:
+		if err := e.During.Validate(); err != nil {
+			return p.errorf(append(at, "during"), "expectation %s: %v", e.ID, err)
+		}
+		e.Judge = *e.During
 	default:
 		key := groups[0]
 		ep := v.expectations[key]
@@ -451,7 +475,7 @@ func (f *File) validateExpectation(v *Vocabulary, i int, ids map[string]bool) er
 		if err != nil {
 			return prefixed(err, "expectation "+e.ID+": ")
 		}
-		e.Judge = j
+		e.Judge, e.Owner = j, ep.Name()
 	}
 	return nil
 }

@@ -145,7 +145,7 @@ func TestPluginErrorsSayWhereAndWhat(t *testing.T) {
 		{"  - zap: {}\n", "  - zap: {}\n    poke: x\n", "step 4: one action per step, found poke and zap"},
 		{"{mood: calm, within: 1s}", "{mood: calm, tone: x}", `toy.yaml:10:24: unknown field "tone" in a mood condition`},
 		{"{mood: calm, within: 1s}", "{event: {kind: a}, mood: calm}", "a condition names exactly one of event and mood"},
-		{"{id: d, done: yes}", "{id: d, done: yes, events: {kind: x, min: 1}}", "expectation d: give exactly one of events, order and done"},
+		{"{id: d, done: yes}", "{id: d, done: yes, events: {kind: x, min: 1}}", "expectation d: give exactly one of events, order, during and done"},
 		{"{id: d, done: yes}", "{id: d, done: yes, extra: 1}", `toy.yaml:14:24: expectation d: unknown field "extra" in a done expectation`},
 	} {
 		src := strings.Replace(toy, c.from, c.to, 1)
