@@ -64,9 +64,6 @@ func (f *File) validate(v *Vocabulary) error {
 			return p.errorf([]any{"reproduces"}, "reproduces.shows: name the expectation ids that fail when the bug shows")
 		}
 	}
-	if f.Linger < 0 {
-		return p.errorf([]any{"linger"}, "linger %s: want a duration of 0 or more", f.Linger.D())
-	}
 	if f.Timeout == 0 {
 		f.Timeout = Duration(5 * 60 * 1e9)
 	}
