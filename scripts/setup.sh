@@ -2,7 +2,8 @@
 # setup.sh: install the Debian packages jobsim's tests use as real parts:
 # the OpenSSH client and server (the sshd reference in benchmarks), rsync,
 # FUSE 3 (fusermount3 for the fault layer under real processes), sqlite3, and
-# Chromium (headless: the browser the HTML report and hub pages are tested in).
+# Chromium (headless: the browser the HTML report and hub pages are tested in),
+# socat (serves the Docker engine on TCP for the remote-engine test).
 # Idempotent and quiet when everything is present. Needs root for apt-get.
 # Usage: scripts/setup.sh
 set -euo pipefail
@@ -10,7 +11,7 @@ set -euo pipefail
 say() { printf 'setup: %s\n' "$*"; }
 die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
 
-packages=(openssh-client openssh-server rsync fuse3 sqlite3 procps chromium)
+packages=(openssh-client openssh-server rsync fuse3 sqlite3 procps chromium socat)
 missing=()
 for pkg in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
