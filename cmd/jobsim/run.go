@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 
 	"github.com/onsi/ginkgo/v2/types"
 	"github.com/spf13/cobra"
@@ -27,6 +28,7 @@ func newRunCommand() *cobra.Command {
 		backend     string
 		output      string
 		shard       string
+		alone       []string
 	)
 	cmd := &cobra.Command{
 		Use:   "run FILE|DIR...",
@@ -97,6 +99,9 @@ failed or errored, 2 when a file is malformed (nothing is started then).`,
 				return err
 			}
 			opts = append(opts, runner.WithArtifacts(artifacts), runner.WithParallel(parallel), runner.WithProgress(cmd.ErrOrStderr()))
+			if len(alone) > 0 {
+				opts = append(opts, runner.WithAlone(func(f *scenario.File) bool { return slices.Contains(alone, f.Name) }))
+			}
 			r, err := runner.New(opts...)
 			if err != nil {
 				return err
@@ -150,6 +155,7 @@ failed or errored, 2 when a file is malformed (nothing is started then).`,
 	f.StringVar(&artifacts, "artifacts", filepath.Join("out", "scenarios"), "folder for one artifacts subfolder per scenario")
 	f.StringVar(&junit, "junit", "", "also write a JUnit XML report to this file")
 	f.IntVarP(&parallel, "parallel", "p", max(1, runtime.NumCPU()/2), "scenarios to run at once (they share nothing)")
+	f.StringSliceVar(&alone, "alone", nil, "scenario names to run one at a time after the others, with nothing else running (timing-sensitive ones)")
 	f.StringVar(&shard, "shard", "", "run only shard K/N of the selected scenarios (a CI matrix of N machines; merge their artifacts with jobsim report)")
 	f.StringVar(&labelFilter, "label-filter", "", "run only scenarios whose labels match (Ginkgo syntax: 'gate && cylc', '!slow')")
 	f.StringVar(&backend, "backend", "inprocess", "where fake hosts run: inprocess, or containers (a Docker engine; $JOBSIM_USERLAND=bind|rootfs)")
