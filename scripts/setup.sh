@@ -3,8 +3,9 @@
 # the OpenSSH client and server (the sshd reference in benchmarks), rsync,
 # FUSE 3 (fusermount3 for the fault layer under real processes), sqlite3,
 # Chromium (headless: the browser the HTML report and hub pages are tested
-# in), and curl and jq (the documentation's examples use them;
-# internal/doctest runs those).
+# in), curl and jq (the documentation's examples use them; internal/doctest
+# runs those), and socat (serves the Docker engine on TCP for the
+# remote-engine test).
 # Idempotent and quiet when everything is present. Needs root for apt-get.
 # Usage: scripts/setup.sh
 set -euo pipefail
@@ -12,7 +13,7 @@ set -euo pipefail
 say() { printf 'setup: %s\n' "$*"; }
 die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
 
-packages=(openssh-client openssh-server rsync fuse3 sqlite3 procps chromium curl jq)
+packages=(openssh-client openssh-server rsync fuse3 sqlite3 procps chromium curl jq socat)
 missing=()
 for pkg in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")

@@ -6,7 +6,8 @@
 // (disconnect, pause, kill, restart a machine) work.
 //
 // Processes on a container see host paths as they are (ProcessPath is the
-// identity), ssh is published on 127.0.0.1 with a key the harness holds,
+// identity), ssh is published on 127.0.0.1 (on a remote engine: on the
+// engine host, container.Reach) with a key the harness holds,
 // and every host's events stream into the run's history.
 package containers
 
@@ -101,6 +102,14 @@ func (b *Backend) Image(ctx context.Context, in *cylc.Install) (image.Image, err
 	if err := container.DockerAvailable(ctx); err != nil {
 		// Not cached: an engine may come up.
 		return image.Image{}, &runner.SkipError{Reason: fmt.Sprintf("the containers backend needs a Docker engine: %v", err)}
+	}
+	reach, err := container.ReachFromEnv()
+	if err != nil {
+		b.imgErr = fmt.Errorf("containers backend: %w", err)
+		return image.Image{}, b.imgErr
+	}
+	if reach.Published {
+		b.logger.Info("containers: published-port mode", "ports", reach.Bind.String(), "dialled at", reach.Host, "why", reach.Why)
 	}
 	opts := []image.Option{image.WithUserland(b.userland), image.WithLogger(b.logger), image.WithBuildLog(b.buildLog)}
 	if b.jobsim != "" {
@@ -230,7 +239,13 @@ func (t *topology) Address(ctx context.Context, name string) (string, error) {
 	if !ok {
 		return "", fmt.Errorf("containers: no machine %q", name)
 	}
-	return m.IP(ctx)
+	ip, err := m.IP(ctx)
+	if errors.Is(err, container.ErrUnreachable) {
+		// Only the ports the harness publishes reach a remote engine's
+		// containers; a server a job starts listens on a port of its own.
+		return "", &runner.SkipError{Reason: fmt.Sprintf("the scenario connects to a server on machine %s at its network address: %v", name, err)}
+	}
+	return ip, err
 }
 
 // Cluster is the underlying topology, for tests that reach past the runner.

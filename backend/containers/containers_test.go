@@ -2,6 +2,7 @@ package containers_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"os"
 	"os/exec"
@@ -180,4 +181,58 @@ func waitEvent(t *testing.T, log *events.Log, match func(events.Event) bool) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("no such event in the history; have %d events", len(log.All()))
+}
+
+// With the published-port mode forced (as for an engine on another
+// machine), hosts are reached only through the ports the engine picked:
+// ssh works there, a restarted host is followed to its ports again, and a
+// machine's network address is a skip, not an address the test machine
+// cannot reach.
+func TestPublishedPortModeOnContainers(t *testing.T) {
+	if skipWhy != "" {
+		t.Skip(skipWhy)
+	}
+	if _, err := exec.LookPath("ssh"); err != nil {
+		t.Skip("no OpenSSH client (apt-get install openssh-client)")
+	}
+	t.Setenv(container.EnvPublished, "1")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	b := containers.New(containers.WithImage(testImage))
+	tp, err := b.Start(ctx, scenario.Topology{Hosts: []scenario.Host{{Name: "pubhpc", Executor: "real", Users: []string{"alice"}, PBS: &scenario.PBS{}}}},
+		runner.Env{Dir: t.TempDir(), Log: events.NewLog(), User: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var run string
+	defer func() {
+		if err := tp.Close(ctx); err != nil {
+			t.Errorf("close: %v", err)
+		}
+		if rep, err := container.Sweep(ctx, run); err != nil || len(rep.Containers)+len(rep.Networks) > 0 {
+			t.Errorf("left behind: %+v %v", rep, err)
+		}
+	}()
+	cl := tp.(interface{ Cluster() *cluster.Topology }).Cluster()
+	run = cl.Run()
+	m, _ := cl.Machine("pubhpc")
+	if r := m.Reach(); !r.Published || r.Host != "127.0.0.1" {
+		t.Fatalf("reach %+v, want the published-port mode dialled at 127.0.0.1", r)
+	}
+	h, _ := tp.Host("pubhpc")
+	if out, err := sshTo(t, h, "alice", "hostname; echo true | qsub"); err != nil || !strings.Contains(out, "pubhpc") || !strings.Contains(out, "1.pubhpc") {
+		t.Fatalf("ssh through the published port: %v\n%s", err, out)
+	}
+	t.Logf("ssh at %s before the restart", m.SSHAddr())
+	if err := tp.(runner.NodeController).NodeAction(ctx, "pubhpc", "restart"); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := sshTo(t, h, "alice", "echo back"); err != nil || strings.TrimSpace(out) != "back" {
+		t.Fatalf("ssh after restart (at %s): %v %q", m.SSHAddr(), err, out)
+	}
+	_, err = tp.(runner.Addresser).Address(ctx, "pubhpc")
+	var skip *runner.SkipError
+	if !errors.As(err, &skip) || !strings.Contains(err.Error(), "published-port mode") {
+		t.Errorf("Address in the published-port mode: %v, want a skip saying why", err)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -32,6 +33,7 @@ func newRunCommand() *cobra.Command {
 		output      string
 		shard       string
 		cylcs       []string
+		alone       []string
 	)
 	cmd := &cobra.Command{
 		Use:   "run FILE|DIR...",
@@ -126,6 +128,9 @@ it cut short are reported as interrupted, not as failures of the system.`,
 				return err
 			}
 			opts = append(opts, runner.WithArtifacts(artifacts), runner.WithParallel(parallel), runner.WithProgress(cmd.ErrOrStderr()))
+			if len(alone) > 0 {
+				opts = append(opts, runner.WithAlone(func(f *scenario.File) bool { return slices.Contains(alone, f.Name) }))
+			}
 			r, err := runner.New(opts...)
 			if err != nil {
 				return err
@@ -178,6 +183,7 @@ it cut short are reported as interrupted, not as failures of the system.`,
 	f.StringVar(&artifacts, "artifacts", filepath.Join("out", "scenarios"), "folder for one artifacts subfolder per scenario")
 	f.StringVar(&junit, "junit", "", "also write a JUnit XML report to this file")
 	f.IntVarP(&parallel, "parallel", "p", max(1, runtime.NumCPU()/2), "scenarios to run at once (they share nothing)")
+	f.StringSliceVar(&alone, "alone", nil, "scenario names to run one at a time after the others, with nothing else running (timing-sensitive ones)")
 	f.StringVar(&shard, "shard", "", "run only shard K/N of the selected scenarios (a CI matrix of N machines; merge their artifacts with jobsim report)")
 	f.StringVar(&labelFilter, "label-filter", "", "run only scenarios whose labels match (Ginkgo syntax: 'gate && cylc', '!slow')")
 	f.StringVar(&backend, "backend", "inprocess", "where fake hosts run: inprocess, or containers (a Docker engine; $JOBSIM_USERLAND=bind|rootfs)")

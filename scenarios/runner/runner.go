@@ -60,6 +60,7 @@ type Runner struct {
 	hosts     map[string]HostPlugin
 	artifacts string
 	parallel  int
+	alone     func(*scenario.File) bool
 	progress  io.Writer
 	logger    *slog.Logger
 	user      string
@@ -91,6 +92,12 @@ func WithArtifacts(dir string) Option { return func(r *Runner) { r.artifacts = d
 // nothing, so any n is safe; the machine's cores are the limit.
 func WithParallel(n int) Option { return func(r *Runner) { r.parallel = max(1, n) } }
 
+// WithAlone makes the scenarios pick selects run with no other scenario
+// at once, after the others (as Ginkgo's Serial specs): timing-sensitive
+// ones, whose verdict depends on the system under test answering within
+// its own intervals, which a machine busy with other scenarios delays.
+func WithAlone(pick func(*scenario.File) bool) Option { return func(r *Runner) { r.alone = pick } }
+
 // WithProgress writes one line per step and per verdict to w as the run goes.
 func WithProgress(w io.Writer) Option { return func(r *Runner) { r.progress = w } }
 
@@ -119,13 +126,19 @@ func New(opts ...Option) (*Runner, error) {
 	return r, nil
 }
 
-// RunAll runs the files, up to the parallel limit at once, and returns their
-// reports in the order of files.
+// RunAll runs the files, up to the parallel limit at once, then those
+// WithAlone picks one at a time, and returns their reports in the order of
+// files.
 func (r *Runner) RunAll(ctx context.Context, files []*scenario.File) []Report {
 	out := make([]Report, len(files))
+	var alone []int
 	sem := make(chan struct{}, r.parallel)
 	var wg sync.WaitGroup
 	for i, f := range files {
+		if r.alone != nil && r.alone(f) {
+			alone = append(alone, i)
+			continue
+		}
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
@@ -134,6 +147,9 @@ func (r *Runner) RunAll(ctx context.Context, files []*scenario.File) []Report {
 		}()
 	}
 	wg.Wait()
+	for _, i := range alone {
+		out[i] = r.Run(ctx, files[i])
+	}
 	return out
 }
 

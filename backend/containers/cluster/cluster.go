@@ -4,7 +4,8 @@
 // cluster: one compute container per node, /home shared between them, the
 // login node's PBS server running each job on the node it placed it on
 // (package backend/containers/mom). The harness reaches each machine's ssh and control API
-// on 127.0.0.1; the machines reach each other by name.
+// on 127.0.0.1 (on a remote engine: its published ports, container.Reach);
+// the machines reach each other by name.
 //
 // A Topology streams every machine's events into one history, acts on its
 // machines (disconnect, pause, kill, restart: the scenario node steps), and

@@ -35,7 +35,6 @@ func newStreamer(life context.Context, c *container.Container, log *events.Log, 
 
 func (s *streamer) loop(life context.Context) {
 	defer close(s.done)
-	cl := s.c.Control()
 	for {
 		s.mu.Lock()
 		if s.stopped || life.Err() != nil {
@@ -50,7 +49,9 @@ func (s *streamer) loop(life context.Context) {
 		since := s.since
 		s.mu.Unlock()
 		if !paused {
-			err := cl.StreamEvents(ctx, since, s.record)
+			// Asked anew each time: a restarted machine's control port may
+			// have moved (published-port mode).
+			err := s.c.Control().StreamEvents(ctx, since, s.record)
 			s.mu.Lock()
 			s.cancel()
 			s.cancel = nil

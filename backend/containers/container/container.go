@@ -30,6 +30,7 @@ import (
 	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
 	tcnetwork "github.com/testcontainers/testcontainers-go/network"
+	"github.com/testcontainers/testcontainers-go/wait"
 
 	"github.com/jobsim/jobsim/backend/containers/image"
 	"github.com/jobsim/jobsim/backend/containers/node"
@@ -53,6 +54,7 @@ type runConfig struct {
 	privileged   bool
 	hostGateway  bool
 	startTimeout time.Duration
+	reach        *Reach
 	logger       *slog.Logger
 }
 
@@ -119,6 +121,11 @@ func WithStartTimeout(d time.Duration) Option { return func(c *runConfig) { c.st
 // the test machine by its host name (Cylc's zmq comms need it).
 func WithoutHostGateway() Option { return func(c *runConfig) { c.hostGateway = false } }
 
+// WithReach sets how the harness reaches the container (default
+// ReachFromEnv: the published-port mode when DOCKER_HOST is another
+// machine or JOBSIM_DOCKER_PUBLISHED=1).
+func WithReach(r Reach) Option { return func(c *runConfig) { c.reach = &r } }
+
 // WithLogger sets the logger (testcontainers' own chatter goes to it at
 // debug level).
 func WithLogger(l *slog.Logger) Option { return func(c *runConfig) { c.logger = l } }
@@ -130,6 +137,8 @@ type Container struct {
 	run      string
 	keys     *Keys
 	ownKeys  bool
+	reach    Reach
+	addrMu   sync.Mutex
 	sshAddr  string
 	ctlURL   string
 	notes    []string
@@ -197,14 +206,28 @@ func Run(ctx context.Context, opts ...Option) (_ *Container, err error) {
 	if err != nil {
 		return nil, err
 	}
-	// Fixed host ports, so that a restarted container is reachable where it was.
-	sshHost, err := freePort()
-	if err != nil {
-		return nil, err
+	if c.reach == nil {
+		r, err := ReachFromEnv()
+		if err != nil {
+			return nil, fmt.Errorf("e2e: %w", err)
+		}
+		c.reach = &r
 	}
-	ctlHost, err := freePort()
-	if err != nil {
-		return nil, err
+	reach := *c.reach
+	// Local mode: fixed host ports, so that a restarted container is
+	// reachable where it was. Published-port mode: the free ports are the
+	// engine host's, which only the engine knows; it picks them.
+	sshHost, ctlHost := "", ""
+	if !reach.Published {
+		p, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		sshHost = strconv.Itoa(p)
+		if p, err = freePort(); err != nil {
+			return nil, err
+		}
+		ctlHost = strconv.Itoa(p)
 	}
 
 	labels := RunLabels(c.run)
@@ -219,7 +242,11 @@ func Run(ctx context.Context, opts ...Option) (_ *Container, err error) {
 	var extraHosts []string
 	if c.hostGateway {
 		if hn, err := os.Hostname(); err == nil && hn != "" {
-			extraHosts = append(extraHosts, hn+":host-gateway")
+			gw := "host-gateway"
+			if ip := os.Getenv(EnvHarnessIP); ip != "" {
+				gw = ip // a remote engine's gateway is its own host, not the test machine
+			}
+			extraHosts = append(extraHosts, hn+":"+gw)
 		}
 	}
 	fuse := c.fuse
@@ -237,8 +264,8 @@ func Run(ctx context.Context, opts ...Option) (_ *Container, err error) {
 			hc.Mounts = append(hc.Mounts, mounts...)
 			hc.ExtraHosts = append(hc.ExtraHosts, extraHosts...)
 			hc.PortBindings = network.PortMap{
-				sshPort:     {{HostIP: loopbackAddr, HostPort: strconv.Itoa(sshHost)}},
-				controlPort: {{HostIP: loopbackAddr, HostPort: strconv.Itoa(ctlHost)}},
+				sshPort:     {{HostIP: reach.Bind, HostPort: sshHost}},
+				controlPort: {{HostIP: reach.Bind, HostPort: ctlHost}},
 			}
 			if fuse {
 				hc.Devices = append(hc.Devices, container.DeviceMapping{PathOnHost: "/dev/fuse", PathInContainer: "/dev/fuse", CgroupPermissions: "rwm"})
@@ -248,7 +275,17 @@ func Run(ctx context.Context, opts ...Option) (_ *Container, err error) {
 			hc.Privileged = privileged
 		}),
 		testcontainers.WithWaitStrategy(&healthStrategy{
-			client:  control.NewClient("http://"+net.JoinHostPort(netipLoopback, strconv.Itoa(ctlHost)), c.node.Token),
+			client: func(ctx context.Context, target wait.StrategyTarget) (*control.Client, error) {
+				port := ctlHost
+				if port == "" {
+					p, err := target.MappedPort(ctx, controlPort.String())
+					if err != nil {
+						return nil, err
+					}
+					port = strconv.Itoa(int(p.Num()))
+				}
+				return control.NewClient("http://"+net.JoinHostPort(reach.Host, port), c.node.Token), nil
+			},
 			every:   20 * time.Millisecond,
 			timeout: c.startTimeout,
 		}),
@@ -268,8 +305,16 @@ func Run(ctx context.Context, opts ...Option) (_ *Container, err error) {
 		}
 		return nil, fmt.Errorf("e2e: host %s: %w", c.node.Name, why)
 	}
-	ct := &Container{tc: tc, cfg: c.node, run: c.run, keys: c.keys, ownKeys: ownKeys, network: c.network, aliases: c.aliases, logger: c.logger,
-		sshAddr: net.JoinHostPort(netipLoopback, strconv.Itoa(sshHost)), ctlURL: "http://" + net.JoinHostPort(netipLoopback, strconv.Itoa(ctlHost))}
+	ct := &Container{tc: tc, cfg: c.node, run: c.run, keys: c.keys, ownKeys: ownKeys, network: c.network, aliases: c.aliases, logger: c.logger, reach: reach}
+	if reach.Published {
+		err = ct.readPorts(ctx)
+	} else {
+		ct.setAddrs(net.JoinHostPort(reach.Host, sshHost), "http://"+net.JoinHostPort(reach.Host, ctlHost))
+	}
+	if err != nil {
+		_ = ct.Close(context.WithoutCancel(ctx))
+		return nil, fmt.Errorf("e2e: host %s: published ports: %w", c.node.Name, err)
+	}
 	h, err := ct.Control().Health(ctx)
 	if err != nil {
 		_ = ct.Close(context.WithoutCancel(ctx))
@@ -277,8 +322,29 @@ func Run(ctx context.Context, opts ...Option) (_ *Container, err error) {
 	}
 	ct.notes = h.Notes
 	ct.started = time.Since(start)
-	c.logger.Debug("job-host container healthy", "host", c.node.Name, "ssh", ct.sshAddr, "control", ct.ctlURL, "took", ct.started)
+	c.logger.Debug("job-host container healthy", "host", c.node.Name, "ssh", ct.SSHAddr(), "control", ct.ControlURL(), "published", reach.Published, "took", ct.started)
 	return ct, nil
+}
+
+// readPorts reads the host ports the engine published ssh and the control
+// API on (published-port mode) and dials them at the engine host.
+func (c *Container) readPorts(ctx context.Context) error {
+	ssh, err := c.tc.MappedPort(ctx, sshPort.String())
+	if err != nil {
+		return err
+	}
+	ctl, err := c.tc.MappedPort(ctx, controlPort.String())
+	if err != nil {
+		return err
+	}
+	c.setAddrs(net.JoinHostPort(c.reach.Host, strconv.Itoa(int(ssh.Num()))), "http://"+net.JoinHostPort(c.reach.Host, strconv.Itoa(int(ctl.Num()))))
+	return nil
+}
+
+func (c *Container) setAddrs(ssh, ctl string) {
+	c.addrMu.Lock()
+	defer c.addrMu.Unlock()
+	c.sshAddr, c.ctlURL = ssh, ctl
 }
 
 const netipLoopback = "127.0.0.1"
@@ -345,17 +411,30 @@ func (c *Container) Run() string { return c.run }
 // Role is host, login or compute.
 func (c *Container) Role() node.Role { return c.cfg.Role }
 
-// SSHAddr is the ssh server's address on the test machine (127.0.0.1:port).
-func (c *Container) SSHAddr() string { return c.sshAddr }
+// SSHAddr is the ssh server's address as the test machine dials it
+// (127.0.0.1:port; in the published-port mode the engine host's address
+// and the port the engine picked, which a restart may change).
+func (c *Container) SSHAddr() string {
+	c.addrMu.Lock()
+	defer c.addrMu.Unlock()
+	return c.sshAddr
+}
 
-// ControlURL is the control API's base URL on the test machine.
-func (c *Container) ControlURL() string { return c.ctlURL }
+// ControlURL is the control API's base URL as the test machine dials it.
+func (c *Container) ControlURL() string {
+	c.addrMu.Lock()
+	defer c.addrMu.Unlock()
+	return c.ctlURL
+}
+
+// Reach is how the harness reaches this container.
+func (c *Container) Reach() Reach { return c.reach }
 
 // Token is the bearer token of the control API.
 func (c *Container) Token() string { return c.cfg.Token }
 
 // Control returns a client of the host's control API.
-func (c *Container) Control() *control.Client { return control.NewClient(c.ctlURL, c.cfg.Token) }
+func (c *Container) Control() *control.Client { return control.NewClient(c.ControlURL(), c.cfg.Token) }
 
 // Users lists the host's users.
 func (c *Container) Users() []string { return slices.Clone(c.cfg.Users) }
@@ -381,7 +460,7 @@ func (c *Container) SSHConfig(alias, user string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	host, port, _ := net.SplitHostPort(c.sshAddr)
+	host, port, _ := net.SplitHostPort(c.SSHAddr())
 	return fmt.Sprintf(`Host %s
   HostName %s
   Port %s
@@ -440,8 +519,12 @@ func (c *Container) engine(ctx context.Context) (*testcontainers.DockerClient, e
 // IP is the container's address on its network (the private network given
 // with WithNetwork, else the default bridge). The test machine, where the
 // engine runs, can reach it directly: the way to a port that is not
-// published, such as a server a job started on a compute node.
+// published, such as a server a job started on a compute node. In the
+// published-port mode it is ErrUnreachable.
 func (c *Container) IP(ctx context.Context) (string, error) {
+	if c.reach.Published {
+		return "", fmt.Errorf("host %s: %w", c.cfg.Name, ErrUnreachable)
+	}
 	var ip string
 	err := c.withEngine(ctx, "inspect", func(dc *testcontainers.DockerClient) error {
 		ins, err := dc.ContainerInspect(ctx, c.ID(), client.ContainerInspectOptions{})
@@ -516,6 +599,17 @@ func (c *Container) Start(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
+	return c.waitRestarted(ctx)
+}
+
+// waitRestarted follows the ports the engine published a started
+// container on anew (published-port mode) and waits for health.
+func (c *Container) waitRestarted(ctx context.Context) error {
+	if c.reach.Published {
+		if err := c.readPorts(ctx); err != nil {
+			return fmt.Errorf("host %s: published ports: %w", c.cfg.Name, err)
+		}
+	}
 	return c.WaitHealthy(ctx)
 }
 
@@ -527,7 +621,7 @@ func (c *Container) Restart(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	return c.WaitHealthy(ctx)
+	return c.waitRestarted(ctx)
 }
 
 // Disconnect cuts the host off its network (docker network disconnect):
