@@ -135,4 +135,3 @@ func waitListening(t *testing.T, ctx context.Context, addr string) {
 		}
 	}
 }
-
