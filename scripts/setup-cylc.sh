@@ -28,27 +28,8 @@ say() { printf 'setup-cylc: %s\n' "$*"; }
 die() { printf 'setup-cylc: error: %s\n' "$*" >&2; exit 1; }
 
 # --- 1. Debian packages -------------------------------------------------------
-missing=()
-for pkg in cylc-flow rsync sqlite3 openssh-client; do
-    if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
-        missing+=("$pkg")
-    fi
-done
-if ((${#missing[@]})); then
-    [[ $(id -u) == 0 ]] || die "packages missing (${missing[*]}) and not root: run as root or install them"
-    export DEBIAN_FRONTEND=noninteractive
-    # Only refresh the index when apt cannot find a candidate for a package.
-    for pkg in "${missing[@]}"; do
-        if ! apt-cache policy "$pkg" 2>/dev/null | grep -q 'Candidate: [0-9]'; then
-            say "apt-get update (no candidate for $pkg)"
-            apt-get update -qq >/dev/null || die "apt-get update failed"
-            break
-        fi
-    done
-    say "apt-get install ${missing[*]}"
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
-        || die "apt-get install ${missing[*]} failed"
-fi
+source "$(dirname "$0")/lib/apt.sh"
+apt_install cylc-flow rsync sqlite3 openssh-client
 
 installed=$(dpkg-query -W -f='${Version}' cylc-flow)
 [[ "$installed" == "$CYLC_VERSION"* ]] \

@@ -36,25 +36,8 @@ say() { printf 'setup-hub: %s\n' "$*"; }
 die() { printf 'setup-hub: error: %s\n' "$*" >&2; exit 1; }
 
 # --- 1. Debian packages ------------------------------------------------------
-packages=(jupyterhub python3-pip python3-setuptools python3-wheel python3-jinja2 python3-requests python3-jupyter-server python3-asyncssh python3-pexpect)
-missing=()
-for pkg in "${packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
-done
-if ((${#missing[@]})); then
-    [[ $(id -u) == 0 ]] || die "packages missing (${missing[*]}) and not root: run as root or install them"
-    export DEBIAN_FRONTEND=noninteractive
-    for pkg in "${missing[@]}"; do
-        if ! apt-cache policy "$pkg" 2>/dev/null | grep -q 'Candidate: [0-9]'; then
-            say "apt-get update (no candidate for $pkg)"
-            apt-get update -qq >/dev/null || die "apt-get update failed"
-            break
-        fi
-    done
-    say "apt-get install ${missing[*]}"
-    apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
-        || die "apt-get install ${missing[*]} failed"
-fi
+source "$(dirname "$0")/lib/apt.sh"
+apt_install jupyterhub python3-pip python3-setuptools python3-wheel python3-jinja2 python3-requests python3-jupyter-server python3-asyncssh python3-pexpect
 
 # --- 2. jupyterhub itself ----------------------------------------------------
 command -v jupyterhub >/dev/null || die "jupyterhub not on PATH after install"

@@ -13,25 +13,5 @@ set -euo pipefail
 say() { printf 'setup: %s\n' "$*"; }
 die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
 
-packages=(openssh-client openssh-server rsync fuse3 sqlite3 procps chromium curl jq socat)
-missing=()
-for pkg in "${packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
-done
-if ((${#missing[@]})); then
-    [[ $(id -u) == 0 ]] || die "packages missing (${missing[*]}) and not root: install them or run as root"
-    export DEBIAN_FRONTEND=noninteractive
-    for pkg in "${missing[@]}"; do
-        if ! apt-cache policy "$pkg" 2>/dev/null | grep -q 'Candidate: [0-9]'; then
-            say "apt-get update (no candidate for $pkg)"
-            apt-get update -qq >/dev/null || die "apt-get update failed"
-            break
-        fi
-    done
-    say "apt-get install ${missing[*]}"
-    # Do not let the package start an sshd on port 22: tests start their own.
-    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
-        || { rm -f /usr/sbin/policy-rc.d; die "apt-get install ${missing[*]} failed"; }
-    rm -f /usr/sbin/policy-rc.d
-fi
+source "$(dirname "$0")/lib/apt.sh"
+apt_install openssh-client openssh-server rsync fuse3 sqlite3 procps chromium curl jq socat
