@@ -12,7 +12,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,6 +20,7 @@ import (
 	"github.com/jobsim/jobsim/internal/procmark"
 	"github.com/jobsim/jobsim/internal/reaper"
 	"github.com/jobsim/jobsim/internal/runreg"
+	"github.com/jobsim/jobsim/internal/testutil"
 	"github.com/jobsim/jobsim/scenarios/cylcsys"
 	"github.com/jobsim/jobsim/sim/fsys/fusefs"
 )
@@ -417,7 +417,7 @@ func TestSweepCleansARunWhoseWatcherWasKilled(t *testing.T) {
 	t.Cleanup(func() { os.RemoveAll(reg) })
 	live := exec.Command(buildJobsim(t), "host", "-o", "json", "--users", "bob")
 	live.Env = append(os.Environ(), runreg.DirEnv+"="+reg)
-	var liveOut syncBuffer
+	var liveOut testutil.SyncBuffer
 	live.Stdout, live.Stderr = &liveOut, &liveOut
 	if err := live.Start(); err != nil {
 		t.Fatal(err)
@@ -499,24 +499,6 @@ func TestSweepCleansARunWhoseWatcherWasKilled(t *testing.T) {
 	if _, err := os.Stat(runreg.TempDir(dead.reg, liveID)); err != nil {
 		t.Fatalf("the live run's folder: %v", err)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for a process's output and a reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // moment is a point of a run to kill it at: when cond first holds.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jobsim/jobsim/backend/containers/container"
+	"github.com/jobsim/jobsim/internal/testutil"
 	"github.com/jobsim/jobsim/scenarios/runner"
 )
 
@@ -49,7 +50,7 @@ func TestRunOnAnEngineReachedOverTCP(t *testing.T) {
 	bin := buildJobsim(t)
 
 	port := freeLoopbackPort(t)
-	var socatLog syncBuffer
+	var socatLog testutil.SyncBuffer
 	socat := exec.Command("socat", "-d", "-d", fmt.Sprintf("TCP-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork", port), "UNIX-CONNECT:"+sock)
 	socat.Stderr = &socatLog
 	if err := socat.Start(); err != nil {

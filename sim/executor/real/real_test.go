@@ -2,7 +2,6 @@ package real_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -20,6 +19,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/jobsim/jobsim/internal/testutil"
 	"github.com/jobsim/jobsim/sim/executor"
 	"github.com/jobsim/jobsim/sim/executor/real"
 )
@@ -65,23 +65,6 @@ func relay(sock string, args []string) int {
 	return 0
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type host struct {
 	root, bin string
 	e         *real.Executor
@@ -117,9 +100,9 @@ type result struct {
 	status         executor.Status
 }
 
-func start(t testing.TB, e executor.Executor, ctx context.Context, cmd executor.Command) (executor.Process, *syncBuffer, *syncBuffer) {
+func start(t testing.TB, e executor.Executor, ctx context.Context, cmd executor.Command) (executor.Process, *testutil.SyncBuffer, *testutil.SyncBuffer) {
 	t.Helper()
-	out, errb := &syncBuffer{}, &syncBuffer{}
+	out, errb := &testutil.SyncBuffer{}, &testutil.SyncBuffer{}
 	if cmd.Stdout == nil {
 		cmd.Stdout = out
 	}
@@ -158,7 +141,7 @@ func run(t testing.TB, e executor.Executor, cmd executor.Command) result {
 	return result{out.String(), errb.String(), st}
 }
 
-func waitOutput(t testing.TB, b *syncBuffer, want string) {
+func waitOutput(t testing.TB, b *testutil.SyncBuffer, want string) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for !strings.Contains(b.String(), want) {
@@ -205,7 +188,7 @@ func TestExitCodesAndStreams(t *testing.T) {
 	if r.stdout != "got one\ntwo\n" {
 		t.Errorf("stdin: %q", r.stdout)
 	}
-	var both syncBuffer
+	var both testutil.SyncBuffer
 	run(t, h.e, executor.Command{Script: "echo 1; echo 2 >&2; echo 3", Stdout: &both, Stderr: &both})
 	if both.String() != "1\n2\n3\n" {
 		t.Errorf("one writer for both streams: %q", both.String())
@@ -316,7 +299,7 @@ func TestUntrappedTERM(t *testing.T) {
 }
 
 // childPid starts script, whose first output line is a pid, and returns it.
-func childPid(t *testing.T, out *syncBuffer) int {
+func childPid(t *testing.T, out *testutil.SyncBuffer) int {
 	t.Helper()
 	waitOutput(t, out, "\n")
 	pid, err := strconv.Atoi(strings.TrimSpace(strings.SplitN(out.String(), "\n", 2)[0]))
@@ -470,7 +453,7 @@ func TestRsync(t *testing.T) {
 		t.Fatal(err)
 	}
 	var served sync.WaitGroup
-	var remoteErr syncBuffer
+	var remoteErr testutil.SyncBuffer
 	served.Add(1)
 	go func() {
 		defer served.Done()
