@@ -163,12 +163,10 @@ func (k *killable) output() string {
 
 func (k *killable) waitFor(what string, limit time.Duration, cond func() bool) {
 	k.t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if k.ended() || time.Now().After(deadline) {
-			k.t.Fatalf("%s: not within %s\n%s", what, limit, k.output())
-		}
-		time.Sleep(20 * time.Millisecond)
+	// A run that ended will not bring cond about: stop waiting at once.
+	_ = testutil.Poll(what, limit, func() bool { return cond() || k.ended() })
+	if !cond() {
+		k.t.Fatalf("%s: not within %s\n%s", what, limit, k.output())
 	}
 }
 
@@ -424,19 +422,15 @@ func TestSweepCleansARunWhoseWatcherWasKilled(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = live.Process.Signal(syscall.SIGTERM); _ = live.Wait() })
 	var liveID string
-	deadline := time.Now().Add(time.Minute)
-	for {
-		if ents, _ := runreg.List(reg); len(ents) == 1 {
-			liveID = ents[0].ID
-			if b, _ := os.ReadFile(runreg.WatchLog(reg, liveID)); strings.Contains(string(b), "earlier dead runs checked") && strings.Contains(liveOut.String(), "ssh_config") {
-				break
-			}
+	testutil.WaitFor(t, "the live run to come up", time.Minute, func() bool {
+		ents, _ := runreg.List(reg)
+		if len(ents) != 1 {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the live run did not come up: %s", liveOut.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		liveID = ents[0].ID
+		b, _ := os.ReadFile(runreg.WatchLog(reg, liveID))
+		return strings.Contains(string(b), "earlier dead runs checked") && strings.Contains(liveOut.String(), "ssh_config")
+	})
 
 	dead := startKillableIn(t, reg, false, "host", "-o", "json", "--executor", "real", "--pbs", "--users", "alice", "--fault-mount", "/opt/lib")
 	startBackground(t, dead)
@@ -854,11 +848,5 @@ func TestInterruptedRunIsReportedAsInterrupted(t *testing.T) {
 	if !strings.Contains(string(x), `<error message="interrupted by signal: interrupt signal received"`) || strings.Contains(string(x), "<failure") {
 		t.Fatalf("junit:\n%s", x)
 	}
-	deadline := time.Now().Add(cleanWithin)
-	for len(k.leftovers()) > 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("left after SIGINT: %v", k.leftovers())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testutil.WaitFor(t, "nothing left after SIGINT", cleanWithin, func() bool { return len(k.leftovers()) == 0 })
 }

@@ -99,8 +99,8 @@ func TestForBatchSignalWakesSleeperBeforeReturning(t *testing.T) {
 	}, func(p batch.Process) {
 		go func() {
 			defer close(checked)
-			for clk.Pending() == 0 {
-				time.Sleep(time.Millisecond)
+			if err := testutil.Poll("the job's sleep on the clock", 10*time.Second, func() bool { return clk.Pending() != 0 }); err != nil {
+				t.Error(err)
 			}
 			if err := p.Signal(syscall.SIGTERM); err != nil {
 				t.Error(err)
@@ -117,8 +117,8 @@ func TestForBatchSignalWakesSleeperBeforeReturning(t *testing.T) {
 	<-checked
 	st = runJob(t, clk, x, batch.RunSpec{JobID: "3.server", User: "alice", Script: []byte("sleep 3600\n")}, func(p batch.Process) {
 		go func() {
-			for clk.Pending() == 0 {
-				time.Sleep(time.Millisecond)
+			if err := testutil.Poll("the job's sleep on the clock", 10*time.Second, func() bool { return clk.Pending() != 0 }); err != nil {
+				t.Error(err)
 			}
 			_ = p.Signal(syscall.SIGKILL)
 		}()
@@ -145,8 +145,8 @@ func TestForBatchScriptFile(t *testing.T) {
 	st := runJob(t, clk, executor.ForBatch(e), batch.RunSpec{JobID: "6.server", User: "alice", Script: []byte("unused"), ScriptPath: path, Dir: "/home/alice", Stdout: &out, Stderr: &out},
 		func(p batch.Process) {
 			go func() {
-				for clk.Pending() == 0 {
-					time.Sleep(time.Millisecond)
+				if err := testutil.Poll("the job's sleep on the clock", 10*time.Second, func() bool { return clk.Pending() != 0 }); err != nil {
+					t.Error(err)
 				}
 				if err := p.Signal(syscall.SIGTERM); err != nil {
 					t.Error(err)
@@ -203,8 +203,8 @@ func TestForBatchRealJob(t *testing.T) {
 	st = runJob(t, clock.Real{}, executor.ForBatch(e), batch.RunSpec{JobID: "7.server", User: "alice", ScriptPath: path, Dir: home, Stdout: &out, Stderr: &out},
 		func(p batch.Process) {
 			go func() {
-				for !strings.Contains(out.String(), path) {
-					time.Sleep(5 * time.Millisecond)
+				if err := testutil.Poll("the script to print its path", 10*time.Second, func() bool { return strings.Contains(out.String(), path) }); err != nil {
+					t.Error(err)
 				}
 				if err := p.Signal(syscall.SIGTERM); err != nil {
 					t.Error(err)
