@@ -143,12 +143,8 @@ func run(t testing.TB, e executor.Executor, cmd executor.Command) result {
 
 func waitOutput(t testing.TB, b *testutil.SyncBuffer, want string) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(b.String(), want) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %q in %q", want, b.String())
-		}
-		time.Sleep(5 * time.Millisecond)
+	if err := testutil.Poll(fmt.Sprintf("%q in the output", want), 20*time.Second, func() bool { return strings.Contains(b.String(), want) }); err != nil {
+		t.Fatalf("%v; have %q", err, b.String())
 	}
 }
 
@@ -273,17 +269,9 @@ func TestTrapRunsWhenTERMArrivesDuringSleep(t *testing.T) {
 	// wait returns as soon as the trap has run, so bash may exit while the
 	// sleep it orphaned is still dying of the same TERM; once that is gone
 	// the group is, and a signal says so.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		err := p.Signal(syscall.SIGTERM)
-		if errors.Is(err, os.ErrProcessDone) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("signal 5s after the end: %v, want os.ErrProcessDone", err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.WaitFor(t, "a signal to the ended group to return os.ErrProcessDone", 5*time.Second, func() bool {
+		return errors.Is(p.Signal(syscall.SIGTERM), os.ErrProcessDone)
+	})
 }
 
 func TestUntrappedTERM(t *testing.T) {
@@ -328,11 +316,7 @@ func TestCancelKillsTheWholeTree(t *testing.T) {
 			if st.Signal == 0 {
 				t.Errorf("status %+v: not killed by a signal", st)
 			}
-			deadline := time.Now().Add(5 * time.Second)
-			for !gone(child) && time.Now().Before(deadline) {
-				time.Sleep(10 * time.Millisecond)
-			}
-			if !gone(child) {
+			if testutil.Poll("the child to go", 5*time.Second, func() bool { return gone(child) }) != nil {
 				t.Errorf("child %d survived the cancellation", child)
 				_ = syscall.Kill(child, syscall.SIGKILL)
 			}
@@ -354,11 +338,7 @@ func TestOrphans(t *testing.T) {
 	if st := wait(t, p); st.Code != 0 {
 		t.Errorf("status %+v", st)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for !gone(child) && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if !gone(child) {
+	if testutil.Poll("the orphan to go", 5*time.Second, func() bool { return gone(child) }) != nil {
 		t.Errorf("orphan %d survived", child)
 		_ = syscall.Kill(child, syscall.SIGKILL)
 	}
