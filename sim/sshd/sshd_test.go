@@ -549,7 +549,7 @@ func TestRemoteForward(t *testing.T) {
 	}))
 	defer web.Close()
 	_, hp, _ := strings.Cut(web.Listener.Addr().String(), ":")
-	var stderr syncWriter
+	var stderr testutil.SyncBuffer
 	c := h.cmd(ctx, "ssh", "-N", "-o", "ExitOnForwardFailure=yes", "-o", "LogLevel=INFO", "-R", "0:127.0.0.1:"+hp, "fakehpc")
 	c.Stderr = &stderr
 	if err := c.Start(); err != nil {
@@ -615,22 +615,4 @@ func TestRemoteForwardPolicyNone(t *testing.T) {
 	if ev.Fields["ok"] != false || ev.Fields["direction"] != "remote" || !strings.Contains(ev.Fields["error"].(string), "not allowed") {
 		t.Errorf("event: %+v", ev.Fields)
 	}
-}
-
-// syncWriter is a buffer a process writes to while the test reads it.
-type syncWriter struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (w *syncWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *syncWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
 }
