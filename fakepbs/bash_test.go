@@ -16,6 +16,7 @@ import (
 
 	"github.com/jobsim/jobsim/fakepbs"
 	"github.com/jobsim/jobsim/fakepbs/bashexec"
+	"github.com/jobsim/jobsim/internal/testutil"
 )
 
 // bashServer is a server on the real clock whose jobs are real bash
@@ -52,7 +53,7 @@ func bashSubmit(t *testing.T, srv *fakepbs.Server, root string, req fakepbs.Subm
 func waitState(t *testing.T, srv *fakepbs.Server, id string, st fakepbs.State) fakepbs.Job {
 	t.Helper()
 	var j fakepbs.Job
-	waitFor(t, id+" in state "+st.String(), 20*time.Second, func() bool {
+	testutil.WaitFor(t, id+" in state "+st.String(), 20*time.Second, func() bool {
 		j = job(t, srv, id)
 		return j.State == st
 	})
@@ -166,7 +167,7 @@ func TestBashDeleteRunningJob(t *testing.T) {
 	ctx := context.Background()
 	home := filepath.Join(root, "home", "alice")
 	j := bashSubmit(t, srv, root, fakepbs.SubmitRequest{Name: "del", Script: []byte("echo started\ntouch \"$HOME/ready\"\nsleep 30\n")})
-	waitFor(t, "the script to start", 10*time.Second, func() bool {
+	testutil.WaitFor(t, "the script to start", 10*time.Second, func() bool {
 		_, err := os.Stat(filepath.Join(home, "ready"))
 		return err == nil
 	})
@@ -185,7 +186,7 @@ func TestBashDeleteRunningJob(t *testing.T) {
 	// qdel -W force: gone at once, the SIGTERM-proof script killed, no output.
 	f := bashSubmit(t, srv, root, fakepbs.SubmitRequest{Name: "force", Script: []byte("echo $$ > \"$HOME/pid\"\ntrap '' TERM\nsleep 30\n")})
 	var pid int
-	waitFor(t, "the pid file", 10*time.Second, func() bool {
+	testutil.WaitFor(t, "the pid file", 10*time.Second, func() bool {
 		b, err := os.ReadFile(filepath.Join(home, "pid"))
 		pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
 		return err == nil && pid > 0
@@ -197,7 +198,7 @@ func TestBashDeleteRunningJob(t *testing.T) {
 	if fg.State != fakepbs.Finished || fg.Substate != 91 || fg.ExitStatus != nil {
 		t.Fatalf("forced delete: %s/%d Exit_status %s", fg.State, fg.Substate, exitOf(fg))
 	}
-	waitFor(t, "the forced job's process to die", 10*time.Second, func() bool {
+	testutil.WaitFor(t, "the forced job's process to die", 10*time.Second, func() bool {
 		return errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
 	})
 	if _, err := os.Stat(filepath.Join(home, "work", "force.o2")); !errors.Is(err, os.ErrNotExist) {
@@ -215,7 +216,7 @@ func TestBashSuspendResume(t *testing.T) {
 	}
 	j := bashSubmit(t, srv, root, fakepbs.SubmitRequest{Name: "ticker",
 		Script: []byte("while :; do echo x >> \"$HOME/ticks\"; sleep 0.02; done\n")})
-	waitFor(t, "ticks", 10*time.Second, func() bool { return count() >= 3 })
+	testutil.WaitFor(t, "ticks", 10*time.Second, func() bool { return count() >= 3 })
 	if err := srv.Signal(ctx, "alice", j.ID, "suspend"); err != nil {
 		t.Fatal(err)
 	}
@@ -231,7 +232,7 @@ func TestBashSuspendResume(t *testing.T) {
 	if err := srv.Signal(ctx, "alice", j.ID, "resume"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "ticks after resume", 10*time.Second, func() bool { return count() > c1+2 })
+	testutil.WaitFor(t, "ticks after resume", 10*time.Second, func() bool { return count() > c1+2 })
 	if err := srv.Signal(ctx, "alice", j.ID, "SIGUSR1"); err != nil {
 		t.Fatal(err)
 	}
@@ -245,7 +246,7 @@ func TestBashCloseKillsRunningJobs(t *testing.T) {
 	home := filepath.Join(root, "home", "alice")
 	bashSubmit(t, srv, root, fakepbs.SubmitRequest{Name: "forever", Script: []byte("echo $$ > \"$HOME/pid\"\ntrap '' TERM\nsleep 300\n")})
 	var pid int
-	waitFor(t, "the pid file", 10*time.Second, func() bool {
+	testutil.WaitFor(t, "the pid file", 10*time.Second, func() bool {
 		b, err := os.ReadFile(filepath.Join(home, "pid"))
 		pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
 		return err == nil && pid > 0

@@ -227,18 +227,6 @@ func wantCode(t testing.TB, err error, code int, text string) {
 	}
 }
 
-// waitFor polls cond in real time (for tests with real processes).
-func waitFor(t testing.TB, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func needBash(t testing.TB) {
 	t.Helper()
 	if _, err := exec.LookPath("bash"); err != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jobsim/jobsim/fakepbs"
+	"github.com/jobsim/jobsim/internal/testutil"
 )
 
 // nodeFailed is JOB_EXEC_RERUN_MS_FAIL.
@@ -19,7 +20,7 @@ func TestRequeueRunsTheJobAgain(t *testing.T) {
 	marker := filepath.Join(root, "home", "alice", "runs")
 	j := bashSubmit(t, srv, root, fakepbs.SubmitRequest{Name: "rerun", Script: []byte("echo run >> " + marker + "\nsleep 2\n")})
 	waitState(t, srv, j.ID, fakepbs.Running)
-	waitFor(t, "the first run", 10*time.Second, func() bool { b, _ := os.ReadFile(marker); return string(b) == "run\n" })
+	testutil.WaitFor(t, "the first run", 10*time.Second, func() bool { b, _ := os.ReadFile(marker); return string(b) == "run\n" })
 	ctx := context.Background()
 	if err := srv.SetNodeState("cn1", "down", "node down: communication closed"); err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/jobsim/jobsim/base/events"
 	"github.com/jobsim/jobsim/fakepbs"
+	"github.com/jobsim/jobsim/internal/testutil"
 )
 
 // homeFS is an in-memory filesystem with alice's home and work directory.
@@ -583,7 +584,7 @@ func TestScriptThatCannotStart(t *testing.T) {
 	defer srv.Close()
 	j := submit(t, srv, fakepbs.SubmitRequest{Name: "nostart", Script: []byte("true\n")})
 	var got fakepbs.Job
-	waitFor(t, "the job to fail", 5*time.Second, func() bool {
+	testutil.WaitFor(t, "the job to fail", 5*time.Second, func() bool {
 		got = job(t, srv, j.ID)
 		return got.State == fakepbs.Finished
 	})

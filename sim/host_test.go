@@ -17,6 +17,7 @@ import (
 	"github.com/jobsim/jobsim/base/clock"
 	"github.com/jobsim/jobsim/base/fault"
 	"github.com/jobsim/jobsim/internal/testbin"
+	"github.com/jobsim/jobsim/internal/testutil"
 	"github.com/jobsim/jobsim/sim"
 	"github.com/jobsim/jobsim/sim/control"
 	"github.com/jobsim/jobsim/sim/fsys/fusefs"
@@ -119,17 +120,14 @@ func TestVirtualHostRunsPBSJobsOverSSH(t *testing.T) {
 		t.Fatalf("qsub: %q %q exit %d", out, errs, code)
 	}
 	id := strings.TrimSpace(out)
-	ctx := ctxFor(t, 20*time.Second)
-	for {
+	ctx := ctxFor(t, 30*time.Second)
+	testutil.WaitFor(t, "job "+id+" to finish", 20*time.Second, func() bool {
 		jobs, err := h.Client().PBSJobs(ctx, true)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(jobs) == 1 && jobs[0].State == 'F' || len(jobs) == 0 {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return len(jobs) == 1 && jobs[0].State == 'F' || len(jobs) == 0
+	})
 	seq, _, _ := strings.Cut(id, ".")
 	out, errs, code = goSSH(t, h, "cat greet.o"+seq)
 	if code != 0 || strings.TrimSpace(out) != "hello from "+id {
@@ -179,17 +177,14 @@ func TestRealHostWithOpenSSHClientPBSAndRsync(t *testing.T) {
 	if out, errs, code := realSSH(t, cfg, "fakehpc", "env -u JOBSIM_PBS_SERVER PBS_CONF_FILE="+conf+" qstat -B"); code != 0 || !strings.Contains(out, "fakehpc") {
 		t.Errorf("qstat through %s: %q %q exit %d", conf, out, errs, code)
 	}
-	ctx := ctxFor(t, 30*time.Second)
-	for {
+	ctx := ctxFor(t, time.Minute)
+	testutil.WaitFor(t, "job "+id+" to leave the server (finished)", 30*time.Second, func() bool {
 		res, err := h.RunPBS(ctx, "alice", "qstat", id)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if res.ExitCode != 0 { // gone from the server: finished
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return res.ExitCode != 0
+	})
 	seq, _, _ := strings.Cut(id, ".")
 	out, _, code = realSSH(t, cfg, "fakehpc", "cat real.o"+seq)
 	home := h.ProcessPath("/home/alice")

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/jobsim/jobsim/backend/containers/image"
 	"github.com/jobsim/jobsim/backend/containers/internal/testenv"
 	"github.com/jobsim/jobsim/base/events"
+	"github.com/jobsim/jobsim/internal/testutil"
 	"github.com/jobsim/jobsim/scenarios/runner"
 	"github.com/jobsim/jobsim/scenarios/scenario"
 )
@@ -171,16 +173,9 @@ func TestScenarioTopologyOnContainers(t *testing.T) {
 
 func waitEvent(t *testing.T, log *events.Log, match func(events.Event) bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		for _, e := range log.All() {
-			if match(e) {
-				return
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("no such event in the history; have %d events", len(log.All()))
+	testutil.WaitFor(t, "the event in the history", 10*time.Second, func() bool {
+		return slices.ContainsFunc(log.All(), match)
+	})
 }
 
 // With the published-port mode forced (as for an engine on another

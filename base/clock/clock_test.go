@@ -5,6 +5,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/jobsim/jobsim/internal/testutil"
 )
 
 var epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -93,9 +95,7 @@ func TestVirtualSleepCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error)
 	go func() { errc <- v.Sleep(ctx, time.Hour) }()
-	for v.Pending() == 0 {
-		time.Sleep(time.Millisecond)
-	}
+	testutil.WaitFor(t, "the sleeper to register", 10*time.Second, func() bool { return v.Pending() != 0 })
 	cancel()
 	if err := <-errc; err != context.Canceled {
 		t.Fatalf("Sleep returned %v, want context.Canceled", err)
@@ -128,9 +128,7 @@ func TestVirtualCancelledSleeperWakesBeforeTheClockJumps(t *testing.T) {
 			_ = v.Sleep(ctx, 2*time.Hour)
 			woke <- v.Now()
 		})
-		for v.Pending() < 2 {
-			time.Sleep(time.Microsecond)
-		}
+		testutil.WaitFor(t, "both sleepers to register", 10*time.Second, func() bool { return v.Pending() >= 2 })
 		kill()
 		release()
 		if got := <-woke; !got.Equal(epoch) {

@@ -12,7 +12,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,6 +20,7 @@ import (
 	"github.com/jobsim/jobsim/internal/procmark"
 	"github.com/jobsim/jobsim/internal/reaper"
 	"github.com/jobsim/jobsim/internal/runreg"
+	"github.com/jobsim/jobsim/internal/testutil"
 	"github.com/jobsim/jobsim/scenarios/cylcsys"
 	"github.com/jobsim/jobsim/sim/fsys/fusefs"
 )
@@ -163,12 +163,10 @@ func (k *killable) output() string {
 
 func (k *killable) waitFor(what string, limit time.Duration, cond func() bool) {
 	k.t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if k.ended() || time.Now().After(deadline) {
-			k.t.Fatalf("%s: not within %s\n%s", what, limit, k.output())
-		}
-		time.Sleep(20 * time.Millisecond)
+	// A run that ended will not bring cond about: stop waiting at once.
+	_ = testutil.Poll(what, limit, func() bool { return cond() || k.ended() })
+	if !cond() {
+		k.t.Fatalf("%s: not within %s\n%s", what, limit, k.output())
 	}
 }
 
@@ -417,26 +415,22 @@ func TestSweepCleansARunWhoseWatcherWasKilled(t *testing.T) {
 	t.Cleanup(func() { os.RemoveAll(reg) })
 	live := exec.Command(buildJobsim(t), "host", "-o", "json", "--users", "bob")
 	live.Env = append(os.Environ(), runreg.DirEnv+"="+reg)
-	var liveOut syncBuffer
+	var liveOut testutil.SyncBuffer
 	live.Stdout, live.Stderr = &liveOut, &liveOut
 	if err := live.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = live.Process.Signal(syscall.SIGTERM); _ = live.Wait() })
 	var liveID string
-	deadline := time.Now().Add(time.Minute)
-	for {
-		if ents, _ := runreg.List(reg); len(ents) == 1 {
-			liveID = ents[0].ID
-			if b, _ := os.ReadFile(runreg.WatchLog(reg, liveID)); strings.Contains(string(b), "earlier dead runs checked") && strings.Contains(liveOut.String(), "ssh_config") {
-				break
-			}
+	testutil.WaitFor(t, "the live run to come up", time.Minute, func() bool {
+		ents, _ := runreg.List(reg)
+		if len(ents) != 1 {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the live run did not come up: %s", liveOut.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		liveID = ents[0].ID
+		b, _ := os.ReadFile(runreg.WatchLog(reg, liveID))
+		return strings.Contains(string(b), "earlier dead runs checked") && strings.Contains(liveOut.String(), "ssh_config")
+	})
 
 	dead := startKillableIn(t, reg, false, "host", "-o", "json", "--executor", "real", "--pbs", "--users", "alice", "--fault-mount", "/opt/lib")
 	startBackground(t, dead)
@@ -499,24 +493,6 @@ func TestSweepCleansARunWhoseWatcherWasKilled(t *testing.T) {
 	if _, err := os.Stat(runreg.TempDir(dead.reg, liveID)); err != nil {
 		t.Fatalf("the live run's folder: %v", err)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for a process's output and a reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // moment is a point of a run to kill it at: when cond first holds.
@@ -872,11 +848,5 @@ func TestInterruptedRunIsReportedAsInterrupted(t *testing.T) {
 	if !strings.Contains(string(x), `<error message="interrupted by signal: interrupt signal received"`) || strings.Contains(string(x), "<failure") {
 		t.Fatalf("junit:\n%s", x)
 	}
-	deadline := time.Now().Add(cleanWithin)
-	for len(k.leftovers()) > 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("left after SIGINT: %v", k.leftovers())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testutil.WaitFor(t, "nothing left after SIGINT", cleanWithin, func() bool { return len(k.leftovers()) == 0 })
 }

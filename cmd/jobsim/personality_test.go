@@ -16,6 +16,7 @@ import (
 	"github.com/jobsim/jobsim/fakepbs/cli"
 	"github.com/jobsim/jobsim/fakepbs/remote"
 	"github.com/jobsim/jobsim/internal/testbin"
+	"github.com/jobsim/jobsim/internal/testutil"
 	"github.com/spf13/afero"
 )
 
@@ -134,16 +135,11 @@ func TestPBSExecutablesJobLife(t *testing.T) {
 		!strings.Contains(out, "\n1.fakepbs         life             alice    ") {
 		t.Fatalf("qstat: exit %d\n%s", code, out)
 	}
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	if err := testutil.Poll("the job to finish (qstat exit 35)", 15*time.Second, func() bool {
 		_, errs, code = h.run(t, work, nil, "qstat", "1")
-		if code == 35 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the job did not finish: qstat exit %d %q", code, errs)
-		}
-		time.Sleep(50 * time.Millisecond)
+		return code == 35
+	}); err != nil {
+		t.Fatalf("%v: qstat exit %d %q", err, code, errs)
 	}
 	if errs != "qstat: 1.fakepbs Job has finished, use -x or -H to obtain historical job information\n" {
 		t.Errorf("finished job without -x: %q", errs)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jobsim/jobsim/backend/containers/container"
+	"github.com/jobsim/jobsim/internal/testutil"
 	"github.com/jobsim/jobsim/scenarios/runner"
 )
 
@@ -48,8 +49,8 @@ func TestRunOnAnEngineReachedOverTCP(t *testing.T) {
 	}
 	bin := buildJobsim(t)
 
-	port := freeLoopbackPort(t)
-	var socatLog syncBuffer
+	port := testutil.FreePort(t)
+	var socatLog testutil.SyncBuffer
 	socat := exec.Command("socat", "-d", "-d", fmt.Sprintf("TCP-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork", port), "UNIX-CONNECT:"+sock)
 	socat.Stderr = &socatLog
 	if err := socat.Start(); err != nil {
@@ -108,16 +109,6 @@ func TestRunOnAnEngineReachedOverTCP(t *testing.T) {
 			t.Errorf("%s does not dial the engine host:\n%s", f, b)
 		}
 	}
-}
-
-func freeLoopbackPort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 func waitListening(t *testing.T, ctx context.Context, addr string) {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jobsim/jobsim/backend/containers/container"
+	"github.com/jobsim/jobsim/internal/testutil"
 )
 
 // A person's fake cluster: `jobsim up` starts a login node and a compute
@@ -53,18 +54,14 @@ func TestUpServesAClusterUntilInterrupted(t *testing.T) {
 	if id := strings.TrimSpace(ssh("echo hostname | qsub -N where")); id != "1.uphpc" {
 		t.Fatalf("qsub on the login node: %q", id)
 	}
-	deadline := time.Now().Add(time.Minute)
-	for {
+	var out string
+	if err := testutil.Poll("the job's output naming the compute node", time.Minute, func() bool {
 		// The job's output (written on the compute node, in the /home it
 		// shares with the login node) names the node it ran on.
-		out := ssh("cat where.o1 2>/dev/null || true")
-		if out == "upcn1\n" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the job did not run on the compute node:\n%s", out)
-		}
-		time.Sleep(300 * time.Millisecond)
+		out = ssh("cat where.o1 2>/dev/null || true")
+		return out == "upcn1\n"
+	}); err != nil {
+		t.Fatalf("the job did not run on the compute node: %v:\n%s", err, out)
 	}
 
 	if err := stop(); err != nil {

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -16,6 +17,7 @@ import (
 	"github.com/jobsim/jobsim/base/fault"
 	"github.com/jobsim/jobsim/fakepbs"
 	"github.com/jobsim/jobsim/fakepbs/bashexec"
+	"github.com/jobsim/jobsim/internal/testutil"
 	"github.com/jobsim/jobsim/sim/executor"
 	"github.com/jobsim/jobsim/sim/executor/virtual"
 )
@@ -164,17 +166,11 @@ func submitBlocking(t *testing.T, srv *fakepbs.Server, fs afero.Fs, home, id str
 	go func() {
 		done <- runAs(t, srv, fs, home, "alice", 20*time.Second, "qsub", append([]string{"-W", "block=true"}, args...)...)
 	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testutil.WaitFor(t, fmt.Sprintf("job %s in %s", id, states), 10*time.Second, func() bool {
 		j, err := srv.Job(context.Background(), id, true)
-		if err == nil && strings.ContainsRune(states, rune(j.State)) {
-			return done
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("job %s not in %s: %+v %v", id, states, j.State, err)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return err == nil && strings.ContainsRune(states, rune(j.State))
+	})
+	return done
 }
 
 func result(t *testing.T, done <-chan Result) Result {

@@ -14,6 +14,7 @@ import (
 	"github.com/jobsim/jobsim/fakepbs"
 	"github.com/jobsim/jobsim/fakepbs/bashexec"
 	"github.com/jobsim/jobsim/fakepbs/cli"
+	"github.com/jobsim/jobsim/internal/testutil"
 	"github.com/jobsim/jobsim/internal/yamlfile"
 	"github.com/spf13/afero"
 )
@@ -136,17 +137,15 @@ func (h *host) cmd(user, cwd string, env map[string]string, stdin string, argv .
 // waitState waits until the server shows the job in one of states.
 func (h *host) waitState(id string, states string) fakepbs.Job {
 	h.t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		j, err := h.srv.Job(context.Background(), id, true)
-		if err == nil && strings.ContainsRune(states, rune(j.State)) {
-			return j
-		}
-		if time.Now().After(deadline) {
-			h.t.Fatalf("job %s did not reach %s: %+v %v", id, states, j, err)
-		}
-		time.Sleep(10 * time.Millisecond)
+	var j fakepbs.Job
+	var err error
+	if testutil.Poll("job "+id+" in "+states, 15*time.Second, func() bool {
+		j, err = h.srv.Job(context.Background(), id, true)
+		return err == nil && strings.ContainsRune(states, rune(j.State))
+	}) != nil {
+		h.t.Fatalf("job %s did not reach %s within 15s: %+v %v", id, states, j, err)
 	}
+	return j
 }
 
 // client acts as the client the spec describes.

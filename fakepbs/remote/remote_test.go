@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +16,7 @@ import (
 
 	"github.com/jobsim/jobsim/fakepbs"
 	"github.com/jobsim/jobsim/fakepbs/cli"
+	"github.com/jobsim/jobsim/internal/testutil"
 )
 
 // startServer runs a fake PBS server and Serve on a unix socket in a fresh
@@ -166,12 +167,7 @@ func TestUnreachableServerPrintsOpenPBSMessages(t *testing.T) {
 		}
 	}
 	// A TCP port nobody listens on is refused too.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tcp := ln.Addr().String()
-	_ = ln.Close()
+	tcp := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
 	res, err := Call(context.Background(), "tcp:"+tcp, invocation("qstat"))
 	if !errors.Is(err, ErrUnreachable) || res.ExitCode != 255 || !strings.Contains(string(res.Stderr), "qstat: cannot connect to server 127.0.0.1 (errno=111)") {
 		t.Errorf("tcp: %v exit %d %q", err, res.ExitCode, res.Stderr)

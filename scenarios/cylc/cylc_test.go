@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jobsim/jobsim/internal/testutil"
 )
 
 func writeExecutable(t *testing.T, path, script string) {
@@ -135,15 +137,8 @@ func TestCommandTimeoutKillsProcessGroup(t *testing.T) {
 		t.Fatal(err)
 	}
 	pid := strings.TrimSpace(string(data))
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	testutil.WaitFor(t, "child "+pid+" of the timed-out command to end", 5*time.Second, func() bool {
 		stat, err := os.ReadFile("/proc/" + pid + "/stat")
-		if err != nil || strings.Contains(string(stat), ") Z ") {
-			break // gone (or a zombie waiting for init)
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("child %s of the timed-out command still running", pid)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return err != nil || strings.Contains(string(stat), ") Z ") // gone (or a zombie waiting for init)
+	})
 }

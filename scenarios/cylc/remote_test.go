@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jobsim/jobsim/internal/testutil"
 )
 
 // realSSHD is a real OpenSSH sshd on a loopback port, standing in for a
@@ -68,12 +70,7 @@ exec bash -c "$SSH_ORIGINAL_COMMAND"
 	if err := os.WriteFile(filepath.Join(dir, "force.sh"), []byte(force), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.port = ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
+	s.port = testutil.FreePort(t)
 	cfg := fmt.Sprintf(`Port %d
 ListenAddress 127.0.0.1
 HostKey %s

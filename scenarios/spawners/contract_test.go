@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jobsim/jobsim/internal/testbin"
+	"github.com/jobsim/jobsim/internal/testutil"
 
 	"github.com/jobsim/jobsim/base/fault"
 	"github.com/jobsim/jobsim/fakepbs"
@@ -102,7 +102,7 @@ func playCase(t *testing.T, c *Contract, cs Case) {
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ports := freePorts(t, 2)
+	ports := testutil.FreePorts(t, 2)
 	var log strings.Builder
 	r, err := NewRunner(c, Target{
 		Vars: map[string]string{
@@ -150,24 +150,6 @@ func playCase(t *testing.T, c *Contract, cs Case) {
 			t.Logf("step %d (%s): exit %d after %d tries, %s", i+1, s.Name, res.Exit, res.Tries, res.Duration.Round(time.Millisecond))
 		}
 	}
-}
-
-func freePorts(t *testing.T, n int) []int {
-	t.Helper()
-	var out []int
-	var lns []net.Listener
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		lns = append(lns, ln)
-		out = append(out, ln.Addr().(*net.TCPAddr).Port)
-	}
-	for _, ln := range lns {
-		ln.Close()
-	}
-	return out
 }
 
 func randomHex(n int) string {

@@ -1,13 +1,11 @@
 package executor_test
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -16,6 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/jobsim/jobsim/base/clock"
+	"github.com/jobsim/jobsim/internal/testutil"
 	"github.com/jobsim/jobsim/sim/batch"
 	"github.com/jobsim/jobsim/sim/executor"
 	"github.com/jobsim/jobsim/sim/executor/real"
@@ -23,23 +22,6 @@ import (
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 func virtualHost(t *testing.T, clk clock.Clock) batch.Executor {
 	t.Helper()
@@ -87,7 +69,7 @@ func TestForBatchVirtualJobOnVirtualClock(t *testing.T) {
 	t0 := time.Date(2026, 5, 6, 7, 0, 0, 0, time.UTC)
 	clk := clock.NewVirtual(t0, clock.AutoAdvance())
 	x := virtualHost(t, clk)
-	var out, errb lockedBuffer
+	var out, errb testutil.SyncBuffer
 	st := runJob(t, clk, x, batch.RunSpec{
 		JobID: "1.server", User: "alice", Node: "node1",
 		Script: []byte("#!/bin/bash\n#PBS -N sleeper\necho \"$PBS_JOBID $FROM_PROFILE\"\nsleep 600\necho done >&2\nexit 3\n"),
@@ -110,15 +92,15 @@ func TestForBatchSignalWakesSleeperBeforeReturning(t *testing.T) {
 	t0 := time.Date(2026, 5, 6, 7, 0, 0, 0, time.UTC)
 	clk := clock.NewVirtual(t0) // moves only by Advance
 	x := virtualHost(t, clk)
-	var out lockedBuffer
+	var out testutil.SyncBuffer
 	checked := make(chan struct{})
 	st := runJob(t, clk, x, batch.RunSpec{
 		JobID: "2.server", User: "alice", Script: []byte("trap 'echo caught; exit 7' TERM\nsleep 3600\n"), Stdout: &out, Stderr: &out,
 	}, func(p batch.Process) {
 		go func() {
 			defer close(checked)
-			for clk.Pending() == 0 {
-				time.Sleep(time.Millisecond)
+			if err := testutil.Poll("the job's sleep on the clock", 10*time.Second, func() bool { return clk.Pending() != 0 }); err != nil {
+				t.Error(err)
 			}
 			if err := p.Signal(syscall.SIGTERM); err != nil {
 				t.Error(err)
@@ -135,8 +117,8 @@ func TestForBatchSignalWakesSleeperBeforeReturning(t *testing.T) {
 	<-checked
 	st = runJob(t, clk, x, batch.RunSpec{JobID: "3.server", User: "alice", Script: []byte("sleep 3600\n")}, func(p batch.Process) {
 		go func() {
-			for clk.Pending() == 0 {
-				time.Sleep(time.Millisecond)
+			if err := testutil.Poll("the job's sleep on the clock", 10*time.Second, func() bool { return clk.Pending() != 0 }); err != nil {
+				t.Error(err)
 			}
 			_ = p.Signal(syscall.SIGKILL)
 		}()
@@ -159,12 +141,12 @@ func TestForBatchScriptFile(t *testing.T) {
 	must(t, afero.WriteFile(fs, path, []byte("#!/bin/bash\ntrap 'echo term; exit 9' TERM\necho $0\nsleep 3600\n"), 0o700))
 	e := virtual.New(virtual.WithFS(fs), virtual.WithClock(clk))
 	t.Cleanup(func() { _ = e.Close() })
-	var out lockedBuffer
+	var out testutil.SyncBuffer
 	st := runJob(t, clk, executor.ForBatch(e), batch.RunSpec{JobID: "6.server", User: "alice", Script: []byte("unused"), ScriptPath: path, Dir: "/home/alice", Stdout: &out, Stderr: &out},
 		func(p batch.Process) {
 			go func() {
-				for clk.Pending() == 0 {
-					time.Sleep(time.Millisecond)
+				if err := testutil.Poll("the job's sleep on the clock", 10*time.Second, func() bool { return clk.Pending() != 0 }); err != nil {
+					t.Error(err)
 				}
 				if err := p.Signal(syscall.SIGTERM); err != nil {
 					t.Error(err)
@@ -206,7 +188,7 @@ func TestForBatchRealJob(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = e.Close() })
-	var out lockedBuffer
+	var out testutil.SyncBuffer
 	st := runJob(t, clock.Real{}, executor.ForBatch(e), batch.RunSpec{
 		JobID: "5.server", User: "alice", Script: []byte("#PBS -l walltime=1:00\necho $PBS_JOBID; shopt -q login_shell && echo login; pwd\nexit 2\n"),
 		Env: []string{"PBS_JOBID=5.server"}, Dir: home, Stdout: &out, Stderr: &out,
@@ -217,12 +199,12 @@ func TestForBatchRealJob(t *testing.T) {
 	// From the script file: $0 is its path, and a TERM reaches its trap.
 	path := filepath.Join(root, "7.server.SC")
 	must(t, os.WriteFile(path, []byte("trap 'echo term; exit 9' TERM\necho $0\nsleep 1000 & wait\n"), 0o700))
-	out = lockedBuffer{}
+	out = testutil.SyncBuffer{}
 	st = runJob(t, clock.Real{}, executor.ForBatch(e), batch.RunSpec{JobID: "7.server", User: "alice", ScriptPath: path, Dir: home, Stdout: &out, Stderr: &out},
 		func(p batch.Process) {
 			go func() {
-				for !strings.Contains(out.String(), path) {
-					time.Sleep(5 * time.Millisecond)
+				if err := testutil.Poll("the script to print its path", 10*time.Second, func() bool { return strings.Contains(out.String(), path) }); err != nil {
+					t.Error(err)
 				}
 				if err := p.Signal(syscall.SIGTERM); err != nil {
 					t.Error(err)

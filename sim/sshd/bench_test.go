@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jobsim/jobsim/internal/testutil"
 	"github.com/jobsim/jobsim/sim/executor"
 	gossh "golang.org/x/crypto/ssh"
 )
@@ -105,7 +106,7 @@ func startOpenSSHD(b testing.TB, dir string, clientKey gossh.PublicKey) int {
 	if _, err := os.Stat("/usr/lib/openssh/sftp-server"); err == nil {
 		sftpServer = "/usr/lib/openssh/sftp-server" // Debian's default
 	}
-	port := freePort(b)
+	port := testutil.FreePort(b)
 	cfg := filepath.Join(dir, "sshd_config")
 	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`Port %d
 ListenAddress 127.0.0.1

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/afero"
 
 	"github.com/jobsim/jobsim/base/events"
+	"github.com/jobsim/jobsim/internal/testutil"
 	"github.com/jobsim/jobsim/sim/executor/virtual"
 )
 
@@ -116,7 +117,7 @@ func runDisconnectCase(ctx context.Context, t *testing.T, h *testHost, host stri
 	if !c.pty && !liveProc(pid) {
 		t.Errorf("%s: the command died with its client", host)
 	}
-	waitFor(ctx, t, host+": the command to end", func() bool { return !liveProc(pid) })
+	testutil.WaitFor(t, host+": the command to end", 30*time.Second, func() bool { return !liveProc(pid) })
 	for _, w := range c.want {
 		if !exists(filepath.Join(dir, w)) {
 			t.Errorf("%s: %s not written: the command did not get there", host, w)
@@ -179,7 +180,7 @@ func TestChannelCloseLeavesCommand(t *testing.T) {
 	if !liveProc(pid) {
 		t.Errorf("the command died with its channel")
 	}
-	waitFor(ctx, t, "the command to end", func() bool { return !liveProc(pid) })
+	testutil.WaitFor(t, "the command to end", 30*time.Second, func() bool { return !liveProc(pid) })
 	if !exists(filepath.Join(dir, "slept")) {
 		t.Errorf("the command did not run to its end after its channel closed")
 	}
@@ -224,7 +225,7 @@ func TestKillOnDisconnect(t *testing.T) {
 			dir := t.TempDir()
 			script := fmt.Sprintf(tc.script, dir)
 			pid := startAndKillClient(ctx, t, h, "fakehpc", dir, script)
-			waitFor(ctx, t, "the remote command to die", func() bool { return !liveProc(pid) })
+			testutil.WaitFor(t, "the remote command to die", 30*time.Second, func() bool { return !liveProc(pid) })
 			if tc.marker != "" {
 				b, _ := os.ReadFile(filepath.Join(dir, "marker"))
 				if strings.TrimSpace(string(b)) != tc.marker {

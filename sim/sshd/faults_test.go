@@ -10,6 +10,7 @@ import (
 
 	"github.com/jobsim/jobsim/base/events"
 	"github.com/jobsim/jobsim/base/fault"
+	"github.com/jobsim/jobsim/internal/testutil"
 )
 
 func addRule(t *testing.T, h *testHost, r fault.Rule) fault.Rule {
@@ -169,7 +170,7 @@ func TestFaultDropMidCommand(t *testing.T) {
 	if r.code != 255 || r.stdout != "" || !containsAny(r.stderr, "closed by remote host", "Broken pipe", "Connection reset") {
 		t.Errorf("dropped command: %v", r)
 	}
-	waitFor(ctx, t, "the command to finish on the host", func() bool { return exists(filepath.Join(h.home, "submit-done")) })
+	testutil.WaitFor(t, "the command to finish on the host", 30*time.Second, func() bool { return exists(filepath.Join(h.home, "submit-done")) })
 	ev := h.waitEvent(ctx, events.SSHExec, func(e events.Event) bool { return strings.Contains(e.Fields["command"].(string), "submit") })
 	if ev.Fields["dropped"] != true || ev.Fields["exit"] != 0 {
 		t.Errorf("exec event: %+v", ev.Fields)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jobsim/jobsim/base/events"
 	"github.com/jobsim/jobsim/base/fault"
+	"github.com/jobsim/jobsim/internal/testutil"
 )
 
 // rawConn opens a TCP connection that never logs in and returns it with
@@ -93,7 +94,7 @@ func TestMaxStartups(t *testing.T) {
 	}
 	a.Close()
 	b.Close()
-	waitFor(ctx, t, "the closed connections to stop counting", func() bool { return h.srv.startups.Load() == 0 })
+	testutil.WaitFor(t, "the closed connections to stop counting", 30*time.Second, func() bool { return h.srv.startups.Load() == 0 })
 	// Logged-in connections are not counted.
 	for range 3 {
 		_ = h.goClient(t)

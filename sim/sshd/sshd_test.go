@@ -25,6 +25,7 @@ import (
 
 	"github.com/jobsim/jobsim/base/events"
 	"github.com/jobsim/jobsim/base/fault"
+	"github.com/jobsim/jobsim/internal/testutil"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -156,7 +157,6 @@ func TestWindowChangeResizes(t *testing.T) {
 }
 
 func testWindowChange(t *testing.T, h *testHost) {
-	ctx := testCtx(t, 30*time.Second)
 	c := h.goClient(t)
 	sess, err := c.NewSession()
 	if err != nil {
@@ -167,21 +167,20 @@ func testWindowChange(t *testing.T, h *testHost) {
 		t.Fatal(err)
 	}
 	in, _ := sess.StdinPipe()
-	var mu sync.Mutex
-	var out bytes.Buffer
-	sess.Stdout = writerFunc(func(p []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return out.Write(p) })
+	var out testutil.SyncBuffer
+	sess.Stdout = &out
 	if err := sess.Shell(); err != nil {
 		t.Fatal(err)
 	}
 	seen := func(s string) func() bool {
-		return func() bool { mu.Lock(); defer mu.Unlock(); return strings.Contains(out.String(), s) }
+		return func() bool { return strings.Contains(out.String(), s) }
 	}
 	fmt.Fprintln(in, "echo size=$(stty size)")
-	waitFor(ctx, t, "initial size 40 100", seen("size=40 100"))
+	testutil.WaitFor(t, "initial size 40 100", 30*time.Second, seen("size=40 100"))
 	if err := sess.WindowChange(50, 132); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(ctx, t, "resized 50 132", func() bool {
+	testutil.WaitFor(t, "resized 50 132", 30*time.Second, func() bool {
 		fmt.Fprintln(in, "echo size=$(stty size)")
 		time.Sleep(50 * time.Millisecond)
 		return seen("size=50 132")()
@@ -191,10 +190,6 @@ func testWindowChange(t *testing.T, h *testHost) {
 		t.Errorf("shell end: %v", err)
 	}
 }
-
-type writerFunc func([]byte) (int, error)
-
-func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 func TestControlMasterManyChannels(t *testing.T) {
 	h := newTestHost(t)
@@ -374,7 +369,7 @@ func TestLocalForward(t *testing.T) {
 	defer web.Close()
 	webPort := web.Listener.Addr().(interface{ String() string }).String()
 	_, hp, _ := strings.Cut(webPort, ":")
-	lport := freePort(t)
+	lport := testutil.FreePort(t)
 	c := h.cmd(ctx, "ssh", "-N", "-o", "ExitOnForwardFailure=yes", "-L", fmt.Sprintf("127.0.0.1:%d:127.0.0.1:%s", lport, hp), "fakehpc")
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
@@ -383,7 +378,7 @@ func TestLocalForward(t *testing.T) {
 	url := fmt.Sprintf("http://127.0.0.1:%d/notebook", lport)
 	var body string
 	hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
-	waitFor(ctx, t, "the tunnel", func() bool {
+	testutil.WaitFor(t, "the tunnel", 30*time.Second, func() bool {
 		resp, err := hc.Get(url)
 		if err != nil {
 			return false
@@ -512,7 +507,7 @@ func TestServeAndListenAndServe(t *testing.T) {
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ctx, ln) }()
-	waitFor(ctx, t, "Serve to register its listener", func() bool { return srv.Addr() != "" })
+	testutil.WaitFor(t, "Serve to register its listener", 30*time.Second, func() bool { return srv.Addr() != "" })
 	h.srv = srv
 	h.writeConfig(h.key)
 	if r := h.ssh(ctx, "echo served"); r.stdout != "served\n" {
@@ -533,7 +528,7 @@ func TestServeAndListenAndServe(t *testing.T) {
 	}
 	ctx2, cancel2 := context.WithCancel(testCtx(t, 30*time.Second))
 	go func() { served <- srv2.ListenAndServe(ctx2) }()
-	waitFor(ctx2, t, "ListenAndServe to listen", func() bool { return srv2.Port() != 0 })
+	testutil.WaitFor(t, "ListenAndServe to listen", 30*time.Second, func() bool { return srv2.Port() != 0 })
 	cancel2()
 	if err := <-served; !errors.Is(err, ErrServerClosed) {
 		t.Errorf("ListenAndServe returned %v", err)
@@ -554,7 +549,7 @@ func TestRemoteForward(t *testing.T) {
 	}))
 	defer web.Close()
 	_, hp, _ := strings.Cut(web.Listener.Addr().String(), ":")
-	var stderr syncWriter
+	var stderr testutil.SyncBuffer
 	c := h.cmd(ctx, "ssh", "-N", "-o", "ExitOnForwardFailure=yes", "-o", "LogLevel=INFO", "-R", "0:127.0.0.1:"+hp, "fakehpc")
 	c.Stderr = &stderr
 	if err := c.Start(); err != nil {
@@ -566,7 +561,7 @@ func TestRemoteForward(t *testing.T) {
 	// OpenSSH prints the port the server allocated.
 	re := regexp.MustCompile(`Allocated port (\d+) for remote forward`)
 	var port string
-	waitFor(ctx, t, "the allocated port", func() bool {
+	testutil.WaitFor(t, "the allocated port", 30*time.Second, func() bool {
 		if m := re.FindStringSubmatch(stderr.String()); m != nil {
 			port = m[1]
 			return true
@@ -590,7 +585,7 @@ func TestRemoteForward(t *testing.T) {
 	// The listener goes with the client.
 	c.Process.Kill()
 	<-exited
-	waitFor(ctx, t, "the listener to close", func() bool {
+	testutil.WaitFor(t, "the listener to close", 30*time.Second, func() bool {
 		conn, err := net.DialTimeout("tcp", "127.0.0.1:"+port, time.Second)
 		if err != nil {
 			return true
@@ -620,22 +615,4 @@ func TestRemoteForwardPolicyNone(t *testing.T) {
 	if ev.Fields["ok"] != false || ev.Fields["direction"] != "remote" || !strings.Contains(ev.Fields["error"].(string), "not allowed") {
 		t.Errorf("event: %+v", ev.Fields)
 	}
-}
-
-// syncWriter is a buffer a process writes to while the test reads it.
-type syncWriter struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (w *syncWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *syncWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
 }

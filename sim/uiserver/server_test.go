@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/jobsim/jobsim/internal/httpx"
+	"github.com/jobsim/jobsim/internal/testutil"
 )
 
 // running is a server started by start; done receives Serve's result.
@@ -92,13 +94,7 @@ func get(t *testing.T, url, token string) (int, map[string]any) {
 // freeAddr returns a loopback address nobody listens on.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
+	return fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
 }
 
 func refused(addr string) bool {

@@ -2,6 +2,7 @@ package cluster_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"github.com/jobsim/jobsim/backend/containers/internal/testenv"
 	"github.com/jobsim/jobsim/base/events"
 	"github.com/jobsim/jobsim/fakepbs"
+	"github.com/jobsim/jobsim/internal/testutil"
 )
 
 var (
@@ -82,17 +84,14 @@ func ssh(t *testing.T, m *cluster.Machine, command string) (string, int) {
 // until polls command on m until its output matches re.
 func until(t *testing.T, m *cluster.Machine, command string, re *regexp.Regexp, within time.Duration) string {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		out, _ := ssh(t, m, command)
-		if re.MatchString(out) {
-			return out
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%q did not print %s within %s; last:\n%s", command, re, within, out)
-		}
-		time.Sleep(300 * time.Millisecond)
+	var out string
+	if err := testutil.Poll(fmt.Sprintf("%q to print %s", command, re), within, func() bool {
+		out, _ = ssh(t, m, command)
+		return re.MatchString(out)
+	}); err != nil {
+		t.Fatalf("%v; last:\n%s", err, out)
 	}
+	return out
 }
 
 func TestJobsRunOnTheComputeNodes(t *testing.T) {

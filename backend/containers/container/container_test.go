@@ -16,6 +16,7 @@ import (
 	"github.com/jobsim/jobsim/backend/containers/internal/testenv"
 	"github.com/jobsim/jobsim/base/fault"
 	"github.com/jobsim/jobsim/fakepbs"
+	"github.com/jobsim/jobsim/internal/testutil"
 )
 
 // The image every test of this package runs, built once in TestMain (or
@@ -96,16 +97,11 @@ func TestHostRunsPBSJobsOverSSH(t *testing.T) {
 	if len(lines) < 3 || lines[0] != "fakehpc" || lines[2] != "1.fakehpc" {
 		t.Fatalf("want hostname fakehpc and job id 1.fakehpc, got %q", out)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	if err := testutil.Poll("the job to finish with its output", 30*time.Second, func() bool {
 		out, _ = sshRun(t, c, "alice", "qstat -x -f 1 | grep -E 'job_state|Exit_status'; cat hello.o1 2>/dev/null")
-		if strings.Contains(out, "job_state = F") && strings.Contains(out, "hello from 1.fakehpc on fakehpc") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("job did not finish with its output: %s", out)
-		}
-		time.Sleep(200 * time.Millisecond)
+		return strings.Contains(out, "job_state = F") && strings.Contains(out, "hello from 1.fakehpc on fakehpc")
+	}); err != nil {
+		t.Fatalf("%v: %s", err, out)
 	}
 	if !strings.Contains(out, "Exit_status = 0") {
 		t.Errorf("want Exit_status = 0: %s", out)

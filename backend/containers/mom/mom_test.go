@@ -1,7 +1,6 @@
 package mom
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"net/http"
@@ -19,6 +18,7 @@ import (
 	"time"
 
 	"github.com/jobsim/jobsim/base/events"
+	"github.com/jobsim/jobsim/internal/testutil"
 	"github.com/jobsim/jobsim/sim/batch"
 	"github.com/jobsim/jobsim/sim/executor"
 	"github.com/jobsim/jobsim/sim/executor/real"
@@ -85,23 +85,6 @@ func (s *states) String() string {
 	return strings.Join(s.log, "; ")
 }
 
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuf) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuf) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 func dispatcher(t *testing.T, n *testNode, opts ...DispatcherOption) (*Dispatcher, *states) {
 	t.Helper()
 	d, err := NewDispatcher("tok", []Node{{Name: "cn1", URL: n.srv.URL}}, append([]DispatcherOption{WithHeartbeat(100*time.Millisecond, 3)}, opts...)...)
@@ -116,7 +99,7 @@ func dispatcher(t *testing.T, n *testNode, opts ...DispatcherOption) (*Dispatche
 
 var jobSeq atomic.Int64
 
-func start(t *testing.T, d *Dispatcher, ctx context.Context, script string, out, errb *syncBuf) batch.Process {
+func start(t *testing.T, d *Dispatcher, ctx context.Context, script string, out, errb *testutil.SyncBuffer) batch.Process {
 	t.Helper()
 	id := strconv.FormatInt(jobSeq.Add(1), 10) + ".login"
 	p, err := d.Start(ctx, batch.RunSpec{JobID: id, User: "alice", Node: "cn1", Script: []byte(script), Env: []string{"PBS_JOBID=" + id, "JOBSIM_PBS_SERVER=unix:/login/only"}, Stdout: out, Stderr: errb})
@@ -142,7 +125,7 @@ func waitStatus(t *testing.T, p batch.Process, within time.Duration) batch.ExitS
 func TestJobRunsOnItsNodeWithOutputAndStatus(t *testing.T) {
 	n := newTestNode(t, "cn1")
 	d, _ := dispatcher(t, n)
-	var out, errb syncBuf
+	var out, errb testutil.SyncBuffer
 	p := start(t, d, context.Background(), `echo "job $PBS_JOBID server=${JOBSIM_PBS_SERVER:-none}"; echo oops >&2; exit 3`, &out, &errb)
 	st := waitStatus(t, p, 10*time.Second)
 	if st.Code != 3 || st.Signal != 0 {
@@ -163,7 +146,7 @@ func TestJobScriptRunsFromAFileWithNodeFileAndTmpdir(t *testing.T) {
 	n := newTestNode(t, "cn1")
 	d, _ := dispatcher(t, n)
 	dir := t.TempDir()
-	var out, errb syncBuf
+	var out, errb testutil.SyncBuffer
 	// Cylc's job scripts re-exec "$0"; the node file and TMPDIR are the MoM's to make.
 	// The node file is the server's: one line per MPI process of each chunk.
 	script := "#!/bin/bash -l\nif [[ $1 != again ]]; then exec bash -l \"$0\" again; fi\necho \"args=$1 nodefile=$(paste -sd, $PBS_NODEFILE) tmpdir=$(test -d $TMPDIR && echo yes)\"\n"
@@ -188,7 +171,7 @@ func TestJobScriptRunsFromAFileWithNodeFileAndTmpdir(t *testing.T) {
 func TestStreamResumesWithoutLosingOrRepeatingOutput(t *testing.T) {
 	n := newTestNode(t, "cn1")
 	d, _ := dispatcher(t, n)
-	var out, errb syncBuf
+	var out, errb testutil.SyncBuffer
 	p := start(t, d, context.Background(), `for i in $(seq 1 30); do echo line$i; sleep 0.02; done`, &out, &errb)
 	for i := 0; i < 5; i++ {
 		time.Sleep(100 * time.Millisecond)
@@ -209,7 +192,7 @@ func TestStreamResumesWithoutLosingOrRepeatingOutput(t *testing.T) {
 func TestDeadNodeIsMarkedDownAndItsJobEndsAfterNodeFailRequeue(t *testing.T) {
 	n := newTestNode(t, "cn1")
 	d, st := dispatcher(t, n, WithNodeFailRequeue(600*time.Millisecond))
-	var out, errb syncBuf
+	var out, errb testutil.SyncBuffer
 	p := start(t, d, context.Background(), `echo started; sleep 30`, &out, &errb)
 	time.Sleep(300 * time.Millisecond)
 	n.down.Store(true)
@@ -226,19 +209,13 @@ func TestDeadNodeIsMarkedDownAndItsJobEndsAfterNodeFailRequeue(t *testing.T) {
 		t.Errorf("node states %q, want cn1 down", got)
 	}
 	n.down.Store(false)
-	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(st.String(), "cn1=free") {
-		if time.Now().After(deadline) {
-			t.Fatalf("the node that answers again is not back: %s", st)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testutil.WaitFor(t, "the node that answers again to be back (cn1=free)", 5*time.Second, func() bool { return strings.Contains(st.String(), "cn1=free") })
 }
 
 func TestNodeBackBeforeNodeFailRequeueKeepsTheJob(t *testing.T) {
 	n := newTestNode(t, "cn1")
 	d, st := dispatcher(t, n, WithNodeFailRequeue(time.Minute))
-	var out, errb syncBuf
+	var out, errb testutil.SyncBuffer
 	p := start(t, d, context.Background(), `echo before; sleep 1.5; echo after`, &out, &errb)
 	time.Sleep(200 * time.Millisecond)
 	n.down.Store(true)
@@ -259,11 +236,9 @@ func TestNodeBackBeforeNodeFailRequeueKeepsTheJob(t *testing.T) {
 func TestSignalsAndCancelReachTheJob(t *testing.T) {
 	n := newTestNode(t, "cn1")
 	d, _ := dispatcher(t, n)
-	var out, errb syncBuf
+	var out, errb testutil.SyncBuffer
 	p := start(t, d, context.Background(), `trap 'echo got TERM; exit 7' TERM; echo ready; while :; do sleep 0.05; done`, &out, &errb)
-	for !strings.Contains(out.String(), "ready") {
-		time.Sleep(20 * time.Millisecond)
-	}
+	testutil.WaitFor(t, "the job to print ready", 10*time.Second, func() bool { return strings.Contains(out.String(), "ready") })
 	if err := p.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -272,28 +247,18 @@ func TestSignalsAndCancelReachTheJob(t *testing.T) {
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
-	var out2 syncBuf
+	var out2 testutil.SyncBuffer
 	p2 := start(t, d, ctx, `echo ready; sleep 30`, &out2, &errb)
-	for !strings.Contains(out2.String(), "ready") {
-		time.Sleep(20 * time.Millisecond)
-	}
+	testutil.WaitFor(t, "the second job to print ready", 10*time.Second, func() bool { return strings.Contains(out2.String(), "ready") })
 	cancel()
 	if s := waitStatus(t, p2, 10*time.Second); s.Signal != syscall.SIGKILL {
 		t.Errorf("a cancelled job: status %+v, want killed", s)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	testutil.WaitFor(t, "the MoM to hold no jobs", 5*time.Second, func() bool {
 		n.mom.mu.Lock()
-		left := len(n.mom.jobs)
-		n.mom.mu.Unlock()
-		if left == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the MoM still holds %d jobs", left)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		defer n.mom.mu.Unlock()
+		return len(n.mom.jobs) == 0
+	})
 }
 
 // The MoM answers bad requests as the other jobsim servers do: 401 without

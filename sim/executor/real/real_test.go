@@ -2,7 +2,6 @@ package real_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -20,6 +19,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/jobsim/jobsim/internal/testutil"
 	"github.com/jobsim/jobsim/sim/executor"
 	"github.com/jobsim/jobsim/sim/executor/real"
 )
@@ -65,23 +65,6 @@ func relay(sock string, args []string) int {
 	return 0
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type host struct {
 	root, bin string
 	e         *real.Executor
@@ -117,9 +100,9 @@ type result struct {
 	status         executor.Status
 }
 
-func start(t testing.TB, e executor.Executor, ctx context.Context, cmd executor.Command) (executor.Process, *syncBuffer, *syncBuffer) {
+func start(t testing.TB, e executor.Executor, ctx context.Context, cmd executor.Command) (executor.Process, *testutil.SyncBuffer, *testutil.SyncBuffer) {
 	t.Helper()
-	out, errb := &syncBuffer{}, &syncBuffer{}
+	out, errb := &testutil.SyncBuffer{}, &testutil.SyncBuffer{}
 	if cmd.Stdout == nil {
 		cmd.Stdout = out
 	}
@@ -158,14 +141,10 @@ func run(t testing.TB, e executor.Executor, cmd executor.Command) result {
 	return result{out.String(), errb.String(), st}
 }
 
-func waitOutput(t testing.TB, b *syncBuffer, want string) {
+func waitOutput(t testing.TB, b *testutil.SyncBuffer, want string) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(b.String(), want) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %q in %q", want, b.String())
-		}
-		time.Sleep(5 * time.Millisecond)
+	if err := testutil.Poll(fmt.Sprintf("%q in the output", want), 20*time.Second, func() bool { return strings.Contains(b.String(), want) }); err != nil {
+		t.Fatalf("%v; have %q", err, b.String())
 	}
 }
 
@@ -205,7 +184,7 @@ func TestExitCodesAndStreams(t *testing.T) {
 	if r.stdout != "got one\ntwo\n" {
 		t.Errorf("stdin: %q", r.stdout)
 	}
-	var both syncBuffer
+	var both testutil.SyncBuffer
 	run(t, h.e, executor.Command{Script: "echo 1; echo 2 >&2; echo 3", Stdout: &both, Stderr: &both})
 	if both.String() != "1\n2\n3\n" {
 		t.Errorf("one writer for both streams: %q", both.String())
@@ -290,17 +269,9 @@ func TestTrapRunsWhenTERMArrivesDuringSleep(t *testing.T) {
 	// wait returns as soon as the trap has run, so bash may exit while the
 	// sleep it orphaned is still dying of the same TERM; once that is gone
 	// the group is, and a signal says so.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		err := p.Signal(syscall.SIGTERM)
-		if errors.Is(err, os.ErrProcessDone) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("signal 5s after the end: %v, want os.ErrProcessDone", err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.WaitFor(t, "a signal to the ended group to return os.ErrProcessDone", 5*time.Second, func() bool {
+		return errors.Is(p.Signal(syscall.SIGTERM), os.ErrProcessDone)
+	})
 }
 
 func TestUntrappedTERM(t *testing.T) {
@@ -316,7 +287,7 @@ func TestUntrappedTERM(t *testing.T) {
 }
 
 // childPid starts script, whose first output line is a pid, and returns it.
-func childPid(t *testing.T, out *syncBuffer) int {
+func childPid(t *testing.T, out *testutil.SyncBuffer) int {
 	t.Helper()
 	waitOutput(t, out, "\n")
 	pid, err := strconv.Atoi(strings.TrimSpace(strings.SplitN(out.String(), "\n", 2)[0]))
@@ -345,11 +316,7 @@ func TestCancelKillsTheWholeTree(t *testing.T) {
 			if st.Signal == 0 {
 				t.Errorf("status %+v: not killed by a signal", st)
 			}
-			deadline := time.Now().Add(5 * time.Second)
-			for !gone(child) && time.Now().Before(deadline) {
-				time.Sleep(10 * time.Millisecond)
-			}
-			if !gone(child) {
+			if testutil.Poll("the child to go", 5*time.Second, func() bool { return gone(child) }) != nil {
 				t.Errorf("child %d survived the cancellation", child)
 				_ = syscall.Kill(child, syscall.SIGKILL)
 			}
@@ -371,11 +338,7 @@ func TestOrphans(t *testing.T) {
 	if st := wait(t, p); st.Code != 0 {
 		t.Errorf("status %+v", st)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for !gone(child) && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if !gone(child) {
+	if testutil.Poll("the orphan to go", 5*time.Second, func() bool { return gone(child) }) != nil {
 		t.Errorf("orphan %d survived", child)
 		_ = syscall.Kill(child, syscall.SIGKILL)
 	}
@@ -470,7 +433,7 @@ func TestRsync(t *testing.T) {
 		t.Fatal(err)
 	}
 	var served sync.WaitGroup
-	var remoteErr syncBuffer
+	var remoteErr testutil.SyncBuffer
 	served.Add(1)
 	go func() {
 		defer served.Done()

@@ -1,41 +1,21 @@
 package virtual_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/spf13/afero"
 	"go.uber.org/goleak"
 
+	"github.com/jobsim/jobsim/internal/testutil"
 	"github.com/jobsim/jobsim/sim/executor"
 	"github.com/jobsim/jobsim/sim/executor/virtual"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-// syncBuffer is a bytes.Buffer safe for the script's writes and the test's
-// reads at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 var users = map[string]virtual.User{
 	"root":  {Name: "root", Home: "/root"},
@@ -110,9 +90,9 @@ func sh(t testing.TB, e executor.Executor, script string) result {
 	return run(t, e, executor.Command{User: "alice", Script: script})
 }
 
-func start(t testing.TB, e executor.Executor, ctx context.Context, cmd executor.Command) (executor.Process, *syncBuffer, *syncBuffer) {
+func start(t testing.TB, e executor.Executor, ctx context.Context, cmd executor.Command) (executor.Process, *testutil.SyncBuffer, *testutil.SyncBuffer) {
 	t.Helper()
-	out, errb := &syncBuffer{}, &syncBuffer{}
+	out, errb := &testutil.SyncBuffer{}, &testutil.SyncBuffer{}
 	if cmd.Stdout == nil {
 		cmd.Stdout = out
 	}
@@ -141,19 +121,7 @@ func wait(t testing.TB, p executor.Process) executor.Status {
 	}
 }
 
-// waitFor polls cond until it holds, failing after 10s.
-func waitFor(t testing.TB, what string, cond func() bool) {
+func waitOutput(t testing.TB, b *testutil.SyncBuffer, want string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
-func waitOutput(t testing.TB, b *syncBuffer, want string) {
-	t.Helper()
-	waitFor(t, fmt.Sprintf("output %q (have %q)", want, b.String()), func() bool { return strings.Contains(b.String(), want) })
+	testutil.WaitFor(t, fmt.Sprintf("output %q (have %q)", want, b.String()), 10*time.Second, func() bool { return strings.Contains(b.String(), want) })
 }

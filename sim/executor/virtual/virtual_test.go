@@ -19,6 +19,7 @@ import (
 
 	"github.com/jobsim/jobsim/base/clock"
 	"github.com/jobsim/jobsim/base/fault"
+	"github.com/jobsim/jobsim/internal/testutil"
 	"github.com/jobsim/jobsim/sim/executor"
 	"github.com/jobsim/jobsim/sim/executor/virtual"
 	"github.com/jobsim/jobsim/sim/fsys"
@@ -75,7 +76,7 @@ func TestStreams(t *testing.T) {
 		t.Errorf("no stdin: stdout = %q", r.stdout)
 	}
 	// One writer for both streams keeps their order.
-	var both syncBuffer
+	var both testutil.SyncBuffer
 	r = run(t, e, executor.Command{User: "alice", Script: "echo 1; echo 2 >&2; echo 3", Stdout: &both, Stderr: &both})
 	if both.String() != "1\n2\n3\n" {
 		t.Errorf("merged = %q", both.String())
@@ -200,10 +201,10 @@ func TestStopAndContinue(t *testing.T) {
 	clk := clock.NewVirtual(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 	e := newExec(t, nil, virtual.WithClock(clk))
 	p, out, _ := start(t, e, context.Background(), executor.Command{User: "alice", Script: "echo a; sleep 10; echo b"})
-	waitFor(t, "the sleep", func() bool { return clk.Pending() == 1 })
+	testutil.WaitFor(t, "the sleep", 10*time.Second, func() bool { return clk.Pending() == 1 })
 	must(t, p.Signal(syscall.SIGSTOP))
 	clk.Advance(10 * time.Second) // the sleep ends; the stopped shell waits before `echo b`
-	waitFor(t, "the stopped shell to wait", func() bool { return clk.Pending() == 1 })
+	testutil.WaitFor(t, "the stopped shell to wait", 10*time.Second, func() bool { return clk.Pending() == 1 })
 	if out.String() != "a\n" {
 		t.Fatalf("a stopped script went on: %q", out.String())
 	}
@@ -411,7 +412,7 @@ func TestPluggedBuiltin(t *testing.T) {
 func TestKillBuiltin(t *testing.T) {
 	e := newExec(t, nil)
 	target, out, _ := start(t, e, context.Background(), executor.Command{User: "alice", Script: "echo $$; sleep 1000"})
-	waitFor(t, "the pid", func() bool { return strings.HasSuffix(out.String(), "\n") })
+	testutil.WaitFor(t, "the pid", 10*time.Second, func() bool { return strings.HasSuffix(out.String(), "\n") })
 	pid, err := strconv.Atoi(strings.TrimSpace(out.String()))
 	if err != nil {
 		t.Fatal(err)
@@ -513,7 +514,7 @@ func TestNoRealProcesses(t *testing.T) {
 	// $$ is the virtual pid, and the process table lists the script.
 	e := newExec(t, nil)
 	p, out, _ := start(t, e, context.Background(), executor.Command{User: "alice", Script: "echo $$; sleep 1000"})
-	waitFor(t, "the pid", func() bool { return strings.HasSuffix(out.String(), "\n") })
+	testutil.WaitFor(t, "the pid", 10*time.Second, func() bool { return strings.HasSuffix(out.String(), "\n") })
 	pid, _ := strconv.Atoi(strings.TrimSpace(out.String()))
 	if pid == os.Getpid() || pid <= 0 {
 		t.Errorf("$$ = %d", pid)
