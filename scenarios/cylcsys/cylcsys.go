@@ -24,6 +24,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -666,7 +667,26 @@ func (s *System) killScheduler(ctx context.Context, wf *cylc.Workflow) error {
 	}
 	wctx, cancel := context.WithTimeout(ctx, killWait)
 	defer cancel()
-	return wf.WaitStopped(wctx)
+	if err := wf.WaitStopped(wctx); err != nil {
+		return err
+	}
+	// A killed daemon is a zombie until init reaps it, and while it is one
+	// the next `cylc play` cannot tell whether the workflow still runs
+	// ("Cannot determine whether workflow is running": psutil cannot read
+	// a zombie's command line). A host's init reaps at once; wait for that
+	// here too, within the bound, so that a restart step meets what it
+	// would meet on a host.
+	for {
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		select {
+		case <-wctx.Done():
+			s.logger.Warn("cylc: the killed scheduler is not reaped yet", "pid", pid)
+			return nil
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // waitClients waits for the command-line clients still running in the

@@ -203,8 +203,8 @@ func TestSiteAuthzService(t *testing.T) {
 
 	// A file that does not parse is refused and the grants stay.
 	writeSite(t, site, "may_view:\n  alice: [dave\n")
-	if _, err := c.ReloadService(ctx, DefaultAuthzService, token); err == nil || !strings.Contains(err.Error(), "line") {
-		t.Errorf("reload of a broken file: %v, want the parse error with its line", err)
+	if _, err := c.ReloadService(ctx, DefaultAuthzService, token); err == nil || !strings.Contains(err.Error(), filepath.Base(site)+":2:") {
+		t.Errorf("reload of a broken file: %v, want the parse error at its file:line:col", err)
 	}
 	if _, err := c.ReloadService(ctx, DefaultAuthzService, "not-the-token"); err == nil || !strings.Contains(err.Error(), "403") {
 		t.Errorf("reload with a wrong token: %v, want 403", err)
