@@ -192,6 +192,12 @@ type System struct {
 	servers  map[string]*serverState
 	inflight int // spawn and stop steps not yet answered
 	stopped  bool
+	// browsers are the users' Chromiums of browser steps, by user.
+	browsers map[string]*userBrowser
+	// sessions are viewable conditions' logins, by service/user; lists
+	// the last list recorded for each.
+	sessions map[string]*hub.Session
+	lists    map[string]string
 }
 
 // serverState is what the system last recorded about one server.
@@ -240,7 +246,11 @@ func New(ctx context.Context, f *scenario.File, topo runner.Topology, env runner
 		return nil, errors.New("hubsys: the runner gave no scratch directory (Env.Dir)")
 	}
 	s := &System{f: f, spec: ConfigOf(f), topo: topo, env: env, log: log, o: o,
-		dir: filepath.Join(env.Dir, "hub"), servers: map[string]*serverState{}, tokens: map[string]string{}}
+		dir: filepath.Join(env.Dir, "hub"), servers: map[string]*serverState{}, tokens: map[string]string{},
+		browsers: map[string]*userBrowser{}, sessions: map[string]*hub.Session{}, lists: map[string]string{}}
+	if err := checkBrowser(f); err != nil {
+		return nil, err
+	}
 	for _, u := range s.spec.Users {
 		s.servers[u] = &serverState{ref: ServerRef{User: u}}
 	}
@@ -325,6 +335,10 @@ func (s *System) Do(ctx context.Context, step scenario.Action) error {
 		return s.requests(ctx, c, a)
 	case Stop:
 		return s.Stop(ctx)
+	case ReloadService:
+		return s.reloadService(ctx, c, a)
+	case BrowserStep:
+		return s.browse(ctx, a)
 	default:
 		return fmt.Errorf("hubsys: the hub has no action %q (it knows spawn, stop_server, remove_server, request and stop)", step)
 	}
@@ -511,9 +525,16 @@ func (s *System) state(st *serverState) string {
 // ready: true|false} and {server: alice, failed: true} (alice/lab for a
 // named server), on the states recorded so far.
 func (s *System) Holds(ctx context.Context, p scenario.Predicate) (bool, error) {
+	if v, ok := p.(ViewableCondition); ok {
+		c, err := s.started()
+		if err != nil {
+			return false, err
+		}
+		return s.holdsViewable(ctx, c, v)
+	}
 	c, ok := p.(ServerCondition)
 	if !ok {
-		return false, fmt.Errorf("hubsys: the hub answers server conditions only, not %s", p)
+		return false, fmt.Errorf("hubsys: the hub answers server and viewable conditions only, not %s", p)
 	}
 	srv, err := s.server(c.Server)
 	if err != nil {
@@ -530,7 +551,9 @@ func (s *System) Holds(ctx context.Context, p scenario.Predicate) (bool, error) 
 }
 
 // StateKinds implements runner.StateKinds: server states go into the transcript.
-func (s *System) StateKinds() []events.Kind { return []events.Kind{ServerState} }
+func (s *System) StateKinds() []events.Kind {
+	return []events.Kind{ServerState, ServiceEvent, BrowserEvent, ViewableEvent}
+}
 
 // Settled reports that nothing will change on its own: no spawn or stop
 // is being answered, and no server is pending or running (a running
@@ -571,6 +594,7 @@ func (s *System) Stop(ctx context.Context) error {
 		s.watchStop()
 		<-s.watchDone
 	}
+	s.closeBrowsers()
 	began := time.Now()
 	err := h.Close()
 	var leaked []string
