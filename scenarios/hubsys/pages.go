@@ -84,7 +84,6 @@ func (b BrowserStep) String() string {
 	return fmt.Sprintf("browser as %s: %s", b.As, strings.Join(parts, ", "))
 }
 
-
 func parseBrowser(h *Config, v scenario.Value) (scenario.Action, error) {
 	var b BrowserStep
 	if err := v.Decode(&b); err != nil {
@@ -119,7 +118,6 @@ func (c ViewableCondition) String() string {
 	}
 	return fmt.Sprintf("service %s lists: %s", c.Service, strings.Join(parts, "; "))
 }
-
 
 func parseViewable(h *Config, v scenario.Value) (scenario.Predicate, error) {
 	var c ViewableCondition
