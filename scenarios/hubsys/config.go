@@ -582,6 +582,9 @@ func (p *plan) hubOptions(o options) []hub.Option {
 	for _, a := range p.services {
 		opts = append(opts, hub.WithSiteAuthz(*a))
 	}
+	if len(s.spec.Accounts) > 0 {
+		opts = append(opts, hub.WithAuthenticator(hub.Authenticator{Class: hub.PAMAuthenticator}))
+	}
 	return opts
 }
 

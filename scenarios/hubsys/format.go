@@ -58,6 +58,9 @@ type Config struct {
 	// Services are hub-managed site-authorization services: jobsim's
 	// stand-in reading a site file, or a site's own command (ServiceSpec).
 	Services []ServiceSpec `yaml:"services"`
+	// Accounts are real Unix accounts the run creates (root only): with
+	// them the hub logs users in with PAM (PAMAuthenticator).
+	Accounts []AccountSpec `yaml:"accounts"`
 }
 
 // Hub spawner kinds.
@@ -235,6 +238,9 @@ func validate(f *scenario.File, h *Config, at scenario.Where) error {
 		return err
 	}
 	if err := validateServices(f, h, at); err != nil {
+		return err
+	}
+	if err := validateAccounts(h, at); err != nil {
 		return err
 	}
 	if !h.NeedsHost() {

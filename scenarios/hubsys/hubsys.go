@@ -198,6 +198,8 @@ type System struct {
 	// the last list recorded for each.
 	sessions map[string]*hub.Session
 	lists    map[string]string
+	// accounts are the Unix accounts the run made (system.hub.accounts).
+	accounts *hub.Accounts
 }
 
 // serverState is what the system last recorded about one server.
@@ -251,6 +253,9 @@ func New(ctx context.Context, f *scenario.File, topo runner.Topology, env runner
 	if err := checkBrowser(f); err != nil {
 		return nil, err
 	}
+	if err := checkAccounts(s.spec); err != nil {
+		return nil, err
+	}
 	for _, u := range s.spec.Users {
 		s.servers[u] = &serverState{ref: ServerRef{User: u}}
 	}
@@ -289,8 +294,14 @@ func (s *System) Start(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.o.startLimit)
 	defer cancel()
+	if err := s.createAccounts(ctx); err != nil {
+		return err
+	}
 	h, err := hub.Start(ctx, s.plan.hubOptions(s.o)...)
 	if err != nil {
+		if rerr := s.removeAccounts(context.WithoutCancel(ctx)); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
 		if errors.Is(err, hub.ErrNotInstalled) {
 			return &runner.SkipError{Reason: InstallHint}
 		}
@@ -339,6 +350,8 @@ func (s *System) Do(ctx context.Context, step scenario.Action) error {
 		return s.reloadService(ctx, c, a)
 	case BrowserStep:
 		return s.browse(ctx, a)
+	case Login:
+		return s.login(ctx, c, a)
 	default:
 		return fmt.Errorf("hubsys: the hub has no action %q (it knows spawn, stop_server, remove_server, request and stop)", step)
 	}
@@ -552,7 +565,7 @@ func (s *System) Holds(ctx context.Context, p scenario.Predicate) (bool, error) 
 
 // StateKinds implements runner.StateKinds: server states go into the transcript.
 func (s *System) StateKinds() []events.Kind {
-	return []events.Kind{ServerState, ServiceEvent, BrowserEvent, ViewableEvent}
+	return []events.Kind{ServerState, ServiceEvent, BrowserEvent, ViewableEvent, LoginEvent}
 }
 
 // Settled reports that nothing will change on its own: no spawn or stop
@@ -609,6 +622,9 @@ func (s *System) Stop(ctx context.Context) error {
 		if state := s.state(st); state == StatePending || state == StateReady {
 			s.transition(st, StateStopped, "the hub stopped", nil)
 		}
+	}
+	if rerr := s.removeAccounts(context.WithoutCancel(ctx)); rerr != nil {
+		err = errors.Join(err, rerr)
 	}
 	if err != nil {
 		return fmt.Errorf("hubsys: stop the hub: %w", err)

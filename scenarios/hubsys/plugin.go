@@ -41,7 +41,7 @@ func ConfigOf(f *scenario.File) *Config {
 
 // StepKeys implements scenario.StepParser.
 func (Plugin) StepKeys() []string {
-	return []string{"spawn", "stop_server", "remove_server", "request", "reload_service", "browser"}
+	return []string{"spawn", "stop_server", "remove_server", "request", "reload_service", "browser", "login"}
 }
 
 // DoActions implements scenario.StepParser: do: stop stops the hub.
@@ -78,6 +78,8 @@ func (Plugin) ParseStep(f *scenario.File, key string, v scenario.Value) (scenari
 		return parseReload(f, h, v)
 	case "browser":
 		return parseBrowser(h, v)
+	case "login":
+		return parseLogin(h, v)
 	case "request":
 		var reqs Requests
 		if err := v.Decode(&reqs); err != nil {
