@@ -121,6 +121,21 @@ func (b *Browser) Text(ctx context.Context) (string, error) {
 	return chromedp.Run(sctx, chromedp.Evaluate[string](`document.body ? document.body.innerText : ""`))
 }
 
+// navigationStatus is the main document's HTTP status, as Chromium's
+// Navigation Timing reports it (responseStatus; 0 where it does not).
+const navigationStatus = `(() => { const e = performance.getEntriesByType("navigation")[0]; return e && e.responseStatus ? e.responseStatus : 0 })()`
+
+// Status is the HTTP status the page's document came with (the last
+// response of its navigation: 403 for the hub's refusal), 0 where the
+// browser does not say.
+func (b *Browser) Status(ctx context.Context) (int, error) {
+	sctx, cancel := context.WithTimeout(b.ctx, b.wait)
+	defer cancel()
+	stop := context.AfterFunc(ctx, cancel)
+	defer stop()
+	return chromedp.Run(sctx, chromedp.Evaluate[int](navigationStatus))
+}
+
 // Location is the page's address, from the hub's root ("/hub/login").
 func (b *Browser) Location(ctx context.Context) (string, error) {
 	sctx, cancel := context.WithTimeout(b.ctx, b.wait)

@@ -50,5 +50,10 @@ func (s *System) CollectArtifacts(ctx context.Context, dir string) error {
 			errs = append(errs, fmt.Errorf("hubsys: artifact %s: %w", f.src, err))
 		}
 	}
+	if _, err := os.Stat(s.shotsDir()); err == nil {
+		if err := artifact.CopyTree(s.shotsDir(), filepath.Join(out, "screenshots"), artifact.MaxFile); err != nil {
+			errs = append(errs, fmt.Errorf("hubsys: screenshots: %w", err))
+		}
+	}
 	return errors.Join(errs...)
 }

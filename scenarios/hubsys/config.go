@@ -70,6 +70,8 @@ type plan struct {
 	nodeAddrs map[string]string
 	// authz is the site-authorization service, if the system has one.
 	authz *hub.SiteAuthz
+	// services are system.hub.services.
+	services []*hub.SiteAuthz
 }
 
 // placeOnHost adapts the spawner to a job host that is not the test machine
@@ -151,6 +153,9 @@ func makePlan(ctx context.Context, s *System) (*plan, error) {
 		return nil, err
 	}
 	p.authz = authz
+	if p.services, err = p.scenarioServices(s.o, h); err != nil {
+		return nil, err
+	}
 	cmd := []string{s.o.jobsim, "uiserver"}
 	sp := hub.Spawner{
 		Cmd:          cmd,
@@ -436,6 +441,9 @@ func (p *plan) write(ctx context.Context) error {
 	if err := os.Chmod(p.record, 0o666); err != nil {
 		return fmt.Errorf("hubsys: record file: %w", err)
 	}
+	if err := p.writeServices(); err != nil {
+		return err
+	}
 	if p.binCopy != "" {
 		// LocalProcessSpawner runs servers as other users: they must reach
 		// the hub directory and run the binary.
@@ -570,6 +578,12 @@ func (p *plan) hubOptions(o options) []hub.Option {
 	}
 	if p.authz != nil {
 		opts = append(opts, hub.WithSiteAuthz(*p.authz))
+	}
+	for _, a := range p.services {
+		opts = append(opts, hub.WithSiteAuthz(*a))
+	}
+	if len(s.spec.Accounts) > 0 {
+		opts = append(opts, hub.WithAuthenticator(hub.Authenticator{Class: hub.PAMAuthenticator}))
 	}
 	return opts
 }

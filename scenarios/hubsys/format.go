@@ -55,6 +55,12 @@ type Config struct {
 	// (JupyterHub.named_server_limit_per_user; 0: no limit). Stopped named
 	// servers count until removed (remove_server).
 	NamedServerLimitPerUser int `yaml:"named_server_limit_per_user"`
+	// Services are hub-managed site-authorization services: jobsim's
+	// stand-in reading a site file, or a site's own command (ServiceSpec).
+	Services []ServiceSpec `yaml:"services"`
+	// Accounts are real Unix accounts the run creates (root only): with
+	// them the hub logs users in with PAM (PAMAuthenticator).
+	Accounts []AccountSpec `yaml:"accounts"`
 }
 
 // Hub spawner kinds.
@@ -229,6 +235,12 @@ func validate(f *scenario.File, h *Config, at scenario.Where) error {
 		}
 	}
 	if err := validateNamedServers(h, at); err != nil {
+		return err
+	}
+	if err := validateServices(f, h, at); err != nil {
+		return err
+	}
+	if err := validateAccounts(h, at); err != nil {
 		return err
 	}
 	if !h.NeedsHost() {

@@ -192,6 +192,14 @@ type System struct {
 	servers  map[string]*serverState
 	inflight int // spawn and stop steps not yet answered
 	stopped  bool
+	// browsers are the users' Chromiums of browser steps, by user.
+	browsers map[string]*userBrowser
+	// sessions are viewable conditions' logins, by service/user; lists
+	// the last list recorded for each.
+	sessions map[string]*hub.Session
+	lists    map[string]string
+	// accounts are the Unix accounts the run made (system.hub.accounts).
+	accounts *hub.Accounts
 }
 
 // serverState is what the system last recorded about one server.
@@ -240,7 +248,14 @@ func New(ctx context.Context, f *scenario.File, topo runner.Topology, env runner
 		return nil, errors.New("hubsys: the runner gave no scratch directory (Env.Dir)")
 	}
 	s := &System{f: f, spec: ConfigOf(f), topo: topo, env: env, log: log, o: o,
-		dir: filepath.Join(env.Dir, "hub"), servers: map[string]*serverState{}, tokens: map[string]string{}}
+		dir: filepath.Join(env.Dir, "hub"), servers: map[string]*serverState{}, tokens: map[string]string{},
+		browsers: map[string]*userBrowser{}, sessions: map[string]*hub.Session{}, lists: map[string]string{}}
+	if err := checkBrowser(f); err != nil {
+		return nil, err
+	}
+	if err := checkAccounts(s.spec); err != nil {
+		return nil, err
+	}
 	for _, u := range s.spec.Users {
 		s.servers[u] = &serverState{ref: ServerRef{User: u}}
 	}
@@ -279,8 +294,14 @@ func (s *System) Start(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.o.startLimit)
 	defer cancel()
+	if err := s.createAccounts(ctx); err != nil {
+		return err
+	}
 	h, err := hub.Start(ctx, s.plan.hubOptions(s.o)...)
 	if err != nil {
+		if rerr := s.removeAccounts(context.WithoutCancel(ctx)); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
 		if errors.Is(err, hub.ErrNotInstalled) {
 			return &runner.SkipError{Reason: InstallHint}
 		}
@@ -325,6 +346,12 @@ func (s *System) Do(ctx context.Context, step scenario.Action) error {
 		return s.requests(ctx, c, a)
 	case Stop:
 		return s.Stop(ctx)
+	case ReloadService:
+		return s.reloadService(ctx, c, a)
+	case BrowserStep:
+		return s.browse(ctx, a)
+	case Login:
+		return s.login(ctx, c, a)
 	default:
 		return fmt.Errorf("hubsys: the hub has no action %q (it knows spawn, stop_server, remove_server, request and stop)", step)
 	}
@@ -511,9 +538,16 @@ func (s *System) state(st *serverState) string {
 // ready: true|false} and {server: alice, failed: true} (alice/lab for a
 // named server), on the states recorded so far.
 func (s *System) Holds(ctx context.Context, p scenario.Predicate) (bool, error) {
+	if v, ok := p.(ViewableCondition); ok {
+		c, err := s.started()
+		if err != nil {
+			return false, err
+		}
+		return s.holdsViewable(ctx, c, v)
+	}
 	c, ok := p.(ServerCondition)
 	if !ok {
-		return false, fmt.Errorf("hubsys: the hub answers server conditions only, not %s", p)
+		return false, fmt.Errorf("hubsys: the hub answers server and viewable conditions only, not %s", p)
 	}
 	srv, err := s.server(c.Server)
 	if err != nil {
@@ -530,7 +564,9 @@ func (s *System) Holds(ctx context.Context, p scenario.Predicate) (bool, error) 
 }
 
 // StateKinds implements runner.StateKinds: server states go into the transcript.
-func (s *System) StateKinds() []events.Kind { return []events.Kind{ServerState} }
+func (s *System) StateKinds() []events.Kind {
+	return []events.Kind{ServerState, ServiceEvent, BrowserEvent, ViewableEvent, LoginEvent}
+}
 
 // Settled reports that nothing will change on its own: no spawn or stop
 // is being answered, and no server is pending or running (a running
@@ -571,6 +607,7 @@ func (s *System) Stop(ctx context.Context) error {
 		s.watchStop()
 		<-s.watchDone
 	}
+	s.closeBrowsers()
 	began := time.Now()
 	err := h.Close()
 	var leaked []string
@@ -585,6 +622,9 @@ func (s *System) Stop(ctx context.Context) error {
 		if state := s.state(st); state == StatePending || state == StateReady {
 			s.transition(st, StateStopped, "the hub stopped", nil)
 		}
+	}
+	if rerr := s.removeAccounts(context.WithoutCancel(ctx)); rerr != nil {
+		err = errors.Join(err, rerr)
 	}
 	if err != nil {
 		return fmt.Errorf("hubsys: stop the hub: %w", err)

@@ -41,7 +41,7 @@ func ConfigOf(f *scenario.File) *Config {
 
 // StepKeys implements scenario.StepParser.
 func (Plugin) StepKeys() []string {
-	return []string{"spawn", "stop_server", "remove_server", "request"}
+	return []string{"spawn", "stop_server", "remove_server", "request", "reload_service", "browser", "login"}
 }
 
 // DoActions implements scenario.StepParser: do: stop stops the hub.
@@ -74,6 +74,12 @@ func (Plugin) ParseStep(f *scenario.File, key string, v scenario.Value) (scenari
 	switch key {
 	case "do":
 		return Stop{}, nil
+	case "reload_service":
+		return parseReload(f, h, v)
+	case "browser":
+		return parseBrowser(h, v)
+	case "login":
+		return parseLogin(h, v)
 	case "request":
 		var reqs Requests
 		if err := v.Decode(&reqs); err != nil {
@@ -104,7 +110,7 @@ func (Plugin) ParseStep(f *scenario.File, key string, v scenario.Value) (scenari
 }
 
 // ConditionKeys implements scenario.ConditionParser: server conditions.
-func (Plugin) ConditionKeys() []string { return []string{"server"} }
+func (Plugin) ConditionKeys() []string { return []string{"server", "viewable"} }
 
 // ServerCondition holds when a hub user's server (USER or USER/NAME) is
 // (not) ready, or its spawn failed.
@@ -123,6 +129,9 @@ func (c ServerCondition) String() string {
 
 // ParseCondition implements scenario.ConditionParser.
 func (Plugin) ParseCondition(f *scenario.File, key string, v scenario.Value) (scenario.Predicate, error) {
+	if key == "viewable" {
+		return parseViewable(ConfigOf(f), v)
+	}
 	var c ServerCondition
 	if err := v.Decode(&c); err != nil {
 		return nil, err
@@ -137,7 +146,7 @@ func (Plugin) ParseCondition(f *scenario.File, key string, v scenario.Value) (sc
 }
 
 // ExpectationKeys implements scenario.ExpectationParser: server expectations.
-func (Plugin) ExpectationKeys() []string { return []string{"server"} }
+func (Plugin) ExpectationKeys() []string { return []string{"server", "page_shows"} }
 
 // ServerExpectation is a hub user's server (USER or USER/NAME) being
 // ready (or never ready), or reported failed, within a bound of the
@@ -151,6 +160,9 @@ type ServerExpectation struct {
 
 // ParseExpectation implements scenario.ExpectationParser.
 func (Plugin) ParseExpectation(f *scenario.File, key string, v scenario.Value) (check.Expectation, error) {
+	if key == "page_shows" {
+		return parsePageExpectation(ConfigOf(f), v)
+	}
 	e := &ServerExpectation{}
 	if err := v.Decode(e); err != nil {
 		return nil, err

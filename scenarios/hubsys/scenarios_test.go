@@ -193,3 +193,10 @@ func TestSSHNERSCHostFaults(t *testing.T) {
 	rep := runScenario(t, hostBackend(t), "ssh-nersc-host-faults.yaml")
 	wantRealSpawner(t, rep, RealNERSCSSHSpawner)
 }
+
+// TestSiteAuthz runs the site-authorization scenario: the stand-in
+// service's lists, a browser following a link and being refused, and a
+// reload with a changed site file (skipped without Chromium).
+func TestSiteAuthz(t *testing.T) {
+	runScenario(t, noHosts{}, "site-authz.yaml")
+}
