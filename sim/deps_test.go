@@ -51,6 +51,7 @@ func TestLayersImportOnlyWhatIsBelow(t *testing.T) {
 		"github.com/jobsim/jobsim/scenarios/scenario":         plugins,
 		"github.com/jobsim/jobsim/scenarios/check":            plugins,
 		"github.com/jobsim/jobsim/scenarios/runner":           plugins,
+		"github.com/jobsim/jobsim/internal/batchwire":         {"github.com/jobsim/jobsim/fakepbs", "github.com/jobsim/jobsim/fakeslurm"},
 	} {
 		out, err := exec.CommandContext(ctx, gobin, "list", "-deps", pkg).Output()
 		if err != nil {

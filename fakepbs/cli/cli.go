@@ -18,7 +18,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"path"
 	"strings"
 	"time"
@@ -26,6 +25,7 @@ import (
 	"github.com/jobsim/jobsim/base/events"
 	"github.com/jobsim/jobsim/base/fault"
 	"github.com/jobsim/jobsim/fakepbs"
+	"github.com/jobsim/jobsim/internal/cmdrun"
 	"github.com/spf13/afero"
 )
 
@@ -136,11 +136,6 @@ type run struct {
 	truncID bool
 }
 
-// exitError ends a command with a status after its messages were written.
-type exitError struct{ code int }
-
-func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
-
 // Run executes one PBS command against backend and returns its output and
 // exit status as OpenPBS would produce them.
 func Run(ctx context.Context, backend fakepbs.Backend, inv Invocation, opts ...Option) Result {
@@ -157,37 +152,15 @@ func Run(ctx context.Context, backend fakepbs.Backend, inv Invocation, opts ...O
 		r.inv.FS = afero.NewOsFs()
 	}
 	code := r.exec()
-	res := Result{Stdout: r.stdout.Bytes(), Stderr: r.stderr.Bytes(), ExitCode: code}
-	if res.Stdout == nil {
-		res.Stdout = []byte{}
-	}
-	if res.Stderr == nil {
-		res.Stderr = []byte{}
-	}
-	dur := time.Since(start)
-	if cfg.log != nil {
-		cfg.log.Debug("pbs command", "cmd", r.prog, "args", inv.Args, "exit", code, "duration", dur)
-	}
-	if _, discard := cfg.rec.(events.Discard); !discard {
-		cfg.rec.Record(events.Event{
-			Kind: events.PBSCall,
-			Msg:  fmt.Sprintf("%s → exit %d", commandLine(r.prog, inv.Args), code),
-			Fields: map[string]any{
-				"command": r.prog, "args": inv.Args, "user": inv.User, "exit": code,
-				"stdout": string(res.Stdout), "stderr": string(res.Stderr),
-				"duration_ms": float64(dur.Microseconds()) / 1000,
-			},
-		})
-	}
-	return res
+	stdout, stderr := cmdrun.Done{
+		Kind: events.PBSCall, LogMsg: "pbs command", Log: cfg.log, Rec: cfg.rec,
+		Prog: r.prog, Args: inv.Args, User: inv.User, Start: start,
+		Stdout: &r.stdout, Stderr: &r.stderr, Code: code,
+	}.Finish()
+	return Result{Stdout: stdout, Stderr: stderr, ExitCode: code}
 }
 
-func commandLine(prog string, args []string) string {
-	if len(args) == 0 {
-		return prog
-	}
-	return prog + " " + strings.Join(args, " ")
-}
+func commandLine(prog string, args []string) string { return cmdrun.CommandLine(prog, args) }
 
 // exec dispatches to the command after applying faults.
 func (r *run) exec() int {
@@ -220,29 +193,13 @@ func (r *run) exec() int {
 	case "pbsnodes":
 		err = r.pbsnodes()
 	}
-	code := 0
-	var ee exitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee):
-		code = ee.code
-	default:
-		fmt.Fprintf(&r.stderr, "%s: %v\n", r.prog, err)
-		code = 1
-	}
-	if g, ok := fault.First(r.fired, fault.Garbage); ok {
-		r.stdout.Reset()
-		if g.Effect.Stdout != "" {
-			r.stdout.WriteString(g.Effect.Stdout)
-		} else {
-			r.stdout.Write(garbage(g))
-		}
-	}
+	code := cmdrun.Status(err, &r.stderr, r.prog+": ")
+	cmdrun.Garble(r.fired, &r.stdout)
 	return code
 }
 
 // exit ends the command with status code & 0xff, as exit(3) does.
-func exit(code int) error { return exitError{code: code & 0xff} }
+func exit(code int) error { return cmdrun.Exit(code) }
 
 // applyFaults checks the "pbs" rules for this command and applies the ones
 // that act before it runs: waits (latency, hang), rejection, unreachable
@@ -260,13 +217,8 @@ func (r *run) applyFaults() (int, bool) {
 		// The caller gave up (its context ended): the process is killed.
 		return 128 + 9, true
 	}
-	if x, ok := fault.First(r.fired, fault.Exit); ok {
-		code := 1
-		if x.Effect.ExitCode != nil {
-			code = *x.Effect.ExitCode
-		}
-		r.stderr.WriteString(x.Effect.Stderr)
-		return code & 0xff, true
+	if code, ok := cmdrun.Reject(r.fired, &r.stderr); ok {
+		return code, true
 	}
 	if u, ok := fault.First(r.fired, fault.Unreachable); ok {
 		return r.unreachable(u), true
@@ -347,22 +299,6 @@ func Unreachable(cmd, server, style string) Result {
 		msg = fmt.Sprintf("%s: cannot connect to server %s (errno=%d)\n", cmd, server, errno)
 	}
 	return Result{Stdout: []byte{}, Stderr: []byte(first + "\n" + msg), ExitCode: code}
-}
-
-// garbage is the replacement stdout of a Garbage rule without Effect.Stdout:
-// bytes derived from the rule so that a run can be reproduced.
-func garbage(rule fault.Rule) []byte {
-	seed := uint64(rule.Seed)
-	for _, c := range rule.ID {
-		seed = seed*131 + uint64(c)
-	}
-	rng := rand.New(rand.NewPCG(seed, seed^0x5bd1e995))
-	n := 16 + rng.IntN(240)
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = byte(rng.UintN(256))
-	}
-	return b
 }
 
 // getenv reads the invocation's environment (last definition wins).

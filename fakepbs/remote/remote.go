@@ -9,38 +9,31 @@
 // calling process's uid (SO_PEERCRED) and refuses a request made in another
 // user's name, unless the caller is root; on TCP a shared token can be
 // required. A client that cannot reach the server prints what OpenPBS's
-// commands print when their server is down, with their exit status.
+// commands print when their server is down, with their exit status. The
+// transport itself is internal/batchwire's, shared with fakeslurm/remote.
 package remote
 
 import (
 	"bytes"
 	"context"
-	"crypto/subtle"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
-	"os/user"
 	"path"
-	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/jobsim/jobsim/fakepbs"
 	"github.com/jobsim/jobsim/fakepbs/cli"
+	"github.com/jobsim/jobsim/internal/batchwire"
 	"github.com/spf13/afero"
 )
 
 // runPath is the one endpoint of the protocol.
 const runPath = "/v1/run"
-
-// maxRequest bounds a request body: a script and its stdin.
-const maxRequest = 64 << 20
 
 // Request is one command invocation as the client sends it.
 type Request struct {
@@ -62,11 +55,7 @@ type Request struct {
 }
 
 // Response is what the command wrote and how it exited.
-type Response struct {
-	Stdout []byte `json:"stdout"`
-	Stderr []byte `json:"stderr"`
-	Exit   int    `json:"exit"`
-}
+type Response = batchwire.Response
 
 // Option configures Serve.
 type Option func(*serveConfig)
@@ -113,126 +102,43 @@ func WithUserLookup(f func(uid uint32) (string, error)) Option {
 	return func(c *serveConfig) { c.lookup = f }
 }
 
-type peerKey struct{}
-
-// peer is the credential of a unix-socket client.
-type peer struct {
-	uid uint32
-	ok  bool
-}
-
 // Serve answers PBS command requests on ln until ctx ends or ln is closed,
 // then stops: after ctx ended it closes the listener and waits up to 5s for
 // the requests in progress; a closed listener ends them at once. It returns
 // nil in both cases and an error when the listener fails otherwise.
 func Serve(ctx context.Context, ln net.Listener, backend fakepbs.Backend, opts ...Option) error {
-	cfg := serveConfig{peerAuth: true, fs: afero.NewOsFs(), log: slog.New(slog.DiscardHandler), lookup: lookupUID}
+	cfg := serveConfig{peerAuth: true, fs: afero.NewOsFs(), log: slog.New(slog.DiscardHandler), lookup: batchwire.LookupUID}
 	for _, o := range opts {
 		o(&cfg)
 	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST "+runPath, func(w http.ResponseWriter, r *http.Request) {
-		handle(w, r, backend, &cfg)
-	})
-	srv := &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: 10 * time.Second,
-		BaseContext:       func(net.Listener) context.Context { return ctx },
-		ConnContext: func(c context.Context, conn net.Conn) context.Context {
-			if uc, ok := conn.(*net.UnixConn); ok {
-				return context.WithValue(c, peerKey{}, peerOf(uc))
+	h := batchwire.Handler[Request]{
+		Path: runPath,
+		Check: func(req *Request) error {
+			if !cli.IsCommand(req.Command) {
+				return fmt.Errorf("%q is not a PBS command", req.Command)
 			}
-			return c
+			return nil
+		},
+		Claim: func(req *Request) batchwire.Claim { return batchwire.Claim{User: req.User} },
+		Run: func(ctx context.Context, req *Request) (Response, error) {
+			return run(ctx, req, backend, &cfg)
 		},
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		// The listener failed or was closed by the caller: stop the
-		// requests in progress too.
-		_ = srv.Close()
-		if errors.Is(err, net.ErrClosed) {
-			return nil
-		}
-		return fmt.Errorf("remote: serve on %s: %w", ln.Addr(), err)
-	case <-ctx.Done():
+	err := batchwire.Serve(ctx, ln, h, batchwire.ServerConfig{Token: cfg.token, PeerAuth: cfg.peerAuth, Lookup: cfg.lookup, Log: cfg.log})
+	if err != nil {
+		return fmt.Errorf("remote: %w", err)
 	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	_ = srv.Shutdown(sctx)
-	_ = srv.Close()
-	<-errc
 	return nil
 }
 
-func peerOf(c *net.UnixConn) peer {
-	raw, err := c.SyscallConn()
-	if err != nil {
-		return peer{}
-	}
-	var cred *syscall.Ucred
-	var cerr error
-	if err := raw.Control(func(fd uintptr) {
-		cred, cerr = syscall.GetsockoptUcred(int(fd), syscall.SOL_SOCKET, syscall.SO_PEERCRED)
-	}); err != nil || cerr != nil || cred == nil {
-		return peer{}
-	}
-	return peer{uid: cred.Uid, ok: true}
-}
-
-func lookupUID(uid uint32) (string, error) {
-	u, err := user.LookupId(strconv.FormatUint(uint64(uid), 10))
-	if err != nil {
-		return "", fmt.Errorf("uid %d: %w", uid, err)
-	}
-	return u.Username, nil
-}
-
-func handle(w http.ResponseWriter, r *http.Request, backend fakepbs.Backend, cfg *serveConfig) {
-	if cfg.token != "" {
-		got := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if subtle.ConstantTimeCompare([]byte(got), []byte(cfg.token)) != 1 {
-			cfg.log.Warn("remote: request without the right token", "remote", r.RemoteAddr)
-			http.Error(w, "missing or wrong token", http.StatusUnauthorized)
-			return
-		}
-	}
-	var req Request
-	if err := json.NewDecoder(io.LimitReader(r.Body, maxRequest)).Decode(&req); err != nil {
-		http.Error(w, "bad request: "+err.Error(), http.StatusBadRequest)
-		return
-	}
-	if !cli.IsCommand(req.Command) {
-		http.Error(w, fmt.Sprintf("%q is not a PBS command", req.Command), http.StatusBadRequest)
-		return
-	}
-	if p, ok := r.Context().Value(peerKey{}).(peer); ok && cfg.peerAuth {
-		if !p.ok {
-			http.Error(w, "cannot read the peer's credentials", http.StatusForbidden)
-			return
-		}
-		if p.uid != 0 {
-			name, err := cfg.lookup(p.uid)
-			if err != nil || name != req.User {
-				cfg.log.Warn("remote: request in another user's name refused", "uid", p.uid, "user", req.User, "err", err)
-				http.Error(w, fmt.Sprintf("uid %d may not act as %q", p.uid, req.User), http.StatusForbidden)
-				return
-			}
-		}
-	}
+// run runs one checked request: against the files the client sent when
+// it read them for the command, else against the server's filesystem.
+func run(ctx context.Context, req *Request, backend fakepbs.Backend, cfg *serveConfig) (Response, error) {
 	fs := cfg.fs
 	if req.ReadFiles {
-		mem := afero.NewMemMapFs()
-		for p, b := range req.Files {
-			if !path.IsAbs(p) {
-				continue
-			}
-			_ = mem.MkdirAll(path.Dir(p), 0o755)
-			if err := afero.WriteFile(mem, p, b, 0o644); err != nil {
-				http.Error(w, "files: "+err.Error(), http.StatusBadRequest)
-				return
-			}
+		mem, err := batchwire.FilesFS(req.Files)
+		if err != nil {
+			return Response{}, err
 		}
 		fs = mem
 	}
@@ -246,9 +152,8 @@ func handle(w http.ResponseWriter, r *http.Request, backend fakepbs.Backend, cfg
 	if req.Stdin != nil {
 		inv.Stdin = bytes.NewReader(req.Stdin)
 	}
-	res := cli.Run(r.Context(), backend, inv, cfg.cliOpts...)
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(Response{Stdout: res.Stdout, Stderr: res.Stderr, Exit: res.ExitCode})
+	res := cli.Run(ctx, backend, inv, cfg.cliOpts...)
+	return Response{Stdout: res.Stdout, Stderr: res.Stderr, Exit: res.ExitCode}, nil
 }
 
 // CallOption configures Call.
@@ -294,7 +199,7 @@ func Call(ctx context.Context, addr string, inv cli.Invocation, opts ...CallOpti
 	for _, o := range opts {
 		o(&cfg)
 	}
-	network, address := splitAddr(addr)
+	network, address := batchwire.SplitAddr(addr)
 	cmd := path.Base(inv.Command)
 	if cfg.serverName == "" {
 		cfg.serverName = envValue(inv.Env, "PBS_SERVER")
@@ -316,7 +221,7 @@ func Call(ctx context.Context, addr string, inv cli.Invocation, opts ...CallOpti
 			_, _ = io.WriteString(cfg.prompt, cli.ReadScriptPrompt)
 			req.StdinTTY = false // printed here, before the user types
 		}
-		b, err := io.ReadAll(io.LimitReader(cfg.stdin, maxRequest/2))
+		b, err := io.ReadAll(io.LimitReader(cfg.stdin, batchwire.MaxRequest/2))
 		if err != nil {
 			return cli.Result{Stdout: []byte{}, Stderr: []byte("qsub: error reading script file\n"), ExitCode: 5}, fmt.Errorf("remote: read stdin: %w", err)
 		}
@@ -334,57 +239,32 @@ func Call(ctx context.Context, addr string, inv cli.Invocation, opts ...CallOpti
 			}
 		}
 	}
-	body, err := json.Marshal(req)
-	if err != nil {
-		return cli.Result{}, fmt.Errorf("remote: encode request: %w", err)
-	}
-	dialer := &net.Dialer{Timeout: 10 * time.Second}
-	client := &http.Client{Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return dialer.DialContext(ctx, network, address)
-		},
-		DisableKeepAlives: true,
-	}}
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://pbs"+runPath, bytes.NewReader(body))
-	if err != nil {
-		return cli.Result{}, fmt.Errorf("remote: %w", err)
-	}
-	hreq.Header.Set("Content-Type", "application/json")
-	if cfg.token != "" {
-		hreq.Header.Set("Authorization", "Bearer "+cfg.token)
-	}
-	resp, err := client.Do(hreq)
-	if err != nil {
-		if ctx.Err() != nil {
-			return cli.Result{Stdout: []byte{}, Stderr: []byte{}, ExitCode: 128 + 15}, fmt.Errorf("remote: %w", ctx.Err())
+	out, err := batchwire.Call(ctx, batchwire.Target{Addr: addr, URL: "http://pbs" + runPath, Token: cfg.token, DialTimeout: 10 * time.Second}, req)
+	var ce *batchwire.CallError
+	if !errors.As(err, &ce) {
+		if err != nil {
+			return cli.Result{}, fmt.Errorf("remote: %w", err)
 		}
+		return cli.Result{Stdout: out.Stdout, Stderr: out.Stderr, ExitCode: out.Exit}, nil
+	}
+	switch ce.Failure {
+	case batchwire.Cancelled:
+		return cli.Result{Stdout: []byte{}, Stderr: []byte{}, ExitCode: 128 + 15}, fmt.Errorf("remote: %w", ce.Err)
+	case batchwire.Unreachable:
 		res := cli.Unreachable(cmd, cfg.serverName, "refused")
 		var op *net.OpError
-		if errors.As(err, &op) && errors.Is(err, os.ErrDeadlineExceeded) {
+		if errors.As(ce.Err, &op) && errors.Is(ce.Err, os.ErrDeadlineExceeded) {
 			res = cli.Unreachable(cmd, cfg.serverName, "cannot-connect")
 		}
-		return res, fmt.Errorf("remote: %s: %w: %v", addr, ErrUnreachable, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		text := strings.TrimSpace(string(msg))
+		return res, fmt.Errorf("remote: %s: %w: %v", addr, ErrUnreachable, ce.Err)
+	case batchwire.Refused:
 		// The server refused us: what an OpenPBS command prints when the
 		// server rejects its credentials (cnt2server's PBSE_PERM case).
-		return noPermission(cmd, cfg.serverName), fmt.Errorf("remote: %s: server answered %s: %s", addr, resp.Status, text)
-	}
-	var out Response
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return noPermission(cmd, cfg.serverName), fmt.Errorf("remote: %s: server answered %s: %s", addr, ce.Status, ce.Text)
+	default:
 		res := cli.Result{Stdout: []byte{}, Stderr: []byte(fmt.Sprintf("%s: Premature end of message\n", cmd)), ExitCode: 15031 & 0xff}
-		return res, fmt.Errorf("remote: %s: decode response: %w", addr, err)
+		return res, fmt.Errorf("remote: %s: decode response: %w", addr, ce.Err)
 	}
-	if out.Stdout == nil {
-		out.Stdout = []byte{}
-	}
-	if out.Stderr == nil {
-		out.Stderr = []byte{}
-	}
-	return cli.Result{Stdout: out.Stdout, Stderr: out.Stderr, ExitCode: out.Exit}, nil
 }
 
 // noPermission is the output of a command whose server refused its
@@ -406,44 +286,14 @@ func noPermission(cmd, server string) cli.Result {
 	return cli.Result{Stdout: []byte{}, Stderr: []byte("No Permission.\n" + msg), ExitCode: code}
 }
 
-// splitAddr turns "unix:/path", "tcp:host:port" or "host:port" into a
-// network and address for net.Dial.
-func splitAddr(addr string) (string, string) {
-	switch {
-	case strings.HasPrefix(addr, "unix:"):
-		return "unix", strings.TrimPrefix(addr, "unix:")
-	case strings.HasPrefix(addr, "tcp:"):
-		return "tcp", strings.TrimPrefix(addr, "tcp:")
-	case strings.HasPrefix(addr, "/"):
-		return "unix", addr
-	}
-	return "tcp", addr
-}
-
 // Listen opens a listener for addr in Call's syntax. A unix socket is
 // created with mode (0o666 lets every local user connect; the peer check
 // still stops them acting for others); an existing stale socket file is
 // replaced.
 func Listen(addr string, mode os.FileMode) (net.Listener, error) {
-	network, address := splitAddr(addr)
-	if network == "unix" {
-		if fi, err := os.Lstat(address); err == nil && fi.Mode()&os.ModeSocket != 0 {
-			if c, err := net.DialTimeout("unix", address, time.Second); err == nil {
-				_ = c.Close()
-				return nil, fmt.Errorf("remote: listen on %s: a server is already listening", address)
-			}
-			_ = os.Remove(address)
-		}
-	}
-	ln, err := net.Listen(network, address)
+	ln, err := batchwire.Listen(addr, mode)
 	if err != nil {
-		return nil, fmt.Errorf("remote: listen on %s: %w", addr, err)
-	}
-	if network == "unix" {
-		if err := os.Chmod(address, mode); err != nil {
-			_ = ln.Close()
-			return nil, fmt.Errorf("remote: chmod %s: %w", address, err)
-		}
+		return nil, fmt.Errorf("remote: %w", err)
 	}
 	return ln, nil
 }

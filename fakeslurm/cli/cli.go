@@ -19,7 +19,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"path"
 	"strings"
 	"syscall"
@@ -31,6 +30,7 @@ import (
 	"github.com/jobsim/jobsim/base/events"
 	"github.com/jobsim/jobsim/base/fault"
 	"github.com/jobsim/jobsim/fakeslurm"
+	"github.com/jobsim/jobsim/internal/cmdrun"
 )
 
 // Commands are the Slurm command names the front end implements.
@@ -151,12 +151,7 @@ type run struct {
 	nodeMem int64
 }
 
-// exitError ends a command with a status after its messages were written.
-type exitError struct{ code int }
-
-func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
-
-func exit(code int) error { return exitError{code: code & 0xff} }
+func exit(code int) error { return cmdrun.Exit(code) }
 
 // Run executes one Slurm command against backend and returns its output and
 // exit status as Slurm 22.05 would produce them.
@@ -177,37 +172,15 @@ func Run(ctx context.Context, backend Backend, inv Invocation, opts ...Option) R
 		r.inv.Group = r.inv.User
 	}
 	code := r.exec()
-	res := Result{Stdout: bytes.Clone(r.stdout.Bytes()), Stderr: bytes.Clone(r.stderr.Bytes()), ExitCode: code}
-	if res.Stdout == nil {
-		res.Stdout = []byte{}
-	}
-	if res.Stderr == nil {
-		res.Stderr = []byte{}
-	}
-	dur := time.Since(start)
-	if cfg.log != nil {
-		cfg.log.Debug("slurm command", "cmd", r.prog, "args", inv.Args, "exit", code, "duration", dur)
-	}
-	if _, discard := cfg.rec.(events.Discard); !discard {
-		cfg.rec.Record(events.Event{
-			Kind: fakeslurm.SlurmCall,
-			Msg:  fmt.Sprintf("%s → exit %d", commandLine(r.prog, inv.Args), code),
-			Fields: map[string]any{
-				"command": r.prog, "args": inv.Args, "user": inv.User, "exit": code,
-				"stdout": string(res.Stdout), "stderr": string(res.Stderr),
-				"duration_ms": float64(dur.Microseconds()) / 1000,
-			},
-		})
-	}
-	return res
+	stdout, stderr := cmdrun.Done{
+		Kind: fakeslurm.SlurmCall, LogMsg: "slurm command", Log: cfg.log, Rec: cfg.rec,
+		Prog: r.prog, Args: inv.Args, User: inv.User, Start: start,
+		Stdout: &r.stdout, Stderr: &r.stderr, Code: code,
+	}.Finish()
+	return Result{Stdout: stdout, Stderr: stderr, ExitCode: code}
 }
 
-func commandLine(prog string, args []string) string {
-	if len(args) == 0 {
-		return prog
-	}
-	return prog + " " + strings.Join(args, " ")
-}
+func commandLine(prog string, args []string) string { return cmdrun.CommandLine(prog, args) }
 
 func (r *run) exec() int {
 	if !IsCommand(r.prog) {
@@ -238,24 +211,8 @@ func (r *run) exec() int {
 	case "srun":
 		err = r.srun()
 	}
-	code := 0
-	var ee exitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee):
-		code = ee.code
-	default:
-		fmt.Fprintf(&r.stderr, "%s: error: %v\n", r.prog, err)
-		code = 1
-	}
-	if g, ok := fault.First(r.fired, fault.Garbage); ok {
-		r.stdout.Reset()
-		if g.Effect.Stdout != "" {
-			r.stdout.WriteString(g.Effect.Stdout)
-		} else {
-			r.stdout.Write(garbage(g))
-		}
-	}
+	code := cmdrun.Status(err, &r.stderr, r.prog+": error: ")
+	cmdrun.Garble(r.fired, &r.stdout)
 	return code
 }
 
@@ -273,13 +230,8 @@ func (r *run) applyFaults() (int, bool) {
 	if err := r.cfg.faults.Wait(r.ctx, r.fired); err != nil {
 		return 128 + 9, true
 	}
-	if x, ok := fault.First(r.fired, fault.Exit); ok {
-		code := 1
-		if x.Effect.ExitCode != nil {
-			code = *x.Effect.ExitCode
-		}
-		r.stderr.WriteString(x.Effect.Stderr)
-		return code & 0xff, true
+	if code, ok := cmdrun.Reject(r.fired, &r.stderr); ok {
+		return code, true
 	}
 	if u, ok := fault.First(r.fired, fault.Unreachable); ok {
 		errno := fakeslurm.ErrCtldConnect
@@ -479,20 +431,6 @@ func jobOperands(args []string) []string {
 		ids = append(ids, strings.Split(a, ",")...)
 	}
 	return ids
-}
-
-// garbage is the replacement stdout of a Garbage rule without Effect.Stdout.
-func garbage(rule fault.Rule) []byte {
-	seed := uint64(rule.Seed)
-	for _, c := range rule.ID {
-		seed = seed*131 + uint64(c)
-	}
-	rng := rand.New(rand.NewPCG(seed, seed^0x5bd1e995))
-	b := make([]byte, 16+rng.IntN(240))
-	for i := range b {
-		b[i] = byte(rng.UintN(256))
-	}
-	return b
 }
 
 func (r *run) info0() fakeslurm.Info {

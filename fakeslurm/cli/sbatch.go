@@ -74,8 +74,8 @@ type sbatchState struct {
 	help     bool
 }
 
-// apply sets one sbatch option. The errors are sbatch's own messages; an
-// exitError carries sbatch's exit status where it is not 1.
+// apply sets one sbatch option. The errors are sbatch's own messages; one
+// made by exit carries sbatch's exit status where it is not 1.
 func (st *sbatchState) apply(p parsed) error {
 	q := &st.req
 	var err error

@@ -3,8 +3,8 @@
 // host, sends each invocation (argv, environment, working directory, user,
 // the script sbatch reads) in one HTTP POST to the controller, which runs
 // fakeslurm/cli against its backend and answers with the command's stdout,
-// stderr and exit status. The listener is fakepbs/remote's (unix socket or
-// TCP); a shared token can be required.
+// stderr and exit status. The transport (unix socket or TCP, SO_PEERCRED
+// peer check, token) is internal/batchwire's, shared with fakepbs/remote.
 //
 // A client that cannot reach its controller behaves as Slurm's: it spends
 // MessageTimeout (from its slurm.conf) trying, then prints the command's
@@ -15,32 +15,23 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/subtle"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
-	"os/user"
 	"path"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
-	"github.com/spf13/afero"
-
-	pbsremote "github.com/jobsim/jobsim/fakepbs/remote"
 	"github.com/jobsim/jobsim/fakeslurm"
 	"github.com/jobsim/jobsim/fakeslurm/cli"
+	"github.com/jobsim/jobsim/internal/batchwire"
 )
 
 const runPath = "/v1/slurm/run"
-
-const maxRequest = 64 << 20
 
 // Request is one command invocation as the client sends it.
 type Request struct {
@@ -57,11 +48,7 @@ type Request struct {
 }
 
 // Response is what the command wrote and how it exited.
-type Response struct {
-	Stdout []byte `json:"stdout"`
-	Stderr []byte `json:"stderr"`
-	Exit   int    `json:"exit"`
-}
+type Response = batchwire.Response
 
 // Option configures Serve.
 type Option func(*serveConfig)
@@ -101,128 +88,55 @@ func WithUserLookup(f func(uid uint32) (string, error)) Option {
 	return func(c *serveConfig) { c.lookup = f }
 }
 
-type peerKey struct{}
-
-// peer is the credential of a unix-socket client (SO_PEERCRED). The same
-// check guards fakepbs/remote; the two could share it from one package.
-type peer struct {
-	uid uint32
-	ok  bool
-}
-
-func peerOf(c *net.UnixConn) peer {
-	raw, err := c.SyscallConn()
-	if err != nil {
-		return peer{}
-	}
-	var cred *syscall.Ucred
-	var cerr error
-	if err := raw.Control(func(fd uintptr) {
-		cred, cerr = syscall.GetsockoptUcred(int(fd), syscall.SOL_SOCKET, syscall.SO_PEERCRED)
-	}); err != nil || cerr != nil || cred == nil {
-		return peer{}
-	}
-	return peer{uid: cred.Uid, ok: true}
-}
-
-func lookupUID(uid uint32) (string, error) {
-	u, err := user.LookupId(strconv.FormatUint(uint64(uid), 10))
-	if err != nil {
-		return "", fmt.Errorf("uid %d: %w", uid, err)
-	}
-	return u.Username, nil
-}
-
 // Listen opens a listener for addr ("unix:/path", "tcp:host:port" or
 // "host:port"), as fakepbs/remote does.
-func Listen(addr string, mode os.FileMode) (net.Listener, error) { return pbsremote.Listen(addr, mode) }
+func Listen(addr string, mode os.FileMode) (net.Listener, error) {
+	ln, err := batchwire.Listen(addr, mode)
+	if err != nil {
+		return nil, fmt.Errorf("remote: %w", err)
+	}
+	return ln, nil
+}
 
 // Serve answers Slurm command requests on ln until ctx ends or ln is
 // closed; it then waits up to 5s for the requests in progress.
 func Serve(ctx context.Context, ln net.Listener, backend cli.Backend, opts ...Option) error {
-	cfg := serveConfig{log: slog.New(slog.DiscardHandler), peerAuth: true, lookup: lookupUID}
+	cfg := serveConfig{log: slog.New(slog.DiscardHandler), peerAuth: true, lookup: batchwire.LookupUID}
 	for _, o := range opts {
 		o(&cfg)
 	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST "+runPath, func(w http.ResponseWriter, r *http.Request) { handle(w, r, backend, &cfg) })
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx },
-		ConnContext: func(c context.Context, conn net.Conn) context.Context {
-			if uc, ok := conn.(*net.UnixConn); ok {
-				return context.WithValue(c, peerKey{}, peerOf(uc))
+	h := batchwire.Handler[Request]{
+		Path: runPath,
+		Check: func(req *Request) error {
+			if !cli.IsCommand(req.Command) {
+				return fmt.Errorf("%q is not a Slurm command", req.Command)
 			}
-			return c
-		}}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		_ = srv.Close()
-		if errors.Is(err, net.ErrClosed) {
 			return nil
-		}
-		return fmt.Errorf("remote: serve on %s: %w", ln.Addr(), err)
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	_ = srv.Shutdown(sctx)
-	_ = srv.Close()
-	<-errc
-	return nil
-}
-
-func handle(w http.ResponseWriter, r *http.Request, backend cli.Backend, cfg *serveConfig) {
-	if cfg.token != "" {
-		got := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if subtle.ConstantTimeCompare([]byte(got), []byte(cfg.token)) != 1 {
-			cfg.log.Warn("remote: request without the right token", "remote", r.RemoteAddr)
-			http.Error(w, "missing or wrong token", http.StatusUnauthorized)
-			return
-		}
-	}
-	var req Request
-	if err := json.NewDecoder(io.LimitReader(r.Body, maxRequest)).Decode(&req); err != nil {
-		http.Error(w, "bad request: "+err.Error(), http.StatusBadRequest)
-		return
-	}
-	if !cli.IsCommand(req.Command) {
-		http.Error(w, fmt.Sprintf("%q is not a Slurm command", req.Command), http.StatusBadRequest)
-		return
-	}
-	if p, ok := r.Context().Value(peerKey{}).(peer); ok && cfg.peerAuth {
-		if !p.ok {
-			http.Error(w, "cannot read the peer's credentials", http.StatusForbidden)
-			return
-		}
-		if p.uid != 0 {
-			name, err := cfg.lookup(p.uid)
-			if err != nil || name != req.User || uint32(req.UID) != p.uid {
-				cfg.log.Warn("remote: request in another user's name refused", "uid", p.uid, "user", req.User, "err", err)
-				http.Error(w, fmt.Sprintf("uid %d may not act as %q (uid %d)", p.uid, req.User, req.UID), http.StatusForbidden)
-				return
+		},
+		// As munge stops a Slurm client lying about who it is: the uid
+		// sent must be the peer's too.
+		Claim: func(req *Request) batchwire.Claim {
+			return batchwire.Claim{User: req.User, UID: req.UID, HasUID: true}
+		},
+		Run: func(ctx context.Context, req *Request) (Response, error) {
+			fs, err := batchwire.FilesFS(req.Files)
+			if err != nil {
+				return Response{}, err
 			}
-		}
+			inv := cli.Invocation{Command: req.Command, Args: req.Args, Env: req.Env, Cwd: req.Cwd, User: req.User,
+				UID: req.UID, GID: req.GID, Host: req.Host, FS: fs, Stdin: bytes.NewReader(req.Stdin)}
+			if cfg.host != "" {
+				inv.Host = cfg.host
+			}
+			res := cli.Run(ctx, backend, inv, cfg.cliOpts...)
+			return Response{Stdout: res.Stdout, Stderr: res.Stderr, Exit: res.ExitCode}, nil
+		},
 	}
-	fs := afero.NewMemMapFs()
-	for p, b := range req.Files {
-		if !path.IsAbs(p) {
-			continue
-		}
-		_ = fs.MkdirAll(path.Dir(p), 0o755)
-		if err := afero.WriteFile(fs, p, b, 0o644); err != nil {
-			http.Error(w, "files: "+err.Error(), http.StatusBadRequest)
-			return
-		}
+	err := batchwire.Serve(ctx, ln, h, batchwire.ServerConfig{Token: cfg.token, PeerAuth: cfg.peerAuth, Lookup: cfg.lookup, Log: cfg.log})
+	if err != nil {
+		return fmt.Errorf("remote: %w", err)
 	}
-	inv := cli.Invocation{Command: req.Command, Args: req.Args, Env: req.Env, Cwd: req.Cwd, User: req.User,
-		UID: req.UID, GID: req.GID, Host: req.Host, FS: fs, Stdin: bytes.NewReader(req.Stdin)}
-	if cfg.host != "" {
-		inv.Host = cfg.host
-	}
-	res := cli.Run(r.Context(), backend, inv, cfg.cliOpts...)
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(Response{Stdout: res.Stdout, Stderr: res.Stderr, Exit: res.ExitCode})
+	return nil
 }
 
 // Conf is what a client reads from its slurm.conf.
@@ -311,7 +225,7 @@ func Call(ctx context.Context, addr string, inv cli.Invocation, opts ...CallOpti
 		script, stdin := cli.SbatchInput(inv.Args)
 		switch {
 		case stdin && cfg.stdin != nil:
-			b, err := io.ReadAll(io.LimitReader(cfg.stdin, maxRequest/2))
+			b, err := io.ReadAll(io.LimitReader(cfg.stdin, batchwire.MaxRequest/2))
 			if err != nil {
 				return cli.Result{Stdout: []byte{}, Stderr: []byte("sbatch: error: unable to read script from stdin\n"), ExitCode: 1}, fmt.Errorf("remote: read stdin: %w", err)
 			}
@@ -326,56 +240,31 @@ func Call(ctx context.Context, addr string, inv cli.Invocation, opts ...CallOpti
 			}
 		}
 	}
-	body, err := json.Marshal(req)
-	if err != nil {
-		return cli.Result{}, fmt.Errorf("remote: encode request: %w", err)
-	}
-	network, address := splitAddr(addr)
-	dialer := &net.Dialer{Timeout: cfg.conf.MessageTimeout}
-	client := &http.Client{Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return dialer.DialContext(ctx, network, address)
-		},
-		DisableKeepAlives: true,
-	}}
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://slurmctld"+runPath, bytes.NewReader(body))
-	if err != nil {
-		return cli.Result{}, fmt.Errorf("remote: %w", err)
-	}
-	hreq.Header.Set("Content-Type", "application/json")
-	if cfg.token != "" {
-		hreq.Header.Set("Authorization", "Bearer "+cfg.token)
-	}
-	resp, err := client.Do(hreq)
-	if err != nil {
-		if ctx.Err() != nil {
-			return cli.Result{Stdout: []byte{}, Stderr: []byte{}, ExitCode: 128 + 15}, fmt.Errorf("remote: %w", ctx.Err())
+	out, err := batchwire.Call(ctx, batchwire.Target{Addr: addr, URL: "http://slurmctld" + runPath, Token: cfg.token, DialTimeout: cfg.conf.MessageTimeout}, req)
+	var ce *batchwire.CallError
+	if !errors.As(err, &ce) {
+		if err != nil {
+			return cli.Result{}, fmt.Errorf("remote: %w", err)
 		}
+		return cli.Result{Stdout: out.Stdout, Stderr: out.Stderr, ExitCode: out.Exit}, nil
+	}
+	switch ce.Failure {
+	case batchwire.Cancelled:
+		return cli.Result{Stdout: []byte{}, Stderr: []byte{}, ExitCode: 128 + 15}, fmt.Errorf("remote: %w", ce.Err)
+	case batchwire.Unreachable:
 		errno := fakeslurm.ErrCtldConnect
-		if errors.Is(err, os.ErrDeadlineExceeded) {
+		if errors.Is(ce.Err, os.ErrDeadlineExceeded) {
 			errno = fakeslurm.ErrSocketTimeout
 		}
 		_ = cfg.sleep(ctx, cli.UnreachableDelay(cmd, inv.Args, errno, cfg.conf.MessageTimeout))
-		return cli.Unreachable(cmd, inv.Args, errno, cfg.conf.ControlHost), fmt.Errorf("remote: %s: %w: %v", addr, ErrUnreachable, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return cli.Unreachable(cmd, inv.Args, errno, cfg.conf.ControlHost), fmt.Errorf("remote: %s: %w: %v", addr, ErrUnreachable, ce.Err)
+	case batchwire.Refused:
 		res := cli.Result{Stdout: []byte{}, Stderr: []byte(fmt.Sprintf("%s: error: Access/permission denied\n", cmd)), ExitCode: 1}
-		return res, fmt.Errorf("remote: %s: controller answered %s: %s", addr, resp.Status, strings.TrimSpace(string(msg)))
-	}
-	var out Response
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return res, fmt.Errorf("remote: %s: controller answered %s: %s", addr, ce.Status, ce.Text)
+	default:
 		res := cli.Unreachable(cmd, inv.Args, fakeslurm.ErrSocketTimeout, cfg.conf.ControlHost)
-		return res, fmt.Errorf("remote: %s: decode response: %w", addr, err)
+		return res, fmt.Errorf("remote: %s: decode response: %w", addr, ce.Err)
 	}
-	if out.Stdout == nil {
-		out.Stdout = []byte{}
-	}
-	if out.Stderr == nil {
-		out.Stderr = []byte{}
-	}
-	return cli.Result{Stdout: out.Stdout, Stderr: out.Stderr, ExitCode: out.Exit}, nil
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
@@ -387,18 +276,4 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-}
-
-// splitAddr turns "unix:/path", "tcp:host:port", "/path" or "host:port"
-// into a network and address (the syntax of fakepbs/remote).
-func splitAddr(addr string) (string, string) {
-	switch {
-	case strings.HasPrefix(addr, "unix:"):
-		return "unix", strings.TrimPrefix(addr, "unix:")
-	case strings.HasPrefix(addr, "tcp:"):
-		return "tcp", strings.TrimPrefix(addr, "tcp:")
-	case strings.HasPrefix(addr, "/"):
-		return "unix", addr
-	}
-	return "tcp", addr
 }
