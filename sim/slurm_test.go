@@ -32,9 +32,6 @@ func waitSlurmJob(t *testing.T, h *sim.Host, id string) fakeslurm.Job {
 	}
 }
 
-
-
-
 // A virtual host with Slurm: sbatch over ssh runs the job in the host's
 // shell, its output lands in the submit directory, squeue and the control
 // API report it, and the health check names slurm.
