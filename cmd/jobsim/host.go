@@ -26,14 +26,14 @@ type hostConfig struct {
 	PBS            bool                `yaml:"pbs" json:"pbs"`
 	PBSHistory     bool                `yaml:"pbs_history" json:"pbs_history"`
 	// Slurm runs a Slurm controller (fakeslurm) instead of PBS.
-	Slurm bool `yaml:"slurm" json:"slurm"`
-	Root           string              `yaml:"root" json:"root"`
-	FaultMounts    []string            `yaml:"fault_mounts" json:"fault_mounts"`
-	SSHAddr        string              `yaml:"ssh_addr" json:"ssh_addr"`
-	ControlAddr    string              `yaml:"control_addr" json:"control_addr"`
-	Token          string              `yaml:"token" json:"token"`
-	Clock          string              `yaml:"clock" json:"clock"`
-	Seed           int64               `yaml:"seed" json:"seed"`
+	Slurm       bool     `yaml:"slurm" json:"slurm"`
+	Root        string   `yaml:"root" json:"root"`
+	FaultMounts []string `yaml:"fault_mounts" json:"fault_mounts"`
+	SSHAddr     string   `yaml:"ssh_addr" json:"ssh_addr"`
+	ControlAddr string   `yaml:"control_addr" json:"control_addr"`
+	Token       string   `yaml:"token" json:"token"`
+	Clock       string   `yaml:"clock" json:"clock"`
+	Seed        int64    `yaml:"seed" json:"seed"`
 	// TrustedUserCAKeys is a file of CA public keys whose user certificates
 	// the ssh server accepts (sshd's TrustedUserCAKeys).
 	TrustedUserCAKeys string `yaml:"trusted_user_ca_keys" json:"trusted_user_ca_keys"`
@@ -41,18 +41,18 @@ type hostConfig struct {
 
 // hostInfo is what `jobsim host` prints once the host is healthy.
 type hostInfo struct {
-	Name       string            `json:"name"`
-	SSH        string            `json:"ssh"`
-	Control    string            `json:"control"`
-	Token      string            `json:"token"`
-	Root       string            `json:"root,omitempty"`
-	KeyFiles   map[string]string `json:"key_files"`
-	SSHConfig  string            `json:"ssh_config"`
-	Notes      []string          `json:"notes,omitempty"`
-	PBSServer  string            `json:"pbs,omitempty"`
+	Name      string            `json:"name"`
+	SSH       string            `json:"ssh"`
+	Control   string            `json:"control"`
+	Token     string            `json:"token"`
+	Root      string            `json:"root,omitempty"`
+	KeyFiles  map[string]string `json:"key_files"`
+	SSHConfig string            `json:"ssh_config"`
+	Notes     []string          `json:"notes,omitempty"`
+	PBSServer string            `json:"pbs,omitempty"`
 	// SlurmCluster is the Slurm cluster's name (ClusterName) when the host runs Slurm.
 	SlurmCluster string `json:"slurm,omitempty"`
-	StartedFor string            `json:"started_in"`
+	StartedFor   string `json:"started_in"`
 
 	// SSHConfigFile holds SSHConfig when --ssh-config names it.
 	SSHConfigFile string `json:"ssh_config_file,omitempty"`
