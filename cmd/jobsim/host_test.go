@@ -259,3 +259,16 @@ func TestHostCommandSlurm(t *testing.T) {
 		t.Fatalf("--slurm --pbs: %q exit %d", errs, code)
 	}
 }
+
+// The containers backend does not carry Slurm yet: a scenario whose host
+// asks for it skips there with the reason printed, and the run does not
+// fail (no Docker engine is needed to say so).
+func TestSlurmScenarioSkipsOnContainers(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, buildJobsim(t), "run", "--backend", "containers", "--artifacts", t.TempDir(), "../../fixtures/scenarios/cylc/happy-slurm-poll.yaml")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "SKIP") || !strings.Contains(string(out), "runs Slurm, which the containers backend does not carry yet") {
+		t.Fatalf("jobsim run --backend containers on a Slurm scenario: %v\n%s", err, out)
+	}
+}
