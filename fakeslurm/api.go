@@ -345,3 +345,14 @@ type Info struct {
 	Accounting     bool // sacct works (accounting_storage/slurmdbd)
 	MinJobAge      time.Duration
 }
+
+// UnmarshalText reads a state name, so that a job's JSON (the control
+// API's job listing) reads back into a Job.
+func (s *State) UnmarshalText(b []byte) error {
+	st, ok := ParseState(string(b))
+	if !ok {
+		return fmt.Errorf("slurm job state %q: not a Slurm 22.05 state", b)
+	}
+	*s = st
+	return nil
+}

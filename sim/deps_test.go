@@ -38,6 +38,7 @@ func TestLayersImportOnlyWhatIsBelow(t *testing.T) {
 		"github.com/jobsim/jobsim/scenarios/cylc", // and cylcsys
 		"github.com/jobsim/jobsim/scenarios/hub",  // and hubsys
 		"github.com/jobsim/jobsim/scenarios/pbsbatch",
+		"github.com/jobsim/jobsim/scenarios/slurmbatch",
 	}
 	for pkg, bannedPrefixes := range map[string][]string{
 		"github.com/jobsim/jobsim/sim":                        container,

@@ -29,6 +29,7 @@ import (
 	"github.com/jobsim/jobsim/base/events"
 	"github.com/jobsim/jobsim/base/fault"
 	"github.com/jobsim/jobsim/fakepbs"
+	"github.com/jobsim/jobsim/fakeslurm"
 	"github.com/jobsim/jobsim/sim/batch"
 	"github.com/jobsim/jobsim/sim/control"
 	"github.com/jobsim/jobsim/sim/executor"
@@ -66,6 +67,7 @@ type Host struct {
 	exec     executor.Executor
 	jobExec  executor.Executor // runs PBS jobs; exec when nil
 	pbs      *fakepbs.Server   // PBS-specific wiring only (the socket real clients call)
+	slurm    *fakeslurm.Server // Slurm-specific wiring only (the socket real clients call)
 	batch    batch.System      // the host's batch system, as everything else reaches it
 	ssh      *sshd.Server
 	sshLn    net.Listener
@@ -88,6 +90,8 @@ type config struct {
 	root        string
 	pbs         bool
 	pbsOpts     []fakepbs.Option
+	slurm       bool
+	slurmOpts   []fakeslurm.Option
 	clock       clock.Clock
 	log         *events.Log
 	faultMounts []string
@@ -189,6 +193,9 @@ func NewHost(ctx context.Context, opts ...Option) (_ *Host, err error) {
 	if cfg.kind != Virtual && cfg.kind != Real {
 		return nil, fmt.Errorf("host %s: executor %q: want virtual or real", cfg.name, cfg.kind)
 	}
+	if cfg.pbs && cfg.slurm {
+		return nil, fmt.Errorf("host %s: PBS and Slurm together: a host runs one batch system", cfg.name)
+	}
 	if cfg.token == "" {
 		b := make([]byte, 16)
 		_, _ = rand.Read(b)
@@ -263,7 +270,11 @@ func (h *Host) startControl() error {
 	opts := []control.Option{control.WithName(h.name), control.WithFaults(h.faults), control.WithEvents(h.log), control.WithClock(h.clock),
 		control.WithLogger(h.cfg.logger), control.WithCheck("ssh", h.checkSSH)}
 	if h.batch != nil {
-		opts = append(opts, control.WithBatch(h.batch), control.WithCheck(h.batch.Kind(), h.checkPBS))
+		check := h.checkPBS
+		if h.slurm != nil {
+			check = h.checkSlurm
+		}
+		opts = append(opts, control.WithBatch(h.batch), control.WithCheck(h.batch.Kind(), check))
 	}
 	for _, n := range h.notes {
 		opts = append(opts, control.WithNote(n))

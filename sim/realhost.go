@@ -38,7 +38,7 @@ func (h *Host) startReal(ctx context.Context) error {
 		return err
 	}
 	h.root = root
-	for _, d := range []string{"tmp", "var/tmp", "var/spool/pbs", strings.TrimPrefix(pbsBinDir, "/")} {
+	for _, d := range []string{"tmp", "var/tmp", "var/spool/pbs", "var/spool/slurmd", strings.TrimPrefix(pbsBinDir, "/")} {
 		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
 			return fmt.Errorf("host root: %w", err)
 		}
@@ -60,6 +60,11 @@ func (h *Host) startReal(ctx context.Context) error {
 			return err
 		}
 	}
+	if h.cfg.slurm {
+		if err := h.installSlurmClient(); err != nil {
+			return err
+		}
+	}
 	for _, u := range h.cfg.users {
 		if err := h.makeHome(u); err != nil {
 			return err
@@ -76,6 +81,12 @@ func (h *Host) startReal(ctx context.Context) error {
 	}
 	if h.pbs != nil {
 		return h.servePBS()
+	}
+	if err := h.startSlurm(h.life); err != nil {
+		return err
+	}
+	if h.slurm != nil {
+		return h.serveSlurm()
 	}
 	return nil
 }
@@ -161,8 +172,8 @@ func (h *Host) makeHome(user string) error {
 	text := fmt.Sprintf(`# jobsim host %s: the login environment of %s
 export PATH=%s:$PATH
 export JOBSIM_PBS_SERVER=%s
-[ -f ~/.bashrc ] && . ~/.bashrc
-`, h.name, user, h.ProcessPath(pbsBinDir), h.pbsAddress())
+%s[ -f ~/.bashrc ] && . ~/.bashrc
+`, h.name, user, h.ProcessPath(pbsBinDir), h.pbsAddress(), exportLines(h.slurmEnv()))
 	if err := os.WriteFile(profile, []byte(text), 0o644); err != nil {
 		return fmt.Errorf("home of %s: %w", user, err)
 	}
@@ -204,7 +215,7 @@ func (h *Host) startRealExecutor() error {
 	opts := []real.Option{
 		real.WithBinDir(h.ProcessPath(pbsBinDir)),
 		real.WithHome(func(u string) string { return h.ProcessPath("/home/" + u) }),
-		real.WithEnv("JOBSIM_PBS_SERVER=" + h.pbsAddress()),
+		real.WithEnv(append([]string{"JOBSIM_PBS_SERVER=" + h.pbsAddress()}, h.slurmEnv()...)...),
 		real.WithLogger(h.cfg.logger),
 	}
 	rx, err := real.New(h.root, opts...)

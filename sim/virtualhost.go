@@ -44,13 +44,19 @@ func (h *Host) startVirtual(ctx context.Context) error {
 			vopts = append(vopts, virtual.WithBuiltin(name, h.pbsBuiltin))
 		}
 	}
+	if h.cfg.slurm {
+		vopts = append(vopts, h.slurmBuiltins()...)
+	}
 	ve := virtual.New(vopts...)
 	h.exec = ve
 	h.closers = append(h.closers, ve.Close)
-	return h.startPBS(ctx, func(user string) string { return users[user].Home })
+	if err := h.startPBS(ctx, func(user string) string { return users[user].Home }); err != nil {
+		return err
+	}
+	return h.startSlurm(ctx)
 }
 
-// pbsBuiltin runs a PBS command of a virtual host in-process.
+// pbsBuiltin runs a batch command (PBS or Slurm) of a virtual host in-process.
 func (h *Host) pbsBuiltin(ctx context.Context, c *virtual.Call) int {
 	res := h.batch.Run(ctx, batch.Invocation{
 		Command: c.Args[0], Args: c.Args[1:], Stdin: c.Stdin, Env: c.Environ(), Cwd: c.Dir, User: c.User.Name,

@@ -83,6 +83,9 @@ func (b *Backend) startHost(ctx context.Context, spec scenario.Host, env runner.
 	if spec.PBS != nil {
 		opts = append(opts, sim.WithPBS(spec.PBS.ServerOptions()...))
 	}
+	if spec.Slurm != nil {
+		opts = append(opts, sim.WithSlurm(spec.Slurm.ServerOptions()...))
+	}
 	switch spec.Executor {
 	case "virtual":
 		opts = append(opts, sim.WithExecutor(sim.Virtual))

@@ -25,13 +25,15 @@ type hostConfig struct {
 	AuthorizedKeys map[string][]string `yaml:"authorized_keys" json:"authorized_keys"`
 	PBS            bool                `yaml:"pbs" json:"pbs"`
 	PBSHistory     bool                `yaml:"pbs_history" json:"pbs_history"`
-	Root           string              `yaml:"root" json:"root"`
-	FaultMounts    []string            `yaml:"fault_mounts" json:"fault_mounts"`
-	SSHAddr        string              `yaml:"ssh_addr" json:"ssh_addr"`
-	ControlAddr    string              `yaml:"control_addr" json:"control_addr"`
-	Token          string              `yaml:"token" json:"token"`
-	Clock          string              `yaml:"clock" json:"clock"`
-	Seed           int64               `yaml:"seed" json:"seed"`
+	// Slurm runs a Slurm controller (fakeslurm) instead of PBS.
+	Slurm       bool     `yaml:"slurm" json:"slurm"`
+	Root        string   `yaml:"root" json:"root"`
+	FaultMounts []string `yaml:"fault_mounts" json:"fault_mounts"`
+	SSHAddr     string   `yaml:"ssh_addr" json:"ssh_addr"`
+	ControlAddr string   `yaml:"control_addr" json:"control_addr"`
+	Token       string   `yaml:"token" json:"token"`
+	Clock       string   `yaml:"clock" json:"clock"`
+	Seed        int64    `yaml:"seed" json:"seed"`
 	// TrustedUserCAKeys is a file of CA public keys whose user certificates
 	// the ssh server accepts (sshd's TrustedUserCAKeys).
 	TrustedUserCAKeys string `yaml:"trusted_user_ca_keys" json:"trusted_user_ca_keys"`
@@ -39,16 +41,18 @@ type hostConfig struct {
 
 // hostInfo is what `jobsim host` prints once the host is healthy.
 type hostInfo struct {
-	Name       string            `json:"name"`
-	SSH        string            `json:"ssh"`
-	Control    string            `json:"control"`
-	Token      string            `json:"token"`
-	Root       string            `json:"root,omitempty"`
-	KeyFiles   map[string]string `json:"key_files"`
-	SSHConfig  string            `json:"ssh_config"`
-	Notes      []string          `json:"notes,omitempty"`
-	PBSServer  string            `json:"pbs,omitempty"`
-	StartedFor string            `json:"started_in"`
+	Name      string            `json:"name"`
+	SSH       string            `json:"ssh"`
+	Control   string            `json:"control"`
+	Token     string            `json:"token"`
+	Root      string            `json:"root,omitempty"`
+	KeyFiles  map[string]string `json:"key_files"`
+	SSHConfig string            `json:"ssh_config"`
+	Notes     []string          `json:"notes,omitempty"`
+	PBSServer string            `json:"pbs,omitempty"`
+	// SlurmCluster is the Slurm cluster's name (ClusterName) when the host runs Slurm.
+	SlurmCluster string `json:"slurm,omitempty"`
+	StartedFor   string `json:"started_in"`
 
 	// SSHConfigFile holds SSHConfig when --ssh-config names it.
 	SSHConfigFile string `json:"ssh_config_file,omitempty"`
@@ -83,7 +87,12 @@ rsync, python, cylc) whose homes live below --root.`,
   ssh -F host.ssh fakehpc 'echo sleep 1 | qsub' || echo "qsub failed with $?"
 
   # Real processes, the library directory under the FUSE fault layer (needs FUSE, until Ctrl-C)
-  jobsim host --executor real --pbs --root hpc --fault-mount /opt/lib`,
+  jobsim host --executor real --pbs --root hpc --fault-mount /opt/lib
+
+  # A Slurm login node instead
+  jobsim host --slurm --users alice --name slurmhpc --ssh-config slurm.ssh > slurm.txt &
+  until [ -e slurm.ssh ]; do sleep 0.1; done
+  ssh -F slurm.ssh slurmhpc 'sbatch --wrap "sleep 1"; squeue'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if configFile != "" {
@@ -125,6 +134,9 @@ rsync, python, cylc) whose homes live below --root.`,
 			}
 			if h.PBS() != nil {
 				info.PBSServer = h.PBS().Info(cmd.Context()).Name
+			}
+			if h.Slurm() != nil {
+				info.SlurmCluster = h.Slurm().Info(cmd.Context()).ClusterName
 			}
 			if sshFile != "" {
 				if info.SSHConfigFile, err = filepath.Abs(sshFile); err != nil {
@@ -168,6 +180,7 @@ rsync, python, cylc) whose homes live below --root.`,
 	f.StringSliceVar(&cfg.Users, "users", nil, "host users (default: you)")
 	f.BoolVar(&cfg.PBS, "pbs", false, "run a PBS server on the host")
 	f.BoolVar(&cfg.PBSHistory, "pbs-history", false, "keep finished jobs (job_history_enable), for qstat -x")
+	f.BoolVar(&cfg.Slurm, "slurm", false, "run a Slurm controller on the host (sbatch, squeue, scancel, sacct, sinfo, scontrol, srun); not with --pbs")
 	f.StringVar(&cfg.Root, "root", "", "real executor: the host root directory (default: a temporary one)")
 	f.StringSliceVar(&cfg.FaultMounts, "fault-mount", nil, "real executor: host paths to put under the FUSE fault layer")
 	f.StringVar(&cfg.SSHAddr, "ssh-addr", "127.0.0.1:0", "ssh listen address")
@@ -194,6 +207,7 @@ func mergeHostConfig(file *hostConfig, flags hostConfig, cmd *cobra.Command) {
 	set("users", func() { file.Users = flags.Users })
 	set("pbs", func() { file.PBS = flags.PBS })
 	set("pbs-history", func() { file.PBSHistory = flags.PBSHistory })
+	set("slurm", func() { file.Slurm = flags.Slurm })
 	set("root", func() { file.Root = flags.Root })
 	set("fault-mount", func() { file.FaultMounts = flags.FaultMounts })
 	set("ssh-addr", func() { file.SSHAddr = flags.SSHAddr })
@@ -240,6 +254,12 @@ func hostOptions(cfg hostConfig) ([]sim.Option, error) {
 	}
 	if cfg.PBS {
 		opts = append(opts, sim.WithPBS(fakepbs.WithHistory(cfg.PBSHistory, 0)))
+	}
+	if cfg.Slurm {
+		if cfg.PBS {
+			return nil, fmt.Errorf("--slurm and --pbs: a host runs one batch system")
+		}
+		opts = append(opts, sim.WithSlurm())
 	}
 	if cfg.Token != "" {
 		opts = append(opts, sim.WithToken(cfg.Token))

@@ -228,3 +228,47 @@ func TestHostCommandTrustsUserCertificates(t *testing.T) {
 		t.Fatalf("ssh with the certificate: %q %q exit %d\nconfig:\n%s", out, errs, code, info.SSHConfig)
 	}
 }
+
+// A person's throwaway Slurm login node: `jobsim host --slurm` prints the
+// cluster, and through the real OpenSSH client sbatch --wrap queues a job
+// that squeue lists, runs it, and sacct reports it completed; --slurm with
+// --pbs is refused.
+func TestHostCommandSlurm(t *testing.T) {
+	info := startHostCommand(t, "--slurm", "--users", "alice")
+	if info.SlurmCluster != "fakehpc" || info.PBSServer != "" {
+		t.Fatalf("printed %+v", info)
+	}
+	out, errs, code := openssh(t, info, `sbatch --wrap "sleep 1"; squeue`)
+	if code != 0 || !strings.HasPrefix(out, "Submitted batch job ") || !strings.Contains(out, "JOBID PARTITION") || !strings.Contains(out, " alice ") {
+		t.Fatalf("ssh fakehpc 'sbatch --wrap \"sleep 1\"; squeue': %q %q exit %d", out, errs, code)
+	}
+	first, _, _ := strings.Cut(out, "\n")
+	id := strings.TrimPrefix(first, "Submitted batch job ")
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out, errs, code = openssh(t, info, "sacct -n -X -P -j "+id+" -o JobName,State,ExitCode")
+		if code == 0 && strings.TrimSpace(out) == "wrap|COMPLETED|0:0" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sacct of job %s: %q %q exit %d", id, out, errs, code)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if _, errs, code := jobsimCLI(t, hostInfo{}, "host", "--slurm", "--pbs"); code == 0 || !strings.Contains(errs, "one batch system") {
+		t.Fatalf("--slurm --pbs: %q exit %d", errs, code)
+	}
+}
+
+// The containers backend does not carry Slurm yet: a scenario whose host
+// asks for it skips there with the reason printed, and the run does not
+// fail (no Docker engine is needed to say so).
+func TestSlurmScenarioSkipsOnContainers(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, buildJobsim(t), "run", "--backend", "containers", "--artifacts", t.TempDir(), "../../fixtures/scenarios/cylc/happy-slurm-poll.yaml")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "SKIP") || !strings.Contains(string(out), "runs Slurm, which the containers backend does not carry yet") {
+		t.Fatalf("jobsim run --backend containers on a Slurm scenario: %v\n%s", err, out)
+	}
+}

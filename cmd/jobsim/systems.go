@@ -12,6 +12,7 @@ import (
 	"github.com/jobsim/jobsim/scenarios/pbsbatch"
 	"github.com/jobsim/jobsim/scenarios/runner"
 	"github.com/jobsim/jobsim/scenarios/scenario"
+	"github.com/jobsim/jobsim/scenarios/slurmbatch"
 )
 
 // vocabulary is the scenario vocabulary jobsim understands: the core's
@@ -19,7 +20,7 @@ import (
 // hosts). A new system or batch system is one more entry here and in
 // systemOptions.
 func vocabulary() *scenario.Vocabulary {
-	return scenario.MustVocabulary(cylcsys.Plugin{}, hubsys.Plugin{}, pbsbatch.Plugin{})
+	return scenario.MustVocabulary(cylcsys.Plugin{}, hubsys.Plugin{}, pbsbatch.Plugin{}, slurmbatch.Plugin{})
 }
 
 // locateCylc finds the Cylc under test (any cylc: $JOBSIM_CYLC, default
@@ -51,5 +52,6 @@ func systemOptions(in *cylc.Install, self string) []runner.Option {
 		runner.WithSystem(cylcsys.Plugin{}.Name(), cylcsys.Factory(copts...)),
 		runner.WithSystem(hubsys.Plugin{}.Name(), hubsys.Factory(hubsys.WithJobsim(self))),
 		runner.WithHostPlugin(pbsbatch.Plugin{}),
+		runner.WithHostPlugin(slurmbatch.Plugin{}),
 	}
 }

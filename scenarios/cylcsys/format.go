@@ -34,7 +34,7 @@ type Config struct {
 type Platform struct {
 	Name   string `yaml:"name"`   // default: the host name
 	Host   string `yaml:"host"`   // a topology host
-	Runner string `yaml:"runner"` // pbs (default) or background
+	Runner string `yaml:"runner"` // pbs (default), slurm (default on a host with slurm:) or background
 	Comms  string `yaml:"comms"`  // poll (default), zmq or ssh
 	// SubmissionPolling and ExecutionPolling are the polling intervals.
 	SubmissionPolling scenario.Duration `yaml:"submission_polling"`
@@ -110,12 +110,24 @@ func (Plugin) ParseSystem(f *scenario.File, v scenario.Value) (any, error) {
 	}
 	if pl.Runner == "" {
 		pl.Runner = "pbs"
+		if h.Slurm != nil {
+			pl.Runner = "slurm"
+		}
 	}
-	if pl.Runner != "pbs" && pl.Runner != "background" {
-		return nil, at.Key("platform").Key("runner").Errorf("runner %q: want pbs or background", pl.Runner)
+	if pl.Runner != "pbs" && pl.Runner != "slurm" && pl.Runner != "background" {
+		return nil, at.Key("platform").Key("runner").Errorf("runner %q: want pbs, slurm or background", pl.Runner)
+	}
+	if pl.Runner == "pbs" && h.Slurm != nil {
+		return nil, at.Key("platform").Key("runner").Errorf("runner pbs: host %q runs Slurm (want runner: slurm)", h.Name)
+	}
+	if pl.Runner == "slurm" && h.PBS != nil {
+		return nil, at.Key("platform").Key("runner").Errorf("runner slurm: host %q runs PBS (want runner: pbs)", h.Name)
 	}
 	if pl.Runner == "pbs" && h.PBS == nil {
 		h.PBS = &scenario.PBS{}
+	}
+	if pl.Runner == "slurm" && h.Slurm == nil {
+		h.Slurm = &scenario.Slurm{}
 	}
 	if pl.Comms == "" {
 		pl.Comms = "poll"

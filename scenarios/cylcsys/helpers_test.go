@@ -18,6 +18,7 @@ import (
 	"github.com/jobsim/jobsim/scenarios/pbsbatch"
 	"github.com/jobsim/jobsim/scenarios/runner"
 	"github.com/jobsim/jobsim/scenarios/scenario"
+	"github.com/jobsim/jobsim/scenarios/slurmbatch"
 	"github.com/jobsim/jobsim/sim/control"
 )
 
@@ -137,5 +138,5 @@ func parseScenario(t *testing.T, name, text string) *scenario.File {
 	return f
 }
 
-// testVocabulary is what the Cylc scenarios use: this plug-in and PBS.
-var testVocabulary = scenario.MustVocabulary(Plugin{}, pbsbatch.Plugin{})
+// testVocabulary is what the Cylc scenarios use: this plug-in, PBS and Slurm.
+var testVocabulary = scenario.MustVocabulary(Plugin{}, pbsbatch.Plugin{}, slurmbatch.Plugin{})

@@ -83,6 +83,9 @@ type Host struct {
 	Executor string   `yaml:"executor"`
 	Users    []string `yaml:"users"` // default: the user running the scenario
 	PBS      *PBS     `yaml:"pbs"`
+	// Slurm runs a Slurm controller (fakeslurm) on the host instead of a
+	// PBS server; in-process backend only this far.
+	Slurm *Slurm `yaml:"slurm"`
 	// FaultMounts are host paths that carry the FUSE fault layer, so that
 	// filesystem faults reach real processes there.
 	FaultMounts []string `yaml:"fault_mounts"`

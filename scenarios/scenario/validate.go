@@ -175,6 +175,14 @@ func (f *File) validateTopology() error {
 				}
 			}
 		}
+		if h.Slurm != nil {
+			if h.PBS != nil {
+				return p.errorf(append(at, "slurm"), "host %q has both pbs and slurm: a host runs one batch system", h.Name)
+			}
+			if err := h.Slurm.validate(p, append(at, "slurm")); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }

@@ -30,13 +30,14 @@ import (
 	"github.com/jobsim/jobsim/scenarios/pbsbatch"
 	"github.com/jobsim/jobsim/scenarios/runner"
 	"github.com/jobsim/jobsim/scenarios/scenario"
+	"github.com/jobsim/jobsim/scenarios/slurmbatch"
 )
 
 // The scenario files are loaded while the spec tree is built, so a
 // malformed file fails the suite before anything starts.
 var (
 	repoRoot           = findRepoRoot()
-	vocabulary         = scenario.MustVocabulary(cylcsys.Plugin{}, hubsys.Plugin{}, pbsbatch.Plugin{})
+	vocabulary         = scenario.MustVocabulary(cylcsys.Plugin{}, hubsys.Plugin{}, pbsbatch.Plugin{}, slurmbatch.Plugin{})
 	files, loadErr     = vocabulary.LoadAll(filepath.Join(repoRoot, "fixtures", "scenarios"))
 	selected, shardErr = shardFiles()
 )
@@ -82,6 +83,7 @@ var _ = SynchronizedBeforeSuite(func() []byte { return nil }, func([]byte) {
 		runner.WithSystem(cylcsys.Plugin{}.Name(), cylcsys.Factory(copts...)),
 		runner.WithSystem(hubsys.Plugin{}.Name(), hubsys.Factory(hubsys.WithJobsim(bin))),
 		runner.WithHostPlugin(pbsbatch.Plugin{}),
+		runner.WithHostPlugin(slurmbatch.Plugin{}),
 		runner.WithArtifacts(artifacts),
 		runner.WithProgress(GinkgoWriter),
 	}

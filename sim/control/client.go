@@ -15,6 +15,7 @@ import (
 	"github.com/jobsim/jobsim/base/events"
 	"github.com/jobsim/jobsim/base/fault"
 	"github.com/jobsim/jobsim/fakepbs"
+	"github.com/jobsim/jobsim/fakeslurm"
 )
 
 // Client calls the control API of a host or topology. Its methods mirror the
@@ -189,6 +190,14 @@ func (c *Client) StreamEvents(ctx context.Context, since int64, fn func(events.E
 // PBSJobs lists the PBS server's jobs, finished ones too with history.
 func (c *Client) PBSJobs(ctx context.Context, history bool) ([]fakepbs.Job, error) {
 	var out []fakepbs.Job
+	return out, c.do(ctx, http.MethodGet, "/v1/pbs/jobs?history="+strconv.FormatBool(history), nil, &out)
+}
+
+// SlurmJobs lists the jobs of a host's Slurm controller (GET /v1/pbs/jobs
+// serves whatever batch system the host runs), accounting records of
+// finished ones too with history.
+func (c *Client) SlurmJobs(ctx context.Context, history bool) ([]fakeslurm.Job, error) {
+	var out []fakeslurm.Job
 	return out, c.do(ctx, http.MethodGet, "/v1/pbs/jobs?history="+strconv.FormatBool(history), nil, &out)
 }
 
