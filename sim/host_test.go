@@ -369,3 +369,30 @@ func TestRealHostPBSConf(t *testing.T) {
 		t.Errorf("a site's pbs.conf after a host ran: %q %v, want it untouched", b, err)
 	}
 }
+
+// A host user named root is the host's own root account (uid 0, /root), as
+// on a real machine: `jobsim host` run as root asks for exactly that.
+func TestVirtualHostUserRootIsTheRootAccount(t *testing.T) {
+	h := newHost(t, sim.WithUsers("root", "alice"))
+	signer, err := h.Signer("root")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := gossh.Dial("tcp", h.SSHAddr(), &gossh.ClientConfig{User: "root", Auth: []gossh.AuthMethod{gossh.PublicKeys(signer)}, HostKeyCallback: gossh.FixedHostKey(h.HostKey()), Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	s, err := c.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	out, err := s.Output(`id -u; echo "$HOME"; ls -d /home/alice`)
+	if err != nil {
+		t.Fatalf("as root: %v: %s", err, out)
+	}
+	if got := strings.Fields(string(out)); len(got) != 3 || got[0] != "0" || got[1] != "/root" || got[2] != "/home/alice" {
+		t.Fatalf("as root: %q, want uid 0, home /root, and alice's home beside it", out)
+	}
+}

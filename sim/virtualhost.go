@@ -20,6 +20,13 @@ func (h *Host) startVirtual(ctx context.Context) error {
 	var opts []fsys.MemHostOption
 	users := map[string]virtual.User{}
 	for i, u := range h.cfg.users {
+		if u == "root" {
+			// Every host has root (uid 0, /root): a host user named root
+			// is that account, as on a real machine (and what `jobsim
+			// host` run as root gets by default).
+			users[u] = virtual.User{Name: u, UID: 0, GID: 0, Home: "/root", Shell: "/bin/bash"}
+			continue
+		}
 		hu := fsys.HostUser{Name: u, UID: 1000 + i, GID: 1000 + i, Home: "/home/" + u, Shell: "/bin/bash"}
 		opts = append(opts, fsys.MemUser(hu))
 		users[u] = virtual.User{Name: u, UID: hu.UID, GID: hu.GID, Home: hu.Home, Shell: hu.Shell}
