@@ -181,17 +181,9 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	// Rules on binding: a latency delays it (slow start), a hang prevents it
 	// until the rule is cleared (never ready: the hub sees refused).
-	if fired := s.faults.Check(fault.Op{Layer: fault.UI, Name: opListen, User: s.cfg.user}); len(fired) > 0 {
-		s.log.Info("fault rules delay binding", "rules", ruleIDs(fired))
-		if err := s.faults.Wait(ctx, fired); err != nil {
-			s.log.Info("stopped before binding", "cause", context.Cause(ctx))
-			return nil
-		}
-	}
-
-	ln, err := net.Listen("tcp", s.cfg.addr)
-	if err != nil {
-		return fmt.Errorf("uiserver: listen on %s: %w", s.cfg.addr, err)
+	ln, err := s.listen(ctx)
+	if err != nil || ln == nil {
+		return err
 	}
 	s.addr.Store(ln.Addr().String())
 	srv := &http.Server{
@@ -229,6 +221,46 @@ func (s *Server) Serve(ctx context.Context) error {
 	case err := <-served:
 		return fmt.Errorf("uiserver: serve: %w", err)
 	}
+}
+
+// listen binds the server's address, after the delay of the fault rules
+// on binding; it returns nil, nil when ctx ends first. During the delay the
+// address is reserved (see reservation) where it can be, so that connecting
+// is refused as before a server starts and yet the port stays this
+// server's.
+func (s *Server) listen(ctx context.Context) (net.Listener, error) {
+	fired := s.faults.Check(fault.Op{Layer: fault.UI, Name: opListen, User: s.cfg.user})
+	if len(fired) == 0 {
+		return s.listenNow()
+	}
+	s.log.Info("fault rules delay binding", "rules", ruleIDs(fired))
+	res, err := reserve(s.cfg.addr)
+	if err != nil {
+		s.log.Debug("cannot reserve the address during the delay", "addr", s.cfg.addr, "err", err)
+	}
+	if err := s.faults.Wait(ctx, fired); err != nil {
+		if res != nil {
+			res.release()
+		}
+		s.log.Info("stopped before binding", "cause", context.Cause(ctx))
+		return nil, nil
+	}
+	if res == nil {
+		return s.listenNow()
+	}
+	ln, err := res.listen()
+	if err != nil {
+		return nil, fmt.Errorf("uiserver: listen on %s: %w", s.cfg.addr, err)
+	}
+	return ln, nil
+}
+
+func (s *Server) listenNow() (net.Listener, error) {
+	ln, err := net.Listen("tcp", s.cfg.addr)
+	if err != nil {
+		return nil, fmt.Errorf("uiserver: listen on %s: %w", s.cfg.addr, err)
+	}
+	return ln, nil
 }
 
 // crashing is an exit rule that came due.
