@@ -52,7 +52,7 @@ func (s *Server) runJob(ctx context.Context, j *job, r *runState, fired []fault.
 				code = *rule.Effect.ExitCode
 			}
 			if rule.Effect.Stderr != "" {
-				_, _ = r.stderr.Write([]byte(rule.Effect.Stderr))
+				_, _ = r.stderr.Write([]byte(rule.Effect.StderrLine()))
 			}
 			s.scriptEnded(j, r, ExitStatus{Code: code}, false)
 			return

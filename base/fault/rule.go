@@ -155,6 +155,17 @@ type Effect struct {
 	Status     int      `json:"status,omitempty" yaml:"status,omitempty"`
 }
 
+// StderrLine is Stderr as a command prints it: ending in a newline, as
+// every message of PBS, Slurm and ssh does, also when the rule was written
+// on a command line without one (`jobsim fault add --stderr "qsub: ..."`).
+// Empty stays empty.
+func (e Effect) StderrLine() string {
+	if e.Stderr == "" || strings.HasSuffix(e.Stderr, "\n") {
+		return e.Stderr
+	}
+	return e.Stderr + "\n"
+}
+
 // MaxIDLen bounds a rule's ID (bytes).
 const MaxIDLen = 128
 

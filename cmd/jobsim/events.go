@@ -126,6 +126,11 @@ killed), and clients asking about them get "Unknown Job Id".`,
 			if err != nil {
 				return err
 			}
+			if down <= 0 {
+				// The server's zero means its default, which is not what
+				// a user who typed 0s asked for.
+				return fmt.Errorf("--down %v: a restarting server is down for some time; give a positive duration (default %v)", down, fakepbs.DefaultRestartDown)
+			}
 			restart.Down = fault.Duration(down)
 			if err := c.RestartPBS(cmd.Context(), restart); err != nil {
 				return err

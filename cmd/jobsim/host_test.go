@@ -126,7 +126,7 @@ func TestHostCommandWithFaultCLI(t *testing.T) {
 		t.Fatalf("fault add: %q %q exit %d", out, errs, code)
 	}
 	_, errs, code = openssh(t, info, "echo 'sleep 0' | qsub")
-	if code != 38 || !strings.Contains(errs, "Job rejected by all possible destinations") {
+	if code != 38 || !strings.HasSuffix(errs, "Job rejected by all possible destinations\n") {
 		t.Fatalf("qsub under the fault: %q exit %d", errs, code)
 	}
 	out, _, _ = jobsimCLI(t, info, "fault", "ls", "-o", "json")
@@ -157,6 +157,10 @@ func TestHostCommandWithFaultCLI(t *testing.T) {
 		t.Fatalf("pbs jobs: %v %q", err, out)
 	}
 
+	// A zero outage is refused, not quietly turned into the default one.
+	if _, errs, code := jobsimCLI(t, info, "pbs", "restart", "--down", "0s"); code == 0 || !strings.Contains(errs, "give a positive duration") {
+		t.Fatalf("pbs restart --down 0s: %q exit %d, want refused", errs, code)
+	}
 	out, errs, code = jobsimCLI(t, info, "pbs", "restart", "--down", "1s", "--lose-jobs")
 	if code != 0 || !strings.Contains(out, "PBS server down for 1s; jobs lost") {
 		t.Fatalf("pbs restart: %q %q exit %d", out, errs, code)

@@ -252,7 +252,7 @@ func (r *run) firstJobOperand() string {
 func (r *run) unreachable(rule fault.Rule) int {
 	res := Unreachable(r.prog, r.serverName(), rule.Effect.Style)
 	if rule.Effect.Stderr != "" {
-		r.stderr.WriteString(rule.Effect.Stderr)
+		r.stderr.WriteString(rule.Effect.StderrLine())
 	} else {
 		r.stderr.Write(res.Stderr)
 	}

@@ -243,7 +243,7 @@ func (r *run) applyFaults() (int, bool) {
 		}
 		res := Unreachable(r.prog, r.inv.Args, errno, r.info0().ControlHost)
 		if u.Effect.Stderr != "" {
-			r.stderr.WriteString(u.Effect.Stderr)
+			r.stderr.WriteString(u.Effect.StderrLine())
 		} else {
 			r.stderr.Write(res.Stderr)
 		}

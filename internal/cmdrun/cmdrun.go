@@ -56,7 +56,7 @@ func Reject(fired []fault.Rule, stderr io.Writer) (int, bool) {
 	if x.Effect.ExitCode != nil {
 		code = *x.Effect.ExitCode
 	}
-	_, _ = io.WriteString(stderr, x.Effect.Stderr)
+	_, _ = io.WriteString(stderr, x.Effect.StderrLine())
 	return code & 0xff, true
 }
 

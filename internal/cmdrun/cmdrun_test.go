@@ -39,6 +39,13 @@ func TestRejectAndGarble(t *testing.T) {
 	if _, ok := Reject(fired[:1], &stderr); ok {
 		t.Error("Reject fired without an exit rule")
 	}
+	// A message typed on a command line has no newline; the command's
+	// message ends in one all the same, as a real command's does.
+	stderr.Reset()
+	typed := []fault.Rule{{ID: "t", Effect: fault.Effect{Kind: fault.Exit, Stderr: "qsub: Job rejected by all possible destinations"}}}
+	if _, _ = Reject(typed, &stderr); stderr.String() != "qsub: Job rejected by all possible destinations\n" {
+		t.Errorf("Reject wrote %q, want the message and a newline", stderr.String())
+	}
 	var a, b bytes.Buffer
 	a.WriteString("table\n")
 	Garble(fired, &a)

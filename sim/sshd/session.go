@@ -358,8 +358,9 @@ func (ss *session) runCommand(op, command string) {
 		if r.Effect.ExitCode != nil {
 			code = *r.Effect.ExitCode
 		}
-		_, _ = io.WriteString(ss.ch.Stderr(), r.Effect.Stderr)
-		f["bytes_err"] = int64(len(r.Effect.Stderr))
+		msg := r.Effect.StderrLine()
+		_, _ = io.WriteString(ss.ch.Stderr(), msg)
+		f["bytes_err"] = int64(len(msg))
 		ss.exit(code)
 		done(code, "")
 		return

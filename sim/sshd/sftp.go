@@ -75,7 +75,7 @@ func (ss *session) runSFTP(fs afero.Fs, home string) {
 		if r.Effect.ExitCode != nil {
 			code = *r.Effect.ExitCode
 		}
-		_, _ = io.WriteString(ss.ch.Stderr(), r.Effect.Stderr)
+		_, _ = io.WriteString(ss.ch.Stderr(), r.Effect.StderrLine())
 		ss.exit(code)
 		done(code, "")
 		return
