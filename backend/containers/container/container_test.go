@@ -16,6 +16,7 @@ import (
 	"github.com/jobsim/jobsim/backend/containers/internal/testenv"
 	"github.com/jobsim/jobsim/base/fault"
 	"github.com/jobsim/jobsim/fakepbs"
+	"github.com/jobsim/jobsim/internal/runreg"
 	"github.com/jobsim/jobsim/internal/testutil"
 )
 
@@ -84,6 +85,29 @@ func sshRun(t *testing.T, c *container.Container, user, command string) (string,
 		t.Fatalf("ssh: %v", err)
 	}
 	return string(out), code
+}
+
+// A container a Go test makes outside a jobsim run carries the test
+// binary's run as its owner, a run that is alive while the test runs, so
+// that `jobsim sweep` removes it once a killed test can no longer.
+func TestTestContainersCarryALiveOwner(t *testing.T) {
+	c := runHost(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	objs, err := container.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner := os.Getenv(runreg.EnvVar)
+	for _, o := range objs {
+		if o.Kind == "container" && o.Run == c.Run() {
+			if o.Owner == "" || o.Owner != owner || !runreg.Alive(runreg.Dir(), o.Owner) {
+				t.Errorf("container owner %q, want this test binary's live run %q", o.Owner, owner)
+			}
+			return
+		}
+	}
+	t.Fatalf("container of run %s not listed", c.Run())
 }
 
 func TestHostRunsPBSJobsOverSSH(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/jobsim/jobsim/backend/containers/container"
 	"github.com/jobsim/jobsim/backend/containers/image"
+	"github.com/jobsim/jobsim/internal/runreg"
 	"github.com/jobsim/jobsim/internal/testbin"
 )
 
@@ -87,10 +88,24 @@ func Image(ctx context.Context, dir string) (img image.Image, skip string, err e
 	return img, "", nil
 }
 
-// Main is the TestMain body of the e2e packages: it builds the job-host
+// Main is the TestMain body of the e2e packages: it registers the test
+// binary as a jobsim run unless a run started it, builds the job-host
 // image once into *img (or sets *skip, with no Docker engine), runs the
 // tests and removes its scratch directory.
 func Main(m *testing.M, img *image.Image, skip *string) int {
+	// A test binary not started by a jobsim run is a run of its own (a
+	// lock held while it lives, its id in $JOBSIM_RUN), so that the
+	// containers and networks its tests make carry an owner label and a
+	// killed `go test` leaves nothing `jobsim sweep` cannot find.
+	if os.Getenv(runreg.EnvVar) == "" {
+		r, err := runreg.Start("")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer r.Close()
+		os.Setenv(runreg.EnvVar, r.ID())
+	}
 	dir, err := os.MkdirTemp("", "jobsim-e2e-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
