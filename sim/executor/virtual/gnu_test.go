@@ -87,6 +87,11 @@ var gnuCases = []string{
 	`printf 'one\ntwo\n' | grep -E '^(one|o)$'`, "echo 'aXXb' | sed 's/X*/-/g'",
 	"echo abcd | sed -E 's/(a|ab)(c|bcd)(d*)/[\\1][\\2][\\3]/'", "echo aaa | grep -oE 'a{2}'", `echo aaa | grep -o 'a\{2\}'`,
 	"echo 'ABc DEf' | grep -o '[[:upper:]]\\+'", "echo 'xyz' | grep -c 'y*'", "echo abab | sed 's/\\(ab\\)*/<&>/'",
+	// SIGPIPE: a writer whose reader has gone dies with 141, unless PIPE is ignored
+	"set -o pipefail; (while :; do echo x; done) | head -1; echo $?",
+	`set -o pipefail; (while :; do printf 'y\n'; done) | head -2; echo $?`,
+	"set -o pipefail; seq 1 1000000 | head -1; echo $?",
+	"trap '' PIPE; set -o pipefail; seq 1 1000000 | head -1; echo $?",
 }
 
 func TestMatchesGNU(t *testing.T) {

@@ -680,6 +680,14 @@ func (p *process) callHandler(ctx context.Context, args []string) ([]string, err
 		return append([]string{cmdRunTraps}, args...), nil
 	}
 	switch args[0] {
+	case "echo", "printf":
+		// They always write: to a pipe with no reader that is SIGPIPE,
+		// which kills the (sub)shell they run in (see sigpipe.go).
+		if f != nil && readerGone(interp.HandlerCtx(ctx).Stdout) {
+			if _, trapped := f.trap("PIPE"); !trapped {
+				return []string{"exit", strconv.Itoa(sigpipeStatus)}, nil
+			}
+		}
 	case "exec":
 		if len(args) > 1 && f != nil {
 			// The command replaces the shell: signals are the new
@@ -1043,6 +1051,7 @@ func (p *process) runBuiltin(ctx context.Context, c *Call, fn Builtin) int {
 	}
 	fctx, done := frameOf(ctx).foreground(ctx)
 	defer done()
+	fctx, sigpipe := withSIGPIPE(fctx, c)
 	if file, ok := c.Stdin.(*os.File); ok && file != nil {
 		stop := context.AfterFunc(fctx, func() { _ = file.SetReadDeadline(time.Now()) })
 		defer func() {
@@ -1051,7 +1060,7 @@ func (p *process) runBuiltin(ctx context.Context, c *Call, fn Builtin) int {
 			}
 		}()
 	}
-	return fn(fctx, c)
+	return sigpipe(fn(fctx, c))
 }
 
 // searchPath looks name up in PATH on the host filesystem.

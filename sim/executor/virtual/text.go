@@ -81,30 +81,79 @@ func headCmd(ctx context.Context, c *Call) int {
 		lines, bytesMode = n, true
 	}
 	headers := (len(ops) > 1 || f.has('v')) && !f.has('q')
-	return c.eachFile(ops, headers, func(data []byte) {
+	return c.eachInput(ops, headers, func(r io.Reader) error {
+		if lines >= 0 {
+			// A count from the start streams: head stops reading once it
+			// has its lines, as GNU head does, so that a writer that never
+			// ends (yes, a loop) is not waited for but meets SIGPIPE.
+			return headStream(c.Stdout, r, lines, bytesMode)
+		}
+		data, err := io.ReadAll(r)
 		if bytesMode {
-			n := lines
-			if n < 0 {
-				n = max(int64(len(data))+n, 0)
-			}
-			_, _ = c.Stdout.Write(data[:min(n, int64(len(data)))])
-			return
+			_, _ = c.Stdout.Write(data[:max(int64(len(data))+lines, 0)])
+			return err
 		}
 		ls := splitLines(data)
-		n := lines
-		if n < 0 {
-			n = max(int64(len(ls))+n, 0)
-		}
-		for _, l := range ls[:min(n, int64(len(ls)))] {
+		for _, l := range ls[:max(int64(len(ls))+lines, 0)] {
 			_, _ = c.Stdout.Write(l)
 		}
+		return err
 	})
+}
+
+// headStream copies the first n lines (bytes with bytesMode) of r to w and
+// stops reading there. It returns read errors only: a failed write (a
+// reader that has gone) ends the copy and is the caller's SIGPIPE.
+func headStream(w io.Writer, r io.Reader, n int64, bytesMode bool) error {
+	if bytesMode {
+		buf := make([]byte, 32*1024)
+		for n > 0 {
+			k, err := r.Read(buf[:min(n, int64(len(buf)))])
+			if k > 0 {
+				if _, werr := w.Write(buf[:k]); werr != nil {
+					return nil
+				}
+				n -= int64(k)
+			}
+			if err == io.EOF {
+				return nil
+			} else if err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	br := bufio.NewReader(r)
+	for ; n > 0; n-- {
+		line, err := br.ReadBytes('\n')
+		if len(line) > 0 {
+			if _, werr := w.Write(line); werr != nil {
+				return nil
+			}
+		}
+		if err == io.EOF {
+			return nil
+		} else if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // eachFile reads each operand as head and tail do (standard input for
 // none or "-"), with their messages for a file that cannot be opened or
 // read, and "==> NAME <==" before each with headers; fn gets its data.
 func (c *Call) eachFile(ops []string, headers bool, fn func(data []byte)) int {
+	return c.eachInput(ops, headers, func(r io.Reader) error {
+		data, err := io.ReadAll(r)
+		fn(data)
+		return err
+	})
+}
+
+// eachInput is eachFile for a command that reads as it goes: fn gets each
+// operand's reader and returns its read error.
+func (c *Call) eachInput(ops []string, headers bool, fn func(r io.Reader) error) int {
 	if len(ops) == 0 {
 		ops = []string{"-"}
 	}
@@ -126,13 +175,12 @@ func (c *Call) eachFile(ops []string, headers bool, fn func(data []byte)) int {
 			}
 			fmt.Fprintf(c.Stdout, "==> %s <==\n", displayName(op))
 		}
-		data, err := io.ReadAll(r)
+		err = fn(r)
 		r.Close()
 		if err != nil {
 			c.warnf("error reading '%s': %s", op, errText(err))
 			status = 1
 		}
-		fn(data)
 	}
 	return status
 }
