@@ -295,8 +295,8 @@ func TestEventConditionSinceStartSeesWhatHappenedBefore(t *testing.T) {
 }
 
 // An order whose last event comes after the system settled: judged when
-// the timeline ends it fails; with linger the run waits for it, and only
-// as long as it is pending.
+// the timeline ends (linger: 0s) it fails; with a linger, given or the
+// default one, the run waits for it, and only as long as it is pending.
 func TestLingerWaitsForPendingCoreExpectations(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -313,15 +313,17 @@ func TestLingerWaitsForPendingCoreExpectations(t *testing.T) {
 		f.Expect = append(f.Expect, mustExpect(t, "archived", "{order: [{kind: toy.state, fields: {state: succeeded}}, {kind: toy.archived}]}"))
 		return r.Run(ctx, f)
 	}
-	if rep := run("no-linger", ""); rep.Verdict != Fail || !strings.Contains(rep.Reason, "archived") {
-		t.Fatalf("without linger: verdict %s: %s", rep.Verdict, rep.Reason)
+	if rep := run("no-linger", "linger: 0s"); rep.Verdict != Fail || !strings.Contains(rep.Reason, "archived") {
+		t.Fatalf("linger: 0s: verdict %s: %s", rep.Verdict, rep.Reason)
 	}
-	rep := run("linger", "linger: 20s")
-	if rep.Verdict != Pass {
-		t.Fatalf("with linger: verdict %s: %s %+v", rep.Verdict, rep.Reason, rep.Results)
-	}
-	if rep.Duration > 10*time.Second {
-		t.Errorf("the run lingered %s, past the moment nothing was pending", rep.Duration)
+	for name, linger := range map[string]string{"linger": "linger: 20s", "default-linger": ""} {
+		rep := run(name, linger)
+		if rep.Verdict != Pass {
+			t.Fatalf("%s: verdict %s: %s %+v", name, rep.Verdict, rep.Reason, rep.Results)
+		}
+		if rep.Duration > 10*time.Second {
+			t.Errorf("%s: the run lingered %s, past the moment nothing was pending", name, rep.Duration)
+		}
 	}
 }
 

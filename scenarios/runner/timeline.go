@@ -231,7 +231,7 @@ func (p *play) act(ctx context.Context, s scenario.Step) error {
 // core's expectations hold the run only within linger, the plug-ins' (which
 // carry their own bounds) until the system settles and linger has passed.
 func (p *play) settle(ctx context.Context) {
-	lingerEnd := time.Now().Add(p.f.Linger.D())
+	lingerEnd := time.Now().Add(p.f.LingerFor())
 	n := p.notices("")
 	for {
 		pending, done := p.decided(ctx, lingerEnd)

@@ -14,10 +14,23 @@ package scenario
 import (
 	"github.com/jobsim/jobsim/base/fault"
 	"github.com/jobsim/jobsim/scenarios/check"
+	"time"
 )
 
 // Duration is written as a Go duration string ("90s", "2m").
 type Duration = fault.Duration
+
+// DefaultLinger is a scenario's linger when it gives none.
+const DefaultLinger = Duration(30 * time.Second)
+
+// LingerFor is how long the run of f may linger (DefaultLinger when the
+// file gives no linger).
+func (f *File) LingerFor() time.Duration {
+	if f.Linger == nil {
+		return DefaultLinger.D()
+	}
+	return f.Linger.D()
+}
 
 // Mode says how a scenario's outcome is judged.
 type Mode string
@@ -45,10 +58,12 @@ type File struct {
 	// Linger is how long the run may go on after the timeline for
 	// expectations still pending: the core's (an order or a count not yet
 	// complete, a during interval still open), and the plug-ins' even
-	// once the system under test has settled. Default 0: the core's
-	// expectations are judged when the timeline ends, the plug-ins' hold
-	// the run only while the system has not settled.
-	Linger   Duration      `yaml:"linger"`
+	// once the system under test has settled. Absent: DefaultLinger, so
+	// that an expectation on what comes after the system settled (a batch
+	// job's end after its task's) is waited for; `linger: 0s` judges the
+	// core's expectations when the timeline ends. The run goes on no
+	// longer than something is pending, so a passing run does not wait.
+	Linger   *Duration     `yaml:"linger"`
 	Topology Topology      `yaml:"topology"`
 	System   System        `yaml:"system"`
 	Timeline []Step        `yaml:"timeline"`

@@ -53,8 +53,18 @@ func TestDuringExpectationAndLingerParse(t *testing.T) {
 	if d, ok := f.Expect[1].Judge.(check.During); !ok || d.Happens.Kind != "c" || f.Expect[1].Owner != "" || f.Expect[0].Owner != "alpha" {
 		t.Errorf("expectations %+v", f.Expect)
 	}
-	if f.Linger.D() != 30*time.Second {
+	if f.LingerFor() != 30*time.Second {
 		t.Errorf("linger %v", f.Linger)
+	}
+	// Absent, the run lingers DefaultLinger; 0s is kept as 0s.
+	for head, want := range map[string]time.Duration{"": DefaultLinger.D(), "linger: 0s\n": 0, "linger: 2m\n": 2 * time.Minute} {
+		g, err := v.Parse("toy.yaml", []byte(head+src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g.LingerFor() != want {
+			t.Errorf("%q: linger %v, want %v", head, g.LingerFor(), want)
+		}
 	}
 	for _, c := range []struct{ from, to, want string }{
 		{"happens: {kind: c}", "happens: {kind: c}, never: {kind: d}", "toy.yaml:16:21: expectation w: during: give exactly one of happens, never and holds"},
