@@ -215,9 +215,12 @@ func (d During) Evaluate(run Run) Result {
 // Pending implements Expectation: happens until it happened; never and
 // holds while no interval has begun or one is open.
 func (d During) Pending(run Run, now time.Time) bool {
-	if d.Happens != nil {
-		return !d.Evaluate(run).OK
+	if d.Happens != nil && d.Evaluate(run).OK {
+		return false
 	}
+	// Otherwise as long as an interval is open or none has begun: once the
+	// last one closed, only an interval that has not begun could change
+	// the verdict, and the run does not wait on what may never begin.
 	ivs, err := d.spans(run)
 	if err != nil {
 		return false

@@ -67,6 +67,11 @@ func TestDuringJudgesWhatHappensAndWhatHoldsInAnInterval(t *testing.T) {
 	if !happens.Pending(duringHistory(2), time.Time{}) || happens.Pending(duringHistory(3), time.Time{}) {
 		t.Error("happens: pending until it happened")
 	}
+	// Decided (failed) once its interval closed without it.
+	succeeded := During{From: jobRuns, Until: jobEnds, Happens: &Match{Kind: "cylc.task", Fields: map[string]string{"state": "^succeeded$"}}}
+	if !succeeded.Pending(duringHistory(3), time.Time{}) || succeeded.Pending(duringHistory(4), time.Time{}) {
+		t.Error("happens: pending while the interval is open, decided once it closed without it")
+	}
 	for _, bad := range []struct {
 		d    During
 		want string
