@@ -15,6 +15,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -248,7 +249,7 @@ func makePlan(ctx context.Context, s *System) (*plan, error) {
 	default:
 		return nil, fmt.Errorf("hubsys: spawner %q: want %s", h.Spawner, strings.Join(HubSpawners, ", "))
 	}
-	sp.OptionsForm = s.o.form
+	sp.OptionsForm = append(slices.Clone(s.o.form), h.hubForm()...)
 	p.spawner = sp
 	return p, ctx.Err()
 }
@@ -385,15 +386,15 @@ func (p *plan) batchSlurm(ctx context.Context, sp *hub.Spawner) error {
 	// SlurmSpawner's UserEnvMixin reads the hub machine's passwd for the
 	// job's USER, HOME and SHELL: the hub machine must know the host's
 	// users, as a site's directory service makes it.
+	sp.Class = RealSlurmSpawner
+	if err := p.realBatchspawner(ctx, sp); err != nil {
+		return err
+	}
 	nss, err := p.nssWrapper(homes)
 	if err != nil {
 		return err
 	}
 	p.env = append(p.env, nss...)
-	sp.Class = RealSlurmSpawner
-	if err := p.realBatchspawner(ctx, sp); err != nil {
-		return err
-	}
 	sp.UserTraits["req_homedir"] = homes + "/{username}"
 	return nil
 }

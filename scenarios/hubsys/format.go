@@ -62,6 +62,9 @@ type Config struct {
 	// Accounts are real Unix accounts the run creates (root only): with
 	// them the hub logs users in with PAM (PAMAuthenticator).
 	Accounts []AccountSpec `yaml:"accounts"`
+	// Form is the site's spawn form (Spawner.options_form): its answers
+	// become the spawner's user_options. spawn_form steps fill it in.
+	Form []FormField `yaml:"form"`
 }
 
 // Hub spawner kinds.
@@ -251,6 +254,9 @@ func validate(f *scenario.File, h *Config, at scenario.Where) error {
 		return err
 	}
 	if err := validateAccounts(h, at); err != nil {
+		return err
+	}
+	if err := validateForm(h, at); err != nil {
 		return err
 	}
 	if !h.NeedsHost() {

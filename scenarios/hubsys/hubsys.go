@@ -352,6 +352,8 @@ func (s *System) Do(ctx context.Context, step scenario.Action) error {
 		return s.browse(ctx, a)
 	case Login:
 		return s.login(ctx, c, a)
+	case SpawnForm:
+		return s.spawnForm(ctx, c, a)
 	default:
 		return fmt.Errorf("hubsys: the hub has no action %q (it knows spawn, stop_server, remove_server, request and stop)", step)
 	}
@@ -415,13 +417,7 @@ func (s *System) started() (*hub.Client, error) {
 // spawn asks the hub to start a server and records what it answers.
 func (s *System) spawn(ctx context.Context, c *hub.Client, st *serverState) error {
 	r := st.ref
-	s.mu.Lock()
-	st.stopRequested = false
-	st.spawnAt = time.Now()
-	st.spawning = true
-	s.inflight++
-	s.mu.Unlock()
-	defer func() { s.mu.Lock(); st.spawning = false; s.inflight--; s.mu.Unlock() }()
+	defer s.beginSpawn(st)()
 	s.transition(st, StatePending, "spawn requested", nil)
 	res, err := c.StartNamedServer(ctx, r.User, r.Name, nil)
 	var failed *hub.SpawnFailedError
@@ -445,6 +441,19 @@ func (s *System) spawn(ctx context.Context, c *hub.Client, st *serverState) erro
 		s.transition(st, StateReady, "ready (201 to the spawn request)", nil)
 	}
 	return nil
+}
+
+// beginSpawn marks st as being spawned by a step until the returned func
+// is called: the watcher does not take a server the hub has not
+// registered yet for a failed spawn, and the hub is not stopped under it.
+func (s *System) beginSpawn(st *serverState) (end func()) {
+	s.mu.Lock()
+	st.stopRequested = false
+	st.spawnAt = time.Now()
+	st.spawning = true
+	s.inflight++
+	s.mu.Unlock()
+	return func() { s.mu.Lock(); st.spawning = false; s.inflight--; s.mu.Unlock() }
 }
 
 // stopServer asks the hub to stop a server.

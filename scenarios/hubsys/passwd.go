@@ -33,17 +33,19 @@ var nssWrapperPaths = []string{
 // see it). Without the
 // library the scenario is skipped with the command that installs it.
 func (p *plan) nssWrapper(homes string) ([]string, error) {
-	lib := os.Getenv(EnvNSSWrapper)
-	if lib == "" {
-		for _, c := range nssWrapperPaths {
-			if _, err := os.Stat(c); err == nil {
-				lib = c
-				break
-			}
+	candidates := nssWrapperPaths
+	if env := os.Getenv(EnvNSSWrapper); env != "" {
+		candidates = []string{env}
+	}
+	lib := ""
+	for _, c := range candidates {
+		if _, err := os.Stat(c); err == nil {
+			lib = c
+			break
 		}
 	}
 	if lib == "" {
-		return nil, &runner.SkipError{Reason: fmt.Sprintf("spawner %s looks the hub users up on the hub machine (getpwnam), whose user database jobsim extends with nss_wrapper: apt-get install libnss-wrapper (or set $%s)", p.s.spec.Spawner, EnvNSSWrapper)}
+		return nil, &runner.SkipError{Reason: fmt.Sprintf("spawner %s looks the hub users up on the hub machine (getpwnam), whose user database jobsim extends with nss_wrapper: apt-get install libnss-wrapper, or scripts/setup-hub.sh (or set $%s to the library; tried %s)", p.s.spec.Spawner, EnvNSSWrapper, strings.Join(candidates, ", "))}
 	}
 	passwd, err := os.ReadFile("/etc/passwd")
 	if err != nil {
