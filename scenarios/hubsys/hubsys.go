@@ -17,8 +17,15 @@
 //     hub runs as root (skipped otherwise).
 //   - batch-pbs: a PBS batch spawner that submits the server as a job
 //     through the fake host's qsub over ssh and polls it with qstat.
+//   - batch-slurm: batchspawner's SlurmSpawner (the real one, no
+//     stand-in) submitting the server as a Slurm job with sbatch over ssh,
+//     polled with squeue, stopped with scancel (in-process hosts).
 //   - ssh: an ssh spawner that copies a start script with scp and starts
 //     the server through an ssh tunnel on the fake host.
+//   - ssh-nersc: NERSC's sshspawner (the real one), asyncssh and kill.
+//
+// A scenario's system.hub.form is the site's spawn form; spawn_form steps
+// fill it in as a person does (form.go).
 //
 // On hosts that are not the test machine (containers: runner.HarnessAddresser)
 // batch-pbs and ssh start the host's own jobsim (runner.JobsimCarrier),
