@@ -184,14 +184,14 @@ func (s *Server) setState(j *job, st State, sub int, reason string) {
 	j.State, j.Substate, j.Mtime = st, sub, now
 	s.rec.Record(events.Event{Time: now, Kind: events.PBSJobState,
 		Msg:    j.ID + " " + stateName(from) + " -> " + stateName(st) + ": " + reason,
-		Fields: map[string]any{"job": j.ID, "name": j.Name, "from": stateName(from), "to": stateName(st), "reason": reason}})
+		Fields: map[string]any{"job": j.ID, "name": j.Name, "queue": j.Queue, "from": stateName(from), "to": stateName(st), "reason": reason}})
 }
 
 // recordGone records that j left the server without a state to go to.
 func (s *Server) recordGone(j *job, reason string) {
 	s.rec.Record(events.Event{Time: s.clock.Now(), Kind: events.PBSJobState,
 		Msg:    j.ID + " " + stateName(j.State) + " -> gone: " + reason,
-		Fields: map[string]any{"job": j.ID, "name": j.Name, "from": stateName(j.State), "to": "", "reason": reason}})
+		Fields: map[string]any{"job": j.ID, "name": j.Name, "queue": j.Queue, "from": stateName(j.State), "to": "", "reason": reason}})
 }
 
 // holdString is Hold_Types as OpenPBS writes it.

@@ -513,7 +513,13 @@ func (s *Server) record(j *job, why string) {
 	if j.Completing {
 		st = "COMPLETING"
 	}
+	// The time limit in seconds (-1: none), as sbatch --time set it.
+	limit := int64(-1)
+	if j.TimeLimit != Unlimited {
+		limit = int64(j.TimeLimit / time.Second)
+	}
 	s.rec.Record(events.Event{Time: s.clock.Now(), Kind: SlurmJobState,
-		Msg:    fmt.Sprintf("job %d %s (%s)", j.ID, st, why),
-		Fields: map[string]any{"job": j.ID, "state": st, "reason": j.Reason, "user": j.User, "name": j.Name, "why": why}})
+		Msg: fmt.Sprintf("job %d %s (%s)", j.ID, st, why),
+		Fields: map[string]any{"job": j.ID, "state": st, "reason": j.Reason, "user": j.User, "name": j.Name,
+			"partition": j.Partition, "time_limit_s": limit, "why": why}})
 }

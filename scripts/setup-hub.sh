@@ -7,7 +7,9 @@
 # (python3-pip to install them, python3-jinja2 and python3-requests for
 # batchspawner, python3-jupyter-server for the single-user server a batch
 # job runs, python3-asyncssh for NERSC's sshspawner, python3-pexpect for
-# LLNL's SSHSpawner). Then checks what the hub driver (scenarios/hub)
+# LLNL's SSHSpawner, libnss-wrapper for the hub's view of the job host's
+# users, which batchspawner's SlurmSpawner looks up with getpwnam). Then
+# checks what the hub driver (scenarios/hub)
 # relies on:
 #   1. `jupyterhub --version` runs and prints a 3.x version;
 #   2. configurable-http-proxy starts and answers on its API port when run
@@ -37,7 +39,7 @@ die() { printf 'setup-hub: error: %s\n' "$*" >&2; exit 1; }
 
 # --- 1. Debian packages ------------------------------------------------------
 source "$(dirname "$0")/lib/apt.sh"
-apt_install jupyterhub python3-pip python3-setuptools python3-wheel python3-jinja2 python3-requests python3-jupyter-server python3-asyncssh python3-pexpect
+apt_install jupyterhub python3-pip python3-setuptools python3-wheel python3-jinja2 python3-requests python3-jupyter-server python3-asyncssh python3-pexpect libnss-wrapper
 
 # --- 2. jupyterhub itself ----------------------------------------------------
 command -v jupyterhub >/dev/null || die "jupyterhub not on PATH after install"

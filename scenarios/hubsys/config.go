@@ -15,6 +15,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -200,7 +201,7 @@ func makePlan(ctx context.Context, s *System) (*plan, error) {
 		}
 		p.binCopy = filepath.Join(s.dir, "bin", "jobsim")
 		sp.Cmd = []string{p.binCopy, "uiserver"}
-	case SpawnerBatchPBS, SpawnerSSH, SpawnerSSHNERSC:
+	case SpawnerBatchPBS, SpawnerBatchSlurm, SpawnerSSH, SpawnerSSHNERSC:
 		for _, tool := range []string{"ssh", "scp"} {
 			if _, err := exec.LookPath(tool); err != nil {
 				return nil, &runner.SkipError{Reason: fmt.Sprintf("spawner %s runs the OpenSSH client: %s not found (apt-get install openssh-client)", h.Spawner, tool)}
@@ -231,6 +232,10 @@ func makePlan(ctx context.Context, s *System) (*plan, error) {
 			if err := p.batchPBS(ctx, &sp); err != nil {
 				return nil, err
 			}
+		case SpawnerBatchSlurm:
+			if err := p.batchSlurm(ctx, &sp); err != nil {
+				return nil, err
+			}
 		case SpawnerSSHNERSC:
 			if err := p.nersc(ctx, &sp); err != nil {
 				return nil, err
@@ -244,7 +249,7 @@ func makePlan(ctx context.Context, s *System) (*plan, error) {
 	default:
 		return nil, fmt.Errorf("hubsys: spawner %q: want %s", h.Spawner, strings.Join(HubSpawners, ", "))
 	}
-	sp.OptionsForm = s.o.form
+	sp.OptionsForm = append(slices.Clone(s.o.form), h.hubForm()...)
 	p.spawner = sp
 	return p, ctx.Err()
 }
@@ -295,15 +300,26 @@ func (p *plan) batchPBS(ctx context.Context, sp *hub.Spawner) error {
 		}
 		return nil
 	}
+	sp.Class = RealPBSSpawner
+	return p.realBatchspawner(ctx, sp)
+}
+
+// realBatchspawner configures the real batchspawner class sp.Class as a
+// site installs it (docs/hub-spawners.md): its package on the hub's
+// PYTHONPATH and imported by the configuration (for the hub's
+// /hub/api/batchspawner handler), the job's batchspawner-singleuser found
+// through the prologue, the home directory of the host's user, and the
+// nodes' names mapped to this machine.
+func (p *plan) realBatchspawner(ctx context.Context, sp *hub.Spawner) error {
+	s := p.s
 	pkg, err := hub.FindPackage(ctx, hub.PackageBatchspawner, s.o.command[0])
 	if err != nil {
 		var missing *hub.PackageMissingError
 		if errors.As(err, &missing) {
-			return &runner.SkipError{Reason: "spawner batch-pbs runs the real batchspawner.PBSSpawner: " + err.Error()}
+			return &runner.SkipError{Reason: fmt.Sprintf("spawner %s runs the real %s: %v", p.s.spec.Spawner, sp.Class, err)}
 		}
 		return fmt.Errorf("hubsys: %w", err)
 	}
-	sp.Class = RealPBSSpawner
 	p.imports = append(p.imports, "batchspawner")
 	if pkg.Dir != "" {
 		p.env = append(p.env, "PYTHONPATH="+pkg.Dir)
@@ -336,6 +352,50 @@ func (p *plan) batchPBS(ctx context.Context, sp *hub.Spawner) error {
 	// The fake host's nodes are not names the hub can resolve; the jobs
 	// run on this machine.
 	sp.Traits["state_exechost_exp"] = "127.0.0.1"
+	return nil
+}
+
+// RealSlurmSpawner is the import string of the real batchspawner's Slurm
+// spawner.
+const RealSlurmSpawner = "batchspawner.SlurmSpawner"
+
+// batchSlurm configures spawner batch-slurm as a site configures
+// batchspawner's SlurmSpawner on a hub that reaches the Slurm login node by
+// ssh (docs/hub-spawners.md). There is no stand-in: it runs the real one or
+// the scenario skips.
+func (p *plan) batchSlurm(ctx context.Context, sp *hub.Spawner) error {
+	if p.s.o.standIns {
+		return &runner.SkipError{Reason: "spawner batch-slurm has no stand-in (hubsys.WithStandIns): it runs the real batchspawner.SlurmSpawner only"}
+	}
+	if _, remote := p.host.(runner.HarnessAddresser); remote {
+		return &runner.SkipError{Reason: fmt.Sprintf("spawner batch-slurm: job host %s is not the test machine; hosts of the containers backend do not carry Slurm yet", p.host.Name())}
+	}
+	sp.Traits["exec_prefix"] = fmt.Sprintf("ssh -F %s -l {username} %s", p.sshConfig, p.host.Name())
+	// A site's limits for an interactive server: SlurmSpawner renders
+	// only the req_* that are set (#SBATCH --time, --cpus-per-task).
+	sp.Traits["req_runtime"] = "01:00:00"
+	sp.Traits["req_nprocs"] = "1"
+	// ssh joins its arguments into one command line for the host's shell:
+	// the default `squeue -h -j {job_id} -o '%T %B'` arrives as -o %T %B
+	// ("squeue: error: Unrecognized option: %B"). The format is quoted
+	// once more for the remote shell.
+	sp.Traits["batch_query_cmd"] = `squeue -h -j {job_id} -o "'%T %B'"`
+	// The users' homes as the host's processes see them (in-process:
+	// below the host's root on disk): the job's --chdir and --output.
+	homes := p.host.ProcessPath("/home")
+	// SlurmSpawner's UserEnvMixin reads the hub machine's passwd for the
+	// job's USER, HOME and SHELL: the hub machine must know the host's
+	// users, as a site's directory service makes it.
+	sp.Class = RealSlurmSpawner
+	if err := p.realBatchspawner(ctx, sp); err != nil {
+		return err
+	}
+	nss, err := p.nssWrapper(homes)
+	if err != nil {
+		return err
+	}
+	p.env = append(p.env, nss...)
+	sp.UserTraits["req_homedir"] = homes + "/{username}"
 	return nil
 }
 

@@ -19,7 +19,8 @@ type Config struct {
 	// run as the hub's user), local-unix (LocalProcessSpawner: the users are
 	// Unix accounts, the hub runs as root), batch-pbs (a PBS batch spawner
 	// submitting through the fake host's qsub over ssh), ssh (an ssh
-	// spawner starting the server on the fake host through an ssh tunnel)
+	// spawner starting the server on the fake host through an ssh tunnel),
+	// batch-slurm (batchspawner's SlurmSpawner, on a host with Slurm)
 	// or ssh-nersc (NERSC's sshspawner: asyncssh, the server started in the
 	// background by `bash -s`, polled and stopped with kill).
 	Spawner string `yaml:"spawner"`
@@ -61,6 +62,9 @@ type Config struct {
 	// Accounts are real Unix accounts the run creates (root only): with
 	// them the hub logs users in with PAM (PAMAuthenticator).
 	Accounts []AccountSpec `yaml:"accounts"`
+	// Form is the site's spawn form (Spawner.options_form): its answers
+	// become the spawner's user_options. spawn_form steps fill it in.
+	Form []FormField `yaml:"form"`
 }
 
 // Hub spawner kinds.
@@ -68,16 +72,25 @@ const (
 	SpawnerLocal     = "local"
 	SpawnerLocalUnix = "local-unix"
 	SpawnerBatchPBS  = "batch-pbs"
-	SpawnerSSH       = "ssh"
-	SpawnerSSHNERSC  = "ssh-nersc"
+	// SpawnerBatchSlurm is batchspawner's SlurmSpawner: the server is a
+	// Slurm job (sbatch, squeue, scancel) on a host with a slurm: block.
+	SpawnerBatchSlurm = "batch-slurm"
+	SpawnerSSH        = "ssh"
+	SpawnerSSHNERSC   = "ssh-nersc"
 )
 
 // HubSpawners lists the spawner kinds a hub scenario may name.
-var HubSpawners = []string{SpawnerLocal, SpawnerLocalUnix, SpawnerBatchPBS, SpawnerSSH, SpawnerSSHNERSC}
+var HubSpawners = []string{SpawnerLocal, SpawnerLocalUnix, SpawnerBatchPBS, SpawnerBatchSlurm, SpawnerSSH, SpawnerSSHNERSC}
 
 // NeedsHost reports whether the spawner starts servers on a topology host.
 func (h *Config) NeedsHost() bool {
-	return h.Spawner == SpawnerBatchPBS || h.Spawner == SpawnerSSH || h.Spawner == SpawnerSSHNERSC
+	return h.batch() || h.Spawner == SpawnerSSH || h.Spawner == SpawnerSSHNERSC
+}
+
+// batch reports whether the spawner submits servers as batch jobs
+// (batchspawner's PBSSpawner or SlurmSpawner).
+func (h *Config) batch() bool {
+	return h.Spawner == SpawnerBatchPBS || h.Spawner == SpawnerBatchSlurm
 }
 
 // serverFaultKeys maps the scenario's stand-in server fault keys to the
@@ -243,9 +256,12 @@ func validate(f *scenario.File, h *Config, at scenario.Where) error {
 	if err := validateAccounts(h, at); err != nil {
 		return err
 	}
+	if err := validateForm(h, at); err != nil {
+		return err
+	}
 	if !h.NeedsHost() {
 		if h.Host != "" {
-			return at.Key("host").Errorf("host: only batch-pbs, ssh and ssh-nersc spawners start servers on a topology host")
+			return at.Key("host").Errorf("host: only batch-pbs, batch-slurm, ssh and ssh-nersc spawners start servers on a topology host")
 		}
 		return nil
 	}
@@ -268,7 +284,16 @@ func validate(f *scenario.File, h *Config, at scenario.Where) error {
 		}
 	}
 	if h.Spawner == SpawnerBatchPBS && host.PBS == nil {
+		if host.Slurm != nil {
+			return at.Key("spawner").Errorf("spawner batch-pbs submits to PBS, but host %s runs Slurm (slurm:): use spawner batch-slurm", host.Name)
+		}
 		host.PBS = &scenario.PBS{}
+	}
+	if h.Spawner == SpawnerBatchSlurm && host.Slurm == nil {
+		if host.PBS != nil {
+			return at.Key("spawner").Errorf("spawner batch-slurm submits to Slurm, but host %s runs PBS (pbs:): use spawner batch-pbs", host.Name)
+		}
+		host.Slurm = &scenario.Slurm{}
 	}
 	return nil
 }

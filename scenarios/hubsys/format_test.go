@@ -63,7 +63,7 @@ timeline: [{do: start}]
 
 func TestHubErrors(t *testing.T) {
 	for _, tc := range []struct{ name, replace, with, want string }{
-		{"unknown spawner", "spawner: batch-pbs", "spawner: slurm", "hub.yaml:6:14: spawner \"slurm\": want local, local-unix, batch-pbs, ssh"},
+		{"unknown spawner", "spawner: batch-pbs", "spawner: slurm", "hub.yaml:6:14: spawner \"slurm\": want local, local-unix, batch-pbs, batch-slurm, ssh"},
 		{"unknown fault key", "slow_start: 2s", "explode: 2s", "server fault \"explode\""},
 		{"bad fault value", "never_ready: http", "never_ready: maybe", "never-ready=\"maybe\""},
 		{"server_for stranger", "bob: {never_ready", "eve: {never_ready", "server_for: \"eve\" is not one of the hub users"},

@@ -17,8 +17,15 @@
 //     hub runs as root (skipped otherwise).
 //   - batch-pbs: a PBS batch spawner that submits the server as a job
 //     through the fake host's qsub over ssh and polls it with qstat.
+//   - batch-slurm: batchspawner's SlurmSpawner (the real one, no
+//     stand-in) submitting the server as a Slurm job with sbatch over ssh,
+//     polled with squeue, stopped with scancel (in-process hosts).
 //   - ssh: an ssh spawner that copies a start script with scp and starts
 //     the server through an ssh tunnel on the fake host.
+//   - ssh-nersc: NERSC's sshspawner (the real one), asyncssh and kill.
+//
+// A scenario's system.hub.form is the site's spawn form; spawn_form steps
+// fill it in as a person does (form.go).
 //
 // On hosts that are not the test machine (containers: runner.HarnessAddresser)
 // batch-pbs and ssh start the host's own jobsim (runner.JobsimCarrier),
@@ -352,6 +359,8 @@ func (s *System) Do(ctx context.Context, step scenario.Action) error {
 		return s.browse(ctx, a)
 	case Login:
 		return s.login(ctx, c, a)
+	case SpawnForm:
+		return s.spawnForm(ctx, c, a)
 	default:
 		return fmt.Errorf("hubsys: the hub has no action %q (it knows spawn, stop_server, remove_server, request and stop)", step)
 	}
@@ -415,13 +424,7 @@ func (s *System) started() (*hub.Client, error) {
 // spawn asks the hub to start a server and records what it answers.
 func (s *System) spawn(ctx context.Context, c *hub.Client, st *serverState) error {
 	r := st.ref
-	s.mu.Lock()
-	st.stopRequested = false
-	st.spawnAt = time.Now()
-	st.spawning = true
-	s.inflight++
-	s.mu.Unlock()
-	defer func() { s.mu.Lock(); st.spawning = false; s.inflight--; s.mu.Unlock() }()
+	defer s.beginSpawn(st)()
 	s.transition(st, StatePending, "spawn requested", nil)
 	res, err := c.StartNamedServer(ctx, r.User, r.Name, nil)
 	var failed *hub.SpawnFailedError
@@ -445,6 +448,19 @@ func (s *System) spawn(ctx context.Context, c *hub.Client, st *serverState) erro
 		s.transition(st, StateReady, "ready (201 to the spawn request)", nil)
 	}
 	return nil
+}
+
+// beginSpawn marks st as being spawned by a step until the returned func
+// is called: the watcher does not take a server the hub has not
+// registered yet for a failed spawn, and the hub is not stopped under it.
+func (s *System) beginSpawn(st *serverState) (end func()) {
+	s.mu.Lock()
+	st.stopRequested = false
+	st.spawnAt = time.Now()
+	st.spawning = true
+	s.inflight++
+	s.mu.Unlock()
+	return func() { s.mu.Lock(); st.spawning = false; s.inflight--; s.mu.Unlock() }
 }
 
 // stopServer asks the hub to stop a server.

@@ -41,7 +41,7 @@ func ConfigOf(f *scenario.File) *Config {
 
 // StepKeys implements scenario.StepParser.
 func (Plugin) StepKeys() []string {
-	return []string{"spawn", "stop_server", "remove_server", "request", "reload_service", "browser", "login"}
+	return []string{"spawn", "stop_server", "remove_server", "request", "reload_service", "browser", "login", "spawn_form"}
 }
 
 // DoActions implements scenario.StepParser: do: stop stops the hub.
@@ -80,6 +80,8 @@ func (Plugin) ParseStep(f *scenario.File, key string, v scenario.Value) (scenari
 		return parseBrowser(h, v)
 	case "login":
 		return parseLogin(h, v)
+	case "spawn_form":
+		return parseSpawnForm(h, v)
 	case "request":
 		var reqs Requests
 		if err := v.Decode(&reqs); err != nil {

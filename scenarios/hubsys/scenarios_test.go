@@ -13,6 +13,7 @@ import (
 	"github.com/jobsim/jobsim/scenarios/pbsbatch"
 	"github.com/jobsim/jobsim/scenarios/runner"
 	"github.com/jobsim/jobsim/scenarios/scenario"
+	"github.com/jobsim/jobsim/scenarios/slurmbatch"
 )
 
 const scenarioDir = "../../fixtures/scenarios/hub"
@@ -54,7 +55,7 @@ func runScenario(t testing.TB, b runner.Backend, file string, opts ...Option) ru
 	}
 	var progress strings.Builder
 	r, err := runner.New(runner.WithBackend(b), runner.WithArtifacts(art), runner.WithProgress(&progress),
-		runner.WithSystem("hub", Factory(append([]Option{WithJobsim(jobsimBin)}, opts...)...)), runner.WithHostPlugin(pbsbatch.Plugin{}))
+		runner.WithSystem("hub", Factory(append([]Option{WithJobsim(jobsimBin)}, opts...)...)), runner.WithHostPlugin(pbsbatch.Plugin{}), runner.WithHostPlugin(slurmbatch.Plugin{}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,14 +119,50 @@ func hostBackend(tb testing.TB) runner.Backend {
 
 func TestBatchPBSLife(t *testing.T) {
 	rep := runScenario(t, hostBackend(t), "batch-pbs-life.yaml")
-	// The real batchspawner ran: its class, and each job's
-	// batchspawner-singleuser reporting its port to the hub.
 	wantRealSpawner(t, rep, RealPBSSpawner)
+	wantPortReported(t, rep, "alice", "bob")
+}
+
+// TestBatchSlurmLife: the real SlurmSpawner submits, polls and cancels two
+// users' servers on a host with Slurm.
+func TestBatchSlurmLife(t *testing.T) {
+	rep := runScenario(t, hostBackend(t), "batch-slurm-life.yaml")
+	wantRealSpawner(t, rep, RealSlurmSpawner)
+	wantPortReported(t, rep, "alice", "bob")
+}
+
+// TestBatchSlurmHostFaults: Slurm and ssh faults end the real
+// SlurmSpawner's spawns in the hub's failure, with the reason.
+func TestBatchSlurmHostFaults(t *testing.T) {
+	rep := runScenario(t, hostBackend(t), "batch-slurm-host-faults.yaml")
+	wantRealSpawner(t, rep, RealSlurmSpawner)
+}
+
+// TestSpawnFormScenarios: a person's answers in the spawn form reach the
+// batch job (PBS queue, Slurm partition and time limit) with the real
+// batchspawner; with NERSC's sshspawner the form works but goes nowhere.
+func TestSpawnFormScenarios(t *testing.T) {
+	for file, class := range map[string]string{
+		"batch-pbs-form.yaml":   RealPBSSpawner,
+		"batch-slurm-form.yaml": RealSlurmSpawner,
+		"ssh-nersc-form.yaml":   RealNERSCSSHSpawner,
+	} {
+		t.Run(file, func(t *testing.T) {
+			rep := runScenario(t, hostBackend(t), file)
+			wantRealSpawner(t, rep, class)
+		})
+	}
+}
+
+// wantPortReported fails the test unless each user's job ran
+// batchspawner-singleuser, which reported its port to the hub.
+func wantPortReported(t *testing.T, rep runner.Report, users ...string) {
+	t.Helper()
 	log, err := os.ReadFile(filepath.Join(rep.Dir, "hub", "hub.log"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, u := range []string{"alice", "bob"} {
+	for _, u := range users {
 		if !strings.Contains(string(log), "POST /hub/api/batchspawner ("+u+"@") {
 			t.Errorf("hub log: no POST /hub/api/batchspawner from %s's job", u)
 		}
