@@ -162,6 +162,11 @@ func (b *Backend) Start(ctx context.Context, t scenario.Topology, env runner.Env
 			return nil, fmt.Errorf("host %s: executor virtual cannot run Cylc", h.Name)
 		}
 	}
+	for _, h := range t.Hosts {
+		if h.Isolate != nil && !*h.Isolate && img.Overlay {
+			return nil, &runner.SkipError{Reason: fmt.Sprintf("host %s sets isolate: false, but containers whose Cylc is the overlay never carry the machine's copy of Cylc (run it with --backend inprocess)", h.Name)}
+		}
+	}
 	dir := filepath.Join(env.Dir, "containers")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
