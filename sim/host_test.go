@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
@@ -316,6 +317,29 @@ func TestRealHostPythonCannotFallBackToTheMachinesCylc(t *testing.T) {
 	}
 	if out, errs, code := importCylc(h); code != 0 || out != h.ProcessPath("/opt/cylc/lib/cylc/flow/__init__.py")+"\n" {
 		t.Fatalf("with the library readable: %q %q exit %d, want the host's own copy", out, errs, code)
+	}
+}
+
+// A real host hides what it is asked to, or, where it cannot (no private
+// mount namespace: not root), says so at start, in a warning and in its
+// notes, and runs unhidden.
+func TestRealHostHidesOrSaysWhyNot(t *testing.T) {
+	secret := t.TempDir()
+	if err := os.WriteFile(filepath.Join(secret, "machine-only"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var logs testutil.SyncBuffer
+	h := newHost(t, sim.WithExecutor(sim.Real), sim.WithHiddenPaths(secret), sim.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	out, _, _ := goSSH(t, h, "ls -A "+secret)
+	noted := strings.Contains(strings.Join(h.Notes(), "\n"), "not isolated")
+	warned := strings.Contains(logs.String(), "level=WARN") && strings.Contains(logs.String(), secret)
+	switch {
+	case out == "" && !noted && !warned:
+		// hidden, and nothing to say
+	case out == "machine-only\n" && noted && warned:
+		t.Logf("not isolated here, as the host said: %v", h.Notes())
+	default:
+		t.Fatalf("the host saw %q; notes %v; log %q: want hidden and silent, or visible with a warning and a note", out, h.Notes(), logs.String())
 	}
 }
 

@@ -65,12 +65,11 @@ type nsReq struct {
 	errc chan error
 }
 
-// newMountNS starts the namespace thread: a private mount namespace with an
-// empty read-only tmpfs over each directory of hide that exists (missing
-// ones are left out: there is nothing to hide).
-func newMountNS(hide []string) (*mountNS, error) {
-	ns := &mountNS{reqs: make(chan nsReq), done: make(chan struct{})}
-	for _, d := range hide {
+// hideable checks the directories to hide and keeps those that exist
+// (a missing one has nothing to hide).
+func hideable(dirs []string) ([]string, error) {
+	var out []string
+	for _, d := range dirs {
 		if !filepath.IsAbs(d) {
 			return nil, fmt.Errorf("hidden directory %q: want an absolute path", d)
 		}
@@ -84,10 +83,17 @@ func newMountNS(hide []string) (*mountNS, error) {
 		if !fi.IsDir() {
 			return nil, fmt.Errorf("hidden directory %s: not a directory", d)
 		}
-		if !slices.Contains(ns.hidden, d) {
-			ns.hidden = append(ns.hidden, d)
+		if !slices.Contains(out, d) {
+			out = append(out, d)
 		}
 	}
+	return out, nil
+}
+
+// newMountNS starts the namespace thread: a private mount namespace with an
+// empty read-only tmpfs over each directory of hide (see hideable).
+func newMountNS(hide []string) (*mountNS, error) {
+	ns := &mountNS{hidden: hide, reqs: make(chan nsReq), done: make(chan struct{})}
 	ready := make(chan error, 1)
 	go ns.run(ready)
 	if err := <-ready; err != nil {

@@ -141,7 +141,11 @@ func New(root string, opts ...Option) (*Executor, error) {
 	}
 	_ = os.Chmod(filepath.Join(root, "tmp"), 0o1777)
 	if len(e.hidden) > 0 {
-		ns, err := newMountNS(e.hidden)
+		hide, err := hideable(e.hidden)
+		if err != nil {
+			return nil, fmt.Errorf("real executor: %w", err)
+		}
+		ns, err := newMountNS(hide)
 		if err != nil {
 			e.isoErr = err
 		} else {
