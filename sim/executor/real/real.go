@@ -145,11 +145,10 @@ func New(root string, opts ...Option) (*Executor, error) {
 		if err != nil {
 			return nil, fmt.Errorf("real executor: %w", err)
 		}
-		ns, err := newMountNS(hide)
-		if err != nil {
-			e.isoErr = err
-		} else {
-			e.ns = ns
+		if len(hide) > 0 { // else nothing there to hide
+			if e.ns, err = newMountNS(hide); err != nil {
+				e.isoErr = err
+			}
 		}
 	}
 	return e, nil
