@@ -162,11 +162,6 @@ func (b *Backend) Start(ctx context.Context, t scenario.Topology, env runner.Env
 			return nil, fmt.Errorf("host %s: executor virtual cannot run Cylc", h.Name)
 		}
 	}
-	for _, h := range t.Hosts {
-		if h.Isolate != nil && !*h.Isolate && img.Overlay {
-			return nil, &runner.SkipError{Reason: fmt.Sprintf("host %s sets isolate: false, but containers whose Cylc is the overlay never carry the machine's copy of Cylc (run it with --backend inprocess)", h.Name)}
-		}
-	}
 	dir := filepath.Join(env.Dir, "containers")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
@@ -199,6 +194,9 @@ func ClusterHosts(t scenario.Topology) ([]cluster.Host, error) {
 	for _, h := range t.Hosts {
 		if h.Executor == "virtual" {
 			return nil, fmt.Errorf("host %s: the containers backend runs real executors only (executor: virtual is for the in-process backend)", h.Name)
+		}
+		if h.Isolate != nil && !*h.Isolate && h.Cylc != "" {
+			return nil, &runner.SkipError{Reason: fmt.Sprintf("host %s sets isolate: false, but containers, whose Cylc is the overlay, never carry the machine's copy of Cylc (run it with --backend inprocess)", h.Name)}
 		}
 		ch := cluster.Host{Name: h.Name, Users: h.Users, FaultMounts: h.FaultMounts, Cylc: h.Cylc}
 		if h.PBS != nil {
