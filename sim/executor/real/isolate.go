@@ -175,8 +175,9 @@ func (ns *mountNS) do(fn func() error) error {
 // close ends the namespace thread, then kills whatever still runs in the
 // namespace (processes that left their command's process group), so that
 // the namespace, and the copies of the machine's mounts it holds (a FUSE
-// fault mount among them), go away with the executor.
-func (ns *mountNS) close() {
+// fault mount among them), go away with the executor. It returns the
+// processes still there after 5s.
+func (ns *mountNS) close() []int {
 	ns.mu.Lock()
 	if !ns.closed {
 		ns.closed = true
@@ -185,10 +186,10 @@ func (ns *mountNS) close() {
 	ns.mu.Unlock()
 	<-ns.done
 	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
+	for {
 		pids := ns.members()
-		if len(pids) == 0 {
-			return
+		if len(pids) == 0 || time.Now().After(deadline) {
+			return pids
 		}
 		for _, pid := range pids {
 			_ = syscall.Kill(pid, syscall.SIGKILL)

@@ -364,7 +364,9 @@ func (e *Executor) Close() error {
 		<-p.done
 	}
 	if e.ns != nil {
-		e.ns.close()
+		if left := e.ns.close(); len(left) > 0 {
+			e.log.Warn("processes outlive the host's mount namespace; its mounts (a FUSE fault mount among them) stay until they end", "pids", left)
+		}
 	}
 	return nil
 }
