@@ -95,6 +95,7 @@ type config struct {
 	clock       clock.Clock
 	log         *events.Log
 	faultMounts []string
+	hidden      []string
 	token       string
 	sshAddr     string
 	controlAddr string
@@ -145,6 +146,18 @@ func WithEventLog(log *events.Log) Option { return func(c *config) { c.log = log
 // host, so filesystem faults reach real processes there.
 func WithFaultMounts(paths ...string) Option {
 	return func(c *config) { c.faultMounts = append(c.faultMounts, paths...) }
+}
+
+// WithHiddenPaths hides directories of the test machine from a real host's
+// processes (ssh sessions and batch jobs): to them each is an empty
+// read-only directory. A host whose Cylc lives in its own library directory
+// hides the machine's copies of Cylc with it, so that Python fails there as
+// on a job host when that library cannot be read, instead of importing the
+// machine's copy. Hiding needs a private mount namespace (root or
+// CAP_SYS_ADMIN); without one the host warns at start, says so in its
+// notes and runs unhidden.
+func WithHiddenPaths(dirs ...string) Option {
+	return func(c *config) { c.hidden = append(c.hidden, dirs...) }
 }
 
 // WithToken sets the control API token (default random).

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
@@ -20,6 +21,7 @@ import (
 	"github.com/jobsim/jobsim/internal/testutil"
 	"github.com/jobsim/jobsim/sim"
 	"github.com/jobsim/jobsim/sim/control"
+	"github.com/jobsim/jobsim/sim/executor/real"
 	"github.com/jobsim/jobsim/sim/fsys/fusefs"
 )
 
@@ -253,6 +255,91 @@ func TestRealHostUnlistableLibraryThroughFUSE(t *testing.T) {
 	}
 	if !fired {
 		t.Fatal("no fault activation was recorded")
+	}
+}
+
+// The site incident with EACCES: Python skips a sys.path directory it may
+// not list, so on a host that sees the machine's own copy of Cylc the
+// import silently finds that copy. With the machine's copies hidden (what
+// a job host carries is only its own library) the import fails as it
+// would on a job host, and works again once the directory is readable.
+func TestRealHostPythonCannotFallBackToTheMachinesCylc(t *testing.T) {
+	if err := fusefs.Available(); err != nil {
+		t.Skipf("FUSE is not available here (%v): make setup installs fuse3; the test needs root and /dev/fuse", err)
+	}
+	ctx := ctxFor(t, 60*time.Second)
+	machine, err := real.PythonPackageDirs(ctx, "cylc", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(machine) == 0 {
+		t.Skip("the machine's Python has no cylc package (make setup-cylc installs Debian's cylc-flow)")
+	}
+	importCylc := func(h *sim.Host) (string, string, int) {
+		return goSSH(t, h, "PYTHONPATH="+h.ProcessPath("/opt/cylc/lib")+" python3 -c 'import cylc.flow; print(cylc.flow.__file__)'")
+	}
+	unlistable := fault.Rule{ID: "unlistable", Layer: fault.FS, Ops: []string{"readdir"}, Path: "/opt/cylc/lib", Effect: fault.Effect{Kind: fault.Errno, Errno: "EACCES"}}
+	newCylcHost := func(opts ...sim.Option) *sim.Host {
+		root := t.TempDir()
+		flow := filepath.Join(root, "opt/cylc/lib/cylc/flow")
+		if err := os.MkdirAll(flow, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(flow, "__init__.py"), []byte("HOST = True\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		h := newHost(t, append([]sim.Option{sim.WithExecutor(sim.Real), sim.WithRoot(root), sim.WithFaultMounts("/opt/cylc/lib")}, opts...)...)
+		if _, err := h.Client().AddFault(ctx, unlistable); err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+
+	// Unhidden, the import falls back to the machine's copy: what the
+	// hiding is for (and proof that the fault takes this path).
+	open := newCylcHost()
+	if out, errs, code := importCylc(open); code != 0 || !strings.HasPrefix(out, machine[0]) {
+		t.Fatalf("without hiding, the import found %q (%q, exit %d), want the machine's copy under %s", out, errs, code, machine[0])
+	}
+
+	h := newCylcHost(sim.WithHiddenPaths(machine...))
+	for _, n := range h.Notes() {
+		if strings.Contains(n, "not isolated") {
+			t.Skipf("the host cannot hide the machine's Cylc here: %s", n)
+		}
+	}
+	_, errs, code := importCylc(h)
+	if code == 0 || !strings.Contains(errs, "ModuleNotFoundError: No module named 'cylc.flow'") {
+		t.Fatalf("with the library unlistable: %q exit %d, want ModuleNotFoundError for cylc.flow", errs, code)
+	}
+	if err := h.Client().RemoveFault(ctx, unlistable.ID); err != nil {
+		t.Fatal(err)
+	}
+	if out, errs, code := importCylc(h); code != 0 || out != h.ProcessPath("/opt/cylc/lib/cylc/flow/__init__.py")+"\n" {
+		t.Fatalf("with the library readable: %q %q exit %d, want the host's own copy", out, errs, code)
+	}
+}
+
+// A real host hides what it is asked to, or, where it cannot (no private
+// mount namespace: not root), says so at start, in a warning and in its
+// notes, and runs unhidden.
+func TestRealHostHidesOrSaysWhyNot(t *testing.T) {
+	secret := t.TempDir()
+	if err := os.WriteFile(filepath.Join(secret, "machine-only"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var logs testutil.SyncBuffer
+	h := newHost(t, sim.WithExecutor(sim.Real), sim.WithHiddenPaths(secret), sim.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	out, _, _ := goSSH(t, h, "ls -A "+secret)
+	noted := strings.Contains(strings.Join(h.Notes(), "\n"), "not isolated")
+	warned := strings.Contains(logs.String(), "level=WARN") && strings.Contains(logs.String(), secret)
+	switch {
+	case out == "" && !noted && !warned:
+		// hidden, and nothing to say
+	case out == "machine-only\n" && noted && warned:
+		t.Logf("not isolated here, as the host said: %v", h.Notes())
+	default:
+		t.Fatalf("the host saw %q; notes %v; log %q: want hidden and silent, or visible with a warning and a note", out, h.Notes(), logs.String())
 	}
 }
 

@@ -218,9 +218,16 @@ func (h *Host) startRealExecutor() error {
 		real.WithEnv(append([]string{"JOBSIM_PBS_SERVER=" + h.pbsAddress()}, h.slurmEnv()...)...),
 		real.WithLogger(h.cfg.logger),
 	}
+	if len(h.cfg.hidden) > 0 {
+		opts = append(opts, real.WithHidden(h.cfg.hidden...))
+	}
 	rx, err := real.New(h.root, opts...)
 	if err != nil {
 		return err
+	}
+	if err := rx.Isolation(); err != nil {
+		h.cfg.logger.Warn("host processes see the machine's directories they should not", "host", h.name, "hidden", h.cfg.hidden, "err", err)
+		h.notes = append(h.notes, fmt.Sprintf("not isolated (%v): the host's processes see %s", err, strings.Join(h.cfg.hidden, ", ")))
 	}
 	h.exec = rx
 	h.closers = append(h.closers, rx.Close)

@@ -195,6 +195,9 @@ func ClusterHosts(t scenario.Topology) ([]cluster.Host, error) {
 		if h.Executor == "virtual" {
 			return nil, fmt.Errorf("host %s: the containers backend runs real executors only (executor: virtual is for the in-process backend)", h.Name)
 		}
+		if h.Isolate != nil && !*h.Isolate && h.Cylc != "" {
+			return nil, &runner.SkipError{Reason: fmt.Sprintf("host %s sets isolate: false, but containers, whose Cylc is the overlay, never carry the machine's copy of Cylc (run it with --backend inprocess)", h.Name)}
+		}
 		ch := cluster.Host{Name: h.Name, Users: h.Users, FaultMounts: h.FaultMounts, Cylc: h.Cylc}
 		if h.PBS != nil {
 			c := h.PBS.Config()

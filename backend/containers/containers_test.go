@@ -231,3 +231,18 @@ func TestPublishedPortModeOnContainers(t *testing.T) {
 		t.Errorf("Address in the published-port mode: %v, want a skip saying why", err)
 	}
 }
+
+// A host that asks to see the machine's Cylc cannot have it here: the
+// containers' userland never carries it, so the scenario skips, saying
+// which backend can run it.
+func TestIsolateFalseSkipsOnContainers(t *testing.T) {
+	off := false
+	_, err := containers.ClusterHosts(scenario.Topology{Hosts: []scenario.Host{{Name: "fakehpc", Executor: "real", Cylc: "/opt/cylc", Isolate: &off}}})
+	var skip *runner.SkipError
+	if !errors.As(err, &skip) || !strings.Contains(skip.Reason, "--backend inprocess") {
+		t.Fatalf("isolate: false: %v, want a skip naming the in-process backend", err)
+	}
+	if _, err := containers.ClusterHosts(scenario.Topology{Hosts: []scenario.Host{{Name: "fakehpc", Executor: "real", Isolate: &off}}}); err != nil {
+		t.Fatalf("isolate: false on a host without Cylc (nothing to show): %v", err)
+	}
+}

@@ -18,6 +18,7 @@ import (
 	"github.com/jobsim/jobsim/scenarios/scenario"
 	"github.com/jobsim/jobsim/sim"
 	"github.com/jobsim/jobsim/sim/control"
+	"github.com/jobsim/jobsim/sim/executor/real"
 )
 
 // Backend starts in-process hosts.
@@ -99,9 +100,27 @@ func (b *Backend) startHost(ctx context.Context, spec scenario.Host, env runner.
 				return nil, fmt.Errorf("host %s: %w", spec.Name, err)
 			}
 		}
+		if isolate(spec, b.cylc) {
+			dirs, err := real.PythonPackageDirs(ctx, "cylc", "")
+			if err != nil {
+				return nil, fmt.Errorf("host %s: the machine's copies of Cylc to hide: %w", spec.Name, err)
+			}
+			opts = append(opts, sim.WithHiddenPaths(dirs...))
+		}
 		opts = append(opts, sim.WithExecutor(sim.Real), sim.WithRoot(root), sim.WithFaultMounts(spec.FaultMounts...))
 	}
 	return sim.NewHost(ctx, opts...)
+}
+
+// isolate reports whether the host hides the machine's copies of Cylc:
+// as the scenario says, else when the host's Cylc comes from its own
+// library directory (a copy of the overlay), which the machine's copies
+// must not stand in for.
+func isolate(spec scenario.Host, c *cylc.Install) bool {
+	if spec.Isolate != nil {
+		return *spec.Isolate
+	}
+	return spec.Cylc != "" && c != nil && c.Overlay != ""
 }
 
 // installCylc makes the Cylc under test available at hostPath on the host

@@ -100,6 +100,7 @@ func TestMalformedScenariosSayWhereAndWhat(t *testing.T) {
 		{"unclosed { in a step", "effect: {kind: latency, latency: 20s}}", "effect: {kind: latency, latency: 20s}", `s.yaml:15:12: this "{" is never closed`},
 		{"duplicate key", "labels:", "name: again\nlabels:", `s.yaml:3:1: mapping key "name" already defined at [1:1]`},
 		{"second document", "expect:\n", "---\nname: other\nexpect:\n", "s.yaml:21:1: a second YAML document"},
+		{"isolate on a virtual host", "    - name: fakehpc\n", "    - name: fakehpc\n      executor: virtual\n      isolate: true\n", "s.yaml:8:16: isolate is for real executors"},
 		{"reproducer without bug", "labels:", "mode: reproducer\nlabels:", "s.yaml:3:7: a reproducer must name the bug"},
 	}
 	for _, c := range cases {

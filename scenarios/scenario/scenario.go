@@ -107,6 +107,13 @@ type Host struct {
 	// Cylc installs the Cylc under test on the host at this path (its
 	// library below it), so job-side cylc commands run there.
 	Cylc string `yaml:"cylc"`
+	// Isolate hides the test machine's own copies of Cylc (its Python
+	// packages) from the host's processes, so that the host shows only the
+	// Cylc it carries at Cylc. Unset: on for hosts whose Cylc comes from
+	// their own library directory (the overlay of scripts/setup-cylc.sh),
+	// where a library Python cannot list would otherwise silently give way
+	// to the machine's copy. Real executors only.
+	Isolate *bool `yaml:"isolate"`
 }
 
 // PBS configures a host's PBS server.

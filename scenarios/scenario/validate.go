@@ -168,6 +168,9 @@ func (f *File) validateTopology() error {
 				return p.errorf(append(at, "fault_mounts", j), "fault mounts are for real executors (a virtual host's filesystem carries faults already)")
 			}
 		}
+		if h.Isolate != nil && *h.Isolate && h.Executor != "real" {
+			return p.errorf(append(at, "isolate"), "isolate is for real executors (a virtual host runs no machine programs)")
+		}
 		if h.PBS != nil {
 			for j, n := range h.PBS.Nodes {
 				if n.Name == "" || n.NCPUs < 0 {

@@ -236,6 +236,10 @@ func Run(ctx context.Context, opts ...Option) (_ *Container, err error) {
 	for _, m := range c.img.Mounts {
 		mounts = append(mounts, mount.Mount{Type: mount.TypeBind, Source: m.Source, Target: m.Target, ReadOnly: true})
 	}
+	for _, d := range c.img.Hidden {
+		// The machine's own Cylc, which the host must not fall back to.
+		mounts = append(mounts, mount.Mount{Type: mount.TypeTmpfs, Target: d, ReadOnly: true, TmpfsOptions: &mount.TmpfsOptions{SizeBytes: 4096, Mode: 0o755}})
+	}
 	if c.homeDir != "" {
 		mounts = append(mounts, mount.Mount{Type: mount.TypeBind, Source: c.homeDir, Target: "/home"})
 	}

@@ -169,6 +169,39 @@ func TestUnlistableDirectoryInsideContainer(t *testing.T) {
 	}
 }
 
+// A host whose Cylc is the overlay shows no other Cylc: with its library
+// unlistable (EACCES, which Python skips without a word) the import fails
+// as on a job host instead of finding the test machine's copy that the
+// bind-mounted /usr carries; readable, it finds the host's own.
+func TestHostPythonCannotFallBackToTheMachinesCylc(t *testing.T) {
+	needImage(t)
+	if len(testImage.Hidden) == 0 {
+		t.Skipf("image %s hides nothing (userland %s, overlay %v): no machine copy of Cylc to fall back to", testImage.Ref, testImage.Userland, testImage.Overlay)
+	}
+	c := runHost(t, container.WithName("cylchost"), container.WithUsers("alice"), container.WithCylc("/opt/cylc"), container.WithFaultMounts("/opt/cylc/lib"))
+	for _, n := range c.Notes() {
+		if strings.Contains(n, "FUSE unavailable") {
+			t.Skipf("the engine gives the container no FUSE: %s", n)
+		}
+	}
+	importCylc := "PYTHONPATH=/opt/cylc/lib python3 -c 'import cylc.flow; print(cylc.flow.__file__)'"
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := c.Control().AddFault(ctx, fault.Rule{ID: "unlistable", Layer: fault.FS, Ops: []string{"readdir"}, Path: "/opt/cylc/lib",
+		Effect: fault.Effect{Kind: fault.Errno, Errno: "EACCES"}}); err != nil {
+		t.Fatal(err)
+	}
+	if out, code := sshRun(t, c, "alice", importCylc); code == 0 || !strings.Contains(out, "No module named 'cylc.flow'") {
+		t.Errorf("with the library unlistable: want ModuleNotFoundError, got %d %q", code, out)
+	}
+	if _, err := c.Control().ClearFaults(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if out, code := sshRun(t, c, "alice", importCylc); code != 0 || strings.TrimSpace(out) != "/opt/cylc/lib/cylc/flow/__init__.py" {
+		t.Errorf("with the library readable: want the host's own copy, got %d %q", code, out)
+	}
+}
+
 // Job logs written on a containerized host reach the scenario's artifacts:
 // files come out with their content, big ones cut, links left out, and a
 // missing folder says so.

@@ -45,6 +45,7 @@ import (
 	"github.com/testcontainers/testcontainers-go"
 
 	"github.com/jobsim/jobsim/backend/containers/internal/tcenv"
+	"github.com/jobsim/jobsim/sim/executor/real"
 )
 
 // Userland is how a container gets its programs.
@@ -90,6 +91,12 @@ type Image struct {
 	Mounts []Mount
 	// Overlay says the image carries the Cylc overlay at OverlayPath.
 	Overlay bool
+	// Hidden are directories that containers of this image cover with an
+	// empty read-only tmpfs: the test machine's own copies of Cylc that the
+	// bind-mounted /usr carries (BindMounts with the overlay), which a job
+	// host whose Cylc is the overlay must not fall back to (a RootFS image
+	// leaves them out instead).
+	Hidden []string
 	// Built is false when a cached image was found.
 	Built bool
 	// Took is how long Build took (finding or building).
@@ -115,6 +122,9 @@ type config struct {
 	logger   *slog.Logger
 	prune    bool
 	docker   client.APIClient
+	// machineCylc are the machine's copies of Cylc the userland leaves out
+	// (found by Build when the image carries the overlay).
+	machineCylc []string
 }
 
 // WithJobsimBinary names the static jobsim binary to put in the image
@@ -174,11 +184,18 @@ func Build(ctx context.Context, opts ...Option) (Image, error) {
 		c.docker = dc
 	}
 
+	if c.overlay != "" {
+		dirs, err := real.PythonPackageDirs(ctx, "cylc", "")
+		if err != nil {
+			return Image{}, fmt.Errorf("image: the machine's copies of Cylc to leave out: %w", err)
+		}
+		c.machineCylc = dirs
+	}
 	ctxFiles, mounts, err := c.contents()
 	if err != nil {
 		return Image{}, err
 	}
-	img := Image{Userland: c.userland, Mounts: mounts, Overlay: c.overlay != ""}
+	img := Image{Userland: c.userland, Mounts: mounts, Overlay: c.overlay != "", Hidden: c.hidden(mounts)}
 	sum, err := ctxFiles.hash()
 	if err != nil {
 		return Image{}, err
@@ -404,6 +421,20 @@ fi
 	nsswitchText = "passwd: files\ngroup: files\nshadow: files\nhosts: files dns\n"
 )
 
+// hidden lists the machine's copies of Cylc that the bind mounts would show.
+func (c *config) hidden(mounts []Mount) []string {
+	var out []string
+	for _, d := range c.machineCylc {
+		for _, m := range mounts {
+			if strings.HasPrefix(d, m.Source+"/") {
+				out = append(out, m.Target+strings.TrimPrefix(d, m.Source))
+				break
+			}
+		}
+	}
+	return out
+}
+
 // contents lists the build context and the mounts containers need.
 func (c *config) contents() (contextFiles, []Mount, error) {
 	var cf contextFiles
@@ -448,7 +479,7 @@ func (c *config) contents() (contextFiles, []Mount, error) {
 	case BindMounts:
 		mounts = append([]Mount{{Source: "/usr", Target: "/usr"}}, mounts...)
 	case RootFS:
-		files, err := packageFiles(c.packages)
+		files, err := packageFiles(c.packages, c.machineCylc)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -3,6 +3,7 @@ package image
 import (
 	"context"
 	"io/fs"
+	"os"
 	"os/exec"
 	"slices"
 	"strings"
@@ -43,7 +44,7 @@ func TestPackageFilesAreCanonical(t *testing.T) {
 	if _, err := exec.LookPath("dpkg-query"); err != nil {
 		t.Skip("no dpkg")
 	}
-	files, err := packageFiles([]string{"bash"})
+	files, err := packageFiles([]string{"bash"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,5 +94,39 @@ func TestBuildRefusesWhatCannotRunFromScratch(t *testing.T) {
 	}
 	if _, err := Build(context.Background(), WithJobsimBinary("/nonexistent/jobsim")); err == nil {
 		t.Error("a missing binary: no error")
+	}
+}
+
+// A rootfs image whose Cylc is the overlay leaves the machine's copy of
+// Cylc out (Python on the host must not fall back to it) and keeps the
+// package's metadata and entry script, which the overlay's bin/cylc runs.
+func TestRootFSLeavesTheMachinesCylcOut(t *testing.T) {
+	const dist = "/usr/lib/python3/dist-packages/cylc"
+	if _, err := os.Stat(dist + "/flow/__init__.py"); err != nil {
+		t.Skip("Debian's cylc-flow is not installed (make setup-cylc installs it)")
+	}
+	files, err := packageFiles([]string{"cylc-flow"}, []string{dist})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var entry bool
+	for _, e := range files {
+		if e.name == "rootfs"+dist || strings.HasPrefix(e.name, "rootfs"+dist+"/") {
+			t.Fatalf("the machine's Cylc is in the rootfs: %s", e.name)
+		}
+		entry = entry || e.name == "rootfs/usr/bin/cylc"
+	}
+	if !entry {
+		t.Error("the cylc entry script /usr/bin/cylc is missing")
+	}
+}
+
+// A bind-mount image hides the machine's copies of Cylc that its mounts
+// show, at their paths in the container.
+func TestBindImageHidesWhatItsMountsShow(t *testing.T) {
+	c := config{machineCylc: []string{"/usr/lib/python3/dist-packages/cylc", "/opt/venv/lib/python3.11/site-packages/cylc"}}
+	got := c.hidden([]Mount{{Source: "/usr", Target: "/usr"}, {Source: "/lib", Target: "/lib"}})
+	if len(got) != 1 || got[0] != "/usr/lib/python3/dist-packages/cylc" {
+		t.Fatalf("hidden = %v, want just the copy under /usr (the container has no /opt/venv)", got)
 	}
 }

@@ -116,7 +116,7 @@ func closure(want []string) ([]pkgInfo, error) {
 
 // packageFiles lists the files of the packages' closure under rootfs/ in
 // the context, at their canonical paths (usr-merge symlinks resolved).
-func packageFiles(want []string) (contextFiles, error) {
+func packageFiles(want, leaveOut []string) (contextFiles, error) {
 	pkgs, err := closure(want)
 	if err != nil {
 		return nil, err
@@ -172,7 +172,7 @@ func packageFiles(want []string) (contextFiles, error) {
 				cp = r
 			}
 		}
-		if canon[cp] || cp == "/" {
+		if canon[cp] || cp == "/" || under(cp, leaveOut) {
 			continue
 		}
 		if fi.Mode()&fs.ModeSymlink != 0 && isMergeLink(p) {
@@ -210,6 +210,16 @@ func isMergeLink(p string) bool {
 func skipped(p string) bool {
 	for _, pre := range skipPrefixes {
 		if strings.HasPrefix(p+"/", pre) {
+			return true
+		}
+	}
+	return false
+}
+
+// under reports whether p is one of dirs or lies below one.
+func under(p string, dirs []string) bool {
+	for _, d := range dirs {
+		if p == d || strings.HasPrefix(p, d+"/") {
 			return true
 		}
 	}

@@ -16,7 +16,8 @@
 // the kernel when jobsim dies (the parent-death signal; Linux sends it
 // when the creating OS thread exits, and Go ends a thread only when a
 // goroutine locked to it with runtime.LockOSThread returns, which no
-// caller of Start does). Under a jobsim run ($JOBSIM_RUN, package
+// caller of Start does; an executor hiding directories (WithHidden) forks
+// from a thread of its own that lives until Close). Under a jobsim run ($JOBSIM_RUN, package
 // internal/runreg) commands carry the run id in their environment, so
 // that the run's watcher also finds what they started in new sessions.
 package real
@@ -92,6 +93,9 @@ type Executor struct {
 	killOrphans bool
 	shell       string
 	log         *slog.Logger
+	hidden      []string
+	ns          *mountNS // nil: processes start in the machine's mount namespace
+	isoErr      error    // why the hidden directories are not hidden
 
 	mu     sync.Mutex
 	procs  map[*process]struct{}
@@ -136,6 +140,17 @@ func New(root string, opts ...Option) (*Executor, error) {
 		return nil, fmt.Errorf("real executor: %w", err)
 	}
 	_ = os.Chmod(filepath.Join(root, "tmp"), 0o1777)
+	if len(e.hidden) > 0 {
+		hide, err := hideable(e.hidden)
+		if err != nil {
+			return nil, fmt.Errorf("real executor: %w", err)
+		}
+		if len(hide) > 0 { // else nothing there to hide
+			if e.ns, err = newMountNS(hide); err != nil {
+				e.isoErr = err
+			}
+		}
+	}
 	return e, nil
 }
 
@@ -289,11 +304,17 @@ func (e *Executor) Start(ctx context.Context, cmd executor.Command) (executor.Pr
 	c.Dir = dir
 	c.Env = e.environ(cmd, shell)
 	p := &process{e: e, cmd: c, exited: make(chan struct{}), done: make(chan struct{})}
+	start := func() error {
+		if cmd.TTY != nil {
+			return p.startPTY(cmd)
+		}
+		return p.startPipes(cmd)
+	}
 	var err error
-	if cmd.TTY != nil {
-		err = p.startPTY(cmd)
+	if e.ns != nil {
+		err = e.ns.do(start) // forked from the namespace's thread
 	} else {
-		err = p.startPipes(cmd)
+		err = start()
 	}
 	if err != nil {
 		return nil, fmt.Errorf("real executor: start %s for %s: %w", shell, cmd.User, err)
@@ -341,6 +362,11 @@ func (e *Executor) Close() error {
 	e.mu.Unlock()
 	for _, p := range late { // started while Close ran; terminated by Start
 		<-p.done
+	}
+	if e.ns != nil {
+		if left := e.ns.close(); len(left) > 0 {
+			e.log.Warn("processes outlive the host's mount namespace; its mounts (a FUSE fault mount among them) stay until they end", "pids", left)
+		}
 	}
 	return nil
 }
@@ -543,17 +569,7 @@ func (p *process) groupAlive() bool {
 		if name[0] < '0' || name[0] > '9' {
 			continue
 		}
-		b, err := os.ReadFile("/proc/" + name + "/stat")
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid pgrp ...: comm may hold spaces and parens.
-		stat := string(b)
-		i := strings.LastIndexByte(stat, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(stat[i+1:])
+		f := procStat(name)
 		if len(f) < 3 || f[0] == "Z" || f[0] == "X" {
 			continue
 		}
@@ -562,6 +578,22 @@ func (p *process) groupAlive() bool {
 		}
 	}
 	return false
+}
+
+// procStat returns the fields of /proc/<pid>/stat after the command name
+// (state ppid pgrp ...), none when the process is gone.
+func procStat(pid string) []string {
+	b, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return nil
+	}
+	// pid (comm) state ppid pgrp ...: comm may hold spaces and parens.
+	stat := string(b)
+	i := strings.LastIndexByte(stat, ')')
+	if i < 0 {
+		return nil
+	}
+	return strings.Fields(stat[i+1:])
 }
 
 // terminate ends the process group: SIGTERM (and SIGCONT, so that a

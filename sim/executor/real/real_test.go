@@ -523,7 +523,18 @@ func must(t testing.TB, err error) {
 }
 
 func BenchmarkRealBashTrue(b *testing.B) {
-	h := newHost(b)
+	b.Run("machine namespace", func(b *testing.B) { benchBashTrue(b, newHost(b)) })
+	b.Run("hiding a directory", func(b *testing.B) {
+		h := newHost(b, real.WithHidden(b.TempDir()))
+		if err := h.e.Isolation(); err != nil {
+			b.Skipf("no isolation here: %v", err)
+		}
+		benchBashTrue(b, h)
+	})
+}
+
+// benchBashTrue measures starting and waiting for bash -c true.
+func benchBashTrue(b *testing.B, h host) {
 	ctx := context.Background()
 	for b.Loop() {
 		p, err := h.e.Start(ctx, executor.Command{User: "alice", Script: "true", Stdout: io.Discard, Stderr: io.Discard})
