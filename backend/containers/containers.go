@@ -139,11 +139,6 @@ func derefImage(p *image.Image) image.Image {
 
 // Start implements runner.Backend.
 func (b *Backend) Start(ctx context.Context, t scenario.Topology, env runner.Env) (runner.Topology, error) {
-	for _, h := range t.Hosts {
-		if h.Slurm != nil {
-			return nil, &runner.SkipError{Reason: fmt.Sprintf("host %s runs Slurm, which the containers backend does not carry yet (its node daemon runs PBS only): run it with --backend inprocess", h.Name)}
-		}
-	}
 	img, err := b.Image(ctx, b.cylc)
 	if err != nil {
 		return nil, err
@@ -199,6 +194,10 @@ func ClusterHosts(t scenario.Topology) ([]cluster.Host, error) {
 		if h.PBS != nil {
 			c := h.PBS.Config()
 			ch.PBS = &c
+		}
+		if h.Slurm != nil {
+			c := h.Slurm.Config()
+			ch.Slurm = &c
 		}
 		out = append(out, ch)
 	}

@@ -35,6 +35,7 @@ import (
 	"github.com/jobsim/jobsim/backend/containers/node"
 	"github.com/jobsim/jobsim/base/events"
 	"github.com/jobsim/jobsim/fakepbs"
+	"github.com/jobsim/jobsim/fakeslurm"
 )
 
 // Option configures Start.
@@ -114,6 +115,9 @@ type Host struct {
 	Cylc string
 	// PBS runs a PBS server on the host (nil: none).
 	PBS *fakepbs.Config
+	// Slurm runs a Slurm controller on the host (nil: none); its jobs run
+	// on the host itself.
+	Slurm *fakeslurm.Config
 }
 
 // NodeActions are what NodeAction can do to a machine.
@@ -182,6 +186,9 @@ func Start(ctx context.Context, img image.Image, hosts []Host, opts ...Option) (
 		if h.PBS == nil || len(h.PBS.Nodes) == 0 {
 			if h.PBS != nil {
 				hostOpts = append(hostOpts, container.WithPBS(*h.PBS))
+			}
+			if h.Slurm != nil {
+				hostOpts = append(hostOpts, container.WithSlurm(*h.Slurm))
 			}
 			plans = append(plans, plan{m: &Machine{Host: h.Name}, opts: hostOpts})
 			continue

@@ -35,6 +35,7 @@ import (
 	"github.com/jobsim/jobsim/backend/containers/image"
 	"github.com/jobsim/jobsim/backend/containers/node"
 	"github.com/jobsim/jobsim/fakepbs"
+	"github.com/jobsim/jobsim/fakeslurm"
 	"github.com/jobsim/jobsim/internal/artifact"
 	"github.com/jobsim/jobsim/sim/control"
 )
@@ -70,6 +71,9 @@ func WithUsers(users ...string) Option { return func(c *runConfig) { c.node.User
 
 // WithPBS runs a PBS server on the host.
 func WithPBS(p fakepbs.Config) Option { return func(c *runConfig) { c.node.PBS = &p } }
+
+// WithSlurm runs a Slurm controller on the host instead.
+func WithSlurm(s fakeslurm.Config) Option { return func(c *runConfig) { c.node.Slurm = &s } }
 
 // WithFaultMounts puts the FUSE fault layer over these host paths; the
 // container gets /dev/fuse and CAP_SYS_ADMIN for it.

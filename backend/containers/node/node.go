@@ -35,6 +35,7 @@ import (
 	"github.com/jobsim/jobsim/fakepbs"
 	"github.com/jobsim/jobsim/fakepbs/cli"
 	"github.com/jobsim/jobsim/fakepbs/remote"
+	"github.com/jobsim/jobsim/fakeslurm"
 	"github.com/jobsim/jobsim/sim"
 	"github.com/jobsim/jobsim/sim/executor"
 	"github.com/jobsim/jobsim/sim/executor/real"
@@ -79,8 +80,11 @@ type Config struct {
 	// harness holds the private halves.
 	AuthorizedKeys map[string][]string `json:"authorized_keys,omitempty"`
 	// PBS runs a PBS server (roles host and login).
-	PBS         *fakepbs.Config `json:"pbs,omitempty"`
-	FaultMounts []string        `json:"fault_mounts,omitempty"`
+	PBS *fakepbs.Config `json:"pbs,omitempty"`
+	// Slurm runs a Slurm controller instead (role host), its commands
+	// linked in BinDir as the PBS ones are.
+	Slurm       *fakeslurm.Config `json:"slurm,omitempty"`
+	FaultMounts []string          `json:"fault_mounts,omitempty"`
 	// Token protects the control API, the MoM and the PBS TCP endpoint.
 	Token string `json:"token"`
 	// Nodes are the compute nodes' MoMs (role login).
@@ -134,6 +138,9 @@ func (c Config) Validate() error {
 	}
 	if len(c.Users) == 0 {
 		return fmt.Errorf("node %s: at least one user is required", c.Name)
+	}
+	if c.PBS != nil && c.Slurm != nil {
+		return fmt.Errorf("node %s: PBS and Slurm together: a host runs one batch system", c.Name)
 	}
 	switch c.Role {
 	case RoleHost:
@@ -217,6 +224,9 @@ func Run(ctx context.Context, c Config, out io.Writer, logger *slog.Logger) erro
 	case RoleHost:
 		if c.PBS != nil {
 			opts = append(opts, sim.WithPBS(c.PBS.Options()...))
+		}
+		if c.Slurm != nil {
+			opts = append(opts, sim.WithSlurm(c.Slurm.Options()...))
 		}
 	case RoleLogin:
 		requeue := mom.DefaultNodeFailRequeue

@@ -8,6 +8,7 @@ import (
 
 	"github.com/jobsim/jobsim/backend/containers/mom"
 	"github.com/jobsim/jobsim/fakepbs"
+	"github.com/jobsim/jobsim/fakeslurm"
 )
 
 func TestConfigValidationSaysWhatIsMissing(t *testing.T) {
@@ -26,6 +27,7 @@ func TestConfigValidationSaysWhatIsMissing(t *testing.T) {
 		{func(c *Config) { c.Token = "" }, "token is required"},
 		{func(c *Config) { c.Users = nil }, "at least one user"},
 		{func(c *Config) { c.NodeFailRequeue = "soon" }, "node_fail_requeue"},
+		{func(c *Config) { c.Role, c.Slurm = RoleHost, &fakeslurm.Config{} }, "PBS and Slurm together"},
 	} {
 		cfg := ok
 		c.mod(&cfg)
