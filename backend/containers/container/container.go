@@ -51,6 +51,7 @@ type runConfig struct {
 	network      string
 	aliases      []string
 	homeDir      string
+	slurmSpool   string
 	fuse         bool
 	privileged   bool
 	hostGateway  bool
@@ -114,6 +115,12 @@ func WithToken(t string) Option { return func(c *runConfig) { c.node.Token = t }
 // WithHome bind-mounts dir (on the test machine) as the host's /home: the
 // shared home of a cluster's nodes.
 func WithHome(dir string) Option { return func(c *runConfig) { c.homeDir = dir } }
+
+// WithSlurmSpool bind-mounts dir (on the test machine) as the host's
+// SlurmdSpoolDir, /var/spool/slurmd: shared by a Slurm cluster's nodes,
+// where the controller on the login node puts the batch script the job's
+// node runs.
+func WithSlurmSpool(dir string) Option { return func(c *runConfig) { c.slurmSpool = dir } }
 
 // WithNode adjusts the node configuration directly (cluster roles).
 func WithNode(f func(*node.Config)) Option { return func(c *runConfig) { f(&c.node) } }
@@ -242,6 +249,9 @@ func Run(ctx context.Context, opts ...Option) (_ *Container, err error) {
 	}
 	if c.homeDir != "" {
 		mounts = append(mounts, mount.Mount{Type: mount.TypeBind, Source: c.homeDir, Target: "/home"})
+	}
+	if c.slurmSpool != "" {
+		mounts = append(mounts, mount.Mount{Type: mount.TypeBind, Source: c.slurmSpool, Target: "/var/spool/slurmd"})
 	}
 	var extraHosts []string
 	if c.hostGateway {

@@ -297,8 +297,8 @@ func (d *Dispatcher) Start(ctx context.Context, spec batch.RunSpec) (batch.Proce
 	}
 	env := make([]string, 0, len(spec.Env))
 	for _, kv := range spec.Env {
-		// The login node's PBS client settings are not the compute node's.
-		if !strings.HasPrefix(kv, "JOBSIM_PBS_") {
+		// The login node's batch client settings are not the compute node's.
+		if !loginOnly(kv) {
 			env = append(env, kv)
 		}
 	}
@@ -329,6 +329,14 @@ func (d *Dispatcher) Start(ctx context.Context, spec batch.RunSpec) (batch.Proce
 	d.wg.Add(1)
 	go func() { defer d.wg.Done(); p.follow(ctx) }()
 	return p, nil
+}
+
+// loginOnly says whether a job environment variable (KEY=value) is the
+// login node's batch client setting, which the compute node sets itself:
+// where the PBS server or Slurm controller is, and the Slurm clients'
+// configuration file.
+func loginOnly(kv string) bool {
+	return strings.HasPrefix(kv, "JOBSIM_PBS_") || strings.HasPrefix(kv, "JOBSIM_SLURM_") || strings.HasPrefix(kv, "SLURM_CONF=")
 }
 
 // requeuer is the PBS server when it can requeue jobs.

@@ -297,3 +297,33 @@ func TestRequestsAreCheckedStrictly(t *testing.T) {
 		t.Fatal("a refused request started a job")
 	}
 }
+
+// A Slurm controller's batch script runs on the node its environment
+// names (SLURMD_NODENAME), with the compute node's own client settings
+// (the login node's JOBSIM_SLURM_* and SLURM_CONF are dropped), and its
+// output and exit code come back; a script without a node is refused.
+func TestSlurmExecutorRunsTheScriptOnItsNode(t *testing.T) {
+	n := newTestNode(t, "cn1")
+	d, _ := dispatcher(t, n)
+	x := d.SlurmExecutor()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var out, errb testutil.SyncBuffer
+	p, err := x.Start(ctx, executor.Command{
+		User: "alice", Script: `echo "node=$SLURMD_NODENAME server=${JOBSIM_SLURM_SERVER:-none} conf=${SLURM_CONF:-none}"; echo oops >&2; exit 3`,
+		Env:    []string{"SLURMD_NODENAME=cn1", "SLURM_JOB_ID=7", "JOBSIM_SLURM_SERVER=unix:/login/only", "SLURM_CONF=/login/slurm.conf"},
+		Stdout: &out, Stderr: &errb,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := p.Wait(); st.Code != 3 || st.Signal != 0 {
+		t.Errorf("status %+v, want code 3", st)
+	}
+	if got := out.String(); got != "node=cn1 server=none conf=none\n" || errb.String() != "oops\n" {
+		t.Errorf("stdout %q stderr %q", got, errb.String())
+	}
+	if _, err := x.Start(ctx, executor.Command{User: "alice", Script: "true", Env: []string{"SLURM_JOB_ID=8"}}); err == nil || !strings.Contains(err.Error(), "SLURMD_NODENAME") {
+		t.Errorf("a script without a node: %v", err)
+	}
+}
