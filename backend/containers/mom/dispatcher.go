@@ -61,6 +61,7 @@ type Dispatcher struct {
 	beatTimeout time.Duration
 	pollEvery   time.Duration
 	downAfter   int
+	quietNodes  bool
 	rec         events.Recorder
 	log         *slog.Logger
 
@@ -88,6 +89,11 @@ func WithNodeFailRequeue(d time.Duration) DispatcherOption {
 func WithHeartbeat(every time.Duration, missed int) DispatcherOption {
 	return func(x *Dispatcher) { x.pollEvery, x.downAfter = every, max(1, missed) }
 }
+
+// WithoutNodeEvents leaves recording nodes going down and coming back to
+// the NodeStater (a Slurm controller records its own slurm.node events):
+// no pbs.node events for them.
+func WithoutNodeEvents() DispatcherOption { return func(x *Dispatcher) { x.quietNodes = true } }
 
 // WithDispatchRecorder records node state changes (pbs.node events).
 func WithDispatchRecorder(r events.Recorder) DispatcherOption {
@@ -146,6 +152,14 @@ func (d *Dispatcher) record(e events.Event) {
 	rec.Record(e)
 }
 
+// recordNode records a node going down or coming back, unless the
+// NodeStater records those itself.
+func (d *Dispatcher) recordNode(e events.Event) {
+	if !d.quietNodes {
+		d.record(e)
+	}
+}
+
 // Close stops watching, kills the jobs still running remotely and waits.
 func (d *Dispatcher) Close() error {
 	d.cancel()
@@ -197,7 +211,7 @@ func (w *nodeWatch) watch() {
 			w.mu.Unlock()
 			if !was.IsZero() {
 				d.setState(w.Name, "free", "")
-				d.record(events.Event{Kind: EventNode, Msg: fmt.Sprintf("node %s is up again after %s", w.Name, time.Since(was).Round(time.Second)),
+				d.recordNode(events.Event{Kind: EventNode, Msg: fmt.Sprintf("node %s is up again after %s", w.Name, time.Since(was).Round(time.Second)),
 					Fields: map[string]any{"node": w.Name, "state": "free"}})
 			}
 		case d.life.Err() != nil:
@@ -226,7 +240,7 @@ func (w *nodeWatch) markDown(why error) {
 	w.downSince = time.Now()
 	w.mu.Unlock()
 	w.d.setState(w.Name, "down", "node down: communication closed")
-	w.d.record(events.Event{Kind: EventNode, Msg: fmt.Sprintf("node %s is down: %v", w.Name, why),
+	w.d.recordNode(events.Event{Kind: EventNode, Msg: fmt.Sprintf("node %s is down: %v", w.Name, why),
 		Fields: map[string]any{"node": w.Name, "state": "down", "error": why.Error()}})
 }
 

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/jobsim/jobsim/base/events"
+	"github.com/jobsim/jobsim/fakeslurm"
 	"github.com/jobsim/jobsim/internal/testutil"
 	"github.com/jobsim/jobsim/sim/batch"
 	"github.com/jobsim/jobsim/sim/executor"
@@ -325,5 +326,52 @@ func TestSlurmExecutorRunsTheScriptOnItsNode(t *testing.T) {
 	}
 	if _, err := x.Start(ctx, executor.Command{User: "alice", Script: "true", Env: []string{"SLURM_JOB_ID=8"}}); err == nil || !strings.Contains(err.Error(), "SLURMD_NODENAME") {
 		t.Errorf("a script without a node: %v", err)
+	}
+}
+
+// A node the Dispatcher finds dead fails in the Slurm controller as one
+// whose slurmd stopped answering (DOWN, "Not responding") and returns to
+// service when it answers again; a node an administrator drained is left
+// drained.
+func TestSlurmNodesFollowTheMoMs(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	srv, err := fakeslurm.NewServer(ctx, fakeslurm.WithNodes(fakeslurm.NodeConfig{Name: "cn1"}, fakeslurm.NodeConfig{Name: "cn2"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	states := func() map[string]string {
+		ns, err := srv.Nodes(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]string{}
+		for _, n := range ns {
+			out[n.Name] = n.State + "/" + n.Reason
+		}
+		return out
+	}
+	ns := SlurmNodes(srv)
+	if err := ns.SetNodeState("cn1", "down", "node down: communication closed"); err != nil {
+		t.Fatal(err)
+	}
+	if got := states()["cn1"]; got != "DOWN/Not responding" {
+		t.Errorf("a dead node: %s, want DOWN/Not responding", got)
+	}
+	if err := ns.SetNodeState("cn1", "free", ""); err != nil {
+		t.Fatal(err)
+	}
+	if got := states()["cn1"]; got != "IDLE/" {
+		t.Errorf("a node answering again: %s, want IDLE", got)
+	}
+	if err := srv.DrainNode(ctx, "cn2", "maintenance"); err != nil {
+		t.Fatal(err)
+	}
+	if err := ns.SetNodeState("cn2", "free", ""); err != nil {
+		t.Fatal(err)
+	}
+	if got := states()["cn2"]; got != "IDLE+DRAIN/maintenance" {
+		t.Errorf("a drained node answering: %s, want it left drained", got)
 	}
 }

@@ -248,7 +248,11 @@ func Run(ctx context.Context, c Config, out io.Writer, logger *slog.Logger) erro
 		if c.NodeFailRequeue != "" {
 			requeue, _ = time.ParseDuration(c.NodeFailRequeue)
 		}
-		disp, err = mom.NewDispatcher(c.Token, c.Nodes, mom.WithNodeFailRequeue(requeue), mom.WithDispatchLogger(logger))
+		dopts := []mom.DispatcherOption{mom.WithNodeFailRequeue(requeue), mom.WithDispatchLogger(logger)}
+		if c.Slurm != nil {
+			dopts = append(dopts, mom.WithoutNodeEvents()) // the controller's slurm.node events say it
+		}
+		disp, err = mom.NewDispatcher(c.Token, c.Nodes, dopts...)
 		if err != nil {
 			return fmt.Errorf("node %s: %w", c.Name, err)
 		}
@@ -275,7 +279,7 @@ func Run(ctx context.Context, c Config, out io.Writer, logger *slog.Logger) erro
 	switch c.Role {
 	case RoleLogin:
 		if c.Slurm != nil {
-			disp.Attach(nil, rec) // Slurm node states stay the controller's own
+			disp.Attach(mom.SlurmNodes(h.Slurm()), rec)
 			if err := serveSlurmTCP(ctx, h, c, rec, logger, &closers); err != nil {
 				return fmt.Errorf("node %s: %w", c.Name, err)
 			}
