@@ -201,7 +201,7 @@ func (w *nodeWatch) watch() {
 	t := time.NewTicker(d.pollEvery)
 	defer t.Stop()
 	for {
-		err := w.probe()
+		h, err := w.probe()
 		switch {
 		case err == nil:
 			missed = 0
@@ -210,6 +210,9 @@ func (w *nodeWatch) watch() {
 			w.downSince = time.Time{}
 			w.mu.Unlock()
 			if !was.IsZero() {
+				// Before the node takes jobs again: what it still runs that
+				// the server took off it meanwhile (requeued, deleted) dies.
+				d.reapOrphans(w, h.JobIDs)
 				d.setState(w.Name, "free", "")
 				d.recordNode(events.Event{Kind: EventNode, Msg: fmt.Sprintf("node %s is up again after %s", w.Name, time.Since(was).Round(time.Second)),
 					Fields: map[string]any{"node": w.Name, "state": "free"}})
@@ -244,11 +247,35 @@ func (w *nodeWatch) markDown(why error) {
 		Fields: map[string]any{"node": w.Name, "state": "down", "error": why.Error()}})
 }
 
-func (w *nodeWatch) probe() error {
+func (w *nodeWatch) probe() (Health, error) {
 	ctx, cancel := context.WithTimeout(w.d.life, w.d.pollEvery)
 	defer cancel()
 	var h Health
-	return w.d.call(ctx, http.MethodGet, w.URL+"/v1/mom/health", nil, &h, http.StatusOK)
+	err := w.d.call(ctx, http.MethodGet, w.URL+"/v1/mom/health", nil, &h, http.StatusOK)
+	return h, err
+}
+
+// reapOrphans kills and forgets the jobs a node that was down still has
+// but no longer runs for the server (it gave them up, requeued or ended
+// them while the node was away), as a MoM drops the jobs the server
+// disowns when it reconnects, and slurmctld kills a returning node's
+// orphans: a job run again must not meet its old self.
+func (d *Dispatcher) reapOrphans(w *nodeWatch, ids []string) {
+	for _, id := range ids {
+		d.mu.Lock()
+		followed := false
+		for p := range d.procs {
+			followed = followed || (p.w == w && p.id == id)
+		}
+		d.mu.Unlock()
+		if followed {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(d.life, 3*time.Second)
+		err := d.call(ctx, http.MethodDelete, w.URL+"/v1/mom/jobs/"+url.PathEscape(id), nil, nil, http.StatusNoContent)
+		cancel()
+		d.log.Info("mom: killed an orphaned job on a node back from down", "node", w.Name, "job", id, "err", err)
+	}
 }
 
 // call makes one request to a MoM and decodes a JSON answer.

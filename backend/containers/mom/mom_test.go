@@ -2,6 +2,7 @@ package mom
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -31,6 +32,8 @@ type testNode struct {
 	srv  *httptest.Server
 	mom  *Server
 	down atomic.Bool
+	// refusedDeletes counts the DELETEs the node refused while down.
+	refusedDeletes atomic.Int32
 }
 
 func newTestNode(t *testing.T, name string) *testNode {
@@ -53,6 +56,9 @@ func newTestNode(t *testing.T, name string) *testNode {
 	n := &testNode{mom: m}
 	n.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if n.down.Load() {
+			if r.Method == http.MethodDelete {
+				n.refusedDeletes.Add(1)
+			}
 			http.Error(w, "node down", http.StatusServiceUnavailable)
 			return
 		}
@@ -209,8 +215,29 @@ func TestDeadNodeIsMarkedDownAndItsJobEndsAfterNodeFailRequeue(t *testing.T) {
 	if got := st.String(); !strings.Contains(got, "cn1=down:node down: communication closed") {
 		t.Errorf("node states %q, want cn1 down", got)
 	}
+	// The dispatcher's own attempt to drop the job met the dead node.
+	testutil.WaitFor(t, "a refused DELETE of the job", 5*time.Second, func() bool { return n.refusedDeletes.Load() > 0 })
 	n.down.Store(false)
 	testutil.WaitFor(t, "the node that answers again to be back (cn1=free)", 5*time.Second, func() bool { return strings.Contains(st.String(), "cn1=free") })
+	// The job the server gave up was killed on the node before it took
+	// jobs again (a rerun must not meet its old self).
+	if h := momHealth(t, n); len(h.JobIDs) != 0 {
+		t.Errorf("the node back from down still has the job the server gave up: %+v", h)
+	}
+}
+
+// momHealth asks a MoM directly what it has.
+func momHealth(t *testing.T, n *testNode) Health {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodGet, "/v1/mom/health", nil)
+	req.Header.Set("Authorization", "Bearer tok")
+	rec := httptest.NewRecorder()
+	n.mom.ServeHTTP(rec, req)
+	var h Health
+	if err := json.Unmarshal(rec.Body.Bytes(), &h); err != nil || rec.Code != http.StatusOK {
+		t.Fatalf("health: %d %s (%v)", rec.Code, rec.Body.String(), err)
+	}
+	return h
 }
 
 func TestNodeBackBeforeNodeFailRequeueKeepsTheJob(t *testing.T) {
