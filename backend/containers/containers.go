@@ -235,7 +235,7 @@ func (t *topology) NodeAction(ctx context.Context, name, action string) error {
 	return t.t.NodeAction(ctx, name, action)
 }
 
-// Address is the IP address of a machine (a host or a PBS node) that the
+// Address is the IP address of a machine (a host or a compute node) that the
 // test machine reaches directly, for systems under test that connect to a
 // server a job started on a node (a batch spawner's notebook on cn1).
 func (t *topology) Address(ctx context.Context, name string) (string, error) {
