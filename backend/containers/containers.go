@@ -139,11 +139,6 @@ func derefImage(p *image.Image) image.Image {
 
 // Start implements runner.Backend.
 func (b *Backend) Start(ctx context.Context, t scenario.Topology, env runner.Env) (runner.Topology, error) {
-	for _, h := range t.Hosts {
-		if h.Slurm != nil {
-			return nil, &runner.SkipError{Reason: fmt.Sprintf("host %s runs Slurm, which the containers backend does not carry yet (its node daemon runs PBS only): run it with --backend inprocess", h.Name)}
-		}
-	}
 	img, err := b.Image(ctx, b.cylc)
 	if err != nil {
 		return nil, err
@@ -203,6 +198,10 @@ func ClusterHosts(t scenario.Topology) ([]cluster.Host, error) {
 			c := h.PBS.Config()
 			ch.PBS = &c
 		}
+		if h.Slurm != nil {
+			c := h.Slurm.Config()
+			ch.Slurm = &c
+		}
 		out = append(out, ch)
 	}
 	return out, nil
@@ -239,7 +238,7 @@ func (t *topology) NodeAction(ctx context.Context, name, action string) error {
 	return t.t.NodeAction(ctx, name, action)
 }
 
-// Address is the IP address of a machine (a host or a PBS node) that the
+// Address is the IP address of a machine (a host or a compute node) that the
 // test machine reaches directly, for systems under test that connect to a
 // server a job started on a node (a batch spawner's notebook on cn1).
 func (t *topology) Address(ctx context.Context, name string) (string, error) {

@@ -15,6 +15,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jobsim/jobsim/backend/containers/container"
+	"github.com/jobsim/jobsim/scenarios/runner"
 )
 
 // startServing runs `jobsim args...`, a command that prints JSON once it is
@@ -264,15 +267,50 @@ func TestHostCommandSlurm(t *testing.T) {
 	}
 }
 
-// The containers backend does not carry Slurm yet: a scenario whose host
-// asks for it skips there with the reason printed, and the run does not
-// fail (no Docker engine is needed to say so).
-func TestSlurmScenarioSkipsOnContainers(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+// The containers backend carries Slurm: the Slurm gate (real Cylc
+// submitting with sbatch and polling over ssh) passes on a job-host
+// container as it does in-process, and the Slurm host in its history is
+// the container's node daemon (its sshd on the container's port 22).
+func TestSlurmScenarioOnContainers(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, buildJobsim(t), "run", "--backend", "containers", "--artifacts", t.TempDir(), "../../fixtures/scenarios/cylc/happy-slurm-poll.yaml")
-	out, err := cmd.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "SKIP") || !strings.Contains(string(out), "runs Slurm, which the containers backend does not carry yet") {
-		t.Fatalf("jobsim run --backend containers on a Slurm scenario: %v\n%s", err, out)
+	if err := container.DockerAvailable(ctx); err != nil {
+		t.Skipf("the containers backend needs a Docker engine: %v", err)
+	}
+	bin := buildJobsim(t)
+	art := t.TempDir()
+	cmd := exec.CommandContext(ctx, bin, "run", "--backend", "containers", "-o", "json", "--artifacts", art, "../../fixtures/scenarios/cylc/happy-slurm-poll.yaml")
+	cmd.Env = append(os.Environ(), "JOBSIM_BIN="+bin)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	runErr := cmd.Run()
+	var reps []runner.Report
+	if err := json.Unmarshal(stdout.Bytes(), &reps); err != nil || len(reps) != 1 {
+		t.Fatalf("jobsim run: %v, reports %d, output: %v\n%s\n%s", runErr, len(reps), err, stdout.String(), stderr.String())
+	}
+	r := reps[0]
+	switch {
+	case r.Verdict == runner.Skip:
+		t.Skipf("%s skipped: %s", r.Name, r.Reason)
+	case r.Verdict != runner.Pass || runErr != nil:
+		t.Fatalf("%s on containers: %s (%s), %v; artifacts %s\n%s", r.Name, r.Verdict, r.Reason, runErr, r.Dir, stderr.String())
+	}
+	hist, err := os.ReadFile(filepath.Join(r.Dir, "events.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := false
+	for _, line := range strings.Split(string(hist), "\n") {
+		var e struct {
+			Host, Kind string
+			Fields     map[string]any
+		}
+		if json.Unmarshal([]byte(line), &e) == nil && e.Kind == "host" && e.Host == "fakehpc" {
+			ssh, _ := e.Fields["ssh"].(string)
+			started = strings.HasSuffix(ssh, ":22")
+		}
+	}
+	if !started {
+		t.Errorf("the history has no start of host fakehpc as a container (sshd on port 22):\n%s", hist)
 	}
 }

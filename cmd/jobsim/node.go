@@ -20,9 +20,10 @@ configuration is JSON in $JOBSIM_NODE_CONFIG, written by the containers
 backend and jobsim up. It is the container's entry point, not meant to be
 run by hand; use jobsim host for a host on this machine.
 
-Roles: host (ssh, optionally PBS running jobs here), login (ssh and the PBS
-server, running each job on the MoM of the compute node it was placed on,
-and serving PBS on TCP port 15001), compute (ssh and the MoM on port 7071).
+Roles: host (ssh, optionally PBS or Slurm running jobs here), login (ssh
+and the PBS server or Slurm controller, running each job on the MoM of the
+compute node it was placed on, and serving PBS on TCP port 15001 or Slurm
+on 6817), compute (ssh and the MoM on port 7071).
 It prints one JSON line when healthy and serves until SIGTERM.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {

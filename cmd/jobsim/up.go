@@ -81,6 +81,7 @@ func newUpCommand() *cobra.Command {
 		output   string
 		debug    bool
 		sshFile  string
+		slurm    bool
 	)
 	cmd := &cobra.Command{
 		Use:   "up [TOPOLOGY.yaml]",
@@ -93,11 +94,20 @@ and user, the control URL and token of each machine, and serves until
 Ctrl-C, when it removes every container and network it made.
 
 A host with PBS nodes is a cluster: its compute nodes are containers on a
-private network sharing /home with it, jobs run on the node PBS chose.`,
+private network sharing /home with it, jobs run on the node PBS chose.
+With --slurm (or a topology's slurm: block) the host runs a Slurm
+controller instead of a PBS server: sbatch, squeue, sacct, ... work on it,
+and with nodes its jobs run on the compute node Slurm chose
+(SLURM_JOB_NODELIST names it); without nodes they run on the host.`,
 		Example: `  # A login node with two compute nodes; ssh reads the config from the file (needs Docker)
   jobsim up --name fakehpc --users alice --nodes cn1,cn2 --ssh-config cluster.ssh > cluster.txt &
   until [ -e cluster.ssh ]; do sleep 1; done   # written once every machine is up
   ssh -F cluster.ssh fakehpc 'echo hostname | qsub; pbsnodes -a'
+
+  # A Slurm login node with two compute nodes (needs Docker)
+  jobsim up --slurm --name slurmhpc --users alice --nodes scn1,scn2 --ssh-config slurm.ssh > slurm.txt &
+  until [ -e slurm.ssh ]; do sleep 1; done
+  ssh -F slurm.ssh slurmhpc 'sbatch --wrap hostname; sinfo; squeue'
 
   # The machines of a scenario (needs Docker, until Ctrl-C)
   jobsim up fixtures/scenarios/cylc/unlistable-lib.yaml`,
@@ -116,12 +126,11 @@ private network sharing /home with it, jobs run on the node PBS chose.`,
 					return exitError{code: 2, err: err}
 				}
 				topo = t
-			} else {
-				h := scenario.Host{Name: name, Executor: "real", Users: users, FaultMounts: faults, Cylc: cylcPath, PBS: &scenario.PBS{}}
-				for _, n := range nodes {
-					h.PBS.Nodes = append(h.PBS.Nodes, scenario.Node{Name: n})
+				if slurm {
+					return exitError{code: 2, err: fmt.Errorf("--slurm is for a host from flags: %s says each host's batch system (its slurm: block)", args[0])}
 				}
-				topo.Hosts = []scenario.Host{h}
+			} else {
+				topo.Hosts = []scenario.Host{flagHost(name, users, nodes, cylcPath, faults, slurm)}
 			}
 			if output != "text" && output != "json" {
 				return exitError{code: 2, err: fmt.Errorf("--output %q: want text or json", output)}
@@ -143,7 +152,8 @@ private network sharing /home with it, jobs run on the node PBS chose.`,
 	f := cmd.Flags()
 	f.StringVar(&name, "name", "fakehpc", "without a file: the host (login node) name")
 	f.StringSliceVar(&users, "users", nil, "without a file: the users (default: you)")
-	f.StringSliceVar(&nodes, "nodes", nil, "without a file: compute nodes (PBS nodes) of the host, e.g. cn1,cn2")
+	f.StringSliceVar(&nodes, "nodes", nil, "without a file: compute nodes (PBS nodes, or Slurm nodes with --slurm) of the host, e.g. cn1,cn2")
+	f.BoolVar(&slurm, "slurm", false, "without a file: the host runs a Slurm controller instead of a PBS server")
 	f.StringVar(&cylcPath, "cylc", "", "without a file: install the Cylc overlay at this host path (e.g. /opt/cylc)")
 	f.StringSliceVar(&faults, "fault-mount", nil, "without a file: host paths under the FUSE fault layer")
 	f.StringVar(&userland, "userland", string(image.BindMounts), "how containers get their programs: bind (the test machine's /usr) or rootfs")
@@ -152,6 +162,24 @@ private network sharing /home with it, jobs run on the node PBS chose.`,
 	f.BoolVar(&debug, "debug", false, "log at debug level")
 	f.StringVar(&sshFile, "ssh-config", "", "also write the ssh config to this file once every machine is up, for ssh -F FILE or an Include line (removed on exit)")
 	return cmd
+}
+
+// flagHost is the one host `jobsim up` starts from flags: a PBS server or
+// a Slurm controller, whose nodes (if any) are compute nodes.
+func flagHost(name string, users, nodes []string, cylcPath string, faults []string, slurm bool) scenario.Host {
+	h := scenario.Host{Name: name, Executor: "real", Users: users, FaultMounts: faults, Cylc: cylcPath}
+	if slurm {
+		h.Slurm = &scenario.Slurm{}
+		for _, n := range nodes {
+			h.Slurm.Nodes = append(h.Slurm.Nodes, scenario.SlurmNode{Name: n})
+		}
+		return h
+	}
+	h.PBS = &scenario.PBS{}
+	for _, n := range nodes {
+		h.PBS.Nodes = append(h.PBS.Nodes, scenario.Node{Name: n})
+	}
+	return h
 }
 
 type upOptions struct {
@@ -212,8 +240,17 @@ func up(ctx context.Context, out, errOut io.Writer, topo scenario.Topology, o up
 	}()
 	info := upInfo{Run: tp.Run(), Image: img.Ref, Network: tp.Network(), StartedIn: time.Since(start).Round(time.Millisecond).String()}
 	var sshConfig bytes.Buffer
+	slurmHosts := map[string]bool{}
+	for _, h := range topo.Hosts {
+		slurmHosts[h.Name] = h.Slurm != nil
+	}
 	for _, m := range tp.Machines() {
-		mi := upMachine{Name: m.Name(), Host: m.Host, PBSNode: m.PBSNode, Role: string(m.Role()), SSH: m.SSHAddr(), Control: m.ControlURL(), Token: m.Token(), Notes: m.Notes(), KeyFiles: map[string]string{}}
+		mi := upMachine{Name: m.Name(), Host: m.Host, Role: string(m.Role()), SSH: m.SSHAddr(), Control: m.ControlURL(), Token: m.Token(), Notes: m.Notes(), KeyFiles: map[string]string{}}
+		if slurmHosts[m.Host] {
+			mi.SlurmNode = m.PBSNode
+		} else {
+			mi.PBSNode = m.PBSNode
+		}
 		for i, u := range m.Users() {
 			alias := m.Name()
 			if i > 0 {
@@ -238,7 +275,7 @@ func up(ctx context.Context, out, errOut io.Writer, topo scenario.Topology, o up
 		fmt.Fprintf(out, "# jobsim up: %d machines ready in %s (run %s, image %s); Ctrl-C removes them.\n", len(info.Machines), info.StartedIn, info.Run, info.Image)
 		for _, m := range info.Machines {
 			role := m.Role
-			if m.PBSNode != "" {
+			if m.PBSNode != "" || m.SlurmNode != "" {
 				role += " of " + m.Host
 			}
 			fmt.Fprintf(out, "# %-10s %-8s control %s token %s\n", m.Name, role, m.Control, m.Token)
@@ -278,15 +315,17 @@ type upInfo struct {
 }
 
 type upMachine struct {
-	Name     string            `json:"name"`
-	Host     string            `json:"host"`
-	PBSNode  string            `json:"pbs_node,omitempty"`
-	Role     string            `json:"role"`
-	SSH      string            `json:"ssh"`
-	Control  string            `json:"control"`
-	Token    string            `json:"token"`
-	KeyFiles map[string]string `json:"key_files"`
-	Notes    []string          `json:"notes,omitempty"`
+	Name    string `json:"name"`
+	Host    string `json:"host"`
+	PBSNode string `json:"pbs_node,omitempty"`
+	// SlurmNode is a compute node's Slurm node name.
+	SlurmNode string            `json:"slurm_node,omitempty"`
+	Role      string            `json:"role"`
+	SSH       string            `json:"ssh"`
+	Control   string            `json:"control"`
+	Token     string            `json:"token"`
+	KeyFiles  map[string]string `json:"key_files"`
+	Notes     []string          `json:"notes,omitempty"`
 }
 
 func writeJSON(w io.Writer, v any) error {

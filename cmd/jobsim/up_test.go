@@ -14,19 +14,19 @@ import (
 	"github.com/jobsim/jobsim/internal/testutil"
 )
 
-// A person's fake cluster: `jobsim up` starts a login node and a compute
-// node, its printed ssh config reaches the login node, a job runs on the
-// compute node, and Ctrl-C (SIGINT) removes every container and network.
-func TestUpServesAClusterUntilInterrupted(t *testing.T) {
+// startUp runs `jobsim up -o json args...` (skipping without the OpenSSH
+// client or a Docker engine) and returns what it printed, an ssh through
+// the real OpenSSH client with the printed config to one of its machines,
+// and stop: Ctrl-C (SIGINT), after which nothing of the run may be left.
+func startUp(t *testing.T, ctx context.Context, args ...string) (info *upInfo, ssh func(machine, remote string) string, stop func()) {
+	t.Helper()
 	if _, err := exec.LookPath("ssh"); err != nil {
 		t.Skip("the OpenSSH client is not installed (make setup installs openssh-client)")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
 	if err := container.DockerAvailable(ctx); err != nil {
 		t.Skipf("jobsim up needs a Docker engine: %v", err)
 	}
-	var info upInfo
+	info = &upInfo{}
 	t.Cleanup(func() {
 		if info.Run != "" { // after a failure: leave nothing behind
 			cctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -34,46 +34,91 @@ func TestUpServesAClusterUntilInterrupted(t *testing.T) {
 			_, _ = container.Sweep(cctx, info.Run)
 		}
 	})
-	stop := startServing(t, ctx, &info, syscall.SIGINT, "up", "-o", "json", "--name", "uphpc", "--users", "alice", "--nodes", "upcn1")
-	if len(info.Machines) != 2 || info.Machines[0].Name != "uphpc" || info.Machines[1].PBSNode != "upcn1" || info.Run == "" {
-		t.Fatalf("machines %+v", info.Machines)
-	}
-
+	halt := startServing(t, ctx, info, syscall.SIGINT, append([]string{"up", "-o", "json"}, args...)...)
 	cfg := filepath.Join(t.TempDir(), "ssh_config")
 	if err := os.WriteFile(cfg, []byte(info.SSHConfig), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ssh := func(remote string) string {
+	ssh = func(machine, remote string) string {
 		t.Helper()
-		out, err := exec.CommandContext(ctx, "ssh", "-F", cfg, "-o", "BatchMode=yes", "uphpc", remote).CombinedOutput()
+		out, err := exec.CommandContext(ctx, "ssh", "-F", cfg, "-o", "BatchMode=yes", machine, remote).CombinedOutput()
 		if err != nil {
-			t.Fatalf("ssh uphpc %q: %v\n%s", remote, err, out)
+			t.Fatalf("ssh %s %q: %v\n%s", machine, remote, err, out)
 		}
 		return string(out)
 	}
-	if id := strings.TrimSpace(ssh("echo hostname | qsub -N where")); id != "1.uphpc" {
+	stop = func() {
+		t.Helper()
+		if err := halt(); err != nil {
+			t.Fatalf("jobsim up did not end cleanly on Ctrl-C: %v", err)
+		}
+		objs, err := container.List(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range objs {
+			if o.Run == info.Run {
+				t.Errorf("left behind after Ctrl-C: %s %s (%s)", o.Kind, o.Name, o.State)
+			}
+		}
+	}
+	return info, ssh, stop
+}
+
+// A person's fake cluster: `jobsim up` starts a login node and a compute
+// node, its printed ssh config reaches the login node, a job runs on the
+// compute node, and Ctrl-C (SIGINT) removes every container and network.
+func TestUpServesAClusterUntilInterrupted(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	info, ssh, stop := startUp(t, ctx, "--name", "uphpc", "--users", "alice", "--nodes", "upcn1")
+	if len(info.Machines) != 2 || info.Machines[0].Name != "uphpc" || info.Machines[1].PBSNode != "upcn1" || info.Run == "" {
+		t.Fatalf("machines %+v", info.Machines)
+	}
+	if id := strings.TrimSpace(ssh("uphpc", "echo hostname | qsub -N where")); id != "1.uphpc" {
 		t.Fatalf("qsub on the login node: %q", id)
 	}
 	var out string
 	if err := testutil.Poll("the job's output naming the compute node", time.Minute, func() bool {
 		// The job's output (written on the compute node, in the /home it
 		// shares with the login node) names the node it ran on.
-		out = ssh("cat where.o1 2>/dev/null || true")
+		out = ssh("uphpc", "cat where.o1 2>/dev/null || true")
 		return out == "upcn1\n"
 	}); err != nil {
 		t.Fatalf("the job did not run on the compute node: %v:\n%s", err, out)
 	}
+	stop()
+}
 
-	if err := stop(); err != nil {
-		t.Fatalf("jobsim up did not end cleanly on Ctrl-C: %v", err)
+// A person's fake Slurm cluster: `jobsim up --slurm` starts a login node
+// with the controller and a compute node; through the real OpenSSH client
+// sbatch --wrap queues a job that squeue lists, it runs on the compute node
+// (its hostname and SLURM_JOB_NODELIST name it), sacct reports it
+// COMPLETED with 0:0 on that node, the compute node's own Slurm commands
+// (a non-login ssh session) reach the controller, and Ctrl-C removes
+// everything.
+func TestUpServesASlurmClusterUntilInterrupted(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	info, ssh, stop := startUp(t, ctx, "--slurm", "--name", "upslurm", "--users", "alice", "--nodes", "upscn1")
+	if len(info.Machines) != 2 || info.Machines[0].Name != "upslurm" || info.Machines[1].SlurmNode != "upscn1" || info.Machines[1].PBSNode != "" || info.Run == "" {
+		t.Fatalf("machines %+v", info.Machines)
 	}
-	objs, err := container.List(ctx)
-	if err != nil {
-		t.Fatal(err)
+	out := ssh("upslurm", `sbatch --wrap 'echo "$(hostname) $SLURM_JOB_NODELIST"'; squeue`)
+	if !strings.HasPrefix(out, "Submitted batch job 1\n") || !strings.Contains(out, "JOBID PARTITION") || !strings.Contains(out, " alice ") {
+		t.Fatalf("sbatch --wrap; squeue on the login node: %q", out)
 	}
-	for _, o := range objs {
-		if o.Run == info.Run {
-			t.Errorf("left behind after Ctrl-C: %s %s (%s)", o.Kind, o.Name, o.State)
-		}
+	if err := testutil.Poll("sacct showing the job completed on the compute node", time.Minute, func() bool {
+		out = ssh("upslurm", "sacct -n -X -P -j 1 -o JobName,State,ExitCode,NodeList")
+		return strings.TrimSpace(out) == "wrap|COMPLETED|0:0|upscn1"
+	}); err != nil {
+		t.Fatalf("%v: %q", err, out)
 	}
+	if out = ssh("upslurm", "cat slurm-1.out"); out != "upscn1 upscn1\n" {
+		t.Errorf("the job's output (hostname, SLURM_JOB_NODELIST) is %q, want the compute node twice", out)
+	}
+	if out = ssh("upscn1", "squeue -h -t all -o '%i %T %N'"); strings.TrimSpace(out) != "1 COMPLETED upscn1" {
+		t.Errorf("squeue on the compute node: %q", out)
+	}
+	stop()
 }

@@ -20,7 +20,8 @@ import (
 // /etc/slurm/slurm.conf).
 const ServerEnv = "JOBSIM_SLURM_SERVER"
 
-// TokenEnv holds the token for a TCP controller.
+// TokenEnv holds the token for a TCP controller (without it: a
+// "#JobsimToken=TOKEN" line in slurm.conf).
 const TokenEnv = "JOBSIM_SLURM_TOKEN"
 
 // DefaultConf is where Slurm's clients find slurm.conf without SLURM_CONF.
@@ -86,7 +87,11 @@ func Personality(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	inv.Host, _ = os.Hostname()
 	inv.Host, _, _ = strings.Cut(inv.Host, ".")
 	opts := []CallOption{CallStdin(stdin), CallConf(conf)}
-	if tok := os.Getenv(TokenEnv); tok != "" {
+	tok := os.Getenv(TokenEnv)
+	if tok == "" {
+		tok = conf.Token
+	}
+	if tok != "" {
 		opts = append(opts, CallToken(tok))
 	}
 	res, _ := Call(ctx, addr, inv, opts...)

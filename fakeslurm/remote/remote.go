@@ -147,6 +147,10 @@ type Conf struct {
 	// Controller is the fake controller's address, from a
 	// "#JobsimController=ADDR" line (a comment to a real Slurm).
 	Controller string
+	// Token is the fake controller's token, from a "#JobsimToken=TOKEN"
+	// line, for clients without $JOBSIM_SLURM_TOKEN (a compute node's
+	// commands run from a non-login ssh session).
+	Token string
 }
 
 // ReadConf reads the keys a client needs from a slurm.conf (Key=Value
@@ -158,6 +162,10 @@ func ReadConf(r io.Reader) (Conf, error) {
 		line := strings.TrimSpace(sc.Text())
 		if v, ok := strings.CutPrefix(line, "#JobsimController="); ok {
 			c.Controller = strings.TrimSpace(v)
+			continue
+		}
+		if v, ok := strings.CutPrefix(line, "#JobsimToken="); ok {
+			c.Token = strings.TrimSpace(v)
 			continue
 		}
 		if i := strings.IndexByte(line, '#'); i >= 0 {

@@ -226,3 +226,17 @@ func TestPeerCredentials(t *testing.T) {
 		t.Errorf("job 1: %+v %v", j, err)
 	}
 }
+
+// A client's slurm.conf names the fake controller and its token in
+// comment lines a real Slurm ignores; the real keys are read as Slurm
+// reads them.
+func TestReadConfTakesJobsimLinesAndSlurmKeys(t *testing.T) {
+	c, err := remote.ReadConf(strings.NewReader("ClusterName=hpc\nSlurmctldHost=login(10.0.0.1)\nMessageTimeout=7\n#JobsimController=tcp:login:6817\n#JobsimToken=s3cret\n# a comment\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := remote.Conf{ClusterName: "hpc", ControlHost: "login", MessageTimeout: 7 * time.Second, Controller: "tcp:login:6817", Token: "s3cret"}
+	if c != want {
+		t.Errorf("ReadConf: %+v, want %+v", c, want)
+	}
+}

@@ -66,29 +66,18 @@ func (s *Slurm) validate(p positions, at []any) error {
 	return nil
 }
 
-// ServerOptions maps a host's Slurm block to the controller's options,
+// Config maps a host's Slurm block to the controller's configuration,
 // the same for every backend that carries Slurm.
-func (s Slurm) ServerOptions() []fakeslurm.Option {
-	var opts []fakeslurm.Option
-	if s.Cluster != "" {
-		opts = append(opts, fakeslurm.WithClusterName(s.Cluster))
+func (s Slurm) Config() fakeslurm.Config {
+	c := fakeslurm.Config{Cluster: s.Cluster, MinJobAge: s.MinJobAge.D()}
+	for _, n := range s.Nodes {
+		c.Nodes = append(c.Nodes, fakeslurm.NodeConfig{Name: n.Name, CPUs: n.CPUs, MemMB: n.Memory})
 	}
-	if len(s.Nodes) > 0 {
-		ns := make([]fakeslurm.NodeConfig, len(s.Nodes))
-		for i, n := range s.Nodes {
-			ns[i] = fakeslurm.NodeConfig{Name: n.Name, CPUs: n.CPUs, MemMB: n.Memory}
-		}
-		opts = append(opts, fakeslurm.WithNodes(ns...))
+	for _, q := range s.Partitions {
+		c.Partitions = append(c.Partitions, fakeslurm.PartitionConfig{Name: q.Name, Nodes: q.Nodes, Default: q.Default, Down: q.Down, MaxTime: q.MaxTime.D()})
 	}
-	if len(s.Partitions) > 0 {
-		ps := make([]fakeslurm.PartitionConfig, len(s.Partitions))
-		for i, q := range s.Partitions {
-			ps[i] = fakeslurm.PartitionConfig{Name: q.Name, Nodes: q.Nodes, Default: q.Default, Down: q.Down, MaxTime: q.MaxTime.D()}
-		}
-		opts = append(opts, fakeslurm.WithPartitions(ps...))
-	}
-	if s.MinJobAge > 0 {
-		opts = append(opts, fakeslurm.WithMinJobAge(s.MinJobAge.D()))
-	}
-	return opts
+	return c
 }
+
+// ServerOptions maps a host's Slurm block to the controller's options.
+func (s Slurm) ServerOptions() []fakeslurm.Option { return s.Config().Options() }

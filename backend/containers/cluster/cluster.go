@@ -1,9 +1,10 @@
 // Package cluster brings up a scenario topology as containers: every host
 // a job-host container (package backend/containers/container), all on one private Docker network,
-// and every host whose PBS block lists nodes the login node of a fake
-// cluster: one compute container per node, /home shared between them, the
-// login node's PBS server running each job on the node it placed it on
-// (package backend/containers/mom). The harness reaches each machine's ssh and control API
+// and every host whose PBS or Slurm block lists nodes the login node of a
+// fake cluster: one compute container per node, /home (and, for Slurm,
+// the SlurmdSpoolDir) shared between them, the login node's PBS server or
+// Slurm controller running each job on the node it placed it on (package
+// backend/containers/mom). The harness reaches each machine's ssh and control API
 // on 127.0.0.1 (on a remote engine: its published ports, container.Reach);
 // the machines reach each other by name.
 //
@@ -35,6 +36,7 @@ import (
 	"github.com/jobsim/jobsim/backend/containers/node"
 	"github.com/jobsim/jobsim/base/events"
 	"github.com/jobsim/jobsim/fakepbs"
+	"github.com/jobsim/jobsim/fakeslurm"
 )
 
 // Option configures Start.
@@ -80,7 +82,8 @@ type Machine struct {
 	*container.Container
 	// Host is the topology host this machine is, or the login node of.
 	Host string
-	// PBSNode is the PBS node name of a compute node ("" for hosts).
+	// PBSNode is the name of a compute node in its batch system: its PBS
+	// node or Slurm node name ("" for hosts).
 	PBSNode string
 
 	stream *streamer
@@ -114,6 +117,11 @@ type Host struct {
 	Cylc string
 	// PBS runs a PBS server on the host (nil: none).
 	PBS *fakepbs.Config
+	// Slurm runs a Slurm controller on the host (nil: none). Its jobs run
+	// on the host itself unless its nodes name others: then, as with PBS
+	// nodes, the host is the login node of a cluster, with one compute
+	// container per Slurm node.
+	Slurm *fakeslurm.Config
 }
 
 // NodeActions are what NodeAction can do to a machine.
@@ -179,41 +187,60 @@ func Start(ctx context.Context, img image.Image, hosts []Host, opts ...Option) (
 			base = append(base, container.WithCylc(h.Cylc))
 		}
 		hostOpts := append(slices.Clone(base), container.WithName(h.Name), container.WithFaultMounts(h.FaultMounts...))
-		if h.PBS == nil || len(h.PBS.Nodes) == 0 {
+		nodes := computeNodes(h)
+		if len(nodes) == 0 {
 			if h.PBS != nil {
 				hostOpts = append(hostOpts, container.WithPBS(*h.PBS))
+			}
+			if h.Slurm != nil {
+				hostOpts = append(hostOpts, container.WithSlurm(*h.Slurm))
 			}
 			plans = append(plans, plan{m: &Machine{Host: h.Name}, opts: hostOpts})
 			continue
 		}
-		// A cluster: the host is its login node, each PBS node a compute node.
+		// A cluster: the host is its login node, each PBS or Slurm node a
+		// compute node.
 		home := filepath.Join(t.cfg.dir, "home-"+h.Name)
 		if err := os.MkdirAll(home, 0o755); err != nil {
 			return nil, err
 		}
 		var moms []mom.Node
-		for _, n := range h.PBS.Nodes {
-			if n.Name == h.Name {
-				return nil, fmt.Errorf("cluster: host %s: a PBS node may not share the login node's name", h.Name)
+		for _, n := range nodes {
+			if n == h.Name {
+				return nil, fmt.Errorf("cluster: host %s: a compute node may not share the login node's name", h.Name)
 			}
-			moms = append(moms, mom.Node{Name: n.Name, URL: fmt.Sprintf("http://%s:%d", n.Name, node.MomPort)})
+			moms = append(moms, mom.Node{Name: n, URL: fmt.Sprintf("http://%s:%d", n, node.MomPort)})
 		}
 		requeue := ""
 		if c.requeue > 0 {
 			requeue = c.requeue.String()
 		}
-		if d := h.PBS.NodeFailRequeue; d > 0 {
-			requeue = d.String() // the scenario's own wins
+		if h.PBS != nil && h.PBS.NodeFailRequeue > 0 {
+			requeue = h.PBS.NodeFailRequeue.String() // the scenario's own wins
 		}
-		login := append(hostOpts, container.WithPBS(*h.PBS), container.WithHome(home), container.WithNode(func(nc *node.Config) {
+		login := append(hostOpts, container.WithHome(home), container.WithNode(func(nc *node.Config) {
 			nc.Role, nc.Nodes, nc.SharedHome, nc.NodeFailRequeue = node.RoleLogin, moms, true, requeue
 		}))
-		plans = append(plans, plan{m: &Machine{Host: h.Name}, opts: login})
-		for _, n := range h.PBS.Nodes {
-			compute := append(slices.Clone(base), container.WithName(n.Name), container.WithHome(home), container.WithNode(func(nc *node.Config) {
+		var compute []container.Option
+		if h.Slurm != nil {
+			spool := filepath.Join(t.cfg.dir, "slurmd-"+h.Name)
+			if err := os.MkdirAll(spool, 0o755); err != nil {
+				return nil, err
+			}
+			login = append(login, container.WithSlurm(*h.Slurm), container.WithSlurmSpool(spool))
+			compute = []container.Option{container.WithSlurmSpool(spool), container.WithNode(func(nc *node.Config) {
+				nc.Role, nc.SlurmServer, nc.SharedHome = node.RoleCompute, fmt.Sprintf("%s:%d", h.Name, node.SlurmPort), true
+			})}
+		} else {
+			login = append(login, container.WithPBS(*h.PBS))
+			compute = []container.Option{container.WithNode(func(nc *node.Config) {
 				nc.Role, nc.PBSServer, nc.SharedHome = node.RoleCompute, fmt.Sprintf("%s:%d", h.Name, node.PBSPort), true
-			}))
-			plans = append(plans, plan{m: &Machine{Host: h.Name, PBSNode: n.Name}, opts: compute})
+			})}
+		}
+		plans = append(plans, plan{m: &Machine{Host: h.Name}, opts: login})
+		for _, n := range nodes {
+			opts := append(slices.Clone(base), container.WithName(n), container.WithHome(home))
+			plans = append(plans, plan{m: &Machine{Host: h.Name, PBSNode: n}, opts: append(opts, compute...)})
 		}
 	}
 	names := map[string]bool{}
@@ -223,7 +250,7 @@ func Start(ctx context.Context, img image.Image, hosts []Host, opts ...Option) (
 			n = p.m.Host
 		}
 		if names[n] {
-			return nil, fmt.Errorf("cluster: machine name %q is used twice (host names and PBS node names share one network)", n)
+			return nil, fmt.Errorf("cluster: machine name %q is used twice (host names and compute node names share one network)", n)
 		}
 		names[n] = true
 	}
@@ -255,6 +282,27 @@ func Start(ctx context.Context, img image.Image, hosts []Host, opts ...Option) (
 		}
 	}
 	return t, nil
+}
+
+// computeNodes are the names of a host's compute nodes: its PBS nodes, or
+// its Slurm nodes unless the only one is the host itself (Slurm's default
+// node, where jobs run on the host). None: the host is no cluster.
+func computeNodes(h Host) []string {
+	var names []string
+	switch {
+	case h.PBS != nil:
+		for _, n := range h.PBS.Nodes {
+			names = append(names, n.Name)
+		}
+	case h.Slurm != nil:
+		for _, n := range h.Slurm.Nodes {
+			names = append(names, n.Name)
+		}
+		if len(names) == 1 && names[0] == h.Name {
+			return nil
+		}
+	}
+	return names
 }
 
 // Machines lists the containers: hosts, each followed by its compute nodes.

@@ -17,6 +17,7 @@ import (
 	"github.com/jobsim/jobsim/backend/containers/internal/testenv"
 	"github.com/jobsim/jobsim/base/events"
 	"github.com/jobsim/jobsim/fakepbs"
+	"github.com/jobsim/jobsim/fakeslurm"
 	"github.com/jobsim/jobsim/internal/testutil"
 )
 
@@ -31,13 +32,18 @@ func TestMain(m *testing.M) { os.Exit(testenv.Main(m, &testImage, &skipWhy)) }
 // each) for alice, removed at the end of the test.
 func startCluster(t *testing.T, log *events.Log, requeue time.Duration) *cluster.Topology {
 	t.Helper()
+	return startTopology(t, log, requeue, cluster.Host{Name: "login", Users: []string{"alice"},
+		PBS: &fakepbs.Config{History: true, Nodes: []fakepbs.NodeConfig{{Name: "cn1", NCPUs: 1}, {Name: "cn2", NCPUs: 1}}}})
+}
+
+// startTopology brings up topo, removed at the end of the test.
+func startTopology(t *testing.T, log *events.Log, requeue time.Duration, topo ...cluster.Host) *cluster.Topology {
+	t.Helper()
 	if skipWhy != "" {
 		t.Skip(skipWhy)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	topo := []cluster.Host{{Name: "login", Users: []string{"alice"},
-		PBS: &fakepbs.Config{History: true, Nodes: []fakepbs.NodeConfig{{Name: "cn1", NCPUs: 1}, {Name: "cn2", NCPUs: 1}}}}}
 	run := container.NewRunID()
 	tp, err := cluster.Start(ctx, testImage, topo, cluster.WithRun(run), cluster.WithEventLog(log), cluster.WithNodeFailRequeue(requeue))
 	if err != nil {
@@ -94,6 +100,18 @@ func until(t *testing.T, m *cluster.Machine, command string, re *regexp.Regexp, 
 	return out
 }
 
+// runningOn submits two jobs on login, each writing its node's name to
+// one of the files (in the shared home), and returns the nodes they run on.
+func runningOn(t *testing.T, login *cluster.Machine, submit, file1, file2 string) (node1, node2 string) {
+	t.Helper()
+	if out, code := ssh(t, login, submit); code != 0 {
+		t.Fatalf("%s: %d %s", submit, code, out)
+	}
+	out := until(t, login, "cat "+file1+" "+file2+" 2>/dev/null | tr '\n' ' '", regexp.MustCompile(`^cn\d cn\d $`), 20*time.Second)
+	f := strings.Fields(out)
+	return f[0], f[1]
+}
+
 func TestJobsRunOnTheComputeNodes(t *testing.T) {
 	tp := startCluster(t, events.NewLog(), 0)
 	login, _ := tp.Machine("login")
@@ -127,13 +145,8 @@ func TestKilledNodesRequeueOrDeleteTheirJobs(t *testing.T) {
 	log := events.NewLog()
 	tp := startCluster(t, log, 3*time.Second)
 	login, _ := tp.Machine("login")
-	if out, code := ssh(t, login, "echo 'hostname > running.$PBS_JOBID; sleep 300' | qsub -N rerun -l select=1:ncpus=1; echo 'hostname > running.$PBS_JOBID; sleep 300' | qsub -r n -N keep -l select=1:ncpus=1"); code != 0 {
-		t.Fatalf("qsub: %d %s", code, out)
-	}
-	// Both scripts run on their nodes (the shared home shows it).
-	out := until(t, login, "cat running.1.login running.2.login 2>/dev/null | tr '\n' ' '", regexp.MustCompile(`^cn\d cn\d $`), 20*time.Second)
-	f := strings.Fields(out)
-	rerunNode, keepNode := f[0], f[1]
+	rerunNode, keepNode := runningOn(t, login, "echo 'hostname > running.$PBS_JOBID; sleep 300' | qsub -N rerun -l select=1:ncpus=1; echo 'hostname > running.$PBS_JOBID; sleep 300' | qsub -r n -N keep -l select=1:ncpus=1",
+		"running.1.login", "running.2.login")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
@@ -141,7 +154,7 @@ func TestKilledNodesRequeueOrDeleteTheirJobs(t *testing.T) {
 		t.Fatal(err)
 	}
 	until(t, login, "pbsnodes "+keepNode, regexp.MustCompile(`state = down`), 15*time.Second)
-	out = until(t, login, "qstat -x -f 2 | grep -E 'job_state|Exit_status'", regexp.MustCompile(`job_state = F`), 20*time.Second)
+	out := until(t, login, "qstat -x -f 2 | grep -E 'job_state|Exit_status'", regexp.MustCompile(`job_state = F`), 20*time.Second)
 	if !strings.Contains(out, "Exit_status = -20") {
 		t.Errorf("the -r n job of a dead node: want it finished with Exit_status = -20 (JOB_EXEC_RERUN_MS_FAIL), got\n%s", out)
 	}
@@ -201,5 +214,50 @@ func TestPausedAndDisconnectedNodesGoDownAndComeBack(t *testing.T) {
 	cn2, _ := tp.Machine("cn2")
 	if out, code := ssh(t, cn2, "hostname"); code != 0 || strings.TrimSpace(out) != "cn2" {
 		t.Errorf("ssh to the reconnected node: %d %q", code, out)
+	}
+}
+
+// A Slurm cluster's compute node that dies fails in the controller as a
+// node whose slurmd stopped answering: DOWN ("Not responding"), its
+// --no-requeue job NODE_FAIL, its other job requeued (PENDING again, as
+// JobRequeue=1 makes it); restarted, it returns to service.
+func TestKilledSlurmNodesFailTheirJobs(t *testing.T) {
+	log := events.NewLog()
+	tp := startTopology(t, log, 0, cluster.Host{Name: "login", Users: []string{"alice"},
+		Slurm: &fakeslurm.Config{Nodes: []fakeslurm.NodeConfig{{Name: "cn1", CPUs: 1}, {Name: "cn2", CPUs: 1}}}})
+	login, _ := tp.Machine("login")
+	rerunNode, keepNode := runningOn(t, login, `sbatch -J rerun --wrap 'hostname > running.$SLURM_JOB_ID; sleep 300'; sbatch -J keep --no-requeue --wrap 'hostname > running.$SLURM_JOB_ID; sleep 300'`,
+		"running.1", "running.2")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	if err := tp.NodeAction(ctx, keepNode, "kill"); err != nil {
+		t.Fatal(err)
+	}
+	until(t, login, "sinfo -h -N -o '%N %T'", regexp.MustCompile(`(?m)^`+keepNode+` down\*?$`), 15*time.Second)
+	if out := until(t, login, "scontrol show node "+keepNode, regexp.MustCompile(`State=DOWN`), 5*time.Second); !strings.Contains(out, "Reason=Not responding") {
+		t.Errorf("scontrol show node %s: want Reason=Not responding:\n%s", keepNode, out)
+	}
+	until(t, login, "sacct -n -X -P -j 2 -o State", regexp.MustCompile(`^NODE_FAIL`), 15*time.Second)
+
+	if err := tp.NodeAction(ctx, rerunNode, "kill"); err != nil {
+		t.Fatal(err)
+	}
+	until(t, login, "squeue -h -j 1 -o '%T %r'", regexp.MustCompile(`^PENDING`), 15*time.Second)
+	if err := tp.NodeAction(ctx, rerunNode, "restart"); err != nil {
+		t.Fatal(err)
+	}
+	until(t, login, "sinfo -h -N -o '%N %T'", regexp.MustCompile(`(?m)^`+rerunNode+` idle$`), 15*time.Second)
+	var downs int
+	for _, e := range log.All() {
+		if e.Kind == "pbs.node" {
+			t.Errorf("a pbs.node event from a Slurm cluster: %s", e.Msg)
+		}
+		if e.Kind == "slurm.node" && e.Fields["state"] == "DOWN" {
+			downs++
+		}
+	}
+	if downs != 2 {
+		t.Errorf("%d slurm.node DOWN events, want 2 (one per killed node)", downs)
 	}
 }

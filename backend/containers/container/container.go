@@ -35,6 +35,7 @@ import (
 	"github.com/jobsim/jobsim/backend/containers/image"
 	"github.com/jobsim/jobsim/backend/containers/node"
 	"github.com/jobsim/jobsim/fakepbs"
+	"github.com/jobsim/jobsim/fakeslurm"
 	"github.com/jobsim/jobsim/internal/artifact"
 	"github.com/jobsim/jobsim/sim/control"
 )
@@ -50,6 +51,7 @@ type runConfig struct {
 	network      string
 	aliases      []string
 	homeDir      string
+	slurmSpool   string
 	fuse         bool
 	privileged   bool
 	hostGateway  bool
@@ -70,6 +72,9 @@ func WithUsers(users ...string) Option { return func(c *runConfig) { c.node.User
 
 // WithPBS runs a PBS server on the host.
 func WithPBS(p fakepbs.Config) Option { return func(c *runConfig) { c.node.PBS = &p } }
+
+// WithSlurm runs a Slurm controller on the host instead.
+func WithSlurm(s fakeslurm.Config) Option { return func(c *runConfig) { c.node.Slurm = &s } }
 
 // WithFaultMounts puts the FUSE fault layer over these host paths; the
 // container gets /dev/fuse and CAP_SYS_ADMIN for it.
@@ -110,6 +115,12 @@ func WithToken(t string) Option { return func(c *runConfig) { c.node.Token = t }
 // WithHome bind-mounts dir (on the test machine) as the host's /home: the
 // shared home of a cluster's nodes.
 func WithHome(dir string) Option { return func(c *runConfig) { c.homeDir = dir } }
+
+// WithSlurmSpool bind-mounts dir (on the test machine) as the host's
+// SlurmdSpoolDir, /var/spool/slurmd: shared by a Slurm cluster's nodes,
+// where the controller on the login node puts the batch script the job's
+// node runs.
+func WithSlurmSpool(dir string) Option { return func(c *runConfig) { c.slurmSpool = dir } }
 
 // WithNode adjusts the node configuration directly (cluster roles).
 func WithNode(f func(*node.Config)) Option { return func(c *runConfig) { f(&c.node) } }
@@ -242,6 +253,9 @@ func Run(ctx context.Context, opts ...Option) (_ *Container, err error) {
 	}
 	if c.homeDir != "" {
 		mounts = append(mounts, mount.Mount{Type: mount.TypeBind, Source: c.homeDir, Target: "/home"})
+	}
+	if c.slurmSpool != "" {
+		mounts = append(mounts, mount.Mount{Type: mount.TypeBind, Source: c.slurmSpool, Target: "/var/spool/slurmd"})
 	}
 	var extraHosts []string
 	if c.hostGateway {

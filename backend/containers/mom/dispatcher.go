@@ -61,6 +61,7 @@ type Dispatcher struct {
 	beatTimeout time.Duration
 	pollEvery   time.Duration
 	downAfter   int
+	quietNodes  bool
 	rec         events.Recorder
 	log         *slog.Logger
 
@@ -88,6 +89,11 @@ func WithNodeFailRequeue(d time.Duration) DispatcherOption {
 func WithHeartbeat(every time.Duration, missed int) DispatcherOption {
 	return func(x *Dispatcher) { x.pollEvery, x.downAfter = every, max(1, missed) }
 }
+
+// WithoutNodeEvents leaves recording nodes going down and coming back to
+// the NodeStater (a Slurm controller records its own slurm.node events):
+// no pbs.node events for them.
+func WithoutNodeEvents() DispatcherOption { return func(x *Dispatcher) { x.quietNodes = true } }
 
 // WithDispatchRecorder records node state changes (pbs.node events).
 func WithDispatchRecorder(r events.Recorder) DispatcherOption {
@@ -146,6 +152,14 @@ func (d *Dispatcher) record(e events.Event) {
 	rec.Record(e)
 }
 
+// recordNode records a node going down or coming back, unless the
+// NodeStater records those itself.
+func (d *Dispatcher) recordNode(e events.Event) {
+	if !d.quietNodes {
+		d.record(e)
+	}
+}
+
 // Close stops watching, kills the jobs still running remotely and waits.
 func (d *Dispatcher) Close() error {
 	d.cancel()
@@ -187,7 +201,7 @@ func (w *nodeWatch) watch() {
 	t := time.NewTicker(d.pollEvery)
 	defer t.Stop()
 	for {
-		err := w.probe()
+		h, err := w.probe()
 		switch {
 		case err == nil:
 			missed = 0
@@ -196,8 +210,11 @@ func (w *nodeWatch) watch() {
 			w.downSince = time.Time{}
 			w.mu.Unlock()
 			if !was.IsZero() {
+				// Before the node takes jobs again: what it still runs that
+				// the server took off it meanwhile (requeued, deleted) dies.
+				d.reapOrphans(w, h.JobIDs)
 				d.setState(w.Name, "free", "")
-				d.record(events.Event{Kind: EventNode, Msg: fmt.Sprintf("node %s is up again after %s", w.Name, time.Since(was).Round(time.Second)),
+				d.recordNode(events.Event{Kind: EventNode, Msg: fmt.Sprintf("node %s is up again after %s", w.Name, time.Since(was).Round(time.Second)),
 					Fields: map[string]any{"node": w.Name, "state": "free"}})
 			}
 		case d.life.Err() != nil:
@@ -226,15 +243,39 @@ func (w *nodeWatch) markDown(why error) {
 	w.downSince = time.Now()
 	w.mu.Unlock()
 	w.d.setState(w.Name, "down", "node down: communication closed")
-	w.d.record(events.Event{Kind: EventNode, Msg: fmt.Sprintf("node %s is down: %v", w.Name, why),
+	w.d.recordNode(events.Event{Kind: EventNode, Msg: fmt.Sprintf("node %s is down: %v", w.Name, why),
 		Fields: map[string]any{"node": w.Name, "state": "down", "error": why.Error()}})
 }
 
-func (w *nodeWatch) probe() error {
+func (w *nodeWatch) probe() (Health, error) {
 	ctx, cancel := context.WithTimeout(w.d.life, w.d.pollEvery)
 	defer cancel()
 	var h Health
-	return w.d.call(ctx, http.MethodGet, w.URL+"/v1/mom/health", nil, &h, http.StatusOK)
+	err := w.d.call(ctx, http.MethodGet, w.URL+"/v1/mom/health", nil, &h, http.StatusOK)
+	return h, err
+}
+
+// reapOrphans kills and forgets the jobs a node that was down still has
+// but no longer runs for the server (it gave them up, requeued or ended
+// them while the node was away), as a MoM drops the jobs the server
+// disowns when it reconnects, and slurmctld kills a returning node's
+// orphans: a job run again must not meet its old self.
+func (d *Dispatcher) reapOrphans(w *nodeWatch, ids []string) {
+	for _, id := range ids {
+		d.mu.Lock()
+		followed := false
+		for p := range d.procs {
+			followed = followed || (p.w == w && p.id == id)
+		}
+		d.mu.Unlock()
+		if followed {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(d.life, 3*time.Second)
+		err := d.call(ctx, http.MethodDelete, w.URL+"/v1/mom/jobs/"+url.PathEscape(id), nil, nil, http.StatusNoContent)
+		cancel()
+		d.log.Info("mom: killed an orphaned job on a node back from down", "node", w.Name, "job", id, "err", err)
+	}
 }
 
 // call makes one request to a MoM and decodes a JSON answer.
@@ -297,8 +338,8 @@ func (d *Dispatcher) Start(ctx context.Context, spec batch.RunSpec) (batch.Proce
 	}
 	env := make([]string, 0, len(spec.Env))
 	for _, kv := range spec.Env {
-		// The login node's PBS client settings are not the compute node's.
-		if !strings.HasPrefix(kv, "JOBSIM_PBS_") {
+		// The login node's batch client settings are not the compute node's.
+		if !loginOnly(kv) {
 			env = append(env, kv)
 		}
 	}
@@ -329,6 +370,14 @@ func (d *Dispatcher) Start(ctx context.Context, spec batch.RunSpec) (batch.Proce
 	d.wg.Add(1)
 	go func() { defer d.wg.Done(); p.follow(ctx) }()
 	return p, nil
+}
+
+// loginOnly says whether a job environment variable (KEY=value) is the
+// login node's batch client setting, which the compute node sets itself:
+// where the PBS server or Slurm controller is, and the Slurm clients'
+// configuration file.
+func loginOnly(kv string) bool {
+	return strings.HasPrefix(kv, "JOBSIM_PBS_") || strings.HasPrefix(kv, "JOBSIM_SLURM_") || strings.HasPrefix(kv, "SLURM_CONF=")
 }
 
 // requeuer is the PBS server when it can requeue jobs.

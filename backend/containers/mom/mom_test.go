@@ -2,6 +2,7 @@ package mom
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/jobsim/jobsim/base/events"
+	"github.com/jobsim/jobsim/fakeslurm"
 	"github.com/jobsim/jobsim/internal/testutil"
 	"github.com/jobsim/jobsim/sim/batch"
 	"github.com/jobsim/jobsim/sim/executor"
@@ -30,6 +32,8 @@ type testNode struct {
 	srv  *httptest.Server
 	mom  *Server
 	down atomic.Bool
+	// refusedDeletes counts the DELETEs the node refused while down.
+	refusedDeletes atomic.Int32
 }
 
 func newTestNode(t *testing.T, name string) *testNode {
@@ -52,6 +56,9 @@ func newTestNode(t *testing.T, name string) *testNode {
 	n := &testNode{mom: m}
 	n.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if n.down.Load() {
+			if r.Method == http.MethodDelete {
+				n.refusedDeletes.Add(1)
+			}
 			http.Error(w, "node down", http.StatusServiceUnavailable)
 			return
 		}
@@ -208,8 +215,29 @@ func TestDeadNodeIsMarkedDownAndItsJobEndsAfterNodeFailRequeue(t *testing.T) {
 	if got := st.String(); !strings.Contains(got, "cn1=down:node down: communication closed") {
 		t.Errorf("node states %q, want cn1 down", got)
 	}
+	// The dispatcher's own attempt to drop the job met the dead node.
+	testutil.WaitFor(t, "a refused DELETE of the job", 5*time.Second, func() bool { return n.refusedDeletes.Load() > 0 })
 	n.down.Store(false)
 	testutil.WaitFor(t, "the node that answers again to be back (cn1=free)", 5*time.Second, func() bool { return strings.Contains(st.String(), "cn1=free") })
+	// The job the server gave up was killed on the node before it took
+	// jobs again (a rerun must not meet its old self).
+	if h := momHealth(t, n); len(h.JobIDs) != 0 {
+		t.Errorf("the node back from down still has the job the server gave up: %+v", h)
+	}
+}
+
+// momHealth asks a MoM directly what it has.
+func momHealth(t *testing.T, n *testNode) Health {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodGet, "/v1/mom/health", nil)
+	req.Header.Set("Authorization", "Bearer tok")
+	rec := httptest.NewRecorder()
+	n.mom.ServeHTTP(rec, req)
+	var h Health
+	if err := json.Unmarshal(rec.Body.Bytes(), &h); err != nil || rec.Code != http.StatusOK {
+		t.Fatalf("health: %d %s (%v)", rec.Code, rec.Body.String(), err)
+	}
+	return h
 }
 
 func TestNodeBackBeforeNodeFailRequeueKeepsTheJob(t *testing.T) {
@@ -295,5 +323,82 @@ func TestRequestsAreCheckedStrictly(t *testing.T) {
 	}
 	if j := n.mom.job("1.pbs"); j != nil {
 		t.Fatal("a refused request started a job")
+	}
+}
+
+// A Slurm controller's batch script runs on the node its environment
+// names (SLURMD_NODENAME), with the compute node's own client settings
+// (the login node's JOBSIM_SLURM_* and SLURM_CONF are dropped), and its
+// output and exit code come back; a script without a node is refused.
+func TestSlurmExecutorRunsTheScriptOnItsNode(t *testing.T) {
+	n := newTestNode(t, "cn1")
+	d, _ := dispatcher(t, n)
+	x := d.SlurmExecutor()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var out, errb testutil.SyncBuffer
+	p, err := x.Start(ctx, executor.Command{
+		User: "alice", Script: `echo "node=$SLURMD_NODENAME server=${JOBSIM_SLURM_SERVER:-none} conf=${SLURM_CONF:-none}"; echo oops >&2; exit 3`,
+		Env:    []string{"SLURMD_NODENAME=cn1", "SLURM_JOB_ID=7", "JOBSIM_SLURM_SERVER=unix:/login/only", "SLURM_CONF=/login/slurm.conf"},
+		Stdout: &out, Stderr: &errb,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := p.Wait(); st.Code != 3 || st.Signal != 0 {
+		t.Errorf("status %+v, want code 3", st)
+	}
+	if got := out.String(); got != "node=cn1 server=none conf=none\n" || errb.String() != "oops\n" {
+		t.Errorf("stdout %q stderr %q", got, errb.String())
+	}
+	if _, err := x.Start(ctx, executor.Command{User: "alice", Script: "true", Env: []string{"SLURM_JOB_ID=8"}}); err == nil || !strings.Contains(err.Error(), "SLURMD_NODENAME") {
+		t.Errorf("a script without a node: %v", err)
+	}
+}
+
+// A node the Dispatcher finds dead fails in the Slurm controller as one
+// whose slurmd stopped answering (DOWN, "Not responding") and returns to
+// service when it answers again; a node an administrator drained is left
+// drained.
+func TestSlurmNodesFollowTheMoMs(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	srv, err := fakeslurm.NewServer(ctx, fakeslurm.WithNodes(fakeslurm.NodeConfig{Name: "cn1"}, fakeslurm.NodeConfig{Name: "cn2"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	states := func() map[string]string {
+		ns, err := srv.Nodes(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]string{}
+		for _, n := range ns {
+			out[n.Name] = n.State + "/" + n.Reason
+		}
+		return out
+	}
+	ns := SlurmNodes(srv)
+	if err := ns.SetNodeState("cn1", "down", "node down: communication closed"); err != nil {
+		t.Fatal(err)
+	}
+	if got := states()["cn1"]; got != "DOWN/Not responding" {
+		t.Errorf("a dead node: %s, want DOWN/Not responding", got)
+	}
+	if err := ns.SetNodeState("cn1", "free", ""); err != nil {
+		t.Fatal(err)
+	}
+	if got := states()["cn1"]; got != "IDLE/" {
+		t.Errorf("a node answering again: %s, want IDLE", got)
+	}
+	if err := srv.DrainNode(ctx, "cn2", "maintenance"); err != nil {
+		t.Fatal(err)
+	}
+	if err := ns.SetNodeState("cn2", "free", ""); err != nil {
+		t.Fatal(err)
+	}
+	if got := states()["cn2"]; got != "IDLE+DRAIN/maintenance" {
+		t.Errorf("a drained node answering: %s, want it left drained", got)
 	}
 }

@@ -19,7 +19,7 @@
 //	GET  /v1/mom/jobs/{id}/stream?out=N&err=M   NDJSON Frames from those offsets
 //	POST /v1/mom/jobs/{id}/signal        {"signal": 15} → 204
 //	DELETE /v1/mom/jobs/{id}             kill (if running) and forget → 204
-//	GET  /v1/mom/health                  {"node": name, "jobs": n} → 200
+//	GET  /v1/mom/health                  {"node": name, "jobs": n, "job_ids": [...]} → 200
 package mom
 
 import (
@@ -69,6 +69,8 @@ type SignalRequest struct {
 type Health struct {
 	Node string `json:"node"`
 	Jobs int    `json:"jobs"`
+	// JobIDs are the jobs the MoM knows (running or ended, not forgotten).
+	JobIDs []string `json:"job_ids,omitempty"`
 }
 
 // ExitNodeFailed is the Exit_status OpenPBS gives a job whose primary

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -384,9 +385,13 @@ func (s *Server) forget(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) health(w http.ResponseWriter, _ *http.Request) {
 	s.mu.Lock()
-	n := len(s.jobs)
+	ids := make([]string, 0, len(s.jobs))
+	for id := range s.jobs {
+		ids = append(ids, id)
+	}
 	s.mu.Unlock()
-	httpx.WriteJSON(w, http.StatusOK, Health{Node: s.node, Jobs: n})
+	slices.Sort(ids)
+	httpx.WriteJSON(w, http.StatusOK, Health{Node: s.node, Jobs: len(ids), JobIDs: ids})
 }
 
 func httpError(w http.ResponseWriter, code int, format string, args ...any) {

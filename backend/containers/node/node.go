@@ -3,12 +3,14 @@
 //
 //   - host: a standalone job host, with or without a PBS server whose jobs
 //     run on the host itself (the in-process backend's host, in a container).
-//   - login: the login node of a fake cluster: ssh, the PBS server, and a
-//     mom.Dispatcher that runs each job on the compute node the scheduler
-//     placed it on. Its PBS server also listens on TCP so that jobs on the
-//     compute nodes can call qstat, qsub, ... as on a real cluster.
+//   - login: the login node of a fake cluster: ssh, the PBS server or the
+//     Slurm controller, and a mom.Dispatcher that runs each job on the
+//     compute node the scheduler placed it on. The server also listens on
+//     TCP so that jobs on the compute nodes can call qstat, qsub, ... (or
+//     squeue, sbatch, ...) as on a real cluster.
 //   - compute: a compute node: ssh, and the MoM endpoint that runs jobs on
-//     the node's real executor; its PBS commands talk to the login node.
+//     the node's real executor; its PBS or Slurm commands talk to the
+//     login node.
 //
 // The configuration comes as JSON (Config), normally in the environment
 // variable JOBSIM_NODE_CONFIG; `jobsim node` reads it and calls Run.
@@ -35,6 +37,9 @@ import (
 	"github.com/jobsim/jobsim/fakepbs"
 	"github.com/jobsim/jobsim/fakepbs/cli"
 	"github.com/jobsim/jobsim/fakepbs/remote"
+	"github.com/jobsim/jobsim/fakeslurm"
+	slurmcli "github.com/jobsim/jobsim/fakeslurm/cli"
+	slurmremote "github.com/jobsim/jobsim/fakeslurm/remote"
 	"github.com/jobsim/jobsim/sim"
 	"github.com/jobsim/jobsim/sim/executor"
 	"github.com/jobsim/jobsim/sim/executor/real"
@@ -67,7 +72,14 @@ const (
 	ControlPort = 7070
 	MomPort     = 7071
 	PBSPort     = 15001 // pbs_server's port in OpenPBS
+	SlurmPort   = 6817  // slurmctld's port in Slurm (SlurmctldPort)
 )
+
+// SlurmConf is where a compute node writes its Slurm clients'
+// configuration: Slurm's default path, which every process of the node
+// reads (a non-login ssh session too), naming the login node's
+// controller and its token.
+const SlurmConf = slurmremote.DefaultConf
 
 // Config is one node's configuration.
 type Config struct {
@@ -79,14 +91,20 @@ type Config struct {
 	// harness holds the private halves.
 	AuthorizedKeys map[string][]string `json:"authorized_keys,omitempty"`
 	// PBS runs a PBS server (roles host and login).
-	PBS         *fakepbs.Config `json:"pbs,omitempty"`
-	FaultMounts []string        `json:"fault_mounts,omitempty"`
+	PBS *fakepbs.Config `json:"pbs,omitempty"`
+	// Slurm runs a Slurm controller instead (roles host and login), its
+	// commands linked in BinDir as the PBS ones are.
+	Slurm       *fakeslurm.Config `json:"slurm,omitempty"`
+	FaultMounts []string          `json:"fault_mounts,omitempty"`
 	// Token protects the control API, the MoM and the PBS TCP endpoint.
 	Token string `json:"token"`
 	// Nodes are the compute nodes' MoMs (role login).
 	Nodes []mom.Node `json:"nodes,omitempty"`
 	// PBSServer is the login node's PBS address, host:port (role compute).
 	PBSServer string `json:"pbs_server,omitempty"`
+	// SlurmServer is the login node's Slurm controller, host:port (role
+	// compute of a Slurm cluster, instead of PBSServer).
+	SlurmServer string `json:"slurm_server,omitempty"`
 	// NodeFailRequeue is node_fail_requeue (role login; default OpenPBS's 310s).
 	NodeFailRequeue string `json:"node_fail_requeue,omitempty"`
 	// Cylc is the host path where the Cylc overlay the image carries (at
@@ -105,6 +123,7 @@ type Info struct {
 	Control   string   `json:"control"`
 	Mom       string   `json:"mom,omitempty"`
 	PBS       string   `json:"pbs,omitempty"`
+	Slurm     string   `json:"slurm,omitempty"`
 	Notes     []string `json:"notes,omitempty"`
 	StartedIn string   `json:"started_in"`
 }
@@ -135,21 +154,24 @@ func (c Config) Validate() error {
 	if len(c.Users) == 0 {
 		return fmt.Errorf("node %s: at least one user is required", c.Name)
 	}
+	if c.PBS != nil && c.Slurm != nil {
+		return fmt.Errorf("node %s: PBS and Slurm together: a host runs one batch system", c.Name)
+	}
 	switch c.Role {
 	case RoleHost:
 	case RoleLogin:
-		if c.PBS == nil {
-			return fmt.Errorf("node %s: a login node runs the PBS server (pbs is required)", c.Name)
+		if c.PBS == nil && c.Slurm == nil {
+			return fmt.Errorf("node %s: a login node runs the PBS server or the Slurm controller (pbs or slurm is required)", c.Name)
 		}
 		if len(c.Nodes) == 0 {
 			return fmt.Errorf("node %s: a login node needs compute nodes", c.Name)
 		}
 	case RoleCompute:
-		if c.PBSServer == "" {
-			return fmt.Errorf("node %s: a compute node needs pbs_server (the login node's PBS address)", c.Name)
+		if (c.PBSServer == "") == (c.SlurmServer == "") {
+			return fmt.Errorf("node %s: a compute node needs pbs_server or slurm_server (the login node's PBS or Slurm address), one of them", c.Name)
 		}
-		if c.PBS != nil {
-			return fmt.Errorf("node %s: a compute node runs no PBS server", c.Name)
+		if c.PBS != nil || c.Slurm != nil {
+			return fmt.Errorf("node %s: a compute node runs no PBS server or Slurm controller", c.Name)
 		}
 	default:
 		return fmt.Errorf("node %s: role %q: want host, login or compute", c.Name, c.Role)
@@ -218,20 +240,30 @@ func Run(ctx context.Context, c Config, out io.Writer, logger *slog.Logger) erro
 		if c.PBS != nil {
 			opts = append(opts, sim.WithPBS(c.PBS.Options()...))
 		}
+		if c.Slurm != nil {
+			opts = append(opts, sim.WithSlurm(c.Slurm.Options()...))
+		}
 	case RoleLogin:
 		requeue := mom.DefaultNodeFailRequeue
 		if c.NodeFailRequeue != "" {
 			requeue, _ = time.ParseDuration(c.NodeFailRequeue)
 		}
-		disp, err = mom.NewDispatcher(c.Token, c.Nodes, mom.WithNodeFailRequeue(requeue), mom.WithDispatchLogger(logger))
+		dopts := []mom.DispatcherOption{mom.WithNodeFailRequeue(requeue), mom.WithDispatchLogger(logger)}
+		if c.Slurm != nil {
+			dopts = append(dopts, mom.WithoutNodeEvents()) // the controller's slurm.node events say it
+		}
+		disp, err = mom.NewDispatcher(c.Token, c.Nodes, dopts...)
 		if err != nil {
 			return fmt.Errorf("node %s: %w", c.Name, err)
 		}
 		closers = append(closers, disp.Close)
-		pbsOpts := append(c.PBS.Options(), fakepbs.WithExecutor(disp))
-		opts = append(opts, sim.WithPBS(pbsOpts...))
+		if c.Slurm != nil {
+			opts = append(opts, sim.WithSlurm(append(c.Slurm.Options(), fakeslurm.WithExecutor(disp.SlurmExecutor()))...))
+		} else {
+			opts = append(opts, sim.WithPBS(append(c.PBS.Options(), fakepbs.WithExecutor(disp))...))
+		}
 	case RoleCompute:
-		if err := installPBSClient(self); err != nil {
+		if err := installClient(self, c); err != nil {
 			return fmt.Errorf("node %s: %w", c.Name, err)
 		}
 	}
@@ -246,6 +278,14 @@ func Run(ctx context.Context, c Config, out io.Writer, logger *slog.Logger) erro
 
 	switch c.Role {
 	case RoleLogin:
+		if c.Slurm != nil {
+			disp.Attach(mom.SlurmNodes(h.Slurm()), rec)
+			if err := serveSlurmTCP(ctx, h, c, rec, logger, &closers); err != nil {
+				return fmt.Errorf("node %s: %w", c.Name, err)
+			}
+			info.Slurm = fmt.Sprintf(":%d", SlurmPort)
+			break
+		}
 		disp.Attach(h.PBS(), rec)
 		if err := servePBSTCP(ctx, h, c, rec, logger, &closers); err != nil {
 			return fmt.Errorf("node %s: %w", c.Name, err)
@@ -328,34 +368,87 @@ func installCylc(dir string) error {
 	return nil
 }
 
-// installPBSClient links the PBS command names to jobsim in BinDir.
-func installPBSClient(self string) error {
-	if err := os.MkdirAll(BinDir, 0o755); err != nil {
-		return fmt.Errorf("PBS client: %w", err)
+// installClient links a compute node's batch commands (PBS's, or Slurm's
+// with the clients' slurm.conf) to jobsim in BinDir.
+func installClient(self string, c Config) error {
+	kind, names := "PBS", cli.Commands
+	if c.SlurmServer != "" {
+		kind, names = "Slurm", slurmcli.Commands
+		if err := writeSlurmConf(c); err != nil {
+			return err
+		}
 	}
-	for _, name := range cli.Commands {
+	if err := os.MkdirAll(BinDir, 0o755); err != nil {
+		return fmt.Errorf("%s client: %w", kind, err)
+	}
+	for _, name := range names {
 		link := filepath.Join(BinDir, name)
 		_ = os.Remove(link)
 		if err := os.Symlink(self, link); err != nil {
-			return fmt.Errorf("PBS client: %w", err)
+			return fmt.Errorf("%s client: %w", kind, err)
 		}
 	}
 	return nil
 }
 
+// writeSlurmConf writes a compute node's SlurmConf: the controller on the
+// login node, as its slurm.conf names SlurmctldHost.
+func writeSlurmConf(c Config) error {
+	host, _, err := net.SplitHostPort(c.SlurmServer)
+	if err != nil {
+		return fmt.Errorf("slurm_server %q: %w", c.SlurmServer, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(SlurmConf), 0o755); err != nil {
+		return fmt.Errorf("slurm.conf: %w", err)
+	}
+	text := fmt.Sprintf("# jobsim compute node %s: the Slurm clients' configuration\nSlurmctldHost=%s\nMessageTimeout=10\n#JobsimController=tcp:%s\n#JobsimToken=%s\n",
+		c.Name, host, c.SlurmServer, c.Token)
+	if err := os.WriteFile(SlurmConf, []byte(text), 0o644); err != nil {
+		return fmt.Errorf("slurm.conf: %w", err)
+	}
+	return nil
+}
+
+// clientEnv is the environment that sends a compute node's batch commands
+// to the login node.
+func clientEnv(c Config) []string {
+	if c.SlurmServer != "" {
+		return []string{slurmremote.ServerEnv + "=tcp:" + c.SlurmServer, slurmremote.TokenEnv + "=" + c.Token}
+	}
+	return []string{"JOBSIM_PBS_SERVER=tcp:" + c.PBSServer, "JOBSIM_PBS_TOKEN=" + c.Token}
+}
+
 // servePBSTCP serves the login node's PBS server on TCP (token required)
 // for the PBS commands of jobs on compute nodes.
 func servePBSTCP(ctx context.Context, h *sim.Host, c Config, rec events.Recorder, logger *slog.Logger, closers *[]func() error) error {
-	ln, err := net.Listen("tcp", fmt.Sprintf(":%d", PBSPort))
+	return serveTCP(ctx, "PBS", PBSPort, closers, func(ctx context.Context, ln net.Listener) {
+		_ = remote.Serve(ctx, ln, h.PBS(), remote.WithToken(c.Token), remote.WithHost(c.Name), remote.WithLogger(logger),
+			remote.WithCLIOptions(cli.WithFaults(h.Faults()), cli.WithRecorder(rec), cli.WithNow(h.Clock().Now), cli.WithLogger(logger)))
+	})
+}
+
+// serveSlurmTCP serves the login node's Slurm controller on TCP (token
+// required) for the Slurm commands of jobs on compute nodes; they run as
+// on the node they were called on (SLURM_SUBMIT_HOST).
+func serveSlurmTCP(ctx context.Context, h *sim.Host, c Config, rec events.Recorder, logger *slog.Logger, closers *[]func() error) error {
+	return serveTCP(ctx, "Slurm", SlurmPort, closers, func(ctx context.Context, ln net.Listener) {
+		_ = slurmremote.Serve(ctx, ln, h.Slurm(), slurmremote.WithToken(c.Token), slurmremote.WithLogger(logger),
+			slurmremote.WithCLIOptions(slurmcli.WithFaults(h.Faults()), slurmcli.WithRecorder(rec), slurmcli.WithClock(h.Clock()), slurmcli.WithLogger(logger)))
+	})
+}
+
+// serveTCP runs serve on a TCP listener on port until the node stops
+// (the closer added to closers ends it and waits for it).
+func serveTCP(ctx context.Context, what string, port int, closers *[]func() error, serve func(context.Context, net.Listener)) error {
+	ln, err := net.Listen("tcp", fmt.Sprintf(":%d", port))
 	if err != nil {
-		return fmt.Errorf("PBS on TCP: %w", err)
+		return fmt.Errorf("%s on TCP: %w", what, err)
 	}
 	srvCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_ = remote.Serve(srvCtx, ln, h.PBS(), remote.WithToken(c.Token), remote.WithHost(c.Name), remote.WithLogger(logger),
-			remote.WithCLIOptions(cli.WithFaults(h.Faults()), cli.WithRecorder(rec), cli.WithNow(h.Clock().Now), cli.WithLogger(logger)))
+		serve(srvCtx, ln)
 	}()
 	*closers = append(*closers, func() error {
 		cancel()
@@ -375,7 +468,7 @@ func startMom(c Config, rec events.Recorder, logger *slog.Logger, closers *[]fun
 	rx, err := real.New("/",
 		real.WithBinDir(BinDir),
 		real.WithHome(func(u string) string { return "/home/" + u }),
-		real.WithEnv("JOBSIM_PBS_SERVER=tcp:"+c.PBSServer, "JOBSIM_PBS_TOKEN="+c.Token),
+		real.WithEnv(clientEnv(c)...),
 		real.WithKillOrphans(),
 		real.WithLogger(logger),
 	)
@@ -423,7 +516,7 @@ func sharedProfiles(c Config) error {
 	}
 	env := ""
 	if c.Role == RoleCompute {
-		env = fmt.Sprintf("export JOBSIM_PBS_SERVER=tcp:%s JOBSIM_PBS_TOKEN=%s\n", c.PBSServer, c.Token)
+		env = "export " + strings.Join(clientEnv(c), " ") + "\n"
 	}
 	if err := os.WriteFile("/etc/jobsim/pbs.env", []byte(env), 0o644); err != nil {
 		return err

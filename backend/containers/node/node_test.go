@@ -8,12 +8,18 @@ import (
 
 	"github.com/jobsim/jobsim/backend/containers/mom"
 	"github.com/jobsim/jobsim/fakepbs"
+	"github.com/jobsim/jobsim/fakeslurm"
 )
 
 func TestConfigValidationSaysWhatIsMissing(t *testing.T) {
 	ok := Config{Name: "login", Role: RoleLogin, Users: []string{"alice"}, Token: "t", PBS: &fakepbs.Config{}, Nodes: []mom.Node{{Name: "cn1", URL: "http://cn1:7071"}}}
 	if err := ok.Validate(); err != nil {
 		t.Fatal(err)
+	}
+	slurmLogin := ok
+	slurmLogin.PBS, slurmLogin.Slurm = nil, &fakeslurm.Config{}
+	if err := slurmLogin.Validate(); err != nil {
+		t.Errorf("a Slurm login node: %v", err)
 	}
 	for _, c := range []struct {
 		mod  func(*Config)
@@ -26,6 +32,13 @@ func TestConfigValidationSaysWhatIsMissing(t *testing.T) {
 		{func(c *Config) { c.Token = "" }, "token is required"},
 		{func(c *Config) { c.Users = nil }, "at least one user"},
 		{func(c *Config) { c.NodeFailRequeue = "soon" }, "node_fail_requeue"},
+		{func(c *Config) { c.Role, c.Slurm = RoleHost, &fakeslurm.Config{} }, "PBS and Slurm together"},
+		{func(c *Config) {
+			c.Role, c.PBS, c.PBSServer, c.SlurmServer = RoleCompute, nil, "login:15001", "login:6817"
+		}, "one of them"},
+		{func(c *Config) {
+			c.Role, c.PBS, c.Slurm, c.SlurmServer = RoleCompute, nil, &fakeslurm.Config{}, "login:6817"
+		}, "runs no PBS server or Slurm controller"},
 	} {
 		cfg := ok
 		c.mod(&cfg)
