@@ -368,7 +368,7 @@ func (p *plan) batchSlurm(ctx context.Context, sp *hub.Spawner) error {
 		return &runner.SkipError{Reason: "spawner batch-slurm has no stand-in (hubsys.WithStandIns): it runs the real batchspawner.SlurmSpawner only"}
 	}
 	if _, remote := p.host.(runner.HarnessAddresser); remote {
-		return &runner.SkipError{Reason: fmt.Sprintf("spawner batch-slurm: job host %s is not the test machine; hosts of the containers backend do not carry Slurm yet", p.host.Name())}
+		return &runner.SkipError{Reason: fmt.Sprintf("spawner batch-slurm: job host %s is a container, whose image does not carry batchspawner for the job's batchspawner-singleuser (and batch-slurm has no stand-in): run it with --backend inprocess", p.host.Name())}
 	}
 	sp.Traits["exec_prefix"] = fmt.Sprintf("ssh -F %s -l {username} %s", p.sshConfig, p.host.Name())
 	// A site's limits for an interactive server: SlurmSpawner renders
