@@ -280,6 +280,16 @@ type Job struct {
 	CancelledBy int  // uid of the canceller, -1 when not cancelled
 	Ran         bool // the batch script was started at least once
 	Scheduler   string
+	// For squeue --json: the script's arguments, the -o/-e patterns as
+	// given (made absolute; empty when not given), -c given, the -w
+	// nodes, and the cores allocated on each node (indices counted
+	// socket by socket; kept after the job ends, as slurmctld does).
+	Argv        []string
+	OutPattern  string
+	ErrPattern  string
+	CPUsGiven   bool
+	ReqNodeList []string
+	Cores       map[string][]int
 }
 
 // Active reports whether a default squeue shows the job: pending,

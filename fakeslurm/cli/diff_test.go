@@ -510,3 +510,112 @@ func TestDifferentialTimeLimit(t *testing.T) {
 			"sacct", "-o", "JobID,JobName,State,ExitCode,Timelimit,Elapsed")
 	}
 }
+
+var (
+	jsonTimeRE  = regexp.MustCompile(`"(accrue_time|eligible_time|end_time|start_time|submit_time|last_sched_evaluation)": [1-9]\d*`)
+	jsonFlagsRE = regexp.MustCompile(`"flags": \[[^\]]*\]`)
+	jsonItemRE  = regexp.MustCompile(`"[A-Z_]+"`)
+)
+
+// normJSON blanks the times of a --json dump (0, unset, stays) and writes
+// each flags array on one line without TRES_STR_CALC, a flag slurmctld
+// adds to finished jobs at some later point of its own.
+func normJSON(s string) string {
+	s = jsonTimeRE.ReplaceAllString(s, `"$1": <T>`)
+	return jsonFlagsRE.ReplaceAllStringFunc(s, func(f string) string {
+		var keep []string
+		for _, x := range jsonItemRE.FindAllString(f[len(`"flags": `):], -1) {
+			if x != `"TRES_STR_CALC"` {
+				keep = append(keep, x)
+			}
+		}
+		return `"flags": [` + strings.Join(keep, ",") + `]`
+	})
+}
+
+// TestDifferentialJSON compares squeue --json (Slurm 22.05.8's
+// openapi/v0.0.38 dump) for running, failed, held, dependent and
+// resource-waiting jobs, before and after a cancel, and its disregard of
+// -j: byte for byte after the times are blanked.
+func TestDifferentialJSON(t *testing.T) {
+	t.Parallel()
+	tw := startTwin(t)
+	tw.same(t, "", nil, "sbatch", "-t", "10", "--wrap", "sleep 300")
+	tw.same(t, "", nil, "sbatch", "-o", "o-%j.txt", "-e", "e-%j.txt", "-J", "failing", "--wrap", "exit 3")
+	tw.same(t, "", nil, "sbatch", "-H", "-N", "5", "--wrap", "true")
+	tw.same(t, "", nil, "sbatch", "-d", "afterok:1", "-w", "localhost", "--comment", "hello", "--wrap", "true")
+	tw.same(t, "", nil, "sbatch", "-c", "2", "--mem=100", "--wrap", "sleep 300")
+	tw.waitBoth(t, "%i %T", "1 RUNNING")
+	tw.waitBoth(t, "%i %T", "2 FAILED")
+	tw.waitBoth(t, "%i %r", "5 Resources")
+	tw.same(t, "", normJSON, "squeue", "--json")
+	tw.same(t, "", normJSON, "squeue", "--json", "-j", "999", "-t", "RUNNING")
+	tw.same(t, "", nil, "scancel", "1")
+	tw.waitBoth(t, "%i %T", "5 RUNNING")
+	tw.waitBoth(t, "%i %T", "1 CANCELLED")
+	tw.same(t, "", normJSON, "squeue", "--json")
+}
+
+// TestDifferentialJobAdmin compares scontrol update JobId=... (the fields
+// a site changes, and the errors for running, finished and unknown jobs,
+// unknown fields and bad values), scontrol requeue of running, pending,
+// finished and non-requeueable jobs, and the refusal of job arrays
+// (MaxArraySize=0) however they are asked for.
+func TestDifferentialJobAdmin(t *testing.T) {
+	t.Parallel()
+	tw := startTwin(t)
+	tw.same(t, "", nil, "sbatch", "--wrap", "sleep 300")
+	tw.same(t, "", nil, "sbatch", "--wrap", "sleep 300")
+	tw.same(t, "", nil, "sbatch", "--wrap", "true")
+	tw.same(t, "", nil, "sbatch", "--no-requeue", "--wrap", "true")
+	tw.waitBoth(t, "%i %T", "1 RUNNING")
+	tw.waitBoth(t, "%i %T", "2 RUNNING")
+	for _, args := range [][]string{
+		{"JobId=1", "TimeLimit=10"},
+		{"JobId=1", "JobName=newname"},
+		{"JobId=1", "Partition=debug"},
+		{"JobId=1", "Bogus=1"},
+		{"JobId=999", "TimeLimit=10"},
+		{"JobId=3", "TimeLimit=10", "JobName=pn"},
+		{"JobId=3", "Partition=nosuch"},
+		{"JobId=3", "Dependency=afterok:1"},
+		{"JobId=3", "TimeLimit=abc"},
+		{"jobid=3", "timelimit=20"},
+		{"JobId=abc", "TimeLimit=20"},
+		{"TimeLimit=20"},
+		{"JobId=3"},
+		{"JobId=2", "Partition=nosuch"},
+		{"JobId=2", "Dependency=afterok:1"},
+		{"JobId=2", "TimeLimit=5"},
+		{"JobId=3", "Name=n2"},
+		{"JobId=3", "TimeLimit=+5"},
+		{"JobId=3", "Comment=hi"},
+		{"JobId=3", "Bogus"},
+	} {
+		tw.same(t, "", nil, append([]string{"scontrol", "update"}, args...)...)
+	}
+	tw.same(t, "", nil, "squeue", "-t", "all", "-o", "%i %T %r %l %j %P %E %k")
+	tw.same(t, "", nil, "scontrol", "update", "JobId=3", "Dependency=")
+	tw.same(t, "", nil, "scontrol", "requeue", "999")
+	tw.same(t, "", nil, "scontrol", "requeue", "abc")
+	tw.same(t, "", nil, "scontrol", "requeue")
+	tw.same(t, "", nil, "scontrol", "requeue", "1")
+	tw.same(t, "", nil, "scontrol", "requeue", "2,999")
+	tw.waitBoth(t, "%i %T", "3 COMPLETED")
+	tw.waitBoth(t, "%i %T", "4 COMPLETED")
+	tw.same(t, "", nil, "scontrol", "update", "JobId=3", "TimeLimit=5")
+	tw.same(t, "", nil, "scontrol", "requeue", "4")
+	tw.same(t, "", nil, "scontrol", "requeue", "3")
+	tw.same(t, "", nil, "squeue", "-t", "all", "-o", "%i %T %r %l %j %P %E")
+	tw.waitBoth(t, "%i %r", "3 BeginTime")
+	tw.same(t, "", nil, "squeue", "-t", "all", "-o", "%i %T %r %l %j %P %E")
+	tw.same(t, "", nil, "scontrol", "requeue", "3")
+	tw.waitFile(t, "slurm-1.out", "REQUEUE")
+	compareFile(t, tw, "slurm-1.out")
+	compareFile(t, tw, "slurm-2.out")
+
+	// Job arrays: MaxArraySize=0 refuses each spelling.
+	tw.same(t, "", nil, "sbatch", "-a", "1-2", "--wrap", "true")
+	tw.same(t, "", nil, "sbatch", "--array", "0-3%1", "--wrap", "true")
+	tw.same(t, "#!/bin/sh\n#SBATCH --array=0-1\ntrue\n", nil, "sbatch")
+}

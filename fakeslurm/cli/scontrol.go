@@ -88,37 +88,41 @@ func (r *run) scontrol() error {
 			return exit(1)
 		}
 		hold := !keyword(cmd, "release", 3)
-		var last error
-		for _, arg := range ops[1:] {
-			for _, s := range strings.Split(arg, ",") {
-				id, err := parseJobID(s)
-				if err != nil {
-					last = fakeslurm.Errno(fakeslurm.ErrInvalidJobID)
-					fmt.Fprintf(&r.stderr, "Invalid job id specified for job %s\n", s)
-					continue
-				}
-				if hold {
-					err = r.hold(id, keyword(cmd, "uhold", 2))
-				} else {
-					err = r.b.Release(r.ctx, r.inv.User, id)
-				}
-				if err != nil {
-					last = err
-					fmt.Fprintf(&r.stderr, "%s for job %s\n", errText(err), s)
-				}
+		last := r.eachJobID(ops[1:], func(id int) error {
+			if hold {
+				return r.hold(id, keyword(cmd, "uhold", 2))
 			}
-		}
+			return r.b.Release(r.ctx, r.inv.User, id)
+		})
 		if last != nil {
 			fmt.Fprintf(&r.stderr, "slurm_suspend error: %s\n", errText(last))
 			return exit(1)
 		}
 		return nil
-	}
-	if keyword(cmd, "update", 1) {
+	case keyword(cmd, "requeue", 3):
 		if code, done := r.controllerDown(); done {
 			return exit(code)
 		}
-		return r.updateNode(ops[1:])
+		if len(ops) < 2 {
+			fmt.Fprintf(&r.stderr, "too few arguments for keyword:%s\n", cmd)
+			return exit(1)
+		}
+		return r.requeue(ops[1:])
+	case keyword(cmd, "update", 1):
+		if code, done := r.controllerDown(); done {
+			return exit(code)
+		}
+		for _, a := range ops[1:] {
+			k, _, _ := strings.Cut(a, "=")
+			switch strings.ToLower(k) {
+			case "jobid":
+				return r.updateJob(ops[1:])
+			case "nodename", "node":
+				return r.updateNode(ops[1:])
+			}
+		}
+		r.stderr.WriteString("No valid entity in update command\nInput line must include \"NodeName\", \"PartitionName\", \"Reservation\", \"JobId\", or \"SlurmctldDebug\"\n")
+		return exit(1)
 	}
 	fmt.Fprintf(&r.stderr, "invalid keyword: %s\n", cmd)
 	return exit(1)
@@ -277,11 +281,7 @@ func jobRecord(r *run, j fakeslurm.Job, now time.Time, nodeMem int64) []string {
 		mem = strconv.FormatInt(j.MemMB, 10) + "M"
 	}
 	if pending {
-		m := j.MemMB
-		if m == 0 {
-			m = nodeMem * int64(j.Nodes)
-		}
-		tres = fmt.Sprintf("cpu=%d,mem=%dM,node=%d,billing=%d", j.NumCPUs, m, j.Nodes, j.NumCPUs)
+		tres = reqTRES(j, nodeMem)
 	} else if j.MemMB > 0 {
 		tres = fmt.Sprintf("cpu=%d,mem=%dM,node=%d,billing=%d", j.NumCPUs, j.MemMB, j.Nodes, j.NumCPUs)
 	}

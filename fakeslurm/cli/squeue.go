@@ -58,6 +58,7 @@ func (r *run) squeue() error {
 	var users, parts, names []string
 	var states map[string]bool
 	allStates := false
+	json := false
 	for _, p := range ps {
 		switch p.key {
 		case "h":
@@ -109,14 +110,14 @@ func (r *run) squeue() error {
 				}
 			}
 		case "json":
-			// Slurm 22.05's openapi/v0.0.38 dump is not modelled: say so
-			// rather than print something a client would misread.
-			r.stderr.WriteString("squeue: error: --json is not implemented by fakeslurm\n")
-			return exit(1)
+			json = true
 		case "help":
 			r.stdout.WriteString("Usage: squeue [OPTIONS]\n")
 			return nil
 		}
+	}
+	if json {
+		return r.squeueJSON()
 	}
 	if fields == nil {
 		fields = parseFormat(format)
