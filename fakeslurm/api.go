@@ -194,7 +194,10 @@ type SubmitRequest struct {
 	SubmitDir   string // sbatch's cwd (SLURM_SUBMIT_DIR)
 	WorkDir     string // --chdir; empty: SubmitDir
 	Name        string // -J; empty: the script's base name, "wrap" or "sbatch"
-	Partition   string // -p; empty: the default partition
+	// NameUnset: a script on stdin without -J (Name "sbatch"); sbatch
+	// then exports no SLURM_JOB_NAME to the job.
+	NameUnset bool
+	Partition string // -p; empty: the default partition
 	// TimeLimit is -t; zero: the partition's default; Unlimited for
 	// UNLIMITED/infinite.
 	TimeLimit   time.Duration

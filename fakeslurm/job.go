@@ -31,6 +31,7 @@ type job struct {
 	userEnv   bool
 	argv      []string
 	appendOut bool
+	nameUnset bool // no SLURM_JOB_NAME in the job's environment
 	exclusive bool
 	include   []string
 	exclude   map[string]bool
@@ -148,7 +149,7 @@ func (s *Server) Submit(_ context.Context, req SubmitRequest) (int, error) {
 		j.seq, j.hasSeq = s.prioSeq, true
 		s.prioSeq++
 	}
-	j.Name = req.Name
+	j.Name, j.nameUnset = req.Name, req.NameUnset
 	j.User, j.Group, j.UID, j.GID = req.User, req.Group, req.UID, req.GID
 	if j.Group == "" {
 		j.Group = j.User

@@ -255,6 +255,21 @@ func TestHostCommandSlurm(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	out, errs, code = jobsimCLI(t, info, "slurm", "jobs", "-x", "-o", "json")
+	var jobs []struct {
+		ID    int
+		Name  string
+		State string
+	}
+	if err := json.Unmarshal([]byte(out), &jobs); code != 0 || err != nil || len(jobs) != 1 || fmt.Sprint(jobs[0].ID) != id ||
+		jobs[0].Name != "wrap" || jobs[0].State != "COMPLETED" {
+		t.Fatalf("slurm jobs -x -o json: %v %q %q", err, out, errs)
+	}
+	// pbs jobs on a Slurm host says so and names the command to use.
+	if _, errs, code := jobsimCLI(t, info, "pbs", "jobs", "-x"); code == 0 ||
+		!strings.Contains(errs, "this host runs Slurm, not PBS") || !strings.Contains(errs, "jobsim slurm jobs") {
+		t.Fatalf("pbs jobs on a Slurm host: %q exit %d", errs, code)
+	}
 	if _, errs, code := jobsimCLI(t, hostInfo{}, "host", "--slurm", "--pbs"); code == 0 || !strings.Contains(errs, "one batch system") {
 		t.Fatalf("--slurm --pbs: %q exit %d", errs, code)
 	}

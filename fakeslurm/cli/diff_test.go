@@ -15,6 +15,7 @@ import (
 	"github.com/jobsim/jobsim/fakeslurm"
 	"github.com/jobsim/jobsim/fakeslurm/cli"
 	"github.com/jobsim/jobsim/fakeslurm/realslurm"
+	"github.com/jobsim/jobsim/fakeslurm/virtualsrun"
 	"github.com/jobsim/jobsim/sim/executor/virtual"
 )
 
@@ -65,7 +66,7 @@ func startTwinWith(t *testing.T, accounting bool) *twin {
 		t.Fatal(err)
 	}
 	set := fault.NewSet()
-	e := virtual.New(virtual.WithFS(fs), virtual.WithHostname("localhost"))
+	e := virtual.New(virtual.WithFS(fs), virtual.WithHostname("localhost"), virtual.WithBuiltin("srun", virtualsrun.Builtin()))
 	srv, err := fakeslurm.NewServer(context.Background(), fakeslurm.WithFS(fs), fakeslurm.WithExecutor(e),
 		fakeslurm.WithControlHost(rc.Host), fakeslurm.WithMessageTimeout(diffMsgTimeout), fakeslurm.WithAccounting(accounting),
 		fakeslurm.WithKillWait(2*time.Second), fakeslurm.WithFaults(set))
@@ -116,11 +117,12 @@ func (tw *twin) runFake(t *testing.T, stdin string, args ...string) result {
 }
 
 var (
-	stampRE   = regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d`)
-	runTimeRE = regexp.MustCompile(`RunTime=\S+`)
-	sidRE     = regexp.MustCompile(`AllocNode:Sid=\S+`)
-	nodeRE    = regexp.MustCompile(`(CPULoad|FreeMem|BootTime|SlurmdStartTime|LastBusyTime)=[^\n]*?( [A-Z]|\n)`)
-	osRE      = regexp.MustCompile(`OS=[^\n]*`)
+	stepRetryRE = regexp.MustCompile(`(?m)^srun: (Job \d+ step creation temporarily disabled, retrying \(Requested nodes are busy\)|Step created for job \d+)\n`)
+	stampRE     = regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d`)
+	runTimeRE   = regexp.MustCompile(`RunTime=\S+`)
+	sidRE       = regexp.MustCompile(`AllocNode:Sid=\S+`)
+	nodeRE      = regexp.MustCompile(`(CPULoad|FreeMem|BootTime|SlurmdStartTime|LastBusyTime)=[^\n]*?( [A-Z]|\n)`)
+	osRE        = regexp.MustCompile(`OS=[^\n]*`)
 )
 
 // normalize removes what differs run to run (times, the submitting
@@ -338,6 +340,9 @@ func compareFile(t *testing.T, tw *twin, name string) {
 	// dash's report of its child killed by SIGTERM; the virtual shell
 	// the fake's jobs run in does not print it.
 	r = strings.ReplaceAll(r, "Terminated\n", "")
+	// srun waiting for the previous step's CPUs, which the real slurmd
+	// frees a moment after that step ended: its timing, not a behaviour.
+	r = stepRetryRE.ReplaceAllString(r, "")
 	if r != normalize(string(fakeOut)) {
 		t.Errorf("%s: real %q, fake %q", name, realOut, fakeOut)
 	}
@@ -416,19 +421,7 @@ func TestDifferentialJobs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	norm := func(s string) string {
-		var keep []string
-		for _, l := range strings.Split(s, "\n") {
-			k, _, _ := strings.Cut(l, "=")
-			switch k {
-			case "SLURM_TASK_PID", "SLURM_WORKING_CLUSTER", "SLURM_SUBMIT_HOST", "SLURM_CONF":
-				l = k + "=<varies>"
-			}
-			keep = append(keep, l)
-		}
-		return strings.Join(keep, "\n")
-	}
-	if norm(string(realOut)) != norm(string(fakeOut)) {
+	if normEnv(string(realOut)) != normEnv(string(fakeOut)) {
 		t.Errorf("job environment differs:\n--- real\n%s\n--- fake\n%s", realOut, fakeOut)
 	}
 }
@@ -618,4 +611,60 @@ func TestDifferentialJobAdmin(t *testing.T) {
 	tw.same(t, "", nil, "sbatch", "-a", "1-2", "--wrap", "true")
 	tw.same(t, "", nil, "sbatch", "--array", "0-3%1", "--wrap", "true")
 	tw.same(t, "#!/bin/sh\n#SBATCH --array=0-1\ntrue\n", nil, "sbatch")
+}
+
+// normEnv blanks the job environment's variables that differ run to run
+// (pids, ports, the submitting host, the configuration's path).
+func normEnv(s string) string {
+	var keep []string
+	for _, l := range strings.Split(s, "\n") {
+		k, _, _ := strings.Cut(l, "=")
+		switch k {
+		case "SLURM_TASK_PID", "SLURM_WORKING_CLUSTER", "SLURM_SUBMIT_HOST", "SLURM_CONF",
+			"SLURM_SRUN_COMM_PORT", "SLURM_STEP_LAUNCHER_PORT":
+			l = k + "=<varies>"
+		}
+		keep = append(keep, l)
+	}
+	return strings.Join(keep, "\n")
+}
+
+// TestDifferentialSrun compares srun inside a batch job: the tasks'
+// environments (SLURM_PROCID, the step's variables), -n defaulting to the
+// job's task count, step ids, srun's messages and exit codes for failed
+// tasks, a step larger than the job, and --label.
+func TestDifferentialSrun(t *testing.T) {
+	t.Parallel()
+	tw := startTwin(t)
+	script := `#!/bin/sh
+env | grep -E '^SLURM' | sort > batch.env
+srun -n 2 sh -c 'env | grep -E "^SLURM" | sort > task-$SLURM_PROCID.env'
+srun -n 1 -c 2 sh -c 'env | grep -E "^SLURM" | sort > taskc.env'
+srun -n 2 sh -c 'exit $((SLURM_PROCID+1))'
+echo rc=$?
+srun -n 2 sh -c 'exit 4'
+echo rc=$?
+srun -n 3 true
+echo rc=$?
+srun sh -c 'echo one $SLURM_PROCID $SLURM_STEP_ID $SLURM_NTASKS' | sort
+srun -n 2 -l echo x | sort
+srun
+echo rc=$?
+`
+	tw.same(t, script, nil, "sbatch", "-n", "2", "-o", "srun.out")
+	tw.waitBoth(t, "%i %T", "1 COMPLETED")
+	compareFile(t, tw, "srun.out")
+	for _, f := range []string{"batch.env", "task-0.env", "task-1.env", "taskc.env"} {
+		realOut, err := os.ReadFile(filepath.Join(tw.real.Work, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fakeOut, err := afero.ReadFile(tw.fs, filepath.Join(tw.real.Work, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if normEnv(string(realOut)) != normEnv(string(fakeOut)) {
+			t.Errorf("%s differs:\n--- real\n%s\n--- fake\n%s", f, realOut, fakeOut)
+		}
+	}
 }

@@ -345,7 +345,7 @@ func (r *run) sbatch() error {
 		case command != "":
 			q.Name = path.Base(command)
 		default:
-			q.Name = "sbatch"
+			q.Name, q.NameUnset = "sbatch", true
 		}
 	}
 	if st.perNode > 0 && q.Tasks == 0 {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -177,6 +178,20 @@ func TestSrun(t *testing.T) {
 	}
 	if _, errs, code, _ = h.run(t, nil, "", "srun", "true"); code != 1 || !strings.Contains(errs, "SLURM_JOB_ID") {
 		t.Errorf("srun outside a job: %q exit %d", errs, code)
+	}
+	// srun -n 2: two tasks at once, each with its SLURM_PROCID, srun's
+	// line for the failed one and its exit code.
+	job := []string{"SLURM_JOB_ID=8", "SLURM_CPUS_ON_NODE=2", "SLURMD_NODENAME=localhost"}
+	out, errs, code, _ = h.run(t, job, "", "srun", "-n", "2", "-l", "sh", "-c", "echo task $SLURM_PROCID of $SLURM_STEP_NUM_TASKS; exit $SLURM_PROCID")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	slices.Sort(lines)
+	if strings.Join(lines, "|") != "0: task 0 of 2|1: task 1 of 2" || code != 1 ||
+		errs != "srun: error: localhost: task 1: Exited with exit code 1\n" {
+		t.Errorf("srun -n 2: %q %q exit %d", out, errs, code)
+	}
+	if _, errs, code, _ = h.run(t, job, "", "srun", "-n", "3", "true"); code != 1 ||
+		errs != "srun: error: Unable to create step for job 8: More processors requested than permitted\n" {
+		t.Errorf("srun -n 3 on 2 CPUs: %q exit %d", errs, code)
 	}
 }
 
