@@ -480,7 +480,10 @@ func TestDifferentialSacct(t *testing.T) {
 func TestDifferentialTimeLimit(t *testing.T) {
 	t.Parallel()
 	tw := startTwinWith(t, realslurm.AccountingAvailable() == nil)
-	tw.same(t, "", nil, "sbatch", "-t", "1", "-J", "limited", "--wrap", "sleep 600")
+	// exec: the batch process itself gets the SIGTERM (with a shell in
+	// between, the real batch step ends CANCELLED 0:15 or FAILED 15:0 as
+	// the shell and its child race).
+	tw.same(t, "", nil, "sbatch", "-t", "1", "-J", "limited", "--wrap", "exec sleep 600")
 	tw.waitBoth(t, "%i %T", "1 RUNNING")
 	deadline := time.Now().Add(3 * time.Minute)
 	for _, side := range []func(*testing.T, string, ...string) result{tw.runReal, tw.runFake} {
@@ -505,16 +508,21 @@ func TestDifferentialTimeLimit(t *testing.T) {
 }
 
 var (
-	jsonTimeRE  = regexp.MustCompile(`"(accrue_time|eligible_time|end_time|start_time|submit_time|last_sched_evaluation)": [1-9]\d*`)
+	jsonTimeRE  = regexp.MustCompile(`"(accrue_time|eligible_time|end_time|start_time|submit_time|last_sched_evaluation|boot_time|last_busy|slurmd_start_time|reason_changed_at)": [1-9]\d*`)
+	jsonLoadRE  = regexp.MustCompile(`"(cpu_load|free_memory|port)": \d+`)
+	jsonOSRE    = regexp.MustCompile(`"operating_system": "[^"]*"`)
 	jsonFlagsRE = regexp.MustCompile(`"flags": \[[^\]]*\]`)
 	jsonItemRE  = regexp.MustCompile(`"[A-Z_]+"`)
 )
 
-// normJSON blanks the times of a --json dump (0, unset, stays) and writes
+// normJSON blanks the times of a --json dump (0, unset, stays), and the
+// node's load, free memory, kernel and slurmd port, and writes
 // each flags array on one line without TRES_STR_CALC, a flag slurmctld
 // adds to finished jobs at some later point of its own.
 func normJSON(s string) string {
 	s = jsonTimeRE.ReplaceAllString(s, `"$1": <T>`)
+	s = jsonLoadRE.ReplaceAllString(s, `"$1": <N>`)
+	s = jsonOSRE.ReplaceAllString(s, `"operating_system": <OS>`)
 	return jsonFlagsRE.ReplaceAllStringFunc(s, func(f string) string {
 		var keep []string
 		for _, x := range jsonItemRE.FindAllString(f[len(`"flags": `):], -1) {
@@ -529,7 +537,8 @@ func normJSON(s string) string {
 // TestDifferentialJSON compares squeue --json (Slurm 22.05.8's
 // openapi/v0.0.38 dump) for running, failed, held, dependent and
 // resource-waiting jobs, before and after a cancel, and its disregard of
-// -j: byte for byte after the times are blanked.
+// -j, and sinfo --json of a busy node, drained and not: byte for byte
+// after the times are blanked.
 func TestDifferentialJSON(t *testing.T) {
 	t.Parallel()
 	tw := startTwin(t)
@@ -543,6 +552,10 @@ func TestDifferentialJSON(t *testing.T) {
 	tw.waitBoth(t, "%i %r", "5 Resources")
 	tw.same(t, "", normJSON, "squeue", "--json")
 	tw.same(t, "", normJSON, "squeue", "--json", "-j", "999", "-t", "RUNNING")
+	tw.same(t, "", normJSON, "sinfo", "--json")
+	tw.same(t, "", nil, "scontrol", "update", "NodeName=localhost", "State=DRAIN", "Reason=maint")
+	tw.same(t, "", normJSON, "sinfo", "--json")
+	tw.same(t, "", nil, "scontrol", "update", "NodeName=localhost", "State=RESUME")
 	tw.same(t, "", nil, "scancel", "1")
 	tw.waitBoth(t, "%i %T", "5 RUNNING")
 	tw.waitBoth(t, "%i %T", "1 CANCELLED")

@@ -71,6 +71,21 @@ func TestSqueueJSON(t *testing.T) {
 	if p := doc.Jobs[1]; p["job_state"] != "PENDING" || p["job_resources"] != nil || p["time_limit"] != nil {
 		t.Errorf("pending job: %v %v %v", p["job_state"], p["job_resources"], p["time_limit"])
 	}
+
+	// sinfo --json: the node, busy with the job's two CPUs.
+	r = l.run(t, "", "sinfo", "--json")
+	var nodes struct{ Nodes []map[string]any }
+	if err := json.Unmarshal(r.Stdout, &nodes); err != nil || len(nodes.Nodes) != 1 {
+		t.Fatalf("sinfo --json: %v %s", err, r.Stdout)
+	}
+	for k, want := range map[string]any{"name": "localhost", "state": "allocated", "alloc_cpus": 2.0, "idle_cpus": 0.0, "tres_used": "cpu=2"} {
+		if got := nodes.Nodes[0][k]; got != want {
+			t.Errorf("sinfo --json %s = %v, want %v", k, got, want)
+		}
+	}
+	if r := l.run(t, "", "sacct", "--json"); r.ExitCode != 1 || !strings.Contains(string(r.Stderr), "not implemented by fakeslurm") {
+		t.Errorf("sacct --json: %q exit %d", r.Stderr, r.ExitCode)
+	}
 }
 
 // scontrol update JobId=: what a user may change, what only root may, and

@@ -9,16 +9,9 @@ import (
 	"github.com/jobsim/jobsim/fakeslurm"
 )
 
-var scontrolOpts = []opt{
-	{'o', "oneliner", noArg, "o"},
-	{'d', "details", noArg, "ignore"},
-	{'Q', "quiet", noArg, "ignore"},
-	{'a', "all", noArg, "ignore"},
-	{'v', "verbose", noArg, "ignore"},
-	{'M', "clusters", reqArg, "ignore"},
-	{'h', "help", noArg, "help"},
-	{0, "usage", noArg, "help"},
-}
+var scontrolOpts = optSpec(`
+	o,oneliner d,details>ignore Q,quiet>ignore a,all>ignore v,verbose>ignore M,clusters=>ignore
+	h,help>help usage>help`)
 
 // keyword matches an abbreviated scontrol keyword (at least min letters).
 func keyword(s, full string, min int) bool {
@@ -230,15 +223,16 @@ func (r *run) showJobs(name string, oneLine bool) error {
 		nodeMem = nodes[0].MemMB
 	}
 	for _, j := range jobs {
-		r.writeRecord(jobRecord(r, j, now, nodeMem), oneLine)
+		r.writeRecord(jobRecord(r, j, now, nodeMem), oneLine, "   \n\n")
 	}
 	return nil
 }
 
 // writeRecord prints scontrol's lines: each indented by three spaces after
-// the first, ending with a line of three spaces and an empty line; or all
-// on one line with -o.
-func (r *run) writeRecord(lines []string, oneLine bool) {
+// the first, then end (a job's record ends with a line of three spaces and
+// an empty line, a node's or partition's with an empty line); or all on
+// one line with -o.
+func (r *run) writeRecord(lines []string, oneLine bool, end string) {
 	if oneLine {
 		r.stdout.WriteString(strings.Join(lines, " ") + "\n")
 		return
@@ -249,7 +243,7 @@ func (r *run) writeRecord(lines []string, oneLine bool) {
 		}
 		r.stdout.WriteString(l + "\n")
 	}
-	r.stdout.WriteString("   \n\n")
+	r.stdout.WriteString(end)
 }
 
 func jobRecord(r *run, j fakeslurm.Job, now time.Time, nodeMem int64) []string {
@@ -386,17 +380,7 @@ func (r *run) showNodes(name string, oneLine bool) error {
 		if reason != "" {
 			lines = append(lines, reason)
 		}
-		if oneLine {
-			r.stdout.WriteString(strings.Join(lines, " ") + "\n")
-			continue
-		}
-		for i, l := range lines {
-			if i > 0 {
-				r.stdout.WriteString("   ")
-			}
-			r.stdout.WriteString(l + "\n")
-		}
-		r.stdout.WriteString("\n")
+		r.writeRecord(lines, oneLine, "\n")
 	}
 	if !found {
 		if name != "" {
@@ -457,17 +441,7 @@ func (r *run) showPartitions(name string, oneLine bool) error {
 			"DefMemPerNode=UNLIMITED MaxMemPerNode=UNLIMITED",
 			fmt.Sprintf("TRES=cpu=%d,mem=%dM,node=%d,billing=%d", p.TotalCPUs, m, len(p.Nodes), p.TotalCPUs),
 		}
-		if oneLine {
-			r.stdout.WriteString(strings.Join(lines, " ") + "\n")
-			continue
-		}
-		for i, l := range lines {
-			if i > 0 {
-				r.stdout.WriteString("   ")
-			}
-			r.stdout.WriteString(l + "\n")
-		}
-		r.stdout.WriteString("\n")
+		r.writeRecord(lines, oneLine, "\n")
 	}
 	if !found && name != "" {
 		fmt.Fprintf(&r.stdout, "Partition %s not found\n", name)

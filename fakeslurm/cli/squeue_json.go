@@ -294,3 +294,99 @@ func jobResources(j fakeslurm.Job, nodes []fakeslurm.Node) []member {
 		{"allocated_nodes", alloc},
 	}
 }
+
+// sinfoJSON is `sinfo --json` as Slurm 22.05.8 prints it: the nodes (not
+// the partitions), member for member as openapi/v0.0.38 writes them.
+// slurmd's load, free memory, kernel and port are the fake's: CPU load 0,
+// free memory the node's unallocated memory, "Linux ", port 6818.
+func (r *run) sinfoJSON() error {
+	if code, done := r.controllerDown(); done {
+		return exit(code)
+	}
+	nodes, err := r.b.Nodes(r.ctx)
+	if err != nil {
+		fmt.Fprintf(&r.stderr, "slurm_load_node: %s\n", errText(err))
+		return exit(1)
+	}
+	info := r.info0()
+	list := make([]any, len(nodes))
+	for i, n := range nodes {
+		list[i] = nodeJSON(n, info)
+	}
+	var b bytes.Buffer
+	jsonOut(&b, []member{
+		slurmMeta("openapi/v0.0.38", "Slurm OpenAPI v0.0.38", info.Version),
+		{"errors", []any{}},
+		{"nodes", list},
+	}, 0)
+	r.stdout.Write(b.Bytes())
+	return nil
+}
+
+// nodeJSON is one node of sinfo --json.
+func nodeJSON(n fakeslurm.Node, info fakeslurm.Info) []member {
+	base, drain := strings.CutSuffix(n.State, "+DRAIN")
+	var flags []string
+	if drain {
+		flags = append(flags, "DRAIN")
+	}
+	var setBy, tresUsed any
+	if n.Reason != "" {
+		setBy = "root"
+	}
+	if n.AllocCPUs > 0 {
+		tresUsed = fmt.Sprintf("cpu=%d", n.AllocCPUs)
+	}
+	reasonAt := time.Time{}
+	if n.Reason != "" {
+		reasonAt = n.ReasonTime
+	}
+	return []member{
+		{"architecture", "x86_64"},
+		{"burstbuffer_network_address", ""},
+		{"boards", 1},
+		{"boot_time", unix(n.Boot)},
+		{"comment", ""},
+		{"cores", n.Cores},
+		{"cpu_binding", 0},
+		{"cpu_load", 0},
+		{"extra", ""},
+		{"free_memory", n.MemMB - n.AllocMemMB},
+		{"cpus", n.CPUs},
+		{"last_busy", unix(n.LastBusy)},
+		{"features", ""},
+		{"active_features", ""},
+		{"gres", ""},
+		{"gres_drained", "N/A"},
+		{"gres_used", ""},
+		{"mcs_label", ""},
+		{"name", n.Name},
+		{"next_state_after_reboot", "invalid"},
+		{"address", n.Addr},
+		{"hostname", n.Addr},
+		{"state", strings.ToLower(base)},
+		{"state_flags", strings2any(flags)},
+		{"next_state_after_reboot_flags", []any{}},
+		{"operating_system", "Linux "},
+		{"owner", nil},
+		{"partitions", strings2any(n.Partitions)},
+		{"port", 6818},
+		{"real_memory", n.MemMB},
+		{"reason", n.Reason},
+		{"reason_changed_at", unix(reasonAt)},
+		{"reason_set_by_user", setBy},
+		{"slurmd_start_time", unix(n.SlurmdUp)},
+		{"sockets", n.Sockets},
+		{"threads", max(1, n.Threads)},
+		{"temporary_disk", 0},
+		{"weight", 1},
+		{"tres", fmt.Sprintf("cpu=%d,mem=%dM,billing=%d", n.CPUs, n.MemMB, n.CPUs)},
+		{"slurmd_version", info.Version},
+		// 0 even under a job with --mem, as 22.05.8 printed it.
+		{"alloc_memory", 0},
+		{"alloc_cpus", n.AllocCPUs},
+		{"idle_cpus", n.CPUs - n.AllocCPUs},
+		{"tres_used", tresUsed},
+		{"tres_weighted", jfloat(n.AllocCPUs)},
+	}
+}

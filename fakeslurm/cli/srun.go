@@ -11,30 +11,11 @@ import (
 	"sync"
 )
 
-var srunOpts = []opt{
-	{'n', "ntasks", reqArg, "n"},
-	{'N', "nodes", reqArg, "ignore"},
-	{'c', "cpus-per-task", reqArg, "c"},
-	{0, "export", reqArg, "ignore"},
-	{0, "mpi", reqArg, "ignore"},
-	{'l', "label", noArg, "l"},
-	{'u', "unbuffered", noArg, "ignore"},
-	{0, "pty", noArg, "ignore"},
-	{0, "exclusive", optArg, "ignore"},
-	{0, "overlap", noArg, "ignore"},
-	{'J', "job-name", reqArg, "ignore"},
-	{0, "mem", reqArg, "ignore"},
-	{'t', "time", reqArg, "ignore"},
-	{'o', "output", reqArg, "ignore"},
-	{'e', "error", reqArg, "ignore"},
-	{'K', "kill-on-bad-exit", optArg, "ignore"},
-	{'W', "wait", reqArg, "ignore"},
-	{0, "cpu-bind", reqArg, "ignore"},
-	{0, "ntasks-per-node", reqArg, "ignore"},
-	{'Q', "quiet", noArg, "ignore"},
-	{'v', "verbose", noArg, "ignore"},
-	{0, "help", noArg, "help"},
-}
+var srunOpts = optSpec(`
+	n,ntasks= N,nodes=>ignore c,cpus-per-task= export=>ignore mpi=>ignore l,label
+	u,unbuffered>ignore pty>ignore exclusive?>ignore overlap>ignore J,job-name=>ignore mem=>ignore
+	t,time=>ignore o,output=>ignore e,error=>ignore K,kill-on-bad-exit?>ignore W,wait=>ignore
+	cpu-bind=>ignore ntasks-per-node=>ignore Q,quiet>ignore v,verbose>ignore help`)
 
 // SrunStep is a job step as srun starts it inside a batch job: Tasks
 // copies of Argv, all on the job's first node (the fake's steps do not
