@@ -35,14 +35,20 @@ func (r *run) squeueJSON() error {
 	for i, j := range jobs {
 		list[i] = jobJSON(j, info, nodes)
 	}
+	r.writeDump("jobs", list)
+	return nil
+}
+
+// writeDump writes an openapi/v0.0.38 dump: meta, no errors, and list
+// under key.
+func (r *run) writeDump(key string, list []any) {
 	var b bytes.Buffer
 	jsonOut(&b, []member{
-		slurmMeta("openapi/v0.0.38", "Slurm OpenAPI v0.0.38", info.Version),
+		slurmMeta("openapi/v0.0.38", "Slurm OpenAPI v0.0.38", r.info0().Version),
 		{"errors", []any{}},
-		{"jobs", list},
+		{key, list},
 	}, 0)
 	r.stdout.Write(b.Bytes())
-	return nil
 }
 
 // unix is a time as the dumps give it: seconds, 0 for unset.
@@ -308,18 +314,11 @@ func (r *run) sinfoJSON() error {
 		fmt.Fprintf(&r.stderr, "slurm_load_node: %s\n", errText(err))
 		return exit(1)
 	}
-	info := r.info0()
 	list := make([]any, len(nodes))
 	for i, n := range nodes {
-		list[i] = nodeJSON(n, info)
+		list[i] = nodeJSON(n, r.info0())
 	}
-	var b bytes.Buffer
-	jsonOut(&b, []member{
-		slurmMeta("openapi/v0.0.38", "Slurm OpenAPI v0.0.38", info.Version),
-		{"errors", []any{}},
-		{"nodes", list},
-	}, 0)
-	r.stdout.Write(b.Bytes())
+	r.writeDump("nodes", list)
 	return nil
 }
 
