@@ -663,6 +663,10 @@ srun sh -c 'echo one $SLURM_PROCID $SLURM_STEP_ID $SLURM_NTASKS' | sort
 srun -n 2 -l echo x | sort
 srun
 echo rc=$?
+srun -n abc true
+echo rc=$?
+srun --bogus true
+echo rc=$?
 `
 	tw.same(t, script, nil, "sbatch", "-n", "2", "-o", "srun.out")
 	tw.waitBoth(t, "%i %T", "1 COMPLETED")

@@ -46,7 +46,7 @@ func ParseSrun(args, env []string) (*SrunStep, error) {
 	}
 	ps, operands, err := getopt("srun", srunOpts, args, true)
 	if err != nil {
-		return nil, err
+		return nil, &srunUsage{fmt.Sprintf("%v\nTry \"srun --help\" for more information", err)}
 	}
 	st := &SrunStep{Tasks: 1, cpus: 1, env: env}
 	if n, err := strconv.Atoi(get("SLURM_NTASKS")); err == nil && n > 0 {
@@ -59,7 +59,8 @@ func ParseSrun(args, env []string) (*SrunStep, error) {
 		case "n", "c":
 			n, err := strconv.Atoi(p.val)
 			if err != nil || n < 1 {
-				return nil, fmt.Errorf("srun: error: Invalid numeric value \"%s\" for %s.", p.val, map[string]string{"n": "number of tasks", "c": "cpus-per-task"}[p.key])
+				//lint:ignore ST1005 srun's own message, byte for byte
+				return nil, fmt.Errorf("srun: error: Invalid numeric value \"%s\" for %s.", p.val, map[string]string{"n": "--ntasks", "c": "--cpus-per-task"}[p.key])
 			}
 			if p.key == "n" {
 				st.Tasks = n
@@ -83,6 +84,21 @@ func ParseSrun(args, env []string) (*SrunStep, error) {
 		return nil, fmt.Errorf("srun: error: Unable to create step for job %s: More processors requested than permitted", job)
 	}
 	return st, nil
+}
+
+// srunUsage is a bad option: srun exits 255 for it (getopt's usage
+// error), 1 for every other refusal.
+type srunUsage struct{ msg string }
+
+func (e *srunUsage) Error() string { return e.msg }
+
+// SrunExitCode is srun's exit status for an error of ParseSrun.
+func SrunExitCode(err error) int {
+	var u *srunUsage
+	if errors.As(err, &u) {
+		return 255
+	}
+	return 1
 }
 
 // TaskEnv is task i's environment: the batch job's, with what slurmstepd
@@ -245,7 +261,7 @@ func idRanges(ids []int) string {
 func (r *run) srun() error {
 	if _, err := ParseSrun(r.inv.Args, r.inv.Env); err != nil {
 		fmt.Fprintf(&r.stderr, "%v\n", err)
-		return exit(1)
+		return exit(SrunExitCode(err))
 	}
 	r.stderr.WriteString("srun: error: the in-process front end cannot start processes; srun runs as the jobsim executable inside a job\n")
 	return exit(1)

@@ -92,7 +92,7 @@ func srun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	st, err := cli.ParseSrun(args[1:], os.Environ())
 	if err != nil {
 		fmt.Fprintln(stderr, err)
-		return 1
+		return cli.SrunExitCode(err)
 	}
 	st.Step = nextStep(os.Getenv("SLURM_JOB_ID"))
 	bin, err := exec.LookPath(st.Argv[0])

@@ -24,7 +24,7 @@ func Builtin() virtual.Builtin {
 		st, err := cli.ParseSrun(c.Args[1:], c.Environ())
 		if err != nil {
 			fmt.Fprintln(c.Stderr, err)
-			return 1
+			return cli.SrunExitCode(err)
 		}
 		job := c.Getenv("SLURM_JOB_ID")
 		mu.Lock()
