@@ -472,6 +472,8 @@ func TestDifferentialSacct(t *testing.T) {
 	tw.same(t, "", noElapsed, "sacct", "-P", "-o", "JobID,JobName,Partition,Account,AllocCPUS,State,ExitCode,Elapsed,NNodes,NodeList,User,Timelimit")
 	tw.same(t, "", noElapsed, "sacct", "-p", "-X", "-o", "JobIDRaw,Start,End,Submit,ReqMem,ReqCPUS")
 	tw.same(t, "", nil, "sacct", "-b")
+	// With accounting the dump names the association: account, QOS.
+	tw.same(t, "", normJSON, "squeue", "--json")
 }
 
 // TestDifferentialTimeLimit runs a job past a one-minute limit on both
