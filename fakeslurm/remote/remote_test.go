@@ -78,7 +78,8 @@ func (h *host) run(t testing.TB, env []string, stdin string, name string, args .
 	defer cancel()
 	cmd := exec.CommandContext(ctx, filepath.Join(h.bin, name), args...)
 	cmd.Dir = h.dir
-	cmd.Env = append([]string{"USER=alice", "HOME=" + h.dir, "PATH=" + h.bin + ":/usr/bin:/bin", "SLURM_CONF=" + filepath.Join(h.dir, "absent.conf")}, env...)
+	cmd.Env = append([]string{"USER=alice", "HOME=" + h.dir, "PATH=" + h.bin + ":/usr/bin:/bin", "SLURM_CONF=" + filepath.Join(h.dir, "absent.conf"),
+		"TMPDIR=" + h.dir}, env...) // srun's step counters go to TMPDIR
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -188,6 +189,11 @@ func TestSrun(t *testing.T) {
 	if strings.Join(lines, "|") != "0: task 0 of 2|1: task 1 of 2" || code != 1 ||
 		errs != "srun: error: localhost: task 1: Exited with exit code 1\n" {
 		t.Errorf("srun -n 2: %q %q exit %d", out, errs, code)
+	}
+	for want := range 2 { // a job's steps count from 0
+		if out, errs, _, _ := h.run(t, []string{"SLURM_JOB_ID=9"}, "", "srun", "sh", "-c", "echo $SLURM_STEP_ID"); out != fmt.Sprintln(want) {
+			t.Errorf("step %d: %q %q", want, out, errs)
+		}
 	}
 	if _, errs, code, _ = h.run(t, job, "", "srun", "-n", "3", "true"); code != 1 ||
 		errs != "srun: error: Unable to create step for job 8: More processors requested than permitted\n" {
