@@ -485,10 +485,13 @@ func (s *Server) Requeue(_ context.Context, user string, id int) error {
 		}
 		now := s.clock.Now()
 		finished := j.State.Finished()
+		msg := ""
 		if j.State == Running {
-			s.stopRun(j, fmt.Sprintf("slurmstepd-%s: error: *** JOB %d ON %s CANCELLED AT %s DUE TO JOB REQUEUE ***\n",
-				j.BatchHost, j.ID, j.BatchHost, now.Format(stampLayout)))
+			msg = fmt.Sprintf("slurmstepd-%s: error: *** JOB %d ON %s CANCELLED AT %s DUE TO JOB REQUEUE ***\n",
+				j.BatchHost, j.ID, j.BatchHost, now.Format(stampLayout))
 		}
+		// A job still completing (its script not yet gone) is stopped too.
+		s.stopRun(j, msg)
 		s.requeue(j, now, "requeued by "+user)
 		if finished {
 			// Queued again at once: no reason until the next pass.

@@ -156,6 +156,10 @@ func TestHostCommandWithFaultCLI(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &jobs); code != 0 || err != nil || len(jobs) != 2 {
 		t.Fatalf("pbs jobs: %v %q", err, out)
 	}
+	if _, errs, code := jobsimCLI(t, info, "slurm", "jobs", "-x"); code == 0 ||
+		!strings.Contains(errs, "this host runs PBS, not Slurm") || !strings.Contains(errs, "jobsim pbs jobs") {
+		t.Fatalf("slurm jobs on a PBS host: %q exit %d", errs, code)
+	}
 
 	out, errs, code = jobsimCLI(t, info, "pbs", "restart", "--down", "1s", "--lose-jobs")
 	if code != 0 || !strings.Contains(out, "PBS server down for 1s; jobs lost") {
