@@ -2,6 +2,7 @@ package cli_test
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -478,6 +479,50 @@ func TestDifferentialSacct(t *testing.T) {
 	tw.same(t, "", nil, "sacct", "-b")
 	// With accounting the dump names the association: account, QOS.
 	tw.same(t, "", normJSON, "squeue", "--json")
+	tw.same(t, "", normSacctJSON, "sacct", "--json")
+	tw.same(t, "", normSacctJSON, "sacct", "--json", "-j", "2,4")
+}
+
+var (
+	sacctTimeRE = regexp.MustCompile(`"(eligible|end|start|submission)": [1-9]\d*`)
+	sacctCPURE  = regexp.MustCompile(`"(elapsed|seconds|microseconds)": \d+`)
+)
+
+// withoutStepUsage drops the jobs' steps' tres.requested and tres.consumed
+// from a sacct --json dump (other text is returned as it is), re-encoded.
+func withoutStepUsage(t *testing.T, s string) string {
+	t.Helper()
+	start := strings.Index(s, "{")
+	if start < 0 {
+		return s
+	}
+	var doc map[string]any
+	if err := json.Unmarshal([]byte(regexp.MustCompile(`<[TN]>`).ReplaceAllString(s[start:], "0")), &doc); err != nil {
+		return s
+	}
+	jobs, _ := doc["jobs"].([]any)
+	for _, j := range jobs {
+		steps, _ := j.(map[string]any)["steps"].([]any)
+		for _, st := range steps {
+			if tr, ok := st.(map[string]any)["tres"].(map[string]any); ok {
+				delete(tr, "requested")
+				delete(tr, "consumed")
+			}
+		}
+	}
+	b, err := json.MarshalIndent(doc, "", " ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s[:start] + string(b)
+}
+
+// normSacctJSON blanks the times of sacct --json (0 and null stay), its
+// elapsed seconds and the CPU times slurmd measured (the fake measures
+// none).
+func normSacctJSON(s string) string {
+	s = sacctTimeRE.ReplaceAllString(s, `"$1": <T>`)
+	return sacctCPURE.ReplaceAllString(s, `"$1": <N>`)
 }
 
 // TestDifferentialTimeLimit runs a job past a one-minute limit on both
@@ -510,6 +555,10 @@ func TestDifferentialTimeLimit(t *testing.T) {
 		tw.waitSacct(t, "1|TIMEOUT\n")
 		tw.same(t, "", func(s string) string { return regexp.MustCompile(`\d\d:\d\d:\d\d`).ReplaceAllString(s, "<ELAPSED>") },
 			"sacct", "-o", "JobID,JobName,State,ExitCode,Timelimit,Elapsed")
+		// A step that ran past jobacct_gather's 30 s poll has measured
+		// usage (memory, vmem, disk) the fake does not model: compared
+		// without the steps' requested/consumed TRES.
+		tw.same(t, "", func(s string) string { return withoutStepUsage(t, normSacctJSON(s)) }, "sacct", "--json")
 	}
 }
 

@@ -83,8 +83,17 @@ func TestSqueueJSON(t *testing.T) {
 			t.Errorf("sinfo --json %s = %v, want %v", k, got, want)
 		}
 	}
-	if r := l.run(t, "", "sacct", "--json"); r.ExitCode != 1 || !strings.Contains(string(r.Stderr), "not implemented by fakeslurm") {
-		t.Errorf("sacct --json: %q exit %d", r.Stderr, r.ExitCode)
+	r = l.run(t, "", "sacct", "--json")
+	var acct struct {
+		Jobs []struct {
+			JobID int `json:"job_id"`
+			State struct{ Current string }
+			Steps []struct{ State string }
+		}
+	}
+	if err := json.Unmarshal(r.Stdout, &acct); err != nil || len(acct.Jobs) != 2 || acct.Jobs[0].State.Current != "RUNNING" ||
+		len(acct.Jobs[0].Steps) != 1 || acct.Jobs[0].Steps[0].State != "RUNNING" || len(acct.Jobs[1].Steps) != 0 {
+		t.Errorf("sacct --json: %v %s", err, r.Stdout)
 	}
 }
 

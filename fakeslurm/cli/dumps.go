@@ -1,5 +1,7 @@
 package cli
 
+// The --json dumps of squeue, sinfo and sacct (jsonOut writes them).
+
 import (
 	"bytes"
 	"fmt"
@@ -35,16 +37,23 @@ func (r *run) squeueJSON() error {
 	for i, j := range jobs {
 		list[i] = jobJSON(j, info, nodes)
 	}
-	r.writeDump("jobs", list)
+	r.writeDump(openAPI, "jobs", list)
 	return nil
 }
 
-// writeDump writes an openapi/v0.0.38 dump: meta, no errors, and list
-// under key.
-func (r *run) writeDump(key string, list []any) {
+// The plugins that write the dumps: slurmctld's and slurmdbd's.
+const (
+	openAPI   = "openapi/v0.0.38"
+	openAPIDB = "openapi/dbv0.0.38"
+)
+
+// writeDump writes a dump of plugin (openAPI or openAPIDB): meta, no
+// errors, and list under key.
+func (r *run) writeDump(plugin, key string, list []any) {
+	name := map[string]string{openAPI: "Slurm OpenAPI v0.0.38", openAPIDB: "Slurm OpenAPI DB v0.0.38"}[plugin]
 	var b bytes.Buffer
 	jsonOut(&b, []member{
-		slurmMeta("openapi/v0.0.38", "Slurm OpenAPI v0.0.38", r.info0().Version),
+		slurmMeta(plugin, name, r.info0().Version),
 		{"errors", []any{}},
 		{key, list},
 	}, 0)
@@ -318,7 +327,7 @@ func (r *run) sinfoJSON() error {
 	for i, n := range nodes {
 		list[i] = nodeJSON(n, r.info0())
 	}
-	r.writeDump("nodes", list)
+	r.writeDump(openAPI, "nodes", list)
 	return nil
 }
 
@@ -388,4 +397,151 @@ func nodeJSON(n fakeslurm.Node, info fakeslurm.Info) []member {
 		{"tres_used", tresUsed},
 		{"tres_weighted", jfloat(n.AllocCPUs)},
 	}
+}
+
+// tres is one TRES of sacct --json: cpu 1, mem 2, energy 3, node 4,
+// billing 5 (the ids slurmdbd gives them).
+func tres(kind string, count any) []member {
+	id := map[string]int{"cpu": 1, "mem": 2, "energy": 3, "node": 4, "billing": 5}[kind]
+	return []member{{"type", kind}, {"name", nil}, {"id", id}, {"count", count}}
+}
+
+// cpuTime is a zero CPU time of sacct --json (the fake measures none).
+func cpuTime() []member { return []member{{"seconds", 0}, {"microseconds", 0}} }
+
+// sacctJobJSON is one job of `sacct --json` (openapi/dbv0.0.38) as
+// 22.05.8 writes it, with its batch step once it ran. Quirks kept: the
+// job's exit_code is SUCCESS 0 whatever the script returned, a step's is
+// SUCCESS 0 unless a signal ended it, and reservation's name is 0.
+func (r *run) sacctJobJSON(j fakeslurm.Job, now time.Time) []member {
+	ran := j.Ran && j.State != fakeslurm.Pending
+	account := j.Account
+	if account == "" && j.User == "root" {
+		account = "root"
+	}
+	var flags []string
+	if ran {
+		flags = []string{"CLEAR_SCHEDULING", "STARTED_ON_SCHEDULE"}
+		if j.Scheduler == "Backfill" {
+			flags[1] = "STARTED_ON_BACKFILL"
+		}
+	}
+	var killer any
+	switch {
+	case j.CancelledBy == 0:
+		killer = "root"
+	case j.CancelledBy > 0 && j.CancelledBy == j.UID:
+		killer = j.User
+	}
+	nodes, allocNodes := "None assigned", 0
+	var start any
+	if ran {
+		nodes, allocNodes, start = j.NodeList, j.Nodes, unix(j.Start)
+	}
+	end := int64(0)
+	if j.State.Finished() {
+		end = unix(j.End)
+	}
+	var limit any
+	if j.LimitGiven && j.TimeLimit != fakeslurm.Unlimited {
+		limit = int64(j.TimeLimit / time.Minute)
+	}
+	elapsed := int64(j.RunTime(now) / time.Second)
+	success := []member{{"status", "SUCCESS"}, {"return_code", 0}}
+	var steps []any
+	if ran {
+		exit := success
+		if _, sig, _ := strings.Cut(sacctExit(j, true), ":"); sig != "0" {
+			n, _ := strconv.Atoi(sig)
+			exit = []member{{"status", "SIGNALED"}, {"return_code", nil},
+				{"signal", []member{{"signal_id", n}, {"name", signalText(n)}}}}
+		}
+		energy := []any{tres("energy", 0)}
+		usage := []member{{"max", []any{}}, {"min", []any{}}, {"average", energy}, {"total", energy}}
+		steps = append(steps, []member{
+			{"nodes", []member{{"list", []any{j.NodeList}}, {"count", j.Nodes}, {"range", j.NodeList}}},
+			{"tres", []member{
+				{"requested", usage},
+				{"consumed", usage},
+				{"allocated", []any{tres("cpu", j.NumCPUs), tres("mem", j.MemMB), tres("node", j.Nodes)}},
+			}},
+			{"time", []member{{"elapsed", elapsed}, {"end", end}, {"start", unix(j.Start)}, {"suspended", 0},
+				{"system", cpuTime()}, {"total", cpuTime()}, {"user", cpuTime()}}},
+			{"exit_code", exit},
+			{"tasks", []member{{"count", 1}}},
+			{"pid", nil},
+			{"CPU", []member{{"requested_frequency", []member{{"min", 0}, {"max", 0}}}, {"governor", []any{}}}},
+			{"kill_request_user", nil},
+			{"state", sacctState(j, true, true)},
+			{"statistics", []member{{"CPU", []member{{"actual_frequency", 0}}}, {"energy", []member{{"consumed", 0}}}}},
+			{"step", []member{{"job_id", j.ID}, {"het", []member{{"component", nil}}}, {"id", "batch"}, {"name", "batch"}}},
+			{"task", []member{{"distribution", "Unknown"}}},
+		})
+	}
+	var allocated []any
+	if ran {
+		allocated = []any{tres("cpu", j.NumCPUs), tres("energy", nil), tres("node", j.Nodes), tres("billing", j.NumCPUs)}
+	}
+	reason := j.Reason
+	if ran {
+		// slurmdbd keeps the reason of the job's start (None), not the
+		// one its end gave (NonZeroExitCode ...).
+		reason = "None"
+	}
+	reqMem := j.MemMB
+	if reqMem == 0 {
+		reqMem = r.nodeMem * int64(j.Nodes)
+	}
+	return []member{
+		{"account", account},
+		{"comment", []member{{"administrator", nil}, {"job", nilIfEmpty(j.Comment)}, {"system", nil}}},
+		{"allocation_nodes", allocNodes},
+		{"array", []member{{"job_id", 0}, {"limits", []member{{"max", []member{{"running", []member{{"tasks", 0}}}}}}},
+			{"task", nil}, {"task_id", nil}}},
+		{"association", []member{{"account", account}, {"cluster", r.info0().ClusterName}, {"partition", nil}, {"user", j.User}}},
+		{"cluster", r.info0().ClusterName},
+		{"constraints", ""},
+		{"container", nil},
+		{"derived_exit_code", success},
+		{"time", []member{{"elapsed", elapsed}, {"eligible", unix(j.Eligible)}, {"end", end}, {"start", start},
+			{"submission", unix(j.Submit)}, {"suspended", 0}, {"system", cpuTime()}, {"limit", limit},
+			{"total", cpuTime()}, {"user", cpuTime()}}},
+		{"exit_code", success},
+		{"flags", strings2any(flags)},
+		{"group", j.Group},
+		{"het", []member{{"job_id", 0}, {"job_offset", nil}}},
+		{"job_id", j.ID},
+		{"name", j.Name},
+		{"mcs", []member{{"label", ""}}},
+		{"nodes", nodes},
+		{"partition", j.Partition},
+		{"priority", j.Priority},
+		{"qos", "normal"},
+		{"required", []member{{"CPUs", j.NumCPUs}, {"memory", j.MemMB}}},
+		{"kill_request_user", killer},
+		{"reservation", []member{{"id", 0}, {"name", 0}}},
+		{"state", []member{{"current", j.State.String()}, {"reason", reason}}},
+		{"steps", steps},
+		{"tres", []member{
+			{"allocated", allocated},
+			{"requested", []any{tres("cpu", j.NumCPUs), tres("mem", reqMem), tres("node", j.Nodes), tres("billing", j.NumCPUs)}},
+		}},
+		{"user", j.User},
+		{"wckey", []member{{"wckey", ""}, {"flags", []any{}}}},
+		{"working_directory", j.WorkDir},
+	}
+}
+
+// nilIfEmpty is null for "", as the dumps write unset strings.
+func nilIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// signalText is strsignal's name of a signal, as sacct --json gives it.
+func signalText(n int) string {
+	return map[int]string{1: "Hangup", 2: "Interrupt", 6: "Aborted", 9: "Killed", 10: "User defined signal 1",
+		12: "User defined signal 2", 15: "Terminated"}[n]
 }
