@@ -149,6 +149,15 @@ func TestScontrolRequeue(t *testing.T) {
 	l.clk.Advance(time.Second)
 	l.state(t, 1, fakeslurm.Running)
 	l.state(t, 2, fakeslurm.Running)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(2 * time.Millisecond) {
+		// The script is under way (its output open) before the requeue.
+		if out, _ := afero.ReadFile(l.fs, "/home/alice/slurm-1.out"); string(out) == "run\n" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("job 1 never printed")
+		}
+	}
 	for _, c := range []struct{ id, err string }{
 		{"2", "Requested operation is presently disabled for job 2\n"},
 		{"3", "Job is pending execution for job 3\n"},
