@@ -194,7 +194,10 @@ type SubmitRequest struct {
 	SubmitDir   string // sbatch's cwd (SLURM_SUBMIT_DIR)
 	WorkDir     string // --chdir; empty: SubmitDir
 	Name        string // -J; empty: the script's base name, "wrap" or "sbatch"
-	Partition   string // -p; empty: the default partition
+	// NameUnset: a script on stdin without -J (Name "sbatch"); sbatch
+	// then exports no SLURM_JOB_NAME to the job.
+	NameUnset bool
+	Partition string // -p; empty: the default partition
 	// TimeLimit is -t; zero: the partition's default; Unlimited for
 	// UNLIMITED/infinite.
 	TimeLimit   time.Duration
@@ -280,6 +283,16 @@ type Job struct {
 	CancelledBy int  // uid of the canceller, -1 when not cancelled
 	Ran         bool // the batch script was started at least once
 	Scheduler   string
+	// For squeue --json: the script's arguments, the -o/-e patterns as
+	// given (made absolute; empty when not given), -c given, the -w
+	// nodes, and the cores allocated on each node (indices counted
+	// socket by socket; kept after the job ends, as slurmctld does).
+	Argv        []string
+	OutPattern  string
+	ErrPattern  string
+	CPUsGiven   bool
+	ReqNodeList []string
+	Cores       map[string][]int
 }
 
 // Active reports whether a default squeue shows the job: pending,

@@ -2,6 +2,7 @@ package fakeslurm
 
 import (
 	"context"
+	"maps"
 	"path"
 	"slices"
 	"strconv"
@@ -30,6 +31,7 @@ type job struct {
 	userEnv   bool
 	argv      []string
 	appendOut bool
+	nameUnset bool // no SLURM_JOB_NAME in the job's environment
 	exclusive bool
 	include   []string
 	exclude   map[string]bool
@@ -147,7 +149,7 @@ func (s *Server) Submit(_ context.Context, req SubmitRequest) (int, error) {
 		j.seq, j.hasSeq = s.prioSeq, true
 		s.prioSeq++
 	}
-	j.Name = req.Name
+	j.Name, j.nameUnset = req.Name, req.NameUnset
 	j.User, j.Group, j.UID, j.GID = req.User, req.Group, req.UID, req.GID
 	if j.Group == "" {
 		j.Group = j.User
@@ -207,6 +209,15 @@ func (s *Server) Submit(_ context.Context, req SubmitRequest) (int, error) {
 		j.Dependency = req.Dependency
 	}
 	j.Comment = req.Comment
+	j.Argv = req.Argv
+	if req.Output != "" {
+		j.OutPattern = absJoin(j.WorkDir, req.Output)
+	}
+	if req.Error != "" {
+		j.ErrPattern = absJoin(j.WorkDir, req.Error)
+	}
+	j.CPUsGiven = req.CPUsPerTask > 0
+	j.ReqNodeList = req.NodeList
 	j.Account = req.Account
 	j.SubmitHost = req.SubmitHost
 	j.AllocSID = 0
@@ -527,6 +538,7 @@ func (s *Server) History(context.Context) ([]Job, error) {
 // snapshot copies j's public part, with the times that move. Called with s.mu held.
 func (s *Server) snapshot(j *job) Job {
 	out := j.Job
+	out.Cores = maps.Clone(j.Cores)
 	if len(j.deps) > 0 {
 		out.Dependency = s.depText(j)
 	}

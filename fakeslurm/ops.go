@@ -39,11 +39,9 @@ func (s *Server) lookup(user string, id int) (*job, error) {
 	return j, nil
 }
 
-// Cancel cancels a job as `scancel ID` does: a pending job ends CANCELLED at
-// once; a running one is CANCELLED and COMPLETING while its script gets
-// SIGCONT, SIGTERM and, after KillWait, SIGKILL. A job already done gives
-// ErrAlreadyDone. uid is the canceller's (sacct's "CANCELLED by UID").
-func (s *Server) Cancel(_ context.Context, user string, uid, id int) error {
+// onJob runs act on job id as user may see it (see lookup), with the
+// clock held and s.mu locked: the frame of every operation on one job.
+func (s *Server) onJob(user string, id int, act func(*job) error) error {
 	release := s.clock.Hold()
 	defer release()
 	s.mu.Lock()
@@ -52,6 +50,21 @@ func (s *Server) Cancel(_ context.Context, user string, uid, id int) error {
 	if err != nil {
 		return err
 	}
+	return act(j)
+}
+
+// Cancel cancels a job as `scancel ID` does: a pending job ends CANCELLED at
+// once; a running one is CANCELLED and COMPLETING while its script gets
+// SIGCONT, SIGTERM and, after KillWait, SIGKILL. A job already done gives
+// ErrAlreadyDone. uid is the canceller's (sacct's "CANCELLED by UID").
+func (s *Server) Cancel(_ context.Context, user string, uid, id int) error {
+	return s.onJob(user, id, func(j *job) error {
+		return s.cancelJob(j, uid)
+	})
+}
+
+// cancelJob is Cancel on a job found. Called with s.mu held.
+func (s *Server) cancelJob(j *job, uid int) error {
 	if j.State.Finished() {
 		return Errno(ErrAlreadyDone)
 	}
@@ -83,30 +96,24 @@ func (s *Server) Signal(ctx context.Context, user string, uid, id int, sig sysca
 	if sig == syscall.SIGKILL {
 		return s.Cancel(ctx, user, uid, id)
 	}
-	release := s.clock.Hold()
-	defer release()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	j, err := s.lookup(user, id)
-	if err != nil {
-		return err
-	}
-	switch {
-	case j.State.Finished():
-		return Errno(ErrAlreadyDone)
-	case j.State == Pending:
-		return Errno(ErrJobPending)
-	}
-	if !batch || j.run == nil {
+	return s.onJob(user, id, func(j *job) error {
+		switch {
+		case j.State.Finished():
+			return Errno(ErrAlreadyDone)
+		case j.State == Pending:
+			return Errno(ErrJobPending)
+		}
+		if !batch || j.run == nil {
+			return nil
+		}
+		if sig == syscall.SIGTERM && j.run.err != nil {
+			// slurmstepd announces a TERM to the batch step as a cancel.
+			fmt.Fprintf(j.run.err, "slurmstepd-%s: error: *** JOB %d ON %s CANCELLED AT %s ***\n",
+				j.BatchHost, j.ID, j.BatchHost, s.clock.Now().Format(stampLayout))
+		}
+		s.signal(j.run, sig)
 		return nil
-	}
-	if sig == syscall.SIGTERM && j.run.err != nil {
-		// slurmstepd announces a TERM to the batch step as a cancel.
-		fmt.Fprintf(j.run.err, "slurmstepd-%s: error: *** JOB %d ON %s CANCELLED AT %s ***\n",
-			j.BatchHost, j.ID, j.BatchHost, s.clock.Now().Format(stampLayout))
-	}
-	s.signal(j.run, sig)
-	return nil
+	})
 }
 
 // Hold holds a job as `scontrol hold` does (priority 0): an admin hold
@@ -114,12 +121,10 @@ func (s *Server) Signal(ctx context.Context, user string, uid, id int, sig sysca
 // (JobHeldUser). A running job keeps running and shows the reason, as in
 // slurmctld. A finished job gives ErrJobFinished.
 func (s *Server) Hold(_ context.Context, user string, id int) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	j, err := s.lookup(user, id)
-	if err != nil {
-		return err
-	}
+	return s.onJob(user, id, func(j *job) error { return s.hold(j, user) })
+}
+
+func (s *Server) hold(j *job, user string) error {
 	if j.State.Finished() {
 		return Errno(ErrJobFinished)
 	}
@@ -147,14 +152,10 @@ func partConfigErr(j *job) error {
 // Release releases a held job (`scontrol release`). Only root releases an
 // admin hold.
 func (s *Server) Release(_ context.Context, user string, id int) error {
-	release := s.clock.Hold()
-	defer release()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	j, err := s.lookup(user, id)
-	if err != nil {
-		return err
-	}
+	return s.onJob(user, id, func(j *job) error { return s.release(j, user) })
+}
+
+func (s *Server) release(j *job, user string) error {
 	if j.State.Finished() {
 		return Errno(ErrJobFinished)
 	}
@@ -253,27 +254,9 @@ func (s *Server) failNode(n *node, reason string) {
 	now := s.clock.Now()
 	n.down, n.reason, n.reasonAt = true, reason, now
 	for j := range n.jobs {
-		r := j.run
-		j.run = nil
-		j.stopTimers()
-		s.releaseNodes(j)
-		if r != nil {
-			r.ended = true
-			if r.cancel != nil {
-				r.cancel()
-			}
-		}
+		s.stopRun(j, "")
 		if j.Requeue {
-			// A requeued batch job waits two minutes before it may run
-			// again (Reason=BeginTime), as slurmctld makes it.
-			j.State = Pending
-			j.Reason = "BeginTime"
-			j.Restarts++
-			j.Start, j.End = time.Time{}, time.Time{}
-			j.NodeList, j.BatchHost = "", ""
-			j.begin = now.Add(requeueDelay)
-			j.Eligible, j.Accrue = j.begin, j.begin
-			s.record(j, "requeued: node "+n.name+" failed")
+			s.requeue(j, now, "requeued: node "+n.name+" failed")
 			continue
 		}
 		j.State = NodeFail
@@ -433,15 +416,7 @@ func (s *Server) applyJobRules(j *job, fired []fault.Rule) bool {
 	for _, r := range fired {
 		switch r.Effect.Kind {
 		case fault.Vanish:
-			j.stopTimers()
-			if j.run != nil {
-				j.run.ended = true
-				if j.run.cancel != nil {
-					j.run.cancel()
-				}
-				j.run = nil
-			}
-			s.releaseNodes(j)
+			s.stopRun(j, "")
 			j.purged, j.lost = true, true
 			delete(s.jobs, j.ID)
 			s.purged++
@@ -457,4 +432,162 @@ func (s *Server) applyJobRules(j *job, fired []fault.Rule) bool {
 		}
 	}
 	return false
+}
+
+// stopRun ends j's run without an end state of its own (the caller gives
+// one): timers stopped, nodes given back, the script killed after msg (if
+// any) went to its stderr. Called with s.mu held.
+func (s *Server) stopRun(j *job, msg string) {
+	r := j.run
+	j.run = nil
+	j.stopTimers()
+	s.releaseNodes(j)
+	if r == nil {
+		return
+	}
+	if msg != "" && r.err != nil {
+		_, _ = r.err.Write([]byte(msg))
+	}
+	r.ended = true
+	if r.cancel != nil {
+		r.cancel()
+	}
+}
+
+// requeue makes j pending again, as slurmctld requeues a batch job: it
+// waits requeueDelay (Reason=BeginTime) and counts a restart. Called with
+// s.mu held, the run already stopped.
+func (s *Server) requeue(j *job, now time.Time, why string) {
+	j.State = Pending
+	j.Reason = "BeginTime"
+	j.Completing = false
+	j.Restarts++
+	j.Start, j.End = time.Time{}, time.Time{}
+	j.NodeList, j.BatchHost = "", ""
+	j.ExitCode, j.ExitSignal = 0, 0
+	j.begin = now.Add(requeueDelay)
+	j.Eligible, j.Accrue = j.begin, j.begin
+	s.record(j, why)
+}
+
+// Requeue puts a job back in the queue, as `scontrol requeue` does: a
+// running job's script is killed (slurmstepd writes "CANCELLED AT ... DUE
+// TO JOB REQUEUE" to its stderr) and a finished one is queued again; both
+// wait requeueDelay. A pending job gives ErrJobPending, a job submitted
+// with --no-requeue (or JobRequeue=0) ErrDisabled.
+func (s *Server) Requeue(_ context.Context, user string, id int) error {
+	return s.onJob(user, id, func(j *job) error {
+		switch {
+		case j.State == Pending:
+			return Errno(ErrJobPending)
+		case !j.Requeue:
+			return Errno(ErrDisabled)
+		}
+		now := s.clock.Now()
+		finished := j.State.Finished()
+		msg := ""
+		if j.State == Running {
+			msg = fmt.Sprintf("slurmstepd-%s: error: *** JOB %d ON %s CANCELLED AT %s DUE TO JOB REQUEUE ***\n",
+				j.BatchHost, j.ID, j.BatchHost, now.Format(stampLayout))
+		}
+		// A job still completing (its script not yet gone) is stopped too.
+		s.stopRun(j, msg)
+		s.requeue(j, now, "requeued by "+user)
+		if finished {
+			// Queued again at once: no reason until the next pass.
+			j.Reason = "None"
+		}
+		s.kick()
+		return nil
+	})
+}
+
+// JobUpdate is what `scontrol update JobId=...` changes; nil fields stay.
+type JobUpdate struct {
+	TimeLimit  *time.Duration // Unlimited or a limit
+	Name       *string
+	Partition  *string // pending jobs only
+	Dependency *string // pending jobs only; "" clears
+	Comment    *string
+}
+
+// UpdateJob changes a job as `scontrol update JobId=...` does. A finished
+// job gives ErrJobFinished; Partition and Dependency of a job that is no
+// longer pending ErrJobNotPending; an unknown partition
+// ErrInvalidPartition; a user other than root raising a time limit
+// ErrAccessDenied. A running job's new limit counts from its start.
+func (s *Server) UpdateJob(_ context.Context, user string, id int, u JobUpdate) error {
+	return s.onJob(user, id, func(j *job) error {
+		if j.State.Finished() {
+			return Errno(ErrJobFinished)
+		}
+		if u.Partition != nil && *u.Partition == j.Partition {
+			u.Partition = nil // no change: allowed whatever the state
+		}
+		if (u.Partition != nil || u.Dependency != nil) && j.State != Pending {
+			return Errno(ErrJobNotPending)
+		}
+		var part *partition
+		if u.Partition != nil {
+			if part = s.partByName[*u.Partition]; part == nil {
+				return Errno(ErrInvalidPartition)
+			}
+		}
+		var deps []dep
+		var anyDep bool
+		if u.Dependency != nil {
+			var err error
+			if deps, anyDep, err = parseDependency(*u.Dependency); err != nil {
+				return err
+			}
+		}
+		if u.TimeLimit != nil && user != "root" && (j.TimeLimit != Unlimited && (*u.TimeLimit == Unlimited || *u.TimeLimit > j.TimeLimit)) {
+			return Errno(ErrAccessDenied)
+		}
+		if part != nil {
+			j.part, j.Partition = part, part.Name
+		}
+		if u.Dependency != nil {
+			j.deps, j.depAny = deps, anyDep
+			j.Dependency = "(null)"
+			if *u.Dependency != "" {
+				j.Dependency = *u.Dependency
+			}
+		}
+		if u.Name != nil {
+			j.Name = *u.Name
+		}
+		if u.Comment != nil {
+			j.Comment = *u.Comment
+		}
+		if u.TimeLimit != nil {
+			j.TimeLimit, j.LimitGiven = *u.TimeLimit, true
+			if j.run != nil && j.State == Running {
+				s.rearmLimit(j)
+			}
+		}
+		if j.State == Pending && !j.userHold && !j.adminHold {
+			// slurmctld clears the reason of an updated pending job; its
+			// next pass finds the reason again.
+			j.Reason = "None"
+		}
+		s.record(j, "updated by "+user)
+		s.kick()
+		return nil
+	})
+}
+
+// rearmLimit restarts a running job's time-limit timer after its limit
+// changed. Called with s.mu held.
+func (s *Server) rearmLimit(j *job) {
+	if j.limitStop != nil {
+		j.limitStop()
+		j.limitStop = nil
+	}
+	if j.TimeLimit == Unlimited {
+		return
+	}
+	r := j.run
+	left := max(0, j.Start.Add(j.TimeLimit+s.c.limitSlack).Sub(s.clock.Now()))
+	j.limitStop = s.after(left, func() { s.timeLimit(j, r) })
 }

@@ -226,7 +226,9 @@ func (s *Server) jobEnv(j *job) []string {
 	add("SLURM_JOB_CPUS_PER_NODE", cpus)
 	add("SLURM_JOB_GID", strconv.Itoa(j.GID))
 	add("SLURM_JOB_ID", strconv.Itoa(j.ID))
-	add("SLURM_JOB_NAME", j.Name)
+	if !j.nameUnset {
+		add("SLURM_JOB_NAME", j.Name)
+	}
 	add("SLURM_JOB_NODELIST", j.NodeList)
 	add("SLURM_JOB_NUM_NODES", nn)
 	add("SLURM_JOB_PARTITION", j.Partition)

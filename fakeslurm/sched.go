@@ -173,11 +173,13 @@ func (s *Server) commit(j *job, nodes []*node, now time.Time) launch {
 	j.alloc = nodes
 	names := make([]string, len(nodes))
 	total := 0
+	j.Cores = map[string][]int{}
 	for i, n := range nodes {
 		c := j.cpusNode
 		if j.exclusive {
 			c = n.cpus
 		}
+		j.Cores[n.name] = freeCores(n, c)
 		total += c
 		n.alloc += c
 		n.allocMem += j.memNode
@@ -217,6 +219,24 @@ func (s *Server) commit(j *job, nodes []*node, now time.Time) launch {
 	}
 	s.record(j, "started on "+j.NodeList)
 	return launch{j: j, r: r}
+}
+
+// freeCores picks the c lowest-numbered cores of n that no job on it
+// holds, as select/cons_tres picks them. Called with s.mu held.
+func freeCores(n *node, c int) []int {
+	used := map[int]bool{}
+	for jb := range n.jobs {
+		for _, k := range jb.Cores[n.name] {
+			used[k] = true
+		}
+	}
+	var out []int
+	for k := 0; len(out) < c && k < n.cpus; k++ {
+		if !used[k] {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // releaseNodes gives back j's nodes. Called with s.mu held.

@@ -87,7 +87,7 @@ func newPBSCommand() *cobra.Command {
 			}
 			js, err := c.PBSJobs(cmd.Context(), history)
 			if err != nil {
-				return err
+				return otherBatchHint(err)
 			}
 			return cf.print(cmd.OutOrStdout(), js, func(tw *tabwriter.Writer) {
 				fmt.Fprintln(tw, "ID\tNAME\tUSER\tQUEUE\tSTATE\tEXEC HOST\tEXIT")

@@ -159,6 +159,10 @@ func TestHostCommandWithFaultCLI(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &jobs); code != 0 || err != nil || len(jobs) != 2 {
 		t.Fatalf("pbs jobs: %v %q", err, out)
 	}
+	if _, errs, code := jobsimCLI(t, info, "slurm", "jobs", "-x"); code == 0 ||
+		!strings.Contains(errs, "this host runs PBS, not Slurm") || !strings.Contains(errs, "jobsim pbs jobs") {
+		t.Fatalf("slurm jobs on a PBS host: %q exit %d", errs, code)
+	}
 
 	// A zero outage is refused, not quietly turned into the default one.
 	if _, errs, code := jobsimCLI(t, info, "pbs", "restart", "--down", "0s"); code == 0 || !strings.Contains(errs, "give a positive duration") {
@@ -261,6 +265,21 @@ func TestHostCommandSlurm(t *testing.T) {
 			t.Fatalf("sacct of job %s: %q %q exit %d", id, out, errs, code)
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+	out, errs, code = jobsimCLI(t, info, "slurm", "jobs", "-x", "-o", "json")
+	var jobs []struct {
+		ID    int
+		Name  string
+		State string
+	}
+	if err := json.Unmarshal([]byte(out), &jobs); code != 0 || err != nil || len(jobs) != 1 || fmt.Sprint(jobs[0].ID) != id ||
+		jobs[0].Name != "wrap" || jobs[0].State != "COMPLETED" {
+		t.Fatalf("slurm jobs -x -o json: %v %q %q", err, out, errs)
+	}
+	// pbs jobs on a Slurm host says so and names the command to use.
+	if _, errs, code := jobsimCLI(t, info, "pbs", "jobs", "-x"); code == 0 ||
+		!strings.Contains(errs, "this host runs Slurm, not PBS") || !strings.Contains(errs, "jobsim slurm jobs") {
+		t.Fatalf("pbs jobs on a Slurm host: %q exit %d", errs, code)
 	}
 	if _, errs, code := jobsimCLI(t, hostInfo{}, "host", "--slurm", "--pbs"); code == 0 || !strings.Contains(errs, "one batch system") {
 		t.Fatalf("--slurm --pbs: %q exit %d", errs, code)

@@ -23,7 +23,7 @@ overrides both.`,
 	}
 	root.AddCommand(
 		newHostCommand(), newUpCommand(), newNodeCommand(), newSweepCommand(),
-		newFaultCommand(), newEventsCommand(), newPBSCommand(), newWatchCommand(),
+		newFaultCommand(), newEventsCommand(), newPBSCommand(), newSlurmCommand(), newWatchCommand(),
 		newRunCommand(), newReportCommand(), newUIServerCommand(), newAuthzServiceCommand(),
 	)
 	return root

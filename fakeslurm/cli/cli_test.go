@@ -12,6 +12,7 @@ import (
 	"github.com/jobsim/jobsim/base/fault"
 	"github.com/jobsim/jobsim/fakeslurm"
 	"github.com/jobsim/jobsim/fakeslurm/cli"
+	"github.com/jobsim/jobsim/fakeslurm/virtualsrun"
 	"github.com/jobsim/jobsim/sim/executor/virtual"
 )
 
@@ -38,7 +39,7 @@ func newLocalOn(t *testing.T, clk *clock.Virtual, opts ...fakeslurm.Option) *loc
 		t.Fatal(err)
 	}
 	set := fault.NewSet(fault.WithClock(clk))
-	e := virtual.New(virtual.WithFS(fs), virtual.WithClock(clk), virtual.WithHostname("localhost"))
+	e := virtual.New(virtual.WithFS(fs), virtual.WithClock(clk), virtual.WithHostname("localhost"), virtual.WithBuiltin("srun", virtualsrun.Builtin()))
 	all := append([]fakeslurm.Option{fakeslurm.WithClock(clk), fakeslurm.WithFS(fs), fakeslurm.WithExecutor(e), fakeslurm.WithFaults(set)}, opts...)
 	srv, err := fakeslurm.NewServer(context.Background(), all...)
 	if err != nil {

@@ -2,6 +2,7 @@ package cli_test
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -15,6 +16,7 @@ import (
 	"github.com/jobsim/jobsim/fakeslurm"
 	"github.com/jobsim/jobsim/fakeslurm/cli"
 	"github.com/jobsim/jobsim/fakeslurm/realslurm"
+	"github.com/jobsim/jobsim/fakeslurm/virtualsrun"
 	"github.com/jobsim/jobsim/sim/executor/virtual"
 )
 
@@ -65,7 +67,7 @@ func startTwinWith(t *testing.T, accounting bool) *twin {
 		t.Fatal(err)
 	}
 	set := fault.NewSet()
-	e := virtual.New(virtual.WithFS(fs), virtual.WithHostname("localhost"))
+	e := virtual.New(virtual.WithFS(fs), virtual.WithHostname("localhost"), virtual.WithBuiltin("srun", virtualsrun.Builtin()))
 	srv, err := fakeslurm.NewServer(context.Background(), fakeslurm.WithFS(fs), fakeslurm.WithExecutor(e),
 		fakeslurm.WithControlHost(rc.Host), fakeslurm.WithMessageTimeout(diffMsgTimeout), fakeslurm.WithAccounting(accounting),
 		fakeslurm.WithKillWait(2*time.Second), fakeslurm.WithFaults(set))
@@ -116,11 +118,12 @@ func (tw *twin) runFake(t *testing.T, stdin string, args ...string) result {
 }
 
 var (
-	stampRE   = regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d`)
-	runTimeRE = regexp.MustCompile(`RunTime=\S+`)
-	sidRE     = regexp.MustCompile(`AllocNode:Sid=\S+`)
-	nodeRE    = regexp.MustCompile(`(CPULoad|FreeMem|BootTime|SlurmdStartTime|LastBusyTime)=[^\n]*?( [A-Z]|\n)`)
-	osRE      = regexp.MustCompile(`OS=[^\n]*`)
+	stepRetryRE = regexp.MustCompile(`(?m)^srun: (Job \d+ step creation temporarily disabled, retrying \(Requested nodes are busy\)|Step created for job \d+)\n`)
+	stampRE     = regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d`)
+	runTimeRE   = regexp.MustCompile(`RunTime=\S+`)
+	sidRE       = regexp.MustCompile(`AllocNode:Sid=\S+`)
+	nodeRE      = regexp.MustCompile(`(CPULoad|FreeMem|BootTime|SlurmdStartTime|LastBusyTime)=[^\n]*?( [A-Z]|\n)`)
+	osRE        = regexp.MustCompile(`OS=[^\n]*`)
 )
 
 // normalize removes what differs run to run (times, the submitting
@@ -338,6 +341,9 @@ func compareFile(t *testing.T, tw *twin, name string) {
 	// dash's report of its child killed by SIGTERM; the virtual shell
 	// the fake's jobs run in does not print it.
 	r = strings.ReplaceAll(r, "Terminated\n", "")
+	// srun waiting for the previous step's CPUs, which the real slurmd
+	// frees a moment after that step ended: its timing, not a behaviour.
+	r = stepRetryRE.ReplaceAllString(r, "")
 	if r != normalize(string(fakeOut)) {
 		t.Errorf("%s: real %q, fake %q", name, realOut, fakeOut)
 	}
@@ -416,19 +422,7 @@ func TestDifferentialJobs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	norm := func(s string) string {
-		var keep []string
-		for _, l := range strings.Split(s, "\n") {
-			k, _, _ := strings.Cut(l, "=")
-			switch k {
-			case "SLURM_TASK_PID", "SLURM_WORKING_CLUSTER", "SLURM_SUBMIT_HOST", "SLURM_CONF":
-				l = k + "=<varies>"
-			}
-			keep = append(keep, l)
-		}
-		return strings.Join(keep, "\n")
-	}
-	if norm(string(realOut)) != norm(string(fakeOut)) {
+	if normEnv(string(realOut)) != normEnv(string(fakeOut)) {
 		t.Errorf("job environment differs:\n--- real\n%s\n--- fake\n%s", realOut, fakeOut)
 	}
 }
@@ -477,8 +471,58 @@ func TestDifferentialSacct(t *testing.T) {
 	tw.same(t, "", nil, "sacct", "-n", "-j", "999")
 	tw.same(t, "", nil, "sacct", "-j", "999")
 	tw.same(t, "", noElapsed, "sacct", "-P", "-o", "JobID,JobName,Partition,Account,AllocCPUS,State,ExitCode,Elapsed,NNodes,NodeList,User,Timelimit")
-	tw.same(t, "", noElapsed, "sacct", "-p", "-X", "-o", "JobIDRaw,Start,End,Submit,ReqMem,ReqCPUS")
+	// A job cancelled before it ever ran shows Start None, or its end
+	// time when slurmctld had sent slurmdbd its record first (a race in
+	// the real Slurm: both were seen).
+	neverRan := func(s string) string { return strings.ReplaceAll(noElapsed(s), "4|None|", "4|<TIME>|") }
+	tw.same(t, "", neverRan, "sacct", "-p", "-X", "-o", "JobIDRaw,Start,End,Submit,ReqMem,ReqCPUS")
 	tw.same(t, "", nil, "sacct", "-b")
+	// With accounting the dump names the association: account, QOS.
+	tw.same(t, "", normJSON, "squeue", "--json")
+	tw.same(t, "", normSacctJSON, "sacct", "--json")
+	tw.same(t, "", normSacctJSON, "sacct", "--json", "-j", "2,4")
+}
+
+var (
+	sacctTimeRE = regexp.MustCompile(`"(eligible|end|start|submission)": [1-9]\d*`)
+	sacctCPURE  = regexp.MustCompile(`"(elapsed|seconds|microseconds)": \d+`)
+)
+
+// withoutStepUsage drops the jobs' steps' tres.requested and tres.consumed
+// from a sacct --json dump (other text is returned as it is), re-encoded.
+func withoutStepUsage(t *testing.T, s string) string {
+	t.Helper()
+	start := strings.Index(s, "{")
+	if start < 0 {
+		return s
+	}
+	var doc map[string]any
+	if err := json.Unmarshal([]byte(regexp.MustCompile(`<[TN]>`).ReplaceAllString(s[start:], "0")), &doc); err != nil {
+		return s
+	}
+	jobs, _ := doc["jobs"].([]any)
+	for _, j := range jobs {
+		steps, _ := j.(map[string]any)["steps"].([]any)
+		for _, st := range steps {
+			if tr, ok := st.(map[string]any)["tres"].(map[string]any); ok {
+				delete(tr, "requested")
+				delete(tr, "consumed")
+			}
+		}
+	}
+	b, err := json.MarshalIndent(doc, "", " ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s[:start] + string(b)
+}
+
+// normSacctJSON blanks the times of sacct --json (0 and null stay), its
+// elapsed seconds and the CPU times slurmd measured (the fake measures
+// none).
+func normSacctJSON(s string) string {
+	s = sacctTimeRE.ReplaceAllString(s, `"$1": <T>`)
+	return sacctCPURE.ReplaceAllString(s, `"$1": <N>`)
 }
 
 // TestDifferentialTimeLimit runs a job past a one-minute limit on both
@@ -487,7 +531,10 @@ func TestDifferentialSacct(t *testing.T) {
 func TestDifferentialTimeLimit(t *testing.T) {
 	t.Parallel()
 	tw := startTwinWith(t, realslurm.AccountingAvailable() == nil)
-	tw.same(t, "", nil, "sbatch", "-t", "1", "-J", "limited", "--wrap", "sleep 600")
+	// exec: the batch process itself gets the SIGTERM (with a shell in
+	// between, the real batch step ends CANCELLED 0:15 or FAILED 15:0 as
+	// the shell and its child race).
+	tw.same(t, "", nil, "sbatch", "-t", "1", "-J", "limited", "--wrap", "exec sleep 600")
 	tw.waitBoth(t, "%i %T", "1 RUNNING")
 	deadline := time.Now().Add(3 * time.Minute)
 	for _, side := range []func(*testing.T, string, ...string) result{tw.runReal, tw.runFake} {
@@ -508,5 +555,188 @@ func TestDifferentialTimeLimit(t *testing.T) {
 		tw.waitSacct(t, "1|TIMEOUT\n")
 		tw.same(t, "", func(s string) string { return regexp.MustCompile(`\d\d:\d\d:\d\d`).ReplaceAllString(s, "<ELAPSED>") },
 			"sacct", "-o", "JobID,JobName,State,ExitCode,Timelimit,Elapsed")
+		// A step that ran past jobacct_gather's 30 s poll has measured
+		// usage (memory, vmem, disk) the fake does not model: compared
+		// without the steps' requested/consumed TRES.
+		tw.same(t, "", func(s string) string { return withoutStepUsage(t, normSacctJSON(s)) }, "sacct", "--json")
+	}
+}
+
+var (
+	jsonTimeRE  = regexp.MustCompile(`"(accrue_time|eligible_time|end_time|start_time|submit_time|last_sched_evaluation|boot_time|last_busy|slurmd_start_time|reason_changed_at)": [1-9]\d*`)
+	jsonLoadRE  = regexp.MustCompile(`"(cpu_load|free_memory|port)": \d+`)
+	jsonOSRE    = regexp.MustCompile(`"operating_system": "[^"]*"`)
+	jsonFlagsRE = regexp.MustCompile(`"flags": \[[^\]]*\]`)
+	jsonItemRE  = regexp.MustCompile(`"[A-Z_]+"`)
+)
+
+// normJSON blanks the times of a --json dump (0, unset, stays), and the
+// node's load, free memory, kernel and slurmd port, and writes
+// each flags array on one line without TRES_STR_CALC, a flag slurmctld
+// adds to finished jobs at some later point of its own.
+func normJSON(s string) string {
+	s = jsonTimeRE.ReplaceAllString(s, `"$1": <T>`)
+	s = jsonLoadRE.ReplaceAllString(s, `"$1": <N>`)
+	s = jsonOSRE.ReplaceAllString(s, `"operating_system": <OS>`)
+	return jsonFlagsRE.ReplaceAllStringFunc(s, func(f string) string {
+		var keep []string
+		for _, x := range jsonItemRE.FindAllString(f[len(`"flags": `):], -1) {
+			if x != `"TRES_STR_CALC"` {
+				keep = append(keep, x)
+			}
+		}
+		return `"flags": [` + strings.Join(keep, ",") + `]`
+	})
+}
+
+// TestDifferentialJSON compares squeue --json (Slurm 22.05.8's
+// openapi/v0.0.38 dump) for running, failed, held, dependent and
+// resource-waiting jobs, before and after a cancel, and its disregard of
+// -j, and sinfo --json of a busy node, drained and not: byte for byte
+// after the times are blanked.
+func TestDifferentialJSON(t *testing.T) {
+	t.Parallel()
+	tw := startTwin(t)
+	tw.same(t, "", nil, "sbatch", "-t", "10", "--wrap", "sleep 300")
+	tw.same(t, "", nil, "sbatch", "-o", "o-%j.txt", "-e", "e-%j.txt", "-J", "failing", "--wrap", "exit 3")
+	tw.same(t, "", nil, "sbatch", "-H", "-N", "5", "--wrap", "true")
+	tw.same(t, "", nil, "sbatch", "-d", "afterok:1", "-w", "localhost", "--comment", "hello", "--wrap", "true")
+	tw.same(t, "", nil, "sbatch", "-c", "2", "--mem=100", "--wrap", "sleep 300")
+	tw.waitBoth(t, "%i %T", "1 RUNNING")
+	tw.waitBoth(t, "%i %T", "2 FAILED")
+	tw.waitBoth(t, "%i %r", "5 Resources")
+	tw.same(t, "", normJSON, "squeue", "--json")
+	tw.same(t, "", normJSON, "squeue", "--json", "-j", "999", "-t", "RUNNING")
+	tw.same(t, "", normJSON, "sinfo", "--json")
+	tw.same(t, "", nil, "scontrol", "update", "NodeName=localhost", "State=DRAIN", "Reason=maint")
+	tw.same(t, "", normJSON, "sinfo", "--json")
+	tw.same(t, "", nil, "scontrol", "update", "NodeName=localhost", "State=RESUME")
+	tw.same(t, "", nil, "scancel", "1")
+	tw.waitBoth(t, "%i %T", "5 RUNNING")
+	tw.waitBoth(t, "%i %T", "1 CANCELLED")
+	tw.same(t, "", normJSON, "squeue", "--json")
+}
+
+// TestDifferentialJobAdmin compares scontrol update JobId=... (the fields
+// a site changes, and the errors for running, finished and unknown jobs,
+// unknown fields and bad values), scontrol requeue of running, pending,
+// finished and non-requeueable jobs, and the refusal of job arrays
+// (MaxArraySize=0) however they are asked for.
+func TestDifferentialJobAdmin(t *testing.T) {
+	t.Parallel()
+	tw := startTwin(t)
+	tw.same(t, "", nil, "sbatch", "--wrap", "sleep 300")
+	tw.same(t, "", nil, "sbatch", "--wrap", "sleep 300")
+	tw.same(t, "", nil, "sbatch", "--wrap", "true")
+	tw.same(t, "", nil, "sbatch", "--no-requeue", "--wrap", "true")
+	tw.waitBoth(t, "%i %T", "1 RUNNING")
+	tw.waitBoth(t, "%i %T", "2 RUNNING")
+	for _, args := range [][]string{
+		{"JobId=1", "TimeLimit=10"},
+		{"JobId=1", "JobName=newname"},
+		{"JobId=1", "Partition=debug"},
+		{"JobId=1", "Bogus=1"},
+		{"JobId=999", "TimeLimit=10"},
+		{"JobId=3", "TimeLimit=10", "JobName=pn"},
+		{"JobId=3", "Partition=nosuch"},
+		{"JobId=3", "Dependency=afterok:1"},
+		{"JobId=3", "TimeLimit=abc"},
+		{"jobid=3", "timelimit=20"},
+		{"JobId=abc", "TimeLimit=20"},
+		{"TimeLimit=20"},
+		{"JobId=3"},
+		{"JobId=2", "Partition=nosuch"},
+		{"JobId=2", "Dependency=afterok:1"},
+		{"JobId=2", "TimeLimit=5"},
+		{"JobId=3", "Name=n2"},
+		{"JobId=3", "TimeLimit=+5"},
+		{"JobId=3", "Comment=hi"},
+		{"JobId=3", "Bogus"},
+	} {
+		tw.same(t, "", nil, append([]string{"scontrol", "update"}, args...)...)
+	}
+	tw.same(t, "", nil, "squeue", "-t", "all", "-o", "%i %T %r %l %j %P %E %k")
+	tw.same(t, "", nil, "scontrol", "update", "JobId=3", "Dependency=")
+	tw.same(t, "", nil, "scontrol", "requeue", "999")
+	tw.same(t, "", nil, "scontrol", "requeue", "abc")
+	tw.same(t, "", nil, "scontrol", "requeue")
+	tw.same(t, "", nil, "scontrol", "requeue", "1")
+	tw.same(t, "", nil, "scontrol", "requeue", "2,999")
+	tw.waitBoth(t, "%i %T", "3 COMPLETED")
+	tw.waitBoth(t, "%i %T", "4 COMPLETED")
+	tw.same(t, "", nil, "scontrol", "update", "JobId=3", "TimeLimit=5")
+	tw.same(t, "", nil, "scontrol", "requeue", "4")
+	tw.same(t, "", nil, "scontrol", "requeue", "3")
+	tw.same(t, "", nil, "squeue", "-t", "all", "-o", "%i %T %r %l %j %P %E")
+	tw.waitBoth(t, "%i %r", "3 BeginTime")
+	tw.same(t, "", nil, "squeue", "-t", "all", "-o", "%i %T %r %l %j %P %E")
+	tw.same(t, "", nil, "scontrol", "requeue", "3")
+	tw.waitFile(t, "slurm-1.out", "REQUEUE")
+	compareFile(t, tw, "slurm-1.out")
+	compareFile(t, tw, "slurm-2.out")
+
+	// Job arrays: MaxArraySize=0 refuses each spelling.
+	tw.same(t, "", nil, "sbatch", "-a", "1-2", "--wrap", "true")
+	tw.same(t, "", nil, "sbatch", "--array", "0-3%1", "--wrap", "true")
+	tw.same(t, "#!/bin/sh\n#SBATCH --array=0-1\ntrue\n", nil, "sbatch")
+}
+
+// normEnv blanks the job environment's variables that differ run to run
+// (pids, ports, the submitting host, the configuration's path).
+func normEnv(s string) string {
+	var keep []string
+	for _, l := range strings.Split(s, "\n") {
+		k, _, _ := strings.Cut(l, "=")
+		switch k {
+		case "SLURM_TASK_PID", "SLURM_WORKING_CLUSTER", "SLURM_SUBMIT_HOST", "SLURM_CONF",
+			"SLURM_SRUN_COMM_PORT", "SLURM_STEP_LAUNCHER_PORT":
+			l = k + "=<varies>"
+		}
+		keep = append(keep, l)
+	}
+	return strings.Join(keep, "\n")
+}
+
+// TestDifferentialSrun compares srun inside a batch job: the tasks'
+// environments (SLURM_PROCID, the step's variables), -n defaulting to the
+// job's task count, step ids, srun's messages and exit codes for failed
+// tasks, a step larger than the job, and --label.
+func TestDifferentialSrun(t *testing.T) {
+	t.Parallel()
+	tw := startTwin(t)
+	script := `#!/bin/sh
+env | grep -E '^SLURM' | sort > batch.env
+srun -n 2 sh -c 'env | grep -E "^SLURM" | sort > task-$SLURM_PROCID.env'
+srun -n 1 -c 2 sh -c 'env | grep -E "^SLURM" | sort > taskc.env'
+srun -n 2 sh -c 'exit $((SLURM_PROCID+1))'
+echo rc=$?
+srun -n 2 sh -c 'exit 4'
+echo rc=$?
+srun -n 3 true
+echo rc=$?
+srun sh -c 'echo one $SLURM_PROCID $SLURM_STEP_ID $SLURM_NTASKS' | sort
+srun -n 2 -l echo x | sort
+srun
+echo rc=$?
+srun -n abc true
+echo rc=$?
+srun --bogus true
+echo rc=$?
+`
+	tw.same(t, script, nil, "sbatch", "-n", "2", "-o", "srun.out")
+	tw.waitBoth(t, "%i %T", "1 COMPLETED")
+	compareFile(t, tw, "srun.out")
+	for _, f := range []string{"batch.env", "task-0.env", "task-1.env", "taskc.env"} {
+		realOut, err := os.ReadFile(filepath.Join(tw.real.Work, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fakeOut, err := afero.ReadFile(tw.fs, filepath.Join(tw.real.Work, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if normEnv(string(realOut)) != normEnv(string(fakeOut)) {
+			t.Errorf("%s differs:\n--- real\n%s\n--- fake\n%s", f, realOut, fakeOut)
+		}
 	}
 }

@@ -21,6 +21,44 @@ const (
 	optArg
 )
 
+// optSpec reads a command's option table from its compact form, as
+// getopt_long's tables are read: entries separated by white space, each
+// "[S,]long" with "=" after it for a required argument or "?" for an
+// optional one, and ">key" for the key the command switches on (default:
+// the short letter, or the long name when there is none). It panics on a
+// malformed entry: the tables are constants of this package.
+func optSpec(spec string) []opt {
+	var out []opt
+	for _, e := range strings.Fields(spec) {
+		var o opt
+		e, o.key, _ = strings.Cut(e, ">")
+		if s, l, ok := strings.Cut(e, ","); ok {
+			if len(s) != 1 {
+				panic("optSpec: bad short option in " + e)
+			}
+			o.short, e = s[0], l
+		}
+		switch {
+		case strings.HasSuffix(e, "="):
+			o.arg, e = reqArg, strings.TrimSuffix(e, "=")
+		case strings.HasSuffix(e, "?"):
+			o.arg, e = optArg, strings.TrimSuffix(e, "?")
+		}
+		if e == "" {
+			panic("optSpec: entry without a long name")
+		}
+		o.long = e
+		if o.key == "" {
+			o.key = o.long
+			if o.short != 0 {
+				o.key = string(o.short)
+			}
+		}
+		out = append(out, o)
+	}
+	return out
+}
+
 // parsed is one option as found.
 type parsed struct {
 	key string

@@ -10,27 +10,10 @@ import (
 	"github.com/jobsim/jobsim/fakeslurm"
 )
 
-var sacctOpts = []opt{
-	{'j', "jobs", reqArg, "j"},
-	{'n', "noheader", noArg, "n"},
-	{'X', "allocations", noArg, "X"},
-	{'P', "parsable2", noArg, "P"},
-	{'p', "parsable", noArg, "p"},
-	{'o', "format", reqArg, "o"},
-	{'u', "user", reqArg, "u"},
-	{'a', "allusers", noArg, "a"},
-	{'s', "state", reqArg, "s"},
-	{'b', "brief", noArg, "b"},
-	{0, "name", reqArg, "name"},
-	{'S', "starttime", reqArg, "S"},
-	{'E', "endtime", reqArg, "ignore"},
-	{'D', "duplicates", noArg, "ignore"},
-	{'L', "allclusters", noArg, "ignore"},
-	{'M', "clusters", reqArg, "ignore"},
-	{'r', "partition", reqArg, "r"},
-	{0, "help", noArg, "help"},
-	{0, "usage", noArg, "help"},
-}
+var sacctOpts = optSpec(`
+	j,jobs= n,noheader X,allocations P,parsable2 p,parsable o,format= u,user= a,allusers s,state=
+	b,brief name= S,starttime= E,endtime=>ignore D,duplicates>ignore L,allclusters>ignore
+	M,clusters=>ignore r,partition= json help usage>help`)
 
 // sacctField is one column of sacct: its name as the header shows it and
 // its width (negative: left-justified).
@@ -76,6 +59,7 @@ func (r *run) sacct() error {
 	all := r.inv.User == "root"
 	var since time.Time
 	sinceGiven := false
+	asJSON := false
 	for _, p := range ps {
 		switch p.key {
 		case "j":
@@ -126,6 +110,8 @@ func (r *run) sacct() error {
 		case "help":
 			r.stdout.WriteString("Usage: sacct [OPTIONS]\n")
 			return nil
+		case "json":
+			asJSON = true
 		}
 	}
 	if !r.info0().Accounting {
@@ -163,7 +149,7 @@ func (r *run) sacct() error {
 	if ids == nil && !sinceGiven {
 		since = sinceMidnight(r.now())
 	}
-	if header {
+	if header && !asJSON {
 		var hdr, rule []string
 		for _, f := range fields {
 			hdr = append(hdr, sacctNames[f.name])
@@ -188,6 +174,7 @@ func (r *run) sacct() error {
 	if nodes, err := r.b.Nodes(r.ctx); err == nil && len(nodes) > 0 {
 		r.nodeMem = nodes[0].MemMB
 	}
+	var dump []any
 	for _, j := range hist {
 		if ids != nil && !ids[j.ID] {
 			continue
@@ -197,6 +184,10 @@ func (r *run) sacct() error {
 		}
 		if (len(users) > 0 && !contains(users, j.User)) || (len(names) > 0 && !contains(names, j.Name)) ||
 			(len(parts) > 0 && !contains(parts, j.Partition)) || (states != nil && !states[j.State]) {
+			continue
+		}
+		if asJSON {
+			dump = append(dump, r.sacctJobJSON(j, now))
 			continue
 		}
 		rows := [][]string{r.sacctValues(fields, j, false, now, sep != "")}
@@ -214,6 +205,9 @@ func (r *run) sacct() error {
 				r.sacctFixed(fields, vals)
 			}
 		}
+	}
+	if asJSON {
+		r.writeDump(openAPIDB, "jobs", dump)
 	}
 	return nil
 }

@@ -17,52 +17,13 @@ import (
 
 // sbatchOpts are sbatch's options that the fake understands; the others a
 // site might use (mail, QOS, licenses, ...) are accepted and ignored.
-var sbatchOpts = []opt{
-	{'J', "job-name", reqArg, "J"},
-	{'o', "output", reqArg, "o"},
-	{'e', "error", reqArg, "e"},
-	{'i', "input", reqArg, "i"},
-	{'t', "time", reqArg, "t"},
-	{'p', "partition", reqArg, "p"},
-	{'N', "nodes", reqArg, "N"},
-	{'n', "ntasks", reqArg, "n"},
-	{'c', "cpus-per-task", reqArg, "c"},
-	{0, "mem", reqArg, "mem"},
-	{0, "mem-per-cpu", reqArg, "mem-per-cpu"},
-	{0, "export", reqArg, "export"},
-	{0, "get-user-env", optArg, "get-user-env"},
-	{'D', "chdir", reqArg, "D"},
-	{'d', "dependency", reqArg, "d"},
-	{'H', "hold", noArg, "H"},
-	{0, "requeue", noArg, "requeue"},
-	{0, "no-requeue", noArg, "no-requeue"},
-	{'a', "array", reqArg, "a"},
-	{0, "wrap", reqArg, "wrap"},
-	{0, "parsable", noArg, "parsable"},
-	{'A', "account", reqArg, "A"},
-	{0, "comment", reqArg, "comment"},
-	{'b', "begin", reqArg, "b"},
-	{0, "signal", reqArg, "signal"},
-	{0, "open-mode", reqArg, "open-mode"},
-	{0, "exclusive", optArg, "exclusive"},
-	{'w', "nodelist", reqArg, "w"},
-	{'x', "exclude", reqArg, "x"},
-	{'q', "qos", reqArg, "ignore"},
-	{0, "gres", reqArg, "ignore"},
-	{0, "reservation", reqArg, "ignore"},
-	{0, "mail-type", reqArg, "ignore"},
-	{0, "mail-user", reqArg, "ignore"},
-	{0, "ntasks-per-node", reqArg, "ntasks-per-node"},
-	{'M', "clusters", reqArg, "ignore"},
-	{'Q', "quiet", noArg, "ignore"},
-	{'v', "verbose", noArg, "ignore"},
-	{'W', "wait", noArg, "wait"},
-	{'C', "constraint", reqArg, "ignore"},
-	{0, "propagate", optArg, "ignore"},
-	{0, "nice", optArg, "ignore"},
-	{'h', "help", noArg, "help"},
-	{0, "usage", noArg, "usage"},
-}
+var sbatchOpts = optSpec(`
+	J,job-name= o,output= e,error= i,input= t,time= p,partition= N,nodes= n,ntasks= c,cpus-per-task=
+	mem= mem-per-cpu= export= get-user-env? D,chdir= d,dependency= H,hold requeue no-requeue
+	a,array= wrap= parsable A,account= comment= b,begin= signal= open-mode= exclusive? w,nodelist=
+	x,exclude= q,qos=>ignore gres=>ignore reservation=>ignore mail-type=>ignore mail-user=>ignore
+	ntasks-per-node= M,clusters=>ignore Q,quiet>ignore v,verbose>ignore W,wait>wait
+	C,constraint=>ignore propagate?>ignore nice?>ignore h,help>help usage`)
 
 type sbatchState struct {
 	req      fakeslurm.SubmitRequest
@@ -87,30 +48,32 @@ func (st *sbatchState) apply(p parsed) error {
 		}
 		return n, nil
 	}
+	// Options that set a string, or a flag, as given.
+	strs := map[string]*string{"J": &q.Name, "o": &q.Output, "e": &q.Error, "i": &q.Input, "p": &q.Partition,
+		"export": &q.Export, "D": &q.WorkDir, "d": &q.Dependency, "a": &q.Array, "wrap": &st.wrap, "A": &q.Account,
+		"comment": &q.Comment}
+	flags := map[string]*bool{"H": &q.Hold, "parsable": &st.parsable, "wait": &st.wait, "exclusive": &q.Exclusive,
+		"get-user-env": &q.GetUserEnv}
+	if dst, ok := strs[p.key]; ok {
+		*dst = p.val
+		return nil
+	}
+	if dst, ok := flags[p.key]; ok {
+		*dst = true
+		return nil
+	}
 	switch p.key {
-	case "J":
-		q.Name = p.val
-	case "o":
-		q.Output = p.val
-	case "e":
-		q.Error = p.val
-	case "i":
-		q.Input = p.val
 	case "t":
 		q.TimeLimit, err = ParseTimeLimit(p.val)
 		if err != nil {
 			return sbatchFail{"Invalid --time specification", 255}
 		}
-	case "p":
-		q.Partition = p.val
 	case "N":
 		q.Nodes, err = num("--nodes")
 		q.NodesGiven = true
 	case "n":
 		q.Tasks, err = num("--ntasks")
 		q.TasksGiven = true
-	case "get-user-env":
-		q.GetUserEnv = true
 	case "c":
 		q.CPUsPerTask, err = num("--cpus-per-task")
 	case "ntasks-per-node":
@@ -125,32 +88,12 @@ func (st *sbatchState) apply(p parsed) error {
 		if err != nil {
 			return fmt.Errorf("invalid memory constraint: %s", p.val)
 		}
-	case "export":
-		q.Export = p.val
-	case "D":
-		q.WorkDir = p.val
-	case "d":
-		q.Dependency = p.val
-	case "H":
-		q.Hold = true
 	case "requeue":
 		t := true
 		q.Requeue = &t
 	case "no-requeue":
 		f := false
 		q.Requeue = &f
-	case "a":
-		q.Array = p.val
-	case "wrap":
-		st.wrap = p.val
-	case "parsable":
-		st.parsable = true
-	case "wait":
-		st.wait = true
-	case "A":
-		q.Account = p.val
-	case "comment":
-		q.Comment = p.val
 	case "b":
 		q.BeginTime, err = parseBegin(p.val)
 		if err != nil {
@@ -186,8 +129,6 @@ func (st *sbatchState) apply(p parsed) error {
 		default:
 			return fmt.Errorf("Invalid --open-mode argument: %s. Ignored", p.val)
 		}
-	case "exclusive":
-		q.Exclusive = true
 	case "w", "x":
 		names, err := fakeslurm.ExpandHostlist(p.val)
 		if err != nil {
@@ -345,7 +286,7 @@ func (r *run) sbatch() error {
 		case command != "":
 			q.Name = path.Base(command)
 		default:
-			q.Name = "sbatch"
+			q.Name, q.NameUnset = "sbatch", true
 		}
 	}
 	if st.perNode > 0 && q.Tasks == 0 {

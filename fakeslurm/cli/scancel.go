@@ -9,23 +9,9 @@ import (
 	"github.com/jobsim/jobsim/fakeslurm"
 )
 
-var scancelOpts = []opt{
-	{'s', "signal", reqArg, "s"},
-	{'b', "batch", noArg, "b"},
-	{'f', "full", noArg, "f"},
-	{'v', "verbose", noArg, "v"},
-	{'u', "user", reqArg, "u"},
-	{0, "me", noArg, "me"},
-	{'n', "name", reqArg, "n"},
-	{0, "jobname", reqArg, "n"},
-	{'t', "state", reqArg, "t"},
-	{'p', "partition", reqArg, "p"},
-	{'Q', "quiet", noArg, "Q"},
-	{'i', "interactive", noArg, "ignore"},
-	{'M', "clusters", reqArg, "ignore"},
-	{'h', "help", noArg, "help"},
-	{0, "usage", noArg, "help"},
-}
+var scancelOpts = optSpec(`
+	s,signal= b,batch f,full v,verbose u,user= me n,name= jobname=>n t,state= p,partition= Q,quiet
+	i,interactive>ignore M,clusters=>ignore h,help>help usage>help`)
 
 // signalNames are the names scancel -s accepts (sig_name2num).
 var signalNames = map[string]syscall.Signal{

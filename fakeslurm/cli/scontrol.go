@@ -9,16 +9,9 @@ import (
 	"github.com/jobsim/jobsim/fakeslurm"
 )
 
-var scontrolOpts = []opt{
-	{'o', "oneliner", noArg, "o"},
-	{'d', "details", noArg, "ignore"},
-	{'Q', "quiet", noArg, "ignore"},
-	{'a', "all", noArg, "ignore"},
-	{'v', "verbose", noArg, "ignore"},
-	{'M', "clusters", reqArg, "ignore"},
-	{'h', "help", noArg, "help"},
-	{0, "usage", noArg, "help"},
-}
+var scontrolOpts = optSpec(`
+	o,oneliner d,details>ignore Q,quiet>ignore a,all>ignore v,verbose>ignore M,clusters=>ignore
+	h,help>help usage>help`)
 
 // keyword matches an abbreviated scontrol keyword (at least min letters).
 func keyword(s, full string, min int) bool {
@@ -88,37 +81,41 @@ func (r *run) scontrol() error {
 			return exit(1)
 		}
 		hold := !keyword(cmd, "release", 3)
-		var last error
-		for _, arg := range ops[1:] {
-			for _, s := range strings.Split(arg, ",") {
-				id, err := parseJobID(s)
-				if err != nil {
-					last = fakeslurm.Errno(fakeslurm.ErrInvalidJobID)
-					fmt.Fprintf(&r.stderr, "Invalid job id specified for job %s\n", s)
-					continue
-				}
-				if hold {
-					err = r.hold(id, keyword(cmd, "uhold", 2))
-				} else {
-					err = r.b.Release(r.ctx, r.inv.User, id)
-				}
-				if err != nil {
-					last = err
-					fmt.Fprintf(&r.stderr, "%s for job %s\n", errText(err), s)
-				}
+		last := r.eachJobID(ops[1:], func(id int) error {
+			if hold {
+				return r.hold(id, keyword(cmd, "uhold", 2))
 			}
-		}
+			return r.b.Release(r.ctx, r.inv.User, id)
+		})
 		if last != nil {
 			fmt.Fprintf(&r.stderr, "slurm_suspend error: %s\n", errText(last))
 			return exit(1)
 		}
 		return nil
-	}
-	if keyword(cmd, "update", 1) {
+	case keyword(cmd, "requeue", 3):
 		if code, done := r.controllerDown(); done {
 			return exit(code)
 		}
-		return r.updateNode(ops[1:])
+		if len(ops) < 2 {
+			fmt.Fprintf(&r.stderr, "too few arguments for keyword:%s\n", cmd)
+			return exit(1)
+		}
+		return r.requeue(ops[1:])
+	case keyword(cmd, "update", 1):
+		if code, done := r.controllerDown(); done {
+			return exit(code)
+		}
+		for _, a := range ops[1:] {
+			k, _, _ := strings.Cut(a, "=")
+			switch strings.ToLower(k) {
+			case "jobid":
+				return r.updateJob(ops[1:])
+			case "nodename", "node":
+				return r.updateNode(ops[1:])
+			}
+		}
+		r.stderr.WriteString("No valid entity in update command\nInput line must include \"NodeName\", \"PartitionName\", \"Reservation\", \"JobId\", or \"SlurmctldDebug\"\n")
+		return exit(1)
 	}
 	fmt.Fprintf(&r.stderr, "invalid keyword: %s\n", cmd)
 	return exit(1)
@@ -226,15 +223,16 @@ func (r *run) showJobs(name string, oneLine bool) error {
 		nodeMem = nodes[0].MemMB
 	}
 	for _, j := range jobs {
-		r.writeRecord(jobRecord(r, j, now, nodeMem), oneLine)
+		r.writeRecord(jobRecord(r, j, now, nodeMem), oneLine, "   \n\n")
 	}
 	return nil
 }
 
 // writeRecord prints scontrol's lines: each indented by three spaces after
-// the first, ending with a line of three spaces and an empty line; or all
-// on one line with -o.
-func (r *run) writeRecord(lines []string, oneLine bool) {
+// the first, then end (a job's record ends with a line of three spaces and
+// an empty line, a node's or partition's with an empty line); or all on
+// one line with -o.
+func (r *run) writeRecord(lines []string, oneLine bool, end string) {
 	if oneLine {
 		r.stdout.WriteString(strings.Join(lines, " ") + "\n")
 		return
@@ -245,7 +243,7 @@ func (r *run) writeRecord(lines []string, oneLine bool) {
 		}
 		r.stdout.WriteString(l + "\n")
 	}
-	r.stdout.WriteString("   \n\n")
+	r.stdout.WriteString(end)
 }
 
 func jobRecord(r *run, j fakeslurm.Job, now time.Time, nodeMem int64) []string {
@@ -277,11 +275,7 @@ func jobRecord(r *run, j fakeslurm.Job, now time.Time, nodeMem int64) []string {
 		mem = strconv.FormatInt(j.MemMB, 10) + "M"
 	}
 	if pending {
-		m := j.MemMB
-		if m == 0 {
-			m = nodeMem * int64(j.Nodes)
-		}
-		tres = fmt.Sprintf("cpu=%d,mem=%dM,node=%d,billing=%d", j.NumCPUs, m, j.Nodes, j.NumCPUs)
+		tres = reqTRES(j, nodeMem)
 	} else if j.MemMB > 0 {
 		tres = fmt.Sprintf("cpu=%d,mem=%dM,node=%d,billing=%d", j.NumCPUs, j.MemMB, j.Nodes, j.NumCPUs)
 	}
@@ -386,17 +380,7 @@ func (r *run) showNodes(name string, oneLine bool) error {
 		if reason != "" {
 			lines = append(lines, reason)
 		}
-		if oneLine {
-			r.stdout.WriteString(strings.Join(lines, " ") + "\n")
-			continue
-		}
-		for i, l := range lines {
-			if i > 0 {
-				r.stdout.WriteString("   ")
-			}
-			r.stdout.WriteString(l + "\n")
-		}
-		r.stdout.WriteString("\n")
+		r.writeRecord(lines, oneLine, "\n")
 	}
 	if !found {
 		if name != "" {
@@ -457,17 +441,7 @@ func (r *run) showPartitions(name string, oneLine bool) error {
 			"DefMemPerNode=UNLIMITED MaxMemPerNode=UNLIMITED",
 			fmt.Sprintf("TRES=cpu=%d,mem=%dM,node=%d,billing=%d", p.TotalCPUs, m, len(p.Nodes), p.TotalCPUs),
 		}
-		if oneLine {
-			r.stdout.WriteString(strings.Join(lines, " ") + "\n")
-			continue
-		}
-		for i, l := range lines {
-			if i > 0 {
-				r.stdout.WriteString("   ")
-			}
-			r.stdout.WriteString(l + "\n")
-		}
-		r.stdout.WriteString("\n")
+		r.writeRecord(lines, oneLine, "\n")
 	}
 	if !found && name != "" {
 		fmt.Fprintf(&r.stdout, "Partition %s not found\n", name)

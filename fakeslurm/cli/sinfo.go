@@ -9,17 +9,9 @@ import (
 	"github.com/jobsim/jobsim/fakeslurm"
 )
 
-var sinfoOpts = []opt{
-	{'h', "noheader", noArg, "h"},
-	{'o', "format", reqArg, "o"},
-	{'N', "Node", noArg, "N"},
-	{'p', "partition", reqArg, "p"},
-	{'l', "long", noArg, "ignore"},
-	{'a', "all", noArg, "ignore"},
-	{'M', "clusters", reqArg, "ignore"},
-	{0, "help", noArg, "help"},
-	{0, "usage", noArg, "help"},
-}
+var sinfoOpts = optSpec(`
+	h,noheader o,format= N,Node p,partition= l,long>ignore a,all>ignore M,clusters=>ignore json
+	help usage>help`)
 
 // sinfoRow is one line of sinfo: a partition's nodes in one state.
 type sinfoRow struct {
@@ -83,6 +75,8 @@ func (r *run) sinfo() error {
 		case "help":
 			r.stdout.WriteString("Usage: sinfo [OPTIONS]\n")
 			return nil
+		case "json":
+			return r.sinfoJSON()
 		}
 	}
 	if code, done := r.controllerDown(); done {

@@ -11,26 +11,10 @@ import (
 	"github.com/jobsim/jobsim/fakeslurm"
 )
 
-var squeueOpts = []opt{
-	{'h', "noheader", noArg, "h"},
-	{'o', "format", reqArg, "o"},
-	{'O', "Format", reqArg, "O"},
-	{'j', "jobs", reqArg, "j"},
-	{'u', "user", reqArg, "u"},
-	{0, "me", noArg, "me"},
-	{'t', "states", reqArg, "t"},
-	{'p', "partition", reqArg, "p"},
-	{'n', "name", reqArg, "n"},
-	{'l', "long", noArg, "l"},
-	{'a', "all", noArg, "ignore"},
-	{'r', "array", noArg, "ignore"},
-	{'S', "sort", reqArg, "ignore"},
-	{'v', "verbose", noArg, "ignore"},
-	{'M', "clusters", reqArg, "ignore"},
-	{0, "json", noArg, "json"},
-	{0, "help", noArg, "help"},
-	{0, "usage", noArg, "help"},
-}
+var squeueOpts = optSpec(`
+	h,noheader o,format= O,Format= j,jobs= u,user= me t,states= p,partition= n,name= l,long
+	a,all>ignore r,array>ignore S,sort=>ignore v,verbose>ignore M,clusters=>ignore json help
+	usage>help`)
 
 const (
 	squeueDefault = "%.18i %.9P %.8j %.8u %.2t %.10M %.6D %R"
@@ -58,6 +42,7 @@ func (r *run) squeue() error {
 	var users, parts, names []string
 	var states map[string]bool
 	allStates := false
+	json := false
 	for _, p := range ps {
 		switch p.key {
 		case "h":
@@ -109,14 +94,14 @@ func (r *run) squeue() error {
 				}
 			}
 		case "json":
-			// Slurm 22.05's openapi/v0.0.38 dump is not modelled: say so
-			// rather than print something a client would misread.
-			r.stderr.WriteString("squeue: error: --json is not implemented by fakeslurm\n")
-			return exit(1)
+			json = true
 		case "help":
 			r.stdout.WriteString("Usage: squeue [OPTIONS]\n")
 			return nil
 		}
+	}
+	if json {
+		return r.squeueJSON()
 	}
 	if fields == nil {
 		fields = parseFormat(format)

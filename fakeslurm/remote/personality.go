@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"os/user"
 	"path/filepath"
 	"strings"
@@ -38,19 +39,7 @@ func Personality(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	}
 	cmd := filepath.Base(args[0])
 	if cmd == "srun" {
-		argv, err := cli.SrunCommand(args[1:], os.Environ())
-		if err != nil {
-			fmt.Fprintln(stderr, err)
-			return 1, true
-		}
-		bin, err := exec.LookPath(argv[0])
-		if err != nil {
-			fmt.Fprintf(stderr, "srun: error: %s: %v\n", argv[0], err)
-			return 2, true
-		}
-		err = syscall.Exec(bin, argv, os.Environ())
-		fmt.Fprintf(stderr, "srun: error: execve(): %s: %v\n", argv[0], err)
-		return 1, true
+		return srun(ctx, args, stdout, stderr), true
 	}
 	confPath := os.Getenv("SLURM_CONF")
 	if confPath == "" {
@@ -98,4 +87,101 @@ func Personality(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	_, _ = stdout.Write(res.Stdout)
 	_, _ = stderr.Write(res.Stderr)
 	return res.ExitCode, true
+}
+
+// srun runs a job step's tasks on this host: one task replaces srun
+// (exec), as batchspawner's `srun <server>` wants signals to reach the
+// server; several run as children that get srun's SIGTERM and SIGINT.
+// Step ids come from a per-job counter file in the temp directory.
+func srun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	st, err := cli.ParseSrun(args[1:], os.Environ())
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return cli.SrunExitCode(err)
+	}
+	st.Step = nextStep(os.Getenv("SLURM_JOB_ID"))
+	bin, err := exec.LookPath(st.Argv[0])
+	if err != nil {
+		// Each task's slurmstepd fails to exec it; the tasks exit 2.
+		codes := make([]int, st.Tasks)
+		for i := range codes {
+			fmt.Fprintf(stderr, "slurmstepd-%s: error: execve(): %s: No such file or directory\n", os.Getenv("SLURMD_NODENAME"), st.Argv[0])
+			codes[i] = 2
+		}
+		return st.Finish(codes, os.Getenv("SLURMD_NODENAME"), stderr)
+	}
+	if st.Tasks == 1 && !st.Label {
+		err = syscall.Exec(bin, st.Argv, st.TaskEnv(0, os.Getpid()))
+		fmt.Fprintf(stderr, "srun: error: execve(): %s: %v\n", st.Argv[0], err)
+		return 1
+	}
+	outputs, flush := st.Outputs(stdout, stderr)
+	cmds := make([]*exec.Cmd, st.Tasks)
+	codes := make([]int, st.Tasks)
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+	for i := range cmds {
+		c := exec.CommandContext(ctx, bin, st.Argv[1:]...)
+		c.Args[0] = st.Argv[0]
+		c.Env = st.TaskEnv(i, os.Getpid()+1+i) // the pid a child is likely to get
+		c.Stdout, c.Stderr = outputs(i)
+		if err := c.Start(); err != nil {
+			fmt.Fprintf(stderr, "srun: error: task %d: %v\n", i, err)
+			codes[i] = 1
+			continue
+		}
+		cmds[i] = c
+	}
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case sig := <-sigs:
+				for _, c := range cmds {
+					if c != nil && c.Process != nil {
+						_ = c.Process.Signal(sig)
+					}
+				}
+			case <-done:
+				return
+			}
+		}
+	}()
+	for i, c := range cmds {
+		if c == nil {
+			continue
+		}
+		if err := c.Wait(); err != nil {
+			codes[i] = 1
+			if ee, ok := err.(*exec.ExitError); ok {
+				codes[i] = ee.ExitCode()
+				if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+					codes[i] = 128 + int(ws.Signal())
+				}
+			}
+		}
+	}
+	close(done)
+	flush()
+	return st.Finish(codes, os.Getenv("SLURMD_NODENAME"), stderr)
+}
+
+// nextStep takes the job's next step id: the size of a counter file that
+// each srun appends one byte to (successive sruns get successive ids;
+// two started at the same instant may share one).
+func nextStep(job string) int {
+	f, err := os.OpenFile(filepath.Join(os.TempDir(), "jobsim-srun-steps-"+job), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	if _, err := f.Write([]byte{'.'}); err != nil {
+		return 0
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return 0
+	}
+	return int(fi.Size()) - 1
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -77,7 +78,8 @@ func (h *host) run(t testing.TB, env []string, stdin string, name string, args .
 	defer cancel()
 	cmd := exec.CommandContext(ctx, filepath.Join(h.bin, name), args...)
 	cmd.Dir = h.dir
-	cmd.Env = append([]string{"USER=alice", "HOME=" + h.dir, "PATH=" + h.bin + ":/usr/bin:/bin", "SLURM_CONF=" + filepath.Join(h.dir, "absent.conf")}, env...)
+	cmd.Env = append([]string{"USER=alice", "HOME=" + h.dir, "PATH=" + h.bin + ":/usr/bin:/bin", "SLURM_CONF=" + filepath.Join(h.dir, "absent.conf"),
+		"TMPDIR=" + h.dir}, env...) // srun's step counters go to TMPDIR
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -177,6 +179,25 @@ func TestSrun(t *testing.T) {
 	}
 	if _, errs, code, _ = h.run(t, nil, "", "srun", "true"); code != 1 || !strings.Contains(errs, "SLURM_JOB_ID") {
 		t.Errorf("srun outside a job: %q exit %d", errs, code)
+	}
+	// srun -n 2: two tasks at once, each with its SLURM_PROCID, srun's
+	// line for the failed one and its exit code.
+	job := []string{"SLURM_JOB_ID=8", "SLURM_CPUS_ON_NODE=2", "SLURMD_NODENAME=localhost"}
+	out, errs, code, _ = h.run(t, job, "", "srun", "-n", "2", "-l", "sh", "-c", "echo task $SLURM_PROCID of $SLURM_STEP_NUM_TASKS; exit $SLURM_PROCID")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	slices.Sort(lines)
+	if strings.Join(lines, "|") != "0: task 0 of 2|1: task 1 of 2" || code != 1 ||
+		errs != "srun: error: localhost: task 1: Exited with exit code 1\n" {
+		t.Errorf("srun -n 2: %q %q exit %d", out, errs, code)
+	}
+	for want := range 2 { // a job's steps count from 0
+		if out, errs, _, _ := h.run(t, []string{"SLURM_JOB_ID=9"}, "", "srun", "sh", "-c", "echo $SLURM_STEP_ID"); out != fmt.Sprintln(want) {
+			t.Errorf("step %d: %q %q", want, out, errs)
+		}
+	}
+	if _, errs, code, _ = h.run(t, job, "", "srun", "-n", "3", "true"); code != 1 ||
+		errs != "srun: error: Unable to create step for job 8: More processors requested than permitted\n" {
+		t.Errorf("srun -n 3 on 2 CPUs: %q exit %d", errs, code)
 	}
 }
 

@@ -187,18 +187,60 @@ func (c *Client) StreamEvents(ctx context.Context, since int64, fn func(events.E
 	return nil
 }
 
-// PBSJobs lists the PBS server's jobs, finished ones too with history.
+// PBSJobs lists the PBS server's jobs, finished ones too with history. On
+// a host that runs Slurm it returns a *WrongBatchError.
 func (c *Client) PBSJobs(ctx context.Context, history bool) ([]fakepbs.Job, error) {
 	var out []fakepbs.Job
-	return out, c.do(ctx, http.MethodGet, "/v1/pbs/jobs?history="+strconv.FormatBool(history), nil, &out)
+	return out, c.batchJobs(ctx, history, "PBS", &out)
 }
 
 // SlurmJobs lists the jobs of a host's Slurm controller (GET /v1/pbs/jobs
 // serves whatever batch system the host runs), accounting records of
-// finished ones too with history.
+// finished ones too with history. On a PBS host it returns a
+// *WrongBatchError.
 func (c *Client) SlurmJobs(ctx context.Context, history bool) ([]fakeslurm.Job, error) {
 	var out []fakeslurm.Job
-	return out, c.do(ctx, http.MethodGet, "/v1/pbs/jobs?history="+strconv.FormatBool(history), nil, &out)
+	return out, c.batchJobs(ctx, history, "Slurm", &out)
+}
+
+// WrongBatchError says that a host's jobs are another batch system's than
+// the caller asked for.
+type WrongBatchError struct {
+	Want, Runs string // "PBS" or "Slurm"
+}
+
+func (e *WrongBatchError) Error() string {
+	return fmt.Sprintf("this host runs %s, not %s", e.Runs, e.Want)
+}
+
+// batchJobs reads GET /v1/pbs/jobs into out, after checking whose jobs they
+// are: a PBS job's ID is a string ("12.server"), a Slurm job's a number.
+func (c *Client) batchJobs(ctx context.Context, history bool, want string, out any) error {
+	var raw []json.RawMessage
+	path := "/v1/pbs/jobs?history=" + strconv.FormatBool(history)
+	if err := c.do(ctx, http.MethodGet, path, nil, &raw); err != nil {
+		return err
+	}
+	if len(raw) > 0 {
+		var probe struct{ ID json.RawMessage }
+		if err := json.Unmarshal(raw[0], &probe); err == nil && len(probe.ID) > 0 {
+			runs := "Slurm"
+			if probe.ID[0] == '"' {
+				runs = "PBS"
+			}
+			if runs != want {
+				return &WrongBatchError{Want: want, Runs: runs}
+			}
+		}
+	}
+	b, err := json.Marshal(raw)
+	if err != nil {
+		return fmt.Errorf("control API GET %s: %w", path, err)
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		return fmt.Errorf("control API GET %s: decode: %w", path, err)
+	}
+	return nil
 }
 
 // RestartPBS stops the host's PBS server and starts it again (see

@@ -68,6 +68,15 @@ func (c *Call) Run(ctx context.Context, args []string) int {
 	return c.p.dispatch(ctx, &c2)
 }
 
+// RunWith runs another command as Run does, with env (KEY=value) as its
+// whole environment and its output to stdout and stderr. Several may run
+// at once (srun's tasks).
+func (c *Call) RunWith(ctx context.Context, args, env []string, stdout, stderr io.Writer) int {
+	c2 := c.withEnv(env)
+	c2.Stdout, c2.Stderr = stdout, stderr
+	return c2.Run(ctx, args)
+}
+
 // withEnv returns a copy of c whose environment is env (KEY=value).
 func (c *Call) withEnv(env []string) *Call {
 	e := newEnviron()
