@@ -511,21 +511,21 @@ func (c *config) contents() (contextFiles, []Mount, error) {
 		cf = append(cf, files...)
 		dockerfile.WriteString("COPY rootfs/ /\n")
 	}
-	if c.overlay != "" {
-		ov, err := treeEntries(c.overlay, "cylc")
-		if err != nil {
-			return nil, nil, fmt.Errorf("image: Cylc overlay: %w", err)
+	// Folders of the test machine the image carries: the context name,
+	// the folder, where it goes, and what it is (for errors).
+	for _, t := range []struct{ name, src, dst, what string }{
+		{"cylc", c.overlay, OverlayPath, "Cylc overlay"},
+		{"batchspawner", c.batch, BatchspawnerPath, "batchspawner"},
+	} {
+		if t.src == "" {
+			continue
 		}
-		cf = append(cf, ov...)
-		dockerfile.WriteString("COPY cylc/ " + OverlayPath + "/\n")
-	}
-	if c.batch != "" {
-		bs, err := treeEntries(c.batch, "batchspawner")
+		tree, err := treeEntries(t.src, t.name)
 		if err != nil {
-			return nil, nil, fmt.Errorf("image: batchspawner: %w", err)
+			return nil, nil, fmt.Errorf("image: %s: %w", t.what, err)
 		}
-		cf = append(cf, bs...)
-		dockerfile.WriteString("COPY batchspawner/ " + BatchspawnerPath + "/\n")
+		cf = append(cf, tree...)
+		fmt.Fprintf(&dockerfile, "COPY %s/ %s/\n", t.name, t.dst)
 	}
 	cf = append(cf, entry{name: "jobsim", mode: 0o755, src: c.jobsim})
 	fmt.Fprintf(&dockerfile, "COPY jobsim %s\nENV PATH=/usr/local/bin:/usr/bin:/bin LANG=C.UTF-8\nENTRYPOINT [%q, \"node\"]\n", JobsimPath, JobsimPath)
