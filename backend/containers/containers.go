@@ -26,6 +26,7 @@ import (
 	"github.com/jobsim/jobsim/backend/containers/container"
 	"github.com/jobsim/jobsim/backend/containers/image"
 	"github.com/jobsim/jobsim/scenarios/cylc"
+	"github.com/jobsim/jobsim/scenarios/hub"
 	"github.com/jobsim/jobsim/scenarios/runner"
 	"github.com/jobsim/jobsim/scenarios/scenario"
 	"github.com/jobsim/jobsim/sim/control"
@@ -38,6 +39,7 @@ type Backend struct {
 	userland image.Userland
 	requeue  time.Duration
 	cylc     *cylc.Install
+	batch    *string // nil: LocateBatchspawner at the first Image
 	logger   *slog.Logger
 	buildLog io.Writer
 	given    *image.Image
@@ -74,8 +76,31 @@ func WithBuildLog(w io.Writer) Option { return func(b *Backend) { b.buildLog = w
 // their scenario).
 func WithCylc(in *cylc.Install) Option { return func(b *Backend) { b.cylc = in } }
 
+// WithBatchspawner is the batchspawner folder (scripts/setup-hub.sh's
+// spawners/batchspawner) the image carries, for the hub's batch jobs;
+// "" carries none. Without the option the backend looks for it with
+// LocateBatchspawner.
+func WithBatchspawner(dir string) Option { return func(b *Backend) { b.batch = &dir } }
+
 // WithLogger sets the logger.
 func WithLogger(l *slog.Logger) Option { return func(b *Backend) { b.logger = l } }
+
+// LocateBatchspawner is the batchspawner folder scripts/setup-hub.sh
+// installed ($JOBSIM_CACHE/spawners/batchspawner, checked by importing it
+// in the hub's Python), or "" with the reason when there is none (then the
+// image carries no batchspawner and the hub's batch scenarios on
+// containers run the stand-in or skip). A batchspawner in the hub's own
+// Python is not carried: the image carries setup's folder only.
+func LocateBatchspawner(ctx context.Context) (dir, why string) {
+	pkg, err := hub.FindPackage(ctx, hub.PackageBatchspawner, "")
+	switch {
+	case err != nil:
+		return "", err.Error()
+	case pkg.Dir == "":
+		return "", "batchspawner is in the hub's Python, not in a folder of setup's the image can carry"
+	}
+	return pkg.Dir, ""
+}
 
 // New returns the containers backend.
 func New(opts ...Option) *Backend {
@@ -117,6 +142,18 @@ func (b *Backend) Image(ctx context.Context, in *cylc.Install) (image.Image, err
 	}
 	if in != nil && in.Overlay != "" {
 		opts = append(opts, image.WithCylcOverlay(in.Overlay))
+	}
+	batch := ""
+	if b.batch != nil {
+		batch = *b.batch
+	} else {
+		var why string
+		if batch, why = LocateBatchspawner(ctx); batch == "" {
+			b.logger.Info("containers: the job-host image carries no batchspawner", "why", why)
+		}
+	}
+	if batch != "" {
+		opts = append(opts, image.WithBatchspawner(batch))
 	}
 	bctx, cancel := context.WithTimeout(ctx, 15*time.Minute)
 	defer cancel()
@@ -179,7 +216,7 @@ func (b *Backend) Start(ctx context.Context, t scenario.Topology, env runner.Env
 		}
 		return nil, err
 	}
-	return &topology{t: tp}, nil
+	return &topology{t: tp, img: img}, nil
 }
 
 // ClusterHosts maps a scenario topology to the cluster's own host
@@ -209,7 +246,10 @@ func ClusterHosts(t scenario.Topology) ([]cluster.Host, error) {
 
 // topology adapts a cluster.Topology to runner.Topology and
 // runner.NodeController.
-type topology struct{ t *cluster.Topology }
+type topology struct {
+	t   *cluster.Topology
+	img image.Image
+}
 
 var (
 	_ runner.Topology       = (*topology)(nil)
@@ -219,7 +259,7 @@ var (
 func (t *topology) Hosts() []runner.Host {
 	var out []runner.Host
 	for _, m := range t.t.Hosts() {
-		out = append(out, &host{m: m})
+		out = append(out, &host{m: m, img: t.img})
 	}
 	return out
 }
@@ -229,7 +269,7 @@ func (t *topology) Host(name string) (runner.Host, bool) {
 	if !ok || m.PBSNode != "" {
 		return nil, false
 	}
-	return &host{m: m}, true
+	return &host{m: m, img: t.img}, true
 }
 
 func (t *topology) Close(ctx context.Context) error { return t.t.Close(ctx) }
@@ -259,7 +299,10 @@ func (t *topology) Address(ctx context.Context, name string) (string, error) {
 func (t *topology) Cluster() *cluster.Topology { return t.t }
 
 // host adapts a container to runner.Host.
-type host struct{ m *cluster.Machine }
+type host struct {
+	m   *cluster.Machine
+	img image.Image
+}
 
 // What systems under test ask of container hosts beyond runner.Host
 // (scenarios/hubsys places its UI servers with these).
@@ -267,6 +310,7 @@ var (
 	_ runner.HarnessAddresser = (*host)(nil)
 	_ runner.JobsimCarrier    = (*host)(nil)
 	_ runner.FileCopier       = (*host)(nil)
+	_ runner.SpawnerCarrier   = (*host)(nil)
 	_ runner.Addresser        = (*topology)(nil)
 )
 
@@ -286,6 +330,15 @@ func (h *host) CopyOut(ctx context.Context, hostPath, dst string, limit int64) e
 // JobsimPath is where the image carries the jobsim binary (the container's
 // entry point), for stand-ins started on the host (the hub's UI server).
 func (h *host) JobsimPath() string { return image.JobsimPath }
+
+// SpawnerPackage is where the image carries a spawner package
+// (batchspawner, at image.BatchspawnerPath, when it was built with it).
+func (h *host) SpawnerPackage(name string) (dir, bin string, ok bool) {
+	if name != hub.PackageBatchspawner || !h.img.Batchspawner {
+		return "", "", false
+	}
+	return image.BatchspawnerPath, image.BatchspawnerPath + "/bin", true
+}
 
 // HarnessHost is the name by which processes on this host reach the test
 // machine (a Cylc scheduler's contact host for zmq messages, a hub's API):

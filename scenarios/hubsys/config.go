@@ -66,8 +66,8 @@ type plan struct {
 	keys      map[string]string // user -> key file given by the backend
 	// local-unix: the stand-in binary copied where every user can run it.
 	binCopy string
-	// batch-pbs on hosts with addresses of their own (containers): the IP
-	// the hub reaches each PBS node at, by node name.
+	// batch-pbs and batch-slurm on hosts with addresses of their own
+	// (containers): the IP the hub reaches each compute node at, by name.
 	nodeAddrs map[string]string
 	// authz is the site-authorization service, if the system has one.
 	authz *hub.SiteAuthz
@@ -81,8 +81,9 @@ type plan struct {
 // address of the test machine and the servers call it by the name the
 // host knows the test machine by (Spawner.hub_connect_url, so that
 // JUPYTERHUB_API_URL carries it), the request record is not kept (it
-// would be a path on the test machine), and for batch-pbs the hub reaches
-// the PBS nodes at their own addresses (runner.Addresser). On in-process
+// would be a path on the test machine), and for batch-pbs and batch-slurm
+// the hub reaches the compute nodes at their own addresses
+// (runner.Addresser). On in-process
 // hosts, whose processes run on the test machine, it changes nothing.
 func (p *plan) placeOnHost(ctx context.Context, sp *hub.Spawner) error {
 	ha, ok := p.host.(runner.HarnessAddresser)
@@ -107,17 +108,25 @@ func (p *plan) placeOnHost(ctx context.Context, sp *hub.Spawner) error {
 		p.traits["JupyterHub.hub_bind_url"] = fmt.Sprintf("http://0.0.0.0:%d", port)
 		sp.Traits["hub_connect_url"] = fmt.Sprintf("http://%s:%d", harness, port)
 	}
-	if p.s.spec.Spawner != SpawnerBatchPBS {
+	if p.s.spec.Spawner != SpawnerBatchPBS && p.s.spec.Spawner != SpawnerBatchSlurm {
 		return nil
 	}
 	addr, ok := p.s.topo.(runner.Addresser)
 	if !ok {
-		return fmt.Errorf("hubsys: job host %s is not the test machine, but the topology gives no addresses for its PBS nodes", p.host.Name())
+		return fmt.Errorf("hubsys: job host %s is not the test machine, but the topology gives no addresses for its compute nodes", p.host.Name())
 	}
 	nodes := []string{p.host.Name()}
 	for _, h := range p.s.f.Topology.Hosts {
-		if h.Name == p.host.Name() && h.PBS != nil {
+		if h.Name != p.host.Name() {
+			continue
+		}
+		if h.PBS != nil {
 			for _, n := range h.PBS.Nodes {
+				nodes = append(nodes, n.Name)
+			}
+		}
+		if h.Slurm != nil {
+			for _, n := range h.Slurm.Nodes {
 				nodes = append(nodes, n.Name)
 			}
 		}
@@ -126,7 +135,7 @@ func (p *plan) placeOnHost(ctx context.Context, sp *hub.Spawner) error {
 	for _, n := range nodes {
 		ip, err := addr.Address(ctx, n)
 		if err != nil {
-			return fmt.Errorf("hubsys: address of PBS node %s: %w", n, err)
+			return fmt.Errorf("hubsys: address of compute node %s: %w", n, err)
 		}
 		p.nodeAddrs[n] = ip
 	}
@@ -279,10 +288,10 @@ func (p *plan) batchPBS(ctx context.Context, sp *hub.Spawner) error {
 	switch {
 	case s.o.standIns:
 		p.standIn = "asked for (hubsys.WithStandIns)"
-	case p.nodeAddrs != nil:
-		p.standIn = "the job host's node containers carry no batchspawner (its batchspawner-singleuser must run in the job)"
 	case s.hasServerFaults():
 		p.standIn = "the scenario sets server faults, which only jobsim's stand-in UI server serves; batchspawner-singleuser runs Python programs only"
+	case p.nodeAddrs != nil:
+		p.standIn = p.cannotRunRealOnNodes()
 	}
 	if p.standIn != "" {
 		sp.Class = StandInPBSSpawner
@@ -301,7 +310,44 @@ func (p *plan) batchPBS(ctx context.Context, sp *hub.Spawner) error {
 		return nil
 	}
 	sp.Class = RealPBSSpawner
-	return p.realBatchspawner(ctx, sp)
+	if err := p.realBatchspawner(ctx, sp); err != nil {
+		return err
+	}
+	if p.nodeAddrs != nil {
+		env, err := p.nssWrapper("", p.nodeAddrs)
+		if err != nil {
+			return err
+		}
+		p.env = append(p.env, env...)
+	}
+	return nil
+}
+
+// cannotRunRealOnNodes says why the real batchspawner cannot run with a
+// job host whose compute nodes are machines of their own (containers), ""
+// when it can: the host must carry batchspawner for the job's
+// batchspawner-singleuser (runner.SpawnerCarrier), and the hub resolves
+// the nodes' names through nss_wrapper.
+func (p *plan) cannotRunRealOnNodes() string {
+	if _, _, ok := p.jobPackage(); !ok {
+		return fmt.Sprintf("job host %s does not carry batchspawner for the job's batchspawner-singleuser (the job-host image carries it when scripts/setup-hub.sh installed it)", p.host.Name())
+	}
+	if _, tried := findNSSWrapper(); tried != nil {
+		return fmt.Sprintf("the hub resolves the compute nodes' names through nss_wrapper: apt-get install libnss-wrapper (or set $%s; tried %s)", EnvNSSWrapper, strings.Join(tried, ", "))
+	}
+	return ""
+}
+
+// jobPackage is where the job host's processes find batchspawner: where
+// the host carries its own (runner.SpawnerCarrier); on hosts whose jobs
+// run on the test machine (no node addresses), the hub's copy (dir "").
+// ok is false when the job cannot find it.
+func (p *plan) jobPackage() (dir, bin string, ok bool) {
+	if c, carrier := p.host.(runner.SpawnerCarrier); carrier {
+		dir, bin, ok = c.SpawnerPackage(hub.PackageBatchspawner)
+		return dir, bin, ok && dir != ""
+	}
+	return "", "", p.nodeAddrs == nil
 }
 
 // realBatchspawner configures the real batchspawner class sp.Class as a
@@ -331,27 +377,42 @@ func (p *plan) realBatchspawner(ctx context.Context, sp *hub.Spawner) error {
 	delete(sp.Environment, uiserver.EnvRecord)
 	// batchspawner resets ip to 0.0.0.0 at start: the server binds the
 	// loopback address only through its own option (in-process jobs run
-	// on this machine). Jobs run as root here: the server must be told.
+	// on this machine); on compute nodes of their own (containers) it
+	// binds every address, the hub connecting from outside. Jobs run as
+	// root here: the server must be told.
 	sp.Args = []string{"--ip=127.0.0.1"}
+	if p.nodeAddrs != nil {
+		sp.Args = []string{"--ip=0.0.0.0"}
+	}
 	if os.Geteuid() == 0 {
 		sp.Args = append(sp.Args, "--allow-root")
 	}
 	// The job side finds batchspawner-singleuser and its package where
-	// setup installed them, as a site's prologue loads its module.
-	if strings.ContainsAny(pkg.Bin+pkg.Dir, " \t\n'\"\\$`;&|<>(){}*?[]#~") {
-		return fmt.Errorf("hubsys: batchspawner's folder %s has characters a job script's prologue would have to quote: install it under a plain path ($%s)", pkg.Bin, hub.EnvCache)
+	// setup installed them (or where the job host carries them), as a
+	// site's prologue loads its module.
+	jobDir, jobBin := pkg.Dir, pkg.Bin
+	if dir, bin, ok := p.jobPackage(); ok && dir != "" {
+		jobDir, jobBin = dir, bin
+	} else if !ok {
+		return fmt.Errorf("hubsys: job host %s carries no batchspawner for the job's batchspawner-singleuser", p.host.Name())
 	}
-	prologue := "export PATH=" + pkg.Bin + ":$PATH"
-	if pkg.Dir != "" {
-		prologue += " PYTHONPATH=" + pkg.Dir
+	if strings.ContainsAny(jobBin+jobDir, " \t\n'\"\\$`;&|<>(){}*?[]#~") {
+		return fmt.Errorf("hubsys: batchspawner's folder %s has characters a job script's prologue would have to quote: install it under a plain path ($%s)", jobBin, hub.EnvCache)
+	}
+	prologue := "export PATH=" + jobBin + ":$PATH"
+	if jobDir != "" {
+		prologue += " PYTHONPATH=" + jobDir
 	}
 	sp.Traits["req_prologue"] = prologue
 	// req_homedir's default reads the hub machine's passwd (getpwnam): the
 	// fake host's users have none there. Not configurable: set per spawn.
 	sp.UserTraits = map[string]string{"req_homedir": "/home/{username}"}
-	// The fake host's nodes are not names the hub can resolve; the jobs
-	// run on this machine.
-	sp.Traits["state_exechost_exp"] = "127.0.0.1"
+	if p.nodeAddrs == nil {
+		// The fake host's nodes are not names the hub can resolve; the
+		// jobs run on this machine. (Nodes of their own are resolved by
+		// name: nssWrapper's hosts file.)
+		sp.Traits["state_exechost_exp"] = "127.0.0.1"
+	}
 	return nil
 }
 
@@ -367,8 +428,10 @@ func (p *plan) batchSlurm(ctx context.Context, sp *hub.Spawner) error {
 	if p.s.o.standIns {
 		return &runner.SkipError{Reason: "spawner batch-slurm has no stand-in (hubsys.WithStandIns): it runs the real batchspawner.SlurmSpawner only"}
 	}
-	if _, remote := p.host.(runner.HarnessAddresser); remote {
-		return &runner.SkipError{Reason: fmt.Sprintf("spawner batch-slurm: job host %s is a container, whose image does not carry batchspawner for the job's batchspawner-singleuser (and batch-slurm has no stand-in): run it with --backend inprocess", p.host.Name())}
+	if p.nodeAddrs != nil {
+		if why := p.cannotRunRealOnNodes(); why != "" {
+			return &runner.SkipError{Reason: fmt.Sprintf("spawner batch-slurm runs the real batchspawner.SlurmSpawner only (no stand-in): %s", why)}
+		}
 	}
 	sp.Traits["exec_prefix"] = fmt.Sprintf("ssh -F %s -l {username} %s", p.sshConfig, p.host.Name())
 	// A site's limits for an interactive server: SlurmSpawner renders
@@ -390,7 +453,7 @@ func (p *plan) batchSlurm(ctx context.Context, sp *hub.Spawner) error {
 	if err := p.realBatchspawner(ctx, sp); err != nil {
 		return err
 	}
-	nss, err := p.nssWrapper(homes)
+	nss, err := p.nssWrapper(homes, p.nodeAddrs)
 	if err != nil {
 		return err
 	}

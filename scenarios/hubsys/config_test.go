@@ -3,6 +3,7 @@ package hubsys
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -278,16 +279,7 @@ timeline: [{do: start}]
 		t.Fatalf("batch-pbs without batchspawner: %v, want a skip naming the install command", err)
 	}
 
-	pkg := filepath.Join(cache, "spawners", "batchspawner")
-	for _, name := range []string{"__init__.py", "batchspawner.py", "singleuser.py"} {
-		p := filepath.Join(pkg, "batchspawner", name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, nil, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	pkg := fakeBatchspawner(t, cache)
 	s, err := New(context.Background(), f, oneHost{fakeHost{"fakehpc"}}, env, env.Log, WithJobsim(fakeJobsim(t)), WithHubCommand(jh))
 	if err != nil {
 		t.Fatal(err)
@@ -324,6 +316,115 @@ timeline: [{do: start}]
 	s, err = New(context.Background(), f, oneHost{fakeHost{"fakehpc"}}, env, env.Log, WithJobsim(fakeJobsim(t)), WithHubCommand(jh), WithStandIns())
 	if err != nil || s.plan.spawner.Class != StandInPBSSpawner || s.plan.standIn == "" {
 		t.Errorf("WithStandIns: %v, class %q, reason %q", err, s.plan.spawner.Class, s.plan.standIn)
+	}
+}
+
+// fakeBatchspawner installs an empty batchspawner package where setup
+// puts it (below cache) and returns its folder.
+func fakeBatchspawner(t *testing.T, cache string) string {
+	t.Helper()
+	pkg := filepath.Join(cache, "spawners", "batchspawner")
+	for _, name := range []string{"__init__.py", "batchspawner.py", "singleuser.py"} {
+		p := filepath.Join(pkg, "batchspawner", name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return pkg
+}
+
+// spawnerCarrier is a container-like host that carries batchspawner.
+type spawnerCarrier struct{ carrier }
+
+func (spawnerCarrier) SpawnerPackage(name string) (dir, bin string, ok bool) {
+	return "/opt/jobsim/spawners/" + name, "/opt/jobsim/spawners/" + name + "/bin", name == hub.PackageBatchspawner
+}
+
+// TestPlanBatchOnContainers: on a job host whose compute nodes are
+// machines of their own, batch-pbs and batch-slurm run the real
+// batchspawner when the host carries it (the job finds it there, the
+// server binds every address, the hub resolves the nodes' names through
+// nss_wrapper's hosts file); without it batch-pbs runs the stand-in and
+// batch-slurm skips, each saying why.
+func TestPlanBatchOnContainers(t *testing.T) {
+	const python = "/usr/bin/python3"
+	if _, err := os.Stat(python); err != nil {
+		t.Skip("Debian's python3 missing: " + InstallHint)
+	}
+	const src = `name: p
+topology: {hosts: [{name: fakehpc, %s}]}
+system:
+  hub:
+    spawner: %s
+    users: [alice]
+timeline: [{do: start}]
+`
+	pbs := fmt.Sprintf(src, "pbs: {nodes: [{name: cn1, ncpus: 2}, {name: cn2, ncpus: 2}]}", "batch-pbs")
+	slurm := fmt.Sprintf(src, "slurm: {nodes: [{name: cn1, cpus: 2}, {name: cn2, cpus: 2}]}", "batch-slurm")
+	t.Setenv(hub.EnvCache, t.TempDir())
+	fakeBatchspawner(t, os.Getenv(hub.EnvCache))
+	jh := filepath.Join(t.TempDir(), "jupyterhub")
+	if err := os.WriteFile(jh, []byte("#!"+python+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	lib := filepath.Join(t.TempDir(), "libnss_wrapper.so")
+	if err := os.WriteFile(lib, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(EnvNSSWrapper, lib)
+	addrs := map[string]string{"fakehpc": "10.0.0.2", "cn1": "10.0.0.3", "cn2": "10.0.0.4"}
+	withBS := remoteTopo{h: spawnerCarrier{carrier{remoteHost{fakeHost: fakeHost{"fakehpc"}}}}, addrs: addrs}
+	without := remoteTopo{h: carrier{remoteHost{fakeHost: fakeHost{"fakehpc"}}}, addrs: addrs}
+	plan := func(topo runner.Topology, text string) (*System, error) {
+		env := runner.Env{Dir: t.TempDir(), Log: events.NewLog()}
+		return New(context.Background(), parse(t, text), topo, env, env.Log, WithJobsim(fakeJobsim(t)), WithHubCommand(jh))
+	}
+	for text, class := range map[string]string{pbs: RealPBSSpawner, slurm: RealSlurmSpawner} {
+		s, err := plan(withBS, text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sp := s.plan.spawner
+		if sp.Class != class || s.plan.standIn != "" {
+			t.Fatalf("class %q (stand-in because %q), want %s", sp.Class, s.plan.standIn, class)
+		}
+		want := "export PATH=/opt/jobsim/spawners/batchspawner/bin:$PATH PYTHONPATH=/opt/jobsim/spawners/batchspawner"
+		if sp.Traits["req_prologue"] != want {
+			t.Errorf("%s: req_prologue %q, want the host's copy: %q", class, sp.Traits["req_prologue"], want)
+		}
+		if sp.Args[0] != "--ip=0.0.0.0" {
+			t.Errorf("%s: args %v: the server must bind an address the hub reaches", class, sp.Args)
+		}
+		if v, ok := sp.Traits["state_exechost_exp"]; ok {
+			t.Errorf("%s: state_exechost_exp %v: the node's name must reach the hub", class, v)
+		}
+		if got := sp.Traits["hub_connect_url"]; !strings.HasPrefix(fmt.Sprint(got), "http://testbox:") {
+			t.Errorf("%s: hub_connect_url %v: want the test machine as the host names it", class, got)
+		}
+		if !slices.Contains(s.plan.env, "LD_PRELOAD="+lib) || !slices.Contains(s.plan.env, "NSS_WRAPPER_HOSTS="+filepath.Join(s.plan.dir, "nss", "hosts")) {
+			t.Fatalf("%s: hub env %v: want nss_wrapper with a hosts file", class, s.plan.env)
+		}
+		hosts, err := os.ReadFile(filepath.Join(s.plan.dir, "nss", "hosts"))
+		if err != nil || string(hosts) != "10.0.0.3 cn1\n10.0.0.4 cn2\n10.0.0.2 fakehpc\n" {
+			t.Errorf("%s: hosts file %q (%v): want each machine's address by name", class, hosts, err)
+		}
+	}
+
+	s, err := plan(without, pbs)
+	if err != nil || s.plan.spawner.Class != StandInPBSSpawner || !strings.Contains(s.plan.standIn, "does not carry batchspawner") {
+		t.Errorf("batch-pbs on a host without batchspawner: %v, class %q, reason %q: want the stand-in saying why", err, s.plan.spawner.Class, s.plan.standIn)
+	}
+	var skip *runner.SkipError
+	if _, err := plan(without, slurm); !errors.As(err, &skip) || !strings.Contains(skip.Reason, "does not carry batchspawner") {
+		t.Errorf("batch-slurm on a host without batchspawner: %v, want a skip saying why", err)
+	}
+	t.Setenv(EnvNSSWrapper, filepath.Join(t.TempDir(), "none.so"))
+	s, err = plan(withBS, pbs)
+	if err != nil || s.plan.spawner.Class != StandInPBSSpawner || !strings.Contains(s.plan.standIn, "libnss-wrapper") {
+		t.Errorf("batch-pbs without nss_wrapper: %v, class %q, reason %q: want the stand-in naming libnss-wrapper", err, s.plan.spawner.Class, s.plan.standIn)
 	}
 }
 

@@ -28,10 +28,12 @@
 // fill it in as a person does (form.go).
 //
 // On hosts that are not the test machine (containers: runner.HarnessAddresser)
-// batch-pbs and ssh start the host's own jobsim (runner.JobsimCarrier),
 // the hub's API listens on every address and servers call it by the
-// host's name for the test machine, and batch jobs' servers are reached at
-// their node's address (runner.Addresser); see docs/hub-spawners.md.
+// host's name for the test machine; batch-pbs and batch-slurm run the real
+// batchspawner when the host carries it for the job (runner.SpawnerCarrier),
+// the hub resolving the compute nodes' names to their addresses
+// (runner.Addresser) through nss_wrapper; stand-ins start the host's own
+// jobsim (runner.JobsimCarrier). See docs/hub-spawners.md.
 //
 // batch-pbs runs the real batchspawner.PBSSpawner (installed outside the
 // repository by scripts/setup-hub.sh; skipped with the install command
@@ -41,8 +43,8 @@
 // /etc/pbs.conf. Stand-ins written in Python (jobsim_spawners.py, next to
 // this file), which run the same commands with the same parsing and errors
 // as the real spawners, remain for what the real ones cannot run here:
-// batch-pbs on node containers, batch-pbs with stand-in server faults, and
-// the ssh spawner. See docs/hub-spawners.md.
+// batch-pbs on node containers without batchspawner, batch-pbs with
+// stand-in server faults, and the ssh spawner. See docs/hub-spawners.md.
 //
 // Register it with the runner:
 //

@@ -98,6 +98,18 @@ type JobsimCarrier interface {
 	JobsimPath() string
 }
 
+// SpawnerCarrier is implemented by hosts whose machines carry a real
+// spawner package of their own (containers: the batchspawner folder in the
+// job-host image), for systems under test whose jobs run a spawner's
+// program on the host (batchspawner-singleuser). SpawnerPackage returns
+// the package's folder (for PYTHONPATH) and its scripts' folder (for PATH)
+// as the host's processes see them; ok is false when the host does not
+// carry it. Without the interface, the host's processes run on the test
+// machine and use its copy.
+type SpawnerCarrier interface {
+	SpawnerPackage(name string) (dir, bin string, ok bool)
+}
+
 // FileCopier is implemented by hosts whose files the test machine cannot
 // read at ProcessPath (containers). CopyOut copies the regular files below
 // hostPath (a path as the host's processes see it) into dst on the test

@@ -70,6 +70,16 @@ const (
 // the host path a scenario names (`cylc: /opt/cylc`).
 const OverlayPath = "/opt/jobsim/cylc"
 
+// BatchspawnerPath is where the image keeps the batchspawner folder that
+// scripts/setup-hub.sh installs (the package, and bin/ with
+// batchspawner-singleuser, which a batch job of the hub's runs).
+const BatchspawnerPath = "/opt/jobsim/spawners/batchspawner"
+
+// BatchspawnerPackages are the Debian packages the RootFS userland adds
+// for batchspawner-singleuser (the bind userland has them from the test
+// machine's /usr): jupyterhub-singleuser and its jupyter-server, requests.
+var BatchspawnerPackages = []string{"jupyterhub", "python3-jupyter-server", "python3-requests"}
+
 // JobsimPath is the jobsim binary in the image.
 const JobsimPath = "/opt/jobsim/jobsim"
 
@@ -91,6 +101,9 @@ type Image struct {
 	Mounts []Mount
 	// Overlay says the image carries the Cylc overlay at OverlayPath.
 	Overlay bool
+	// Batchspawner says the image carries batchspawner at
+	// BatchspawnerPath.
+	Batchspawner bool
 	// Hidden are directories that containers of this image cover with an
 	// empty read-only tmpfs: the test machine's own copies of Cylc that the
 	// bind-mounted /usr carries (BindMounts with the overlay), which a job
@@ -117,6 +130,7 @@ type config struct {
 	jobsim   string
 	userland Userland
 	overlay  string
+	batch    string
 	packages []string
 	buildLog io.Writer
 	logger   *slog.Logger
@@ -137,6 +151,13 @@ func WithUserland(u Userland) Option { return func(c *config) { c.userland = u }
 // WithCylcOverlay puts the Cylc overlay directory (bin/cylc finding lib/
 // next to it) into the image at OverlayPath.
 func WithCylcOverlay(dir string) Option { return func(c *config) { c.overlay = dir } }
+
+// WithBatchspawner puts the batchspawner folder scripts/setup-hub.sh
+// installs (its package, and bin/batchspawner-singleuser) into the image
+// at BatchspawnerPath, so that a hub's batch job runs the real
+// batchspawner-singleuser in a container (RootFS adds
+// BatchspawnerPackages for it).
+func WithBatchspawner(dir string) Option { return func(c *config) { c.batch = dir } }
 
 // WithPackages replaces DefaultPackages for RootFS.
 func WithPackages(pkgs ...string) Option { return func(c *config) { c.packages = pkgs } }
@@ -195,7 +216,7 @@ func Build(ctx context.Context, opts ...Option) (Image, error) {
 	if err != nil {
 		return Image{}, err
 	}
-	img := Image{Userland: c.userland, Mounts: mounts, Overlay: c.overlay != "", Hidden: c.hidden(mounts)}
+	img := Image{Userland: c.userland, Mounts: mounts, Overlay: c.overlay != "", Batchspawner: c.batch != "", Hidden: c.hidden(mounts)}
 	sum, err := ctxFiles.hash()
 	if err != nil {
 		return Image{}, err
@@ -479,20 +500,32 @@ func (c *config) contents() (contextFiles, []Mount, error) {
 	case BindMounts:
 		mounts = append([]Mount{{Source: "/usr", Target: "/usr"}}, mounts...)
 	case RootFS:
-		files, err := packageFiles(c.packages, c.machineCylc)
+		pkgs := c.packages
+		if c.batch != "" {
+			pkgs = append(slices.Clone(pkgs), BatchspawnerPackages...)
+		}
+		files, err := packageFiles(pkgs, c.machineCylc)
 		if err != nil {
 			return nil, nil, err
 		}
 		cf = append(cf, files...)
 		dockerfile.WriteString("COPY rootfs/ /\n")
 	}
-	if c.overlay != "" {
-		ov, err := treeEntries(c.overlay, "cylc")
-		if err != nil {
-			return nil, nil, fmt.Errorf("image: Cylc overlay: %w", err)
+	// Folders of the test machine the image carries: the context name,
+	// the folder, where it goes, and what it is (for errors).
+	for _, t := range []struct{ name, src, dst, what string }{
+		{"cylc", c.overlay, OverlayPath, "Cylc overlay"},
+		{"batchspawner", c.batch, BatchspawnerPath, "batchspawner"},
+	} {
+		if t.src == "" {
+			continue
 		}
-		cf = append(cf, ov...)
-		dockerfile.WriteString("COPY cylc/ " + OverlayPath + "/\n")
+		tree, err := treeEntries(t.src, t.name)
+		if err != nil {
+			return nil, nil, fmt.Errorf("image: %s: %w", t.what, err)
+		}
+		cf = append(cf, tree...)
+		fmt.Fprintf(&dockerfile, "COPY %s/ %s/\n", t.name, t.dst)
 	}
 	cf = append(cf, entry{name: "jobsim", mode: 0o755, src: c.jobsim})
 	fmt.Fprintf(&dockerfile, "COPY jobsim %s\nENV PATH=/usr/local/bin:/usr/bin:/bin LANG=C.UTF-8\nENTRYPOINT [%q, \"node\"]\n", JobsimPath, JobsimPath)

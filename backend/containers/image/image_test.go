@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -128,5 +129,63 @@ func TestBindImageHidesWhatItsMountsShow(t *testing.T) {
 	got := c.hidden([]Mount{{Source: "/usr", Target: "/usr"}, {Source: "/lib", Target: "/lib"}})
 	if len(got) != 1 || got[0] != "/usr/lib/python3/dist-packages/cylc" {
 		t.Fatalf("hidden = %v, want just the copy under /usr (the container has no /opt/venv)", got)
+	}
+}
+
+// With batchspawner, the image carries setup's folder (the package and its
+// batchspawner-singleuser script, executable) at BatchspawnerPath; without
+// it, nothing of it.
+func TestImageCarriesBatchspawner(t *testing.T) {
+	dir := t.TempDir()
+	script := filepath.Join(dir, "bin", "batchspawner-singleuser")
+	for p, mode := range map[string]os.FileMode{script: 0o755, filepath.Join(dir, "batchspawner", "singleuser.py"): 0o644} {
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("#!/usr/bin/python3\n"), mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, batch := range []string{dir, ""} {
+		c := config{userland: BindMounts, jobsim: "/opt/jobsim/jobsim", batch: batch}
+		cf, _, err := c.contents()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var dockerfile string
+		var exe bool
+		for _, e := range cf {
+			if e.name == "Dockerfile" {
+				dockerfile = string(e.data)
+			}
+			exe = exe || (e.name == "batchspawner/bin/batchspawner-singleuser" && e.mode&0o111 != 0)
+		}
+		copied := strings.Contains(dockerfile, "COPY batchspawner/ "+BatchspawnerPath+"/\n")
+		if copied != (batch != "") || exe != (batch != "") {
+			t.Errorf("batchspawner %q: COPY in the Dockerfile %v, executable script in the context %v:\n%s", batch, copied, exe, dockerfile)
+		}
+	}
+}
+
+// The rootfs userland adds what batchspawner-singleuser runs: Debian's
+// jupyterhub-singleuser and its jupyter-server.
+func TestRootFSCarriesTheSingleUserServer(t *testing.T) {
+	if _, err := os.Stat("/usr/bin/jupyterhub-singleuser"); err != nil {
+		t.Skip("Debian's jupyterhub is not installed (scripts/setup-hub.sh installs it)")
+	}
+	files, err := packageFiles(append(slices.Clone(DefaultPackages[:1]), BatchspawnerPackages...), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{"rootfs/usr/bin/jupyterhub-singleuser": false, "rootfs/usr/lib/python3/dist-packages/jupyter_server/__init__.py": false, "rootfs/usr/lib/python3/dist-packages/requests/__init__.py": false}
+	for _, e := range files {
+		if _, ok := want[e.name]; ok {
+			want[e.name] = true
+		}
+	}
+	for name, ok := range want {
+		if !ok {
+			t.Errorf("%s is not in the rootfs", name)
+		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jobsim/jobsim/backend/containers"
 	"github.com/jobsim/jobsim/backend/containers/container"
 	"github.com/jobsim/jobsim/backend/containers/image"
 	"github.com/jobsim/jobsim/internal/runreg"
@@ -67,7 +68,8 @@ func CylcOverlay() string {
 }
 
 // Image builds (or finds) the job-host image for a test binary, with the
-// Cylc overlay when make setup-cylc has built it. skip is set, and the
+// Cylc overlay when make setup-cylc has built it and batchspawner when
+// scripts/setup-hub.sh has installed it. skip is set, and the
 // image empty, when there is no Docker engine.
 func Image(ctx context.Context, dir string) (img image.Image, skip string, err error) {
 	if err := container.DockerAvailable(ctx); err != nil {
@@ -80,6 +82,10 @@ func Image(ctx context.Context, dir string) (img image.Image, skip string, err e
 	opts := []image.Option{image.WithJobsimBinary(bin)}
 	if ov := CylcOverlay(); ov != "" {
 		opts = append(opts, image.WithCylcOverlay(ov))
+	}
+	// As the containers backend builds it, so that both find one image.
+	if bs, _ := containers.LocateBatchspawner(ctx); bs != "" {
+		opts = append(opts, image.WithBatchspawner(bs))
 	}
 	img, err = image.Build(ctx, opts...)
 	if err != nil {
