@@ -37,15 +37,7 @@ import (
 var Commands = []string{"sbatch", "squeue", "scancel", "sacct", "sinfo", "scontrol", "srun"}
 
 // IsCommand reports whether name (a program name or path) is one of Commands.
-func IsCommand(name string) bool {
-	name = path.Base(name)
-	for _, c := range Commands {
-		if c == name {
-			return true
-		}
-	}
-	return false
-}
+func IsCommand(name string) bool { return cmdrun.IsCommand(name, Commands) }
 
 // Backend is what the commands need from a controller; *fakeslurm.Server
 // implements it.
@@ -104,11 +96,7 @@ type Invocation struct {
 }
 
 // Result is what the command wrote and how it exited.
-type Result struct {
-	Stdout   []byte
-	Stderr   []byte
-	ExitCode int
-}
+type Result = cmdrun.Result
 
 // Option configures Run.
 type Option func(*config)
@@ -223,15 +211,10 @@ func (r *run) applyFaults() (int, bool) {
 		return 0, false
 	}
 	op := fault.Op{Layer: fault.Slurm, Name: r.prog, Command: commandLine(r.prog, r.inv.Args), User: r.inv.User, Job: r.firstJobOperand()}
-	r.fired = r.cfg.faults.Check(op)
-	if len(r.fired) == 0 {
-		return 0, false
-	}
-	if err := r.cfg.faults.Wait(r.ctx, r.fired); err != nil {
-		return 128 + 9, true
-	}
-	if code, ok := cmdrun.Reject(r.fired, &r.stderr); ok {
-		return code, true
+	var code int
+	var done bool
+	if r.fired, code, done = cmdrun.Check(r.ctx, r.cfg.faults, op, &r.stderr); done || len(r.fired) == 0 {
+		return code, done
 	}
 	if u, ok := fault.First(r.fired, fault.Unreachable); ok {
 		errno := fakeslurm.ErrCtldConnect
