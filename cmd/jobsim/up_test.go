@@ -18,9 +18,7 @@ import (
 // node, its printed ssh config reaches the login node, a job runs on the
 // compute node, and Ctrl-C (SIGINT) removes every container and network.
 func TestUpServesAClusterUntilInterrupted(t *testing.T) {
-	if _, err := exec.LookPath("ssh"); err != nil {
-		t.Skip("the OpenSSH client is not installed (make setup installs openssh-client)")
-	}
+	testutil.NeedOpenSSH(t, "ssh")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	if err := container.DockerAvailable(ctx); err != nil {

@@ -1,6 +1,7 @@
 // Package testutil holds the few helpers the project's tests share: waiting
 // for a condition with a deadline, a buffer safe for concurrent writes and
-// reads, and free loopback ports.
+// reads, free loopback ports, and running a command for its output and
+// exit status.
 //
 // Why: each of these used to be written again in many test files, and some
 // of the copies polled with no deadline at all, so a broken test hung until
@@ -12,6 +13,8 @@ import (
 	"bytes"
 	"fmt"
 	"net"
+	"os/exec"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -112,4 +115,30 @@ func FreePorts(t testing.TB, n int) []int {
 		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
 	}
 	return ports
+}
+
+// Run runs cmd to its end and returns what it wrote to stdout and stderr
+// and its exit status (-1 when a signal ended it). A command that could not
+// run at all (not found, not started) fails the test. cmd's Stdout and
+// Stderr are replaced.
+func Run(tb testing.TB, cmd *exec.Cmd) (stdout, stderr string, code int) {
+	tb.Helper()
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		tb.Fatalf("%s: %v", strings.Join(cmd.Args, " "), err)
+	}
+	return out.String(), errb.String(), code
+}
+
+// NeedOpenSSH skips the test, saying why and how to mend it, when the
+// OpenSSH client program (ssh, scp, sftp) is not installed.
+func NeedOpenSSH(tb testing.TB, program string) {
+	tb.Helper()
+	if _, err := exec.LookPath(program); err != nil {
+		tb.Skipf("the OpenSSH client's %s is not installed (make setup installs openssh-client)", program)
+	}
 }
