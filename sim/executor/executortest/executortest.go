@@ -70,3 +70,23 @@ func (r Runner) Run(t testing.TB, e executor.Executor, cmd executor.Command) Res
 	st := r.Wait(t, p)
 	return Result{Stdout: out.String(), Stderr: errb.String(), Status: st}
 }
+
+// Case is a script and what it must write and exit with. It is an
+// unnamed struct so that tables of cases may list them unkeyed.
+type Case = struct {
+	Script, Stdout, Stderr string
+	Code                   int
+}
+
+// Check runs each case's script on e and fails the test for each whose
+// output or exit status differs from the case's.
+func (r Runner) Check(t testing.TB, e executor.Executor, cases []Case) {
+	t.Helper()
+	for _, tc := range cases {
+		res := r.Run(t, e, executor.Command{Script: tc.Script})
+		if res.Status.Code != tc.Code || res.Stdout != tc.Stdout || res.Stderr != tc.Stderr {
+			t.Errorf("%s: %+v stdout %q stderr %q, want exit %d stdout %q stderr %q",
+				tc.Script, res.Status, res.Stdout, res.Stderr, tc.Code, tc.Stdout, tc.Stderr)
+		}
+	}
+}

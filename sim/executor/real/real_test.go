@@ -121,20 +121,12 @@ func gone(pid int) bool {
 
 func TestExitCodesAndStreams(t *testing.T) {
 	h := newHost(t)
-	for _, tc := range []struct {
-		script, stdout, stderr string
-		code                   int
-	}{
+	cmds.Check(t, h.e, []executortest.Case{
 		{"exit 3", "", "", 3},
 		{"echo out; echo err >&2", "out\n", "err\n", 0},
 		{"nosuchcommand", "", "bash: line 1: nosuchcommand: command not found\n", 127},
 		{"kill -9 $$", "", "", 137},
-	} {
-		r := cmds.Run(t, h.e, executor.Command{Script: tc.script})
-		if r.Stdout != tc.stdout || r.Stderr != tc.stderr || r.Status.Code != tc.code {
-			t.Errorf("%s: %+v stdout %q stderr %q", tc.script, r.Status, r.Stdout, r.Stderr)
-		}
-	}
+	})
 	r := cmds.Run(t, h.e, executor.Command{Script: "kill -9 $$"})
 	if r.Status.Signal != syscall.SIGKILL {
 		t.Errorf("killed: %+v", r.Status)

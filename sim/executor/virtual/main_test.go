@@ -71,8 +71,9 @@ func newExec(t testing.TB, fs afero.Fs, opts ...virtual.Option) *virtual.Executo
 	return e
 }
 
-// cmds runs the tests' commands for up to 10 s.
-var cmds = executortest.Runner{Within: 10 * time.Second}
+// cmds runs the tests' commands: as alice unless they name a user, for up
+// to 10 s.
+var cmds = executortest.Runner{Within: 10 * time.Second, User: "alice"}
 
 type result = executortest.Result
 

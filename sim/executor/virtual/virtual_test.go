@@ -21,6 +21,7 @@ import (
 	"github.com/jobsim/jobsim/base/fault"
 	"github.com/jobsim/jobsim/internal/testutil"
 	"github.com/jobsim/jobsim/sim/executor"
+	"github.com/jobsim/jobsim/sim/executor/executortest"
 	"github.com/jobsim/jobsim/sim/executor/virtual"
 	"github.com/jobsim/jobsim/sim/fsys"
 )
@@ -144,13 +145,19 @@ func TestLoginProfile(t *testing.T) {
 	}
 }
 
+// signalReady starts script as alice, sends sig once it has written
+// "ready", and waits for it to end.
+func signalReady(t *testing.T, e executor.Executor, script string, sig syscall.Signal) (executor.Process, *testutil.SyncBuffer, executor.Status) {
+	t.Helper()
+	p, out, _ := cmds.Start(context.Background(), t, e, executor.Command{Script: script})
+	waitOutput(t, out, "ready\n")
+	must(t, p.Signal(sig))
+	return p, out, cmds.Wait(t, p)
+}
+
 func TestTrapRunsWhenTERMArrivesDuringSleep(t *testing.T) {
 	e := newExec(t, nil)
-	p, out, _ := cmds.Start(context.Background(), t, e, executor.Command{User: "alice",
-		Script: "trap 'echo bye' TERM; echo ready; sleep 1000; echo after $?"})
-	waitOutput(t, out, "ready\n")
-	must(t, p.Signal(syscall.SIGTERM))
-	st := cmds.Wait(t, p)
+	_, out, st := signalReady(t, e, "trap 'echo bye' TERM; echo ready; sleep 1000; echo after $?", syscall.SIGTERM)
 	// As bash: the sleep dies of the signal, the trap runs, the script goes on.
 	if out.String() != "ready\nbye\nafter 143\n" || st.Code != 0 || st.Signal != 0 {
 		t.Errorf("stdout %q status %+v", out.String(), st)
@@ -160,11 +167,7 @@ func TestTrapRunsWhenTERMArrivesDuringSleep(t *testing.T) {
 func TestUntrappedSignalEndsScriptAfterExitTrap(t *testing.T) {
 	e := newExec(t, nil)
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR2} {
-		p, out, _ := cmds.Start(context.Background(), t, e, executor.Command{User: "alice",
-			Script: "trap 'echo cleanup' EXIT; echo ready; sleep 1000; echo not reached"})
-		waitOutput(t, out, "ready\n")
-		must(t, p.Signal(sig))
-		st := cmds.Wait(t, p)
+		p, out, st := signalReady(t, e, "trap 'echo cleanup' EXIT; echo ready; sleep 1000; echo not reached", sig)
 		if out.String() != "ready\ncleanup\n" || st.Code != 128+int(sig) || st.Signal != sig {
 			t.Errorf("%v: stdout %q status %+v", sig, out.String(), st)
 		}
@@ -176,11 +179,7 @@ func TestUntrappedSignalEndsScriptAfterExitTrap(t *testing.T) {
 
 func TestSIGKILLSkipsTraps(t *testing.T) {
 	e := newExec(t, nil)
-	p, out, _ := cmds.Start(context.Background(), t, e, executor.Command{User: "alice",
-		Script: "trap 'echo cleanup' EXIT TERM; echo ready; while true; do sleep 1; done"})
-	waitOutput(t, out, "ready\n")
-	must(t, p.Signal(syscall.SIGKILL))
-	st := cmds.Wait(t, p)
+	_, out, st := signalReady(t, e, "trap 'echo cleanup' EXIT TERM; echo ready; while true; do sleep 1; done", syscall.SIGKILL)
 	if out.String() != "ready\n" || st.Code != 137 || st.Signal != syscall.SIGKILL {
 		t.Errorf("stdout %q status %+v", out.String(), st)
 	}
@@ -188,11 +187,7 @@ func TestSIGKILLSkipsTraps(t *testing.T) {
 
 func TestIgnoredSignal(t *testing.T) {
 	e := newExec(t, nil)
-	p, out, _ := cmds.Start(context.Background(), t, e, executor.Command{User: "alice",
-		Script: "trap '' TERM; echo ready; sleep 0.2; echo survived"})
-	waitOutput(t, out, "ready\n")
-	must(t, p.Signal(syscall.SIGTERM))
-	if st := cmds.Wait(t, p); st.Code != 0 || out.String() != "ready\nsurvived\n" {
+	if _, out, st := signalReady(t, e, "trap '' TERM; echo ready; sleep 0.2; echo survived", syscall.SIGTERM); st.Code != 0 || out.String() != "ready\nsurvived\n" {
 		t.Errorf("stdout %q status %+v", out.String(), st)
 	}
 }
@@ -312,20 +307,12 @@ func TestLsMessages(t *testing.T) {
 	must(t, fs.MkdirAll("/home/alice/locked", 0o755))
 	must(t, fs.Chmod("/home/alice/locked", 0))
 	e := newExec(t, fs)
-	for _, tc := range []struct {
-		script, stdout, stderr string
-		code                   int
-	}{
+	cmds.Check(t, e, []executortest.Case{
 		{"ls /missing", "", "ls: cannot access '/missing': No such file or directory\n", 2},
 		{"ls locked", "", "ls: cannot open directory 'locked': Permission denied\n", 2},
 		{"ls -d locked", "locked\n", "", 0},
 		{"ls -z", "", "ls: invalid option -- 'z'\nTry 'ls --help' for more information.\n", 2},
-	} {
-		r := sh(t, e, tc.script)
-		if r.Status.Code != tc.code || r.Stdout != tc.stdout || r.Stderr != tc.stderr {
-			t.Errorf("%s: %+v stdout %q stderr %q", tc.script, r.Status, r.Stdout, r.Stderr)
-		}
-	}
+	})
 	// Root reads anything.
 	r := cmds.Run(t, e, executor.Command{User: "root", Script: "ls /home/alice/locked && echo ok"})
 	if r.Stdout != "ok\n" {
@@ -441,10 +428,7 @@ func TestScriptsOnTheHost(t *testing.T) {
 	must(t, afero.WriteFile(fs, "/home/alice/plain.sh", []byte("echo plain $#\n"), 0o644))
 	must(t, afero.WriteFile(fs, "/home/alice/py", []byte("#!/usr/bin/env python3\nprint(1)\n"), 0o755))
 	e := newExec(t, fs)
-	for _, tc := range []struct {
-		script, stdout, stderr string
-		code                   int
-	}{
+	cmds.Check(t, e, []executortest.Case{
 		{"PATH=$HOME/bin:$PATH; greet you", "hi you from /home/alice/bin/greet\n", "", 4},
 		{"bin/greet me", "hi me from bin/greet\n", "", 4},
 		{"./plain.sh", "", "bash: line 1: ./plain.sh: Permission denied\n", 126},
@@ -453,12 +437,7 @@ func TestScriptsOnTheHost(t *testing.T) {
 		{"./nope", "", "bash: line 1: ./nope: No such file or directory\n", 127},
 		{"/home", "", "bash: line 1: /home: Is a directory\n", 126},
 		{"bash -c 'trap \"echo inner\" EXIT; exit 5'; echo $?", "inner\n5\n", "", 0},
-	} {
-		r := sh(t, e, tc.script)
-		if r.Status.Code != tc.code || r.Stdout != tc.stdout || r.Stderr != tc.stderr {
-			t.Errorf("%s: %+v stdout %q stderr %q", tc.script, r.Status, r.Stdout, r.Stderr)
-		}
-	}
+	})
 }
 
 func TestTTYAndInteractive(t *testing.T) {
@@ -550,21 +529,13 @@ func TestNoRealProcesses(t *testing.T) {
 func TestBackreferencesRefused(t *testing.T) {
 	const errBackref = `back-references (\1 to \9) in a pattern are not supported by the virtual host`
 	e := newExec(t, newFS(t))
-	for _, tc := range []struct {
-		script, stdout, stderr string
-		code                   int
-	}{
+	cmds.Check(t, e, []executortest.Case{
 		{`echo aa | grep '\(a\)\1'`, "", "grep: " + errBackref + "\n", 2},
 		{`echo aa | grep -E '(a)\1'`, "", "grep: " + errBackref + "\n", 2},
 		{`echo aa | sed 's/\(a\)\1/X/'`, "", "sed: -e expression #1, char 0: " + errBackref + "\n", 1},
 		{`echo ab | sed 's/\(a\)\(b\)/\2\1/'`, "ba\n", "", 0},
 		{`echo ab | grep '[[.a.]]'`, "", "grep: collating symbols and equivalence classes ([.x.], [=x=]) are not supported by the virtual host\n", 2},
-	} {
-		r := sh(t, e, tc.script)
-		if r.Status.Code != tc.code || r.Stdout != tc.stdout || r.Stderr != tc.stderr {
-			t.Errorf("%s: %+v stdout %q stderr %q", tc.script, r.Status, r.Stdout, r.Stderr)
-		}
-	}
+	})
 }
 
 // tty names the pseudo-terminal on stdin as the real host does: /dev/pts/N
