@@ -15,9 +15,10 @@ import (
 	"net"
 	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/jobsim/jobsim/internal/syncio"
 )
 
 // maxPoll is the longest pause between two checks of a condition: short
@@ -58,33 +59,8 @@ func Poll(what string, within time.Duration, cond func() bool) error {
 
 // SyncBuffer is a bytes.Buffer that is safe for concurrent use: a process
 // or goroutine writes its output while the test reads what has arrived so
-// far. The zero value is an empty buffer ready to use.
-type SyncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-// Write appends p to the buffer; it never fails.
-func (s *SyncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-// String returns what has been written so far.
-func (s *SyncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// Bytes returns a copy of what has been written so far; later writes do not
-// change it.
-func (s *SyncBuffer) Bytes() []byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return bytes.Clone(s.b.Bytes())
-}
+// far (syncio.Buffer). The zero value is an empty buffer ready to use.
+type SyncBuffer = syncio.Buffer
 
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago, for
 // a server the test starts itself (a real sshd, a hub) that must be told its

@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/afero"
 
+	"github.com/jobsim/jobsim/internal/syncio"
 	"github.com/jobsim/jobsim/sim/executor"
 	"github.com/jobsim/jobsim/sim/fsys"
 )
@@ -137,10 +138,10 @@ func (p *process) setupIO() error {
 		tty = &ttyWriter{w: out}
 		p.stdout, p.stderr = tty, tty
 	} else if sameWriter(out, errw) {
-		lw := &lockedWriter{w: out}
+		lw := &syncio.Writer{W: out}
 		p.stdout, p.stderr = lw, lw
 	} else {
-		p.stdout, p.stderr = &lockedWriter{w: out}, &lockedWriter{w: errw}
+		p.stdout, p.stderr = &syncio.Writer{W: out}, &syncio.Writer{W: errw}
 	}
 	if f, ok := p.cmd.Stdin.(*os.File); ok && f != nil && tty == nil {
 		p.stdin = f
@@ -211,18 +212,6 @@ func (p *process) copyTTYInput(dst io.Writer, src io.Reader, tty *ttyWriter) {
 			return
 		}
 	}
-}
-
-// lockedWriter serialises writes from the shell and its background jobs.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(b []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(b)
 }
 
 // ttyWriter turns "\n" into "\r\n" as a terminal does (onlcr).
