@@ -131,21 +131,14 @@ func Run(ctx context.Context, backend fakepbs.Backend, inv Invocation, opts ...O
 	for _, o := range opts {
 		o(&cfg)
 	}
-	if cfg.rec == nil {
-		cfg.rec = events.Discard{}
-	}
-	start := time.Now()
 	r := &run{ctx: ctx, b: backend, inv: inv, cfg: &cfg, prog: path.Base(inv.Command)}
 	if inv.FS == nil {
 		r.inv.FS = afero.NewOsFs()
 	}
-	code := r.exec()
-	stdout, stderr := cmdrun.Done{
+	return cmdrun.Done{
 		Kind: events.PBSCall, LogMsg: "pbs command", Log: cfg.log, Rec: cfg.rec,
-		Prog: r.prog, Args: inv.Args, User: inv.User, Start: start,
-		Stdout: &r.stdout, Stderr: &r.stderr, Code: code,
-	}.Finish()
-	return Result{Stdout: stdout, Stderr: stderr, ExitCode: code}
+		Prog: r.prog, Args: inv.Args, User: inv.User, Stdout: &r.stdout, Stderr: &r.stderr,
+	}.Run(r.exec)
 }
 
 func commandLine(prog string, args []string) string { return cmdrun.CommandLine(prog, args) }

@@ -148,10 +148,6 @@ func Run(ctx context.Context, backend Backend, inv Invocation, opts ...Option) R
 	for _, o := range opts {
 		o(&cfg)
 	}
-	if cfg.rec == nil {
-		cfg.rec = events.Discard{}
-	}
-	start := time.Now()
 	r := &run{ctx: ctx, b: backend, inv: inv, cfg: &cfg, prog: path.Base(inv.Command)}
 	if r.inv.FS == nil {
 		r.inv.FS = afero.NewOsFs()
@@ -159,13 +155,10 @@ func Run(ctx context.Context, backend Backend, inv Invocation, opts ...Option) R
 	if r.inv.Group == "" {
 		r.inv.Group = r.inv.User
 	}
-	code := r.exec()
-	stdout, stderr := cmdrun.Done{
+	return cmdrun.Done{
 		Kind: fakeslurm.SlurmCall, LogMsg: "slurm command", Log: cfg.log, Rec: cfg.rec,
-		Prog: r.prog, Args: inv.Args, User: inv.User, Start: start,
-		Stdout: &r.stdout, Stderr: &r.stderr, Code: code,
-	}.Finish()
-	return Result{Stdout: stdout, Stderr: stderr, ExitCode: code}
+		Prog: r.prog, Args: inv.Args, User: inv.User, Stdout: &r.stdout, Stderr: &r.stderr,
+	}.Run(r.exec)
 }
 
 func commandLine(prog string, args []string) string { return cmdrun.CommandLine(prog, args) }

@@ -103,3 +103,22 @@ func TestIsCommand(t *testing.T) {
 		t.Error("IsCommand must match a command's base name against the list")
 	}
 }
+
+// Run runs the command once, reports its status and output, and records
+// the call with that status.
+func TestDoneRunReportsTheCommand(t *testing.T) {
+	var out, errb bytes.Buffer
+	r := &rec{}
+	calls := 0
+	res := Done{Kind: events.PBSCall, Rec: r, Prog: "qdel", Args: []string{"7"}, User: "alice", Stdout: &out, Stderr: &errb}.Run(func() int {
+		calls++
+		errb.WriteString("qdel: Unknown Job Id 7.pbs\n")
+		return 153
+	})
+	if calls != 1 || res.ExitCode != 153 || string(res.Stderr) != "qdel: Unknown Job Id 7.pbs\n" || res.Stdout == nil || len(res.Stdout) != 0 {
+		t.Fatalf("Run = %+v after %d calls", res, calls)
+	}
+	if len(r.got) != 1 || r.got[0].Fields["exit"] != 153 || r.got[0].Msg != "qdel 7 → exit 153" {
+		t.Fatalf("recorded %+v", r.got)
+	}
+}

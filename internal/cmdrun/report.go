@@ -51,3 +51,13 @@ func (d Done) Finish() (stdout, stderr []byte) {
 	}
 	return stdout, stderr
 }
+
+// Run runs a command (exec writes into d.Stdout and d.Stderr and returns
+// its exit status), then reports it as d, timed from the call, and returns
+// what it wrote and its status.
+func (d Done) Run(exec func() int) Result {
+	d.Start = time.Now()
+	d.Code = exec()
+	stdout, stderr := d.Finish()
+	return Result{Stdout: stdout, Stderr: stderr, ExitCode: d.Code}
+}
