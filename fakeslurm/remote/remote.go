@@ -26,6 +26,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jobsim/jobsim/base/clock"
 	"github.com/jobsim/jobsim/fakeslurm"
 	"github.com/jobsim/jobsim/fakeslurm/cli"
 	"github.com/jobsim/jobsim/internal/batchwire"
@@ -212,7 +213,7 @@ var ErrUnreachable = errors.New("slurm controller unreachable")
 // does (MessageTimeout) and returns Slurm's message, with an error wrapping
 // ErrUnreachable. sbatch's script file is read here, as the calling user.
 func Call(ctx context.Context, addr string, inv cli.Invocation, opts ...CallOption) (cli.Result, error) {
-	cfg := callConfig{conf: Conf{ControlHost: "localhost", MessageTimeout: 10 * time.Second}, sleep: sleepCtx}
+	cfg := callConfig{conf: Conf{ControlHost: "localhost", MessageTimeout: 10 * time.Second}, sleep: clock.Real{}.Sleep}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -261,16 +262,5 @@ func Call(ctx context.Context, addr string, inv cli.Invocation, opts ...CallOpti
 	default:
 		res := cli.Unreachable(cmd, inv.Args, fakeslurm.ErrSocketTimeout, cfg.conf.ControlHost)
 		return res, fmt.Errorf("remote: %s: decode response: %w", addr, ce.Err)
-	}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 }
