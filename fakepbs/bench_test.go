@@ -62,11 +62,7 @@ func BenchmarkSimulatedDay(b *testing.B) {
 // jobs stay queued and the queue grows as in a burst of submissions).
 func BenchmarkSubmit(b *testing.B) {
 	ctx := context.Background()
-	srv, err := fakepbs.NewServer(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer srv.Close()
+	srv := benchServer(b, 0, fakepbs.SubmitRequest{})
 	req := fakepbs.SubmitRequest{Owner: "alice", Name: "bench", WorkDir: "/home/alice",
 		Resources: map[string]string{"select": "1:ncpus=1:mem=1gb", "walltime": "01:00:00"},
 		Variables: []string{"PBS_O_HOME=/home/alice", "PBS_O_WORKDIR=/home/alice", "PBS_O_QUEUE=workq"},
@@ -82,17 +78,8 @@ func BenchmarkSubmit(b *testing.B) {
 // BenchmarkJobs10k measures the snapshot qstat -f takes of 10,000 jobs.
 func BenchmarkJobs10k(b *testing.B) {
 	ctx := context.Background()
-	srv, err := fakepbs.NewServer(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer srv.Close()
-	for i := 0; i < 10000; i++ {
-		if _, err := srv.Submit(ctx, fakepbs.SubmitRequest{Owner: "alice", Name: "bench",
-			Resources: map[string]string{"walltime": "01:00:00"}}); err != nil {
-			b.Fatal(err)
-		}
-	}
+	srv := benchServer(b, 10000, fakepbs.SubmitRequest{Owner: "alice", Name: "bench",
+		Resources: map[string]string{"walltime": "01:00:00"}})
 	for b.Loop() {
 		if js := srv.Jobs(ctx, true); len(js) != 10000 {
 			b.Fatalf("%d jobs", len(js))
@@ -103,16 +90,7 @@ func BenchmarkJobs10k(b *testing.B) {
 // BenchmarkJobLookup measures one qstat <id> among 10,000 jobs.
 func BenchmarkJobLookup(b *testing.B) {
 	ctx := context.Background()
-	srv, err := fakepbs.NewServer(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer srv.Close()
-	for i := 0; i < 10000; i++ {
-		if _, err := srv.Submit(ctx, fakepbs.SubmitRequest{Owner: "alice"}); err != nil {
-			b.Fatal(err)
-		}
-	}
+	srv := benchServer(b, 10000, fakepbs.SubmitRequest{Owner: "alice"})
 	i := 0
 	for b.Loop() {
 		i++
@@ -120,4 +98,21 @@ func BenchmarkJobLookup(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// benchServer is a server without executor, closed when the benchmark
+// ends, that holds n jobs submitted as req.
+func benchServer(b *testing.B, n int, req fakepbs.SubmitRequest) *fakepbs.Server {
+	b.Helper()
+	srv, err := fakepbs.NewServer(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = srv.Close() })
+	for i := 0; i < n; i++ {
+		if _, err := srv.Submit(context.Background(), req); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return srv
 }

@@ -160,18 +160,30 @@ func resolvePath(given, host, workdir, def string) string {
 	return host + ":" + p
 }
 
+// lockJob holds the clock and locks the server for a change to job id:
+// the caller unlocks the server and, once done, calls release to let the
+// clock go. When the server does not know the job both are let go and the
+// error is returned.
+func (s *Server) lockJob(id string) (j *job, release func(), err error) {
+	release = s.clock.Hold()
+	s.mu.Lock()
+	if j, err = s.lookup(id); err != nil {
+		s.unlock()
+		release()
+		return nil, nil, err
+	}
+	return j, release, nil
+}
+
 // Delete implements Backend (qdel). A job waiting to run is removed; a
 // running one gets SIGTERM, then SIGKILL after kill_delay, and ends as
 // usual with its output staged. force removes it at once (qdel -W force).
 func (s *Server) Delete(_ context.Context, user, id string, force bool) error {
-	release := s.clock.Hold()
-	defer release()
-	s.mu.Lock()
-	j, err := s.lookup(id)
+	j, release, err := s.lockJob(id)
 	if err != nil {
-		s.unlock()
 		return err
 	}
+	defer release()
 	if j.State == Finished {
 		s.unlock()
 		return pbsErr(ErrJobFinished, s.fullID(id))
@@ -325,18 +337,12 @@ func (s *Server) Signal(_ context.Context, user, id, sig string) error {
 // operator and s a manager. A job waiting to run goes to H; on a running
 // job only the hold flag changes.
 func (s *Server) Hold(_ context.Context, user, id, types string) error {
-	h, ok := parseHoldTypes(types)
-	if !ok {
-		return attrErr(ErrBadAttrValue, "Hold_Types")
-	}
-	release := s.clock.Hold()
-	defer release()
-	s.mu.Lock()
-	defer s.unlock()
-	j, err := s.checkHoldRequest(user, id, h)
+	j, h, release, err := s.lockHoldRequest(user, id, types)
 	if err != nil {
 		return err
 	}
+	defer release()
+	defer s.unlock()
 	switch j.State {
 	case Queued, Waiting, Held:
 		j.setHold(j.hold | h)
@@ -358,18 +364,11 @@ func (s *Server) Hold(_ context.Context, user, id, types string) error {
 // Release implements Backend (qrls): the given holds (u by default) are
 // lifted; a held job without holds left goes back to Q (or W).
 func (s *Server) Release(_ context.Context, user, id, types string) error {
-	h, ok := parseHoldTypes(types)
-	if !ok {
-		return attrErr(ErrBadAttrValue, "Hold_Types")
-	}
-	release := s.clock.Hold()
-	defer release()
-	s.mu.Lock()
-	j, err := s.checkHoldRequest(user, id, h)
+	j, h, release, err := s.lockHoldRequest(user, id, types)
 	if err != nil {
-		s.unlock()
 		return err
 	}
+	defer release()
 	if j.State == Exiting {
 		s.unlock()
 		return pbsErr(ErrBadState, s.fullID(id))
@@ -386,6 +385,24 @@ func (s *Server) Release(_ context.Context, user, id, types string) error {
 	s.unlock()
 	s.launch(starts)
 	return nil
+}
+
+// lockHoldRequest parses the hold types of qhold or qrls and, holding the
+// clock and the server's lock as lockJob does, checks that user may
+// change those holds of job id. On an error both are let go.
+func (s *Server) lockHoldRequest(user, id, types string) (j *job, h uint8, release func(), err error) {
+	h, ok := parseHoldTypes(types)
+	if !ok {
+		return nil, 0, nil, attrErr(ErrBadAttrValue, "Hold_Types")
+	}
+	release = s.clock.Hold()
+	s.mu.Lock()
+	if j, err = s.checkHoldRequest(user, id, h); err != nil {
+		s.unlock()
+		release()
+		return nil, 0, nil, err
+	}
+	return j, h, release, nil
 }
 
 func (s *Server) checkHoldRequest(user, id string, h uint8) (*job, error) {

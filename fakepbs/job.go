@@ -1,18 +1,17 @@
 package fakepbs
 
 import (
-	"bytes"
 	"container/list"
 	"context"
 	"fmt"
 	"io/fs"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
 	"github.com/jobsim/jobsim/base/events"
+	"github.com/jobsim/jobsim/internal/syncio"
 )
 
 // OpenPBS job substates (src/include/job.h).
@@ -94,8 +93,8 @@ type runState struct {
 	wallArmed    time.Time     // when it was armed
 	suspendedAt  time.Time
 	suspendedFor time.Duration
-	stdout       *syncBuffer
-	stderr       *syncBuffer
+	stdout       *syncio.Buffer
+	stderr       *syncio.Buffer
 	scriptEnded  bool
 	execFailed   bool // the executor could not start the script
 	exit         int  // Exit_status once the script ended
@@ -150,24 +149,6 @@ func (j *job) stopTimers() {
 			r.killStop = nil
 		}
 	}
-}
-
-// syncBuffer is an io.Writer safe for the executor's concurrent writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) Bytes() []byte {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return append([]byte(nil), b.buf.Bytes()...)
 }
 
 func stateName(s State) string {

@@ -19,14 +19,11 @@ import (
 // submitted with -r n may be requeued by the caller's choice (OpenPBS
 // deletes those instead, which the caller does by ending the script).
 func (s *Server) Requeue(_ context.Context, id string, exitStatus *int, reason string) error {
-	release := s.clock.Hold()
-	defer release()
-	s.mu.Lock()
-	j, err := s.lookup(id)
+	j, release, err := s.lockJob(id)
 	if err != nil {
-		s.unlock()
 		return err
 	}
+	defer release()
 	if j.State != Running && j.State != Suspended {
 		s.unlock()
 		return pbsErr(ErrBadState, s.fullID(id))

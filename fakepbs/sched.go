@@ -9,6 +9,7 @@ import (
 
 	"github.com/jobsim/jobsim/base/fault"
 	"github.com/jobsim/jobsim/fakepbs/pbsunit"
+	"github.com/jobsim/jobsim/internal/syncio"
 )
 
 // launch is a job placed by the scheduler, to be started once the server
@@ -286,7 +287,7 @@ func (s *Server) startJob(j *job) {
 	j.Comment = jobRunComment(now, j.ExecVnode)
 	j.ResourcesUsed = usedResources(j, 0, Usage{})
 	ctx, cancel := context.WithCancel(s.ctx)
-	j.run = &runState{ctx: ctx, cancel: cancel, stdout: &syncBuffer{}, stderr: &syncBuffer{}}
+	j.run = &runState{ctx: ctx, cancel: cancel, stdout: &syncio.Buffer{}, stderr: &syncio.Buffer{}}
 	if j.Join == "oe" {
 		j.run.stderr = j.run.stdout
 	} else if j.Join == "eo" {

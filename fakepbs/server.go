@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"path"
 	"strings"
 	"sync"
 	"time"
@@ -16,6 +15,7 @@ import (
 	"github.com/jobsim/jobsim/base/events"
 	"github.com/jobsim/jobsim/base/fault"
 	"github.com/jobsim/jobsim/fakepbs/pbsunit"
+	"github.com/jobsim/jobsim/internal/batchserver"
 )
 
 // Server is an in-process PBS server: queues, nodes, jobs and their states,
@@ -105,13 +105,8 @@ type NodeConfig struct {
 type Option func(*config) error
 
 type config struct {
+	batchserver.Plumbing[Executor]
 	name, host, version string
-	clock               clock.Clock
-	exec                Executor
-	fs                  afero.Fs
-	faults              *fault.Set
-	rec                 events.Recorder
-	log                 *slog.Logger
 	home                func(string) string
 	queues              []Queue
 	defaultQueue        string
@@ -153,56 +148,38 @@ func WithHost(host string) Option {
 // WithClock sets the server's clock (default clock.Real{}). With a virtual
 // clock every wait of the server (start times, walltime, kill delays) and of
 // a virtual executor's scripts is simulated.
-func WithClock(c clock.Clock) Option {
-	return func(cfg *config) error { cfg.clock = c; return nil }
-}
+func WithClock(c clock.Clock) Option { return batchserver.WithClock[*config](c) }
 
 // WithExecutor sets the executor that runs job scripts. Without one the
 // server accepts and queues jobs but never runs them.
-func WithExecutor(e Executor) Option {
-	return func(c *config) error { c.exec = e; return nil }
-}
+func WithExecutor(e Executor) Option { return batchserver.WithExecutor[*config](e) }
 
 // WithFS sets the filesystem the MOM side writes to: node files, output and
 // error files staged at job end, undelivered output. Default: an in-memory
 // filesystem.
-func WithFS(fs afero.Fs) Option {
-	return func(c *config) error { c.fs = fs; return nil }
-}
+func WithFS(fs afero.Fs) Option { return batchserver.WithFS[*config](fs) }
 
 // WithFaults makes the server consult set for the PBS-level faults (layer
 // "pbs", op "run"): vanish, stuck, and latency, hang or exit at job start.
-func WithFaults(set *fault.Set) Option {
-	return func(c *config) error { c.faults = set; return nil }
-}
+func WithFaults(set *fault.Set) Option { return batchserver.WithFaults[*config](set) }
 
 // WithRecorder records every job state change (events.PBSJobState) to rec.
-func WithRecorder(rec events.Recorder) Option {
-	return func(c *config) error { c.rec = rec; return nil }
-}
+func WithRecorder(rec events.Recorder) Option { return batchserver.WithRecorder[*config](rec) }
 
 // WithLogger sets the server's logger (default: discard).
-func WithLogger(l *slog.Logger) Option {
-	return func(c *config) error { c.log = l; return nil }
-}
+func WithLogger(l *slog.Logger) Option { return batchserver.WithLogger[*config](l) }
 
 // WithQueues replaces the default queue list (one queue "workq", enabled
 // and started). The first queue is the default queue unless
 // WithDefaultQueue says otherwise.
 func WithQueues(qs ...Queue) Option {
 	return func(c *config) error {
-		if len(qs) == 0 {
-			return fmt.Errorf("queues: at least one queue is needed")
-		}
-		seen := map[string]bool{}
+		names := make([]string, len(qs))
 		for i, q := range qs {
-			if q.Name == "" || strings.ContainsAny(q.Name, " \t@") {
-				return fmt.Errorf("queues[%d]: bad queue name %q", i, q.Name)
-			}
-			if seen[q.Name] {
-				return fmt.Errorf("queues[%d]: queue %q given twice", i, q.Name)
-			}
-			seen[q.Name] = true
+			names[i] = q.Name
+		}
+		if err := batchserver.CheckNames("queue", names, " \t@"); err != nil {
+			return err
 		}
 		c.queues = append([]Queue(nil), qs...)
 		return nil
@@ -218,18 +195,14 @@ func WithDefaultQueue(name string) Option {
 // server's short host name, 8 cpus, 16gb).
 func WithNodes(ns ...NodeConfig) Option {
 	return func(c *config) error {
-		if len(ns) == 0 {
-			return fmt.Errorf("nodes: at least one node is needed")
-		}
-		seen := map[string]bool{}
+		names := make([]string, len(ns))
 		for i, n := range ns {
-			if n.Name == "" || strings.ContainsAny(n.Name, " \t/:+()") {
-				return fmt.Errorf("nodes[%d]: bad node name %q", i, n.Name)
-			}
-			if seen[n.Name] {
-				return fmt.Errorf("nodes[%d]: node %q given twice", i, n.Name)
-			}
-			seen[n.Name] = true
+			names[i] = n.Name
+		}
+		if err := batchserver.CheckNames("node", names, " \t/:+()"); err != nil {
+			return err
+		}
+		for i, n := range ns {
 			if n.NCPUs < 0 {
 				return fmt.Errorf("nodes[%d]: ncpus %d is negative", i, n.NCPUs)
 			}
@@ -281,50 +254,26 @@ func WithVersion(v string) Option {
 // WithKillDelay sets kill_delay: the time between SIGTERM and SIGKILL when a
 // running job is deleted or over its walltime (default 10s).
 func WithKillDelay(d time.Duration) Option {
-	return func(c *config) error {
-		if d < 0 {
-			return fmt.Errorf("kill delay %v is negative", d)
-		}
-		c.killDelay = d
-		return nil
-	}
+	return func(c *config) error { return batchserver.Duration(&c.killDelay, "kill delay", d) }
 }
 
 // WithWalltimeGrace sets how long past its walltime limit a job is killed
 // (default 1s: OpenPBS's MOM kills when usage is over the limit, so the
 // message reads "walltime 61 exceeded limit 60").
 func WithWalltimeGrace(d time.Duration) Option {
-	return func(c *config) error {
-		if d < 0 {
-			return fmt.Errorf("walltime grace %v is negative", d)
-		}
-		c.walltimeGrace = d
-		return nil
-	}
+	return func(c *config) error { return batchserver.Duration(&c.walltimeGrace, "walltime grace", d) }
 }
 
 // WithPBSHome sets PBS_HOME (default /var/spool/pbs): node files go to
 // $PBS_HOME/aux/<jobid>, undeliverable output to $PBS_HOME/undelivered.
 func WithPBSHome(dir string) Option {
-	return func(c *config) error {
-		if !path.IsAbs(dir) {
-			return fmt.Errorf("PBS home %q: want an absolute path", dir)
-		}
-		c.pbsHome = dir
-		return nil
-	}
+	return func(c *config) error { return batchserver.AbsDir(&c.pbsHome, "PBS home", dir) }
 }
 
 // WithTmpDir sets the parent of the per-job TMPDIR (default /var/tmp: each
 // job gets /var/tmp/pbs.<jobid>, removed when it ends).
 func WithTmpDir(dir string) Option {
-	return func(c *config) error {
-		if !path.IsAbs(dir) {
-			return fmt.Errorf("tmp dir %q: want an absolute path", dir)
-		}
-		c.tmpRoot = dir
-		return nil
-	}
+	return func(c *config) error { return batchserver.AbsDir(&c.tmpRoot, "tmp dir", dir) }
 }
 
 // WithManagers names the users who may act on any job (default: root).
@@ -360,9 +309,6 @@ func NewServer(ctx context.Context, opts ...Option) (*Server, error) {
 	c := config{
 		name:          "fakepbs",
 		version:       "23.06.06",
-		clock:         clock.Real{},
-		rec:           events.Discard{},
-		log:           slog.New(slog.DiscardHandler),
 		historyFor:    14 * 24 * time.Hour,
 		killDelay:     10 * time.Second,
 		walltimeGrace: time.Second,
@@ -382,11 +328,9 @@ func NewServer(ctx context.Context, opts ...Option) (*Server, error) {
 			return nil, fmt.Errorf("fakepbs: %w", err)
 		}
 	}
+	c.Defaults()
 	if c.host == "" {
 		c.host = c.name
-	}
-	if c.fs == nil {
-		c.fs = afero.NewMemMapFs()
 	}
 	if c.queues == nil {
 		c.queues = []Queue{{Name: "workq", Enabled: true, Started: true}}
@@ -397,7 +341,7 @@ func NewServer(ctx context.Context, opts ...Option) (*Server, error) {
 	}
 	s := &Server{
 		name: c.name, host: c.host, shortHost: short, version: c.version,
-		clock: c.clock, exec: c.exec, fs: c.fs, faults: c.faults, rec: c.rec, log: c.log,
+		clock: c.Clock, exec: c.Exec, fs: c.FS, faults: c.Faults, rec: c.Rec, log: c.Log,
 		home: c.home, pbsHome: c.pbsHome, tmpRoot: c.tmpRoot,
 		history: c.history, historyFor: c.historyFor, killDelay: c.killDelay, walltimeGrace: c.walltimeGrace,
 		managers: map[string]bool{}, extraResources: map[string]bool{},
@@ -448,10 +392,10 @@ func NewServer(ctx context.Context, opts ...Option) (*Server, error) {
 	if s.exec == nil {
 		s.log.Warn("fakepbs: no executor; jobs will be queued but never run", "server", s.name)
 	}
-	if err := ctx.Err(); err != nil {
+	var err error
+	if s.ctx, s.cancel, err = batchserver.Detach(ctx); err != nil {
 		return nil, fmt.Errorf("fakepbs: %w", err)
 	}
-	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	if s.faults != nil {
 		// A vanish or stuck rule takes hold of the jobs already there as soon
 		// as it is added, and lets go of them as soon as it is removed,
@@ -592,13 +536,5 @@ func (s *Server) SetNodeState(name, state, comment string) error {
 // after runs f on the server's clock after d, counted in the server's
 // goroutines; the returned func cancels it.
 func (s *Server) after(d time.Duration, f func()) (stop func()) {
-	s.wg.Add(1)
-	var once sync.Once
-	done := func() { once.Do(s.wg.Done) }
-	st := s.clock.AfterFunc(d, func() { defer done(); f() })
-	return func() {
-		if st() {
-			done()
-		}
-	}
+	return batchserver.After(s.clock, &s.wg, d, f)
 }

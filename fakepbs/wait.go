@@ -142,14 +142,11 @@ func (s *Server) waitResult(j *job) (Job, error) {
 // (ErrPermission); an id the server does not know (or no longer keeps)
 // gives ErrUnknownJob, and an exiting job ErrBadState as with qdel.
 func (s *Server) PurgeHistory(_ context.Context, user, id string) error {
-	release := s.clock.Hold()
-	defer release()
-	s.mu.Lock()
-	j, err := s.lookup(id)
+	j, release, err := s.lockJob(id)
 	if err != nil {
-		s.unlock()
 		return err
 	}
+	defer release()
 	if err := s.checkOwner(user, j); err != nil {
 		s.unlock()
 		return err

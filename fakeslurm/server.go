@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"path"
 	"strings"
 	"sync"
 	"time"
@@ -14,6 +13,7 @@ import (
 	"github.com/jobsim/jobsim/base/clock"
 	"github.com/jobsim/jobsim/base/events"
 	"github.com/jobsim/jobsim/base/fault"
+	"github.com/jobsim/jobsim/internal/batchserver"
 	"github.com/jobsim/jobsim/sim/executor"
 )
 
@@ -115,13 +115,8 @@ type PartitionConfig struct {
 type Option func(*config) error
 
 type config struct {
+	batchserver.Plumbing[executor.Executor]
 	cluster, ctlHost, version string
-	clock                     clock.Clock
-	exec                      executor.Executor
-	fs                        afero.Fs
-	faults                    *fault.Set
-	rec                       events.Recorder
-	log                       *slog.Logger
 	nodes                     []NodeConfig
 	parts                     []PartitionConfig
 	msgTimeout                time.Duration
@@ -159,46 +154,38 @@ func WithControlHost(host string) Option {
 }
 
 // WithClock sets the server's clock (default clock.Real{}).
-func WithClock(cl clock.Clock) Option { return func(c *config) error { c.clock = cl; return nil } }
+func WithClock(cl clock.Clock) Option { return batchserver.WithClock[*config](cl) }
 
 // WithExecutor sets the executor that runs job scripts. Without one jobs are
 // accepted and scheduled but never run (they stay RUNNING until cancelled).
-func WithExecutor(e executor.Executor) Option {
-	return func(c *config) error { c.exec = e; return nil }
-}
+func WithExecutor(e executor.Executor) Option { return batchserver.WithExecutor[*config](e) }
 
 // WithFS sets the filesystem where job scripts are spooled and output files
 // written. Default: an in-memory filesystem.
-func WithFS(fs afero.Fs) Option { return func(c *config) error { c.fs = fs; return nil } }
+func WithFS(fs afero.Fs) Option { return batchserver.WithFS[*config](fs) }
 
 // WithFaults makes the server consult set for the job-level faults (layer
 // "slurm", op "run": vanish — the job is lost —, node-fail, exit, latency).
-func WithFaults(set *fault.Set) Option { return func(c *config) error { c.faults = set; return nil } }
+func WithFaults(set *fault.Set) Option { return batchserver.WithFaults[*config](set) }
 
 // WithRecorder records every job state change to rec.
-func WithRecorder(rec events.Recorder) Option {
-	return func(c *config) error { c.rec = rec; return nil }
-}
+func WithRecorder(rec events.Recorder) Option { return batchserver.WithRecorder[*config](rec) }
 
 // WithLogger sets the server's logger (default: discard).
-func WithLogger(l *slog.Logger) Option { return func(c *config) error { c.log = l; return nil } }
+func WithLogger(l *slog.Logger) Option { return batchserver.WithLogger[*config](l) }
 
 // WithNodes replaces the default node list (one node "localhost", 2 CPUs,
 // 1000 MB, as in the reference's slurm.conf).
 func WithNodes(ns ...NodeConfig) Option {
 	return func(c *config) error {
-		if len(ns) == 0 {
-			return fmt.Errorf("nodes: at least one node is needed")
-		}
-		seen := map[string]bool{}
+		names := make([]string, len(ns))
 		for i, n := range ns {
-			if n.Name == "" || strings.ContainsAny(n.Name, " \t,[]") {
-				return fmt.Errorf("nodes[%d]: bad node name %q", i, n.Name)
-			}
-			if seen[n.Name] {
-				return fmt.Errorf("nodes[%d]: node %q given twice", i, n.Name)
-			}
-			seen[n.Name] = true
+			names[i] = n.Name
+		}
+		if err := batchserver.CheckNames("node", names, " \t,[]"); err != nil {
+			return err
+		}
+		for i, n := range ns {
 			if n.CPUs < 0 || n.MemMB < 0 || n.Sockets < 0 || n.Cores < 0 {
 				return fmt.Errorf("nodes[%d]: negative CPUs, sockets, cores or memory", i)
 			}
@@ -213,18 +200,12 @@ func WithNodes(ns ...NodeConfig) Option {
 // says Default.
 func WithPartitions(ps ...PartitionConfig) Option {
 	return func(c *config) error {
-		if len(ps) == 0 {
-			return fmt.Errorf("partitions: at least one partition is needed")
-		}
-		seen := map[string]bool{}
+		names := make([]string, len(ps))
 		for i, p := range ps {
-			if p.Name == "" || strings.ContainsAny(p.Name, " \t,") {
-				return fmt.Errorf("partitions[%d]: bad partition name %q", i, p.Name)
-			}
-			if seen[p.Name] {
-				return fmt.Errorf("partitions[%d]: partition %q given twice", i, p.Name)
-			}
-			seen[p.Name] = true
+			names[i] = p.Name
+		}
+		if err := batchserver.CheckNames("partition", names, " \t,"); err != nil {
+			return err
 		}
 		c.parts = append([]PartitionConfig(nil), ps...)
 		return nil
@@ -246,51 +227,27 @@ func WithMessageTimeout(d time.Duration) Option {
 // WithMinJobAge sets MinJobAge (default 300s): how long a finished job stays
 // visible to squeue -t all and scontrol. sacct keeps it for ever.
 func WithMinJobAge(d time.Duration) Option {
-	return func(c *config) error {
-		if d < 0 {
-			return fmt.Errorf("min job age %v is negative", d)
-		}
-		c.minJobAge = d
-		return nil
-	}
+	return func(c *config) error { return batchserver.Duration(&c.minJobAge, "min job age", d) }
 }
 
 // WithKillWait sets KillWait (default 30s): the time between SIGTERM and
 // SIGKILL when a job is cancelled or over its time limit.
 func WithKillWait(d time.Duration) Option {
-	return func(c *config) error {
-		if d < 0 {
-			return fmt.Errorf("kill wait %v is negative", d)
-		}
-		c.killWait = d
-		return nil
-	}
+	return func(c *config) error { return batchserver.Duration(&c.killWait, "kill wait", d) }
 }
 
 // WithSchedulerDelay sets how long after a change (submit, end, release)
 // the scheduler runs (default 1s; real slurmctld starts a job about 2 s
 // after sbatch). Jobs show Reason=None until then.
 func WithSchedulerDelay(d time.Duration) Option {
-	return func(c *config) error {
-		if d < 0 {
-			return fmt.Errorf("scheduler delay %v is negative", d)
-		}
-		c.schedDelay = d
-		return nil
-	}
+	return func(c *config) error { return batchserver.Duration(&c.schedDelay, "scheduler delay", d) }
 }
 
 // WithTimeLimitSlack sets how long past its time limit a job is killed
 // (default 0). slurmctld checks limits on a 30 s timer, so a real job is
 // killed up to about 30 s late; set this to model that.
 func WithTimeLimitSlack(d time.Duration) Option {
-	return func(c *config) error {
-		if d < 0 {
-			return fmt.Errorf("time limit slack %v is negative", d)
-		}
-		c.limitSlack = d
-		return nil
-	}
+	return func(c *config) error { return batchserver.Duration(&c.limitSlack, "time limit slack", d) }
 }
 
 // WithFirstJobID sets FirstJobId (default 1).
@@ -316,13 +273,7 @@ func WithAccounting(on bool) Option { return func(c *config) error { c.accountin
 // WithSpoolDir sets SlurmdSpoolDir (default /var/spool/slurmd): job scripts
 // are written to <dir>/job<NNNNN>/slurm_script while they run.
 func WithSpoolDir(dir string) Option {
-	return func(c *config) error {
-		if !path.IsAbs(dir) {
-			return fmt.Errorf("spool dir %q: want an absolute path", dir)
-		}
-		c.spoolDir = dir
-		return nil
-	}
+	return func(c *config) error { return batchserver.AbsDir(&c.spoolDir, "spool dir", dir) }
 }
 
 // NewServer starts a Slurm controller. ctx is for the start only: the
@@ -330,7 +281,6 @@ func WithSpoolDir(dir string) Option {
 func NewServer(ctx context.Context, opts ...Option) (*Server, error) {
 	c := config{
 		cluster: "fakecluster", ctlHost: "localhost", version: "22.05.8",
-		clock: clock.Real{}, rec: events.Discard{}, log: slog.New(slog.DiscardHandler),
 		msgTimeout: 10 * time.Second, minJobAge: 300 * time.Second, killWait: 30 * time.Second,
 		schedDelay: time.Second, firstID: 1, requeue: true, accounting: true,
 		spoolDir: "/var/spool/slurmd",
@@ -340,9 +290,7 @@ func NewServer(ctx context.Context, opts ...Option) (*Server, error) {
 			return nil, fmt.Errorf("fakeslurm: %w", err)
 		}
 	}
-	if c.fs == nil {
-		c.fs = afero.NewMemMapFs()
-	}
+	c.Defaults()
 	if c.nodes == nil {
 		c.nodes = []NodeConfig{{Name: "localhost"}}
 	}
@@ -350,7 +298,7 @@ func NewServer(ctx context.Context, opts ...Option) (*Server, error) {
 		c.parts = []PartitionConfig{{Name: "debug", Default: true}}
 	}
 	s := &Server{
-		c: c, clock: c.clock, exec: c.exec, fs: c.fs, faults: c.faults, rec: c.rec, log: c.log,
+		c: c, clock: c.Clock, exec: c.Exec, fs: c.FS, faults: c.Faults, rec: c.Rec, log: c.Log,
 		partByName: map[string]*partition{}, nodeByName: map[string]*node{},
 		nextID: c.firstID, jobs: map[int]*job{},
 	}
@@ -411,10 +359,10 @@ func NewServer(ctx context.Context, opts ...Option) (*Server, error) {
 	if s.exec == nil {
 		s.log.Warn("fakeslurm: no executor; jobs will be scheduled but never run")
 	}
-	if err := ctx.Err(); err != nil {
+	var err error
+	if s.ctx, s.cancel, err = batchserver.Detach(ctx); err != nil {
 		return nil, fmt.Errorf("fakeslurm: %w", err)
 	}
-	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	if s.faults != nil {
 		// A job rule (vanish, node-fail) added while jobs run takes them
 		// at once, as the PBS server's do; Slurm has no rule that pins a
@@ -493,15 +441,7 @@ func (s *Server) Faults() *fault.Set { return s.faults }
 // after runs f on the server's clock after d, counted in the server's
 // goroutines; the returned func cancels it.
 func (s *Server) after(d time.Duration, f func()) (stop func()) {
-	s.wg.Add(1)
-	var once sync.Once
-	done := func() { once.Do(s.wg.Done) }
-	st := s.clock.AfterFunc(d, func() { defer done(); f() })
-	return func() {
-		if st() {
-			done()
-		}
-	}
+	return batchserver.After(s.clock, &s.wg, d, f)
 }
 
 // record records a job state change.

@@ -39,6 +39,7 @@ func TestLayersImportOnlyWhatIsBelow(t *testing.T) {
 		"github.com/jobsim/jobsim/scenarios/hub",  // and hubsys
 		"github.com/jobsim/jobsim/scenarios/pbsbatch",
 		"github.com/jobsim/jobsim/scenarios/slurmbatch",
+		"github.com/jobsim/jobsim/scenarios/batchplugin",
 	}
 	for pkg, bannedPrefixes := range map[string][]string{
 		"github.com/jobsim/jobsim/sim":                        container,
@@ -53,6 +54,8 @@ func TestLayersImportOnlyWhatIsBelow(t *testing.T) {
 		"github.com/jobsim/jobsim/scenarios/check":            plugins,
 		"github.com/jobsim/jobsim/scenarios/runner":           plugins,
 		"github.com/jobsim/jobsim/internal/batchwire":         {"github.com/jobsim/jobsim/fakepbs", "github.com/jobsim/jobsim/fakeslurm"},
+		"github.com/jobsim/jobsim/internal/batchserver":       {"github.com/jobsim/jobsim/fakepbs", "github.com/jobsim/jobsim/fakeslurm"},
+		"github.com/jobsim/jobsim/scenarios/batchplugin":      {"github.com/jobsim/jobsim/scenarios/pbsbatch", "github.com/jobsim/jobsim/scenarios/slurmbatch"},
 	} {
 		out, err := exec.CommandContext(ctx, gobin, "list", "-deps", pkg).Output()
 		if err != nil {

@@ -55,11 +55,17 @@ func newHost(t *testing.T, opts ...sim.Option) *sim.Host {
 // goSSH runs cmd on the host as alice with the Go ssh client.
 func goSSH(t *testing.T, h *sim.Host, cmd string) (string, string, int) {
 	t.Helper()
-	signer, err := h.Signer("alice")
+	return goSSHAs(t, h, "alice", cmd)
+}
+
+// goSSHAs runs cmd on the host as user with the Go ssh client.
+func goSSHAs(t *testing.T, h *sim.Host, user, cmd string) (string, string, int) {
+	t.Helper()
+	signer, err := h.Signer(user)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := gossh.Dial("tcp", h.SSHAddr(), &gossh.ClientConfig{User: "alice", Auth: []gossh.AuthMethod{gossh.PublicKeys(signer)}, HostKeyCallback: gossh.FixedHostKey(h.HostKey()), Timeout: 10 * time.Second})
+	c, err := gossh.Dial("tcp", h.SSHAddr(), &gossh.ClientConfig{User: user, Auth: []gossh.AuthMethod{gossh.PublicKeys(signer)}, HostKeyCallback: gossh.FixedHostKey(h.HostKey()), Timeout: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,21 +104,10 @@ func sshConfig(t *testing.T, h *sim.Host) string {
 
 func realSSH(t *testing.T, cfg string, args ...string) (string, string, int) {
 	t.Helper()
-	if _, err := exec.LookPath("ssh"); err != nil {
-		t.Skip("the OpenSSH client is not installed (make setup installs openssh-client)")
-	}
+	testutil.NeedOpenSSH(t, "ssh")
 	ctx := ctxFor(t, 60*time.Second)
 	cmd := exec.CommandContext(ctx, "ssh", append([]string{"-F", cfg, "-o", "BatchMode=yes"}, args...)...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return out.String(), errb.String(), code
+	return testutil.Run(t, cmd)
 }
 
 func TestVirtualHostRunsPBSJobsOverSSH(t *testing.T) {
@@ -461,23 +456,9 @@ func TestRealHostPBSConf(t *testing.T) {
 // on a real machine: `jobsim host` run as root asks for exactly that.
 func TestVirtualHostUserRootIsTheRootAccount(t *testing.T) {
 	h := newHost(t, sim.WithUsers("root", "alice"))
-	signer, err := h.Signer("root")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := gossh.Dial("tcp", h.SSHAddr(), &gossh.ClientConfig{User: "root", Auth: []gossh.AuthMethod{gossh.PublicKeys(signer)}, HostKeyCallback: gossh.FixedHostKey(h.HostKey()), Timeout: 10 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	s, err := c.NewSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	out, err := s.Output(`id -u; echo "$HOME"; ls -d /home/alice`)
-	if err != nil {
-		t.Fatalf("as root: %v: %s", err, out)
+	out, errs, code := goSSHAs(t, h, "root", `id -u; echo "$HOME"; ls -d /home/alice`)
+	if code != 0 {
+		t.Fatalf("as root: exit %d: %s%s", code, out, errs)
 	}
 	if got := strings.Fields(string(out)); len(got) != 3 || got[0] != "0" || got[1] != "/root" || got[2] != "/home/alice" {
 		t.Fatalf("as root: %q, want uid 0, home /root, and alice's home beside it", out)

@@ -106,22 +106,31 @@ func (h *Host) jobsimBinary() (string, error) {
 }
 
 func (h *Host) installPBSClient() error {
+	if err := h.linkClient("PBS client", cli.Commands); err != nil {
+		return err
+	}
+	return h.writePBSConf()
+}
+
+// linkClient puts the jobsim binary on the host's PATH under a batch
+// system's command names (what names the client in errors).
+func (h *Host) linkClient(what string, commands []string) error {
 	bin, err := h.jobsimBinary()
 	if err != nil {
 		return err
 	}
 	if _, err := os.Stat(bin); err != nil {
-		return fmt.Errorf("PBS client: %w", err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	dir := h.ProcessPath(pbsBinDir)
-	for _, name := range cli.Commands {
+	for _, name := range commands {
 		link := filepath.Join(dir, name)
 		_ = os.Remove(link)
 		if err := os.Symlink(bin, link); err != nil {
-			return fmt.Errorf("PBS client: %w", err)
+			return fmt.Errorf("%s: %w", what, err)
 		}
 	}
-	return h.writePBSConf()
+	return nil
 }
 
 // writePBSConf writes the host's /etc/pbs.conf, where PBS clients that do
@@ -247,13 +256,22 @@ func (h *Host) servePBS() error {
 	if err != nil {
 		return fmt.Errorf("PBS socket: %w", err)
 	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
+	h.serveSocket(ln, func() {
 		_ = remote.Serve(h.life, ln, h.pbs, remote.WithCLIOptions(h.cliOptions()...), remote.WithHost(h.name), remote.WithLogger(h.cfg.logger),
 			// Every host user runs as the harness's uid here; the socket lies in the
 			// host's private state directory, which only that uid can enter.
 			remote.WithPeerAuth(false))
+	})
+	return nil
+}
+
+// serveSocket runs serve (which answers on ln until ln is closed) in its
+// own goroutine; the host's close closes ln and waits for serve to end.
+func (h *Host) serveSocket(ln net.Listener, serve func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		serve()
 	}()
 	h.closers = append(h.closers, func() error {
 		err := ln.Close()
@@ -263,7 +281,6 @@ func (h *Host) servePBS() error {
 		}
 		return err
 	})
-	return nil
 }
 
 // callPBS runs a PBS command through the host's socket, as its processes do.

@@ -10,26 +10,18 @@ import (
 	"time"
 
 	"github.com/spf13/afero"
+
+	"github.com/jobsim/jobsim/internal/testutil"
 )
 
 // realSCP runs the real OpenSSH scp client with the host's ssh config.
 func realSCP(t *testing.T, cfg string, args ...string) (string, int) {
 	t.Helper()
-	if _, err := exec.LookPath("scp"); err != nil {
-		t.Skip("the OpenSSH scp client is not installed (make setup installs openssh-client)")
-	}
+	testutil.NeedOpenSSH(t, "scp")
 	ctx := ctxFor(t, 60*time.Second)
 	cmd := exec.CommandContext(ctx, "scp", append([]string{"-F", cfg, "-o", "BatchMode=yes"}, args...)...)
-	var errb bytes.Buffer
-	cmd.Stderr = &errb
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return errb.String(), code
+	_, errs, code := testutil.Run(t, cmd)
+	return errs, code
 }
 
 // TestLegacySCPOnVirtualHost: the real OpenSSH client's legacy protocol

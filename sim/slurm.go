@@ -2,9 +2,7 @@ package sim
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -101,20 +99,8 @@ func (h *Host) slurmConf() string { return filepath.Join(h.state, "slurm.conf") 
 // installSlurmClient puts jobsim under the Slurm command names on the
 // host's PATH and writes the clients' slurm.conf.
 func (h *Host) installSlurmClient() error {
-	bin, err := h.jobsimBinary()
-	if err != nil {
+	if err := h.linkClient("Slurm client", slurmcli.Commands); err != nil {
 		return err
-	}
-	if _, err := os.Stat(bin); err != nil {
-		return fmt.Errorf("Slurm client: %w", err)
-	}
-	dir := h.ProcessPath(pbsBinDir)
-	for _, name := range slurmcli.Commands {
-		link := filepath.Join(dir, name)
-		_ = os.Remove(link)
-		if err := os.Symlink(bin, link); err != nil {
-			return fmt.Errorf("Slurm client: %w", err)
-		}
 	}
 	text := fmt.Sprintf("# jobsim host %s: the Slurm clients' configuration\nClusterName=%s\nSlurmctldHost=%s\nMessageTimeout=10\n#JobsimController=%s\n",
 		h.name, h.name, h.name, h.slurmAddress())
@@ -140,22 +126,12 @@ func (h *Host) serveSlurm() error {
 	if err != nil {
 		return fmt.Errorf("Slurm socket: %w", err)
 	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
+	h.serveSocket(ln, func() {
 		_ = slurmremote.Serve(h.life, ln, h.slurm, slurmremote.WithCLIOptions(h.slurmCLIOptions()...), slurmremote.WithHost(h.name),
 			slurmremote.WithLogger(h.cfg.logger),
 			// As for PBS: every host user runs as the harness's uid; the socket
 			// lies in the host's private state directory.
 			slurmremote.WithPeerAuth(false))
-	}()
-	h.closers = append(h.closers, func() error {
-		err := ln.Close()
-		<-done
-		if errors.Is(err, net.ErrClosed) {
-			return nil
-		}
-		return err
 	})
 	return nil
 }

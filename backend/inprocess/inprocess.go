@@ -149,6 +149,16 @@ func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''
 
 type topology struct{ hosts []*host }
 
+// Over is a runner.Topology of in-process hosts started by the caller, for
+// tests of a plug-in against a host they built; its Close closes them.
+func Over(hosts ...*sim.Host) runner.Topology {
+	t := &topology{}
+	for _, h := range hosts {
+		t.hosts = append(t.hosts, &host{h: h})
+	}
+	return t
+}
+
 func (t *topology) Hosts() []runner.Host {
 	out := make([]runner.Host, len(t.hosts))
 	for i, h := range t.hosts {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/jobsim/jobsim/backend/containers/container"
+	"github.com/jobsim/jobsim/internal/testutil"
 	"github.com/jobsim/jobsim/scenarios/runner"
 )
 
@@ -78,38 +79,18 @@ func jobsimCLI(t *testing.T, info hostInfo, args ...string) (string, string, int
 	defer cancel()
 	cmd := exec.CommandContext(ctx, buildJobsim(t), args...)
 	cmd.Env = append(os.Environ(), "JOBSIM_CONTROL="+info.Control, "JOBSIM_TOKEN="+info.Token)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return out.String(), errb.String(), code
+	return testutil.Run(t, cmd)
 }
 
 func openssh(t *testing.T, info hostInfo, remote string) (string, string, int) {
 	t.Helper()
-	if _, err := exec.LookPath("ssh"); err != nil {
-		t.Skip("the OpenSSH client is not installed (make setup installs openssh-client)")
-	}
+	testutil.NeedOpenSSH(t, "ssh")
 	cfg := filepath.Join(t.TempDir(), "ssh_config")
 	os.WriteFile(cfg, []byte(info.SSHConfig), 0o600)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "ssh", "-F", cfg, "-o", "BatchMode=yes", info.Name, remote)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return out.String(), errb.String(), code
+	return testutil.Run(t, cmd)
 }
 
 // A person's throwaway PBS login node: `jobsim host` prints an ssh config,

@@ -327,9 +327,7 @@ func TestKilledHostLeavesNothing(t *testing.T) {
 	if err := fusefs.Available(); err != nil {
 		t.Skipf("FUSE: %v", err)
 	}
-	if _, err := exec.LookPath("ssh"); err != nil {
-		t.Skip("the OpenSSH client is not installed (make setup installs openssh-client)")
-	}
+	testutil.NeedOpenSSH(t, "ssh")
 	var took []time.Duration
 	for i := range killRuns(t, 2) {
 		args := []string{"host", "-o", "json", "--executor", "real", "--pbs", "--users", "alice", "--fault-mount", "/opt/lib"}
@@ -402,9 +400,7 @@ func TestSweepCleansARunWhoseWatcherWasKilled(t *testing.T) {
 	if err := fusefs.Available(); err != nil {
 		t.Skipf("FUSE: %v", err)
 	}
-	if _, err := exec.LookPath("ssh"); err != nil {
-		t.Skip("the OpenSSH client is not installed (make setup installs openssh-client)")
-	}
+	testutil.NeedOpenSSH(t, "ssh")
 	// A live run in the registry, started first: its watcher's check of
 	// earlier dead runs is over before the dead run dies (this test is
 	// about sweep, not about a later run's watcher cleaning up).
@@ -785,9 +781,7 @@ func TestNextRunCleansAfterADeadRunWhoseWatcherWasKilled(t *testing.T) {
 	if err := fusefs.Available(); err != nil {
 		t.Skipf("FUSE: %v", err)
 	}
-	if _, err := exec.LookPath("ssh"); err != nil {
-		t.Skip("the OpenSSH client is not installed (make setup installs openssh-client)")
-	}
+	testutil.NeedOpenSSH(t, "ssh")
 	dead := startKillable(t, false, "host", "-o", "json", "--executor", "real", "--pbs", "--users", "alice", "--fault-mount", "/opt/lib")
 	startBackground(t, dead)
 	for _, w := range dead.watchers() {

@@ -108,16 +108,7 @@ func (h *pbsHost) run(tb testing.TB, dir string, stdin *os.File, name string, ar
 	if stdin != nil {
 		cmd.Stdin = stdin
 	}
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		tb.Fatalf("%s %v: %v", name, args, err)
-	}
-	return out.String(), errb.String(), code
+	return testutil.Run(tb, cmd)
 }
 
 func TestPBSExecutablesJobLife(t *testing.T) {
@@ -233,16 +224,7 @@ func TestPBSExecutablesFindServerInPBSConf(t *testing.T) {
 		cmd := exec.Command(filepath.Join(h.bin, name), args...)
 		cmd.Dir = h.home
 		cmd.Env = append([]string{"USER=alice", "HOME=" + h.home, "PATH=/usr/bin:/bin", "PBS_CONF_FILE=" + conf}, env...)
-		var out, errb bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		err := cmd.Run()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		return out.String(), errb.String(), code
+		return testutil.Run(t, cmd)
 	}
 	script := filepath.Join(h.home, "job.sh")
 	if err := os.WriteFile(script, []byte("#PBS -h\nsleep 100\n"), 0o644); err != nil {

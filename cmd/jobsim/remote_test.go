@@ -28,9 +28,7 @@ func TestRunOnAnEngineReachedOverTCP(t *testing.T) {
 	if _, err := exec.LookPath("socat"); err != nil {
 		t.Skip("socat is not installed (make setup installs it): it serves the engine on TCP for this test")
 	}
-	if _, err := exec.LookPath("ssh"); err != nil {
-		t.Skip("the OpenSSH client is not installed (make setup installs openssh-client)")
-	}
+	testutil.NeedOpenSSH(t, "ssh")
 	sock := "/var/run/docker.sock"
 	if dh := os.Getenv("DOCKER_HOST"); dh != "" {
 		p, ok := strings.CutPrefix(dh, "unix://")

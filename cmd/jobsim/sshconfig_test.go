@@ -9,15 +9,15 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jobsim/jobsim/internal/testutil"
 )
 
 // --ssh-config hands the config to OpenSSH as a file (ssh -F cannot read a
 // process substitution): it holds what is printed, the real ssh client
 // reaches the host with it, and it is gone once the host stops.
 func TestHostWritesTheSSHConfigFileForOpenSSH(t *testing.T) {
-	if _, err := exec.LookPath("ssh"); err != nil {
-		t.Skip("the OpenSSH client is not installed (make setup installs openssh-client)")
-	}
+	testutil.NeedOpenSSH(t, "ssh")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	file := filepath.Join(t.TempDir(), "host.ssh")

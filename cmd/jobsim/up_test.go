@@ -20,9 +20,7 @@ import (
 // and stop: Ctrl-C (SIGINT), after which nothing of the run may be left.
 func startUp(t *testing.T, ctx context.Context, args ...string) (info *upInfo, ssh func(machine, remote string) string, stop func()) {
 	t.Helper()
-	if _, err := exec.LookPath("ssh"); err != nil {
-		t.Skip("the OpenSSH client is not installed (make setup installs openssh-client)")
-	}
+	testutil.NeedOpenSSH(t, "ssh")
 	if err := container.DockerAvailable(ctx); err != nil {
 		t.Skipf("jobsim up needs a Docker engine: %v", err)
 	}

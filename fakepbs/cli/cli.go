@@ -33,15 +33,7 @@ import (
 var Commands = []string{"qsub", "qstat", "qdel", "qsig", "qhold", "qrls", "pbsnodes"}
 
 // IsCommand reports whether name (a program name or path) is one of Commands.
-func IsCommand(name string) bool {
-	name = path.Base(name)
-	for _, c := range Commands {
-		if c == name {
-			return true
-		}
-	}
-	return false
-}
+func IsCommand(name string) bool { return cmdrun.IsCommand(name, Commands) }
 
 // Invocation is one run of a PBS command: what a real process would get from
 // its argv, environment, working directory, credentials and standard input.
@@ -61,11 +53,7 @@ type Invocation struct {
 }
 
 // Result is what the command wrote and how it exited.
-type Result struct {
-	Stdout   []byte
-	Stderr   []byte
-	ExitCode int
-}
+type Result = cmdrun.Result
 
 // Option configures Run.
 type Option func(*config)
@@ -143,21 +131,14 @@ func Run(ctx context.Context, backend fakepbs.Backend, inv Invocation, opts ...O
 	for _, o := range opts {
 		o(&cfg)
 	}
-	if cfg.rec == nil {
-		cfg.rec = events.Discard{}
-	}
-	start := time.Now()
 	r := &run{ctx: ctx, b: backend, inv: inv, cfg: &cfg, prog: path.Base(inv.Command)}
 	if inv.FS == nil {
 		r.inv.FS = afero.NewOsFs()
 	}
-	code := r.exec()
-	stdout, stderr := cmdrun.Done{
+	return cmdrun.Done{
 		Kind: events.PBSCall, LogMsg: "pbs command", Log: cfg.log, Rec: cfg.rec,
-		Prog: r.prog, Args: inv.Args, User: inv.User, Start: start,
-		Stdout: &r.stdout, Stderr: &r.stderr, Code: code,
-	}.Finish()
-	return Result{Stdout: stdout, Stderr: stderr, ExitCode: code}
+		Prog: r.prog, Args: inv.Args, User: inv.User, Stdout: &r.stdout, Stderr: &r.stderr,
+	}.Run(r.exec)
 }
 
 func commandLine(prog string, args []string) string { return cmdrun.CommandLine(prog, args) }
@@ -209,16 +190,10 @@ func (r *run) applyFaults() (int, bool) {
 		return 0, false
 	}
 	op := fault.Op{Layer: fault.PBS, Name: r.prog, Command: commandLine(r.prog, r.inv.Args), User: r.inv.User, Job: r.firstJobOperand()}
-	r.fired = r.cfg.faults.Check(op)
-	if len(r.fired) == 0 {
-		return 0, false
-	}
-	if err := r.cfg.faults.Wait(r.ctx, r.fired); err != nil {
-		// The caller gave up (its context ended): the process is killed.
-		return 128 + 9, true
-	}
-	if code, ok := cmdrun.Reject(r.fired, &r.stderr); ok {
-		return code, true
+	var code int
+	var done bool
+	if r.fired, code, done = cmdrun.Check(r.ctx, r.cfg.faults, op, &r.stderr); done || len(r.fired) == 0 {
+		return code, done
 	}
 	if u, ok := fault.First(r.fired, fault.Unreachable); ok {
 		return r.unreachable(u), true

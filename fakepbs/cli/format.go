@@ -269,55 +269,46 @@ func (l *jsonList) generate(b *bytes.Buffer) bool {
 	cur := 0
 	comma := false
 	b.WriteByte('{')
-	sep := func() {
+	// head starts a member: the separator, the indent, and the key unless
+	// the member is an element of the array at this level.
+	head := func(key string) {
 		if comma {
 			b.WriteString(",\n")
 		} else {
 			b.WriteByte('\n')
 		}
+		pad(b, indent)
+		if arrLvl[cur] != indent {
+			writeKey(b, key)
+		}
 	}
 	for _, n := range l.nodes {
 		lastObj, lastArr := false, false
 		switch n.typ {
-		case jsonObject:
-			sep()
-			pad(b, indent)
-			if arrLvl[cur] == indent {
+		case jsonObject, jsonArray:
+			head(n.key)
+			if n.typ == jsonObject {
 				b.WriteByte('{')
 			} else {
-				writeKey(b, n.key)
-				b.WriteByte('{')
-			}
-			indent += 4
-			comma = false
-			continue
-		case jsonObjectEnd:
-			lastObj = true
-		case jsonArray:
-			sep()
-			pad(b, indent)
-			if arrLvl[cur] == indent {
-				b.WriteByte('[')
-			} else {
-				writeKey(b, n.key)
 				b.WriteByte('[')
 			}
 			indent += 4
 			comma = false
+			if n.typ == jsonObject {
+				continue
+			}
 			if cur+1 < len(arrLvl) {
 				arrLvl[cur+1] = indent
 				cur++
 			}
+		case jsonObjectEnd:
+			lastObj = true
 		case jsonArrayEnd:
 			lastArr = true
 		}
 		switch n.vtyp {
 		case jvString, jvNumeric, jvInt:
-			sep()
-			pad(b, indent)
-			if arrLvl[cur] != indent {
-				writeKey(b, n.key)
-			}
+			head(n.key)
 			switch n.vtyp {
 			case jvString:
 				b.WriteByte('"')
@@ -330,20 +321,18 @@ func (l *jsonList) generate(b *bytes.Buffer) bool {
 			}
 			comma = true
 		}
-		if lastArr {
+		if lastArr || lastObj {
 			indent -= 4
 			b.WriteByte('\n')
 			pad(b, indent)
-			b.WriteByte(']')
-			if cur > 0 {
-				cur--
+			if lastArr {
+				b.WriteByte(']')
+				if cur > 0 {
+					cur--
+				}
+			} else {
+				b.WriteByte('}')
 			}
-			comma = true
-		} else if lastObj {
-			indent -= 4
-			b.WriteByte('\n')
-			pad(b, indent)
-			b.WriteByte('}')
 			comma = true
 		}
 	}

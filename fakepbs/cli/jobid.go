@@ -55,32 +55,27 @@ func parseJobID(s string) (jobID, bool) {
 		}
 	}
 	id.Seq = s[start:i]
-	if i < len(s) && s[i] == '.' {
+	// server reads the server name after sep, if s goes on with sep; ok
+	// is false for a sep with no name after it.
+	server := func(sep byte) (name string, ok bool) {
+		if i >= len(s) || s[i] != sep {
+			return "", true
+		}
 		i++
 		p := i
 		for i < len(s) && isNameChar(s[i]) {
 			i++
 		}
-		if i == p {
-			return id, false
-		}
-		id.Parent = s[p:i]
+		return s[p:i], i > p
 	}
-	if i < len(s) && s[i] == '@' {
-		i++
-		p := i
-		for i < len(s) && isNameChar(s[i]) {
-			i++
-		}
-		if i == p {
-			return id, false
-		}
-		id.Current = s[p:i]
-	}
-	if i != len(s) {
+	var ok bool
+	if id.Parent, ok = server('.'); !ok {
 		return id, false
 	}
-	return id, true
+	if id.Current, ok = server('@'); !ok {
+		return id, false
+	}
+	return id, i == len(s)
 }
 
 // isJobID reports whether a qstat operand is a job identifier rather than a

@@ -18,41 +18,28 @@ func (r *run) qdel() error {
 	if r.printVersion() {
 		return nil
 	}
-	g := getopt.Parse(r.prog, r.inv.Args, getopt.Spec{Short: "W:x"})
-	errflg := 0
 	force, hist := false, false
-	for _, o := range g.Options {
-		switch o.Key {
-		case 'W':
-			switch {
-			case o.Arg == "":
-				r.stderr.WriteString("qdel: illegal -W value\n")
-				errflg++
-			case o.Arg == "force":
-				force = true
-			case strings.HasPrefix(o.Arg, "suppress_email="):
-			default:
-				if !allDigits(o.Arg) {
-					r.stderr.WriteString("qdel: illegal -W value\n")
-					errflg++
-				}
-			}
-		case 'x':
+	operands, err := r.jobOptions("W:x", qdelUsage, func(o getopt.Option) bool {
+		switch {
+		case o.Key == 'x':
 			hist = true
-		case '?':
-			r.stderr.WriteString(o.Err)
-			errflg++
+		case o.Key != 'W':
+			return false
+		case o.Arg == "force":
+			force = true
+		case o.Arg != "" && (strings.HasPrefix(o.Arg, "suppress_email=") || allDigits(o.Arg)):
 		default:
-			errflg++
+			r.stderr.WriteString("qdel: illegal -W value\n")
+			return false
 		}
-	}
-	if errflg > 0 || len(g.Operands) == 0 {
-		r.stderr.WriteString(qdelUsage)
-		return exit(2)
+		return true
+	})
+	if err != nil {
+		return err
 	}
 	failed := 0
 	var ids []string
-	for _, a := range g.Operands {
+	for _, a := range operands {
 		if _, ok := parseJobID(a); !ok {
 			fmt.Fprintf(&r.stderr, "qdel: illegally formed job identifier: %s\n", a)
 			failed = 1
@@ -100,6 +87,29 @@ func isCode(err error, code int) bool {
 	return errors.As(err, &pe) && pe.Code == code
 }
 
+// jobOptions runs the option loop of a command that acts on job operands
+// (getopt with short): each handles an option and reports whether it was
+// good, writing its own message when not; getopt's errors are written as
+// they come. Bad options or no operand end the command with usage and
+// status 2.
+func (r *run) jobOptions(short, usage string, each func(o getopt.Option) bool) ([]string, error) {
+	g := getopt.Parse(r.prog, r.inv.Args, getopt.Spec{Short: short})
+	bad := 0
+	for _, o := range g.Options {
+		if o.Key == '?' {
+			r.stderr.WriteString(o.Err)
+			bad++
+		} else if !each(o) {
+			bad++
+		}
+	}
+	if bad > 0 || len(g.Operands) == 0 {
+		r.stderr.WriteString(usage)
+		return nil, exit(2)
+	}
+	return g.Operands, nil
+}
+
 // forEachJob runs the per-operand loop qsig, qhold and qrls share: parse the
 // id, make it a full id, call do, print failures with prt_job_err.
 func (r *run) forEachJob(ids []string, do func(id string) error) error {
@@ -128,28 +138,21 @@ func (r *run) qsig() error {
 	if r.printVersion() {
 		return nil
 	}
-	g := getopt.Parse(r.prog, r.inv.Args, getopt.Spec{Short: "s:"})
 	sig := "SIGTERM"
-	errflg := 0
-	for _, o := range g.Options {
-		switch o.Key {
-		case 's':
-			sig = o.Arg
-			if len(sig) > 32 {
-				sig = sig[:32]
-			}
-		case '?':
-			r.stderr.WriteString(o.Err)
-			errflg++
-		default:
-			errflg++
+	operands, err := r.jobOptions("s:", "usage: qsig [-s signal] job_identifier...\n       qsig --version\n", func(o getopt.Option) bool {
+		if o.Key != 's' {
+			return false
 		}
+		sig = o.Arg
+		if len(sig) > 32 {
+			sig = sig[:32]
+		}
+		return true
+	})
+	if err != nil {
+		return err
 	}
-	if errflg > 0 || len(g.Operands) == 0 {
-		r.stderr.WriteString("usage: qsig [-s signal] job_identifier...\n       qsig --version\n")
-		return exit(2)
-	}
-	return r.forEachJob(g.Operands, func(id string) error {
+	return r.forEachJob(operands, func(id string) error {
 		return r.b.Signal(r.ctx, r.inv.User, id, sig)
 	})
 }
@@ -161,32 +164,24 @@ func (r *run) qholdRls(hold bool) error {
 		return nil
 	}
 	usage := fmt.Sprintf("usage: %s [-h hold_list] job_identifier...\n       %s --version\n", r.prog, r.prog)
-	g := getopt.Parse(r.prog, r.inv.Args, getopt.Spec{Short: "h:-:"})
 	types := ""
-	errflg := 0
-	for _, o := range g.Options {
-		switch o.Key {
-		case 'h':
-			v := strings.TrimLeft(o.Arg, " \t\n\v\f\r")
-			if v == "" {
-				fmt.Fprintf(&r.stderr, "%s: illegal -h value\n", r.prog)
-				errflg++
-				continue
-			}
-			types = v
-			if len(types) > 32 {
-				types = types[:32]
-			}
-		case '?':
-			r.stderr.WriteString(o.Err)
-			errflg++
-		default:
-			errflg++
+	operands, err := r.jobOptions("h:-:", usage, func(o getopt.Option) bool {
+		if o.Key != 'h' {
+			return false
 		}
-	}
-	if errflg > 0 || len(g.Operands) == 0 {
-		r.stderr.WriteString(usage)
-		return exit(2)
+		v := strings.TrimLeft(o.Arg, " \t\n\v\f\r")
+		if v == "" {
+			fmt.Fprintf(&r.stderr, "%s: illegal -h value\n", r.prog)
+			return false
+		}
+		types = v
+		if len(types) > 32 {
+			types = types[:32]
+		}
+		return true
+	})
+	if err != nil {
+		return err
 	}
 	if types != "" && !validHoldTypes(types) {
 		fmt.Fprintf(&r.stderr, "%s: illegal -h value\n%s", r.prog, usage)
@@ -195,7 +190,7 @@ func (r *run) qholdRls(hold bool) error {
 	if types == "" {
 		types = "u"
 	}
-	return r.forEachJob(g.Operands, func(id string) error {
+	return r.forEachJob(operands, func(id string) error {
 		if hold {
 			return r.b.Hold(r.ctx, r.inv.User, id, types)
 		}

@@ -149,22 +149,19 @@ func (r *run) qstatOptions() (qstatOpts, bool) {
 	o := qstatOpts{delim: "|"}
 	g := getopt.Parse(r.prog, r.inv.Args, getopt.Spec{Short: qstatOptstring})
 	errflg := 0
+	fail := func(msg string) {
+		r.stderr.WriteString(msg)
+		errflg++
+	}
 	bOpt, qOpt := false, false
 	for _, p := range g.Options {
 		switch p.Key {
 		case '?':
-			r.stderr.WriteString(p.Err)
-			errflg++
-		case 'a':
-			o.alt |= altA
+			fail(p.Err)
+		case 'a', 'i', 'r', 'q', 'G', 'M', '1':
+			o.letter(byte(p.Key))
 		case 'T':
 			o.alt |= altT
-		case 'i':
-			o.alt |= altI
-			o.states = "EHQTW"
-		case 'r':
-			o.alt |= altR
-			o.states = "RS"
 		case 'H':
 			o.alt |= altH
 			o.history = true
@@ -184,17 +181,8 @@ func (r *run) qstatOptions() (qstatOpts, bool) {
 		case 's':
 			o.alt |= altS
 			o.full = false
-		case 'q':
-			o.alt |= altQ
-			o.mode = modeQueues
-		case 'G':
-			o.alt |= altG
 		case 'J':
 			o.arrays = true
-		case 'M':
-			o.alt |= altMw
-		case '1':
-			o.alt |= alt1l
 		case 'w':
 			o.alt |= altW
 			o.wide = true
@@ -204,15 +192,13 @@ func (r *run) qstatOptions() (qstatOpts, bool) {
 			bOpt = true
 			o.mode = modeServers
 			if qOpt || (o.alt != 0 && !o.wide) {
-				r.stderr.WriteString(qstatConflict)
-				errflg++
+				fail(qstatConflict)
 			}
 		case 'Q':
 			qOpt = true
 			o.mode = modeQueues
 			if bOpt || (o.alt != 0 && !o.wide) {
-				r.stderr.WriteString(qstatConflict)
-				errflg++
+				fail(qstatConflict)
 			}
 		case 'E':
 			o.express = true
@@ -236,14 +222,8 @@ func (r *run) qstatOptions() (qstatOpts, bool) {
 		case 'W':
 			for i := 0; i < len(p.Arg); i++ {
 				switch p.Arg[i] {
-				case 'a':
-					o.alt |= altA
-				case 'i':
-					o.alt |= altI
-					o.states = "EHQTW"
-				case 'r':
-					o.alt |= altR
-					o.states = "RS"
+				case 'a', 'i', 'r', 'q', 'G', 'M', '1':
+					o.letter(p.Arg[i])
 				case 'H':
 					o.alt |= altH
 					o.history = true
@@ -256,15 +236,6 @@ func (r *run) qstatOptions() (qstatOpts, bool) {
 					o.alt |= altN
 				case 's':
 					o.alt |= altS
-				case 'q':
-					o.alt |= altQ
-					o.mode = modeQueues
-				case 'G':
-					o.alt |= altG
-				case 'M':
-					o.alt |= altMw
-				case '1':
-					o.alt |= alt1l
 				case ' ':
 				default:
 					errflg++
@@ -276,30 +247,48 @@ func (r *run) qstatOptions() (qstatOpts, bool) {
 	}
 	c := o.alt & (altA | altI | altR | altQ | altH)
 	if c != 0 && c != altA && c != altI && c != altR && c != altQ && c != altH {
-		r.stderr.WriteString(qstatConflict)
-		errflg++
+		fail(qstatConflict)
 	}
 	if o.alt&(altMw|altG) == altMw|altG {
-		r.stderr.WriteString(qstatConflict)
-		errflg++
+		fail(qstatConflict)
 	}
 	if !(o.format == fmtDefault || o.full) {
-		r.stderr.WriteString(qstatConflict)
-		errflg++
+		fail(qstatConflict)
 	}
 	if o.alt&altQ != 0 && o.full {
-		r.stderr.WriteString(qstatConflict)
-		errflg++
+		fail(qstatConflict)
 	}
 	if o.alt&alt1l != 0 && o.alt&(altN|altS) == 0 {
-		r.stderr.WriteString(qstatConflict)
-		errflg++
+		fail(qstatConflict)
 	}
 	if o.wide && o.format != fmtDefault {
-		r.stderr.WriteString("qstat: option w cannot be used with -F\n")
-		errflg++
+		fail("qstat: option w cannot be used with -F\n")
 	}
 	return o, errflg == 0
+}
+
+// letter applies an option letter that means the same alone and in -W's
+// list: a, i, r, q, G, M and 1.
+func (o *qstatOpts) letter(c byte) {
+	switch c {
+	case 'a':
+		o.alt |= altA
+	case 'i':
+		o.alt |= altI
+		o.states = "EHQTW"
+	case 'r':
+		o.alt |= altR
+		o.states = "RS"
+	case 'q':
+		o.alt |= altQ
+		o.mode = modeQueues
+	case 'G':
+		o.alt |= altG
+	case 'M':
+		o.alt |= altMw
+	case '1':
+		o.alt |= alt1l
+	}
 }
 
 // qstatRun is the state qstat carries across its operands.

@@ -166,6 +166,11 @@ func parseQsubArgs(prog string, args []string, getenv func(string) (string, bool
 // errors that end qsub at once, the exit status.
 func (st *qsubState) apply(opts []getopt.Option, pass int, msgs *bytes.Buffer, getenv func(string) (string, bool), stdinTTY, stdoutTTY bool) (int, int) {
 	errflg := 0
+	// illegal writes an option's error message and counts it.
+	illegal := func(msg string) {
+		msgs.WriteString(msg)
+		errflg++
+	}
 	can := func(k string) bool {
 		if st.set[k] <= pass {
 			st.set[k] = pass
@@ -173,35 +178,40 @@ func (st *qsubState) apply(opts []getopt.Option, pass int, msgs *bytes.Buffer, g
 		}
 		return false
 	}
+	// setters are the options that only set an attribute; -m and -p drop
+	// the value's leading blanks.
+	setters := map[rune]*string{
+		'A': &st.account, 'P': &st.project, 'e': &st.errPath, 'j': &st.join, 'k': &st.keep,
+		'm': &st.mailPoints, 'M': &st.mailUsers, 'o': &st.outPath, 'p': &st.priority,
+		'q': &st.destination, 'R': &st.remove, 'S': &st.shell, 'u': &st.userList,
+	}
 	for _, o := range opts {
+		if dst, ok := setters[o.Key]; ok {
+			if can(string(o.Key)) {
+				*dst = o.Arg
+				if o.Key == 'm' || o.Key == 'p' {
+					*dst = strings.TrimLeft(o.Arg, " \t")
+				}
+			}
+			continue
+		}
 		switch o.Key {
 		case '?':
-			msgs.WriteString(o.Err)
-			errflg++
+			illegal(o.Err)
 		case 'a':
 			if can("a") {
 				t, ok := cvtdate(o.Arg, st.now)
 				if !ok {
-					msgs.WriteString("qsub: illegal -a value\n")
-					errflg++
+					illegal("qsub: illegal -a value\n")
 					continue
 				}
 				st.startAt = t
-			}
-		case 'A':
-			if can("A") {
-				st.account = o.Arg
-			}
-		case 'P':
-			if can("P") {
-				st.project = o.Arg
 			}
 		case 'c':
 			if can("c") {
 				v := strings.TrimLeft(o.Arg, " \t")
 				if v == "u" {
-					msgs.WriteString("qsub: illegal -c value\n")
-					errflg++
+					illegal("qsub: illegal -c value\n")
 					continue
 				}
 				st.checkpoint = v
@@ -213,10 +223,6 @@ func (st *qsubState) apply(opts []getopt.Option, pass int, msgs *bytes.Buffer, g
 					st.prefix = st.prefix[:32]
 				}
 			}
-		case 'e':
-			if can("e") {
-				st.errPath = o.Arg
-			}
 		case 'h':
 			if can("h") {
 				st.hold = true
@@ -224,8 +230,7 @@ func (st *qsubState) apply(opts []getopt.Option, pass int, msgs *bytes.Buffer, g
 		case 'f':
 		case 'I':
 			if st.set["J"] != 0 {
-				msgs.WriteString("qsub: interactive and array job submission cannot be used together\n")
-				errflg++
+				illegal("qsub: interactive and array job submission cannot be used together\n")
 				continue
 			}
 			if can("I") {
@@ -239,93 +244,47 @@ func (st *qsubState) apply(opts []getopt.Option, pass int, msgs *bytes.Buffer, g
 				}
 				st.interactive = true
 			}
-		case 'j':
-			if can("j") {
-				st.join = o.Arg
-			}
 		case 'J':
 			if st.interactive {
-				msgs.WriteString("qsub: interactive and array job submission cannot be used together\n")
-				errflg++
+				illegal("qsub: interactive and array job submission cannot be used together\n")
 				continue
 			}
 			if st.rerun == "n" {
-				msgs.WriteString("qsub:  cannot submit non-rerunable Array Job\n")
-				errflg++
+				illegal("qsub:  cannot submit non-rerunable Array Job\n")
 				continue
 			}
 			if can("J") {
 				if !checkJRange(o.Arg) {
-					msgs.WriteString("qsub: illegal -J value\n")
-					errflg++
+					illegal("qsub: illegal -J value\n")
 					continue
 				}
 				st.array = o.Arg
 			}
-		case 'k':
-			if can("k") {
-				st.keep = o.Arg
-			}
 		case 'l':
 			rs, ok := parseResources(o.Arg)
 			if !ok {
-				msgs.WriteString("qsub: illegal -l value\n")
-				errflg++
+				illegal("qsub: illegal -l value\n")
 				continue
 			}
 			for _, r := range rs {
 				st.addResource(r, pass == passCmdline)
-			}
-		case 'm':
-			if can("m") {
-				st.mailPoints = strings.TrimLeft(o.Arg, " \t")
-			}
-		case 'M':
-			if can("M") {
-				st.mailUsers = o.Arg
 			}
 		case 'N':
 			if can("N") {
 				st.name = o.Arg
 				st.nameSet = true
 			}
-		case 'o':
-			if can("o") {
-				st.outPath = o.Arg
-			}
-		case 'p':
-			if can("p") {
-				st.priority = strings.TrimLeft(o.Arg, " \t")
-			}
-		case 'q':
-			if can("q") {
-				st.destination = o.Arg
-			}
 		case 'r':
 			if can("r") {
 				if o.Arg != "y" && o.Arg != "n" {
-					msgs.WriteString("qsub: illegal -r value\n")
-					errflg++
+					illegal("qsub: illegal -r value\n")
 					continue
 				}
 				if o.Arg == "n" && st.array != "" {
-					msgs.WriteString("qsub:  cannot submit non-rerunable Array Job\n")
-					errflg++
+					illegal("qsub:  cannot submit non-rerunable Array Job\n")
 					continue
 				}
 				st.rerun = o.Arg
-			}
-		case 'R':
-			if can("R") {
-				st.remove = o.Arg
-			}
-		case 'S':
-			if can("S") {
-				st.shell = o.Arg
-			}
-		case 'u':
-			if can("u") {
-				st.userList = o.Arg
 			}
 		case 'v':
 			if can("v") {
@@ -343,14 +302,12 @@ func (st *qsubState) apply(opts []getopt.Option, pass int, msgs *bytes.Buffer, g
 		case 'W':
 			v := strings.TrimLeft(o.Arg, " \t")
 			if v == "" {
-				msgs.WriteString("qsub: illegal -W value\n")
-				errflg++
+				illegal("qsub: illegal -W value\n")
 				continue
 			}
 			pairs, ok := parseEqualString(v)
 			if !ok {
-				msgs.WriteString("qsub: illegal -W value\n")
-				errflg++
+				illegal("qsub: illegal -W value\n")
 				continue
 			}
 			for _, kv := range pairs {
@@ -370,8 +327,7 @@ func (st *qsubState) apply(opts []getopt.Option, pass int, msgs *bytes.Buffer, g
 							}
 						case "false":
 						default:
-							msgs.WriteString("qsub: illegal -W value\n")
-							errflg++
+							illegal("qsub: illegal -W value\n")
 						}
 					}
 				case "umask":
@@ -388,8 +344,7 @@ func (st *qsubState) apply(opts []getopt.Option, pass int, msgs *bytes.Buffer, g
 						st.interactive = true
 					case "false":
 					default:
-						msgs.WriteString("qsub: illegal -W value\n")
-						errflg++
+						illegal("qsub: illegal -W value\n")
 					}
 				default:
 					if can("W" + kv[0]) {
@@ -401,8 +356,7 @@ func (st *qsubState) apply(opts []getopt.Option, pass int, msgs *bytes.Buffer, g
 			if can("X") {
 				st.x11 = true
 				if _, ok := getenv("DISPLAY"); !ok {
-					msgs.WriteString("qsub: DISPLAY not set\n")
-					errflg++
+					illegal("qsub: DISPLAY not set\n")
 				}
 			}
 		case 'z':

@@ -61,17 +61,14 @@ type Response = batchwire.Response
 type Option func(*serveConfig)
 
 type serveConfig struct {
-	host     string
-	token    string
-	peerAuth bool
-	cliOpts  []cli.Option
-	fs       afero.Fs
-	log      *slog.Logger
-	lookup   func(uid uint32) (string, error)
+	batchwire.ServerConfig // token, peer check, user lookup, logger
+	host                   string
+	cliOpts                []cli.Option
+	fs                     afero.Fs
 }
 
 // WithToken requires every request to carry token (Authorization: Bearer).
-func WithToken(token string) Option { return func(c *serveConfig) { c.token = token } }
+func WithToken(token string) Option { return func(c *serveConfig) { c.Token = token } }
 
 // WithHost makes every command run as if on host name (PBS_O_HOST,
 // Job_Owner's host), whatever host name the client reports: the name of the
@@ -81,7 +78,7 @@ func WithHost(name string) Option { return func(c *serveConfig) { c.host = name 
 // WithPeerAuth turns the unix-socket user check on (the default) or off:
 // a request naming a user other than the connecting process's is refused,
 // root excepted.
-func WithPeerAuth(on bool) Option { return func(c *serveConfig) { c.peerAuth = on } }
+func WithPeerAuth(on bool) Option { return func(c *serveConfig) { c.PeerAuth = on } }
 
 // WithCLIOptions passes options (faults, recorder, clock, time zone) to
 // every command the server runs.
@@ -94,12 +91,12 @@ func WithCLIOptions(opts ...cli.Option) Option {
 func WithFS(fs afero.Fs) Option { return func(c *serveConfig) { c.fs = fs } }
 
 // WithLogger logs refused requests and transport errors.
-func WithLogger(l *slog.Logger) Option { return func(c *serveConfig) { c.log = l } }
+func WithLogger(l *slog.Logger) Option { return func(c *serveConfig) { c.Log = l } }
 
 // WithUserLookup replaces how a peer's uid becomes a user name (default:
 // the host's user database).
 func WithUserLookup(f func(uid uint32) (string, error)) Option {
-	return func(c *serveConfig) { c.lookup = f }
+	return func(c *serveConfig) { c.Lookup = f }
 }
 
 // Serve answers PBS command requests on ln until ctx ends or ln is closed,
@@ -107,7 +104,7 @@ func WithUserLookup(f func(uid uint32) (string, error)) Option {
 // the requests in progress; a closed listener ends them at once. It returns
 // nil in both cases and an error when the listener fails otherwise.
 func Serve(ctx context.Context, ln net.Listener, backend fakepbs.Backend, opts ...Option) error {
-	cfg := serveConfig{peerAuth: true, fs: afero.NewOsFs(), log: slog.New(slog.DiscardHandler), lookup: batchwire.LookupUID}
+	cfg := serveConfig{ServerConfig: batchwire.ServerConfig{PeerAuth: true}, fs: afero.NewOsFs()}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -124,7 +121,7 @@ func Serve(ctx context.Context, ln net.Listener, backend fakepbs.Backend, opts .
 			return run(ctx, req, backend, &cfg)
 		},
 	}
-	err := batchwire.Serve(ctx, ln, h, batchwire.ServerConfig{Token: cfg.token, PeerAuth: cfg.peerAuth, Lookup: cfg.lookup, Log: cfg.log})
+	err := batchwire.Serve(ctx, ln, h, cfg.ServerConfig)
 	if err != nil {
 		return fmt.Errorf("remote: %w", err)
 	}

@@ -37,15 +37,7 @@ import (
 var Commands = []string{"sbatch", "squeue", "scancel", "sacct", "sinfo", "scontrol", "srun"}
 
 // IsCommand reports whether name (a program name or path) is one of Commands.
-func IsCommand(name string) bool {
-	name = path.Base(name)
-	for _, c := range Commands {
-		if c == name {
-			return true
-		}
-	}
-	return false
-}
+func IsCommand(name string) bool { return cmdrun.IsCommand(name, Commands) }
 
 // Backend is what the commands need from a controller; *fakeslurm.Server
 // implements it.
@@ -104,11 +96,7 @@ type Invocation struct {
 }
 
 // Result is what the command wrote and how it exited.
-type Result struct {
-	Stdout   []byte
-	Stderr   []byte
-	ExitCode int
-}
+type Result = cmdrun.Result
 
 // Option configures Run.
 type Option func(*config)
@@ -160,10 +148,6 @@ func Run(ctx context.Context, backend Backend, inv Invocation, opts ...Option) R
 	for _, o := range opts {
 		o(&cfg)
 	}
-	if cfg.rec == nil {
-		cfg.rec = events.Discard{}
-	}
-	start := time.Now()
 	r := &run{ctx: ctx, b: backend, inv: inv, cfg: &cfg, prog: path.Base(inv.Command)}
 	if r.inv.FS == nil {
 		r.inv.FS = afero.NewOsFs()
@@ -171,13 +155,10 @@ func Run(ctx context.Context, backend Backend, inv Invocation, opts ...Option) R
 	if r.inv.Group == "" {
 		r.inv.Group = r.inv.User
 	}
-	code := r.exec()
-	stdout, stderr := cmdrun.Done{
+	return cmdrun.Done{
 		Kind: fakeslurm.SlurmCall, LogMsg: "slurm command", Log: cfg.log, Rec: cfg.rec,
-		Prog: r.prog, Args: inv.Args, User: inv.User, Start: start,
-		Stdout: &r.stdout, Stderr: &r.stderr, Code: code,
-	}.Finish()
-	return Result{Stdout: stdout, Stderr: stderr, ExitCode: code}
+		Prog: r.prog, Args: inv.Args, User: inv.User, Stdout: &r.stdout, Stderr: &r.stderr,
+	}.Run(r.exec)
 }
 
 func commandLine(prog string, args []string) string { return cmdrun.CommandLine(prog, args) }
@@ -223,15 +204,10 @@ func (r *run) applyFaults() (int, bool) {
 		return 0, false
 	}
 	op := fault.Op{Layer: fault.Slurm, Name: r.prog, Command: commandLine(r.prog, r.inv.Args), User: r.inv.User, Job: r.firstJobOperand()}
-	r.fired = r.cfg.faults.Check(op)
-	if len(r.fired) == 0 {
-		return 0, false
-	}
-	if err := r.cfg.faults.Wait(r.ctx, r.fired); err != nil {
-		return 128 + 9, true
-	}
-	if code, ok := cmdrun.Reject(r.fired, &r.stderr); ok {
-		return code, true
+	var code int
+	var done bool
+	if r.fired, code, done = cmdrun.Check(r.ctx, r.cfg.faults, op, &r.stderr); done || len(r.fired) == 0 {
+		return code, done
 	}
 	if u, ok := fault.First(r.fired, fault.Unreachable); ok {
 		errno := fakeslurm.ErrCtldConnect

@@ -149,6 +149,19 @@ func (r *run) sacct() error {
 	if ids == nil && !sinceGiven {
 		since = sinceMidnight(r.now())
 	}
+	// line writes one line: parsable (-p, -P) with its separators, else
+	// in fixed columns.
+	line := func(vals []string) {
+		if sep == "" {
+			r.sacctFixed(fields, vals)
+			return
+		}
+		r.stdout.WriteString(strings.Join(vals, sep))
+		if trailingSep {
+			r.stdout.WriteString(sep)
+		}
+		r.stdout.WriteString("\n")
+	}
 	if header && !asJSON {
 		var hdr, rule []string
 		for _, f := range fields {
@@ -159,15 +172,9 @@ func (r *run) sacct() error {
 			}
 			rule = append(rule, strings.Repeat("-", w))
 		}
-		if sep != "" {
-			r.stdout.WriteString(strings.Join(hdr, sep))
-			if trailingSep {
-				r.stdout.WriteString(sep)
-			}
-			r.stdout.WriteString("\n")
-		} else {
-			r.sacctFixed(fields, hdr)
-			r.sacctFixed(fields, rule)
+		line(hdr)
+		if sep == "" {
+			line(rule)
 		}
 	}
 	now := r.now()
@@ -195,15 +202,7 @@ func (r *run) sacct() error {
 			rows = append(rows, r.sacctValues(fields, j, true, now, sep != ""))
 		}
 		for _, vals := range rows {
-			if sep != "" {
-				r.stdout.WriteString(strings.Join(vals, sep))
-				if trailingSep {
-					r.stdout.WriteString(sep)
-				}
-				r.stdout.WriteString("\n")
-			} else {
-				r.sacctFixed(fields, vals)
-			}
+			line(vals)
 		}
 	}
 	if asJSON {

@@ -26,6 +26,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jobsim/jobsim/base/clock"
 	"github.com/jobsim/jobsim/fakeslurm"
 	"github.com/jobsim/jobsim/fakeslurm/cli"
 	"github.com/jobsim/jobsim/internal/batchwire"
@@ -54,16 +55,13 @@ type Response = batchwire.Response
 type Option func(*serveConfig)
 
 type serveConfig struct {
-	token    string
-	host     string
-	cliOpts  []cli.Option
-	log      *slog.Logger
-	peerAuth bool
-	lookup   func(uid uint32) (string, error)
+	batchwire.ServerConfig // token, peer check, user lookup, logger
+	host                   string
+	cliOpts                []cli.Option
 }
 
 // WithToken requires every request to carry token (Authorization: Bearer).
-func WithToken(token string) Option { return func(c *serveConfig) { c.token = token } }
+func WithToken(token string) Option { return func(c *serveConfig) { c.Token = token } }
 
 // WithHost makes every command run as if on host name (SLURM_SUBMIT_HOST).
 func WithHost(name string) Option { return func(c *serveConfig) { c.host = name } }
@@ -74,18 +72,18 @@ func WithCLIOptions(opts ...cli.Option) Option {
 }
 
 // WithLogger logs refused requests.
-func WithLogger(l *slog.Logger) Option { return func(c *serveConfig) { c.log = l } }
+func WithLogger(l *slog.Logger) Option { return func(c *serveConfig) { c.Log = l } }
 
 // WithPeerAuth turns the unix-socket user check on (the default) or off: a
 // request naming a user or uid other than the connecting process's is
 // refused, root excepted — as munge stops a Slurm client lying about who
 // it is.
-func WithPeerAuth(on bool) Option { return func(c *serveConfig) { c.peerAuth = on } }
+func WithPeerAuth(on bool) Option { return func(c *serveConfig) { c.PeerAuth = on } }
 
 // WithUserLookup replaces how a peer's uid becomes a user name (default:
 // the host's user database).
 func WithUserLookup(f func(uid uint32) (string, error)) Option {
-	return func(c *serveConfig) { c.lookup = f }
+	return func(c *serveConfig) { c.Lookup = f }
 }
 
 // Listen opens a listener for addr ("unix:/path", "tcp:host:port" or
@@ -101,7 +99,7 @@ func Listen(addr string, mode os.FileMode) (net.Listener, error) {
 // Serve answers Slurm command requests on ln until ctx ends or ln is
 // closed; it then waits up to 5s for the requests in progress.
 func Serve(ctx context.Context, ln net.Listener, backend cli.Backend, opts ...Option) error {
-	cfg := serveConfig{log: slog.New(slog.DiscardHandler), peerAuth: true, lookup: batchwire.LookupUID}
+	cfg := serveConfig{ServerConfig: batchwire.ServerConfig{PeerAuth: true}}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -132,7 +130,7 @@ func Serve(ctx context.Context, ln net.Listener, backend cli.Backend, opts ...Op
 			return Response{Stdout: res.Stdout, Stderr: res.Stderr, Exit: res.ExitCode}, nil
 		},
 	}
-	err := batchwire.Serve(ctx, ln, h, batchwire.ServerConfig{Token: cfg.token, PeerAuth: cfg.peerAuth, Lookup: cfg.lookup, Log: cfg.log})
+	err := batchwire.Serve(ctx, ln, h, cfg.ServerConfig)
 	if err != nil {
 		return fmt.Errorf("remote: %w", err)
 	}
@@ -223,7 +221,7 @@ var ErrUnreachable = errors.New("slurm controller unreachable")
 // does (MessageTimeout) and returns Slurm's message, with an error wrapping
 // ErrUnreachable. sbatch's script file is read here, as the calling user.
 func Call(ctx context.Context, addr string, inv cli.Invocation, opts ...CallOption) (cli.Result, error) {
-	cfg := callConfig{conf: Conf{ControlHost: "localhost", MessageTimeout: 10 * time.Second}, sleep: sleepCtx}
+	cfg := callConfig{conf: Conf{ControlHost: "localhost", MessageTimeout: 10 * time.Second}, sleep: clock.Real{}.Sleep}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -272,16 +270,5 @@ func Call(ctx context.Context, addr string, inv cli.Invocation, opts ...CallOpti
 	default:
 		res := cli.Unreachable(cmd, inv.Args, fakeslurm.ErrSocketTimeout, cfg.conf.ControlHost)
 		return res, fmt.Errorf("remote: %s: decode response: %w", addr, ce.Err)
-	}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 }

@@ -1,7 +1,6 @@
 package remote_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -19,6 +18,7 @@ import (
 	"github.com/jobsim/jobsim/fakeslurm/cli"
 	"github.com/jobsim/jobsim/fakeslurm/remote"
 	"github.com/jobsim/jobsim/internal/testbin"
+	"github.com/jobsim/jobsim/internal/testutil"
 	"github.com/jobsim/jobsim/sim/executor/virtual"
 )
 
@@ -81,17 +81,9 @@ func (h *host) run(t testing.TB, env []string, stdin string, name string, args .
 	cmd.Env = append([]string{"USER=alice", "HOME=" + h.dir, "PATH=" + h.bin + ":/usr/bin:/bin", "SLURM_CONF=" + filepath.Join(h.dir, "absent.conf"),
 		"TMPDIR=" + h.dir}, env...) // srun's step counters go to TMPDIR
 	cmd.Stdin = strings.NewReader(stdin)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
 	start := time.Now()
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	return out.String(), errb.String(), code, time.Since(start)
+	out, errs, code := testutil.Run(t, cmd)
+	return out, errs, code, time.Since(start)
 }
 
 // The executables reach the controller named by $JOBSIM_SLURM_SERVER:
@@ -226,16 +218,7 @@ func TestPeerCredentials(t *testing.T) {
 		cmd.Dir = "/"
 		cmd.Env = []string{"USER=" + user, "PATH=/usr/bin:/bin", remote.ServerEnv + "=unix:" + h.sock, "SLURM_CONF=/nonexistent"}
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
-		var out, errb bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		err := cmd.Run()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		return out.String(), errb.String(), code
+		return testutil.Run(t, cmd)
 	}
 	if out, errs, code := as("alice"); out != "Submitted batch job 1\n" || code != 0 {
 		t.Errorf("own name: %q %q exit %d", out, errs, code)

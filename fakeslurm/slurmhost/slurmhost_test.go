@@ -7,13 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/spf13/afero"
-
-	"github.com/jobsim/jobsim/base/clock"
 	"github.com/jobsim/jobsim/fakeslurm"
 	"github.com/jobsim/jobsim/fakeslurm/slurmhost"
 	"github.com/jobsim/jobsim/sim/batch"
-	"github.com/jobsim/jobsim/sim/executor/virtual"
+	"github.com/jobsim/jobsim/sim/batch/batchtest"
 )
 
 // A Slurm controller as a host's batch system: commands run through Run as
@@ -23,19 +20,14 @@ import (
 func TestSlurmAsABatchSystem(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	clk := clock.NewVirtual(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	fs := afero.NewMemMapFs()
-	if err := fs.MkdirAll("/home/alice", 0o755); err != nil {
-		t.Fatal(err)
-	}
-	ve := virtual.New(virtual.WithFS(fs), virtual.WithClock(clk), virtual.WithHostname("node1"))
-	srv, err := fakeslurm.NewServer(ctx, fakeslurm.WithClock(clk), fakeslurm.WithExecutor(ve), fakeslurm.WithFS(fs))
+	b := batchtest.New(t)
+	srv, err := fakeslurm.NewServer(ctx, fakeslurm.WithClock(b.Clock), fakeslurm.WithExecutor(b.Exec), fakeslurm.WithFS(b.FS))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var sys batch.System = slurmhost.New(srv, slurmhost.WithHost("fakehpc"), slurmhost.WithFS(fs),
+	var sys batch.System = slurmhost.New(srv, slurmhost.WithHost("fakehpc"), slurmhost.WithFS(b.FS),
 		slurmhost.WithIDs(func(string) (int, int) { return 1234, 1234 }))
-	defer func() { _ = sys.Close(); _ = ve.Close() }()
+	defer func() { _ = sys.Close() }()
 
 	if sys.Kind() != "slurm" || !strings.Contains(strings.Join(sys.Commands(), " "), "sbatch") {
 		t.Fatalf("kind %q commands %v", sys.Kind(), sys.Commands())
@@ -60,18 +52,5 @@ func TestSlurmAsABatchSystem(t *testing.T) {
 	if res := sys.Run(ctx, batch.Invocation{Command: "squeue", Args: []string{"-h", "-o", "%i %T"}, User: "alice"}); res.ExitCode != 0 || strings.TrimSpace(string(res.Stdout)) != id+" PENDING" {
 		t.Fatalf("squeue: exit %d out %q err %q", res.ExitCode, res.Stdout, res.Stderr)
 	}
-	if err := sys.Restart(ctx, batch.RestartOptions{Down: time.Second, LoseJobs: true}); err != nil {
-		t.Fatal(err)
-	}
-	if !sys.Down() {
-		t.Fatal("not down right after a restart")
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for sys.Down() || len(sys.Jobs(ctx, false)) != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("after a restart that loses jobs: down %v, jobs %+v", sys.Down(), sys.Jobs(ctx, false))
-		}
-		clk.Advance(100 * time.Millisecond)
-		time.Sleep(5 * time.Millisecond)
-	}
+	b.RestartLosingJobs(ctx, t, sys, time.Second, false)
 }

@@ -1,6 +1,7 @@
 // Package testutil holds the few helpers the project's tests share: waiting
 // for a condition with a deadline, a buffer safe for concurrent writes and
-// reads, and free loopback ports.
+// reads, free loopback ports, and running a command for its output and
+// exit status.
 //
 // Why: each of these used to be written again in many test files, and some
 // of the copies polled with no deadline at all, so a broken test hung until
@@ -12,9 +13,12 @@ import (
 	"bytes"
 	"fmt"
 	"net"
-	"sync"
+	"os/exec"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/jobsim/jobsim/internal/syncio"
 )
 
 // maxPoll is the longest pause between two checks of a condition: short
@@ -55,33 +59,8 @@ func Poll(what string, within time.Duration, cond func() bool) error {
 
 // SyncBuffer is a bytes.Buffer that is safe for concurrent use: a process
 // or goroutine writes its output while the test reads what has arrived so
-// far. The zero value is an empty buffer ready to use.
-type SyncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-// Write appends p to the buffer; it never fails.
-func (s *SyncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-// String returns what has been written so far.
-func (s *SyncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// Bytes returns a copy of what has been written so far; later writes do not
-// change it.
-func (s *SyncBuffer) Bytes() []byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return bytes.Clone(s.b.Bytes())
-}
+// far (syncio.Buffer). The zero value is an empty buffer ready to use.
+type SyncBuffer = syncio.Buffer
 
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago, for
 // a server the test starts itself (a real sshd, a hub) that must be told its
@@ -112,4 +91,30 @@ func FreePorts(t testing.TB, n int) []int {
 		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
 	}
 	return ports
+}
+
+// Run runs cmd to its end and returns what it wrote to stdout and stderr
+// and its exit status (-1 when a signal ended it). A command that could not
+// run at all (not found, not started) fails the test. cmd's Stdout and
+// Stderr are replaced.
+func Run(tb testing.TB, cmd *exec.Cmd) (stdout, stderr string, code int) {
+	tb.Helper()
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		tb.Fatalf("%s: %v", strings.Join(cmd.Args, " "), err)
+	}
+	return out.String(), errb.String(), code
+}
+
+// NeedOpenSSH skips the test, saying why and how to mend it, when the
+// OpenSSH client program (ssh, scp, sftp) is not installed.
+func NeedOpenSSH(tb testing.TB, program string) {
+	tb.Helper()
+	if _, err := exec.LookPath(program); err != nil {
+		tb.Skipf("the OpenSSH client's %s is not installed (make setup installs openssh-client)", program)
+	}
 }

@@ -3,6 +3,7 @@ package testutil
 import (
 	"fmt"
 	"net"
+	"os/exec"
 	"runtime"
 	"strings"
 	"sync"
@@ -122,4 +123,20 @@ func TestFreePortsAreDistinctAndListenable(t *testing.T) {
 		t.Fatalf("listening on the free port: %v", err)
 	}
 	_ = ln.Close()
+}
+
+// Run gives a command's two outputs apart and its exit status, and fails
+// the test only when the command cannot run at all.
+func TestRunSeparatesOutputsAndStatus(t *testing.T) {
+	out, errs, code := Run(t, exec.Command("/bin/sh", "-c", "echo out; echo err >&2; exit 3"))
+	if out != "out\n" || errs != "err\n" || code != 3 {
+		t.Errorf("Run = %q %q %d, want out, err, 3", out, errs, code)
+	}
+	if _, _, code := Run(t, exec.Command("/bin/true")); code != 0 {
+		t.Errorf("true: exit %d", code)
+	}
+	msg := run(t, func(tb testing.TB) { Run(tb, exec.Command("/nonexistent/cmd", "arg")) })
+	if !strings.Contains(msg, "/nonexistent/cmd arg: ") {
+		t.Errorf("a command that cannot start: failure %q, want it to name the command", msg)
+	}
 }

@@ -217,16 +217,24 @@ func TestSchedulerControl(t *testing.T) {
 	}
 }
 
-// cylc stop --now orphans a running job; Close must still leave nothing.
-func TestStopNowAndCleanup(t *testing.T) {
+// sleeperRunning plays the "long" workflow in a new Env and waits until
+// its sleeper task runs; ctx ends with the test, or after 3 minutes.
+func sleeperRunning(t *testing.T) (context.Context, *Env, *Workflow) {
+	t.Helper()
 	c := locateOrSkip(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
+	t.Cleanup(cancel)
 	env := newTestEnv(t, c)
 	wf := playedWorkflow(t, ctx, env, "long")
 	if _, err := wf.WaitFor(ctx, TaskIs("1/sleeper", StatusRunning)); err != nil {
 		t.Fatal(err)
 	}
+	return ctx, env, wf
+}
+
+// cylc stop --now orphans a running job; Close must still leave nothing.
+func TestStopNowAndCleanup(t *testing.T) {
+	ctx, env, wf := sleeperRunning(t)
 	start := time.Now()
 	if err := wf.Stop(ctx, StopNow); err != nil {
 		t.Fatal(err)
@@ -258,14 +266,7 @@ func TestStopNowAndCleanup(t *testing.T) {
 // A test that fails half way leaves a running scheduler and job behind;
 // the cleanup alone must end them.
 func TestCloseKillsRunningWorkflow(t *testing.T) {
-	c := locateOrSkip(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	env := newTestEnv(t, c)
-	wf := playedWorkflow(t, ctx, env, "long")
-	if _, err := wf.WaitFor(ctx, TaskIs("1/sleeper", StatusRunning)); err != nil {
-		t.Fatal(err)
-	}
+	ctx, env, wf := sleeperRunning(t)
 	if !wf.Running() {
 		t.Fatal("scheduler not running")
 	}

@@ -10,12 +10,12 @@ import (
 	"context"
 	"fmt"
 	"path"
-	"slices"
 	"strings"
 
 	"github.com/bmatcuk/doublestar/v4"
 
-	"github.com/jobsim/jobsim/base/fault"
+	"github.com/jobsim/jobsim/fakepbs"
+	"github.com/jobsim/jobsim/scenarios/batchplugin"
 	"github.com/jobsim/jobsim/scenarios/runner"
 	"github.com/jobsim/jobsim/scenarios/scenario"
 	"github.com/jobsim/jobsim/sim/control"
@@ -24,8 +24,9 @@ import (
 // Name is the plug-in's name, the Owner of the steps and conditions it parses.
 const Name = "pbs"
 
-// Plugin is the PBS plug-in.
-type Plugin struct{}
+// Plugin is the PBS plug-in: the pbs step (batchplugin.Steps) and its
+// own condition.
+type Plugin struct{ batchplugin.Steps[system] }
 
 var (
 	_ scenario.StepParser      = Plugin{}
@@ -33,73 +34,24 @@ var (
 	_ runner.HostPlugin        = Plugin{}
 )
 
-// Name implements scenario.Plugin.
-func (Plugin) Name() string { return Name }
+// system names PBS for the shared plug-in code.
+type system struct{}
 
-// StepKeys implements scenario.StepParser: the pbs step.
-func (Plugin) StepKeys() []string { return []string{"pbs"} }
-
-// DoActions implements scenario.StepParser: none (PBS is no system under test).
-func (Plugin) DoActions() []string { return nil }
+// System implements batchplugin.Namer.
+func (system) System() batchplugin.System {
+	return batchplugin.System{Key: Name, Label: "PBS", Server: "a PBS server",
+		Runs: func(h scenario.Host) bool { return h.PBS != nil }}
+}
 
 // Step restarts the PBS server of a topology host (Host names it; default
 // the only host with PBS), as an admin or a crash does: for Down it does
 // not answer (clients get "Connection refused"), then it is back with its
 // jobs (Jobs "kept", the default, as with qterm -t quick) or none ("lost":
 // an empty datastore). Both backends can.
-type Step struct {
-	Host   string            `yaml:"host"`
-	Action string            `yaml:"action"`
-	Down   scenario.Duration `yaml:"down"`
-	Jobs   string            `yaml:"jobs"`
-}
+type Step = batchplugin.Restart
 
 // Actions are what a pbs step can do.
-var Actions = []string{"restart"}
-
-func (s *Step) String() string {
-	jobs := s.Jobs
-	if jobs == "" {
-		jobs = "kept"
-	}
-	return fmt.Sprintf("pbs %s on %s (jobs %s)", s.Action, s.Host, jobs)
-}
-
-// ParseStep implements scenario.StepParser.
-func (Plugin) ParseStep(f *scenario.File, key string, v scenario.Value) (scenario.Action, error) {
-	s := &Step{}
-	if err := v.Decode(s); err != nil {
-		return nil, err
-	}
-	if field, err := validateStep(f, s); err != nil {
-		return nil, v.Where().Key(field).Errorf("pbs: %v", err)
-	}
-	return s, nil
-}
-
-// validateStep checks a pbs step and fills in its host when only one host
-// runs PBS. It names the field at fault.
-func validateStep(f *scenario.File, ps *Step) (string, error) {
-	if !slices.Contains(Actions, ps.Action) {
-		return "action", fmt.Errorf("action %q: want one of %s", ps.Action, strings.Join(Actions, ", "))
-	}
-	if ps.Jobs != "" && ps.Jobs != "kept" && ps.Jobs != "lost" {
-		return "jobs", fmt.Errorf("jobs %q: want kept or lost", ps.Jobs)
-	}
-	var withPBS []string
-	for _, h := range f.Topology.Hosts {
-		if h.PBS != nil {
-			withPBS = append(withPBS, h.Name)
-		}
-	}
-	if ps.Host == "" && len(withPBS) == 1 {
-		ps.Host = withPBS[0]
-	}
-	if !slices.Contains(withPBS, ps.Host) {
-		return "host", fmt.Errorf("host %q does not run a PBS server (hosts with pbs: %s)", ps.Host, strings.Join(withPBS, ", "))
-	}
-	return "", nil
-}
+var Actions = batchplugin.Actions
 
 // ConditionKeys implements scenario.ConditionParser: the job condition.
 func (Plugin) ConditionKeys() []string { return []string{"job"} }
@@ -128,39 +80,17 @@ func (Plugin) ParseCondition(f *scenario.File, key string, v scenario.Value) (sc
 	return j, nil
 }
 
-// Do implements runner.HostPlugin: a pbs step.
-func (Plugin) Do(ctx context.Context, topo runner.Topology, a scenario.Action) error {
-	s, ok := a.(*Step)
-	if !ok {
-		return fmt.Errorf("pbs: %s is not a PBS step", a)
-	}
-	h, ok := topo.Host(s.Host)
-	if !ok {
-		return fmt.Errorf("no host %q", s.Host)
-	}
-	return h.Control().RestartPBS(ctx, control.PBSRestart{Down: fault.Duration(s.Down.D()), LoseJobs: s.Jobs == "lost"})
-}
-
 // Holds implements runner.HostPlugin: whether a job condition holds on
 // any host now.
 func (Plugin) Holds(ctx context.Context, topo runner.Topology, p scenario.Predicate) (bool, error) {
-	c, ok := p.(*Job)
-	if !ok {
-		return false, fmt.Errorf("pbs: %s is not a PBS condition", p)
+	c, err := batchplugin.Condition[*Job](system{}.System(), p)
+	if err != nil {
+		return false, err
 	}
-	for _, h := range topo.Hosts() {
-		jobs, err := h.Control().PBSJobs(ctx, true)
-		if err != nil {
-			if ctx.Err() != nil {
-				return false, nil
-			}
-			return false, fmt.Errorf("PBS jobs of %s: %w", h.Name(), err)
-		}
-		for _, j := range jobs {
-			if ok, _ := path.Match(c.Job, j.Name); ok && j.State.String() == c.State {
-				return true, nil
-			}
-		}
-	}
-	return false, nil
+	return batchplugin.AnyJob(ctx, topo, nil, "PBS jobs", func(ctx context.Context, cl *control.Client) ([]fakepbs.Job, error) {
+		return cl.PBSJobs(ctx, true)
+	}, func(j fakepbs.Job) bool {
+		ok, _ := path.Match(c.Job, j.Name)
+		return ok && j.State.String() == c.State
+	})
 }

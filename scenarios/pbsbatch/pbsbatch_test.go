@@ -6,12 +6,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jobsim/jobsim/backend/inprocess"
 	"github.com/jobsim/jobsim/scenarios/hubsys"
 	"github.com/jobsim/jobsim/scenarios/pbsbatch"
-	"github.com/jobsim/jobsim/scenarios/runner"
 	"github.com/jobsim/jobsim/scenarios/scenario"
 	"github.com/jobsim/jobsim/sim"
-	"github.com/jobsim/jobsim/sim/control"
 )
 
 // A hub whose batch spawner needs a PBS host: the PBS plug-in's step and
@@ -62,22 +61,6 @@ func TestParsesItsStepAndCondition(t *testing.T) {
 	}
 }
 
-// topo is a runner.Topology over one in-process host.
-type topo struct{ h *sim.Host }
-
-type host struct{ h *sim.Host }
-
-func (t topo) Hosts() []runner.Host { return []runner.Host{host(t)} }
-func (t topo) Host(name string) (runner.Host, bool) {
-	return host(t), name == t.h.Name()
-}
-func (topo) Close(context.Context) error              { return nil }
-func (h host) Name() string                           { return h.h.Name() }
-func (h host) SSH(string) (runner.SSHEndpoint, error) { return runner.SSHEndpoint{}, nil }
-func (h host) Control() *control.Client               { return h.h.Client() }
-func (h host) Notes() []string                        { return nil }
-func (h host) ProcessPath(p string) string            { return p }
-
 // The plug-in judges job conditions and restarts the server through the
 // host's control API.
 func TestActsOnTheHostsPBSServer(t *testing.T) {
@@ -92,7 +75,7 @@ func TestActsOnTheHostsPBSServer(t *testing.T) {
 		t.Fatalf("qsub: %v %q", err, res.Stderr)
 	}
 	p := pbsbatch.Plugin{}
-	tp := topo{h}
+	tp := inprocess.Over(h)
 	for _, c := range []struct {
 		cond pbsbatch.Job
 		want bool

@@ -159,14 +159,17 @@ func load(t *testing.T, name, mode, faultStep string) *scenario.File {
 	return f
 }
 
-func newRunner(t *testing.T, version string, sys **fakeCylc) (*Runner, *fakeBackend, string) {
+// newRunner is a runner of the toy system (version) on a fake backend,
+// with artifacts in a temporary directory and opts; sys gets the toy of
+// the last run.
+func newRunner(t *testing.T, version string, sys **fakeCylc, opts ...Option) (*Runner, *fakeBackend, string) {
 	b := &fakeBackend{}
 	art := t.TempDir()
-	r, err := New(WithBackend(b), WithArtifacts(art), WithSystem("toy", func(ctx context.Context, f *scenario.File, topo Topology, env Env, log *events.Log) (System, error) {
+	r, err := New(append([]Option{WithBackend(b), WithArtifacts(art), WithSystem("toy", func(ctx context.Context, f *scenario.File, topo Topology, env Env, log *events.Log) (System, error) {
 		h, _ := topo.Host("fakehpc")
 		*sys = &fakeCylc{log: log, host: h.(*fakeHost), version: version}
 		return *sys, nil
-	}))
+	})}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -344,15 +347,7 @@ func TestBlockedWaitsSayWhatTheyWaitFor(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var sys *fakeCylc
-	art := t.TempDir()
-	r, err := New(WithBackend(&fakeBackend{}), WithArtifacts(art), WithWaitNotice(300*time.Millisecond), WithSystem("toy", func(ctx context.Context, f *scenario.File, topo Topology, env Env, log *events.Log) (System, error) {
-		h, _ := topo.Host("fakehpc")
-		sys = &fakeCylc{log: log, host: h.(*fakeHost), version: "8.0.3"}
-		return sys, nil
-	}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	r, _, art := newRunner(t, "8.0.3", &sys, WithWaitNotice(300*time.Millisecond))
 	// The qsub fault keeps the toy preparing: the wait blocks for its
 	// bound, and the never: preparing expectation keeps the run going.
 	rep := r.Run(ctx, load(t, "blocked", "", rejectQsub+"\n  - wait: {state: succeeded, within: 1500ms}"))
@@ -390,15 +385,7 @@ func TestSettlingSaysWhichExpectationsItWaitsFor(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var sys *fakeCylc
-	art := t.TempDir()
-	r, err := New(WithBackend(&fakeBackend{}), WithArtifacts(art), WithWaitNotice(300*time.Millisecond), WithSystem("toy", func(ctx context.Context, f *scenario.File, topo Topology, env Env, log *events.Log) (System, error) {
-		h, _ := topo.Host("fakehpc")
-		sys = &fakeCylc{log: log, host: h.(*fakeHost), version: "8.0.3"}
-		return sys, nil
-	}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	r, _, art := newRunner(t, "8.0.3", &sys, WithWaitNotice(300*time.Millisecond))
 	f := load(t, "settling", "linger: 1500ms", "")
 	f.Expect = append(f.Expect, mustExpect(t, "never-comes", "{events: {kind: toy.never, min: 1}}"))
 	r.Run(ctx, f)

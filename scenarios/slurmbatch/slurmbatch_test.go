@@ -8,14 +8,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jobsim/jobsim/backend/inprocess"
 	"github.com/jobsim/jobsim/scenarios/cylcsys"
 	"github.com/jobsim/jobsim/scenarios/pbsbatch"
-	"github.com/jobsim/jobsim/scenarios/runner"
 	"github.com/jobsim/jobsim/scenarios/scenario"
 	"github.com/jobsim/jobsim/scenarios/slurmbatch"
 	"github.com/jobsim/jobsim/sim"
 	"github.com/jobsim/jobsim/sim/batch"
-	"github.com/jobsim/jobsim/sim/control"
 )
 
 // A Cylc workflow on a Slurm host: the Slurm plug-in's step and condition
@@ -103,22 +102,6 @@ func TestParsesTheSlurmBlockStepAndCondition(t *testing.T) {
 	}
 }
 
-// topo is a runner.Topology over one in-process host.
-type topo struct{ h *sim.Host }
-
-type host struct{ h *sim.Host }
-
-func (t topo) Hosts() []runner.Host { return []runner.Host{host(t)} }
-func (t topo) Host(name string) (runner.Host, bool) {
-	return host(t), name == t.h.Name()
-}
-func (topo) Close(context.Context) error              { return nil }
-func (h host) Name() string                           { return h.h.Name() }
-func (h host) SSH(string) (runner.SSHEndpoint, error) { return runner.SSHEndpoint{}, nil }
-func (h host) Control() *control.Client               { return h.h.Client() }
-func (h host) Notes() []string                        { return nil }
-func (h host) ProcessPath(p string) string            { return p }
-
 // The plug-in judges slurm_job conditions (a name with '/' as Cylc's) and
 // restarts the controller through the host's control API.
 func TestActsOnTheHostsSlurmController(t *testing.T) {
@@ -146,7 +129,7 @@ func TestActsOnTheHostsSlurmController(t *testing.T) {
 		return f.Timeline[1].Wait.Condition.Predicate
 	}
 	p := slurmbatch.Plugin{}
-	tp := topo{h}
+	tp := inprocess.Over(h)
 	for _, c := range []struct {
 		glob, state string
 		want        bool

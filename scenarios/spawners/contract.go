@@ -26,13 +26,13 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
 	"github.com/goccy/go-yaml"
 
 	"github.com/jobsim/jobsim/base/fault"
+	"github.com/jobsim/jobsim/internal/syncio"
 	"github.com/jobsim/jobsim/internal/yamlfile"
 )
 
@@ -250,7 +250,7 @@ func NewRunner(c *Contract, t Target, log io.Writer) (*Runner, error) {
 		r.log = io.Discard
 	} else {
 		// Background steps write their output here while later steps log.
-		r.log = &lockedWriter{w: r.log}
+		r.log = &syncio.Writer{W: r.log}
 	}
 	for k, v := range t.Vars {
 		r.vars[k] = v
@@ -561,16 +561,4 @@ func (r *Runner) httpStep(ctx context.Context, s Step) error {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-}
-
-// lockedWriter serialises writes from several goroutines.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }

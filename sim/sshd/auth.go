@@ -197,24 +197,37 @@ func (s *Server) authFaults(ctx ssh.Context, user string) authDecision {
 	return d
 }
 
+// admitLogin is what every login attempt goes through before its credential
+// is checked: the auth faults, then the user database. reason says why the
+// attempt is refused ("": the user may try).
+func (s *Server) admitLogin(ctx ssh.Context, user string) (u User, reason string) {
+	if d := s.authFaults(ctx, user); d.dropped {
+		return User{}, "connection dropped by fault"
+	} else if d.refused != "" {
+		return User{}, "refused by fault " + d.refused
+	}
+	u, found := s.lookupUser(user)
+	if !found {
+		return User{}, "unknown user"
+	}
+	return u, ""
+}
+
 func (s *Server) publicKeyAuth(ctx ssh.Context, key ssh.PublicKey) bool {
 	user := ctx.User()
-	ok, reason := false, ""
-	if d := s.authFaults(ctx, user); d.dropped {
-		reason = "connection dropped by fault"
-	} else if d.refused != "" {
-		reason = "refused by fault " + d.refused
-	} else if u, found := s.lookupUser(user); !found {
-		reason = "unknown user"
-	} else if cert, isCert := key.(*gossh.Certificate); isCert {
-		ok, reason = s.checkUserCert(ctx, user, cert)
-	} else {
-		reason = "key not authorized"
-		want := key.Marshal()
-		for _, k := range u.Keys {
-			if bytes.Equal(k.Marshal(), want) {
-				ok, reason = true, ""
-				break
+	u, reason := s.admitLogin(ctx, user)
+	ok := false
+	if reason == "" {
+		if cert, isCert := key.(*gossh.Certificate); isCert {
+			ok, reason = s.checkUserCert(ctx, user, cert)
+		} else {
+			reason = "key not authorized"
+			want := key.Marshal()
+			for _, k := range u.Keys {
+				if bytes.Equal(k.Marshal(), want) {
+					ok, reason = true, ""
+					break
+				}
 			}
 		}
 	}
@@ -294,17 +307,14 @@ func certReason(err error) string {
 }
 
 func (s *Server) checkPassword(ctx ssh.Context, user string, password []byte) bool {
-	ok, reason := false, ""
-	if d := s.authFaults(ctx, user); d.dropped {
-		reason = "connection dropped by fault"
-	} else if d.refused != "" {
-		reason = "refused by fault " + d.refused
-	} else if u, found := s.lookupUser(user); !found {
-		reason = "unknown user"
-	} else if u.Password == "" || subtle.ConstantTimeCompare([]byte(u.Password), password) != 1 {
-		reason = "wrong password"
-	} else {
-		ok = true
+	u, reason := s.admitLogin(ctx, user)
+	ok := false
+	if reason == "" {
+		if u.Password == "" || subtle.ConstantTimeCompare([]byte(u.Password), password) != 1 {
+			reason = "wrong password"
+		} else {
+			ok = true
+		}
 	}
 	s.recordAuth(ctx, user, "password", ok, reason, nil)
 	return ok

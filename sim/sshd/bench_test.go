@@ -58,20 +58,7 @@ func newBenchEnv(b testing.TB) *benchEnv {
 	fmt.Fprintf(f, "[127.0.0.1]:%d %s", port, hostPub)
 	f.Close()
 	cfg, _ := os.ReadFile(h.config)
-	cfg = append(cfg, fmt.Sprintf(`
-Host realsshd
-  HostName 127.0.0.1
-  Port %d
-  User %s
-  IdentityFile %s
-  IdentitiesOnly yes
-  IdentityAgent none
-  UserKnownHostsFile %s
-  GlobalKnownHostsFile /dev/null
-  StrictHostKeyChecking yes
-  BatchMode yes
-  LogLevel ERROR
-`, port, me.Username, h.key, kh)...)
+	cfg = append(cfg, "\n"+hostBlock("realsshd", "127.0.0.1", port, me.Username, h.key, kh)...)
 	// bash sources ~/.bashrc for commands run by sshd when it is a top-level
 	// shell (Debian's SSH_SOURCE_BASHRC); here root's runs `pyenv init`,
 	// ~100 ms. SHLVL=1 makes both servers' bash skip it, so that the

@@ -128,6 +128,31 @@ func newTestHost(t testing.TB, opts ...Option) *testHost {
 	return h
 }
 
+// hostBlock is an ssh_config Host block for alias: the server at
+// host:port, logging in as user with key only, its host key checked
+// against knownHosts, never prompting. extra lines come first: the first
+// value of an option wins.
+func hostBlock(alias, host string, port int, user, key, knownHosts string, extra ...string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Host %s\n", alias)
+	for _, l := range extra {
+		b.WriteString(l + "\n")
+	}
+	fmt.Fprintf(&b, `  HostName %s
+  Port %d
+  User %s
+  IdentityFile %s
+  IdentitiesOnly yes
+  IdentityAgent none
+  UserKnownHostsFile %s
+  GlobalKnownHostsFile /dev/null
+  StrictHostKeyChecking yes
+  BatchMode yes
+  LogLevel ERROR
+`, host, port, user, key, knownHosts)
+	return b.String()
+}
+
 // writeConfig writes the client's ssh_config and known_hosts, logging in
 // as alice with the given key.
 func (h *testHost) writeConfig(key string, extra ...string) {
@@ -137,21 +162,7 @@ func (h *testHost) writeConfig(key string, extra ...string) {
 		h.t.Fatal(err)
 	}
 	// Extra lines go first: the first value of an option wins.
-	cfg := fmt.Sprintf(`Host fakehpc
-%s
-  HostName %s
-  Port %d
-  User alice
-  IdentityFile %s
-  IdentitiesOnly yes
-  IdentityAgent none
-  UserKnownHostsFile %s
-  GlobalKnownHostsFile /dev/null
-  StrictHostKeyChecking yes
-  BatchMode yes
-  LogLevel ERROR
-  ConnectTimeout 10
-`, strings.Join(extra, "\n"), h.srv.Host(), h.srv.Port(), key, kh)
+	cfg := hostBlock("fakehpc", h.srv.Host(), h.srv.Port(), "alice", key, kh, append(extra, "  ConnectTimeout 10")...)
 	h.config = filepath.Join(h.dir, "ssh_config")
 	if err := os.WriteFile(h.config, []byte(cfg), 0o644); err != nil {
 		h.t.Fatal(err)

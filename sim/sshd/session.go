@@ -313,6 +313,42 @@ func (c *countReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// preFaults applies the ssh rules for op that act before a session
+// request runs, noting them in its event fields f: it waits out latency
+// and hang rules (a client that goes away meanwhile ends the request with
+// 255, and done gets -1 and held), then an exit rule ends it with the
+// rule's stderr (wroteErr, when set, gets its length) and status (default
+// 255). over reports that the request has ended and done was called.
+func (ss *session) preFaults(op fault.Op, f map[string]any, held string, wroteErr func(n int), done func(code int, why string)) (fired []fault.Rule, over bool) {
+	s := ss.s
+	fired = s.faultsFor(op)
+	if len(fired) > 0 {
+		f["faults"] = ruleIDs(fired)
+	}
+	wctx, stop := ss.goneContext()
+	defer stop()
+	if err := s.wait(wctx, fired); err != nil {
+		ss.exit(255)
+		done(-1, held)
+		return fired, true
+	}
+	if r, ok := fault.First(fired, fault.Exit); ok {
+		code := 255
+		if r.Effect.ExitCode != nil {
+			code = *r.Effect.ExitCode
+		}
+		msg := r.Effect.StderrLine()
+		_, _ = io.WriteString(ss.ch.Stderr(), msg)
+		if wroteErr != nil {
+			wroteErr(len(msg))
+		}
+		ss.exit(code)
+		done(code, "")
+		return fired, true
+	}
+	return fired, false
+}
+
 // runCommand runs an exec request (op "exec") or a shell (op "shell").
 func (ss *session) runCommand(op, command string) {
 	s := ss.s
@@ -342,27 +378,17 @@ func (ss *session) runCommand(op, command string) {
 		s.record(events.SSHExec, msg, f)
 	}
 
-	fired := s.faultsFor(fault.Op{Layer: fault.SSH, Name: op, Command: command, User: ss.user})
-	if len(fired) > 0 {
-		f["faults"] = ruleIDs(fired)
-	}
-	wctx, stop := ss.goneContext()
-	defer stop()
-	if err := s.wait(wctx, fired); err != nil {
-		ss.exit(255)
-		done(-1, "client went away while a fault held the command")
-		return
-	}
-	if r, ok := fault.First(fired, fault.Exit); ok {
-		code := 255
-		if r.Effect.ExitCode != nil {
-			code = *r.Effect.ExitCode
-		}
-		msg := r.Effect.StderrLine()
-		_, _ = io.WriteString(ss.ch.Stderr(), msg)
-		f["bytes_err"] = int64(len(msg))
-		ss.exit(code)
-		done(code, "")
+	fired, over := ss.preFaults(fault.Op{Layer: fault.SSH, Name: op, Command: command, User: ss.user}, f,
+		"client went away while a fault held the command",
+		func(n int) { f["bytes_err"] = int64(n) },
+		func(code int, why string) {
+			if why == "" {
+				done(code, "")
+				return
+			}
+			done(code, "%s", why)
+		})
+	if over {
 		return
 	}
 	var drop *dropper
@@ -406,17 +432,22 @@ func (ss *session) runCommand(op, command string) {
 		Stderr: stderr,
 		TTY:    win,
 	}
+	// cannot ends the request when the command could not be started: what
+	// says what failed to the client, why in the event.
+	cannot := func(what, why string, err error) {
+		pr.Close()
+		pw.Close()
+		_, _ = fmt.Fprintf(ss.ch.Stderr(), "jobsim sshd: %s: %v\n", what, err)
+		ss.exit(127)
+		<-copied
+		done(127, "%s: %v", why, err)
+	}
 	var outs *outPipes
 	if win != nil {
 		cmd.Stderr = stdout
 		stdout.tty = true
 	} else if outs, err = newOutPipes(stdout, stderr); err != nil {
-		pr.Close()
-		pw.Close()
-		_, _ = fmt.Fprintf(ss.ch.Stderr(), "jobsim sshd: output pipes: %v\n", err)
-		ss.exit(127)
-		<-copied
-		done(127, "output pipes: %v", err)
+		cannot("output pipes", "output pipes", err)
 		return
 	} else {
 		cmd.Stdout, cmd.Stderr = outs.stdoutW, outs.stderrW
@@ -425,13 +456,8 @@ func (ss *session) runCommand(op, command string) {
 	defer kill()
 	proc, err := s.cfg.exec.Start(pctx, cmd)
 	if err != nil {
-		pr.Close()
-		pw.Close()
 		outs.abandon()
-		_, _ = fmt.Fprintf(ss.ch.Stderr(), "jobsim sshd: cannot run command: %v\n", err)
-		ss.exit(127)
-		<-copied
-		done(127, "start: %v", err)
+		cannot("cannot run command", "start", err)
 		return
 	}
 	ss.mu.Lock()

@@ -59,25 +59,9 @@ func (ss *session) runSFTP(fs afero.Fs, home string) {
 		}
 		s.record(events.SSHSFTP, msg, f)
 	}
-	fired := s.faultsFor(fault.Op{Layer: fault.SSH, Name: opSFTP, User: ss.user})
-	if len(fired) > 0 {
-		f["faults"] = ruleIDs(fired)
-	}
-	wctx, stop := ss.goneContext()
-	defer stop()
-	if err := s.wait(wctx, fired); err != nil {
-		ss.exit(255)
-		done(-1, "client went away while a fault held the sftp session")
-		return
-	}
-	if r, ok := fault.First(fired, fault.Exit); ok {
-		code := 255
-		if r.Effect.ExitCode != nil {
-			code = *r.Effect.ExitCode
-		}
-		_, _ = io.WriteString(ss.ch.Stderr(), r.Effect.StderrLine())
-		ss.exit(code)
-		done(code, "")
+	fired, over := ss.preFaults(fault.Op{Layer: fault.SSH, Name: opSFTP, User: ss.user}, f,
+		"client went away while a fault held the sftp session", nil, done)
+	if over {
 		return
 	}
 	var drop *dropper
@@ -231,18 +215,20 @@ type lockedFile struct {
 }
 
 func (l *lockedFile) ReadAt(p []byte, off int64) (int, error) {
-	l.mu.Lock()
-	n, err := l.f.ReadAt(p, off)
-	l.mu.Unlock()
-	l.h.read.Add(int64(n))
-	return n, err
+	return l.at(l.f.ReadAt, p, off, &l.h.read)
 }
 
 func (l *lockedFile) WriteAt(p []byte, off int64) (int, error) {
+	return l.at(l.f.WriteAt, p, off, &l.h.written)
+}
+
+// at runs op (the file's ReadAt or WriteAt) under the lock and adds the
+// bytes it moved to count.
+func (l *lockedFile) at(op func([]byte, int64) (int, error), p []byte, off int64, count *atomic.Int64) (int, error) {
 	l.mu.Lock()
-	n, err := l.f.WriteAt(p, off)
+	n, err := op(p, off)
 	l.mu.Unlock()
-	l.h.written.Add(int64(n))
+	count.Add(int64(n))
 	return n, err
 }
 
@@ -312,7 +298,8 @@ func (h *sftpHandler) Filecmd(r *sftp.Request) error {
 		return h.setstat(r)
 	case "Rename":
 		return h.rename(r, false)
-	case "Rmdir":
+	case "Rmdir", "Remove":
+		// rmdir removes only directories, remove everything else.
 		p, err := h.resolve(r.Filepath, false)
 		if err != nil {
 			return err
@@ -321,20 +308,10 @@ func (h *sftpHandler) Filecmd(r *sftp.Request) error {
 		if err != nil {
 			return err
 		}
-		if !fi.IsDir() {
+		switch rmdir := r.Method == "Rmdir"; {
+		case rmdir && !fi.IsDir():
 			return pathErr("rmdir", r.Filepath, syscall.ENOTDIR)
-		}
-		return h.fs.Remove(p)
-	case "Remove":
-		p, err := h.resolve(r.Filepath, false)
-		if err != nil {
-			return err
-		}
-		fi, err := h.stat(p, false)
-		if err != nil {
-			return err
-		}
-		if fi.IsDir() {
+		case !rmdir && fi.IsDir():
 			return pathErr("remove", r.Filepath, syscall.EISDIR)
 		}
 		return h.fs.Remove(p)

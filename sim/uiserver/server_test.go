@@ -47,13 +47,34 @@ func start(t *testing.T, opts ...Option) *running {
 // Serve returns (a test that takes it puts a value back for the cleanup).
 func serve(t *testing.T, opts ...Option) (*Server, chan error) {
 	t.Helper()
+	srv, done, _ := serveUntil(t, opts...)
+	return srv, done
+}
+
+// serveUntil is serve with stop, which ends the server's context and
+// returns what Serve returned, failing the test if Serve has not returned
+// 10 s later.
+func serveUntil(t *testing.T, opts ...Option) (srv *Server, done chan error, stop func() error) {
+	t.Helper()
 	srv, err := New(append([]Option{WithAddr("127.0.0.1:0")}, opts...)...)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
+	done = make(chan error, 1)
 	go func() { done <- srv.Serve(ctx) }()
+	stop = func() error {
+		t.Helper()
+		cancel()
+		select {
+		case err := <-done:
+			done <- err
+			return err
+		case <-time.After(10 * time.Second):
+			t.Fatal("Serve did not return 10 s after its context ended")
+			return nil
+		}
+	}
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -62,7 +83,7 @@ func serve(t *testing.T, opts ...Option) (*Server, chan error) {
 			t.Errorf("Serve did not return 10 s after its context ended")
 		}
 	})
-	return srv, done
+	return srv, done, stop
 }
 
 // get fetches url with an optional Authorization token and decodes a JSON
@@ -134,23 +155,11 @@ func TestServeAnswersUnderPrefix(t *testing.T) {
 }
 
 func TestShutdownOnContextEnd(t *testing.T) {
-	srv, err := New(WithAddr("127.0.0.1:0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx) }()
+	srv, _, stop := serveUntil(t)
 	<-srv.Ready()
 	addr := srv.Addr()
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Serve after cancel: %v, want nil", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Serve did not return after cancel")
+	if err := stop(); err != nil {
+		t.Fatalf("Serve after cancel: %v, want nil", err)
 	}
 	if !refused(addr) {
 		t.Errorf("%s still accepts connections after shutdown", addr)
@@ -257,13 +266,7 @@ func TestNeverReadyHTTPAnswers503(t *testing.T) {
 // readiness check.
 func TestNeverReadyNoBindNeverListens(t *testing.T) {
 	addr := freeAddr(t)
-	srv, err := New(WithAddr(addr), WithFaults(Faults{NeverReady: NeverReadyNoBind}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx) }()
+	srv, _, stop := serveUntil(t, WithAddr(addr), WithFaults(Faults{NeverReady: NeverReadyNoBind}))
 	select {
 	case <-srv.Ready():
 		t.Fatal("a nobind server became ready")
@@ -276,14 +279,8 @@ func TestNeverReadyNoBindNeverListens(t *testing.T) {
 		ln.Close()
 		t.Errorf("another server could listen on %s during the delay", addr)
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("Serve: %v, want nil after cancel", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Serve did not return after cancel")
+	if err := stop(); err != nil {
+		t.Errorf("Serve: %v, want nil after cancel", err)
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -306,22 +303,10 @@ func TestSlowStartDelaysBinding(t *testing.T) {
 }
 
 func TestSlowStartStopsOnCancel(t *testing.T) {
-	srv, err := New(WithAddr("127.0.0.1:0"), WithFaults(Faults{SlowStart: time.Hour}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx) }()
+	_, _, stop := serveUntil(t, WithFaults(Faults{SlowStart: time.Hour}))
 	time.Sleep(50 * time.Millisecond)
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("Serve: %v, want nil", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Serve stuck in slow start after cancel")
+	if err := stop(); err != nil {
+		t.Errorf("Serve: %v, want nil", err)
 	}
 }
 

@@ -34,13 +34,13 @@ func TestHiddenDirectoryIsEmptyToTheHost(t *testing.T) {
 	if got := h.e.Hidden(); len(got) != 1 || got[0] != secret {
 		t.Fatalf("Hidden() = %v, want just %s (a missing directory has nothing to hide)", got, secret)
 	}
-	r := run(t, h.e, executor.Command{Script: "ls -A " + secret + "; touch " + secret + "/new"})
-	if r.stdout != "" || !strings.Contains(r.stderr, "Read-only file system") || r.status.Code == 0 {
-		t.Fatalf("the host saw %q, touch said %q (exit %d); want an empty read-only directory", r.stdout, r.stderr, r.status.Code)
+	r := cmds.Run(t, h.e, executor.Command{Script: "ls -A " + secret + "; touch " + secret + "/new"})
+	if r.Stdout != "" || !strings.Contains(r.Stderr, "Read-only file system") || r.Status.Code == 0 {
+		t.Fatalf("the host saw %q, touch said %q (exit %d); want an empty read-only directory", r.Stdout, r.Stderr, r.Status.Code)
 	}
-	tty := run(t, h.e, executor.Command{Script: "ls -A " + secret + "; echo end", TTY: &executor.Window{Width: 80, Height: 24}})
-	if strings.Contains(tty.stdout, "machine-only") {
-		t.Fatalf("a terminal session saw the hidden file: %q", tty.stdout)
+	tty := cmds.Run(t, h.e, executor.Command{Script: "ls -A " + secret + "; echo end", TTY: &executor.Window{Width: 80, Height: 24}})
+	if strings.Contains(tty.Stdout, "machine-only") {
+		t.Fatalf("a terminal session saw the hidden file: %q", tty.Stdout)
 	}
 	if _, err := os.Stat(filepath.Join(secret, "machine-only.py")); err != nil {
 		t.Fatalf("the machine lost its own file: %v", err)
@@ -56,10 +56,10 @@ func TestHiddenDirectoryIsEmptyToTheHost(t *testing.T) {
 // left their command's process group.
 func TestCloseEndsEscapedProcessesOfTheNamespace(t *testing.T) {
 	h := isolatedHost(t, t.TempDir())
-	r := run(t, h.e, executor.Command{Script: "setsid sleep 300 >/dev/null 2>&1 </dev/null & echo $!"})
-	pid, err := strconv.Atoi(strings.TrimSpace(r.stdout))
+	r := cmds.Run(t, h.e, executor.Command{Script: "setsid sleep 300 >/dev/null 2>&1 </dev/null & echo $!"})
+	pid, err := strconv.Atoi(strings.TrimSpace(r.Stdout))
 	if err != nil {
-		t.Fatalf("pid of the escaped sleep: %q %q", r.stdout, r.stderr)
+		t.Fatalf("pid of the escaped sleep: %q %q", r.Stdout, r.Stderr)
 	}
 	if gone(pid) {
 		t.Fatal("the escaped sleep is not running")

@@ -21,6 +21,7 @@ import (
 
 	"github.com/jobsim/jobsim/internal/testutil"
 	"github.com/jobsim/jobsim/sim/executor"
+	"github.com/jobsim/jobsim/sim/executor/executortest"
 	"github.com/jobsim/jobsim/sim/executor/real"
 )
 
@@ -95,51 +96,9 @@ func newHost(t testing.TB, opts ...real.Option) host {
 	return host{root: root, bin: bin, e: e}
 }
 
-type result struct {
-	stdout, stderr string
-	status         executor.Status
-}
-
-func start(t testing.TB, e executor.Executor, ctx context.Context, cmd executor.Command) (executor.Process, *testutil.SyncBuffer, *testutil.SyncBuffer) {
-	t.Helper()
-	out, errb := &testutil.SyncBuffer{}, &testutil.SyncBuffer{}
-	if cmd.Stdout == nil {
-		cmd.Stdout = out
-	}
-	if cmd.Stderr == nil {
-		cmd.Stderr = errb
-	}
-	if cmd.User == "" {
-		cmd.User = "alice"
-	}
-	p, err := e.Start(ctx, cmd)
-	if err != nil {
-		t.Fatalf("start %q: %v", cmd.Script, err)
-	}
-	return p, out, errb
-}
-
-func wait(t testing.TB, p executor.Process) executor.Status {
-	t.Helper()
-	done := make(chan executor.Status, 1)
-	go func() { done <- p.Wait() }()
-	select {
-	case st := <-done:
-		return st
-	case <-time.After(20 * time.Second):
-		_ = p.Signal(syscall.SIGKILL)
-		<-done
-		t.Fatal("command did not end within 20s")
-		return executor.Status{}
-	}
-}
-
-func run(t testing.TB, e executor.Executor, cmd executor.Command) result {
-	t.Helper()
-	p, out, errb := start(t, e, context.Background(), cmd)
-	st := wait(t, p)
-	return result{out.String(), errb.String(), st}
-}
+// cmds runs the tests' commands: as alice unless they name a user, for up
+// to 20 s.
+var cmds = executortest.Runner{Within: 20 * time.Second, User: "alice"}
 
 func waitOutput(t testing.TB, b *testutil.SyncBuffer, want string) {
 	t.Helper()
@@ -162,30 +121,22 @@ func gone(pid int) bool {
 
 func TestExitCodesAndStreams(t *testing.T) {
 	h := newHost(t)
-	for _, tc := range []struct {
-		script, stdout, stderr string
-		code                   int
-	}{
+	cmds.Check(t, h.e, []executortest.Case{
 		{"exit 3", "", "", 3},
 		{"echo out; echo err >&2", "out\n", "err\n", 0},
 		{"nosuchcommand", "", "bash: line 1: nosuchcommand: command not found\n", 127},
 		{"kill -9 $$", "", "", 137},
-	} {
-		r := run(t, h.e, executor.Command{Script: tc.script})
-		if r.stdout != tc.stdout || r.stderr != tc.stderr || r.status.Code != tc.code {
-			t.Errorf("%s: %+v stdout %q stderr %q", tc.script, r.status, r.stdout, r.stderr)
-		}
+	})
+	r := cmds.Run(t, h.e, executor.Command{Script: "kill -9 $$"})
+	if r.Status.Signal != syscall.SIGKILL {
+		t.Errorf("killed: %+v", r.Status)
 	}
-	r := run(t, h.e, executor.Command{Script: "kill -9 $$"})
-	if r.status.Signal != syscall.SIGKILL {
-		t.Errorf("killed: %+v", r.status)
-	}
-	r = run(t, h.e, executor.Command{Script: "read a; echo got $a; cat", Stdin: strings.NewReader("one\ntwo\n")})
-	if r.stdout != "got one\ntwo\n" {
-		t.Errorf("stdin: %q", r.stdout)
+	r = cmds.Run(t, h.e, executor.Command{Script: "read a; echo got $a; cat", Stdin: strings.NewReader("one\ntwo\n")})
+	if r.Stdout != "got one\ntwo\n" {
+		t.Errorf("stdin: %q", r.Stdout)
 	}
 	var both testutil.SyncBuffer
-	run(t, h.e, executor.Command{Script: "echo 1; echo 2 >&2; echo 3", Stdout: &both, Stderr: &both})
+	cmds.Run(t, h.e, executor.Command{Script: "echo 1; echo 2 >&2; echo 3", Stdout: &both, Stderr: &both})
 	if both.String() != "1\n2\n3\n" {
 		t.Errorf("one writer for both streams: %q", both.String())
 	}
@@ -194,12 +145,12 @@ func TestExitCodesAndStreams(t *testing.T) {
 func TestEnvironment(t *testing.T) {
 	t.Setenv("JOBSIM_HARNESS_ONLY", "leaked")
 	h := newHost(t, real.WithEnv("SITE=hpc"))
-	r := run(t, h.e, executor.Command{User: "bob", Env: []string{"FOO=bar", "SITE=override"},
+	r := cmds.Run(t, h.e, executor.Command{User: "bob", Env: []string{"FOO=bar", "SITE=override"},
 		Script: `echo "$HOME|$USER|$LOGNAME|$LANG|$TMPDIR|$FOO|$SITE|${JOBSIM_HARNESS_ONLY-unset}"; echo "$PATH"; command -v qsub; pwd`})
 	want := fmt.Sprintf("%s/home/bob|bob|bob|C.UTF-8|%s/tmp|bar|override|unset\n%s:%s\n%s/qsub\n%s/home/bob\n",
 		h.root, h.root, h.bin, real.DefaultPath, h.bin, h.root)
-	if r.stdout != want {
-		t.Errorf("stdout %q\nwant   %q\nstderr %q", r.stdout, want, r.stderr)
+	if r.Stdout != want {
+		t.Errorf("stdout %q\nwant   %q\nstderr %q", r.Stdout, want, r.Stderr)
 	}
 	if fi, err := os.Stat(filepath.Join(h.root, "tmp")); err != nil || !fi.IsDir() {
 		t.Errorf("TMPDIR not made: %v", err)
@@ -211,11 +162,11 @@ func TestWorkingDirectory(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(h.root, "home/alice/work"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if r := run(t, h.e, executor.Command{Script: "pwd", Dir: "work"}); r.stdout != h.root+"/home/alice/work\n" {
-		t.Errorf("relative Dir: %q", r.stdout)
+	if r := cmds.Run(t, h.e, executor.Command{Script: "pwd", Dir: "work"}); r.Stdout != h.root+"/home/alice/work\n" {
+		t.Errorf("relative Dir: %q", r.Stdout)
 	}
-	if r := run(t, h.e, executor.Command{Script: "pwd", Dir: "/"}); r.stdout != "/\n" {
-		t.Errorf("absolute Dir: %q", r.stdout)
+	if r := cmds.Run(t, h.e, executor.Command{Script: "pwd", Dir: "/"}); r.Stdout != "/\n" {
+		t.Errorf("absolute Dir: %q", r.Stdout)
 	}
 	if _, err := h.e.Start(context.Background(), executor.Command{User: "carol", Script: "pwd"}); err == nil || !strings.Contains(err.Error(), "home/carol") {
 		t.Errorf("missing home: %v", err)
@@ -236,24 +187,24 @@ func TestLoginShell(t *testing.T) {
 		t.Fatal(err)
 	}
 	script := `echo "${GREETING-unset}"; case ":$PATH:" in *":$HOME/bin:"*) echo home-bin;; *) echo no-home-bin;; esac; qsub; shopt -q login_shell && echo login || echo not-login`
-	r := run(t, h.e, executor.Command{Script: script, Login: true})
-	if r.stdout != "hello\nhome-bin\n1.fakepbs\nlogin\n" {
-		t.Errorf("login: stdout %q stderr %q", r.stdout, r.stderr)
+	r := cmds.Run(t, h.e, executor.Command{Script: script, Login: true})
+	if r.Stdout != "hello\nhome-bin\n1.fakepbs\nlogin\n" {
+		t.Errorf("login: stdout %q stderr %q", r.Stdout, r.Stderr)
 	}
-	r = run(t, h.e, executor.Command{Script: script})
-	if r.stdout != "unset\nno-home-bin\n1.fakepbs\nnot-login\n" {
-		t.Errorf("not login: stdout %q stderr %q", r.stdout, r.stderr)
+	r = cmds.Run(t, h.e, executor.Command{Script: script})
+	if r.Stdout != "unset\nno-home-bin\n1.fakepbs\nnot-login\n" {
+		t.Errorf("not login: stdout %q stderr %q", r.Stdout, r.Stderr)
 	}
 	// Line numbers of the script are kept despite the PATH fix.
-	r = run(t, h.e, executor.Command{Script: "true\nnosuch", Login: true})
-	if r.stderr != "bash: line 2: nosuch: command not found\n" {
-		t.Errorf("line numbers: %q", r.stderr)
+	r = cmds.Run(t, h.e, executor.Command{Script: "true\nnosuch", Login: true})
+	if r.Stderr != "bash: line 2: nosuch: command not found\n" {
+		t.Errorf("line numbers: %q", r.Stderr)
 	}
 }
 
 func TestTrapRunsWhenTERMArrivesDuringSleep(t *testing.T) {
 	h := newHost(t)
-	p, out, _ := start(t, h.e, context.Background(), executor.Command{Script: "trap 'echo bye' TERM; sleep 1000 & echo ready; wait $!; echo after $?"})
+	p, out, _ := cmds.Start(context.Background(), t, h.e, executor.Command{Script: "trap 'echo bye' TERM; sleep 1000 & echo ready; wait $!; echo after $?"})
 	// The sleep runs before "ready" is printed, so the TERM sent to the
 	// group reaches it whenever it comes: during the wait (the trap runs
 	// and wait returns 143) or just before it (the trap runs, and wait
@@ -262,7 +213,7 @@ func TestTrapRunsWhenTERMArrivesDuringSleep(t *testing.T) {
 	if err := p.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	st := wait(t, p)
+	st := cmds.Wait(t, p)
 	if out.String() != "ready\nbye\nafter 143\n" || st.Code != 0 || st.Signal != 0 {
 		t.Errorf("stdout %q status %+v", out.String(), st)
 	}
@@ -276,12 +227,12 @@ func TestTrapRunsWhenTERMArrivesDuringSleep(t *testing.T) {
 
 func TestUntrappedTERM(t *testing.T) {
 	h := newHost(t)
-	p, out, _ := start(t, h.e, context.Background(), executor.Command{Script: "echo ready; sleep 1000"})
+	p, out, _ := cmds.Start(context.Background(), t, h.e, executor.Command{Script: "echo ready; sleep 1000"})
 	waitOutput(t, out, "ready\n")
 	if err := p.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	if st := wait(t, p); st.Code != 143 || st.Signal != syscall.SIGTERM {
+	if st := cmds.Wait(t, p); st.Code != 143 || st.Signal != syscall.SIGTERM {
 		t.Errorf("status %+v", st)
 	}
 }
@@ -306,13 +257,13 @@ func TestCancelKillsTheWholeTree(t *testing.T) {
 			h := newHost(t)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			p, out, _ := start(t, h.e, ctx, executor.Command{Script: script})
+			p, out, _ := cmds.Start(ctx, t, h.e, executor.Command{Script: script})
 			child := childPid(t, out)
 			if gone(child) {
 				t.Fatalf("child %d not running", child)
 			}
 			cancel()
-			st := wait(t, p)
+			st := cmds.Wait(t, p)
 			if st.Signal == 0 {
 				t.Errorf("status %+v: not killed by a signal", st)
 			}
@@ -327,15 +278,15 @@ func TestCancelKillsTheWholeTree(t *testing.T) {
 func TestOrphans(t *testing.T) {
 	h := newHost(t)
 	// Like sshd: the output stays open while a background job holds it.
-	r := run(t, h.e, executor.Command{Script: "(sleep 0.3; echo late) & echo early"})
-	if r.stdout != "early\nlate\n" || r.status.Code != 0 {
-		t.Errorf("stdout %q status %+v", r.stdout, r.status)
+	r := cmds.Run(t, h.e, executor.Command{Script: "(sleep 0.3; echo late) & echo early"})
+	if r.Stdout != "early\nlate\n" || r.Status.Code != 0 {
+		t.Errorf("stdout %q status %+v", r.Stdout, r.Status)
 	}
 	// Like a batch system: what is left is killed when the script ends.
 	k := newHost(t, real.WithKillOrphans())
-	p, out, _ := start(t, k.e, context.Background(), executor.Command{Script: "sleep 1000 & echo $!"})
+	p, out, _ := cmds.Start(context.Background(), t, k.e, executor.Command{Script: "sleep 1000 & echo $!"})
 	child := childPid(t, out)
-	if st := wait(t, p); st.Code != 0 {
+	if st := cmds.Wait(t, p); st.Code != 0 {
 		t.Errorf("status %+v", st)
 	}
 	if testutil.Poll("the orphan to go", 5*time.Second, func() bool { return gone(child) }) != nil {
@@ -348,7 +299,7 @@ func TestTTY(t *testing.T) {
 	h := newHost(t)
 	pr, pw := io.Pipe()
 	defer pw.Close()
-	p, out, _ := start(t, h.e, context.Background(), executor.Command{
+	p, out, _ := cmds.Start(context.Background(), t, h.e, executor.Command{
 		Script: "tty; echo $TERM; echo err >&2; read go; stty size",
 		Stdin:  pr, TTY: &executor.Window{Term: "vt220", Width: 80, Height: 24},
 	})
@@ -359,7 +310,7 @@ func TestTTY(t *testing.T) {
 	if _, err := pw.Write([]byte("go\n")); err != nil {
 		t.Fatal(err)
 	}
-	st := wait(t, p)
+	st := cmds.Wait(t, p)
 	got := out.String()
 	if st.Code != 0 || !strings.HasPrefix(got, "/dev/pts/") || !strings.Contains(got, "vt220\r\nerr\r\n") || !strings.HasSuffix(got, "30 100\r\n") {
 		t.Errorf("status %+v output %q", st, got)
@@ -371,7 +322,7 @@ func TestTTY(t *testing.T) {
 func TestResizeWhileEnding(t *testing.T) {
 	h := newHost(t)
 	for i := 0; i < 20; i++ {
-		p, _, _ := start(t, h.e, context.Background(), executor.Command{Script: "echo hi", TTY: &executor.Window{Width: 80, Height: 24}})
+		p, _, _ := cmds.Start(context.Background(), t, h.e, executor.Command{Script: "echo hi", TTY: &executor.Window{Width: 80, Height: 24}})
 		pid := p.(interface{ Pid() int }).Pid()
 		done := make(chan struct{})
 		go func() {
@@ -383,7 +334,7 @@ func TestResizeWhileEnding(t *testing.T) {
 				}
 			}
 		}()
-		wait(t, p)
+		cmds.Wait(t, p)
 		<-done
 		if err := p.Resize(executor.Window{Width: 90, Height: 30}); err != nil {
 			t.Errorf("resize after the end: %v", err)
@@ -393,14 +344,14 @@ func TestResizeWhileEnding(t *testing.T) {
 
 func TestShellReadingStdin(t *testing.T) {
 	h := newHost(t)
-	r := run(t, h.e, executor.Command{Login: true, TTY: &executor.Window{Width: 80, Height: 24},
+	r := cmds.Run(t, h.e, executor.Command{Login: true, TTY: &executor.Window{Width: 80, Height: 24},
 		Stdin: strings.NewReader("echo hi-$((1+1))\nexit 3\n")})
-	if r.status.Code != 3 || !strings.Contains(r.stdout, "hi-2\r\n") {
-		t.Errorf("interactive login: %+v %q", r.status, r.stdout)
+	if r.Status.Code != 3 || !strings.Contains(r.Stdout, "hi-2\r\n") {
+		t.Errorf("interactive login: %+v %q", r.Status, r.Stdout)
 	}
-	r = run(t, h.e, executor.Command{Stdin: strings.NewReader("echo one\nexit 4\n")})
-	if r.status.Code != 4 || r.stdout != "one\n" {
-		t.Errorf("stdin script: %+v %q %q", r.status, r.stdout, r.stderr)
+	r = cmds.Run(t, h.e, executor.Command{Stdin: strings.NewReader("echo one\nexit 4\n")})
+	if r.Status.Code != 4 || r.Stdout != "one\n" {
+		t.Errorf("stdin script: %+v %q %q", r.Status, r.Stdout, r.Stderr)
 	}
 }
 
@@ -409,9 +360,9 @@ func TestPython(t *testing.T) {
 	if _, err := os.Stat("/usr/bin/python3"); err != nil {
 		t.Skip("no /usr/bin/python3 on the clean PATH: apt-get install python3")
 	}
-	r := run(t, h.e, executor.Command{Script: `python3 -c 'import os, sys; print(os.environ["HOME"]); sys.exit(4)'`})
-	if r.stdout != h.root+"/home/alice\n" || r.status.Code != 4 {
-		t.Errorf("%+v %q %q", r.status, r.stdout, r.stderr)
+	r := cmds.Run(t, h.e, executor.Command{Script: `python3 -c 'import os, sys; print(os.environ["HOME"]); sys.exit(4)'`})
+	if r.Stdout != h.root+"/home/alice\n" || r.Status.Code != 4 {
+		t.Errorf("%+v %q %q", r.Status, r.Stdout, r.Stderr)
 	}
 }
 
@@ -502,12 +453,12 @@ func TestRsync(t *testing.T) {
 
 func TestCloseKillsRunning(t *testing.T) {
 	h := newHost(t)
-	p, out, _ := start(t, h.e, context.Background(), executor.Command{Script: "echo started; sleep 1000"})
+	p, out, _ := cmds.Start(context.Background(), t, h.e, executor.Command{Script: "echo started; sleep 1000"})
 	waitOutput(t, out, "started\n")
 	if err := h.e.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if st := wait(t, p); st.Signal == 0 {
+	if st := cmds.Wait(t, p); st.Signal == 0 {
 		t.Errorf("status after Close: %+v", st)
 	}
 	if _, err := h.e.Start(context.Background(), executor.Command{User: "alice", Script: "true"}); err == nil {

@@ -302,24 +302,20 @@ func modeString(m fs.FileMode) string {
 	return string(b)
 }
 
-func (p *process) userName(uid int) string {
-	switch uid {
-	case p.user.UID:
-		return p.user.Name
-	case 0:
-		return "root"
-	}
-	return strconv.Itoa(uid)
-}
+func (p *process) userName(uid int) string { return idName(uid, p.user.UID, p.user.Name) }
 
-func (p *process) groupName(gid int) string {
-	switch gid {
-	case p.user.GID:
-		return p.user.Group
+func (p *process) groupName(gid int) string { return idName(gid, p.user.GID, p.user.Group) }
+
+// idName is how ls names a user or group id: the process's own (ownID)
+// as name, 0 as root, others by number.
+func idName(id, ownID int, name string) string {
+	switch id {
+	case ownID:
+		return name
 	case 0:
 		return "root"
 	}
-	return strconv.Itoa(gid)
+	return strconv.Itoa(id)
 }
 
 // ---- cat ----
@@ -390,11 +386,8 @@ func cpCmd(ctx context.Context, c *Call) int {
 	if !ok {
 		return 1
 	}
-	dstAbs := c.Abs(dst)
-	dfi, derr := c.FS.Stat(dstAbs)
-	dstDir := derr == nil && dfi.IsDir()
-	if len(srcs) > 1 && !dstDir {
-		c.warnf("target '%s' is not a directory", dst)
+	dstAbs, dstDir, ok := c.intoDir(dst, len(srcs), false)
+	if !ok {
 		return 1
 	}
 	status := 0
@@ -411,11 +404,7 @@ func cpCmd(ctx context.Context, c *Call) int {
 			status = 1
 			continue
 		}
-		target, shown := dstAbs, dst
-		if dstDir {
-			target = path.Join(dstAbs, path.Base(abs))
-			shown = path.Join(dst, path.Base(abs))
-		}
+		target, shown := destFor(abs, dstAbs, dst, dstDir)
 		if target == abs {
 			c.warnf("'%s' and '%s' are the same file", src, shown)
 			status = 1
@@ -435,6 +424,20 @@ func cpCmd(ctx context.Context, c *Call) int {
 	return status
 }
 
+// needOperands parses c's flags as parseFlags does and wants at least one
+// operand (missing is coreutils' message for none). When ok is false the
+// usage message is written and status is the command's exit status.
+func needOperands(c *Call, bools, values string, long map[string]byte, missing string) (f flags, ops []string, status int, ok bool) {
+	f, ops, ok = parseFlags(c, c.Args[1:], bools, values, long)
+	if !ok {
+		return f, nil, c.usageStatus(), false
+	}
+	if len(ops) == 0 {
+		return f, nil, c.usageError("%s", missing), false
+	}
+	return f, ops, 0, true
+}
+
 func twoOperands(c *Call, ops []string) ([]string, string, bool) {
 	switch len(ops) {
 	case 0:
@@ -445,6 +448,31 @@ func twoOperands(c *Call, ops []string) ([]string, string, bool) {
 		return nil, "", false
 	}
 	return ops[:len(ops)-1], ops[len(ops)-1], true
+}
+
+// intoDir resolves the last operand of cp, mv or ln, dst, and says
+// whether the n sources go into it as a directory (never with
+// noTargetDir: -T, or ln -n); several sources need one, else the message
+// is written and ok is false.
+func (c *Call) intoDir(dst string, n int, noTargetDir bool) (dstAbs string, dstDir, ok bool) {
+	dstAbs = c.Abs(dst)
+	fi, err := c.FS.Stat(dstAbs)
+	dstDir = err == nil && fi.IsDir() && !noTargetDir
+	if n > 1 && !dstDir {
+		c.warnf("target '%s' is not a directory", dst)
+		return dstAbs, false, false
+	}
+	return dstAbs, dstDir, true
+}
+
+// destFor is where cp or mv puts source abs: the destination itself, or
+// the entry of abs's name in it when it is a directory (dstDir); shown is
+// that path as the user wrote the destination.
+func destFor(abs, dstAbs, dst string, dstDir bool) (target, shown string) {
+	if !dstDir {
+		return dstAbs, dst
+	}
+	return path.Join(dstAbs, path.Base(abs)), path.Join(dst, path.Base(abs))
 }
 
 func (c *Call) copyTree(src, srcShown, dst, dstShown string, fi fs.FileInfo, preserve bool) bool {
@@ -522,11 +550,8 @@ func mvCmd(ctx context.Context, c *Call) int {
 	if !ok {
 		return 1
 	}
-	dstAbs := c.Abs(dst)
-	dfi, derr := c.FS.Stat(dstAbs)
-	dstDir := derr == nil && dfi.IsDir() && !f.has('T')
-	if len(srcs) > 1 && !dstDir {
-		c.warnf("target '%s' is not a directory", dst)
+	dstAbs, dstDir, ok := c.intoDir(dst, len(srcs), f.has('T'))
+	if !ok {
 		return 1
 	}
 	status := 0
@@ -537,11 +562,7 @@ func mvCmd(ctx context.Context, c *Call) int {
 			status = 1
 			continue
 		}
-		target, shown := dstAbs, dst
-		if dstDir {
-			target = path.Join(dstAbs, path.Base(abs))
-			shown = path.Join(dst, path.Base(abs))
-		}
+		target, shown := destFor(abs, dstAbs, dst, dstDir)
 		if f.has('n') {
 			if _, err := c.FS.Stat(target); err == nil {
 				continue
@@ -644,14 +665,10 @@ func rmCmd(ctx context.Context, c *Call) int {
 }
 
 func rmdirCmd(ctx context.Context, c *Call) int {
-	f, ops, ok := parseFlags(c, c.Args[1:], "pv", "", map[string]byte{"parents": 'p', "verbose": 'v'})
+	f, ops, status, ok := needOperands(c, "pv", "", map[string]byte{"parents": 'p', "verbose": 'v'}, "missing operand")
 	if !ok {
-		return c.usageStatus()
+		return status
 	}
-	if len(ops) == 0 {
-		return c.usageError("missing operand")
-	}
-	status := 0
 	for _, op := range ops {
 		for cur := op; ; {
 			abs := c.Abs(cur)
@@ -691,12 +708,9 @@ func rmdirCmd(ctx context.Context, c *Call) int {
 }
 
 func mkdirCmd(ctx context.Context, c *Call) int {
-	f, ops, ok := parseFlags(c, c.Args[1:], "pv", "m", map[string]byte{"parents": 'p', "verbose": 'v', "mode": 'm'})
+	f, ops, status, ok := needOperands(c, "pv", "m", map[string]byte{"parents": 'p', "verbose": 'v', "mode": 'm'}, "missing operand")
 	if !ok {
-		return c.usageStatus()
-	}
-	if len(ops) == 0 {
-		return c.usageError("missing operand")
+		return status
 	}
 	mode := fs.FileMode(0o755)
 	if m, ok := f.val('m'); ok {
@@ -707,7 +721,6 @@ func mkdirCmd(ctx context.Context, c *Call) int {
 		}
 		mode = nm
 	}
-	status := 0
 	for _, op := range ops {
 		abs := c.Abs(op)
 		if err := c.mkdir(abs, mode, f.has('p')); err != nil {
@@ -764,15 +777,11 @@ func (c *Call) mkdir(abs string, mode fs.FileMode, parents bool) error {
 }
 
 func touchCmd(ctx context.Context, c *Call) int {
-	f, ops, ok := parseFlags(c, c.Args[1:], "camh", "", map[string]byte{"no-create": 'c'})
+	f, ops, status, ok := needOperands(c, "camh", "", map[string]byte{"no-create": 'c'}, "missing file operand")
 	if !ok {
-		return c.usageStatus()
-	}
-	if len(ops) == 0 {
-		return c.usageError("missing file operand")
+		return status
 	}
 	now := c.Clock.Now()
-	status := 0
 	for _, op := range ops {
 		abs := c.Abs(op)
 		_, err := c.FS.Stat(abs)
@@ -975,25 +984,18 @@ func spread(b fs.FileMode) fs.FileMode { return b<<6 | b<<3 | b }
 // ---- ln, tee ----
 
 func lnCmd(ctx context.Context, c *Call) int {
-	f, ops, ok := parseFlags(c, c.Args[1:], "sfnvT", "", map[string]byte{"symbolic": 's', "force": 'f'})
+	f, ops, status, ok := needOperands(c, "sfnvT", "", map[string]byte{"symbolic": 's', "force": 'f'}, "missing file operand")
 	if !ok {
-		return c.usageStatus()
-	}
-	if len(ops) == 0 {
-		return c.usageError("missing file operand")
+		return status
 	}
 	if len(ops) == 1 {
 		ops = append(ops, path.Base(ops[0]))
 	}
 	targets, dst := ops[:len(ops)-1], ops[len(ops)-1]
-	dstAbs := c.Abs(dst)
-	dfi, derr := c.FS.Stat(dstAbs)
-	dstDir := derr == nil && dfi.IsDir() && !f.has('n') && !f.has('T')
-	if len(targets) > 1 && !dstDir {
-		c.warnf("target '%s' is not a directory", dst)
+	dstAbs, dstDir, ok := c.intoDir(dst, len(targets), f.has('n') || f.has('T'))
+	if !ok {
 		return 1
 	}
-	status := 0
 	for _, t := range targets {
 		link, shown := dstAbs, dst
 		if dstDir {
@@ -1087,12 +1089,9 @@ func teeCmd(ctx context.Context, c *Call) int {
 // ---- names ----
 
 func basenameCmd(ctx context.Context, c *Call) int {
-	f, ops, ok := parseFlags(c, c.Args[1:], "az", "s", map[string]byte{"multiple": 'a', "suffix": 's', "zero": 'z'})
+	f, ops, status, ok := needOperands(c, "az", "s", map[string]byte{"multiple": 'a', "suffix": 's', "zero": 'z'}, "missing operand")
 	if !ok {
-		return c.usageStatus()
-	}
-	if len(ops) == 0 {
-		return c.usageError("missing operand")
+		return status
 	}
 	suffix, _ := f.val('s')
 	multi := f.has('a') || f.has('s')
@@ -1131,12 +1130,9 @@ func baseName(name, suffix string) string {
 }
 
 func dirnameCmd(ctx context.Context, c *Call) int {
-	_, ops, ok := parseFlags(c, c.Args[1:], "z", "", nil)
+	_, ops, status, ok := needOperands(c, "z", "", nil, "missing operand")
 	if !ok {
-		return c.usageStatus()
-	}
-	if len(ops) == 0 {
-		return c.usageError("missing operand")
+		return status
 	}
 	for _, op := range ops {
 		fmt.Fprintln(c.Stdout, dirName(op))
@@ -1212,37 +1208,25 @@ func (c *Call) resolve(name string, mustExist bool) (string, error) {
 }
 
 func readlinkCmd(ctx context.Context, c *Call) int {
-	f, ops, ok := parseFlags(c, c.Args[1:], "femnqsvz", "", map[string]byte{"canonicalize": 'f'})
+	f, ops, status, ok := needOperands(c, "femnqsvz", "", map[string]byte{"canonicalize": 'f'}, "missing operand")
 	if !ok {
-		return c.usageStatus()
-	}
-	if len(ops) == 0 {
-		return c.usageError("missing operand")
+		return status
 	}
 	end := "\n"
 	if f.has('n') {
 		end = ""
 	}
-	status := 0
 	for _, op := range ops {
+		var t string
+		var err error
 		if f.has('f') || f.has('e') || f.has('m') {
-			r, err := c.resolve(op, f.has('e'))
-			if err != nil {
-				if f.has('v') {
-					c.warnf("%s: %s", op, errText(err))
-				}
-				status = 1
-				continue
-			}
-			fmt.Fprint(c.Stdout, r+end)
-			continue
-		}
-		lr, ok := c.FS.(afero.LinkReader)
-		if !ok {
+			t, err = c.resolve(op, f.has('e'))
+		} else if lr, ok := c.FS.(afero.LinkReader); ok {
+			t, err = lr.ReadlinkIfPossible(c.Abs(op))
+		} else {
 			status = 1
 			continue
 		}
-		t, err := lr.ReadlinkIfPossible(c.Abs(op))
 		if err != nil {
 			if f.has('v') {
 				c.warnf("%s: %s", op, errText(err))
@@ -1256,14 +1240,10 @@ func readlinkCmd(ctx context.Context, c *Call) int {
 }
 
 func realpathCmd(ctx context.Context, c *Call) int {
-	f, ops, ok := parseFlags(c, c.Args[1:], "emqsz", "", nil)
+	f, ops, status, ok := needOperands(c, "emqsz", "", nil, "missing operand")
 	if !ok {
-		return c.usageStatus()
+		return status
 	}
-	if len(ops) == 0 {
-		return c.usageError("missing operand")
-	}
-	status := 0
 	for _, op := range ops {
 		r, err := c.resolve(op, f.has('e'))
 		if err != nil {

@@ -151,6 +151,6 @@ func runVirtual(t *testing.T, script string) outcome {
 		must(t, afero.WriteFile(fs, "/home/alice/"+name, []byte(content), 0o644))
 	}
 	e := newExec(t, fs)
-	r := run(t, e, executor.Command{User: "alice", Script: script})
-	return outcome{r.stdout, r.stderr, r.status.Code}
+	r := cmds.Run(t, e, executor.Command{User: "alice", Script: script})
+	return outcome{r.Stdout, r.Stderr, r.Status.Code}
 }

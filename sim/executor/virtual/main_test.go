@@ -1,7 +1,6 @@
 package virtual_test
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/jobsim/jobsim/internal/testutil"
 	"github.com/jobsim/jobsim/sim/executor"
+	"github.com/jobsim/jobsim/sim/executor/executortest"
 	"github.com/jobsim/jobsim/sim/executor/virtual"
 )
 
@@ -71,54 +71,16 @@ func newExec(t testing.TB, fs afero.Fs, opts ...virtual.Option) *virtual.Executo
 	return e
 }
 
-type result struct {
-	stdout, stderr string
-	status         executor.Status
-}
+// cmds runs the tests' commands: as alice unless they name a user, for up
+// to 10 s.
+var cmds = executortest.Runner{Within: 10 * time.Second, User: "alice"}
 
-// run runs cmd to its end, failing the test if it takes more than 10s.
-func run(t testing.TB, e executor.Executor, cmd executor.Command) result {
-	t.Helper()
-	p, out, errb := start(t, e, context.Background(), cmd)
-	st := wait(t, p)
-	return result{out.String(), errb.String(), st}
-}
+type result = executortest.Result
 
 // sh runs script as alice.
 func sh(t testing.TB, e executor.Executor, script string) result {
 	t.Helper()
-	return run(t, e, executor.Command{User: "alice", Script: script})
-}
-
-func start(t testing.TB, e executor.Executor, ctx context.Context, cmd executor.Command) (executor.Process, *testutil.SyncBuffer, *testutil.SyncBuffer) {
-	t.Helper()
-	out, errb := &testutil.SyncBuffer{}, &testutil.SyncBuffer{}
-	if cmd.Stdout == nil {
-		cmd.Stdout = out
-	}
-	if cmd.Stderr == nil {
-		cmd.Stderr = errb
-	}
-	p, err := e.Start(ctx, cmd)
-	if err != nil {
-		t.Fatalf("start %q: %v", cmd.Script, err)
-	}
-	return p, out, errb
-}
-
-func wait(t testing.TB, p executor.Process) executor.Status {
-	t.Helper()
-	done := make(chan executor.Status, 1)
-	go func() { done <- p.Wait() }()
-	select {
-	case st := <-done:
-		return st
-	case <-time.After(10 * time.Second):
-		_ = p.Signal(9)
-		<-done
-		t.Fatal("command did not end within 10s")
-		return executor.Status{}
-	}
+	return cmds.Run(t, e, executor.Command{User: "alice", Script: script})
 }
 
 func waitOutput(t testing.TB, b *testutil.SyncBuffer, want string) {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/afero"
 
+	"github.com/jobsim/jobsim/internal/syncio"
 	"github.com/jobsim/jobsim/sim/executor"
 	"github.com/jobsim/jobsim/sim/fsys"
 )
@@ -132,15 +133,15 @@ func (p *process) setupIO() error {
 	if errw == nil {
 		errw = io.Discard
 	}
-	var tty *ttyWriter
+	var tty io.Writer
 	if p.cmd.TTY != nil {
-		tty = &ttyWriter{w: out}
+		tty = &syncio.Writer{W: onlcr{w: out}}
 		p.stdout, p.stderr = tty, tty
 	} else if sameWriter(out, errw) {
-		lw := &lockedWriter{w: out}
+		lw := &syncio.Writer{W: out}
 		p.stdout, p.stderr = lw, lw
 	} else {
-		p.stdout, p.stderr = &lockedWriter{w: out}, &lockedWriter{w: errw}
+		p.stdout, p.stderr = &syncio.Writer{W: out}, &syncio.Writer{W: errw}
 	}
 	if f, ok := p.cmd.Stdin.(*os.File); ok && f != nil && tty == nil {
 		p.stdin = f
@@ -180,7 +181,7 @@ func sameWriter(a, b io.Writer) (same bool) {
 
 // copyTTYInput acts as a terminal's line discipline: carriage returns become
 // newlines, input is echoed, ^C interrupts, ^D ends the input.
-func (p *process) copyTTYInput(dst io.Writer, src io.Reader, tty *ttyWriter) {
+func (p *process) copyTTYInput(dst io.Writer, src io.Reader, tty io.Writer) {
 	buf := make([]byte, 4096)
 	for {
 		n, err := src.Read(buf)
@@ -213,27 +214,10 @@ func (p *process) copyTTYInput(dst io.Writer, src io.Reader, tty *ttyWriter) {
 	}
 }
 
-// lockedWriter serialises writes from the shell and its background jobs.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
+// onlcr turns "\n" into "\r\n" as a terminal does.
+type onlcr struct{ w io.Writer }
 
-func (l *lockedWriter) Write(b []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(b)
-}
-
-// ttyWriter turns "\n" into "\r\n" as a terminal does (onlcr).
-type ttyWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (t *ttyWriter) Write(b []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
+func (t onlcr) Write(b []byte) (int, error) {
 	out := make([]byte, 0, len(b)+8)
 	for i, c := range b {
 		if c == '\n' && (i == 0 || b[i-1] != '\r') {

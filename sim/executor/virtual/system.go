@@ -223,6 +223,14 @@ func parseDate(s string, now time.Time) (time.Time, bool) {
 	return time.Time{}, false
 }
 
+// strftimeLayouts are the conversions of strftime that are a Go time layout.
+var strftimeLayouts = map[byte]string{
+	'a': "Mon", 'A': "Monday", 'b': "Jan", 'h': "Jan",
+	'B': "January", 'p': "PM", 'Z': "MST", 'z': "-0700",
+	'F': "2006-01-02", 'T': "15:04:05", 'R': "15:04", 'D': "01/02/06",
+	'x': "01/02/06", 'X': "15:04:05",
+}
+
 // strftime formats t as date(1) does, for the common conversions.
 func strftime(format string, t time.Time) string {
 	var b strings.Builder
@@ -253,6 +261,10 @@ func strftime(format string, t time.Time) string {
 				fmt.Fprintf(&b, "%0*d", width, v)
 			}
 		}
+		if layout, ok := strftimeLayouts[format[i]]; ok {
+			b.WriteString(t.Format(layout))
+			continue
+		}
 		switch format[i] {
 		case 'Y':
 			num(t.Year(), 4, '0')
@@ -270,18 +282,16 @@ func strftime(format string, t time.Time) string {
 			num(t.Hour(), 2, '0')
 		case 'k':
 			num(t.Hour(), 2, '_')
-		case 'I':
+		case 'I', 'l':
 			h := t.Hour() % 12
 			if h == 0 {
 				h = 12
 			}
-			num(h, 2, '0')
-		case 'l':
-			h := t.Hour() % 12
-			if h == 0 {
-				h = 12
+			if format[i] == 'I' {
+				num(h, 2, '0')
+			} else {
+				num(h, 2, '_')
 			}
-			num(h, 2, '_')
 		case 'M':
 			num(t.Minute(), 2, '0')
 		case 'S':
@@ -300,34 +310,8 @@ func strftime(format string, t time.Time) string {
 			b.WriteString(strconv.Itoa(wd))
 		case 'w':
 			b.WriteString(strconv.Itoa(int(t.Weekday())))
-		case 'a':
-			b.WriteString(t.Format("Mon"))
-		case 'A':
-			b.WriteString(t.Format("Monday"))
-		case 'b', 'h':
-			b.WriteString(t.Format("Jan"))
-		case 'B':
-			b.WriteString(t.Format("January"))
-		case 'p':
-			b.WriteString(t.Format("PM"))
-		case 'Z':
-			b.WriteString(t.Format("MST"))
-		case 'z':
-			b.WriteString(t.Format("-0700"))
-		case 'F':
-			b.WriteString(t.Format("2006-01-02"))
-		case 'T':
-			b.WriteString(t.Format("15:04:05"))
-		case 'R':
-			b.WriteString(t.Format("15:04"))
-		case 'D':
-			b.WriteString(t.Format("01/02/06"))
 		case 'c':
 			b.WriteString(strftime("%a %b %e %H:%M:%S %Y", t))
-		case 'x':
-			b.WriteString(t.Format("01/02/06"))
-		case 'X':
-			b.WriteString(t.Format("15:04:05"))
 		case 'V':
 			_, w := t.ISOWeek()
 			num(w, 2, '0')

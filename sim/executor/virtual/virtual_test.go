@@ -21,6 +21,7 @@ import (
 	"github.com/jobsim/jobsim/base/fault"
 	"github.com/jobsim/jobsim/internal/testutil"
 	"github.com/jobsim/jobsim/sim/executor"
+	"github.com/jobsim/jobsim/sim/executor/executortest"
 	"github.com/jobsim/jobsim/sim/executor/virtual"
 	"github.com/jobsim/jobsim/sim/fsys"
 )
@@ -44,14 +45,14 @@ func TestExitCodes(t *testing.T) {
 	} {
 		t.Run(tc.script, func(t *testing.T) {
 			r := sh(t, e, tc.script)
-			if r.status.Code != tc.code || r.status.Signal != 0 || r.status.Err != nil {
-				t.Errorf("status = %+v, want code %d", r.status, tc.code)
+			if r.Status.Code != tc.code || r.Status.Signal != 0 || r.Status.Err != nil {
+				t.Errorf("status = %+v, want code %d", r.Status, tc.code)
 			}
-			if r.stdout != tc.stdout {
-				t.Errorf("stdout = %q, want %q", r.stdout, tc.stdout)
+			if r.Stdout != tc.stdout {
+				t.Errorf("stdout = %q, want %q", r.Stdout, tc.stdout)
 			}
-			if tc.stderr != "" && r.stderr != tc.stderr {
-				t.Errorf("stderr = %q, want %q", r.stderr, tc.stderr)
+			if tc.stderr != "" && r.Stderr != tc.stderr {
+				t.Errorf("stderr = %q, want %q", r.Stderr, tc.stderr)
 			}
 		})
 	}
@@ -59,25 +60,25 @@ func TestExitCodes(t *testing.T) {
 
 func TestStreams(t *testing.T) {
 	e := newExec(t, nil)
-	r := run(t, e, executor.Command{
+	r := cmds.Run(t, e, executor.Command{
 		User:   "alice",
 		Script: `read first; echo "first=$first"; cat; echo oops >&2; printf 'x\n' | tr x y >&2`,
 		Stdin:  strings.NewReader("one\ntwo\nthree\n"),
 	})
-	if r.stdout != "first=one\ntwo\nthree\n" {
-		t.Errorf("stdout = %q", r.stdout)
+	if r.Stdout != "first=one\ntwo\nthree\n" {
+		t.Errorf("stdout = %q", r.Stdout)
 	}
-	if r.stderr != "oops\ny\n" {
-		t.Errorf("stderr = %q", r.stderr)
+	if r.Stderr != "oops\ny\n" {
+		t.Errorf("stderr = %q", r.Stderr)
 	}
 	// Without stdin, reads see end of input at once.
 	r = sh(t, e, `cat; read x || echo eof`)
-	if r.stdout != "eof\n" {
-		t.Errorf("no stdin: stdout = %q", r.stdout)
+	if r.Stdout != "eof\n" {
+		t.Errorf("no stdin: stdout = %q", r.Stdout)
 	}
 	// One writer for both streams keeps their order.
 	var both testutil.SyncBuffer
-	r = run(t, e, executor.Command{User: "alice", Script: "echo 1; echo 2 >&2; echo 3", Stdout: &both, Stderr: &both})
+	r = cmds.Run(t, e, executor.Command{User: "alice", Script: "echo 1; echo 2 >&2; echo 3", Stdout: &both, Stderr: &both})
 	if both.String() != "1\n2\n3\n" {
 		t.Errorf("merged = %q", both.String())
 	}
@@ -85,29 +86,29 @@ func TestStreams(t *testing.T) {
 
 func TestEnvironment(t *testing.T) {
 	e := newExec(t, nil, virtual.WithEnv("SITE=hpc1"), virtual.WithPath("/opt/pbs/bin:/usr/bin:/bin"))
-	r := run(t, e, executor.Command{
+	r := cmds.Run(t, e, executor.Command{
 		User:   "bob",
 		Script: `echo "$HOME $USER $LOGNAME $SHELL $HOSTNAME $SITE $FOO"; echo "$PATH"; env | grep -c '^FOO=bar$'; printenv SITE; echo ${TMPDIR-unset}`,
 		Env:    []string{"FOO=bar", "SITE=override"},
 	})
 	want := "/home/bob bob bob /bin/bash node1.example.org override bar\n/opt/pbs/bin:/usr/bin:/bin\n1\noverride\nunset\n"
-	if r.stdout != want {
-		t.Errorf("stdout = %q, want %q (stderr %q)", r.stdout, want, r.stderr)
+	if r.Stdout != want {
+		t.Errorf("stdout = %q, want %q (stderr %q)", r.Stdout, want, r.Stderr)
 	}
 	r = sh(t, e, "whoami; id -un; id -u; id; hostname; hostname -s")
 	want = "alice\nalice\n1000\nuid=1000(alice) gid=1000(alice) groups=1000(alice)\nnode1.example.org\nnode1\n"
-	if r.stdout != want {
-		t.Errorf("identity = %q, want %q", r.stdout, want)
+	if r.Stdout != want {
+		t.Errorf("identity = %q, want %q", r.Stdout, want)
 	}
 }
 
 func TestWorkingDirectory(t *testing.T) {
 	e := newExec(t, nil)
-	if r := sh(t, e, "pwd; /bin/pwd; cd /tmp && pwd; cd; pwd"); r.stdout != "/home/alice\n/home/alice\n/tmp\n/home/alice\n" {
-		t.Errorf("stdout = %q", r.stdout)
+	if r := sh(t, e, "pwd; /bin/pwd; cd /tmp && pwd; cd; pwd"); r.Stdout != "/home/alice\n/home/alice\n/tmp\n/home/alice\n" {
+		t.Errorf("stdout = %q", r.Stdout)
 	}
-	if r := run(t, e, executor.Command{User: "alice", Script: "pwd", Dir: "/opt/lib"}); r.stdout != "/opt/lib\n" {
-		t.Errorf("Dir: stdout = %q", r.stdout)
+	if r := cmds.Run(t, e, executor.Command{User: "alice", Script: "pwd", Dir: "/opt/lib"}); r.Stdout != "/opt/lib\n" {
+		t.Errorf("Dir: stdout = %q", r.Stdout)
 	}
 	_, err := e.Start(context.Background(), executor.Command{User: "alice", Script: "pwd", Dir: "/no/such/dir"})
 	if err == nil || !strings.Contains(err.Error(), "/no/such/dir") {
@@ -116,8 +117,8 @@ func TestWorkingDirectory(t *testing.T) {
 	if _, err := e.Start(context.Background(), executor.Command{User: "mallory", Script: "true"}); err == nil {
 		t.Error("unknown user started")
 	}
-	if r := sh(t, e, "cd /nonexistent"); r.status.Code != 1 || r.stderr != "bash: line 1: cd: /nonexistent: No such file or directory\n" {
-		t.Errorf("cd: %+v %q", r.status, r.stderr)
+	if r := sh(t, e, "cd /nonexistent"); r.Status.Code != 1 || r.Stderr != "bash: line 1: cd: /nonexistent: No such file or directory\n" {
+		t.Errorf("cd: %+v %q", r.Status, r.Stderr)
 	}
 }
 
@@ -137,20 +138,26 @@ func TestLoginProfile(t *testing.T) {
 		{"alice", false, " unset /usr/local/bin:/usr/bin:/bin\n"},
 		{"bob", true, "etc from-profile /usr/local/bin:/usr/bin:/bin\n"},
 	} {
-		r := run(t, e, executor.Command{User: tc.user, Login: tc.login, Script: `echo "$SITE_PROFILE ${GREETING-unset} $PATH"`})
-		if r.stdout != tc.want {
-			t.Errorf("%s login=%v: stdout = %q, want %q (stderr %q)", tc.user, tc.login, r.stdout, tc.want, r.stderr)
+		r := cmds.Run(t, e, executor.Command{User: tc.user, Login: tc.login, Script: `echo "$SITE_PROFILE ${GREETING-unset} $PATH"`})
+		if r.Stdout != tc.want {
+			t.Errorf("%s login=%v: stdout = %q, want %q (stderr %q)", tc.user, tc.login, r.Stdout, tc.want, r.Stderr)
 		}
 	}
 }
 
+// signalReady starts script as alice, sends sig once it has written
+// "ready", and waits for it to end.
+func signalReady(t *testing.T, e executor.Executor, script string, sig syscall.Signal) (executor.Process, *testutil.SyncBuffer, executor.Status) {
+	t.Helper()
+	p, out, _ := cmds.Start(context.Background(), t, e, executor.Command{Script: script})
+	waitOutput(t, out, "ready\n")
+	must(t, p.Signal(sig))
+	return p, out, cmds.Wait(t, p)
+}
+
 func TestTrapRunsWhenTERMArrivesDuringSleep(t *testing.T) {
 	e := newExec(t, nil)
-	p, out, _ := start(t, e, context.Background(), executor.Command{User: "alice",
-		Script: "trap 'echo bye' TERM; echo ready; sleep 1000; echo after $?"})
-	waitOutput(t, out, "ready\n")
-	must(t, p.Signal(syscall.SIGTERM))
-	st := wait(t, p)
+	_, out, st := signalReady(t, e, "trap 'echo bye' TERM; echo ready; sleep 1000; echo after $?", syscall.SIGTERM)
 	// As bash: the sleep dies of the signal, the trap runs, the script goes on.
 	if out.String() != "ready\nbye\nafter 143\n" || st.Code != 0 || st.Signal != 0 {
 		t.Errorf("stdout %q status %+v", out.String(), st)
@@ -160,11 +167,7 @@ func TestTrapRunsWhenTERMArrivesDuringSleep(t *testing.T) {
 func TestUntrappedSignalEndsScriptAfterExitTrap(t *testing.T) {
 	e := newExec(t, nil)
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR2} {
-		p, out, _ := start(t, e, context.Background(), executor.Command{User: "alice",
-			Script: "trap 'echo cleanup' EXIT; echo ready; sleep 1000; echo not reached"})
-		waitOutput(t, out, "ready\n")
-		must(t, p.Signal(sig))
-		st := wait(t, p)
+		p, out, st := signalReady(t, e, "trap 'echo cleanup' EXIT; echo ready; sleep 1000; echo not reached", sig)
 		if out.String() != "ready\ncleanup\n" || st.Code != 128+int(sig) || st.Signal != sig {
 			t.Errorf("%v: stdout %q status %+v", sig, out.String(), st)
 		}
@@ -176,11 +179,7 @@ func TestUntrappedSignalEndsScriptAfterExitTrap(t *testing.T) {
 
 func TestSIGKILLSkipsTraps(t *testing.T) {
 	e := newExec(t, nil)
-	p, out, _ := start(t, e, context.Background(), executor.Command{User: "alice",
-		Script: "trap 'echo cleanup' EXIT TERM; echo ready; while true; do sleep 1; done"})
-	waitOutput(t, out, "ready\n")
-	must(t, p.Signal(syscall.SIGKILL))
-	st := wait(t, p)
+	_, out, st := signalReady(t, e, "trap 'echo cleanup' EXIT TERM; echo ready; while true; do sleep 1; done", syscall.SIGKILL)
 	if out.String() != "ready\n" || st.Code != 137 || st.Signal != syscall.SIGKILL {
 		t.Errorf("stdout %q status %+v", out.String(), st)
 	}
@@ -188,11 +187,7 @@ func TestSIGKILLSkipsTraps(t *testing.T) {
 
 func TestIgnoredSignal(t *testing.T) {
 	e := newExec(t, nil)
-	p, out, _ := start(t, e, context.Background(), executor.Command{User: "alice",
-		Script: "trap '' TERM; echo ready; sleep 0.2; echo survived"})
-	waitOutput(t, out, "ready\n")
-	must(t, p.Signal(syscall.SIGTERM))
-	if st := wait(t, p); st.Code != 0 || out.String() != "ready\nsurvived\n" {
+	if _, out, st := signalReady(t, e, "trap '' TERM; echo ready; sleep 0.2; echo survived", syscall.SIGTERM); st.Code != 0 || out.String() != "ready\nsurvived\n" {
 		t.Errorf("stdout %q status %+v", out.String(), st)
 	}
 }
@@ -200,7 +195,7 @@ func TestIgnoredSignal(t *testing.T) {
 func TestStopAndContinue(t *testing.T) {
 	clk := clock.NewVirtual(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 	e := newExec(t, nil, virtual.WithClock(clk))
-	p, out, _ := start(t, e, context.Background(), executor.Command{User: "alice", Script: "echo a; sleep 10; echo b"})
+	p, out, _ := cmds.Start(context.Background(), t, e, executor.Command{User: "alice", Script: "echo a; sleep 10; echo b"})
 	testutil.WaitFor(t, "the sleep", 10*time.Second, func() bool { return clk.Pending() == 1 })
 	must(t, p.Signal(syscall.SIGSTOP))
 	clk.Advance(10 * time.Second) // the sleep ends; the stopped shell waits before `echo b`
@@ -212,7 +207,7 @@ func TestStopAndContinue(t *testing.T) {
 		t.Errorf("process table: %+v", ps)
 	}
 	must(t, p.Signal(syscall.SIGCONT))
-	if st := wait(t, p); st.Code != 0 || out.String() != "a\nb\n" {
+	if st := cmds.Wait(t, p); st.Code != 0 || out.String() != "a\nb\n" {
 		t.Errorf("stdout %q status %+v", out.String(), st)
 	}
 }
@@ -221,10 +216,10 @@ func TestContextCancelKills(t *testing.T) {
 	e := newExec(t, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	p, out, _ := start(t, e, ctx, executor.Command{User: "alice", Script: "trap 'echo trap' EXIT; sleep 1000 & echo started; wait"})
+	p, out, _ := cmds.Start(ctx, t, e, executor.Command{User: "alice", Script: "trap 'echo trap' EXIT; sleep 1000 & echo started; wait"})
 	waitOutput(t, out, "started\n")
 	cancel()
-	st := wait(t, p)
+	st := cmds.Wait(t, p)
 	if st.Code != 137 || st.Signal != syscall.SIGKILL || out.String() != "started\n" {
 		t.Errorf("stdout %q status %+v", out.String(), st)
 	}
@@ -239,15 +234,15 @@ func TestSleepOnVirtualClock(t *testing.T) {
 	e := newExec(t, nil, virtual.WithClock(clk))
 	r := sh(t, e, "date +%s; sleep 3600; date +%s; date -u '+%F %T'")
 	want := fmt.Sprintf("%d\n%d\n2026-01-02 04:04:05\n", t0.Unix(), t0.Unix()+3600)
-	if r.stdout != want || r.status.Code != 0 {
-		t.Errorf("stdout %q (want %q) status %+v stderr %q", r.stdout, want, r.status, r.stderr)
+	if r.Stdout != want || r.Status.Code != 0 {
+		t.Errorf("stdout %q (want %q) status %+v stderr %q", r.Stdout, want, r.Status, r.Stderr)
 	}
 	// Background jobs are actors of their own: two sleeps in parallel take
 	// the longer of the two, not the sum.
 	t1 := clk.Now()
 	r = sh(t, e, "sleep 100 & sleep 50; echo fg-done; wait; echo all-done")
-	if d := clk.Now().Sub(t1); d != 100*time.Second || r.stdout != "fg-done\nall-done\n" {
-		t.Errorf("parallel sleeps took %v of virtual time, stdout %q", d, r.stdout)
+	if d := clk.Now().Sub(t1); d != 100*time.Second || r.Stdout != "fg-done\nall-done\n" {
+		t.Errorf("parallel sleeps took %v of virtual time, stdout %q", d, r.Stdout)
 	}
 }
 
@@ -282,16 +277,16 @@ func TestUnlistableDirectory(t *testing.T) {
 		must(t, afero.WriteFile(fs, "/opt/lib/mod.py", []byte("print('hi')\n"), 0o644))
 		e := newExec(t, fs)
 		r := sh(t, e, "ls /opt/lib")
-		if r.status.Code != 2 || r.stdout != "" || r.stderr != "ls: reading directory '/opt/lib': Input/output error\n" {
-			t.Errorf("ls: %+v stdout %q stderr %q", r.status, r.stdout, r.stderr)
+		if r.Status.Code != 2 || r.Stdout != "" || r.Stderr != "ls: reading directory '/opt/lib': Input/output error\n" {
+			t.Errorf("ls: %+v stdout %q stderr %q", r.Status, r.Stdout, r.Stderr)
 		}
 		r = sh(t, e, "cat /opt/lib/mod.py && ls /opt/lib/mod.py && test -d /opt/lib && echo dir-ok")
-		if r.status.Code != 0 || r.stdout != "print('hi')\n/opt/lib/mod.py\ndir-ok\n" {
-			t.Errorf("files inside: %+v stdout %q stderr %q", r.status, r.stdout, r.stderr)
+		if r.Status.Code != 0 || r.Stdout != "print('hi')\n/opt/lib/mod.py\ndir-ok\n" {
+			t.Errorf("files inside: %+v stdout %q stderr %q", r.Status, r.Stdout, r.Stderr)
 		}
 		// Globbing an unlistable directory matches nothing, as in bash.
-		if r := sh(t, e, "echo /opt/lib/*"); r.stdout != "/opt/lib/*\n" {
-			t.Errorf("glob: %q", r.stdout)
+		if r := sh(t, e, "echo /opt/lib/*"); r.Stdout != "/opt/lib/*\n" {
+			t.Errorf("glob: %q", r.Stdout)
 		}
 	}
 	t.Run("in-test wrapper", func(t *testing.T) {
@@ -312,24 +307,16 @@ func TestLsMessages(t *testing.T) {
 	must(t, fs.MkdirAll("/home/alice/locked", 0o755))
 	must(t, fs.Chmod("/home/alice/locked", 0))
 	e := newExec(t, fs)
-	for _, tc := range []struct {
-		script, stdout, stderr string
-		code                   int
-	}{
+	cmds.Check(t, e, []executortest.Case{
 		{"ls /missing", "", "ls: cannot access '/missing': No such file or directory\n", 2},
 		{"ls locked", "", "ls: cannot open directory 'locked': Permission denied\n", 2},
 		{"ls -d locked", "locked\n", "", 0},
 		{"ls -z", "", "ls: invalid option -- 'z'\nTry 'ls --help' for more information.\n", 2},
-	} {
-		r := sh(t, e, tc.script)
-		if r.status.Code != tc.code || r.stdout != tc.stdout || r.stderr != tc.stderr {
-			t.Errorf("%s: %+v stdout %q stderr %q", tc.script, r.status, r.stdout, r.stderr)
-		}
-	}
+	})
 	// Root reads anything.
-	r := run(t, e, executor.Command{User: "root", Script: "ls /home/alice/locked && echo ok"})
-	if r.stdout != "ok\n" {
-		t.Errorf("root: %q %q", r.stdout, r.stderr)
+	r := cmds.Run(t, e, executor.Command{User: "root", Script: "ls /home/alice/locked && echo ok"})
+	if r.Stdout != "ok\n" {
+		t.Errorf("root: %q %q", r.Stdout, r.Stderr)
 	}
 }
 
@@ -337,7 +324,7 @@ func TestLsLong(t *testing.T) {
 	clk := clock.NewVirtual(time.Date(2026, 3, 4, 15, 16, 0, 0, time.UTC))
 	e := newExec(t, nil, virtual.WithClock(clk))
 	r := sh(t, e, "mkdir d && touch d/a && printf 'hello' > d/b && chmod 755 d/b && mkdir d/sub && chmod 2750 d/sub && ls -l d; ls -la d | head -2")
-	lines := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
+	lines := strings.Split(strings.TrimSuffix(r.Stdout, "\n"), "\n")
 	want := []string{
 		`total 8`,
 		`-rw-r--r-- 1 alice alice    0 Mar  4 15:16 a`,
@@ -347,7 +334,7 @@ func TestLsLong(t *testing.T) {
 		`drwxr-xr-x 2 alice alice 4096 Mar  4 15:16 .`,
 	}
 	if strings.Join(lines, "\n") != strings.Join(want, "\n") {
-		t.Errorf("ls -l:\n%s\nwant:\n%s\nstderr %q", r.stdout, strings.Join(want, "\n"), r.stderr)
+		t.Errorf("ls -l:\n%s\nwant:\n%s\nstderr %q", r.Stdout, strings.Join(want, "\n"), r.Stderr)
 	}
 }
 
@@ -355,13 +342,13 @@ func TestHostFilesystemOnly(t *testing.T) {
 	fs := newFS(t)
 	e := newExec(t, fs)
 	marker := fmt.Sprintf("/etc/jobsim-virtual-test-%d", os.Getpid())
-	r := run(t, e, executor.Command{User: "root", Script: "cat /etc/passwd; echo written > " + marker + "; ls /etc; cp /etc/passwd /tmp/p && wc -l < /tmp/p"})
+	r := cmds.Run(t, e, executor.Command{User: "root", Script: "cat /etc/passwd; echo written > " + marker + "; ls /etc; cp /etc/passwd /tmp/p && wc -l < /tmp/p"})
 	want := "root:x:0:0:root:/root:/bin/bash\nalice:x:1000:1000::/home/alice:/bin/bash\n"
-	if !strings.HasPrefix(r.stdout, want) {
-		t.Errorf("cat /etc/passwd = %q: the script saw the real disk", r.stdout)
+	if !strings.HasPrefix(r.Stdout, want) {
+		t.Errorf("cat /etc/passwd = %q: the script saw the real disk", r.Stdout)
 	}
-	if !strings.Contains(r.stdout, "jobsim-virtual-test") || !strings.HasSuffix(r.stdout, "2\n") {
-		t.Errorf("stdout %q stderr %q", r.stdout, r.stderr)
+	if !strings.Contains(r.Stdout, "jobsim-virtual-test") || !strings.HasSuffix(r.Stdout, "2\n") {
+		t.Errorf("stdout %q stderr %q", r.Stdout, r.Stderr)
 	}
 	if _, err := os.Stat(marker); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the script wrote %s on the real disk (stat: %v)", marker, err)
@@ -371,8 +358,8 @@ func TestHostFilesystemOnly(t *testing.T) {
 	}
 	// Real programs do not exist on a virtual host.
 	r = sh(t, e, "/usr/bin/python3 -c 'print(1)'")
-	if r.status.Code != 127 || r.stdout != "" {
-		t.Errorf("python3 ran: %+v %q %q", r.status, r.stdout, r.stderr)
+	if r.Status.Code != 127 || r.Stdout != "" {
+		t.Errorf("python3 ran: %+v %q %q", r.Status, r.Stdout, r.Stderr)
 	}
 }
 
@@ -398,11 +385,11 @@ func TestPluggedBuiltin(t *testing.T) {
 	e := newExec(t, fs, virtual.WithBuiltin("qsub", qsub), virtual.WithBuiltin("rm", nil))
 	r := sh(t, e, "echo hostname | qsub; qsub job.sh; /usr/bin/qsub job.sh; qsub nope.sh; echo $?; command -v qsub; type qsub; rm x")
 	want := "1.server\n2.server\n3.server\n2\n/usr/bin/qsub\nqsub is /usr/bin/qsub\n"
-	if r.stdout != want {
-		t.Errorf("stdout %q want %q", r.stdout, want)
+	if r.Stdout != want {
+		t.Errorf("stdout %q want %q", r.Stdout, want)
 	}
-	if !strings.Contains(r.stderr, "bash: line 1: rm: command not found") {
-		t.Errorf("removed builtin still ran: %q", r.stderr)
+	if !strings.Contains(r.Stderr, "bash: line 1: rm: command not found") {
+		t.Errorf("removed builtin still ran: %q", r.Stderr)
 	}
 	if len(seen) != 3 || seen[0] != "stdin:hostname\n" || seen[1] != "file:#PBS -N x\nsleep 1\n" {
 		t.Errorf("seen %q", seen)
@@ -411,26 +398,26 @@ func TestPluggedBuiltin(t *testing.T) {
 
 func TestKillBuiltin(t *testing.T) {
 	e := newExec(t, nil)
-	target, out, _ := start(t, e, context.Background(), executor.Command{User: "alice", Script: "echo $$; sleep 1000"})
+	target, out, _ := cmds.Start(context.Background(), t, e, executor.Command{User: "alice", Script: "echo $$; sleep 1000"})
 	testutil.WaitFor(t, "the pid", 10*time.Second, func() bool { return strings.HasSuffix(out.String(), "\n") })
 	pid, err := strconv.Atoi(strings.TrimSpace(out.String()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := run(t, e, executor.Command{User: "bob", Script: fmt.Sprintf("kill %d", pid)})
-	if r.status.Code != 1 || r.stderr != fmt.Sprintf("bash: line 1: kill: (%d) - Operation not permitted\n", pid) {
-		t.Errorf("bob: %+v %q", r.status, r.stderr)
+	r := cmds.Run(t, e, executor.Command{User: "bob", Script: fmt.Sprintf("kill %d", pid)})
+	if r.Status.Code != 1 || r.Stderr != fmt.Sprintf("bash: line 1: kill: (%d) - Operation not permitted\n", pid) {
+		t.Errorf("bob: %+v %q", r.Status, r.Stderr)
 	}
 	r = sh(t, e, fmt.Sprintf("ps -p %d -o pid= >/dev/null && kill -0 %d && kill -s USR1 %d", pid, pid, pid))
-	if r.status.Code != 0 {
-		t.Errorf("alice: %+v %q", r.status, r.stderr)
+	if r.Status.Code != 0 {
+		t.Errorf("alice: %+v %q", r.Status, r.Stderr)
 	}
-	if st := wait(t, target); st.Code != 138 || st.Signal != syscall.SIGUSR1 {
+	if st := cmds.Wait(t, target); st.Code != 138 || st.Signal != syscall.SIGUSR1 {
 		t.Errorf("target status %+v", st)
 	}
 	r = sh(t, e, fmt.Sprintf("kill -0 %d; kill -FOO 1", pid))
-	if r.status.Code != 1 || r.stderr != fmt.Sprintf("bash: line 1: kill: (%d) - No such process\nbash: line 1: kill: FOO: invalid signal specification\n", pid) {
-		t.Errorf("gone: %+v %q", r.status, r.stderr)
+	if r.Status.Code != 1 || r.Stderr != fmt.Sprintf("bash: line 1: kill: (%d) - No such process\nbash: line 1: kill: FOO: invalid signal specification\n", pid) {
+		t.Errorf("gone: %+v %q", r.Status, r.Stderr)
 	}
 }
 
@@ -441,10 +428,7 @@ func TestScriptsOnTheHost(t *testing.T) {
 	must(t, afero.WriteFile(fs, "/home/alice/plain.sh", []byte("echo plain $#\n"), 0o644))
 	must(t, afero.WriteFile(fs, "/home/alice/py", []byte("#!/usr/bin/env python3\nprint(1)\n"), 0o755))
 	e := newExec(t, fs)
-	for _, tc := range []struct {
-		script, stdout, stderr string
-		code                   int
-	}{
+	cmds.Check(t, e, []executortest.Case{
 		{"PATH=$HOME/bin:$PATH; greet you", "hi you from /home/alice/bin/greet\n", "", 4},
 		{"bin/greet me", "hi me from bin/greet\n", "", 4},
 		{"./plain.sh", "", "bash: line 1: ./plain.sh: Permission denied\n", 126},
@@ -453,29 +437,24 @@ func TestScriptsOnTheHost(t *testing.T) {
 		{"./nope", "", "bash: line 1: ./nope: No such file or directory\n", 127},
 		{"/home", "", "bash: line 1: /home: Is a directory\n", 126},
 		{"bash -c 'trap \"echo inner\" EXIT; exit 5'; echo $?", "inner\n5\n", "", 0},
-	} {
-		r := sh(t, e, tc.script)
-		if r.status.Code != tc.code || r.stdout != tc.stdout || r.stderr != tc.stderr {
-			t.Errorf("%s: %+v stdout %q stderr %q", tc.script, r.status, r.stdout, r.stderr)
-		}
-	}
+	})
 }
 
 func TestTTYAndInteractive(t *testing.T) {
 	e := newExec(t, nil)
-	r := run(t, e, executor.Command{User: "alice", Script: "echo out; echo err >&2; echo $TERM", TTY: &executor.Window{Term: "vt100", Width: 80, Height: 24}})
-	if r.stdout != "out\r\nerr\r\nvt100\r\n" {
-		t.Errorf("tty: %q", r.stdout)
+	r := cmds.Run(t, e, executor.Command{User: "alice", Script: "echo out; echo err >&2; echo $TERM", TTY: &executor.Window{Term: "vt100", Width: 80, Height: 24}})
+	if r.Stdout != "out\r\nerr\r\nvt100\r\n" {
+		t.Errorf("tty: %q", r.Stdout)
 	}
-	r = run(t, e, executor.Command{User: "alice", Login: true, TTY: &executor.Window{Width: 80, Height: 24},
+	r = cmds.Run(t, e, executor.Command{User: "alice", Login: true, TTY: &executor.Window{Width: 80, Height: 24},
 		Stdin: strings.NewReader("cd /tmp\recho hi $((1+2))\rexit 3\r")})
-	if r.status.Code != 3 || !strings.Contains(r.stdout, "alice@node1:~$ ") || !strings.Contains(r.stdout, "hi 3\r\n") || !strings.Contains(r.stdout, "alice@node1:/tmp$ ") {
-		t.Errorf("interactive: %+v %q", r.status, r.stdout)
+	if r.Status.Code != 3 || !strings.Contains(r.Stdout, "alice@node1:~$ ") || !strings.Contains(r.Stdout, "hi 3\r\n") || !strings.Contains(r.Stdout, "alice@node1:/tmp$ ") {
+		t.Errorf("interactive: %+v %q", r.Status, r.Stdout)
 	}
 	// Without a terminal, commands come from standard input, no prompts.
-	r = run(t, e, executor.Command{User: "alice", Stdin: strings.NewReader("echo one\nfor i in 1 2; do\necho $i\ndone\n")})
-	if r.stdout != "one\n1\n2\n" || r.status.Code != 0 {
-		t.Errorf("stdin script: %+v %q %q", r.status, r.stdout, r.stderr)
+	r = cmds.Run(t, e, executor.Command{User: "alice", Stdin: strings.NewReader("echo one\nfor i in 1 2; do\necho $i\ndone\n")})
+	if r.Stdout != "one\n1\n2\n" || r.Status.Code != 0 {
+		t.Errorf("stdin script: %+v %q %q", r.Status, r.Stdout, r.Stderr)
 	}
 }
 
@@ -498,22 +477,22 @@ func TestCoreutilsOnHostFS(t *testing.T) {
 		{"date -u -d @0 '+%Y-%m-%dT%H:%M:%SZ %a %j %s'", "1970-01-01T00:00:00Z Thu 001 0\n"},
 	} {
 		r := sh(t, e, tc.script)
-		if tc.stdout != "" && r.stdout != tc.stdout {
-			t.Errorf("%s: stdout %q want %q (stderr %q)", tc.script, r.stdout, tc.stdout, r.stderr)
+		if tc.stdout != "" && r.Stdout != tc.stdout {
+			t.Errorf("%s: stdout %q want %q (stderr %q)", tc.script, r.Stdout, tc.stdout, r.Stderr)
 		}
 	}
 	// A user cannot change root's files.
 	r := sh(t, e, "chmod 600 /etc/passwd")
-	if r.status.Code != 0 {
+	if r.Status.Code != 0 {
 		// MemMapFs has no owners: files count as the caller's.
-		t.Logf("chmod: %+v %q", r.status, r.stderr)
+		t.Logf("chmod: %+v %q", r.Status, r.Stderr)
 	}
 }
 
 func TestNoRealProcesses(t *testing.T) {
 	// $$ is the virtual pid, and the process table lists the script.
 	e := newExec(t, nil)
-	p, out, _ := start(t, e, context.Background(), executor.Command{User: "alice", Script: "echo $$; sleep 1000"})
+	p, out, _ := cmds.Start(context.Background(), t, e, executor.Command{User: "alice", Script: "echo $$; sleep 1000"})
 	testutil.WaitFor(t, "the pid", 10*time.Second, func() bool { return strings.HasSuffix(out.String(), "\n") })
 	pid, _ := strconv.Atoi(strings.TrimSpace(out.String()))
 	if pid == os.Getpid() || pid <= 0 {
@@ -539,7 +518,7 @@ func TestNoRealProcesses(t *testing.T) {
 		}
 	}
 	must(t, e.Signal(pid, syscall.SIGTERM))
-	if st := wait(t, p); st.Signal != syscall.SIGTERM {
+	if st := cmds.Wait(t, p); st.Signal != syscall.SIGTERM {
 		t.Errorf("status %+v", st)
 	}
 }
@@ -550,21 +529,13 @@ func TestNoRealProcesses(t *testing.T) {
 func TestBackreferencesRefused(t *testing.T) {
 	const errBackref = `back-references (\1 to \9) in a pattern are not supported by the virtual host`
 	e := newExec(t, newFS(t))
-	for _, tc := range []struct {
-		script, stdout, stderr string
-		code                   int
-	}{
+	cmds.Check(t, e, []executortest.Case{
 		{`echo aa | grep '\(a\)\1'`, "", "grep: " + errBackref + "\n", 2},
 		{`echo aa | grep -E '(a)\1'`, "", "grep: " + errBackref + "\n", 2},
 		{`echo aa | sed 's/\(a\)\1/X/'`, "", "sed: -e expression #1, char 0: " + errBackref + "\n", 1},
 		{`echo ab | sed 's/\(a\)\(b\)/\2\1/'`, "ba\n", "", 0},
 		{`echo ab | grep '[[.a.]]'`, "", "grep: collating symbols and equivalence classes ([.x.], [=x=]) are not supported by the virtual host\n", 2},
-	} {
-		r := sh(t, e, tc.script)
-		if r.status.Code != tc.code || r.stdout != tc.stdout || r.stderr != tc.stderr {
-			t.Errorf("%s: %+v stdout %q stderr %q", tc.script, r.status, r.stdout, r.stderr)
-		}
-	}
+	})
 }
 
 // tty names the pseudo-terminal on stdin as the real host does: /dev/pts/N
@@ -573,26 +544,26 @@ func TestBackreferencesRefused(t *testing.T) {
 func TestTTY(t *testing.T) {
 	e := newExec(t, newFS(t))
 	r := sh(t, e, "tty; echo $?; tty -s; echo $?")
-	if r.stdout != "not a tty\n1\n1\n" || r.stderr != "" {
-		t.Fatalf("without a pty: %q %q", r.stdout, r.stderr)
+	if r.Stdout != "not a tty\n1\n1\n" || r.Stderr != "" {
+		t.Fatalf("without a pty: %q %q", r.Stdout, r.Stderr)
 	}
 	win := &executor.Window{Term: "xterm", Width: 80, Height: 24}
-	hold, _, _ := start(t, e, context.Background(), executor.Command{User: "alice", Script: "sleep 1000", TTY: win})
-	r = run(t, e, executor.Command{User: "alice", TTY: win,
+	hold, _, _ := cmds.Start(context.Background(), t, e, executor.Command{User: "alice", Script: "sleep 1000", TTY: win})
+	r = cmds.Run(t, e, executor.Command{User: "alice", TTY: win,
 		Script: "tty; echo $?; tty -s; echo $?; tty < /dev/null; echo x | tty; (tty)"})
 	want := "/dev/pts/1\r\n0\r\n0\r\nnot a tty\r\nnot a tty\r\n/dev/pts/1\r\n"
-	if r.stdout != want {
-		t.Fatalf("with a pty: %q, want %q", r.stdout, want)
+	if r.Stdout != want {
+		t.Fatalf("with a pty: %q, want %q", r.Stdout, want)
 	}
 	if err := hold.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	wait(t, hold)
-	if r := run(t, e, executor.Command{User: "alice", TTY: win, Script: "tty"}); r.stdout != "/dev/pts/0\r\n" {
-		t.Fatalf("after the first pty closed: %q", r.stdout)
+	cmds.Wait(t, hold)
+	if r := cmds.Run(t, e, executor.Command{User: "alice", TTY: win, Script: "tty"}); r.Stdout != "/dev/pts/0\r\n" {
+		t.Fatalf("after the first pty closed: %q", r.Stdout)
 	}
-	if r := sh(t, e, "tty x"); r.status.Code != 2 || r.stderr != "tty: extra operand ‘x’\nTry 'tty --help' for more information.\n" {
-		t.Fatalf("tty x: %+v %q", r.status, r.stderr)
+	if r := sh(t, e, "tty x"); r.Status.Code != 2 || r.Stderr != "tty: extra operand ‘x’\nTry 'tty --help' for more information.\n" {
+		t.Fatalf("tty x: %+v %q", r.Status, r.Stderr)
 	}
 }
 
@@ -625,8 +596,8 @@ trap 'cat <(echo trapped)' TERM; kill -TERM $$
 `
 	r := sh(t, e, script)
 	want := "/dev/fd/63\none\ntwo\ngot a\ngot b\nnested\nevald\nsourced\nlocal\nHI\npipe\nbackground\ntrapped\n"
-	if r.stdout != want || r.status.Code != 0 {
-		t.Errorf("stdout %q, want %q (stderr %q, %+v)", r.stdout, want, r.stderr, r.status)
+	if r.Stdout != want || r.Status.Code != 0 {
+		t.Errorf("stdout %q, want %q (stderr %q, %+v)", r.Stdout, want, r.Stderr, r.Status)
 	}
 	entries, err := os.ReadDir(realTmp)
 	if err != nil || len(entries) != 0 {
@@ -667,12 +638,12 @@ type -t f; type -t cd; type -t if; type -t mytool
 `
 	r := sh(t, e, script)
 	want := "v 1\nV 1\ntype 1\nP 1\nt 1\nf\ncd\nif\n/home/alice/bin/mytool\n/usr/bin/grep\nfunction\nbuiltin\nkeyword\nfile\nsourced from the host\n"
-	if r.stdout != want {
-		t.Errorf("stdout %q, want %q (stderr %q)", r.stdout, want, r.stderr)
+	if r.Stdout != want {
+		t.Errorf("stdout %q, want %q (stderr %q)", r.Stdout, want, r.Stderr)
 	}
 	wantErr := "bash: line 3: command: ssh-keygen: not found\nbash: line 4: type: ssh-keygen: not found\n"
-	if r.stderr != wantErr {
-		t.Errorf("stderr %q, want %q", r.stderr, wantErr)
+	if r.Stderr != wantErr {
+		t.Errorf("stderr %q, want %q", r.Stderr, wantErr)
 	}
 }
 
