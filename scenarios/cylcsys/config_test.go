@@ -176,3 +176,70 @@ func TestMissingCylcIsASkip(t *testing.T) {
 		t.Errorf("explicit missing executable: %v", err)
 	}
 }
+
+// harnessTopo is a fakeTopo whose hosts advertise a name for the test
+// machine, as containers do.
+type harnessTopo struct{ *fakeTopo }
+
+type harnessHost struct{ *fakeHost }
+
+func (harnessHost) HarnessHost() string { return "testmachine" }
+
+func (t harnessTopo) Host(name string) (runner.Host, bool) {
+	h, ok := t.fakeTopo.Host(name)
+	if !ok {
+		return nil, false
+	}
+	return harnessHost{h.(*fakeHost)}, true
+}
+
+func (t harnessTopo) Hosts() []runner.Host {
+	out := t.fakeTopo.Hosts()
+	for i, h := range out {
+		out[i] = harnessHost{h.(*fakeHost)}
+	}
+	return out
+}
+
+// Where the scheduler's host name is hardwired for job hosts in
+// containers, a start after kill-scheduler (the killed scheduler's contact
+// file left behind) is skipped, saying why and where it runs; a restart
+// after a clean stop, or a kill followed by a clean stop, is planned; and
+// without a hardwired name the restart after a kill is planned too.
+func TestStartAfterKillSkipsWhereTheHostIsHardwired(t *testing.T) {
+	restart := func(between ...string) string {
+		steps := ""
+		for _, s := range between {
+			steps += "  - do: " + s + "\n"
+		}
+		return planScenario + steps + "  - do: start\n"
+	}
+	topo, env := startFakeTopo(t, planScenario)
+	for _, tc := range []struct {
+		between []string
+		skip    bool
+	}{
+		{[]string{"kill-scheduler"}, true},
+		{[]string{"stop-now"}, false},
+		{[]string{"stop"}, false},
+		{[]string{"kill-scheduler", "pause", "stop-now"}, false},
+	} {
+		f := parseScenario(t, "plan", restart(tc.between...))
+		_, err := makePlan(f, harnessTopo{topo}, env)
+		var skip *runner.SkipError
+		if got := errors.As(err, &skip); got != tc.skip {
+			t.Errorf("%v: err %v, want skip %v", tc.between, err, tc.skip)
+			continue
+		}
+		if tc.skip && (!strings.Contains(skip.Reason, "step 3 starts the workflow again after a kill-scheduler step") ||
+			!strings.Contains(skip.Reason, "testmachine") || !strings.Contains(skip.Reason, "--backend inprocess")) {
+			t.Errorf("skip reason %q", skip.Reason)
+		}
+		if !tc.skip && err != nil {
+			t.Errorf("%v: %v", tc.between, err)
+		}
+	}
+	if _, err := makePlan(parseScenario(t, "plan", restart("kill-scheduler")), topo, env); err != nil {
+		t.Errorf("in-process restart after a kill: %v", err)
+	}
+}
