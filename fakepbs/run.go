@@ -76,8 +76,14 @@ func (s *Server) runJob(ctx context.Context, j *job, r *runState, fired []fault.
 		}
 	}
 
+	// The clock stands still from the script's start until the signals
+	// sent while it was starting reach it: otherwise, on a virtual clock,
+	// its first sleep could come due (and the script end) before a qsig
+	// or qdel sent earlier arrives.
+	release := s.clock.Hold()
 	proc, err := s.exec.Start(ctx, spec)
 	if err != nil {
+		release()
 		s.log.Warn("fakepbs: job script failed to start", "job", spec.JobID, "err", err)
 		s.scriptEnded(j, r, ExitStatus{}, true)
 		return
@@ -89,6 +95,7 @@ func (s *Server) runJob(ctx context.Context, j *job, r *runState, fired []fault.
 	}
 	r.pending = nil
 	s.unlock()
+	release()
 	st := proc.Wait()
 	s.scriptEnded(j, r, st, false)
 }

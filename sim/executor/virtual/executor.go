@@ -263,6 +263,12 @@ func (e *Executor) Start(ctx context.Context, cmd executor.Command) (executor.Pr
 	body := func(actx context.Context) {
 		defer e.wg.Done()
 		st := p.run(actx)
+		// A SIGKILL delivered before the shell ended ends it, whatever
+		// the shell managed to do in the meantime: a sleep whose clock
+		// came due in the same instant may have returned first.
+		if sig, ok := p.killed(); ok && st.Signal == 0 {
+			st = executor.Status{Signal: sig}
+		}
 		e.forget(p)
 		p.finish(st)
 		e.log.Debug("virtual process end", "host", e.hostname, "pid", pid, "code", st.Code, "signal", st.Signal)

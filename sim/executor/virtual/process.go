@@ -231,6 +231,15 @@ func (t onlcr) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
+// killed reports whether the process was sent SIGKILL (before it ended).
+func (p *process) killed() (syscall.Signal, bool) {
+	var s signalled
+	if errors.As(context.Cause(p.ctx), &s) && s.sig == syscall.SIGKILL {
+		return s.sig, true
+	}
+	return 0, false
+}
+
 // finish records the status and releases Wait.
 func (p *process) finish(st executor.Status) {
 	p.cancel(errShellExited)
