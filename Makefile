@@ -31,8 +31,9 @@ setup-hub:
 setup-slurm:
 	@bash scripts/setup-slurm.sh
 
-test: setup lint ## Unit, contract, golden and integration tests (race detector on).
-	$(GO) test -race -count=1 -timeout 30m $(TESTFLAGS) $(PKGS)
+SUITE_SHARDS ?= 2
+test: setup lint ## Unit, contract, golden and integration tests (race detector on); the in-process scenario suite runs in SUITE_SHARDS shards at once.
+	@GO=$(GO) PKGS='$(PKGS)' TESTFLAGS='$(TESTFLAGS)' SUITE_SHARDS=$(SUITE_SHARDS) bash scripts/test.sh
 
 e2e: setup build ## The gate suites against real Cylc and JupyterHub on job-host containers; JUnit and artifacts in out/e2e (docs/e2e.md).
 	@OUT=$(OUT) JOBSIM=$(JOBSIM) bash scripts/e2e.sh
