@@ -55,8 +55,8 @@ The exit status is 0 when every scenario passed or was skipped, 1 when any
 failed or errored, 2 when a file is malformed (nothing is started then),
 130 (SIGINT) or 143 (SIGTERM) when a signal stopped the run: the scenarios
 it cut short are reported as interrupted, not as failures of the system.`,
-		Example: `  # Every gate scenario, JUnit for CI (long run)
-  jobsim run --label-filter gate --junit out/junit.xml fixtures/scenarios
+		Example: `  # Every gate scenario, two at a time, JUnit for CI (long run)
+  jobsim run --label-filter gate --parallel 2 --junit out/junit.xml fixtures/scenarios
 
   # One incident, its transcript afterwards (long run)
   jobsim run fixtures/scenarios/cylc/unlistable-lib.yaml
